@@ -1,0 +1,115 @@
+"""One pydantic config object selecting backends, paths, embedder and thresholds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "LANGMEM_"
+
+
+class VectorTierConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["sqlite"] = "sqlite"
+    ann_min_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="Scopes with at least this many memories are searched with an HNSW index "
+        "(needs hnswlib); None keeps exact search everywhere.",
+    )
+
+
+class GraphTierConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["sqlite"] = "sqlite"
+    enabled: bool = True
+
+
+class KeyValueTierConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["diskcache"] = "diskcache"
+
+
+class EmbedderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["minilm"] = "minilm"
+    batch_size: int = Field(default=64, ge=1)
+    cache: bool = True
+
+
+class SearchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0)
+    keyword_weight: float = Field(default=1.0, ge=0)
+    candidates: int = Field(default=50, ge=1, description="Candidates taken from each ranker.")
+
+
+class ManagerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duplicate_threshold: float = Field(
+        default=0.9, gt=0, le=1, description="Cosine similarity at or above which a fact is a NOOP."
+    )
+    slot_update_threshold: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
+    )
+    min_words: int = Field(default=3, ge=1)
+
+
+class LimitsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_text_chars: int = Field(default=20_000, ge=1)
+    max_messages: int = Field(default=10_000, ge=1)
+    max_metadata_keys: int = Field(default=64, ge=1)
+    max_scope_id_chars: int = Field(default=256, ge=1)
+    max_limit: int = Field(default=1_000, ge=1)
+
+
+class MemoryConfig(BaseModel):
+    """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(default_factory=lambda: Path(".langmem"))
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="FULL", description="SQLite fsync level; FULL survives power loss, NORMAL only process crashes."
+    )
+    vector: VectorTierConfig = Field(default_factory=VectorTierConfig)
+    graph: GraphTierConfig = Field(default_factory=GraphTierConfig)
+    kv: KeyValueTierConfig = Field(default_factory=KeyValueTierConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    manager: ManagerConfig = Field(default_factory=ManagerConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MemoryConfig":
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid memory config: {exc}") from exc
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "MemoryConfig":
+        """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30)."""
+        environ = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        for name, value in environ.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            parts = name[len(ENV_PREFIX) :].lower().split("__")
+            if len(parts) == 1:
+                data[parts[0]] = value
+            elif len(parts) == 2:
+                data.setdefault(parts[0], {})[parts[1]] = value
+            else:
+                raise ConfigurationError(f"cannot map environment variable {name}")
+        return cls.from_dict(data)

@@ -1,0 +1,58 @@
+"""Embedding cache in the key-value tier, keyed by embedder identity + text hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from ..tiers.keyvalue import KeyValueStore
+
+NAMESPACE = "embeddings"
+
+
+def embedder_identity(embeddings: Embeddings) -> str:
+    """A stable name for an embedder, so that vectors of different models never mix in the cache."""
+    for attribute in ("model_name", "model"):
+        value = getattr(embeddings, attribute, None)
+        if isinstance(value, str) and value:
+            return f"{type(embeddings).__name__}:{value}"
+    return type(embeddings).__name__
+
+
+def embed_texts(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
+    """Embed documents as a float32 matrix, using the fast array path where the embedder has one."""
+    if hasattr(embeddings, "embed_array"):
+        return embeddings.embed_array(texts)
+    return np.asarray(embeddings.embed_documents(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+class CachedEmbeddings:
+    """Wraps an embedder; repeated texts (re-runs, duplicate facts, repeated queries) cost nothing."""
+
+    def __init__(self, embeddings: Embeddings, kv: KeyValueStore | None):
+        self.embeddings = embeddings
+        self._kv = kv
+        self._identity = embedder_identity(embeddings)
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(f"{self._identity}\x1f{text}".encode("utf-8")).hexdigest()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        if self._kv is None:
+            return embed_texts(self.embeddings, texts)
+        keys = [self._key(t) for t in texts]
+        cached = self._kv.get_many(NAMESPACE, keys)
+        unique_missing: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in cached:
+                unique_missing.setdefault(key, i)
+        if unique_missing:
+            fresh = embed_texts(self.embeddings, [texts[i] for i in unique_missing.values()])
+            new_items = {k: fresh[j].tobytes() for j, k in enumerate(unique_missing)}
+            self._kv.put_many(NAMESPACE, new_items)
+            cached.update(new_items)
+        return np.stack([np.frombuffer(cached[k], dtype=np.float32) for k in keys])

@@ -1,0 +1,58 @@
+"""Typed exceptions: every bad input is reported as one of these, never as a crash deep inside."""
+
+from __future__ import annotations
+
+
+class LangMemError(Exception):
+    """Base class of every error raised on purpose by langmem-plugin."""
+
+
+class InvalidInputError(LangMemError, ValueError):
+    """An argument was rejected before anything was stored."""
+
+
+class EmptyContentError(InvalidInputError):
+    """Text or messages were empty or whitespace only."""
+
+
+class MissingScopeError(InvalidInputError):
+    """No user_id, agent_id or run_id was given: every memory must belong to a scope."""
+
+
+class InvalidScopeError(InvalidInputError):
+    """A scope id is not a usable string."""
+
+
+class InvalidMetadataError(InvalidInputError):
+    """Metadata is not a flat mapping of string keys to JSON scalar values."""
+
+
+class InvalidFilterError(InvalidInputError):
+    """A search or listing filter is malformed or uses an unknown operator."""
+
+
+class InputTooLargeError(InvalidInputError):
+    """An input exceeds a configured size limit; nothing is silently truncated."""
+
+
+class DimensionMismatchError(LangMemError):
+    """The embedder's vector size differs from the size the store was created with."""
+
+
+class MemoryNotFoundError(LangMemError, KeyError):
+    """No memory has the given id."""
+
+    def __init__(self, memory_id: str):
+        super().__init__(memory_id)
+        self.memory_id = memory_id
+
+    def __str__(self) -> str:
+        return f"no memory with id {self.memory_id!r}"
+
+
+class ConfigurationError(LangMemError):
+    """The configuration names an unknown backend or an unusable setting."""
+
+
+class BackendError(LangMemError):
+    """A storage backend failed (disk full, locked database, server down)."""

@@ -1,0 +1,54 @@
+"""Metadata filters: validated once, compiled to parameterised SQL (never string-built from values)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .errors import InvalidFilterError
+
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+_COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+_SCALARS = (str, int, float, bool)
+
+
+def _check_scalar(key: str, value: Any) -> None:
+    if not isinstance(value, _SCALARS):
+        raise InvalidFilterError(f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}")
+
+
+def compile_filters(filters: Mapping[str, Any] | None, column: str = "metadata") -> tuple[str, list[Any]]:
+    """Return (sql, params) matching every condition; empty sql when there is no filter.
+
+    A condition is `{"key": value}` (equality) or `{"key": {"$op": value}}` with $eq, $ne, $gt,
+    $gte, $lt, $lte, $in, $nin.
+    """
+    if not filters:
+        return "", []
+    if not isinstance(filters, Mapping):
+        raise InvalidFilterError(f"filters must be a mapping, got {type(filters).__name__}")
+    clauses: list[str] = []
+    params: list[Any] = []
+    for key, condition in filters.items():
+        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+            raise InvalidFilterError(f"invalid filter key {key!r}: use letters, digits, '_' or '-'")
+        path = f"json_extract({column}, '$.\"{key}\"')"
+        operations = condition if isinstance(condition, Mapping) else {"$eq": condition}
+        if not operations:
+            raise InvalidFilterError(f"empty condition for filter key {key!r}")
+        for operator, value in operations.items():
+            if operator in _COMPARISONS:
+                _check_scalar(key, value)
+                clauses.append(f"{path} {_COMPARISONS[operator]} ?")
+                params.append(value)
+            elif operator in ("$in", "$nin"):
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise InvalidFilterError(f"{operator} for {key!r} needs a non-empty list")
+                for item in value:
+                    _check_scalar(key, item)
+                negation = "NOT " if operator == "$nin" else ""
+                clauses.append(f"{path} {negation}IN ({', '.join('?' * len(value))})")
+                params.extend(value)
+            else:
+                raise InvalidFilterError(f"unknown filter operator {operator!r} for key {key!r}")
+    return " AND ".join(clauses), params

@@ -1,0 +1,240 @@
+"""The public facades. They validate scope ids and delegate to `operations`; no logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping, Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from . import operations
+from .config import MemoryConfig
+from .pipeline.manager import MemoryManager
+from .pipeline.validation import check_scope
+from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
+from .services import MemoryServices, build_services
+
+
+class _Facade:
+    def __init__(
+        self,
+        config: MemoryConfig | Mapping[str, Any] | None = None,
+        *,
+        embeddings: Embeddings | None = None,
+        manager: MemoryManager | None = None,
+    ):
+        if config is None:
+            config = MemoryConfig()
+        elif not isinstance(config, MemoryConfig):
+            config = MemoryConfig.from_dict(config)
+        self.config = config
+        self.services: MemoryServices = build_services(config, embeddings, manager)
+
+    @classmethod
+    def from_env(cls, **kwargs: Any):
+        return cls(MemoryConfig.from_env(), **kwargs)
+
+    def _scope(self, user_id: Any, agent_id: Any, run_id: Any) -> Scope:
+        return check_scope(self.config.limits, user_id, agent_id, run_id)
+
+
+class Memory(_Facade):
+    """Long-term memory over the vector, graph and key-value tiers.
+
+    >>> memory = Memory({"path": "/tmp/mem"})
+    >>> memory.add("I moved to Berlin last week", user_id="alice")
+    >>> memory.search("where does alice live?", user_id="alice")
+    """
+
+    def add(
+        self,
+        messages: str | Sequence[Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool = True,
+        timestamp: Any = None,
+    ) -> list[MemoryOperation]:
+        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager extract facts."""
+        scope = self._scope(user_id, agent_id, run_id)
+        return operations.add(self.services, messages, scope, metadata, infer, timestamp)
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
+        as_of: Any = None,
+    ) -> list[SearchHit]:
+        scope = self._scope(user_id, agent_id, run_id)
+        return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
+
+    def get(self, memory_id: str) -> MemoryRecord:
+        return operations.get(self.services, memory_id)
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> list[MemoryRecord]:
+        scope = self._scope(user_id, agent_id, run_id)
+        return operations.get_all(self.services, scope, limit, filters, include_invalidated)
+
+    def update(self, memory_id: str, text: str, *, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
+        return operations.update(self.services, memory_id, text, metadata)
+
+    def delete(self, memory_id: str) -> None:
+        operations.delete(self.services, memory_id)
+
+    def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, purge: bool = False
+    ) -> int:
+        return operations.delete_all(self.services, self._scope(user_id, agent_id, run_id), purge)
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        return operations.history(self.services, memory_id)
+
+    def related(
+        self,
+        names: list[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        hops: int = 1,
+        as_of: Any = None,
+    ) -> Neighbourhood:
+        """Entities within `hops` relations of the named ones, from the graph tier."""
+        return operations.neighbourhood(self.services, self._scope(user_id, agent_id, run_id), names, hops, as_of)
+
+    def get_profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> dict:
+        return operations.get_profile(self.services, self._scope(user_id, agent_id, run_id))
+
+    def set_profile(
+        self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict:
+        return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
+
+    def reset(self) -> None:
+        operations.reset(self.services)
+
+    def close(self) -> None:
+        self.services.close()
+
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncMemory(_Facade):
+    """The same operations as `Memory`, awaitable; each runs the shared implementation in a worker thread."""
+
+    async def _run(self, function, *args: Any) -> Any:
+        return await asyncio.to_thread(function, self.services, *args)
+
+    async def add(
+        self,
+        messages: str | Sequence[Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool = True,
+        timestamp: Any = None,
+    ) -> list[MemoryOperation]:
+        scope = self._scope(user_id, agent_id, run_id)
+        return await self._run(operations.add, messages, scope, metadata, infer, timestamp)
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
+        as_of: Any = None,
+    ) -> list[SearchHit]:
+        scope = self._scope(user_id, agent_id, run_id)
+        return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
+
+    async def get(self, memory_id: str) -> MemoryRecord:
+        return await self._run(operations.get, memory_id)
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> list[MemoryRecord]:
+        scope = self._scope(user_id, agent_id, run_id)
+        return await self._run(operations.get_all, scope, limit, filters, include_invalidated)
+
+    async def update(self, memory_id: str, text: str, *, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
+        return await self._run(operations.update, memory_id, text, metadata)
+
+    async def delete(self, memory_id: str) -> None:
+        await self._run(operations.delete, memory_id)
+
+    async def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, purge: bool = False
+    ) -> int:
+        return await self._run(operations.delete_all, self._scope(user_id, agent_id, run_id), purge)
+
+    async def history(self, memory_id: str) -> list[HistoryEvent]:
+        return await self._run(operations.history, memory_id)
+
+    async def related(
+        self,
+        names: list[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        hops: int = 1,
+        as_of: Any = None,
+    ) -> Neighbourhood:
+        return await self._run(operations.neighbourhood, self._scope(user_id, agent_id, run_id), names, hops, as_of)
+
+    async def get_profile(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict:
+        return await self._run(operations.get_profile, self._scope(user_id, agent_id, run_id))
+
+    async def set_profile(
+        self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict:
+        return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
+
+    async def reset(self) -> None:
+        await self._run(operations.reset)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.services.close)
+
+    async def __aenter__(self) -> "AsyncMemory":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

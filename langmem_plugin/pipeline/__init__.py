@@ -1,0 +1,1 @@
+"""The add/search pipeline as plain functions over typed records."""

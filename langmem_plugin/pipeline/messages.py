@@ -1,0 +1,109 @@
+"""Normalise str / dict / LangChain message input into `ConversationMessage` records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from langchain_core.messages import BaseMessage
+
+from ..config import LimitsConfig
+from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError
+from ..records import ConversationMessage, utc_now
+from .validation import check_text
+
+_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
+SPEAKER_ROLES = frozenset({"user"})
+
+
+def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
+    """datetime (naive = UTC), ISO-8601 string or epoch seconds."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
+    else:
+        raise InvalidInputError(f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _content_text(content: Any, index: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # LangChain content blocks: keep the text parts
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "\n".join(parts)
+    raise InvalidInputError(f"message {index}: content must be text, got {type(content).__name__}")
+
+
+def _fields(message: Any, index: int) -> dict[str, Any]:
+    if isinstance(message, str):
+        return {"role": "user", "content": message}
+    if isinstance(message, BaseMessage):
+        extra = {**message.response_metadata, **message.additional_kwargs}
+        return {
+            "role": message.type,
+            "content": message.content,
+            "name": message.name,
+            "id": message.id,
+            "timestamp": extra.get("timestamp"),
+            "turn_id": extra.get("turn_id"),
+        }
+    if isinstance(message, dict):
+        if "content" not in message:
+            raise InvalidInputError(f"message {index}: a message dict needs a 'content' key")
+        return {**message, "timestamp": message.get("timestamp", message.get("created_at"))}
+    raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
+
+
+def normalize_messages(
+    messages: str | Sequence[Any], limits: LimitsConfig, default_timestamp: datetime | None = None
+) -> list[ConversationMessage]:
+    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are skipped."""
+    if isinstance(messages, (str, dict, BaseMessage)):
+        messages = [messages]
+    if not isinstance(messages, Sequence) or not messages:
+        raise EmptyContentError("no messages given")
+    if len(messages) > limits.max_messages:
+        raise InputTooLargeError(f"{len(messages)} messages exceed the limit of {limits.max_messages} per call")
+    batch = uuid.uuid4().hex[:12]
+    default_timestamp = default_timestamp or utc_now()
+    normalized = []
+    for index, raw in enumerate(messages):
+        fields = _fields(raw, index)
+        role = _ROLES.get(str(fields.get("role") or "user").lower())
+        if role is None:
+            raise InvalidInputError(f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}")
+        text = _content_text(fields["content"], index)
+        if not text.strip() and role not in SPEAKER_ROLES:
+            continue
+        check_text(limits, text, f"message {index}")
+        name = fields.get("name")
+        if name is not None and not isinstance(name, str):
+            raise InvalidInputError(f"message {index}: name must be a string")
+        message_id = fields.get("id") or uuid.uuid4().hex
+        timestamp = fields.get("timestamp")
+        normalized.append(
+            ConversationMessage(
+                role=role,
+                content=text.strip(),
+                name=name or None,
+                message_id=str(message_id),
+                turn_id=str(fields.get("turn_id") or f"{batch}:{index}"),
+                timestamp=default_timestamp if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp"),
+            )
+        )
+    if not normalized:
+        raise EmptyContentError("every message is empty")
+    return normalized

@@ -1,0 +1,94 @@
+"""Input checks run before anything is stored; each failure is a typed, explained error."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from ..config import LimitsConfig
+from ..errors import (
+    EmptyContentError,
+    InputTooLargeError,
+    InvalidInputError,
+    InvalidMetadataError,
+    InvalidScopeError,
+    MissingScopeError,
+)
+from ..filters import KEY_PATTERN
+from ..records import MetadataValue, Scope
+
+
+def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Scope:
+    ids = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    for name, value in ids.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidScopeError(f"{name} must be a string, got {type(value).__name__}")
+        if not value.strip():
+            raise InvalidScopeError(f"{name} must not be empty")
+        if len(value) > limits.max_scope_id_chars:
+            raise InvalidScopeError(f"{name} is longer than {limits.max_scope_id_chars} characters")
+        if any(ord(c) < 32 for c in value):
+            raise InvalidScopeError(f"{name} contains control characters")
+    if all(v is None for v in ids.values()):
+        raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
+    return Scope(**ids)
+
+
+def check_text(limits: LimitsConfig, text: Any, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise EmptyContentError(f"{what} is empty")
+    if len(text) > limits.max_text_chars:
+        raise InputTooLargeError(
+            f"{what} has {len(text)} characters, more than the limit of {limits.max_text_chars} "
+            "(raise limits.max_text_chars or split the input)"
+        )
+    return text
+
+
+def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataValue]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    if len(metadata) > limits.max_metadata_keys:
+        raise InvalidMetadataError(f"metadata has more than {limits.max_metadata_keys} keys")
+    clean: dict[str, MetadataValue] = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+            raise InvalidMetadataError(f"metadata key {key!r} must be a string of letters, digits, '_' or '-'")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise InvalidMetadataError(
+                f"metadata value for {key!r} must be a string, number, boolean or None, got {type(value).__name__}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidMetadataError(f"metadata value for {key!r} must be finite")
+        if isinstance(value, str) and len(value) > limits.max_text_chars:
+            raise InputTooLargeError(f"metadata value for {key!r} is too long")
+        clean[key] = value
+    return clean
+
+
+def check_limit(limits: LimitsConfig, limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidInputError(f"limit must be an integer, got {type(limit).__name__}")
+    if not 1 <= limit <= limits.max_limit:
+        raise InvalidInputError(f"limit must be between 1 and {limits.max_limit}, got {limit}")
+    return limit
+
+
+def check_threshold(threshold: Any) -> float | None:
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"threshold is a cosine similarity between -1 and 1, got {threshold!r}")
+    return float(threshold)
+
+
+def check_memory_id(memory_id: Any) -> str:
+    if not isinstance(memory_id, str) or not memory_id.strip():
+        raise InvalidInputError(f"memory id must be a non-empty string, got {memory_id!r}")
+    return memory_id

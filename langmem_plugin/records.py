@@ -1,0 +1,165 @@
+"""Typed records that flow between the pipeline, the tiers and the public API."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MetadataValue = Union[str, int, float, bool, None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def content_hash(text: str) -> str:
+    """Hash of the normalised text, used to short-circuit exact duplicates."""
+    normalised = " ".join(text.lower().split()).rstrip(".!;, ")
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+class Scope(BaseModel):
+    """Who a memory belongs to. Every given id is a hard filter in every tier."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def as_filter(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def matches(self, other: "Scope") -> bool:
+        """True when `other` (a record's scope) satisfies every id given in self (a query scope)."""
+        return all(getattr(other, k) == v for k, v in self.as_filter().items())
+
+    def key(self) -> str:
+        return "|".join(f"{k}={v}" for k, v in sorted(self.as_filter().items()))
+
+
+class SourceRef(BaseModel):
+    """Provenance: which conversation turn a memory came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    turn_id: str
+    role: str
+    name: str | None = None
+    timestamp: datetime
+
+
+class MemoryRecord(BaseModel):
+    id: str
+    text: str
+    scope: Scope
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    valid_from: datetime
+    valid_to: datetime | None = None
+    hash: str
+    sources: list[SourceRef] = Field(default_factory=list)
+    score: float | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.valid_to is None
+
+
+class SearchHit(BaseModel):
+    """A ranked memory with the signals that produced its rank."""
+
+    memory: MemoryRecord
+    score: float
+    similarity: float
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+class EventType(str, Enum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    INVALIDATE = "INVALIDATE"
+    NOOP = "NOOP"
+
+
+class HistoryEvent(BaseModel):
+    """One audit-log entry; NOOP decisions are returned by add() but not logged."""
+
+    memory_id: str
+    event: EventType
+    old_text: str | None = None
+    new_text: str | None = None
+    actor: str
+    at: datetime
+    scope: Scope
+    sources: list[SourceRef] = Field(default_factory=list)
+
+
+class MemoryOperation(BaseModel):
+    """What add() did with one extracted fact."""
+
+    event: EventType
+    memory: MemoryRecord
+    previous_text: str | None = None
+
+
+class Entity(BaseModel):
+    id: str
+    name: str
+    normalized_name: str
+    type: str
+    scope: Scope
+    created_at: datetime
+
+
+class Relation(BaseModel):
+    id: str
+    source_id: str
+    relation: str
+    target_id: str
+    scope: Scope
+    memory_id: str | None = None
+    valid_from: datetime
+    valid_to: datetime | None = None
+
+
+class Neighbourhood(BaseModel):
+    entities: list[Entity]
+    relations: list[Relation]
+
+
+class ConversationMessage(BaseModel):
+    """A message normalised from str / dict / LangChain message input."""
+
+    role: str
+    content: str
+    name: str | None = None
+    message_id: str
+    turn_id: str
+    timestamp: datetime
+
+    def source(self) -> SourceRef:
+        return SourceRef(
+            message_id=self.message_id,
+            turn_id=self.turn_id,
+            role=self.role,
+            name=self.name,
+            timestamp=self.timestamp,
+        )
+
+
+class Fact(BaseModel):
+    """A candidate memory produced by a memory manager, before reconciliation."""
+
+    text: str
+    sources: list[SourceRef]
+    slot: str | None = None  # single-valued attribute key, e.g. "the user|lives in"
+

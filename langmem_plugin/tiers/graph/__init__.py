@@ -1,0 +1,3 @@
+from .base import EntityMention, GraphStore, RelationMention
+
+__all__ = ["EntityMention", "GraphStore", "RelationMention"]

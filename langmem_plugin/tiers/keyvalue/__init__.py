@@ -1,0 +1,3 @@
+from .base import KeyValueStore
+
+__all__ = ["KeyValueStore"]

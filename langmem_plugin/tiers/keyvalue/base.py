@@ -1,0 +1,32 @@
+"""Key-value tier protocol: audit log, embedding cache, per-scope profiles.
+
+Values are JSON-compatible objects or bytes, so that a network backend (Redis) can hold them too.
+Keys live in namespaces; `append` is atomic so that concurrent writers never lose log entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class KeyValueStore(Protocol):
+    def get(self, namespace: str, key: str) -> Any | None: ...
+
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
+        """Values of the keys that exist; missing keys are absent from the result."""
+        ...
+
+    def put_many(self, namespace: str, items: Mapping[str, Any]) -> None: ...
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None: ...
+
+    def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
+        """Atomically extend the list stored under each key (created when missing)."""
+        ...
+
+    def clear(self) -> None:
+        """Remove every key of every namespace."""
+        ...
+
+    def close(self) -> None: ...

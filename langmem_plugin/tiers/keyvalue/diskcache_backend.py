@@ -1,0 +1,77 @@
+"""Embedded key-value tier on diskcache: one SQLite-backed cache directory per namespace.
+
+diskcache is process-safe (SQLite locking) and `transact()` makes a read-modify-write atomic,
+which is what the audit log's append needs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import diskcache
+
+from ...errors import BackendError
+
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class DiskCacheKeyValueStore:
+    def __init__(self, directory: str | Path):
+        self._directory = Path(directory)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self._caches: dict[str, diskcache.Cache] = {}
+        self._lock = threading.Lock()
+
+    def _cache(self, namespace: str) -> diskcache.Cache:
+        if not _NAMESPACE.match(namespace):
+            raise BackendError(f"invalid key-value namespace {namespace!r}")
+        with self._lock:
+            cache = self._caches.get(namespace)
+            if cache is None:
+                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40)
+                self._caches[namespace] = cache
+            return cache
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        return self._cache(namespace).get(key)
+
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
+        cache = self._cache(namespace)
+        found = {}
+        for key in keys:
+            value = cache.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
+    def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
+        cache = self._cache(namespace)
+        with cache.transact():
+            for key, value in items.items():
+                cache.set(key, value)
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
+        cache = self._cache(namespace)
+        with cache.transact():
+            for key in keys:
+                cache.delete(key)
+
+    def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
+        cache = self._cache(namespace)
+        with cache.transact():
+            for key, items in entries.items():
+                cache.set(key, list(cache.get(key, ())) + list(items))
+
+    def clear(self) -> None:
+        for child in self._directory.iterdir():
+            if child.is_dir() and _NAMESPACE.match(child.name):
+                self._cache(child.name).clear()
+
+    def close(self) -> None:
+        with self._lock:
+            for cache in self._caches.values():
+                cache.close()
+            self._caches.clear()

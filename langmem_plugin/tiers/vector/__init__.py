@@ -1,0 +1,3 @@
+from .base import SearchParams, VectorStore
+
+__all__ = ["SearchParams", "VectorStore"]

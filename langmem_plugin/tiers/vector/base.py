@@ -1,0 +1,73 @@
+"""Vector tier protocol: memory records with their vectors, hybrid (dense + keyword) search.
+
+Every read and write takes a `Scope`; a backend must never return a record outside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from ...records import MemoryRecord, Scope, SearchHit
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    limit: int = 10
+    candidates: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    threshold: float | None = None  # minimum cosine similarity
+    filters: Mapping[str, Any] | None = None
+    as_of: datetime | None = None  # None: only memories valid now
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    @property
+    def dimensions(self) -> int | None:
+        """Vector size fixed by the first write; None while the store is empty and new."""
+        ...
+
+    def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None: ...
+
+    def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
+        """Overwrite a stored record (text, metadata, validity, sources) and optionally its vector."""
+        ...
+
+    def get(self, memory_ids: list[str]) -> list[MemoryRecord]:
+        """Records of the ids that exist, in the order asked."""
+        ...
+
+    def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
+        """A currently valid memory of the scope with this content hash."""
+        ...
+
+    def list(
+        self,
+        scope: Scope,
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> list[MemoryRecord]:
+        """Newest first."""
+        ...
+
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]: ...
+
+    def delete(self, memory_ids: list[str]) -> None: ...
+
+    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+        """Delete every memory in the scope and return what was deleted."""
+        ...
+
+    def count(self, scope: Scope) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...

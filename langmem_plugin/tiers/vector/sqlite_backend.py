@@ -1,0 +1,461 @@
+"""Embedded vector tier: SQLite rows + FTS5 keyword index + numpy dense search, fused with RRF.
+
+One file in the memory directory. WAL mode lets several processes read while one writes;
+`PRAGMA data_version` tells us when another process committed, so our in-memory dense
+matrices are dropped and reloaded instead of going stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ...errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ...filters import compile_filters
+from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
+from .base import SearchParams
+from .dense_index import INFINITY, DenseIndex
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    text TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    valid_from REAL NOT NULL, valid_to REAL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id, agent_id, run_id);
+CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id, run_id);
+CREATE INDEX IF NOT EXISTS memories_run ON memories (run_id);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
+    text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+_COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
+    "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
+    "to too us was we were what when where which who whom why will with would you your yours".split()
+)
+MAX_CACHED_SCOPES = 64
+# A term found in more than this share of a scope's memories cannot discriminate between them
+# (typically the user's own name); ranking on it would only add noise to the fusion.
+MAX_TERM_SHARE = 0.5
+
+
+def scope_tokens(scope: Scope) -> list[str]:
+    """Opaque FTS tokens for each scope id, so the keyword index filters by scope natively."""
+    return [
+        field[0] + hashlib.sha256(value.encode("utf-8")).hexdigest()[:20]
+        for field, value in sorted(scope.as_filter().items())
+    ]
+
+
+def keyword_terms(text: str) -> list[str]:
+    """The query's distinct content words; each is later quoted, so no FTS syntax can be injected."""
+    words: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and word not in words:
+            words.append(word)
+    return words[:32]
+
+
+def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
+    (_, memory_id, user_id, agent_id, run_id, text, content_hash, metadata, sources, created, updated, valid_from, valid_to) = row
+    return MemoryRecord(
+        id=memory_id,
+        text=text,
+        scope=Scope(user_id=user_id, agent_id=agent_id, run_id=run_id),
+        metadata=json.loads(metadata),
+        created_at=from_epoch(created),
+        updated_at=from_epoch(updated),
+        valid_from=from_epoch(valid_from),
+        valid_to=from_epoch(valid_to),
+        hash=content_hash,
+        sources=[SourceRef.model_validate(s) for s in json.loads(sources)],
+    )
+
+
+def _require_scope(scope: Scope) -> dict[str, str]:
+    scope_filter = scope.as_filter()
+    if not scope_filter:
+        raise MissingScopeError("the vector tier needs at least one of user_id, agent_id, run_id")
+    return scope_filter
+
+
+def _valid_to(record: MemoryRecord) -> float:
+    return INFINITY if record.valid_to is None else record.valid_to.timestamp()
+
+
+def rrf_ranking(rankings: list[tuple[list[int], float]], k: int) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item."""
+    fused: dict[int, float] = {}
+    for ranked, weight in rankings:
+        if weight == 0:
+            continue
+        for rank, item in enumerate(ranked, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return fused
+
+
+class SQLiteVectorStore:
+    def __init__(self, path: str | Path, synchronous: str = "FULL"):
+        self._conn = open_sqlite(Path(path), synchronous)
+        self._lock = threading.RLock()
+        with write_transaction(self._conn):
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._conn.execute(statement)
+        self._indexes: OrderedDict[tuple, DenseIndex] = OrderedDict()
+        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        self._dimensions = self._read_dimensions()
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _read_dimensions(self) -> int | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+        return int(row[0]) if row else None
+
+    @property
+    def dimensions(self) -> int | None:
+        return self._dimensions
+
+    def _check_dimensions(self, vectors: np.ndarray) -> None:
+        width = vectors.shape[-1]
+        if self._dimensions is None:
+            self._dimensions = self._read_dimensions()
+        if self._dimensions is None:
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('dimensions', ?)", (str(width),))
+            self._dimensions = self._read_dimensions()
+        if width != self._dimensions:
+            raise DimensionMismatchError(
+                f"vectors have {width} dimensions but this store holds {self._dimensions}-dimensional vectors; "
+                "use the embedder the store was created with, or a new path"
+            )
+
+    def _sync_with_other_processes(self) -> None:
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._indexes.clear()
+            self._dimensions = self._read_dimensions()
+            self._data_version = version
+
+    def _index(self, scope_filter: dict[str, str]) -> DenseIndex | None:
+        key = tuple(sorted(scope_filter.items()))
+        index = self._indexes.get(key)
+        if index is not None:
+            self._indexes.move_to_end(key)
+            return index
+        if self._dimensions is None:
+            return None
+        clause, params = scope_clause(scope_filter)
+        rows = self._conn.execute(
+            f"SELECT rowid, vector, valid_from, valid_to FROM memories WHERE {clause}", params
+        ).fetchall()
+        index = DenseIndex(self._dimensions, capacity=len(rows) + 64)
+        if rows:
+            index.add(
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1),
+                np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+                np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
+            )
+        self._indexes[key] = index
+        while len(self._indexes) > MAX_CACHED_SCOPES:
+            self._indexes.popitem(last=False)
+        return index
+
+    def _cached_indexes_for(self, scope: Scope) -> Iterable[DenseIndex]:
+        for key, index in self._indexes.items():
+            if Scope(**dict(key)).matches(scope):
+                yield index
+
+    def _rowid(self, memory_id: str) -> int | None:
+        row = self._conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        if not records:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(records), -1)
+        with self._lock:
+            self._sync_with_other_processes()
+            with write_transaction(self._conn):
+                self._check_dimensions(vectors)
+                rowids = []
+                for record, vector in zip(records, vectors):
+                    _require_scope(record.scope)
+                    cursor = self._conn.execute(
+                        "INSERT INTO memories (id, user_id, agent_id, run_id, text, hash, metadata, sources, "
+                        "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            record.id,
+                            record.scope.user_id,
+                            record.scope.agent_id,
+                            record.scope.run_id,
+                            record.text,
+                            record.hash,
+                            json.dumps(record.metadata),
+                            json.dumps([s.model_dump(mode="json") for s in record.sources]),
+                            to_epoch(record.created_at),
+                            to_epoch(record.updated_at),
+                            to_epoch(record.valid_from),
+                            to_epoch(record.valid_to),
+                            vector.tobytes(),
+                        ),
+                    )
+                    rowids.append(cursor.lastrowid)
+                    self._conn.execute(
+                        "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
+                        (cursor.lastrowid, record.text, " ".join(scope_tokens(record.scope))),
+                    )
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            for position, record in enumerate(records):
+                for index in self._cached_indexes_for(record.scope):
+                    index.add(
+                        np.array([rowids[position]], dtype=np.int64),
+                        vectors[position : position + 1],
+                        np.array([record.valid_from.timestamp()]),
+                        np.array([_valid_to(record)]),
+                    )
+
+    def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
+        with self._lock:
+            self._sync_with_other_processes()
+            with write_transaction(self._conn):
+                rowid = self._rowid(record.id)
+                if rowid is None:
+                    raise MemoryNotFoundError(record.id)
+                assignments = {
+                    "text": record.text,
+                    "hash": record.hash,
+                    "metadata": json.dumps(record.metadata),
+                    "sources": json.dumps([s.model_dump(mode="json") for s in record.sources]),
+                    "updated_at": to_epoch(record.updated_at),
+                    "valid_from": to_epoch(record.valid_from),
+                    "valid_to": to_epoch(record.valid_to),
+                }
+                if vector is not None:
+                    vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+                    self._check_dimensions(vector[None, :])
+                    assignments["vector"] = vector.tobytes()
+                self._conn.execute(
+                    f"UPDATE memories SET {', '.join(f'{c} = ?' for c in assignments)} WHERE rowid = ?",
+                    (*assignments.values(), rowid),
+                )
+                self._conn.execute("UPDATE memory_fts SET text = ? WHERE rowid = ?", (record.text, rowid))
+            for index in self._cached_indexes_for(record.scope):
+                if rowid in index:
+                    index.set(rowid, vector, record.valid_from.timestamp(), _valid_to(record))
+
+    def _delete_rowids(self, rowids: list[int]) -> None:
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._conn.execute(f"DELETE FROM memories WHERE rowid IN ({marks})", chunk)
+            self._conn.execute(f"DELETE FROM memory_fts WHERE rowid IN ({marks})", chunk)
+
+    def delete(self, memory_ids: list[str]) -> None:
+        with self._lock:
+            self._sync_with_other_processes()
+            with write_transaction(self._conn):
+                rowids = [r for r in (self._rowid(i) for i in memory_ids) if r is not None]
+                self._delete_rowids(rowids)
+            for index in self._indexes.values():
+                for rowid in rowids:
+                    index.remove(rowid)
+
+    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+        clause, params = scope_clause(_require_scope(scope))
+        with self._lock:
+            self._sync_with_other_processes()
+            with write_transaction(self._conn):
+                rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params).fetchall()
+                self._delete_rowids([r[0] for r in rows])
+            for index in self._indexes.values():
+                for row in rows:
+                    index.remove(row[0])
+            return [_record(r) for r in rows]
+
+    def reset(self) -> None:
+        with self._lock:
+            with write_transaction(self._conn):
+                self._conn.execute("DELETE FROM memories")
+                self._conn.execute("DELETE FROM memory_fts")
+                self._conn.execute("DELETE FROM meta")
+            self._indexes.clear()
+            self._dimensions = None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, memory_ids: list[str]) -> list[MemoryRecord]:
+        if not memory_ids:
+            return []
+        with self._lock:
+            found: dict[str, MemoryRecord] = {}
+            for start in range(0, len(memory_ids), 500):
+                chunk = memory_ids[start : start + 500]
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                found.update((r[1], _record(r)) for r in rows)
+        return [found[i] for i in memory_ids if i in found]
+
+    def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
+        clause, params = scope_clause(_require_scope(scope))
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE hash = ? AND valid_to IS NULL AND {clause} LIMIT 1",
+                (content_hash, *params),
+            ).fetchone()
+        return _record(row) if row else None
+
+    def list(
+        self,
+        scope: Scope,
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> list[MemoryRecord]:
+        clause, params = scope_clause(_require_scope(scope))
+        filter_sql, filter_params = compile_filters(filters)
+        where = [clause] + ([filter_sql] if filter_sql else []) + ([] if include_invalidated else ["valid_to IS NULL"])
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(where)} "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*params, *filter_params, limit),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def count(self, scope: Scope) -> int:
+        clause, params = scope_clause(_require_scope(scope))
+        with self._lock:
+            return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
+
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+        scope_filter = _require_scope(scope)
+        vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        with self._lock:
+            self._sync_with_other_processes()
+            if self._dimensions is not None and vector.shape[0] != self._dimensions:
+                raise DimensionMismatchError(
+                    f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
+                )
+            index = self._index(scope_filter)
+            if index is None or len(index) == 0:
+                return []
+            as_of = None if params.as_of is None else params.as_of.timestamp()
+            allowed = index.active_mask(as_of)
+            if params.filters:
+                allowed &= self._filter_mask(index, scope_filter, params.filters)
+            similarities = index.similarities(vector)
+            dense_ranked = self._dense_ranking(similarities, allowed, params.candidates)
+            keyword_ranked = self._keyword_ranking(index, scope, query, allowed, params.candidates)
+            fused = rrf_ranking(
+                [(dense_ranked, params.dense_weight), (keyword_ranked, params.keyword_weight)], params.rrf_k
+            )
+            dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
+            keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
+            ordered = sorted(fused, key=lambda p: (-fused[p], -similarities[p]))
+            if params.threshold is not None:
+                ordered = [p for p in ordered if similarities[p] >= params.threshold]
+            ordered = ordered[: params.limit]
+            rowids = index.rowid_at(np.array(ordered, dtype=np.int64)).tolist() if ordered else []
+            records = self._records_by_rowid(rowids)
+        hits = []
+        for position, rowid in zip(ordered, rowids):
+            record = records[rowid]
+            similarity = float(similarities[position])
+            hits.append(
+                SearchHit(
+                    memory=record.model_copy(update={"score": fused[position]}),
+                    score=fused[position],
+                    similarity=similarity,
+                    dense_rank=dense_rank.get(position),
+                    keyword_rank=keyword_rank.get(position),
+                )
+            )
+        return hits
+
+    @staticmethod
+    def _dense_ranking(similarities: np.ndarray, allowed: np.ndarray, candidates: int) -> list[int]:
+        masked = np.where(allowed, similarities, -np.inf)
+        available = int(allowed.sum())
+        take = min(candidates, available)
+        if take == 0:
+            return []
+        top = np.argpartition(-masked, take - 1)[:take] if take < len(masked) else np.arange(len(masked))
+        top = top[np.argsort(-masked[top], kind="stable")]
+        return [int(p) for p in top if allowed[p]][:take]
+
+    def _keyword_ranking(
+        self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int
+    ) -> list[int]:
+        scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
+        terms = [t for t in keyword_terms(query) if self._term_share(index, t, scope_match) <= MAX_TERM_SHARE]
+        if not terms:
+            return []
+        match = f"{{text}}: ({' OR '.join(f'{chr(34)}{t}{chr(34)}' for t in terms)}) AND {scope_match}"
+        rows = self._conn.execute(
+            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
+            (match, candidates * 4),
+        ).fetchall()
+        ranked = []
+        for position in index.positions([r[0] for r in rows]):
+            if position is not None and allowed[position]:
+                ranked.append(position)
+        return ranked[:candidates]
+
+    def _term_share(self, index: DenseIndex, term: str, scope_match: str) -> float:
+        cached = index.term_counts.get(term)
+        if cached is None:
+            cached = self._conn.execute(
+                "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'{{text}}: "{term}" AND {scope_match}',)
+            ).fetchone()[0]
+            index.term_counts[term] = cached
+        return cached / max(len(index), 1)
+
+    def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
+        clause, params = scope_clause(scope_filter)
+        filter_sql, filter_params = compile_filters(filters)
+        rows = self._conn.execute(
+            f"SELECT rowid FROM memories WHERE {clause} AND {filter_sql}", (*params, *filter_params)
+        ).fetchall()
+        mask = np.zeros(len(index), dtype=bool)
+        positions = [p for p in index.positions([r[0] for r in rows]) if p is not None]
+        mask[positions] = True
+        return mask
+
+    def _records_by_rowid(self, rowids: list[int]) -> dict[int, MemoryRecord]:
+        if not rowids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
+        ).fetchall()
+        return {r[0]: _record(r) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+            self._indexes.clear()
