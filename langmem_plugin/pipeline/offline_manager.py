@@ -28,7 +28,8 @@ _REQUEST = re.compile(r"^(?:please|can you|could you|would you|will you|let's|le
 _WORD = re.compile(r"[A-Za-z0-9']+")
 FILLERS = frozenset(
     "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow nice awesome "
-    "please sorry oh ah hmm um well good morning evening night welcome".split()
+    "please sorry oh ah hmm um well good morning evening night welcome much so very lot lots bit really anyway "
+    "alright right just also too totally".split()
 )
 _MODALS = frozenset("can could will would shall should may might must also really just still usually always never".split())
 _ADVERBS = frozenset("also really just still usually always never often sometimes recently finally actually totally".split())

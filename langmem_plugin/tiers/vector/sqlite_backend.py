@@ -413,7 +413,7 @@ class SQLiteVectorStore:
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int
     ) -> list[int]:
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
-        terms = [t for t in keyword_terms(query) if self._term_share(index, t, scope_match) <= MAX_TERM_SHARE]
+        terms = [t for t in keyword_terms(query) if self._discriminates(index, t, scope_match)]
         if not terms:
             return []
         match = f"{{text}}: ({' OR '.join(f'{chr(34)}{t}{chr(34)}' for t in terms)}) AND {scope_match}"
@@ -427,14 +427,14 @@ class SQLiteVectorStore:
                 ranked.append(position)
         return ranked[:candidates]
 
-    def _term_share(self, index: DenseIndex, term: str, scope_match: str) -> float:
+    def _discriminates(self, index: DenseIndex, term: str, scope_match: str) -> bool:
         cached = index.term_counts.get(term)
         if cached is None:
             cached = self._conn.execute(
                 "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'{{text}}: "{term}" AND {scope_match}',)
             ).fetchone()[0]
             index.term_counts[term] = cached
-        return cached / max(len(index), 1)
+        return cached <= 1 or cached <= MAX_TERM_SHARE * len(index)
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)

@@ -1,0 +1,51 @@
+"""Contract suite for the key-value tier protocol, run against every key-value backend."""
+
+import threading
+
+import pytest
+
+from langmem_plugin.tiers.keyvalue import KeyValueStore
+
+from .backends import KV_BACKENDS
+
+
+@pytest.fixture(params=sorted(KV_BACKENDS))
+def kv(request, tmp_path):
+    store = KV_BACKENDS[request.param](tmp_path)
+    yield store
+    store.close()
+
+
+def test_protocol_is_implemented(kv):
+    assert isinstance(kv, KeyValueStore)
+
+
+def test_put_get_delete(kv):
+    kv.put_many("profiles", {"a": {"name": "Ana"}, "b": [1, 2], "c": b"\x00\x01"})
+    assert kv.get("profiles", "a") == {"name": "Ana"}
+    assert kv.get_many("profiles", ["a", "b", "c", "missing"]) == {"a": {"name": "Ana"}, "b": [1, 2], "c": b"\x00\x01"}
+    assert kv.get("other", "a") is None
+    kv.delete_many("profiles", ["a", "missing"])
+    assert kv.get("profiles", "a") is None
+
+
+def test_append_is_atomic_under_threads(kv):
+    def writer(worker: int) -> None:
+        for i in range(50):
+            kv.append("history", {"log": [f"{worker}-{i}"]})
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log = kv.get("history", "log")
+    assert sorted(log) == sorted(f"{w}-{i}" for w in range(4) for i in range(50))
+
+
+def test_append_many_keys_and_clear(kv):
+    kv.append("history", {"x": [1], "y": [2, 3]})
+    kv.append("history", {"x": [4]})
+    assert kv.get_many("history", ["x", "y"]) == {"x": [1, 4], "y": [2, 3]}
+    kv.clear()
+    assert kv.get("history", "x") is None

@@ -1,0 +1,205 @@
+"""Contract suite for the vector tier protocol, run against every vector backend."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from langmem_plugin.errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from langmem_plugin.records import MemoryRecord, Scope, SourceRef, content_hash
+from langmem_plugin.tiers.vector import SearchParams, VectorStore
+
+from .backends import VECTOR_BACKENDS
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+DIM = 8
+
+
+@pytest.fixture(params=sorted(VECTOR_BACKENDS))
+def open_store(request, tmp_path):
+    opened = []
+
+    def factory():
+        store = VECTOR_BACKENDS[request.param](tmp_path)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store) -> VectorStore:
+    return open_store()
+
+
+def record(text: str, scope: Scope, *, minutes: int = 0, metadata=None, valid_to=None) -> MemoryRecord:
+    moment = T0 + timedelta(minutes=minutes)
+    return MemoryRecord(
+        id=f"{scope.key()}::{text}",
+        text=text,
+        scope=scope,
+        metadata=metadata or {},
+        created_at=moment,
+        updated_at=moment,
+        valid_from=moment,
+        valid_to=valid_to,
+        hash=content_hash(text),
+        sources=[SourceRef(message_id="m", turn_id="t", role="user", timestamp=moment)],
+    )
+
+
+def unit(*hot: int) -> np.ndarray:
+    vector = np.zeros(DIM, dtype=np.float32)
+    for axis in hot:
+        vector[axis] = 1.0
+    return vector / np.linalg.norm(vector)
+
+
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+def test_protocol_is_implemented(store):
+    assert isinstance(store, VectorStore)
+
+
+def test_insert_get_and_dimensions(store):
+    assert store.dimensions is None
+    items = [record("alpha", ALICE), record("beta", ALICE, minutes=1)]
+    store.insert(items, np.stack([unit(0), unit(1)]))
+    assert store.dimensions == DIM
+    assert [r.text for r in store.get([items[1].id, "missing", items[0].id])] == ["beta", "alpha"]
+    assert store.get([items[0].id])[0] == items[0]
+    with pytest.raises(DimensionMismatchError):
+        store.insert([record("gamma", ALICE)], np.ones((1, DIM + 1), dtype=np.float32))
+    with pytest.raises(DimensionMismatchError):
+        store.search(ALICE, np.ones(DIM + 1), "alpha", SearchParams())
+
+
+def test_scope_is_required_and_isolating(store):
+    store.insert([record("alice likes tea", ALICE), record("bob likes tea", BOB)], np.stack([unit(0), unit(0)]))
+    hits = store.search(ALICE, unit(0), "tea", SearchParams(limit=10))
+    assert [h.memory.text for h in hits] == ["alice likes tea"]
+    assert [r.text for r in store.list(BOB, limit=10)] == ["bob likes tea"]
+    assert store.count(ALICE) == 1
+    with pytest.raises(MissingScopeError):
+        store.list(Scope(), limit=10)
+
+
+def test_sub_scopes_match_every_given_id(store):
+    run1 = Scope(user_id="alice", run_id="r1")
+    run2 = Scope(user_id="alice", run_id="r2")
+    store.insert([record("first run", run1), record("second run", run2)], np.stack([unit(0), unit(1)]))
+    assert {r.text for r in store.list(ALICE, limit=10)} == {"first run", "second run"}
+    assert [r.text for r in store.list(run1, limit=10)] == ["first run"]
+    assert [h.memory.text for h in store.search(run2, unit(0), "run", SearchParams())] == ["second run"]
+
+
+def test_hybrid_ranking_fuses_dense_and_keyword(store):
+    items = [
+        record("the cat sleeps on the sofa", ALICE),
+        record("zanzibar trip booked", ALICE, minutes=1),
+        record("weekly grocery list", ALICE, minutes=2),
+    ]
+    store.insert(items, np.stack([unit(0), unit(1), unit(2)]))
+    dense_only = store.search(ALICE, unit(0), "", SearchParams(limit=3))
+    assert dense_only[0].memory.text == "the cat sleeps on the sofa" and dense_only[0].keyword_rank is None
+    both = store.search(ALICE, unit(0, 1), "zanzibar", SearchParams(limit=3))
+    assert both[0].memory.text == "zanzibar trip booked"
+    assert both[0].keyword_rank == 1 and both[0].dense_rank is not None
+    keyword_only = store.search(ALICE, unit(2), "zanzibar", SearchParams(limit=3, dense_weight=0.0))
+    assert [h.memory.text for h in keyword_only] == ["zanzibar trip booked"]
+    assert all(a.score >= b.score for a, b in zip(both, both[1:]))
+
+
+def test_threshold_applies_to_cosine_similarity(store):
+    store.insert([record("near", ALICE), record("far", ALICE)], np.stack([unit(0), unit(5)]))
+    hits = store.search(ALICE, unit(0), "", SearchParams(threshold=0.5))
+    assert [(h.memory.text, round(h.similarity, 3)) for h in hits] == [("near", 1.0)]
+
+
+def test_metadata_filters(store):
+    items = [
+        record("a", ALICE, metadata={"kind": "food", "stars": 5}),
+        record("b", ALICE, metadata={"kind": "food", "stars": 2}),
+        record("c", ALICE, metadata={"kind": "travel", "stars": 4}),
+    ]
+    store.insert(items, np.stack([unit(0), unit(0), unit(0)]))
+    search = lambda filters: sorted(h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters)))
+    assert search({"kind": "food"}) == ["a", "b"]
+    assert search({"stars": {"$gte": 4}}) == ["a", "c"]
+    assert search({"kind": {"$ne": "food"}}) == ["c"]
+    assert search({"kind": {"$in": ["travel"]}, "stars": {"$lt": 5}}) == ["c"]
+    assert sorted(r.text for r in store.list(ALICE, limit=10, filters={"stars": {"$nin": [2, 4]}})) == ["a"]
+
+
+def test_list_is_newest_first_and_limited(store):
+    items = [record(f"item {i}", ALICE, minutes=i) for i in range(5)]
+    store.insert(items, np.stack([unit(i) for i in range(5)]))
+    assert [r.text for r in store.list(ALICE, limit=3)] == ["item 4", "item 3", "item 2"]
+
+
+def test_replace_updates_text_vector_and_keyword_index(store):
+    original = record("old words here", ALICE)
+    store.insert([original], unit(0)[None, :])
+    changed = original.model_copy(update={"text": "fresh vocabulary", "hash": content_hash("fresh vocabulary")})
+    store.replace(changed, unit(3))
+    assert store.get([original.id])[0].text == "fresh vocabulary"
+    assert store.search(ALICE, unit(3), "vocabulary", SearchParams())[0].keyword_rank == 1
+    assert store.search(ALICE, unit(0), "old", SearchParams())[0].keyword_rank is None
+    with pytest.raises(MemoryNotFoundError):
+        store.replace(record("never stored", ALICE))
+
+
+def test_temporal_validity(store):
+    current = record("lives in Lisbon", ALICE, minutes=60)
+    closed = record("lives in Porto", ALICE, valid_to=T0 + timedelta(minutes=60))
+    store.insert([current, closed], np.stack([unit(0), unit(0)]))
+    assert [h.memory.text for h in store.search(ALICE, unit(0), "lives", SearchParams())] == ["lives in Lisbon"]
+    past = store.search(ALICE, unit(0), "lives", SearchParams(as_of=T0 + timedelta(minutes=30)))
+    assert [h.memory.text for h in past] == ["lives in Porto"]
+    assert store.find_by_hash(ALICE, content_hash("lives in Porto")) is None
+    assert store.find_by_hash(ALICE, content_hash("Lives in Lisbon")).id == current.id
+    assert len(store.list(ALICE, limit=10, include_invalidated=True)) == 2
+    store.replace(current.model_copy(update={"valid_to": T0 + timedelta(minutes=90)}))
+    assert store.search(ALICE, unit(0), "lives", SearchParams()) == []
+
+
+def test_delete_and_delete_scope(store):
+    items = [record(f"a{i}", ALICE) for i in range(3)] + [record("b0", BOB)]
+    store.insert(items, np.stack([unit(i) for i in range(4)]))
+    store.search(ALICE, unit(0), "", SearchParams())  # warm any cache before deleting
+    store.delete([items[0].id, "missing"])
+    assert sorted(h.memory.text for h in store.search(ALICE, unit(0), "a0", SearchParams())) == ["a1", "a2"]
+    deleted = store.delete_scope(ALICE)
+    assert sorted(r.text for r in deleted) == ["a1", "a2"]
+    assert store.search(ALICE, unit(1), "", SearchParams()) == []
+    assert store.count(BOB) == 1
+
+
+def test_many_rows_search_returns_exact_top_k(store):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store.insert([record(f"row {i}", ALICE) for i in range(500)], vectors)
+    query = vectors[123]
+    hits = store.search(ALICE, query, "", SearchParams(limit=5))
+    expected = np.argsort(-(vectors @ query))[:5]
+    assert [h.memory.text for h in hits] == [f"row {i}" for i in expected]
+
+
+def test_reopen_keeps_everything(open_store):
+    first = open_store()
+    first.insert([record("durable", ALICE)], unit(2)[None, :])
+    first.close()
+    second = open_store()
+    assert second.dimensions == DIM
+    assert [h.memory.text for h in second.search(ALICE, unit(2), "durable", SearchParams())] == ["durable"]
+
+
+def test_reset(store):
+    store.insert([record("x", ALICE)], unit(0)[None, :])
+    store.reset()
+    assert store.count(ALICE) == 0 and store.dimensions is None
