@@ -48,6 +48,12 @@ class SearchConfig(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each ranker.")
+    keyword_max_docs: int = Field(
+        default=2000,
+        ge=1,
+        description="Query terms found in more of the scope's memories than this are left out of the "
+        "keyword ranker: their BM25 weight is negligible and scoring them costs time in large scopes.",
+    )
 
 
 class ManagerConfig(BaseModel):

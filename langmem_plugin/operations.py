@@ -139,13 +139,7 @@ def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.n
     duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
     if duplicate is not None:
         return [Neighbour(duplicate, 1.0)]
-    search = services.config.search
-    hits = services.vector.search(
-        scope,
-        vector,
-        fact.text,
-        SearchParams(limit=NEIGHBOURS, candidates=search.candidates, rrf_k=search.rrf_k),
-    )
+    hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS))
     return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
 
 
@@ -218,6 +212,20 @@ def _replace_relations(services: MemoryServices, record: MemoryRecord, fact: Fac
 # -- read ------------------------------------------------------------------------------------
 
 
+def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> SearchParams:
+    """SearchParams from the configured fusion settings; each ranker yields at least `limit` candidates."""
+    config = services.config.search
+    return SearchParams(
+        limit=limit,
+        candidates=max(config.candidates, limit),
+        rrf_k=config.rrf_k,
+        dense_weight=config.dense_weight,
+        keyword_weight=config.keyword_weight,
+        keyword_max_docs=config.keyword_max_docs,
+        **overrides,
+    )
+
+
 def search(
     services: MemoryServices,
     query: str,
@@ -229,13 +237,9 @@ def search(
 ) -> list[SearchHit]:
     limits = services.config.limits
     query = check_text(limits, query, "query")
-    config = services.config.search
-    params = SearchParams(
+    params = search_params(
+        services,
         limit=check_limit(limits, limit),
-        candidates=max(config.candidates, limit),
-        rrf_k=config.rrf_k,
-        dense_weight=config.dense_weight,
-        keyword_weight=config.keyword_weight,
         threshold=check_threshold(threshold),
         filters=filters,
         as_of=None if as_of is None else parse_timestamp(as_of, "as_of"),

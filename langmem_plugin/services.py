@@ -35,7 +35,9 @@ class MemoryServices:
 def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
     from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
-    return SQLiteVectorStore(root / "vectors.sqlite3", synchronous=config.synchronous)
+    return SQLiteVectorStore(
+        root / "vectors.sqlite3", synchronous=config.synchronous, ann_min_rows=config.vector.ann_min_rows
+    )
 
 
 def _graph_store(config: MemoryConfig, root: Path) -> GraphStore | None:

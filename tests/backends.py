@@ -15,6 +15,8 @@ from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
 VECTOR_BACKENDS: dict[str, Callable[[Path], object]] = {
     "sqlite": lambda root: SQLiteVectorStore(root / "vectors.sqlite3"),
+    # every scope answered by the HNSW graph, so the contract also holds for approximate search
+    "sqlite-hnsw": lambda root: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
 }
 GRAPH_BACKENDS: dict[str, Callable[[Path], object]] = {
     "sqlite": lambda root: SQLiteGraphStore(root / "graph.sqlite3"),

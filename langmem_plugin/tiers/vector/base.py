@@ -21,6 +21,7 @@ class SearchParams:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    keyword_max_docs: int = 2000
     threshold: float | None = None  # minimum cosine similarity
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import ConfigurationError
+
 INFINITY = float("inf")
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 100
+
+
+def require_hnswlib():
+    try:
+        import hnswlib
+    except ImportError as exc:
+        raise ConfigurationError("vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'") from exc
+    return hnswlib
 
 
 class DenseIndex:
-    """Rows are kept contiguous so that a scope's search is one matrix-vector product."""
+    """Rows are kept contiguous so that a scope's search is one matrix-vector product.
 
-    def __init__(self, dimensions: int, capacity: int = 1024):
+    With `ann_min_rows` set, a scope that grows past it also gets an HNSW graph (hnswlib, inner
+    product) kept in step with every write; it answers the dense ranking, and exact search takes
+    over whenever filters leave too few HNSW candidates.
+    """
+
+    def __init__(self, dimensions: int, capacity: int = 1024, ann_min_rows: int | None = None):
         self.dimensions = dimensions
+        self._ann_min_rows = ann_min_rows
+        self._ann = None
         self._matrix = np.zeros((max(capacity, 16), dimensions), dtype=np.float32)
         self._rowids = np.zeros(self._matrix.shape[0], dtype=np.int64)
         self._valid_from = np.zeros(self._matrix.shape[0], dtype=np.float64)
@@ -52,12 +71,16 @@ class DenseIndex:
         for offset, rowid in enumerate(rowids.tolist()):
             self._position[rowid] = self._size + offset
         self._size = end
+        if self._ann is not None:
+            self._ann_add(vectors, rowids)
 
     def set(self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float) -> None:
         self._changed()
         position = self._position[rowid]
         if vector is not None:
             self._matrix[position] = vector
+            if self._ann is not None:
+                self._ann_add(vector[None, :], np.array([rowid]))
         self._valid_from[position] = valid_from
         self._valid_to[position] = valid_to
 
@@ -66,6 +89,8 @@ class DenseIndex:
         if position is None:
             return
         self._changed()
+        if self._ann is not None:
+            self._ann.mark_deleted(rowid)
         last = self._size - 1
         if position != last:
             moved = int(self._rowids[last])
@@ -86,5 +111,39 @@ class DenseIndex:
             return self._valid_to[: self._size] == INFINITY
         return (self._valid_from[: self._size] <= as_of) & (self._valid_to[: self._size] > as_of)
 
-    def similarities(self, vector: np.ndarray) -> np.ndarray:
-        return self._matrix[: self._size] @ vector
+    def similarity_of(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
+        return self._matrix[positions] @ vector
+
+    def dense_ranking(self, vector: np.ndarray, allowed: np.ndarray, candidates: int) -> list[int]:
+        """Positions of the `candidates` allowed rows most similar to `vector`, best first."""
+        take = min(candidates, int(allowed.sum()))
+        if take == 0:
+            return []
+        if self._ann_min_rows is not None and self._size >= self._ann_min_rows:
+            ranked = self._ann_ranking(vector, allowed, take)
+            if ranked is not None:
+                return ranked
+        similarities = self._matrix[: self._size] @ vector
+        if take < self._size and not allowed.all():
+            similarities[~allowed] = -np.inf
+        top = np.argpartition(-similarities, take - 1)[:take] if take < self._size else np.arange(self._size)
+        top = top[np.argsort(-similarities[top], kind="stable")]
+        return [int(p) for p in top[:take]]
+
+    def _ann_add(self, vectors: np.ndarray, rowids: np.ndarray) -> None:
+        needed = self._ann.get_current_count() + len(rowids)
+        if needed > self._ann.get_max_elements():
+            self._ann.resize_index(max(needed, 2 * self._ann.get_max_elements()))
+        self._ann.add_items(vectors, rowids)
+
+    def _ann_ranking(self, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
+        if self._ann is None:
+            hnswlib = require_hnswlib()
+            self._ann = hnswlib.Index(space="ip", dim=self.dimensions)
+            self._ann.init_index(max_elements=max(self._size, 16), ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
+            self._ann.add_items(self._matrix[: self._size], self._rowids[: self._size])
+        fetch = min(self._size, 2 * take + 16)
+        self._ann.set_ef(max(fetch, 128))
+        labels, _ = self._ann.knn_query(vector, k=fetch)
+        ranked = [p for p in self.positions(labels[0].tolist()) if p is not None and allowed[p]]
+        return ranked[:take] if len(ranked) >= take else None

@@ -23,7 +23,7 @@ from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
 from .base import SearchParams
-from .dense_index import INFINITY, DenseIndex
+from .dense_index import INFINITY, DenseIndex, require_hnswlib
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,7 +117,10 @@ def rrf_ranking(rankings: list[tuple[list[int], float]], k: int) -> dict[int, fl
 
 
 class SQLiteVectorStore:
-    def __init__(self, path: str | Path, synchronous: str = "FULL"):
+    def __init__(self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None):
+        if ann_min_rows is not None:
+            require_hnswlib()
+        self._ann_min_rows = ann_min_rows
         self._conn = open_sqlite(Path(path), synchronous)
         self._lock = threading.RLock()
         with write_transaction(self._conn):
@@ -169,7 +172,7 @@ class SQLiteVectorStore:
         rows = self._conn.execute(
             f"SELECT rowid, vector, valid_from, valid_to FROM memories WHERE {clause}", params
         ).fetchall()
-        index = DenseIndex(self._dimensions, capacity=len(rows) + 64)
+        index = DenseIndex(self._dimensions, capacity=len(rows) + 64, ann_min_rows=self._ann_min_rows)
         if rows:
             index.add(
                 np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
@@ -369,51 +372,41 @@ class SQLiteVectorStore:
             allowed = index.active_mask(as_of)
             if params.filters:
                 allowed &= self._filter_mask(index, scope_filter, params.filters)
-            similarities = index.similarities(vector)
-            dense_ranked = self._dense_ranking(similarities, allowed, params.candidates)
-            keyword_ranked = self._keyword_ranking(index, scope, query, allowed, params.candidates)
+            dense_ranked = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else []
+            keyword_ranked = self._keyword_ranking(
+                index, scope, query, allowed, params.candidates, params.keyword_max_docs
+            )
             fused = rrf_ranking(
                 [(dense_ranked, params.dense_weight), (keyword_ranked, params.keyword_weight)], params.rrf_k
             )
+            positions = list(fused)
+            similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
-            ordered = sorted(fused, key=lambda p: (-fused[p], -similarities[p]))
+            ordered = sorted(positions, key=lambda p: (-fused[p], -similarity[p]))
             if params.threshold is not None:
-                ordered = [p for p in ordered if similarities[p] >= params.threshold]
+                ordered = [p for p in ordered if similarity[p] >= params.threshold]
             ordered = ordered[: params.limit]
             rowids = index.rowid_at(np.array(ordered, dtype=np.int64)).tolist() if ordered else []
             records = self._records_by_rowid(rowids)
         hits = []
         for position, rowid in zip(ordered, rowids):
-            record = records[rowid]
-            similarity = float(similarities[position])
             hits.append(
                 SearchHit(
-                    memory=record.model_copy(update={"score": fused[position]}),
+                    memory=records[rowid].model_copy(update={"score": fused[position]}),
                     score=fused[position],
-                    similarity=similarity,
+                    similarity=similarity[position],
                     dense_rank=dense_rank.get(position),
                     keyword_rank=keyword_rank.get(position),
                 )
             )
         return hits
 
-    @staticmethod
-    def _dense_ranking(similarities: np.ndarray, allowed: np.ndarray, candidates: int) -> list[int]:
-        masked = np.where(allowed, similarities, -np.inf)
-        available = int(allowed.sum())
-        take = min(candidates, available)
-        if take == 0:
-            return []
-        top = np.argpartition(-masked, take - 1)[:take] if take < len(masked) else np.arange(len(masked))
-        top = top[np.argsort(-masked[top], kind="stable")]
-        return [int(p) for p in top if allowed[p]][:take]
-
     def _keyword_ranking(
-        self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int
+        self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
     ) -> list[int]:
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
-        terms = [t for t in keyword_terms(query) if self._discriminates(index, t, scope_match)]
+        terms = [t for t in keyword_terms(query) if self._discriminates(index, t, scope_match, max_docs)]
         if not terms:
             return []
         match = f"{{text}}: ({' OR '.join(f'{chr(34)}{t}{chr(34)}' for t in terms)}) AND {scope_match}"
@@ -427,14 +420,18 @@ class SQLiteVectorStore:
                 ranked.append(position)
         return ranked[:candidates]
 
-    def _discriminates(self, index: DenseIndex, term: str, scope_match: str) -> bool:
+    def _discriminates(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> bool:
+        """Keep a term unless it is in most of the scope's memories or in more than `max_docs` of them.
+
+        Such terms carry almost no BM25 weight (low IDF) but make FTS5 score every matching row.
+        """
         cached = index.term_counts.get(term)
         if cached is None:
             cached = self._conn.execute(
                 "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'{{text}}: "{term}" AND {scope_match}',)
             ).fetchone()[0]
             index.term_counts[term] = cached
-        return cached <= 1 or cached <= MAX_TERM_SHARE * len(index)
+        return cached <= 1 or cached <= min(MAX_TERM_SHARE * len(index), max_docs)
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)
