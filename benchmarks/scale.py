@@ -1,4 +1,4 @@
-"""Core engine benchmark: add throughput (infer=False, batched) and hybrid search latency.
+"""Scale benchmark: add throughput (infer=False, batched), hybrid search latency and peak memory.
 
 Prints JSON. Search latency excludes query embedding: queries are embedded up front and the
 vector tier's hybrid search (dense + FTS5 keyword + RRF) is timed, which is everything
@@ -6,15 +6,20 @@ vector tier's hybrid search (dense + FTS5 keyword + RRF) is timed, which is ever
 vectors, looked up by a precomputed embedder so that model cost does not hide storage cost;
 the MiniLM model's own throughput is reported separately.
 
-    python benchmarks/core.py --sizes 10000 100000
+    python benchmarks/scale.py --sizes 10000 100000 1000000 --ann-min-rows 50000
+
+Each size runs in a fresh process so that its peak resident memory is its own. A PNG of
+latency against size is written next to the JSON (--out).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +28,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langmem_plugin import Memory
+from langmem_plugin.bench.plots import plot_latency_vs_size
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.vector import SearchParams
 
@@ -119,6 +125,7 @@ def bench_size(size: int, queries: int, batch: int, seed: int, ann_min_rows: int
                 memory.search(text, user_id="bench", limit=10)
                 facade.append(time.perf_counter() - tick)
             db_bytes = sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "memories": size,
         "dense_search": "hnsw" if ann_min_rows is not None and size >= ann_min_rows else "exact",
@@ -132,7 +139,23 @@ def bench_size(size: int, queries: int, batch: int, seed: int, ann_min_rows: int
         "search_p95_ms": round(percentile(timings, 95), 2),
         "memory_search_p50_ms_with_cached_query_embedding": round(percentile(facade, 50), 2),
         "disk_mb": round(db_bytes / 2**20, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
     }
+
+
+def _bench_in_child(queue, *args) -> None:
+    queue.put(bench_size(*args))
+
+
+def bench_isolated(*args) -> dict:
+    """Run one size in a fresh process: peak memory is then that size's alone."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_bench_in_child, args=(queue, *args))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
 
 
 def bench_minilm(count: int) -> dict:
@@ -155,14 +178,22 @@ def main() -> None:
     parser.add_argument("--minilm-sentences", type=int, default=512)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ann-min-rows", type=int, help="also run with HNSW for scopes of at least this size")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
     args = parser.parse_args()
     report = {
         "benchmark": "core",
         "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count()},
-        "results": [bench_size(size, args.queries, args.batch, args.seed) for size in args.sizes]
-        + ([bench_size(size, args.queries, args.batch, args.seed, args.ann_min_rows) for size in args.sizes if size >= args.ann_min_rows] if args.ann_min_rows else []),
+        "results": [bench_isolated(size, args.queries, args.batch, args.seed) for size in args.sizes]
+        + [
+            bench_isolated(size, args.queries, args.batch, args.seed, args.ann_min_rows)
+            for size in args.sizes
+            if args.ann_min_rows and size >= args.ann_min_rows
+        ],
         "minilm_embedding": bench_minilm(args.minilm_sentences) if args.minilm_sentences else None,
     }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scale.json").write_text(json.dumps(report, indent=2))
+    report["plot"] = str(plot_latency_vs_size(report["results"], args.out / "scale_latency.png"))
     print(json.dumps(report, indent=2))
 
 

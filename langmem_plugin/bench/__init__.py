@@ -1,0 +1,1 @@
+"""Benchmark harnesses (LoCoMo retrieval and QA); `benchmarks/` holds the runnable scripts."""

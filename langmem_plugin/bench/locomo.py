@@ -1,0 +1,181 @@
+"""LoCoMo retrieval (and optional QA) benchmark: langmem-plugin beside baselines, one run, one embedder.
+
+For every question of categories 1-4 each system retrieves k memories; a memory covers the
+dia_ids it was built from (its provenance), and the question's evidence dia_ids decide
+Recall@k (any / all evidence) and NDCG@k. Latency is the search call alone: queries are
+embedded before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from langchain_core.embeddings import Embeddings
+
+from ..errors import ConfigurationError
+from .locomo_data import QA_CATEGORIES, Conversation, load_locomo
+from .metrics import ndcg, percentiles_ms, recall_all, recall_any
+from .plots import plot_recall_curves
+from .qa import run_qa
+from .retrievers import (
+    BM25Retriever,
+    DenseRetriever,
+    InMemoryStoreRetriever,
+    LangMemRetriever,
+    MemoizedEmbeddings,
+    Retriever,
+)
+
+KS = (1, 5, 10, 20)
+RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
+SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph-inmemorystore")
+
+
+def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
+    factories: dict[str, Callable[[], Retriever]] = {
+        "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False),
+        "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True),
+        "dense-only": lambda: DenseRetriever(embeddings),
+        "bm25": lambda: BM25Retriever(),
+        "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
+    }
+    return factories[name]()
+
+
+def _empty_scores() -> dict[str, list[float]]:
+    return defaultdict(list)
+
+
+def evaluate_system(system: Retriever, conversations: list[Conversation], k_max: int) -> dict:
+    per_category: dict[int, dict[str, list[float]]] = defaultdict(_empty_scores)
+    latencies: list[float] = []
+    retrieved_tokens: list[int] = []
+    ingest_seconds = 0.0
+    for conversation in conversations:
+        started = time.perf_counter()
+        system.ingest(conversation)
+        ingest_seconds += time.perf_counter() - started
+        for question in conversation.questions:
+            if question.category not in RETRIEVAL_CATEGORIES or not question.evidence:
+                continue
+            started = time.perf_counter()
+            items = system.search(conversation, question.question, k_max)
+            latencies.append(time.perf_counter() - started)
+            retrieved = [set(item.dia_ids) for item in items]
+            evidence = set(question.evidence)
+            scores = per_category[question.category]
+            for k in KS:
+                scores[f"recall_any@{k}"].append(recall_any(retrieved, evidence, k))
+                scores[f"recall_all@{k}"].append(recall_all(retrieved, evidence, k))
+                scores[f"ndcg@{k}"].append(ndcg(retrieved, evidence, k))
+            retrieved_tokens.append(sum(len(item.text.split()) for item in items[:10]))
+    system.close()
+
+    def summarise(lists: dict[str, list[float]]) -> dict[str, float]:
+        return {metric: round(sum(values) / len(values), 4) for metric, values in sorted(lists.items())}
+
+    overall: dict[str, list[float]] = defaultdict(list)
+    for scores in per_category.values():
+        for metric, values in scores.items():
+            overall[metric].extend(values)
+    return {
+        "questions": len(latencies),
+        "overall": summarise(overall),
+        "by_category": {QA_CATEGORIES[c]: summarise(per_category[c]) for c in sorted(per_category)},
+        "search_latency": percentiles_ms(latencies),
+        "ingest_seconds": round(ingest_seconds, 2),
+        "retrieved_words_per_query_at_10": round(sum(retrieved_tokens) / max(len(retrieved_tokens), 1), 1),
+    }
+
+
+def run_retrieval(
+    data: str | Path, embeddings: Embeddings, systems: tuple[str, ...] = SYSTEMS, limit_conversations: int | None = None
+) -> dict:
+    conversations = load_locomo(data)[:limit_conversations]
+    shared = MemoizedEmbeddings(embeddings)
+    started = time.perf_counter()
+    shared.warm([t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions])
+    embed_seconds = time.perf_counter() - started
+    results = {name: evaluate_system(build_system(name, shared), conversations, max(KS)) for name in systems}
+    report = {
+        "benchmark": "locomo-retrieval",
+        "data": str(data),
+        "conversations": [c.sample_id for c in conversations],
+        "embedder": shared.model,
+        "embedding_seconds": round(embed_seconds, 1),
+        "systems": results,
+    }
+    hybrid = results.get("langmem-hybrid", {}).get("overall", {}).get("recall_any@10")
+    if hybrid:
+        report["hybrid_recall_any@10_ratio"] = {
+            name: round(hybrid / r["overall"]["recall_any@10"], 3)
+            for name, r in results.items()
+            if name != "langmem-hybrid" and r["overall"].get("recall_any@10")
+        }
+    return report
+
+
+def format_table(report: dict) -> str:
+    header = f"{'system':<26}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + f"{'nDCG@10':>9}{'p50 ms':>8}{'p95 ms':>8}"
+    lines = [header, "-" * len(header)]
+    for name, result in report["systems"].items():
+        overall = result["overall"]
+        lines.append(
+            f"{name:<26}"
+            + "".join(f"{overall[f'recall_any@{k}']:>8.3f}" for k in KS)
+            + f"{overall['ndcg@10']:>9.3f}{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def chat_model(model: str, base_url: str | None):
+    """ChatOpenAI for OpenAI or any OpenAI-compatible server (base_url)."""
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:
+        raise ConfigurationError("QA mode needs langchain-openai: pip install langchain-openai") from exc
+    return ChatOpenAI(model=model, base_url=base_url, temperature=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="langmem-plugin bench locomo", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="a locomo10.json-style file")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}")
+    parser.add_argument("--conversations", type=int, help="only the first N conversations")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
+    parser.add_argument("--qa", action="store_true", help="also answer and judge every question (needs an LLM)")
+    parser.add_argument("--model", default="gpt-4o-mini", help="answering model (ChatOpenAI)")
+    parser.add_argument("--judge-model", help="judging model (default: --model)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    parser.add_argument("--qa-system", default="langmem-hybrid", choices=SYSTEMS)
+    parser.add_argument("--qa-k", type=int, default=10)
+    parser.add_argument("--qa-max-questions", type=int)
+    args = parser.parse_args(argv)
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+
+    from ..embeddings import MiniLMEmbeddings
+
+    embeddings = MiniLMEmbeddings()
+    report = run_retrieval(args.data, embeddings, systems, args.conversations)
+    if args.qa:
+        answer_model = chat_model(args.model, args.base_url)
+        judge_model = chat_model(args.judge_model or args.model, args.base_url)
+        conversations = load_locomo(args.data)[: args.conversations]
+        system = build_system(args.qa_system, MemoizedEmbeddings(embeddings))
+        report["qa"] = run_qa(system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions)
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "locomo.json"
+    json_path.write_text(json.dumps(report, indent=2))
+    report["plot"] = str(plot_recall_curves(report, args.out / "locomo_recall.png", KS))
+    print(json.dumps(report, indent=2))
+    print(format_table(report), file=sys.stderr)
+    return 0

@@ -1,0 +1,169 @@
+"""The systems compared on LoCoMo, all over the same embedder and the same rendered turns."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from ..embeddings.cache import embed_texts
+from ..memory import Memory
+from .locomo_data import Conversation
+
+
+@dataclass(frozen=True)
+class RetrievedItem:
+    text: str
+    dia_ids: frozenset[str]
+
+
+class Retriever(Protocol):
+    name: str
+
+    def ingest(self, conversation: Conversation) -> None: ...
+
+    def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]: ...
+
+    def close(self) -> None: ...
+
+
+class MemoizedEmbeddings(Embeddings):
+    """Embeds each distinct text once for every system in the run (same model, same vectors)."""
+
+    def __init__(self, embeddings: Embeddings):
+        self.inner = embeddings
+        self.model = f"memo:{getattr(embeddings, 'model_name', type(embeddings).__name__)}"
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def warm(self, texts: list[str]) -> None:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            for text, vector in zip(missing, embed_texts(self.inner, missing)):
+                self._vectors[text] = vector
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        self.warm(texts)
+        return np.stack([self._vectors[t] for t in texts])
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+class LangMemRetriever:
+    """langmem-plugin itself: verbatim turns (infer=False) or the configured memory manager."""
+
+    def __init__(self, name: str, embeddings: MemoizedEmbeddings, *, infer: bool, config: dict[str, Any] | None = None):
+        self.name = name
+        self._infer = infer
+        self._directory = tempfile.TemporaryDirectory(prefix="langmem-locomo-")
+        settings = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
+        for key, value in (config or {}).items():
+            settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
+        self.memory = Memory(settings, embeddings=embeddings)
+
+    def ingest(self, conversation: Conversation) -> None:
+        for session in conversation.sessions:
+            messages = [
+                {
+                    "role": "user",
+                    "name": turn.speaker,
+                    "content": turn.text + (f" [shares a photo: {turn.image_caption}]" if turn.image_caption else "")
+                    if self._infer
+                    else turn.render(),
+                    "id": turn.dia_id,
+                    "turn_id": turn.dia_id,
+                    "timestamp": session.timestamp,
+                }
+                for turn in session.turns
+            ]
+            self.memory.add(messages, user_id=conversation.sample_id, infer=self._infer)
+
+    def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
+        hits = self.memory.search(query, user_id=conversation.sample_id, limit=k)
+        return [RetrievedItem(h.memory.text, frozenset(s.message_id for s in h.memory.sources)) for h in hits]
+
+    def close(self) -> None:
+        self.memory.close()
+        self._directory.cleanup()
+
+
+class DenseRetriever:
+    """Baseline: cosine similarity over the turn embeddings, nothing else."""
+
+    name = "dense-only"
+
+    def __init__(self, embeddings: MemoizedEmbeddings):
+        self._embeddings = embeddings
+        self._index: dict[str, tuple[np.ndarray, list[str], list[str]]] = {}
+
+    def ingest(self, conversation: Conversation) -> None:
+        turns = conversation.turns
+        texts = [t.render() for t in turns]
+        self._index[conversation.sample_id] = (self._embeddings.embed_array(texts), texts, [t.dia_id for t in turns])
+
+    def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
+        matrix, texts, ids = self._index[conversation.sample_id]
+        scores = matrix @ self._embeddings.embed_array([query])[0]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i in top]
+
+    def close(self) -> None:
+        self._index.clear()
+
+
+class BM25Retriever:
+    """Baseline: BM25 (bm25s, English stopwords) over the same rendered turns."""
+
+    name = "bm25"
+
+    def __init__(self) -> None:
+        import bm25s
+
+        self._bm25s = bm25s
+        self._index: dict[str, tuple[Any, list[str], list[str]]] = {}
+
+    def ingest(self, conversation: Conversation) -> None:
+        turns = conversation.turns
+        texts = [t.render() for t in turns]
+        retriever = self._bm25s.BM25()
+        retriever.index(self._bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+        self._index[conversation.sample_id] = (retriever, texts, [t.dia_id for t in turns])
+
+    def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
+        retriever, texts, ids = self._index[conversation.sample_id]
+        tokens = self._bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.vocab:
+            return []
+        documents, scores = retriever.retrieve(tokens, k=min(k, len(texts)), show_progress=False)
+        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0]) if s > 0]
+
+    def close(self) -> None:
+        self._index.clear()
+
+
+class InMemoryStoreRetriever:
+    """Baseline: LangGraph's InMemoryStore with a vector index on the same embedder."""
+
+    name = "langgraph-inmemorystore"
+
+    def __init__(self, embeddings: MemoizedEmbeddings):
+        from langgraph.store.memory import InMemoryStore
+
+        self._store = InMemoryStore(index={"dims": len(embeddings.embed_query("probe")), "embed": embeddings, "fields": ["text"]})
+
+    def ingest(self, conversation: Conversation) -> None:
+        for turn in conversation.turns:
+            self._store.put((conversation.sample_id,), turn.dia_id, {"text": turn.render()})
+
+    def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
+        items = self._store.search((conversation.sample_id,), query=query, limit=k)
+        return [RetrievedItem(item.value["text"], frozenset([item.key])) for item in items]
+
+    def close(self) -> None:
+        pass
