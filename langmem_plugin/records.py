@@ -9,6 +9,8 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import MissingScopeError
+
 MetadataValue = Union[str, int, float, bool, None]
 
 
@@ -33,6 +35,13 @@ class Scope(BaseModel):
 
     def as_filter(self) -> dict[str, str]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def required_filter(self) -> dict[str, str]:
+        """as_filter(), refusing an empty scope: a backend must never read or write across users."""
+        scope_filter = self.as_filter()
+        if not scope_filter:
+            raise MissingScopeError("at least one of user_id, agent_id, run_id is required")
+        return scope_filter
 
     def matches(self, other: "Scope") -> bool:
         """True when `other` (a record's scope) satisfies every id given in self (a query scope)."""

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from ...errors import MissingScopeError
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
 from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
 from .base import EntityMention, RelationMention, normalize_name, relation_type
@@ -72,13 +71,6 @@ def _entity(row: tuple) -> Entity:
     )
 
 
-def _require_scope(scope: Scope) -> dict[str, str]:
-    scope_filter = scope.as_filter()
-    if not scope_filter:
-        raise MissingScopeError("the graph tier needs at least one of user_id, agent_id, run_id")
-    return scope_filter
-
-
 class SQLiteGraphStore:
     def __init__(self, path: str | Path, synchronous: str = "FULL"):
         self._conn = open_sqlite(Path(path), synchronous)
@@ -112,7 +104,7 @@ class SQLiteGraphStore:
         return entity_id
 
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
-        _require_scope(scope)
+        scope.required_filter()
         added = []
         with self._lock, write_transaction(self._conn):
             for mention in mentions:
@@ -175,7 +167,7 @@ class SQLiteGraphStore:
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:
-        clause, params = scope_clause(_require_scope(scope), "e")
+        clause, params = scope_clause(scope.required_filter(), "e")
         relation_clause, relation_params = scope_clause(scope.as_filter(), "r")
         if as_of is None:
             validity, validity_params = "r.valid_to IS NULL", []
@@ -216,7 +208,7 @@ class SQLiteGraphStore:
         return Neighbourhood(entities=[_entity(e) for e in entities], relations=[_relation(r) for r in relations])
 
     def delete_scope(self, scope: Scope) -> None:
-        clause, params = scope_clause(_require_scope(scope))
+        clause, params = scope_clause(scope.required_filter())
         with self._lock, write_transaction(self._conn):
             self._conn.execute(f"DELETE FROM relations WHERE {clause}", params)
             self._conn.execute(f"DELETE FROM entities WHERE {clause}", params)

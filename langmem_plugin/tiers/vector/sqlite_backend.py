@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ...errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
@@ -92,13 +92,6 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
         hash=content_hash,
         sources=[SourceRef.model_validate(s) for s in json.loads(sources)],
     )
-
-
-def _require_scope(scope: Scope) -> dict[str, str]:
-    scope_filter = scope.as_filter()
-    if not scope_filter:
-        raise MissingScopeError("the vector tier needs at least one of user_id, agent_id, run_id")
-    return scope_filter
 
 
 def _valid_to(record: MemoryRecord) -> float:
@@ -206,7 +199,7 @@ class SQLiteVectorStore:
                 self._check_dimensions(vectors)
                 rowids = []
                 for record, vector in zip(records, vectors):
-                    _require_scope(record.scope)
+                    record.scope.required_filter()
                     cursor = self._conn.execute(
                         "INSERT INTO memories (id, user_id, agent_id, run_id, text, hash, metadata, sources, "
                         "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -288,7 +281,7 @@ class SQLiteVectorStore:
                     index.remove(rowid)
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
-        clause, params = scope_clause(_require_scope(scope))
+        clause, params = scope_clause(scope.required_filter())
         with self._lock:
             self._sync_with_other_processes()
             with write_transaction(self._conn):
@@ -324,7 +317,7 @@ class SQLiteVectorStore:
         return [found[i] for i in memory_ids if i in found]
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
-        clause, params = scope_clause(_require_scope(scope))
+        clause, params = scope_clause(scope.required_filter())
         with self._lock:
             row = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM memories WHERE hash = ? AND valid_to IS NULL AND {clause} LIMIT 1",
@@ -340,7 +333,7 @@ class SQLiteVectorStore:
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
     ) -> list[MemoryRecord]:
-        clause, params = scope_clause(_require_scope(scope))
+        clause, params = scope_clause(scope.required_filter())
         filter_sql, filter_params = compile_filters(filters)
         where = [clause] + ([filter_sql] if filter_sql else []) + ([] if include_invalidated else ["valid_to IS NULL"])
         with self._lock:
@@ -352,12 +345,12 @@ class SQLiteVectorStore:
         return [_record(r) for r in rows]
 
     def count(self, scope: Scope) -> int:
-        clause, params = scope_clause(_require_scope(scope))
+        clause, params = scope_clause(scope.required_filter())
         with self._lock:
             return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
 
     def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
-        scope_filter = _require_scope(scope)
+        scope_filter = scope.required_filter()
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
             self._sync_with_other_processes()
