@@ -50,21 +50,26 @@ NEIGHBOURS = 10
 # -- audit log -------------------------------------------------------------------------------
 
 
-def _scope_index_keys(scope: Scope) -> list[str]:
-    return [f"{field}={value}" for field, value in sorted(scope.as_filter().items())]
+def _scope_index_prefixes(scope: Scope) -> list[str]:
+    return [f"{field}={value}\x1f" for field, value in sorted(scope.as_filter().items())]
 
 
 def _log(services: MemoryServices, events: list[HistoryEvent]) -> None:
+    """Append audit events; an ADD also files the memory id under each of its scope ids.
+
+    One small key per (scope id, memory) keeps every write O(1); purging a scope reads them back
+    by prefix.
+    """
     entries: dict[str, list] = defaultdict(list)
-    index: dict[str, list] = defaultdict(list)
+    index: dict[str, int] = {}
     for event in events:
         entries[event.memory_id].append(event.model_dump(mode="json"))
         if event.event is EventType.ADD:
-            for key in _scope_index_keys(event.scope):
-                index[key].append(event.memory_id)
+            for prefix in _scope_index_prefixes(event.scope):
+                index[prefix + event.memory_id] = 1
     services.kv.append(HISTORY, entries)
     if index:
-        services.kv.append(SCOPE_INDEX, index)
+        services.kv.put_many(SCOPE_INDEX, index)
 
 
 def _event(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> HistoryEvent:
@@ -329,11 +334,11 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False) -> i
     if services.graph is not None:
         services.graph.delete_scope(scope)
     if purge:
-        keys = _scope_index_keys(scope)
-        indexed = services.kv.get_many(SCOPE_INDEX, keys)
-        id_sets = [set(indexed.get(k, ())) for k in keys]
+        prefixes = _scope_index_prefixes(scope)
+        id_sets = [{key[len(p) :] for key in services.kv.keys(SCOPE_INDEX, p)} for p in prefixes]
         memory_ids = set.intersection(*id_sets) | {r.id for r in deleted}
         services.kv.delete_many(HISTORY, memory_ids)
+        services.kv.delete_many(SCOPE_INDEX, [p + m for p in prefixes for m in memory_ids])
         services.kv.delete_many(PROFILES, [scope.key()])
     else:
         now = utc_now()

@@ -43,6 +43,13 @@ def test_append_is_atomic_under_threads(kv):
     assert sorted(log) == sorted(f"{w}-{i}" for w in range(4) for i in range(50))
 
 
+def test_keys_by_prefix(kv):
+    kv.put_many("scope_memories", {"user_id=a\x1f1": 1, "user_id=a\x1f2": 1, "user_id=ab\x1f3": 1})
+    assert sorted(kv.keys("scope_memories", "user_id=a\x1f")) == ["user_id=a\x1f1", "user_id=a\x1f2"]
+    assert len(kv.keys("scope_memories")) == 3
+    assert kv.keys("empty_namespace", "x") == []
+
+
 def test_append_many_keys_and_clear(kv):
     kv.append("history", {"x": [1], "y": [2, 3]})
     kv.append("history", {"x": [4]})

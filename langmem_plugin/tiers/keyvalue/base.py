@@ -25,6 +25,10 @@ class KeyValueStore(Protocol):
         """Atomically extend the list stored under each key (created when missing)."""
         ...
 
+    def keys(self, namespace: str, prefix: str = "") -> list[str]:
+        """Every key of the namespace that starts with `prefix` (rare, whole-scope operations only)."""
+        ...
+
     def clear(self) -> None:
         """Remove every key of every namespace."""
         ...

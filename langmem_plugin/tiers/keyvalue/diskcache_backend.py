@@ -65,6 +65,9 @@ class DiskCacheKeyValueStore:
             for key, items in entries.items():
                 cache.set(key, list(cache.get(key, ())) + list(items))
 
+    def keys(self, namespace: str, prefix: str = "") -> list[str]:
+        return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]
+
     def clear(self) -> None:
         for child in self._directory.iterdir():
             if child.is_dir() and _NAMESPACE.match(child.name):
