@@ -70,6 +70,21 @@ class ManagerConfig(BaseModel):
     min_words: int = Field(default=3, ge=1)
 
 
+class LLMConfig(BaseModel):
+    """The LLM memory manager. Pass any chat model as `Memory(llm=...)`, or name an OpenAI-compatible
+    model here (built with langchain-openai's ChatOpenAI). Neither: the offline manager is used."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. a local server")
+    temperature: float = Field(default=0.0, ge=0)
+    retries: int = Field(default=2, ge=0, description="extra attempts after an invalid answer")
+    parallel_calls: int = Field(default=4, ge=1)
+    cache: bool = Field(default=True, description="cache answers in the key-value tier by model + prompt hash")
+    custom_extraction: str | None = None
+    custom_update: str | None = None
+
+
 class LimitsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_text_chars: int = Field(default=20_000, ge=1)
@@ -94,6 +109,7 @@ class MemoryConfig(BaseModel):
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @classmethod

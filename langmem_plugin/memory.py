@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, Mapping, Sequence
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 
 from . import operations
 from .config import MemoryConfig
@@ -21,6 +22,7 @@ class _Facade:
         config: MemoryConfig | Mapping[str, Any] | None = None,
         *,
         embeddings: Embeddings | None = None,
+        llm: BaseChatModel | None = None,
         manager: MemoryManager | None = None,
     ):
         if config is None:
@@ -28,7 +30,7 @@ class _Facade:
         elif not isinstance(config, MemoryConfig):
             config = MemoryConfig.from_dict(config)
         self.config = config
-        self.services: MemoryServices = build_services(config, embeddings, manager)
+        self.services: MemoryServices = build_services(config, embeddings, manager, llm)
 
     @classmethod
     def from_env(cls, **kwargs: Any):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InvalidInputError, MemoryNotFoundError
+from .errors import InvalidInputError, LangMemError, MemoryNotFoundError
 from .filters import compile_filters
 from .pipeline.manager import Decision, Neighbour
 from .pipeline.messages import normalize_messages, parse_timestamp
@@ -120,14 +121,12 @@ def add(
     conversation = normalize_messages(messages, limits, default_time)
     if not infer:
         return _add_verbatim(services, conversation, scope, clean_metadata)
-    facts = services.manager.extract_facts(conversation)
+    facts = services.manager.extract_facts(conversation, scope)
     if not facts:
         return []
-    vectors = services.embedder.embed([f.text for f in facts])
-    operations: list[MemoryOperation] = []
-    for fact, vector in zip(facts, vectors):
-        operations.extend(_apply_fact(services, scope, clean_metadata, fact, vector))
-    return operations
+    for fact in facts:
+        check_text(limits, fact.text, "extracted fact")
+    return _apply(services, scope, clean_metadata, _plan(services, scope, facts))
 
 
 def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[MemoryOperation]:
@@ -140,78 +139,111 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
 
 
+@dataclass
+class _PlannedFact:
+    fact: Fact
+    vector: np.ndarray
+    decision: Decision
+    memory_id: str  # the id the fact's memory will have (new for ADD, the target's for UPDATE)
+
+
 def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.ndarray) -> list[Neighbour]:
-    duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
-    if duplicate is not None:
-        return [Neighbour(duplicate, 1.0)]
     hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS))
     return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
 
 
-def _apply_fact(services: MemoryServices, scope: Scope, metadata: dict, fact: Fact, vector: np.ndarray) -> list[MemoryOperation]:
-    decision: Decision = services.manager.decide(fact, _neighbours(services, scope, fact, vector))
+def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[list[_PlannedFact], list]:
+    """Ask the manager everything before anything is written: a failure leaves the store untouched."""
+    vectors = services.embedder.embed([f.text for f in facts])
+    decisions: list[Decision | None] = []
+    undecided: list[int] = []
+    for index, fact in enumerate(facts):
+        duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
+        decisions.append(None if duplicate is None else Decision(EventType.NOOP, target=duplicate))
+        if duplicate is None:
+            undecided.append(index)
+    if undecided:
+        neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
+        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours)
+        if len(answers) != len(undecided):
+            raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
+        for index, candidates, decision in zip(undecided, neighbours, answers):
+            allowed = {n.memory.id for n in candidates}
+            targets = [decision.target] if decision.target is not None else []
+            if any(t.id not in allowed for t in targets + list(decision.also_invalidate)):
+                raise LangMemError(f"{services.manager.name} chose a memory that was not among the fact's neighbours")
+            decisions[index] = decision
+    plan = [
+        _PlannedFact(fact, vector, decision, decision.target.id if decision.target is not None else str(uuid.uuid4()))
+        for fact, vector, decision in zip(facts, vectors, decisions)
+    ]
+    storing = [(p.fact, p.memory_id) for p in plan if p.decision.event in (EventType.ADD, EventType.UPDATE)]
+    relations = services.manager.extract_relations(storing) if services.graph is not None and storing else []
+    return plan, relations
+
+
+def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tuple[list[_PlannedFact], list]) -> list[MemoryOperation]:
+    plan, relations = planned
     actor = services.manager.name
     now = utc_now()
-    fact_time = min(s.timestamp for s in fact.sources)
-    text = decision.text or fact.text
-
-    if decision.event is EventType.NOOP:
-        target = decision.target
-        merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
-        if merged.sources != target.sources:
-            services.vector.replace(merged)
-        return [MemoryOperation(event=EventType.NOOP, memory=merged)]
-
-    if decision.event is EventType.UPDATE:
-        target = decision.target
-        updated = target.model_copy(
-            update={
-                "text": text,
-                "hash": content_hash(text),
-                "updated_at": now,
-                "sources": _merge_sources(target.sources, fact.sources),
-            }
-        )
-        services.vector.replace(updated, vector)
-        _log(services, [_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)])
-        _replace_relations(services, updated, fact, fact_time)
-        return [MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text)]
-
+    current: dict[str, MemoryRecord] = {}  # latest version of every memory this batch touches
+    renamed: dict[str, str] = {}  # planned memory id -> id actually used
     operations: list[MemoryOperation] = []
-    to_invalidate = list(decision.also_invalidate)
-    if decision.event is EventType.INVALIDATE:
-        to_invalidate.append(decision.target)
-    record = _new_record(text, scope, metadata, fact.sources, now)
-    for old in to_invalidate:
-        if fact_time < old.valid_from:
-            # The new fact is older than the memory it contradicts: it is history, not a correction.
-            record = record.model_copy(update={"valid_to": old.valid_from})
-            continue
-        operations.append(_invalidate(services, old, fact_time, actor, now, fact.sources))
-    if decision.event is EventType.INVALIDATE:
-        return operations
-    services.vector.insert([record], vector[None, :])
-    _log(services, [_event(EventType.ADD, record, actor, None, record.text, now)])
-    if services.graph is not None:
-        services.graph.add_relations(scope, services.manager.extract_relations(fact, record.id))
-    operations.append(MemoryOperation(event=EventType.ADD, memory=record))
+    for item in plan:
+        fact, decision = item.fact, item.decision
+        fact_time = min(s.timestamp for s in fact.sources)
+        target = current.get(decision.target.id, decision.target) if decision.target is not None else None
+        event = decision.event
+        if target is not None and target.valid_to is not None and event is not EventType.NOOP:
+            event = EventType.ADD  # an earlier fact of this batch already closed the target
+            renamed[item.memory_id] = item.memory_id = str(uuid.uuid4())
+        if event is EventType.NOOP:
+            merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
+            if merged.sources != target.sources:
+                services.vector.replace(merged)
+            current[merged.id] = merged
+            operations.append(MemoryOperation(event=EventType.NOOP, memory=merged))
+        elif event is EventType.UPDATE:
+            text = decision.text or fact.text
+            updated = target.model_copy(
+                update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
+            )
+            services.vector.replace(updated, item.vector)
+            _log(services, [_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)])
+            if services.graph is not None:
+                services.graph.invalidate_memory_relations([updated.id], fact_time)
+            current[updated.id] = updated
+            operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
+        else:
+            record = _new_record(decision.text or fact.text, scope, metadata, fact.sources, now).model_copy(update={"id": item.memory_id})
+            for old in decision.also_invalidate:
+                old = current.get(old.id, old)
+                if old.valid_to is not None:
+                    continue
+                if fact_time < old.valid_from:
+                    # The new fact is older than the memory it contradicts: it is history, not a correction.
+                    record = record.model_copy(update={"valid_to": old.valid_from})
+                    continue
+                current[old.id] = _invalidate(services, old, fact_time, actor, now, fact.sources, operations)
+            services.vector.insert([record], item.vector[None, :])
+            _log(services, [_event(EventType.ADD, record, actor, None, record.text, now)])
+            current[record.id] = record
+            operations.append(MemoryOperation(event=EventType.ADD, memory=record))
+    stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)}
+    relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
+    if services.graph is not None and relations:
+        services.graph.add_relations(scope, [r for r in relations if r.memory_id in stored])
     return operations
 
 
-def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef]) -> MemoryOperation:
+def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:
     closed = old.model_copy(update={"valid_to": at, "updated_at": now})
     services.vector.replace(closed)
     _log(services, [_event(EventType.INVALIDATE, closed, actor, old.text, None, now, sources)])
     if services.graph is not None:
         services.graph.invalidate_memory_relations([old.id], at)
-    return MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text)
-
-
-def _replace_relations(services: MemoryServices, record: MemoryRecord, fact: Fact, at: datetime) -> None:
-    if services.graph is None:
-        return
-    services.graph.invalidate_memory_relations([record.id], at)
-    services.graph.add_relations(record.scope, services.manager.extract_relations(fact, record.id))
+    operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))
+    return closed
 
 
 # -- read ------------------------------------------------------------------------------------
@@ -305,6 +337,9 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
     text = check_text(limits, text)
     clean_metadata = None if metadata is None else check_metadata(limits, metadata)
     old = get(services, memory_id)
+    relations = (
+        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)]) if services.graph is not None else []
+    )
     now = utc_now()
     updated = old.model_copy(
         update={
@@ -316,7 +351,9 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
     )
     services.vector.replace(updated, services.embedder.embed([text])[0])
     _log(services, [_event(EventType.UPDATE, updated, API_ACTOR, old.text, text, now)])
-    _replace_relations(services, updated, Fact(text=text, sources=updated.sources or []), now)
+    if services.graph is not None:
+        services.graph.invalidate_memory_relations([updated.id], now)
+        services.graph.add_relations(updated.scope, relations)
     return updated
 
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 
 from .config import MemoryConfig
+from .errors import ConfigurationError
 from .embeddings import CachedEmbeddings
 from .pipeline.manager import MemoryManager
 from .pipeline.offline_manager import OfflineMemoryManager
@@ -60,9 +62,39 @@ def default_embeddings(config: MemoryConfig) -> Embeddings:
     return MiniLMEmbeddings(batch_size=config.embedder.batch_size)
 
 
+def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
+    if config.llm.model is None:
+        return None
+    try:
+        from langchain_openai import ChatOpenAI
+    except ImportError as exc:
+        raise ConfigurationError("llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'") from exc
+    return ChatOpenAI(model=config.llm.model, base_url=config.llm.base_url, temperature=config.llm.temperature)
+
+
+def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore) -> MemoryManager:
+    llm = llm or configured_chat_model(config)
+    if llm is None:
+        return OfflineMemoryManager(config.manager)
+    from .llm.manager import LLMMemoryManager
+    from .llm.prompts import Prompts
+
+    return LLMMemoryManager(
+        llm,
+        prompts=Prompts(custom_extraction=config.llm.custom_extraction, custom_update=config.llm.custom_update),
+        cache=kv if config.llm.cache else None,
+        retries=config.llm.retries,
+        parallel_calls=config.llm.parallel_calls,
+    )
+
+
 def build_services(
-    config: MemoryConfig, embeddings: Embeddings | None = None, manager: MemoryManager | None = None
+    config: MemoryConfig,
+    embeddings: Embeddings | None = None,
+    manager: MemoryManager | None = None,
+    llm: BaseChatModel | None = None,
 ) -> MemoryServices:
+    """manager= wins over llm=, which wins over config.llm; with none of them the offline manager runs."""
     root = Path(config.path).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     kv = _kv_store(config, root)
@@ -72,5 +104,5 @@ def build_services(
         graph=_graph_store(config, root),
         kv=kv,
         embedder=CachedEmbeddings(embeddings or default_embeddings(config), kv if config.embedder.cache else None),
-        manager=manager or OfflineMemoryManager(config.manager),
+        manager=manager or _manager(config, llm, kv),
     )

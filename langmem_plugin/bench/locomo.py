@@ -18,7 +18,8 @@ from typing import Callable
 
 from langchain_core.embeddings import Embeddings
 
-from ..errors import ConfigurationError
+from ..config import MemoryConfig
+from ..services import configured_chat_model
 from .locomo_data import QA_CATEGORIES, Conversation, load_locomo
 from .metrics import ndcg, percentiles_ms, recall_all, recall_any
 from .plots import plot_recall_curves
@@ -136,11 +137,7 @@ def format_table(report: dict) -> str:
 
 def chat_model(model: str, base_url: str | None):
     """ChatOpenAI for OpenAI or any OpenAI-compatible server (base_url)."""
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError as exc:
-        raise ConfigurationError("QA mode needs langchain-openai: pip install langchain-openai") from exc
-    return ChatOpenAI(model=model, base_url=base_url, temperature=0)
+    return configured_chat_model(MemoryConfig(llm={"model": model, "base_url": base_url}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """Memory manager protocol: the seam where the offline manager and LLM managers plug in.
 
-A manager turns messages into facts and decides, fact by fact, what to do with the nearest
-existing memories of the same scope. The pipeline (pipeline/ingest.py) does all storage.
+A manager turns messages into facts, decides for every fact what to do with the nearest
+existing memories of the same scope, and extracts graph relations. It never writes: the
+pipeline (operations.add) asks it everything first and stores only when every answer is in,
+so a failing manager leaves nothing partial behind.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..records import ConversationMessage, EventType, Fact, MemoryRecord
+from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ..tiers.graph import RelationMention
 
 
@@ -32,8 +34,12 @@ class Decision:
 class MemoryManager(Protocol):
     name: str
 
-    def extract_facts(self, messages: list[ConversationMessage]) -> list[Fact]: ...
+    def extract_facts(self, messages: list[ConversationMessage], scope: Scope) -> list[Fact]: ...
 
-    def decide(self, fact: Fact, neighbours: list[Neighbour]) -> Decision: ...
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]]) -> list[Decision]:
+        """One decision per fact; targets must come from that fact's neighbours."""
+        ...
 
-    def extract_relations(self, fact: Fact, memory_id: str) -> list[RelationMention]: ...
+    def extract_relations(self, facts: list[tuple[Fact, str]]) -> list[RelationMention]:
+        """Relations stated by each (fact, id of the memory it becomes)."""
+        ...

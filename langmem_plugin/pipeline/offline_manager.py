@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from ..config import ManagerConfig
-from ..records import ConversationMessage, EventType, Fact
+from ..records import ConversationMessage, EventType, Fact, Scope
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.vector.sqlite_backend import STOPWORDS
 from .manager import Decision, Neighbour
@@ -167,7 +167,7 @@ class OfflineMemoryManager:
     def __init__(self, config: ManagerConfig | None = None):
         self.config = config or ManagerConfig()
 
-    def extract_facts(self, messages: list[ConversationMessage]) -> list[Fact]:
+    def extract_facts(self, messages: list[ConversationMessage], scope: Scope) -> list[Fact]:
         facts: list[Fact] = []
         seen: set[str] = set()
         for message in messages:
@@ -186,6 +186,9 @@ class OfflineMemoryManager:
                 seen.add(text.lower())
                 facts.append(Fact(text=text, sources=[message.source()], slot=slot_of(text)))
         return facts
+
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]]) -> list[Decision]:
+        return [self.decide(fact, candidates) for fact, candidates in zip(facts, neighbours)]
 
     def decide(self, fact: Fact, neighbours: list[Neighbour]) -> Decision:
         new_words = content_words(fact.text)
@@ -209,7 +212,10 @@ class OfflineMemoryManager:
                 return Decision(EventType.ADD, also_invalidate=same_slot)
         return Decision(EventType.ADD)
 
-    def extract_relations(self, fact: Fact, memory_id: str) -> list[RelationMention]:
+    def extract_relations(self, facts: list[tuple[Fact, str]]) -> list[RelationMention]:
+        return [relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id)]
+
+    def _relations_of(self, fact: Fact, memory_id: str) -> list[RelationMention]:
         speaker = fact.sources[0].name or "User"
         entities = named_entities(fact.text, speaker)
         if len(entities) < 2 or not fact.text.startswith(entities[0]):

@@ -1,0 +1,1 @@
+"""Any LangChain chat model as the memory manager: prompts, structured output, the manager."""

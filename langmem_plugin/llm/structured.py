@@ -1,0 +1,111 @@
+"""Ask a chat model for a pydantic object: native structured output where the model has it,
+tolerant JSON parsing where it does not, validation errors fed back for a bounded number of
+retries, and a typed error (never a silent empty result) when the model still fails."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+
+from ..errors import LangMemError
+from ..tiers.keyvalue import KeyValueStore
+
+T = TypeVar("T", bound=BaseModel)
+CACHE_NAMESPACE = "llm_responses"
+
+
+class LLMOutputError(LangMemError):
+    """The model gave no valid answer within the allowed retries; nothing was stored."""
+
+
+class InvalidAnswer(ValueError):
+    """Raised by a semantic check (e.g. an unknown memory id) to make the model try again."""
+
+
+def parse_json_object(text: str) -> dict:
+    """The first JSON object in `text`, tolerating code fences and prose around it."""
+    decoder = json.JSONDecoder()
+    for start, char in enumerate(text):
+        if char == "{":
+            try:
+                value, _ = decoder.raw_decode(text[start:])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    raise ValueError("no JSON object found in the reply")
+
+
+def model_identity(model: BaseChatModel) -> str:
+    for attribute in ("model_name", "model"):
+        value = getattr(model, attribute, None)
+        if isinstance(value, str) and value:
+            return f"{type(model).__name__}:{value}"
+    return type(model).__name__
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
+
+
+class StructuredCaller:
+    def __init__(self, model: BaseChatModel, *, retries: int = 2, cache: KeyValueStore | None = None):
+        self.model = model
+        self.retries = retries
+        self._cache = cache
+        self._identity = model_identity(model)
+        self._native = True  # switched off the first time the model turns out to lack structured output
+
+    def _ask(self, messages: list[BaseMessage], schema: type[T]) -> tuple[str, T | None]:
+        """One model call: (raw text, parsed object if the model's own structured output produced one)."""
+        if self._native:
+            try:
+                result = self.model.with_structured_output(schema, include_raw=True).invoke(messages)
+                raw = result["raw"]
+                parsed = result.get("parsed")
+                text = _text(raw) if isinstance(raw, BaseMessage) else str(raw)
+                if not text and isinstance(raw, AIMessage) and raw.tool_calls:
+                    text = json.dumps(raw.tool_calls[0]["args"])
+                return text, parsed if isinstance(parsed, schema) else None
+            except NotImplementedError:
+                self._native = False
+        return _text(self.model.invoke(messages)), None
+
+    def __call__(
+        self, system: str, user: str, schema: type[T], validate: Callable[[T], None] | None = None
+    ) -> T:
+        instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{json.dumps(schema.model_json_schema())}"
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
+        key = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
+        if self._cache is not None:
+            cached = self._cache.get(CACHE_NAMESPACE, key)
+            if cached is not None:
+                return schema.model_validate(cached)
+        problems = []
+        for _ in range(self.retries + 1):
+            text, parsed = self._ask(messages, schema)
+            try:
+                answer = parsed if parsed is not None else schema.model_validate(parse_json_object(text))
+                if validate is not None:
+                    validate(answer)
+            except (ValidationError, ValueError) as exc:
+                problems.append(str(exc).splitlines()[0])
+                messages += [
+                    AIMessage(text or "(empty reply)"),
+                    HumanMessage(f"That answer is invalid: {exc}\nReply again with corrected JSON only."),
+                ]
+                continue
+            if self._cache is not None:
+                self._cache.put_many(CACHE_NAMESPACE, {key: answer.model_dump(mode="json")})
+            return answer
+        raise LLMOutputError(
+            f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: {'; '.join(problems)}"
+        )
