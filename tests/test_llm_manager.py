@@ -78,21 +78,20 @@ def test_add_extracts_facts_with_provenance_and_graph(make_memory):
     assert "I live in Paris." not in system.content and "[id=m1] [2024-04-22 18:40] Alice: I live in Paris." in user.content
 
 
-def _seed(make_memory, text="Alice lives in Paris", when="2024-01-10T09:00:00Z"):
-    model, _ = scripted(facts((text, ["m0"])), graph(("Alice", "lives in", "Paris")))
-    memory = make_memory(model)
-    seeded = memory.add(message("I live in Paris.", "m0", when), user_id="alice")[0].memory
-    return memory, seeded
+def _seed(make_memory):
+    """Store 'Alice lives in Paris' (said 10 January) with a first model; tests reopen with their own."""
+    model, _ = scripted(facts(("Alice lives in Paris", ["m0"])), graph(("Alice", "lives in", "Paris")))
+    return make_memory(model).add(message("I live in Paris.", "m0", "2024-01-10T09:00:00Z"), user_id="alice")[0].memory
 
 
 def test_update_refines_existing_memory(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     model, recorder = scripted(
         facts(("Alice lives in Paris, in the Marais", ["m1"])),
         {"decisions": [{"fact_index": 0, "action": "UPDATE", "memory_id": 0, "text": "Alice lives in the Marais in Paris"}]},
         graph(("Alice", "lives in", "Marais")),
     )
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     ops = memory.add(message("I live in the Marais."), user_id="alice")
     assert [(op.event, op.memory.id, op.previous_text) for op in ops] == [(EventType.UPDATE, seeded.id, "Alice lives in Paris")]
     assert memory.get(seeded.id).text == "Alice lives in the Marais in Paris"
@@ -102,13 +101,13 @@ def test_update_refines_existing_memory(make_memory):
 
 
 def test_invalidate_keeps_old_memory_queryable_in_the_past(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     model, _ = scripted(
         facts(("Alice moved to Berlin", ["m1"])),
         {"decisions": [{"fact_index": 0, "action": "INVALIDATE", "memory_id": 0}]},
         graph(("Alice", "lives in", "Berlin")),
     )
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     ops = memory.add(message("I moved to Berlin."), user_id="alice")
     assert [op.event for op in ops] == [EventType.INVALIDATE, EventType.ADD]
     assert memory.get(seeded.id).valid_to == datetime(2024, 4, 22, 18, 40, tzinfo=timezone.utc)
@@ -122,9 +121,9 @@ def test_invalidate_keeps_old_memory_queryable_in_the_past(make_memory):
 
 
 def test_noop_stores_nothing_new_and_merges_provenance(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     model, _ = scripted(facts(("Alice is a Paris resident", ["m1"])), {"decisions": [{"fact_index": 0, "action": "NOOP", "memory_id": 0}]})
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     ops = memory.add(message("Paris is home."), user_id="alice")
     assert [(op.event, op.memory.id) for op in ops] == [(EventType.NOOP, seeded.id)]
     assert len(memory.get_all(user_id="alice")) == 1
@@ -132,9 +131,9 @@ def test_noop_stores_nothing_new_and_merges_provenance(make_memory):
 
 
 def test_identical_fact_is_a_noop_without_any_reconcile_call(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     model, recorder = scripted(facts(("Alice lives in Paris.", ["m1"])))  # only the extraction is scripted
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     ops = memory.add(message("As I said, I live in Paris."), user_id="alice")
     assert [(op.event, op.memory.id) for op in ops] == [(EventType.NOOP, seeded.id)]
     assert len(recorder.calls) == 1
@@ -142,14 +141,14 @@ def test_identical_fact_is_a_noop_without_any_reconcile_call(make_memory):
 
 
 def test_hallucinated_memory_id_is_rejected_and_retried(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     model, recorder = scripted(
         facts(("Alice lives in Paris near the river", ["m1"])),
         {"decisions": [{"fact_index": 0, "action": "UPDATE", "memory_id": 7, "text": "x"}]},
         {"decisions": [{"fact_index": 0, "action": "UPDATE", "memory_id": 0, "text": "Alice lives in Paris near the river"}]},
         graph(),
     )
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     ops = memory.add(message("I live near the river."), user_id="alice")
     assert [(op.event, op.memory.id) for op in ops] == [(EventType.UPDATE, seeded.id)]
     feedback = recorder.calls[2][-1].content
@@ -157,10 +156,10 @@ def test_hallucinated_memory_id_is_rejected_and_retried(make_memory):
 
 
 def test_hallucinated_ids_every_time_raise_and_store_nothing(make_memory):
-    memory, seeded = _seed(make_memory)
+    seeded = _seed(make_memory)
     bad = {"decisions": [{"fact_index": 0, "action": "INVALIDATE", "memory_id": 42}]}
     model, _ = scripted(facts(("Alice moved to Rome", ["m1"])), bad, bad, bad)
-    memory.services.manager._call.model = model
+    memory = make_memory(model)
     with pytest.raises(LLMOutputError, match="after 3 attempts"):
         memory.add(message("I moved to Rome."), user_id="alice")
     assert [r.id for r in memory.get_all(user_id="alice", include_invalidated=True)] == [seeded.id]

