@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
     args = parser.parse_args()
     report = {
-        "benchmark": "core",
+        "benchmark": "scale",
         "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count()},
         "results": [bench_isolated(size, args.queries, args.batch, args.seed) for size in args.sizes]
         + [
