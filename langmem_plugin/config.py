@@ -80,6 +80,11 @@ class LLMConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0)
     retries: int = Field(default=2, ge=0, description="extra attempts after an invalid answer")
     parallel_calls: int = Field(default=4, ge=1)
+    structured_output: Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"] = Field(
+        default="auto",
+        description="how answers are constrained: the model's default structured output with a JSON-in-prompt "
+        "fallback (auto), a given with_structured_output method, or the prompt alone",
+    )
     cache: bool = Field(default=True, description="cache answers in the key-value tier by model + prompt hash")
     custom_extraction: str | None = None
     custom_update: str | None = None

@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import AsyncMemory, EventType, Memory
-from langmem_plugin.llm.structured import LLMOutputError, parse_json_object
+from langmem_plugin.llm.structured import LLMCallError, LLMOutputError, parse_json_object
 
 from .helpers import HashingEmbeddings
 
@@ -242,3 +242,21 @@ def test_parse_json_object():
     assert parse_json_object('[1] then {"x": 2}') == {"x": 2}
     with pytest.raises(ValueError):
         parse_json_object("no json here")
+
+
+def test_a_fact_citing_no_message_keeps_the_whole_call_as_provenance(make_memory):
+    model, _ = scripted({"facts": [{"text": "Alice sails", "source_message_ids": []}]}, graph())
+    ops = make_memory(model).add([message("I sail.", "a"), message("Every weekend.", "b")], user_id="alice")
+    assert [s.message_id for s in ops[0].memory.sources] == ["a", "b"]
+
+
+class BrokenModel(GenericFakeChatModel):
+    def _generate(self, *args, **kwargs):
+        raise ConnectionError("server unreachable")
+
+
+def test_transport_failures_are_typed_and_store_nothing(make_memory):
+    memory = make_memory(BrokenModel(messages=iter([])))
+    with pytest.raises(LLMCallError, match="server unreachable"):
+        memory.add(message("I sail."), user_id="alice")
+    assert memory.get_all(user_id="alice") == []

@@ -15,7 +15,7 @@ from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from .structured import InvalidAnswer, StructuredCaller, model_identity
+from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode, model_identity
 
 
 def _conversation_text(messages: list[ConversationMessage]) -> str:
@@ -33,11 +33,12 @@ class LLMMemoryManager:
         cache: KeyValueStore | None = None,
         retries: int = 2,
         parallel_calls: int = 4,
+        structured_output: StructuredOutputMode = "auto",
     ):
         self.model = model
         self.parallel_calls = parallel_calls
         self.prompts = prompts or Prompts()
-        self._call = StructuredCaller(model, retries=retries, cache=cache)
+        self._call = StructuredCaller(model, retries=retries, cache=cache, mode=structured_output)
         self.name = f"llm:{model_identity(model)}"
 
     # -- extraction ----------------------------------------------------------------------------
@@ -51,8 +52,8 @@ class LLMMemoryManager:
                 if not fact.text.strip():
                     raise InvalidAnswer(f"fact {index} is empty")
                 unknown = [i for i in fact.source_message_ids if i not in by_id]
-                if unknown or not fact.source_message_ids:
-                    raise InvalidAnswer(f"fact {index} cites unknown message ids {unknown or '(none)'}; use the [id=...] values")
+                if unknown:
+                    raise InvalidAnswer(f"fact {index} cites unknown message ids {unknown}; use the [id=...] values")
                 if fact.date is not None:
                     try:
                         date.fromisoformat(fact.date)
@@ -62,7 +63,9 @@ class LLMMemoryManager:
         answer = self._call(self.prompts.extraction(procedural), _conversation_text(messages), FactList, validate)
         facts = []
         for extracted in answer.facts:
-            sources = [by_id[i].source() for i in dict.fromkeys(extracted.source_message_ids)]
+            # A fact citing no message came from this call all the same: it keeps the whole call as provenance.
+            cited = extracted.source_message_ids or list(by_id)
+            sources = [by_id[i].source() for i in dict.fromkeys(cited)]
             facts.append(Fact(text=extracted.text.strip(), sources=sources))
         return facts
 

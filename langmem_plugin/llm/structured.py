@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, TypeVar
+import logging
+from typing import Callable, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -16,11 +17,16 @@ from ..errors import LangMemError
 from ..tiers.keyvalue import KeyValueStore
 
 T = TypeVar("T", bound=BaseModel)
+logger = logging.getLogger(__name__)
 CACHE_NAMESPACE = "llm_responses"
 
 
 class LLMOutputError(LangMemError):
     """The model gave no valid answer within the allowed retries; nothing was stored."""
+
+
+class LLMCallError(LangMemError):
+    """The model could not be called (server down, rejected request); nothing was stored."""
 
 
 class InvalidAnswer(ValueError):
@@ -56,28 +62,57 @@ def _text(message: BaseMessage) -> str:
     return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
 
 
+StructuredOutputMode = Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"]
+
+
 class StructuredCaller:
-    def __init__(self, model: BaseChatModel, *, retries: int = 2, cache: KeyValueStore | None = None):
+    """`mode`: "auto" uses the model's default structured output and falls back to asking for JSON
+    in the prompt when the model or its server does not support it; "prompt" never uses it; the
+    others pick a `with_structured_output` method; "json_object_schema" sends the schema as
+    `response_format={"type": "json_object", "schema": ...}`, which llama.cpp's server turns into
+    a grammar that constrains decoding (useful for small local models)."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        retries: int = 2,
+        cache: KeyValueStore | None = None,
+        mode: StructuredOutputMode = "auto",
+    ):
         self.model = model
         self.retries = retries
         self._cache = cache
         self._identity = model_identity(model)
-        self._native = True  # switched off the first time the model turns out to lack structured output
+        self._mode = mode
+
+    def _native(self, messages: list[BaseMessage], schema: type[T]) -> tuple[str, T | None]:
+        if self._mode == "json_object_schema":
+            response_format = {"type": "json_object", "schema": schema.model_json_schema()}
+            return _text(self.model.bind(response_format=response_format).invoke(messages)), None
+        options = {} if self._mode == "auto" else {"method": self._mode}
+        result = self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+        raw = result["raw"]
+        parsed = result.get("parsed")
+        text = _text(raw) if isinstance(raw, BaseMessage) else str(raw)
+        if not text and isinstance(raw, AIMessage) and raw.tool_calls:
+            text = json.dumps(raw.tool_calls[0]["args"])
+        return text, parsed if isinstance(parsed, schema) else None
 
     def _ask(self, messages: list[BaseMessage], schema: type[T]) -> tuple[str, T | None]:
         """One model call: (raw text, parsed object if the model's own structured output produced one)."""
-        if self._native:
+        if self._mode != "prompt":
             try:
-                result = self.model.with_structured_output(schema, include_raw=True).invoke(messages)
-                raw = result["raw"]
-                parsed = result.get("parsed")
-                text = _text(raw) if isinstance(raw, BaseMessage) else str(raw)
-                if not text and isinstance(raw, AIMessage) and raw.tool_calls:
-                    text = json.dumps(raw.tool_calls[0]["args"])
-                return text, parsed if isinstance(parsed, schema) else None
-            except NotImplementedError:
-                self._native = False
-        return _text(self.model.invoke(messages)), None
+                return self._native(messages, schema)
+            except Exception as exc:  # noqa: BLE001 - any refusal of structured output
+                if self._mode != "auto":
+                    raise LLMCallError(f"{self._identity} failed with structured output {self._mode!r}: {exc}") from exc
+                logger.warning("%s: no native structured output (%s); asking for JSON in the prompt", self._identity, exc)
+                self._mode = "prompt"
+        try:
+            return _text(self.model.invoke(messages)), None
+        except Exception as exc:  # noqa: BLE001 - surfaced as one typed error
+            raise LLMCallError(f"calling {self._identity} failed: {exc}") from exc
 
     def __call__(
         self, system: str, user: str, schema: type[T], validate: Callable[[T], None] | None = None
@@ -97,7 +132,7 @@ class StructuredCaller:
                 if validate is not None:
                     validate(answer)
             except (ValidationError, ValueError) as exc:
-                problems.append(str(exc).splitlines()[0])
+                problems.append(" ".join(str(exc).split())[:300])
                 messages += [
                     AIMessage(text or "(empty reply)"),
                     HumanMessage(f"That answer is invalid: {exc}\nReply again with corrected JSON only."),
