@@ -1,6 +1,6 @@
 """Embedders: any LangChain `Embeddings` works; MiniLM is the offline default."""
 
-from .cache import CachedEmbeddings, embedder_identity
+from .cache import CachedEmbeddings
 from .minilm import MiniLMEmbeddings
 
-__all__ = ["CachedEmbeddings", "MiniLMEmbeddings", "embedder_identity"]
+__all__ = ["CachedEmbeddings", "MiniLMEmbeddings"]

@@ -7,18 +7,10 @@ import hashlib
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from ..identity import model_identity
 from ..tiers.keyvalue import KeyValueStore
 
 NAMESPACE = "embeddings"
-
-
-def embedder_identity(embeddings: Embeddings) -> str:
-    """A stable name for an embedder, so that vectors of different models never mix in the cache."""
-    for attribute in ("model_name", "model"):
-        value = getattr(embeddings, attribute, None)
-        if isinstance(value, str) and value:
-            return f"{type(embeddings).__name__}:{value}"
-    return type(embeddings).__name__
 
 
 def embed_texts(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
@@ -34,7 +26,7 @@ class CachedEmbeddings:
     def __init__(self, embeddings: Embeddings, kv: KeyValueStore | None):
         self.embeddings = embeddings
         self._kv = kv
-        self._identity = embedder_identity(embeddings)
+        self._identity = model_identity(embeddings)
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self._identity}\x1f{text}".encode("utf-8")).hexdigest()

@@ -15,7 +15,8 @@ from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode, model_identity
+from ..identity import model_identity
+from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 
 def _conversation_text(messages: list[ConversationMessage]) -> str:

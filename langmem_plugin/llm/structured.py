@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ValidationError
 
 from ..errors import LangMemError
+from ..identity import model_identity
 from ..tiers.keyvalue import KeyValueStore
 
 T = TypeVar("T", bound=BaseModel)
@@ -45,14 +46,6 @@ def parse_json_object(text: str) -> dict:
             if isinstance(value, dict):
                 return value
     raise ValueError("no JSON object found in the reply")
-
-
-def model_identity(model: BaseChatModel) -> str:
-    for attribute in ("model_name", "model"):
-        value = getattr(model, attribute, None)
-        if isinstance(value, str) and value:
-            return f"{type(model).__name__}:{value}"
-    return type(model).__name__
 
 
 def _text(message: BaseMessage) -> str:
