@@ -48,6 +48,9 @@ class SearchConfig(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
     keyword_weight: float = Field(default=1.0, ge=0)
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each ranker.")
+    graph_weight: float = Field(
+        default=1.0, ge=0, description="Weight of memories linked by the graph to entities named in the query."
+    )
     keyword_max_docs: int = Field(
         default=2000,
         ge=1,
@@ -68,6 +71,12 @@ class ManagerConfig(BaseModel):
         description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
     )
     min_words: int = Field(default=3, ge=1)
+    entity_match_threshold: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="Cosine similarity of entity names at which a new mention is the same node as a known entity.",
+    )
 
 
 class LLMConfig(BaseModel):

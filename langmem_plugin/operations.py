@@ -6,6 +6,7 @@ so sync and async behaviour can never drift apart.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -39,6 +40,8 @@ from .records import (
     utc_now,
 )
 from .services import MemoryServices
+from .tiers.graph import EntityMention, RelationMention
+from .tiers.graph.base import normalize_name
 from .tiers.vector import SearchParams
 
 HISTORY = "history"
@@ -215,7 +218,10 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
             current[updated.id] = updated
             operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
         else:
-            record = _new_record(decision.text or fact.text, scope, metadata, fact.sources, now).model_copy(update={"id": item.memory_id})
+            record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
+            record = _new_record(decision.text or fact.text, scope, record_metadata, fact.sources, now).model_copy(
+                update={"id": item.memory_id}
+            )
             for old in decision.also_invalidate:
                 old = current.get(old.id, old)
                 if old.valid_to is not None:
@@ -232,8 +238,34 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
     stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)}
     relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
     if services.graph is not None and relations:
-        services.graph.add_relations(scope, [r for r in relations if r.memory_id in stored])
+        kept = [r for r in relations if r.memory_id in stored]
+        services.graph.add_relations(scope, _match_known_entities(services, scope, kept))
     return operations
+
+
+def _match_known_entities(services: MemoryServices, scope: Scope, relations: list[RelationMention]) -> list[RelationMention]:
+    """Name new mentions after the known entity they denote: same normalised name, or a name
+    whose embedding is at least `manager.entity_match_threshold` similar ("NYC" ~ "New York City")."""
+    known = services.graph.entities(scope)
+    if not known or not relations:
+        return relations
+    known_names = {e.normalized_name for e in known}
+    mentioned = {m.name for r in relations for m in (r.source, r.target)}
+    unmatched = sorted(n for n in mentioned if normalize_name(n) not in known_names)
+    if not unmatched:
+        return relations
+    vectors = services.embedder.embed(unmatched + [e.name for e in known])
+    similarity = vectors[: len(unmatched)] @ vectors[len(unmatched) :].T
+    renamed = {
+        name: known[int(row.argmax())].name
+        for name, row in zip(unmatched, similarity)
+        if row.max() >= services.config.manager.entity_match_threshold
+    }
+
+    def rename(mention: EntityMention) -> EntityMention:
+        return replace(mention, name=renamed.get(mention.name, mention.name))
+
+    return [replace(r, source=rename(r.source), target=rename(r.target)) for r in relations]
 
 
 def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:
@@ -259,6 +291,7 @@ def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> 
         dense_weight=config.dense_weight,
         keyword_weight=config.keyword_weight,
         keyword_max_docs=config.keyword_max_docs,
+        graph_weight=config.graph_weight,
         **overrides,
     )
 
@@ -274,16 +307,39 @@ def search(
 ) -> list[SearchHit]:
     limits = services.config.limits
     query = check_text(limits, query, "query")
+    moment = None if as_of is None else parse_timestamp(as_of, "as_of")
     params = search_params(
         services,
         limit=check_limit(limits, limit),
         threshold=check_threshold(threshold),
         filters=filters,
-        as_of=None if as_of is None else parse_timestamp(as_of, "as_of"),
+        as_of=moment,
+        graph_memory_ids=_graph_memory_ids(services, scope, query, moment),
     )
     compile_filters(filters)  # reject a bad filter before embedding the query
     vector = services.embedder.embed([query])[0]
     return services.vector.search(scope, vector, query, params)
+
+
+_QUERY_WORD = re.compile(r"[\w'-]+")
+
+
+def _graph_memory_ids(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> tuple[str, ...]:
+    """Memories behind the relations of entities the query names (and their neighbours), newest first.
+
+    Every 1-3 word span of the query is tried as an entity name; the graph tier only returns
+    entities that exist in the scope.
+    """
+    if services.graph is None or not services.config.search.graph_weight:
+        return ()
+    words = [w.strip("'") for w in _QUERY_WORD.findall(query)]
+    spans = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
+    spans = {s.removesuffix("'s") for s in spans if s}
+    if not spans:
+        return ()
+    hood = services.graph.neighbourhood(scope, sorted(spans), hops=1, as_of=as_of)
+    ordered = sorted(hood.relations, key=lambda r: r.valid_from, reverse=True)
+    return tuple(dict.fromkeys(r.memory_id for r in ordered if r.memory_id))
 
 
 def get(services: MemoryServices, memory_id: str) -> MemoryRecord:

@@ -89,6 +89,7 @@ class SearchHit(BaseModel):
     similarity: float
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    graph_rank: int | None = None
 
 
 class EventType(str, Enum):
@@ -171,4 +172,5 @@ class Fact(BaseModel):
     text: str
     sources: list[SourceRef]
     slot: str | None = None  # single-valued attribute key, e.g. "the user|lives in"
+    event_date: str | None = None  # ISO date the fact refers to, when the manager knows it
 

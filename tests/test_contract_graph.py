@@ -77,3 +77,10 @@ def test_reset(graph):
     graph.add_relations(ALICE, [rel("Alice", "knows", "Bob")])
     graph.reset()
     assert graph.neighbourhood(ALICE, ["Alice"]).entities == []
+
+
+def test_entities_lists_exactly_the_scope(graph):
+    graph.add_relations(ALICE, [rel("Alice", "knows", "Bob")])
+    graph.add_relations(Scope(user_id="alice", run_id="r1"), [rel("Alice", "visited", "Rome")])
+    assert [e.name for e in graph.entities(ALICE)] == ["Alice", "Bob"]
+    assert [e.type for e in graph.entities(ALICE)] == ["person", "entity"]

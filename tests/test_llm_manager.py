@@ -50,8 +50,9 @@ def message(text, mid="m1", when="2024-04-22T18:40:00Z"):
 def make_memory(tmp_path):
     opened = []
 
-    def factory(model, **config):
-        memory = Memory({"path": str(tmp_path / "llm"), "llm": {"parallel_calls": 1, **config}}, embeddings=HashingEmbeddings(), llm=model)
+    def factory(model, settings=None, **llm_config):
+        config = {"path": str(tmp_path / "llm"), "llm": {"parallel_calls": 1, **llm_config}, **(settings or {})}
+        memory = Memory(config, embeddings=HashingEmbeddings(), llm=model)
         opened.append(memory)
         return memory
 
@@ -260,3 +261,33 @@ def test_transport_failures_are_typed_and_store_nothing(make_memory):
     with pytest.raises(LLMCallError, match="server unreachable"):
         memory.add(message("I sail."), user_id="alice")
     assert memory.get_all(user_id="alice") == []
+
+
+def test_new_mentions_are_matched_to_known_entities(make_memory):
+    first, _ = scripted(facts(("Alice works at Acme Corp", ["m1"])), graph(("Alice", "works at", "Acme Corp")))
+    make_memory(first).add(message("I work at Acme Corp."), user_id="alice")
+    second, _ = scripted(
+        facts(("Acme is hiring", ["m2"])),
+        {"decisions": [{"fact_index": 0, "action": "ADD"}]},
+        graph(("alice", "recommends", "Acme")),
+    )
+    # bag-of-words test vectors: cos("acme", "acme corp") = 0.71
+    memory = make_memory(second, {"manager": {"entity_match_threshold": 0.7}})
+    memory.add(message("Acme is hiring.", "m2"), user_id="alice")
+    hood = memory.related(["Alice"], user_id="alice")
+    assert sorted(e.name for e in hood.entities) == ["Acme Corp", "Alice"]
+    assert sorted(r.relation for r in hood.relations) == ["RECOMMENDS", "WORKS_AT"]
+
+
+def test_event_dates_are_stored_and_filterable(make_memory):
+    model, _ = scripted(
+        facts(("Alice ran a marathon on 21 April 2024", ["m1"], {"date": "2024-04-21"}), ("Alice likes tea", ["m1"])),
+        graph(),
+        graph(),
+    )
+    memory = make_memory(model)
+    ops = memory.add(message("I ran a marathon yesterday. I like tea."), user_id="alice", metadata={"source": "chat"})
+    assert ops[0].memory.metadata == {"event_date": "2024-04-21", "source": "chat"}
+    assert ops[1].memory.metadata == {"source": "chat"}
+    april = memory.get_all(user_id="alice", filters={"event_date": {"$gte": "2024-04-01", "$lt": "2024-05-01"}})
+    assert [r.text for r in april] == ["Alice ran a marathon on 21 April 2024"]

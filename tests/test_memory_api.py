@@ -152,3 +152,13 @@ def test_persistence_across_reopen(tmp_path, minilm):
         assert second.search("birthplace", user_id="u")[0].memory.id == record.id
         assert second.history(record.id)[0].event == EventType.ADD
         assert second.get_profile(user_id="u") == {"lang": "no"}
+
+
+def test_graph_links_join_search_results(memory):
+    memory.add({"role": "user", "content": "I work at Acme Corp.", "name": "Rui"}, user_id="rui")
+    memory.add({"role": "user", "content": "I enjoy long walks on the beach.", "name": "Rui"}, user_id="rui")
+    hits = memory.search("Who is at Acme Corp?", user_id="rui")
+    linked = [h for h in hits if h.graph_rank is not None]
+    assert [h.memory.text for h in linked] == ["Rui works at Acme Corp."]
+    assert hits[0].memory.text == "Rui works at Acme Corp."
+    assert all(h.graph_rank is None for h in memory.search("Who is at Acme Corp?", user_id="someone-else"))

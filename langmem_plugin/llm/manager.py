@@ -67,7 +67,7 @@ class LLMMemoryManager:
             # A fact citing no message came from this call all the same: it keeps the whole call as provenance.
             cited = extracted.source_message_ids or list(by_id)
             sources = [by_id[i].source() for i in dict.fromkeys(cited)]
-            facts.append(Fact(text=extracted.text.strip(), sources=sources))
+            facts.append(Fact(text=extracted.text.strip(), sources=sources, event_date=extracted.date))
         return facts
 
     # -- reconciliation ------------------------------------------------------------------------

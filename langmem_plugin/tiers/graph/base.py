@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ...records import Neighbourhood, Relation, Scope
+from ...records import Entity, Neighbourhood, Relation, Scope
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class GraphStore(Protocol):
         ...
 
     def delete_memory_relations(self, memory_ids: list[str]) -> None: ...
+
+    def entities(self, scope: Scope) -> list[Entity]:
+        """Every entity of exactly this scope (used to match new mentions to known nodes)."""
+        ...
 
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None

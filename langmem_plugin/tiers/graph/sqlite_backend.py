@@ -164,6 +164,14 @@ class SQLiteGraphStore:
             "OR r.target_id = entities.id)"
         )
 
+    def entities(self, scope: Scope) -> list[Entity]:
+        scope.required_filter()
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE scope_key = ? ORDER BY name", (scope.key(),)
+            ).fetchall()
+        return [_entity(r) for r in rows]
+
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:

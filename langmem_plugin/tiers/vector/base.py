@@ -22,6 +22,8 @@ class SearchParams:
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     keyword_max_docs: int = 2000
+    graph_memory_ids: tuple[str, ...] = ()  # memories the graph tier links to the query, best first
+    graph_weight: float = 1.0
     threshold: float | None = None  # minimum cosine similarity
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now

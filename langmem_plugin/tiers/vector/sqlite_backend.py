@@ -369,13 +369,20 @@ class SQLiteVectorStore:
             keyword_ranked = self._keyword_ranking(
                 index, scope, query, allowed, params.candidates, params.keyword_max_docs
             )
+            graph_ranked = self._graph_ranking(index, params.graph_memory_ids, allowed)
             fused = rrf_ranking(
-                [(dense_ranked, params.dense_weight), (keyword_ranked, params.keyword_weight)], params.rrf_k
+                [
+                    (dense_ranked, params.dense_weight),
+                    (keyword_ranked, params.keyword_weight),
+                    (graph_ranked, params.graph_weight),
+                ],
+                params.rrf_k,
             )
             positions = list(fused)
             similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
+            graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
             ordered = sorted(positions, key=lambda p: (-fused[p], -similarity[p]))
             if params.threshold is not None:
                 ordered = [p for p in ordered if similarity[p] >= params.threshold]
@@ -391,6 +398,7 @@ class SQLiteVectorStore:
                     similarity=similarity[position],
                     dense_rank=dense_rank.get(position),
                     keyword_rank=keyword_rank.get(position),
+                    graph_rank=graph_rank.get(position),
                 )
             )
         return hits
@@ -412,6 +420,17 @@ class SQLiteVectorStore:
             if position is not None and allowed[position]:
                 ranked.append(position)
         return ranked[:candidates]
+
+    def _graph_ranking(self, index: DenseIndex, memory_ids: tuple[str, ...], allowed: np.ndarray) -> list[int]:
+        if not memory_ids:
+            return []
+        rowid_of = dict(
+            self._conn.execute(
+                f"SELECT id, rowid FROM memories WHERE id IN ({','.join('?' * len(memory_ids))})", memory_ids
+            ).fetchall()
+        )
+        positions = index.positions([rowid_of[i] for i in memory_ids if i in rowid_of])
+        return [p for p in dict.fromkeys(positions) if p is not None and allowed[p]]
 
     def _discriminates(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> bool:
         """Keep a term unless it is in most of the scope's memories or in more than `max_docs` of them.
