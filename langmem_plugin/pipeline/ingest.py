@@ -1,0 +1,213 @@
+"""The add pipeline: normalise, extract, reconcile, then write.
+
+Every question to the memory manager is asked in `_plan`, before the first write in `_apply`:
+a manager that fails leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import LangMemError
+from ..records import EventType, Fact, MemoryOperation, MemoryRecord, Scope, SourceRef, content_hash, utc_now
+from ..services import MemoryServices
+from ..tiers.graph import EntityMention, RelationMention
+from ..tiers.graph.base import normalize_name
+from .audit import API_ACTOR, history_event, log_events
+from .manager import Decision, Neighbour
+from .messages import normalize_messages, parse_timestamp
+from .retrieval import search_params
+from .validation import check_metadata, check_text
+
+NEIGHBOURS = 10
+
+
+def new_record(text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
+    return MemoryRecord(
+        id=str(uuid.uuid4()),
+        text=text,
+        scope=scope,
+        metadata=metadata,
+        created_at=now,
+        updated_at=now,
+        valid_from=min(s.timestamp for s in sources) if sources else now,
+        hash=content_hash(text),
+        sources=sources,
+    )
+
+
+def _merge_sources(existing: list[SourceRef], new: list[SourceRef]) -> list[SourceRef]:
+    return existing + [s for s in new if s not in existing]
+
+
+def add(
+    services: MemoryServices,
+    messages: str | Sequence[Any],
+    scope: Scope,
+    metadata: Mapping[str, Any] | None = None,
+    infer: bool = True,
+    timestamp: Any = None,
+) -> list[MemoryOperation]:
+    limits = services.config.limits
+    clean_metadata = check_metadata(limits, metadata)
+    default_time = None if timestamp is None else parse_timestamp(timestamp)
+    conversation = normalize_messages(messages, limits, default_time)
+    if not infer:
+        return _add_verbatim(services, conversation, scope, clean_metadata)
+    facts = services.manager.extract_facts(conversation, scope)
+    if not facts:
+        return []
+    for fact in facts:
+        check_text(limits, fact.text, "extracted fact")
+    return _apply(services, scope, clean_metadata, _plan(services, scope, facts))
+
+
+def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[MemoryOperation]:
+    """infer=False: one memory per message, exactly as given, with its provenance."""
+    now = utc_now()
+    records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
+    vectors = services.embedder.embed([r.text for r in records])
+    services.vector.insert(records, vectors)
+    log_events(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in records])
+    return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
+
+
+@dataclass
+class _PlannedFact:
+    fact: Fact
+    vector: np.ndarray
+    decision: Decision
+    memory_id: str  # the id the fact's memory will have (new for ADD, the target's for UPDATE)
+
+
+def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.ndarray) -> list[Neighbour]:
+    hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS))
+    return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
+
+
+def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[list[_PlannedFact], list]:
+    """Ask the manager everything before anything is written: a failure leaves the store untouched."""
+    vectors = services.embedder.embed([f.text for f in facts])
+    decisions: list[Decision | None] = []
+    undecided: list[int] = []
+    for index, fact in enumerate(facts):
+        duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
+        decisions.append(None if duplicate is None else Decision(EventType.NOOP, target=duplicate))
+        if duplicate is None:
+            undecided.append(index)
+    if undecided:
+        neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
+        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours)
+        if len(answers) != len(undecided):
+            raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
+        for index, candidates, decision in zip(undecided, neighbours, answers):
+            allowed = {n.memory.id for n in candidates}
+            targets = [decision.target] if decision.target is not None else []
+            if any(t.id not in allowed for t in targets + list(decision.also_invalidate)):
+                raise LangMemError(f"{services.manager.name} chose a memory that was not among the fact's neighbours")
+            decisions[index] = decision
+    plan = [
+        _PlannedFact(fact, vector, decision, decision.target.id if decision.target is not None else str(uuid.uuid4()))
+        for fact, vector, decision in zip(facts, vectors, decisions)
+    ]
+    storing = [(p.fact, p.memory_id) for p in plan if p.decision.event in (EventType.ADD, EventType.UPDATE)]
+    relations = services.manager.extract_relations(storing) if services.graph is not None and storing else []
+    return plan, relations
+
+
+def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tuple[list[_PlannedFact], list]) -> list[MemoryOperation]:
+    plan, relations = planned
+    actor = services.manager.name
+    now = utc_now()
+    current: dict[str, MemoryRecord] = {}  # latest version of every memory this batch touches
+    renamed: dict[str, str] = {}  # planned memory id -> id actually used
+    operations: list[MemoryOperation] = []
+    for item in plan:
+        fact, decision = item.fact, item.decision
+        fact_time = min(s.timestamp for s in fact.sources)
+        target = current.get(decision.target.id, decision.target) if decision.target is not None else None
+        event = decision.event
+        if target is not None and target.valid_to is not None and event is not EventType.NOOP:
+            event = EventType.ADD  # an earlier fact of this batch already closed the target
+            renamed[item.memory_id] = item.memory_id = str(uuid.uuid4())
+        if event is EventType.NOOP:
+            merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
+            if merged.sources != target.sources:
+                services.vector.replace(merged)
+            current[merged.id] = merged
+            operations.append(MemoryOperation(event=EventType.NOOP, memory=merged))
+        elif event is EventType.UPDATE:
+            text = decision.text or fact.text
+            updated = target.model_copy(
+                update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
+            )
+            services.vector.replace(updated, item.vector)
+            log_events(services, [history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)])
+            if services.graph is not None:
+                services.graph.invalidate_memory_relations([updated.id], fact_time)
+            current[updated.id] = updated
+            operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
+        else:
+            record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
+            record = new_record(decision.text or fact.text, scope, record_metadata, fact.sources, now).model_copy(
+                update={"id": item.memory_id}
+            )
+            for old in decision.also_invalidate:
+                old = current.get(old.id, old)
+                if old.valid_to is not None:
+                    continue
+                if fact_time < old.valid_from:
+                    # The new fact is older than the memory it contradicts: it is history, not a correction.
+                    record = record.model_copy(update={"valid_to": old.valid_from})
+                    continue
+                current[old.id] = _invalidate(services, old, fact_time, actor, now, fact.sources, operations)
+            services.vector.insert([record], item.vector[None, :])
+            log_events(services, [history_event(EventType.ADD, record, actor, None, record.text, now)])
+            current[record.id] = record
+            operations.append(MemoryOperation(event=EventType.ADD, memory=record))
+    stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)}
+    relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
+    if services.graph is not None and relations:
+        kept = [r for r in relations if r.memory_id in stored]
+        services.graph.add_relations(scope, _match_known_entities(services, scope, kept))
+    return operations
+
+
+def _match_known_entities(services: MemoryServices, scope: Scope, relations: list[RelationMention]) -> list[RelationMention]:
+    """Name new mentions after the known entity they denote: same normalised name, or a name
+    whose embedding is at least `manager.entity_match_threshold` similar ("NYC" ~ "New York City")."""
+    known = services.graph.entities(scope)
+    if not known or not relations:
+        return relations
+    known_names = {e.normalized_name for e in known}
+    mentioned = {m.name for r in relations for m in (r.source, r.target)}
+    unmatched = sorted(n for n in mentioned if normalize_name(n) not in known_names)
+    if not unmatched:
+        return relations
+    vectors = services.embedder.embed(unmatched + [e.name for e in known])
+    similarity = vectors[: len(unmatched)] @ vectors[len(unmatched) :].T
+    renamed = {
+        name: known[int(row.argmax())].name
+        for name, row in zip(unmatched, similarity)
+        if row.max() >= services.config.manager.entity_match_threshold
+    }
+
+    def rename(mention: EntityMention) -> EntityMention:
+        return replace(mention, name=renamed.get(mention.name, mention.name))
+
+    return [replace(r, source=rename(r.source), target=rename(r.target)) for r in relations]
+
+
+def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:
+    closed = old.model_copy(update={"valid_to": at, "updated_at": now})
+    services.vector.replace(closed)
+    log_events(services, [history_event(EventType.INVALIDATE, closed, actor, old.text, None, now, sources)])
+    if services.graph is not None:
+        services.graph.invalidate_memory_relations([old.id], at)
+    operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))
+    return closed
