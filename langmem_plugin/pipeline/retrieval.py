@@ -54,6 +54,7 @@ def search(
     return services.vector.search(scope, vector, query, params)
 
 
+MAX_HUB_SHARE = 0.2
 _QUERY_WORD = re.compile(r"[\w'-]+")
 
 
@@ -71,5 +72,15 @@ def _graph_memory_ids(services: MemoryServices, scope: Scope, query: str, as_of:
     if not spans:
         return ()
     hood = services.graph.neighbourhood(scope, sorted(spans), hops=1, as_of=as_of)
-    ordered = sorted(hood.relations, key=lambda r: r.valid_from, reverse=True)
+    named = {e.id for e in hood.entities if e.normalized_name in {" ".join(s.lower().split()) for s in spans}}
+    degree: dict[str, int] = {}
+    for relation in hood.relations:
+        for entity_id in {relation.source_id, relation.target_id} & named:
+            degree[entity_id] = degree.get(entity_id, 0) + 1
+    # An entity in a large share of the scope's memories (the user themself) links to everything:
+    # like a common keyword, it cannot rank, so only the others do.
+    limit = max(2.0, MAX_HUB_SHARE * services.vector.count(scope))
+    focus = {entity_id for entity_id, count in degree.items() if count <= limit}
+    relevant = [r for r in hood.relations if {r.source_id, r.target_id} & focus]
+    ordered = sorted(relevant, key=lambda r: r.valid_from, reverse=True)
     return tuple(dict.fromkeys(r.memory_id for r in ordered if r.memory_id))

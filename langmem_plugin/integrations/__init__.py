@@ -1,0 +1,1 @@
+"""LangChain and LangGraph integrations: tools, BaseStore adapter, tracing."""

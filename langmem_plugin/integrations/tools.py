@@ -1,0 +1,79 @@
+"""LangChain tools so that an agent can search and manage its memories.
+
+The scope is injected from the run (`ToolRuntime`: context, then config["configurable"]) and is
+not part of any tool's arguments, so the model can neither see nor choose it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
+from langgraph.prebuilt import ToolRuntime
+
+from ..errors import InvalidScopeError, LangMemError, MissingScopeError
+from ..memory import Memory
+from .scoping import scope_from
+
+
+def _scope(runtime: ToolRuntime | None) -> dict[str, str | None]:
+    if runtime is None:
+        raise MissingScopeError("memory tools take their scope from the agent run (context or configurable); none was given")
+    return scope_from(runtime.context, runtime.config)
+
+
+def _model_facing(call):
+    """Errors the model can fix (bad text, unknown id) come back to it as tool messages; a missing
+    scope is the developer's configuration error and is raised."""
+
+    @functools.wraps(call)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except (MissingScopeError, InvalidScopeError):
+            raise
+        except LangMemError as exc:
+            raise ToolException(str(exc)) from exc
+
+    return run
+
+
+def create_memory_tools(memory: Memory) -> list[BaseTool]:
+    """search_memory, add_memory, update_memory and delete_memory bound to `memory`."""
+
+    def search_memory(query: str, runtime: ToolRuntime = None, limit: int = 5) -> list[dict]:
+        """Search long-term memory for facts relevant to the query. Returns id, text and score."""
+        hits = memory.search(query, limit=limit, **_scope(runtime))
+        return [{"id": h.memory.id, "text": h.memory.text, "score": round(h.score, 4)} for h in hits]
+
+    def add_memory(text: str, runtime: ToolRuntime = None) -> list[dict]:
+        """Remember a fact about the user for future conversations. Returns what was stored."""
+        operations = memory.add(
+            [{"role": "user", "content": text, "id": runtime and runtime.tool_call_id}], infer=False, **_scope(runtime)
+        )
+        return [{"id": op.memory.id, "text": op.memory.text, "event": op.event.value} for op in operations]
+
+    def _owned(memory_id: str, runtime: ToolRuntime):
+        record = memory.get(memory_id)
+        scope = {k: v for k, v in _scope(runtime).items() if v is not None}
+        if any(getattr(record.scope, k) != v for k, v in scope.items()):
+            raise ToolException(f"no memory with id {memory_id!r}")  # never reveal another scope's ids
+        return record
+
+    def update_memory(memory_id: str, text: str, runtime: ToolRuntime = None) -> dict:
+        """Replace the text of one of your memories (get ids from search_memory)."""
+        _owned(memory_id, runtime)
+        record = memory.update(memory_id, text)
+        return {"id": record.id, "text": record.text}
+
+    def delete_memory(memory_id: str, runtime: ToolRuntime = None) -> str:
+        """Forget one of your memories (get ids from search_memory)."""
+        _owned(memory_id, runtime)
+        memory.delete(memory_id)
+        return f"deleted {memory_id}"
+
+    return [
+        StructuredTool.from_function(_model_facing(function), name=function.__name__, description=function.__doc__, handle_tool_error=True)
+        for function in (search_memory, add_memory, update_memory, delete_memory)
+    ]
