@@ -11,12 +11,13 @@ from typing import Any, Mapping
 
 from .errors import InvalidInputError, MemoryNotFoundError
 from .pipeline.audit import API_ACTOR, HISTORY, SCOPE_INDEX, history_event, log_events, scope_index_prefixes
-from .pipeline.ingest import add
+from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
-from .pipeline.retrieval import search
+from .pipeline.retrieval import search as _search
 from .pipeline.validation import check_limit, check_memory_id, check_metadata, check_text
 from .records import EventType, Fact, HistoryEvent, MemoryRecord, Neighbourhood, Scope, content_hash, utc_now
 from .services import MemoryServices
+from .tracing import traced
 
 __all__ = [
     "add",
@@ -35,10 +36,14 @@ __all__ = [
 
 PROFILES = "profiles"
 
+add = traced("langmem.add")(_add)
+search = traced("langmem.search", run_type="retriever")(_search)
+
 
 # -- read ------------------------------------------------------------------------------------
 
 
+@traced("langmem.get")
 def get(services: MemoryServices, memory_id: str) -> MemoryRecord:
     found = services.vector.get([check_memory_id(memory_id)])
     if not found:
@@ -46,6 +51,7 @@ def get(services: MemoryServices, memory_id: str) -> MemoryRecord:
     return found[0]
 
 
+@traced("langmem.get_all")
 def get_all(
     services: MemoryServices,
     scope: Scope,
@@ -61,6 +67,7 @@ def get_all(
     )
 
 
+@traced("langmem.history")
 def history(services: MemoryServices, memory_id: str) -> list[HistoryEvent]:
     events = services.kv.get(HISTORY, check_memory_id(memory_id))
     if not events:
@@ -68,6 +75,7 @@ def history(services: MemoryServices, memory_id: str) -> list[HistoryEvent]:
     return [HistoryEvent.model_validate(e) for e in events]
 
 
+@traced("langmem.neighbourhood")
 def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops: int = 1, as_of: Any = None) -> Neighbourhood:
     if hops not in (1, 2):
         raise InvalidInputError(f"hops must be 1 or 2, got {hops!r}")
@@ -85,6 +93,7 @@ def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops
 # -- change ----------------------------------------------------------------------------------
 
 
+@traced("langmem.update")
 def update(services: MemoryServices, memory_id: str, text: str, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
     limits = services.config.limits
     text = check_text(limits, text)
@@ -110,6 +119,7 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
     return updated
 
 
+@traced("langmem.delete")
 def delete(services: MemoryServices, memory_id: str) -> None:
     record = get(services, memory_id)
     services.vector.delete([record.id])
@@ -118,6 +128,7 @@ def delete(services: MemoryServices, memory_id: str) -> None:
     log_events(services, [history_event(EventType.DELETE, record, API_ACTOR, record.text, None, utc_now())])
 
 
+@traced("langmem.delete_all")
 def delete_all(services: MemoryServices, scope: Scope, purge: bool = False) -> int:
     """Delete every memory of the scope. purge=True also erases its history and profile (right to be forgotten)."""
     deleted = services.vector.delete_scope(scope)
@@ -136,6 +147,7 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False) -> i
     return len(deleted)
 
 
+@traced("langmem.reset")
 def reset(services: MemoryServices) -> None:
     services.vector.reset()
     if services.graph is not None:
@@ -146,10 +158,12 @@ def reset(services: MemoryServices) -> None:
 # -- profiles --------------------------------------------------------------------------------
 
 
+@traced("langmem.get_profile")
 def get_profile(services: MemoryServices, scope: Scope) -> dict[str, Any]:
     return dict(services.kv.get(PROFILES, scope.key()) or {})
 
 
+@traced("langmem.set_profile")
 def set_profile(services: MemoryServices, scope: Scope, values: Mapping[str, Any]) -> dict[str, Any]:
     """Merge key-values into the scope's profile; a None value removes the key."""
     clean = check_metadata(services.config.limits, values)

@@ -1,0 +1,55 @@
+"""LangSmith spans for memory operations: search is a retriever run, the rest are chain runs, each
+tagged with its scope ids and result count. Tracing follows LangSmith's own switches
+(LANGSMITH_TRACING, `tracing_context`); with tracing off the decorator costs a context lookup."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from langsmith import get_current_run_tree, traceable
+
+from .records import Scope, SearchHit
+
+
+def _inputs(inputs: dict) -> dict:
+    """Drop the services bundle (not data); flatten the scope into plain ids."""
+    shown = {k: v for k, v in inputs.items() if k != "services"}
+    scope = shown.pop("scope", None)
+    if isinstance(scope, Scope):
+        shown.update(scope.as_filter())
+    return shown
+
+
+def _documents(outputs: Any) -> dict:
+    """Search hits as LangSmith retriever documents."""
+    hits = outputs.get("output", outputs) if isinstance(outputs, dict) else outputs
+    if isinstance(hits, list) and all(isinstance(h, SearchHit) for h in hits):
+        return {
+            "documents": [
+                {"page_content": h.memory.text, "type": "Document", "metadata": {"id": h.memory.id, "score": h.score}}
+                for h in hits
+            ]
+        }
+    return outputs if isinstance(outputs, dict) else {"output": outputs}
+
+
+def traced(name: str, run_type: str = "chain") -> Callable:
+    """Trace an operation `fn(services, ..., scope=..., ...)` as a LangSmith run named `name`."""
+
+    def decorator(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def annotate(*args: Any, **kwargs: Any) -> Any:
+            result = function(*args, **kwargs)
+            run = get_current_run_tree()
+            if run is not None:
+                scope = kwargs.get("scope") or next((a for a in args if isinstance(a, Scope)), None)
+                metadata = {"langmem_operation": name, **(scope.as_filter() if scope else {})}
+                if isinstance(result, (list, tuple)):
+                    metadata["count"] = len(result)
+                run.add_metadata(metadata)
+            return result
+
+        return traceable(name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents)(annotate)
+
+    return decorator
