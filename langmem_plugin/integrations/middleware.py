@@ -1,0 +1,55 @@
+"""`create_agent` middleware: memory tools for the agent, recalled memories before each model
+call, and the finished turn written back after the agent run."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langgraph.config import get_config
+
+from ..memory import Memory
+from .recall import recall
+from .scoping import scope_from
+from .tools import create_memory_tools
+
+
+def _scope(runtime: Any) -> dict[str, Any]:
+    try:
+        config = get_config()
+    except RuntimeError:  # called outside a runnable context
+        config = {}
+    return scope_from(getattr(runtime, "context", None), config)
+
+
+def _last_turn(messages: list) -> list:
+    """The last human message and everything after it (the agent's answer)."""
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return messages[index:]
+    return []
+
+
+class MemoryMiddleware(AgentMiddleware):
+    def __init__(self, memory: Memory, *, limit: int = 8, max_tokens: int = 500, infer: bool = True, tools: bool = True):
+        super().__init__()
+        self.memory = memory
+        self.limit = limit
+        self.max_tokens = max_tokens
+        self.infer = infer
+        self.tools = create_memory_tools(memory) if tools else []
+
+    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+        block = recall(self.memory, request.messages, _scope(request.runtime), limit=self.limit, max_tokens=self.max_tokens)
+        if block is None:
+            return handler(request)
+        current = request.system_message.content if request.system_message is not None else ""
+        prompt = f"{current}\n\n{block}" if current else block
+        return handler(request.override(system_message=SystemMessage(prompt)))
+
+    def after_agent(self, state: dict, runtime: Any) -> None:
+        turn = [m for m in _last_turn(state["messages"]) if isinstance(m, (HumanMessage, AIMessage)) and m.content]
+        if turn:
+            self.memory.add(turn, infer=self.infer, **_scope(runtime))
+        return None

@@ -1,0 +1,130 @@
+"""Memory as a LangGraph subgraph: retrieve -> reason -> write_back.
+
+Use it as a node of a parent graph that shares the `messages` key; it leaves the recalled block
+in `memory_context` for the parent's model node. Scope comes from the runtime context
+(`context_schema`), then config["configurable"]. Write-back runs inline, or in a background
+thread debounced per thread id so that the user's reply is not delayed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
+
+from ..memory import Memory
+from ..records import SearchHit
+from .recall import format_memories, latest_user_text, select
+from .scoping import scope_from
+
+
+class MemoryInput(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class MemoryOutput(TypedDict):
+    memory_context: str
+
+
+class MemoryState(MemoryInput, MemoryOutput, total=False):
+    recalled: list[SearchHit]
+
+
+class DebouncedWriter:
+    """Background write-back: per thread, only the latest pending turn is stored after `delay`."""
+
+    def __init__(self, memory: Memory, delay: float, infer: bool):
+        self.memory = memory
+        self.delay = delay
+        self.infer = infer
+        self._timers: dict[str, threading.Timer] = {}
+        self._lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def submit(self, thread_id: str, messages: list[AnyMessage], scope: dict[str, Any]) -> None:
+        def write() -> None:
+            with self._lock:
+                self._timers.pop(thread_id, None)
+            try:
+                self.memory.add(messages, infer=self.infer, **scope)
+            except BaseException as exc:  # kept for flush(); a background thread has nobody to raise to
+                self.errors.append(exc)
+
+        with self._lock:
+            pending = self._timers.pop(thread_id, None)
+            if pending is not None:
+                pending.cancel()
+            timer = threading.Timer(self.delay, write)
+            timer.daemon = True
+            self._timers[thread_id] = timer
+            timer.start()
+
+    def flush(self) -> None:
+        """Wait for every pending write; raise the first background failure, if any."""
+        with self._lock:
+            timers = list(self._timers.values())
+        for timer in timers:
+            timer.join()
+        if self.errors:
+            raise self.errors.pop(0)
+
+
+def _turn(messages: list[AnyMessage]) -> list[AnyMessage]:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return [m for m in messages[index:] if isinstance(m, (HumanMessage, AIMessage)) and m.content]
+    return []
+
+
+def build_memory_graph(
+    memory: Memory,
+    *,
+    limit: int = 8,
+    max_tokens: int = 500,
+    infer: bool = True,
+    background: bool = False,
+    debounce_seconds: float = 2.0,
+    context_schema: type | None = None,
+):
+    """Compile the memory subgraph. With background=True, `graph.writer.flush()` waits for writes."""
+    writer = DebouncedWriter(memory, debounce_seconds, infer) if background else None
+
+    def scope(runtime: Runtime, config: RunnableConfig) -> dict[str, Any]:
+        return scope_from(runtime.context, config)
+
+    def retrieve(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
+        query = latest_user_text(state["messages"])
+        hits = memory.search(query, limit=limit, **scope(runtime, config)) if query else []
+        return {"recalled": hits}
+
+    def reason(state: MemoryState) -> dict:
+        return {"memory_context": format_memories(select(state.get("recalled", []), max_tokens)) or ""}
+
+    def write_back(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
+        turn = _turn(state["messages"])
+        if turn:
+            ids = scope(runtime, config)
+            if writer is None:
+                memory.add(turn, infer=infer, **ids)
+            else:
+                thread_id = str((config.get("configurable") or {}).get("thread_id", "default"))
+                writer.submit(thread_id, turn, ids)
+        return {}
+
+    builder = StateGraph(MemoryState, input_schema=MemoryInput, output_schema=MemoryOutput, context_schema=context_schema)
+    builder.add_node("retrieve", retrieve)
+    builder.add_node("reason", reason)
+    builder.add_node("write_back", write_back)
+    builder.add_edge(START, "retrieve")
+    builder.add_edge("retrieve", "reason")
+    builder.add_edge("reason", "write_back")
+    builder.add_edge("write_back", END)
+    graph = builder.compile(name="memory")
+    graph.writer = writer
+    return graph
