@@ -291,3 +291,24 @@ def test_event_dates_are_stored_and_filterable(make_memory):
     assert ops[1].memory.metadata == {"source": "chat"}
     april = memory.get_all(user_id="alice", filters={"event_date": {"$gte": "2024-04-01", "$lt": "2024-05-01"}})
     assert [r.text for r in april] == ["Alice ran a marathon on 21 April 2024"]
+
+
+def test_two_updates_of_one_memory_in_a_batch_keep_both_facts(make_memory):
+    seeded = _seed(make_memory)
+    model, _ = scripted(
+        facts(("Alice lives in Paris near the Louvre", ["m1"]), ("Alice lives in Paris with two cats", ["m1"])),
+        {
+            "decisions": [
+                {"fact_index": 0, "action": "UPDATE", "memory_id": 0, "text": "Alice lives in Paris near the Louvre"},
+                {"fact_index": 1, "action": "UPDATE", "memory_id": 0, "text": "Alice lives in Paris with cats"},
+            ]
+        },
+        graph(),
+        graph(),
+    )
+    ops = make_memory(model).add(message("I live near the Louvre with my two cats."), user_id="alice")
+    assert [(op.event, op.memory.text) for op in ops] == [
+        (EventType.UPDATE, "Alice lives in Paris near the Louvre"),
+        (EventType.ADD, "Alice lives in Paris with two cats"),
+    ]
+    assert ops[0].memory.id == seeded.id and ops[1].memory.id != seeded.id

@@ -126,14 +126,17 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
     now = utc_now()
     current: dict[str, MemoryRecord] = {}  # latest version of every memory this batch touches
     renamed: dict[str, str] = {}  # planned memory id -> id actually used
+    rewritten: set[str] = set()  # memories an UPDATE of this batch already changed
     operations: list[MemoryOperation] = []
     for item in plan:
         fact, decision = item.fact, item.decision
         fact_time = min(s.timestamp for s in fact.sources)
         target = current.get(decision.target.id, decision.target) if decision.target is not None else None
         event = decision.event
-        if target is not None and target.valid_to is not None and event is not EventType.NOOP:
-            event = EventType.ADD  # an earlier fact of this batch already closed the target
+        taken = target is not None and (target.valid_to is not None or target.id in rewritten)
+        if taken and event is not EventType.NOOP:
+            # An earlier fact of this batch already closed or rewrote the target: keep both facts.
+            event = EventType.ADD
             renamed[item.memory_id] = item.memory_id = str(uuid.uuid4())
         if event is EventType.NOOP:
             merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
@@ -151,10 +154,12 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
             if services.graph is not None:
                 services.graph.invalidate_memory_relations([updated.id], fact_time)
             current[updated.id] = updated
+            rewritten.add(updated.id)
             operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
         else:
             record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
-            record = new_record(decision.text or fact.text, scope, record_metadata, fact.sources, now).model_copy(
+            text = fact.text if taken else (decision.text or fact.text)  # a merged text was meant for the target
+            record = new_record(text, scope, record_metadata, fact.sources, now).model_copy(
                 update={"id": item.memory_id}
             )
             for old in decision.also_invalidate:

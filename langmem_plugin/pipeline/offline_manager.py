@@ -29,7 +29,8 @@ _WORD = re.compile(r"[A-Za-z0-9']+")
 FILLERS = frozenset(
     "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow nice awesome "
     "please sorry oh ah hmm um well good morning evening night welcome much so very lot lots bit really anyway "
-    "alright right just also too totally".split()
+    "alright right just also too totally sounds fine perfect lovely amazing wonderful interesting true exactly "
+    "agreed indeed congrats congratulations glad happy hear".split()
 )
 _MODALS = frozenset("can could will would shall should may might must also really just still usually always never".split())
 _ADVERBS = frozenset("also really just still usually always never often sometimes recently finally actually totally".split())
@@ -116,7 +117,7 @@ def clauses(text: str) -> list[str]:
         for index in range(0, len(parts), 2):
             pending += parts[index]
             is_last = index + 1 >= len(parts)
-            if not is_last and len(_WORD.findall(pending)) < 3:
+            if not is_last and len(_WORD.findall(pending)) < 2:
                 pending += parts[index + 1]
                 continue
             if pending.strip():

@@ -54,7 +54,7 @@ def search(
     return services.vector.search(scope, vector, query, params)
 
 
-MAX_HUB_SHARE = 0.2
+RARE_ENTITY_RELATIONS = 5
 _QUERY_WORD = re.compile(r"[\w'-]+")
 
 
@@ -77,10 +77,12 @@ def _graph_memory_ids(services: MemoryServices, scope: Scope, query: str, as_of:
     for relation in hood.relations:
         for entity_id in {relation.source_id, relation.target_id} & named:
             degree[entity_id] = degree.get(entity_id, 0) + 1
-    # An entity in a large share of the scope's memories (the user themself) links to everything:
-    # like a common keyword, it cannot rank, so only the others do.
-    limit = max(2.0, MAX_HUB_SHARE * services.vector.count(scope))
-    focus = {entity_id for entity_id, count in degree.items() if count <= limit}
-    relevant = [r for r in hood.relations if {r.source_id, r.target_id} & focus]
+    # Like keywords, entities rank by rarity: a relation counts when it joins two entities the
+    # query names, or touches a named entity with few relations (a pet, a city). A hub such as
+    # the user, linked to everything, would only add noise.
+    rare = {entity_id for entity_id, count in degree.items() if count <= RARE_ENTITY_RELATIONS}
+    relevant = [
+        r for r in hood.relations if {r.source_id, r.target_id} <= named or {r.source_id, r.target_id} & rare
+    ]
     ordered = sorted(relevant, key=lambda r: r.valid_from, reverse=True)
     return tuple(dict.fromkeys(r.memory_id for r in ordered if r.memory_id))
