@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import SystemMessage
 from langgraph.config import get_config
 
 from ..memory import Memory
-from .recall import recall
+from .recall import latest_turn, recall
 from .scoping import scope_from
 from .tools import create_memory_tools
 
@@ -21,14 +21,6 @@ def _scope(runtime: Any) -> dict[str, Any]:
     except RuntimeError:  # called outside a runnable context
         config = {}
     return scope_from(getattr(runtime, "context", None), config)
-
-
-def _last_turn(messages: list) -> list:
-    """The last human message and everything after it (the agent's answer)."""
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return messages[index:]
-    return []
 
 
 class MemoryMiddleware(AgentMiddleware):
@@ -49,7 +41,7 @@ class MemoryMiddleware(AgentMiddleware):
         return handler(request.override(system_message=SystemMessage(prompt)))
 
     def after_agent(self, state: dict, runtime: Any) -> None:
-        turn = [m for m in _last_turn(state["messages"]) if isinstance(m, (HumanMessage, AIMessage)) and m.content]
+        turn = latest_turn(state["messages"])
         if turn:
             self.memory.add(turn, infer=self.infer, **_scope(runtime))
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from langchain_core.messages import AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 
 from ..memory import Memory
 from ..records import SearchHit
@@ -26,6 +26,14 @@ def latest_user_text(messages: Sequence[AnyMessage]) -> str | None:
 
 def _line(hit: SearchHit) -> str:
     return f"- {hit.memory.text} ({hit.memory.valid_from:%Y-%m-%d})"
+
+
+def latest_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """The last human message and the assistant text after it: what a write-back stores."""
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return [m for m in messages[index:] if isinstance(m, (HumanMessage, AIMessage)) and m.content]
+    return []
 
 
 def select(hits: list[SearchHit], max_tokens: int) -> list[SearchHit]:

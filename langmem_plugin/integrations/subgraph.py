@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 
 from ..memory import Memory
 from ..records import SearchHit
-from .recall import format_memories, latest_user_text, select
+from .recall import format_memories, latest_turn, latest_user_text, select
 from .scoping import scope_from
 
 
@@ -75,13 +75,6 @@ class DebouncedWriter:
             raise self.errors.pop(0)
 
 
-def _turn(messages: list[AnyMessage]) -> list[AnyMessage]:
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return [m for m in messages[index:] if isinstance(m, (HumanMessage, AIMessage)) and m.content]
-    return []
-
-
 def build_memory_graph(
     memory: Memory,
     *,
@@ -107,7 +100,7 @@ def build_memory_graph(
         return {"memory_context": format_memories(select(state.get("recalled", []), max_tokens)) or ""}
 
     def write_back(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
-        turn = _turn(state["messages"])
+        turn = latest_turn(state["messages"])
         if turn:
             ids = scope(runtime, config)
             if writer is None:
