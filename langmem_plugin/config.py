@@ -32,7 +32,9 @@ class GraphTierConfig(BaseModel):
 
 class KeyValueTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["diskcache"] = "diskcache"
+    backend: Literal["diskcache", "redis"] = "diskcache"
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL, for backend 'redis'")
+    prefix: str = Field(default="langmem", min_length=1, description="Redis key prefix: one per memory")
 
 
 class EmbedderConfig(BaseModel):

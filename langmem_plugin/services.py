@@ -51,6 +51,10 @@ def _graph_store(config: MemoryConfig, root: Path) -> GraphStore | None:
 
 
 def _kv_store(config: MemoryConfig, root: Path) -> KeyValueStore:
+    if config.kv.backend == "redis":
+        from .tiers.keyvalue.redis_backend import RedisKeyValueStore
+
+        return RedisKeyValueStore(config.kv.url, prefix=config.kv.prefix)
     from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 
     return DiskCacheKeyValueStore(root / "kv")

@@ -1,26 +1,38 @@
 """Every backend of each tier, by name; the contract suites run against all of them.
 
-A production backend (Neo4j, Redis, Weaviate) adds its factory here and, where it needs a
-server, a fixture that starts one or skips with the reason.
+A factory takes (root directory, pytest request); a backend that needs a server asks the
+request for the session fixture that starts it (tests/conftest.py), which skips with the reason
+when the server cannot exist here.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Callable
 
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
-VECTOR_BACKENDS: dict[str, Callable[[Path], object]] = {
-    "sqlite": lambda root: SQLiteVectorStore(root / "vectors.sqlite3"),
+Factory = Callable[[Path, object], object]
+
+
+def _redis(root: Path, request) -> RedisKeyValueStore:
+    # a fresh prefix per test keeps tests apart on the one session server
+    return RedisKeyValueStore(request.getfixturevalue("redis_url"), prefix=f"t{uuid.uuid4().hex[:12]}")
+
+
+VECTOR_BACKENDS: dict[str, Factory] = {
+    "sqlite": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3"),
     # every scope answered by the HNSW graph, so the contract also holds for approximate search
-    "sqlite-hnsw": lambda root: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
+    "sqlite-hnsw": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
 }
-GRAPH_BACKENDS: dict[str, Callable[[Path], object]] = {
-    "sqlite": lambda root: SQLiteGraphStore(root / "graph.sqlite3"),
+GRAPH_BACKENDS: dict[str, Factory] = {
+    "sqlite": lambda root, request: SQLiteGraphStore(root / "graph.sqlite3"),
 }
-KV_BACKENDS: dict[str, Callable[[Path], object]] = {
-    "diskcache": lambda root: DiskCacheKeyValueStore(root / "kv"),
+KV_BACKENDS: dict[str, Factory] = {
+    "diskcache": lambda root, request: DiskCacheKeyValueStore(root / "kv"),
+    "redis": _redis,
 }

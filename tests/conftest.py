@@ -6,6 +6,12 @@ from langmem_plugin import AsyncMemory, Memory
 from langmem_plugin.embeddings import MiniLMEmbeddings
 
 from .helpers import HashingEmbeddings
+from .servers import start_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    yield from start_redis(tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture(scope="session")

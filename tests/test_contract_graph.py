@@ -16,7 +16,7 @@ ALICE = Scope(user_id="alice")
 
 @pytest.fixture(params=sorted(GRAPH_BACKENDS))
 def graph(request, tmp_path):
-    store = GRAPH_BACKENDS[request.param](tmp_path)
+    store = GRAPH_BACKENDS[request.param](tmp_path, request)
     yield store
     store.close()
 

@@ -11,7 +11,7 @@ from .backends import KV_BACKENDS
 
 @pytest.fixture(params=sorted(KV_BACKENDS))
 def kv(request, tmp_path):
-    store = KV_BACKENDS[request.param](tmp_path)
+    store = KV_BACKENDS[request.param](tmp_path, request)
     yield store
     store.close()
 

@@ -20,7 +20,7 @@ def open_store(request, tmp_path):
     opened = []
 
     def factory():
-        store = VECTOR_BACKENDS[request.param](tmp_path)
+        store = VECTOR_BACKENDS[request.param](tmp_path, request)
         opened.append(store)
         return store
 

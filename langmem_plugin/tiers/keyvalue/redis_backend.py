@@ -1,0 +1,102 @@
+"""Key-value tier on Redis, for several application servers sharing one memory.
+
+Keys are `<prefix>:<namespace>:<key>`; values are JSON (bytes travel base64-wrapped), so any
+client can read them. `append` is an optimistic transaction (WATCH/MULTI, retried on conflict),
+so concurrent writers on any number of machines never lose an audit-log entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any, Iterable, Mapping
+
+from ...errors import BackendError, ConfigurationError
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+_BYTES = "__bytes__"
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return json.dumps({_BYTES: base64.b64encode(bytes(value)).decode("ascii")})
+    return json.dumps(value)
+
+
+def _decode(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    if isinstance(value, dict) and set(value) == {_BYTES}:
+        return base64.b64decode(value[_BYTES])
+    return value
+
+
+class RedisKeyValueStore:
+    def __init__(self, url: str, prefix: str = "langmem"):
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError("the redis key-value backend needs: pip install 'langmem-plugin[redis]'") from exc
+        self._redis = redis
+        self._client = redis.Redis.from_url(url)
+        self._prefix = prefix
+        try:
+            self._client.ping()
+        except redis.RedisError as exc:
+            raise BackendError(f"cannot reach Redis at {url}: {exc}") from exc
+
+    def _key(self, namespace: str, key: str) -> str:
+        return f"{self._prefix}:{namespace}:{key}"
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        return _decode(self._client.get(self._key(namespace, key)))
+
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        raws = self._client.mget([self._key(namespace, k) for k in keys])
+        return {k: _decode(raw) for k, raw in zip(keys, raws) if raw is not None}
+
+    def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
+        if items:
+            self._client.mset({self._key(namespace, k): _encode(v) for k, v in items.items()})
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
+        names = [self._key(namespace, k) for k in keys]
+        for start in range(0, len(names), 1000):
+            self._client.delete(*names[start : start + 1000])
+
+    def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
+        if not entries:
+            return
+        names = {self._key(namespace, k): list(items) for k, items in entries.items()}
+
+        def extend(pipe) -> None:
+            current = dict(zip(names, pipe.mget(list(names))))
+            pipe.multi()
+            for name, items in names.items():
+                existing = _decode(current[name]) or []
+                pipe.set(name, _encode(list(existing) + items))
+
+        self._client.transaction(extend, *names)
+
+    def keys(self, namespace: str, prefix: str = "") -> list[str]:
+        head = f"{self._prefix}:{namespace}:"
+        pattern = _GLOB_SPECIAL.sub(r"\\\1", head + prefix) + "*"
+        return [name.decode()[len(head) :] for name in self._client.scan_iter(match=pattern, count=1000)]
+
+    def clear(self) -> None:
+        batch = []
+        for name in self._client.scan_iter(match=_GLOB_SPECIAL.sub(r"\\\1", self._prefix) + ":*", count=1000):
+            batch.append(name)
+            if len(batch) == 1000:
+                self._client.delete(*batch)
+                batch = []
+        if batch:
+            self._client.delete(*batch)
+
+    def close(self) -> None:
+        self._client.close()
