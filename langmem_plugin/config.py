@@ -26,8 +26,12 @@ class VectorTierConfig(BaseModel):
 
 class GraphTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "neo4j"] = "sqlite"
     enabled: bool = True
+    uri: str = Field(default="bolt://127.0.0.1:7687", description="Neo4j URI, for backend 'neo4j'")
+    user: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    database: str | None = None
 
 
 class KeyValueTierConfig(BaseModel):

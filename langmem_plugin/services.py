@@ -45,6 +45,11 @@ def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
 def _graph_store(config: MemoryConfig, root: Path) -> GraphStore | None:
     if not config.graph.enabled:
         return None
+    if config.graph.backend == "neo4j":
+        from .tiers.graph.neo4j_backend import Neo4jGraphStore
+
+        graph = config.graph
+        return Neo4jGraphStore(graph.uri, graph.user, graph.password, graph.database)
     from .tiers.graph.sqlite_backend import SQLiteGraphStore
 
     return SQLiteGraphStore(root / "graph.sqlite3", synchronous=config.synchronous)

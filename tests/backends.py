@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
@@ -24,6 +25,12 @@ def _redis(root: Path, request) -> RedisKeyValueStore:
     return RedisKeyValueStore(request.getfixturevalue("redis_url"), prefix=f"t{uuid.uuid4().hex[:12]}")
 
 
+def _neo4j(root: Path, request) -> Neo4jGraphStore:
+    store = Neo4jGraphStore(request.getfixturevalue("neo4j_uri"))
+    store.reset()  # one server for the session: every test starts from an empty graph
+    return store
+
+
 VECTOR_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3"),
     # every scope answered by the HNSW graph, so the contract also holds for approximate search
@@ -31,6 +38,7 @@ VECTOR_BACKENDS: dict[str, Factory] = {
 }
 GRAPH_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteGraphStore(root / "graph.sqlite3"),
+    "neo4j": _neo4j,
 }
 KV_BACKENDS: dict[str, Factory] = {
     "diskcache": lambda root, request: DiskCacheKeyValueStore(root / "kv"),

@@ -6,12 +6,17 @@ from langmem_plugin import AsyncMemory, Memory
 from langmem_plugin.embeddings import MiniLMEmbeddings
 
 from .helpers import HashingEmbeddings
-from .servers import start_redis
+from .servers import start_neo4j, start_redis
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     yield from start_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri(tmp_path_factory):
+    yield from start_neo4j(tmp_path_factory.mktemp("neo4j"))
 
 
 @pytest.fixture(scope="session")

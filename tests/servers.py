@@ -47,3 +47,34 @@ def start_redis(directory: Path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+NEO4J_LAUNCHER = Path(__file__).resolve().parent / "neo4j_launcher" / "target"
+
+
+def start_neo4j(directory: Path):
+    """Neo4j Community 5.26 embedded with Bolt on a free loopback port (tests/neo4j_launcher).
+    Yields its bolt:// URI."""
+    java = shutil.which("java")
+    jar = NEO4J_LAUNCHER / "neo4j-launcher-1.0.jar"
+    if java is None or not jar.exists():
+        pytest.skip("the Neo4j launcher is not built: `make install-servers` builds it with Maven")
+    port = free_port()
+    classpath = ":".join([str(jar), str(NEO4J_LAUNCHER / "lib" / "*")])
+    log = (directory / "neo4j.log").open("w")
+    process = subprocess.Popen(
+        [java, "-Xmx512m", "-cp", classpath, "langmem.Neo4jLauncher", str(directory / "home"), str(port)],
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, seconds=120)
+        yield f"bolt://127.0.0.1:{port}"
+    finally:
+        process.stdin.close()  # the launcher shuts Neo4j down when its stdin closes
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
