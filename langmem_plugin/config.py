@@ -15,7 +15,11 @@ ENV_PREFIX = "LANGMEM_"
 
 class VectorTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "weaviate"] = "sqlite"
+    url: str = Field(default="http://127.0.0.1:8080", description="Weaviate HTTP URL (gRPC on port 50051), for backend 'weaviate'")
+    api_key: str | None = Field(default=None, repr=False)
+    collection: str = "LangmemMemory"
+    multi_tenancy: bool = Field(default=False, description="Weaviate: one tenant per user_id instead of a filtered property")
     ann_min_rows: int | None = Field(
         default=None,
         ge=1,

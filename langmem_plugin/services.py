@@ -35,6 +35,11 @@ class MemoryServices:
 
 
 def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
+    if config.vector.backend == "weaviate":
+        from .tiers.vector.weaviate_backend import WeaviateVectorStore
+
+        vector = config.vector
+        return WeaviateVectorStore(vector.url, collection=vector.collection, multi_tenancy=vector.multi_tenancy, api_key=vector.api_key)
     from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
     return SQLiteVectorStore(

@@ -16,6 +16,7 @@ from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
+from langmem_plugin.tiers.vector.weaviate_backend import WeaviateVectorStore
 
 Factory = Callable[[Path, object], object]
 
@@ -31,10 +32,16 @@ def _neo4j(root: Path, request) -> Neo4jGraphStore:
     return store
 
 
+def _weaviate(root: Path, request) -> WeaviateVectorStore:
+    # a fresh collection per test on the server given by WEAVIATE_URL
+    return WeaviateVectorStore(request.getfixturevalue("weaviate_url"), collection=f"T{uuid.uuid4().hex[:12]}")
+
+
 VECTOR_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3"),
     # every scope answered by the HNSW graph, so the contract also holds for approximate search
     "sqlite-hnsw": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
+    "weaviate": _weaviate,
 }
 GRAPH_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteGraphStore(root / "graph.sqlite3"),

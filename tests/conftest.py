@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from langmem_plugin import AsyncMemory, Memory
@@ -12,6 +14,17 @@ from .servers import start_neo4j, start_redis
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     yield from start_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="session")
+def weaviate_url():
+    url = os.environ.get("WEAVIATE_URL")
+    if not url:
+        pytest.skip(
+            "no Weaviate server: it cannot be installed here (no Docker; embedded mode downloads a binary). "
+            "Set WEAVIATE_URL=http://127.0.0.1:8080 with a server started as in docs/backends/weaviate.md"
+        )
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,103 @@
+"""Fast unit tests of the Weaviate backend's query building (no server needed)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from langmem_plugin.errors import BackendError, MissingScopeError
+from langmem_plugin.records import MemoryRecord, Scope, SourceRef, content_hash
+from langmem_plugin.tiers.vector import SearchParams
+from langmem_plugin.tiers.vector.weaviate_backend import (
+    OPEN,
+    WeaviateVectorStore,
+    _metadata_matches,
+    alpha,
+    combine,
+    from_properties,
+    object_uuid,
+    scope_filter,
+    to_properties,
+    validity_filter,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def conditions(filter_):
+    """(target, operator, value) triples of a filter tree."""
+    if hasattr(filter_, "filters"):
+        return [c for f in filter_.filters for c in conditions(f)]
+    return [(filter_.target, filter_.operator.value, filter_.value)]
+
+
+def record(**changes) -> MemoryRecord:
+    base = MemoryRecord(
+        id="m-1",
+        text="Ana likes tea",
+        scope=Scope(user_id="ana", run_id="r1"),
+        metadata={"topic": "food", "stars": 4},
+        created_at=T0,
+        updated_at=T0,
+        valid_from=T0,
+        hash=content_hash("Ana likes tea"),
+        sources=[SourceRef(message_id="x", turn_id="t", role="user", timestamp=T0)],
+    )
+    return base.model_copy(update=changes)
+
+
+def test_scope_filter_has_every_given_id():
+    assert conditions(scope_filter(Scope(user_id="ana", run_id="r1"), False)) == [("user_id", "Equal", "ana"), ("run_id", "Equal", "r1")]
+    with pytest.raises(MissingScopeError):
+        scope_filter(Scope(), False)
+
+
+def test_multi_tenancy_uses_user_id_as_tenant():
+    assert scope_filter(Scope(user_id="ana"), True) is None  # the tenant is the filter
+    assert conditions(scope_filter(Scope(user_id="ana", agent_id="bot"), True)) == [("agent_id", "Equal", "bot")]
+    with pytest.raises(MissingScopeError):
+        scope_filter(Scope(agent_id="bot"), True)
+
+
+def test_validity_filters():
+    assert conditions(validity_filter(None)) == [("valid_to", "GreaterThanEqual", OPEN)]
+    moment = T0 + timedelta(days=3)
+    assert conditions(validity_filter(moment)) == [
+        ("valid_from", "LessThanEqual", moment.timestamp()),
+        ("valid_to", "GreaterThan", moment.timestamp()),
+    ]
+    both = combine(scope_filter(Scope(user_id="ana"), False), validity_filter(None), None)
+    assert conditions(both) == [("user_id", "Equal", "ana"), ("valid_to", "GreaterThanEqual", OPEN)]
+    assert combine(None, None) is None
+
+
+def test_alpha_from_fusion_weights():
+    assert alpha(SearchParams()) == 0.5
+    assert alpha(SearchParams(dense_weight=3.0, keyword_weight=1.0)) == 0.75
+    assert alpha(SearchParams(dense_weight=0.0, keyword_weight=1.0)) == 0.0
+
+
+def test_properties_round_trip_with_open_and_closed_validity():
+    open_record = record()
+    properties = to_properties(open_record)
+    assert properties["valid_to"] == OPEN and properties["agent_id"] == ""
+    assert from_properties(properties) == open_record
+    closed = record(valid_to=T0 + timedelta(days=1))
+    assert from_properties(to_properties(closed)) == closed
+
+
+def test_object_ids_are_deterministic_per_memory():
+    assert object_uuid("m-1") == object_uuid("m-1") != object_uuid("m-2")
+
+
+def test_metadata_filters_match_the_sql_semantics():
+    item = record()
+    assert _metadata_matches(item, {"topic": "food", "stars": {"$gte": 4}})
+    assert not _metadata_matches(item, {"stars": {"$lt": 4}})
+    assert _metadata_matches(item, {"topic": {"$in": ["food", "travel"]}, "missing": {"$ne": "x"}})
+    assert not _metadata_matches(item, {"topic": {"$nin": ["food"]}})
+    assert not _metadata_matches(item, {"topic": {"$gt": 3}})  # incomparable types never match
+
+
+def test_unreachable_server_is_a_typed_error():
+    with pytest.raises(BackendError, match="cannot reach Weaviate"):
+        WeaviateVectorStore("http://127.0.0.1:1")
