@@ -84,3 +84,19 @@ def test_entities_lists_exactly_the_scope(graph):
     graph.add_relations(Scope(user_id="alice", run_id="r1"), [rel("Alice", "visited", "Rome")])
     assert [e.name for e in graph.entities(ALICE)] == ["Alice", "Bob"]
     assert [e.type for e in graph.entities(ALICE)] == ["person", "entity"]
+
+
+def test_concurrent_writers_share_entities(graph):
+    import threading
+
+    def writer(worker: int) -> None:
+        for i in range(10):
+            graph.add_relations(ALICE, [rel("Alice", "knows", f"Friend {worker}-{i}", memory_id=f"m{worker}-{i}")])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    hood = graph.neighbourhood(ALICE, ["Alice"])
+    assert len(hood.relations) == 40 and [e.name for e in hood.entities].count("Alice") == 1

@@ -203,3 +203,19 @@ def test_reset(store):
     store.insert([record("x", ALICE)], unit(0)[None, :])
     store.reset()
     assert store.count(ALICE) == 0 and store.dimensions is None
+
+
+def test_concurrent_writers_lose_nothing(store):
+    import threading
+
+    def writer(worker: int) -> None:
+        for i in range(20):
+            store.insert([record(f"w{worker}-{i}", ALICE, minutes=i)], unit(worker % DIM)[None, :])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.count(ALICE) == 80
+    assert len(store.search(ALICE, unit(0), "", SearchParams(limit=100, candidates=100))) == 80
