@@ -52,3 +52,32 @@ def compile_filters(filters: Mapping[str, Any] | None, column: str = "metadata")
             else:
                 raise InvalidFilterError(f"unknown filter operator {operator!r} for key {key!r}")
     return " AND ".join(clauses), params
+
+
+_PYTHON_OPERATORS = {
+    "$eq": lambda value, expected: value == expected,
+    "$ne": lambda value, expected: value != expected,
+    "$gt": lambda value, expected: value is not None and value > expected,
+    "$gte": lambda value, expected: value is not None and value >= expected,
+    "$lt": lambda value, expected: value is not None and value < expected,
+    "$lte": lambda value, expected: value is not None and value <= expected,
+    "$in": lambda value, expected: value in expected,
+    "$nin": lambda value, expected: value not in expected,
+}
+
+
+def matches_filters(values: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
+    """The same conditions as compile_filters, evaluated in Python on one mapping (for backends
+    and adapters that filter candidates client-side). Incomparable types never match."""
+    for key, condition in (filters or {}).items():
+        value = values.get(key)
+        is_operators = isinstance(condition, Mapping) and all(str(k).startswith("$") for k in condition)
+        for operator, expected in (condition.items() if is_operators else [("$eq", condition)]):
+            if operator not in _PYTHON_OPERATORS:
+                raise InvalidFilterError(f"unknown filter operator {operator!r} for key {key!r}")
+            try:
+                if not _PYTHON_OPERATORS[operator](value, expected):
+                    return False
+            except TypeError:
+                return False
+    return True

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from langmem_plugin.errors import BackendError, MissingScopeError
+from langmem_plugin.errors import BackendError, InvalidFilterError, MissingScopeError
 from langmem_plugin.records import MemoryRecord, Scope, SourceRef, content_hash
 from langmem_plugin.tiers.vector import SearchParams
 from langmem_plugin.tiers.vector.weaviate_backend import (
@@ -96,6 +96,8 @@ def test_metadata_filters_match_the_sql_semantics():
     assert _metadata_matches(item, {"topic": {"$in": ["food", "travel"]}, "missing": {"$ne": "x"}})
     assert not _metadata_matches(item, {"topic": {"$nin": ["food"]}})
     assert not _metadata_matches(item, {"topic": {"$gt": 3}})  # incomparable types never match
+    with pytest.raises(InvalidFilterError):
+        _metadata_matches(item, {"topic": {"$regex": "f.*"}})
 
 
 def test_unreachable_server_is_a_typed_error():

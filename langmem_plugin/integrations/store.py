@@ -15,40 +15,18 @@ from typing import Iterable, Sequence
 
 from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, Op, PutOp, Result, SearchItem, SearchOp
 
-from ..errors import InvalidFilterError, InvalidInputError
+from ..errors import InvalidInputError
+from ..filters import matches_filters
 from ..memory import Memory
 from ..records import MemoryRecord
 
 NAMESPACES = "store_namespaces"
-_OPERATORS = {
-    "$eq": lambda a, b: a == b,
-    "$ne": lambda a, b: a != b,
-    "$gt": lambda a, b: a is not None and a > b,
-    "$gte": lambda a, b: a is not None and a >= b,
-    "$lt": lambda a, b: a is not None and a < b,
-    "$lte": lambda a, b: a is not None and a <= b,
-}
 
 
 def namespace_scope(namespace: tuple[str, ...]) -> str:
     if not namespace or not all(isinstance(part, str) and part for part in namespace):
         raise InvalidInputError(f"a namespace is a non-empty tuple of non-empty strings, got {namespace!r}")
     return "ns:" + json.dumps(list(namespace), ensure_ascii=False)
-
-
-def _matches(value: dict, filters: dict | None) -> bool:
-    for field, condition in (filters or {}).items():
-        actual = value.get(field)
-        operations = condition if isinstance(condition, dict) and all(k.startswith("$") for k in condition) else {"$eq": condition}
-        for operator, expected in operations.items():
-            if operator not in _OPERATORS:
-                raise InvalidFilterError(f"unknown filter operator {operator!r}")
-            try:
-                if not _OPERATORS[operator](actual, expected):
-                    return False
-            except TypeError:
-                return False
-    return True
 
 
 def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
@@ -129,7 +107,7 @@ class MemoryStore(BaseStore):
                 pairs = [(r, None) for r in self.memory.get_all(user_id=scope, limit=self.memory.config.limits.max_limit)]
             for record, score in pairs:
                 item = self._item(namespace, record, score, search=True)
-                if _matches(item.value, op.filter):
+                if matches_filters(item.value, op.filter):
                     results.append((score, record.updated_at, item))
         if op.query:
             results.sort(key=lambda r: -(r[0] or 0.0))

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..sqlite_common import from_epoch, to_epoch
 from .base import SearchParams
@@ -109,27 +110,7 @@ def object_uuid(memory_id: str) -> str:
 
 
 def _metadata_matches(record: MemoryRecord, filters: Mapping[str, Any] | None) -> bool:
-    """The SQL filter semantics of filters.py, evaluated on one record's metadata."""
-    for key, condition in (filters or {}).items():
-        value = record.metadata.get(key)
-        operations = condition if isinstance(condition, Mapping) else {"$eq": condition}
-        for operator, expected in operations.items():
-            checks = {
-                "$eq": lambda: value == expected,
-                "$ne": lambda: value != expected,
-                "$gt": lambda: value is not None and value > expected,
-                "$gte": lambda: value is not None and value >= expected,
-                "$lt": lambda: value is not None and value < expected,
-                "$lte": lambda: value is not None and value <= expected,
-                "$in": lambda: value in expected,
-                "$nin": lambda: value not in expected,
-            }
-            try:
-                if not checks[operator]():
-                    return False
-            except TypeError:
-                return False
-    return True
+    return matches_filters(record.metadata, filters)
 
 
 class WeaviateVectorStore:
