@@ -312,3 +312,20 @@ def test_two_updates_of_one_memory_in_a_batch_keep_both_facts(make_memory):
         (EventType.ADD, "Alice lives in Paris with two cats"),
     ]
     assert ops[0].memory.id == seeded.id and ops[1].memory.id != seeded.id
+
+
+def test_a_fact_may_target_a_memory_retrieved_for_another_fact(make_memory):
+    seeded = _seed(make_memory)
+    model, _ = scripted(
+        facts(("Alice owns a bike", ["m1"]), ("Alice rides it around Paris", ["m1"])),
+        {
+            "decisions": [
+                {"fact_index": 0, "action": "ADD"},
+                {"fact_index": 1, "action": "UPDATE", "memory_id": 0, "text": "Alice lives in Paris and cycles around it"},
+            ]
+        },
+        graph(),
+        graph(),
+    )
+    ops = make_memory(model).add(message("I own a bike and ride it around Paris."), user_id="alice")
+    assert [(op.event, op.memory.id == seeded.id) for op in ops] == [(EventType.ADD, False), (EventType.UPDATE, True)]

@@ -105,11 +105,11 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
         answers = services.manager.reconcile([facts[i] for i in undecided], neighbours)
         if len(answers) != len(undecided):
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
-        for index, candidates, decision in zip(undecided, neighbours, answers):
-            allowed = {n.memory.id for n in candidates}
+        shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
+        for index, decision in zip(undecided, answers):
             targets = [decision.target] if decision.target is not None else []
-            if any(t.id not in allowed for t in targets + list(decision.also_invalidate)):
-                raise LangMemError(f"{services.manager.name} chose a memory that was not among the fact's neighbours")
+            if any(t.id not in shown for t in targets + list(decision.also_invalidate)):
+                raise LangMemError(f"{services.manager.name} chose a memory it was not shown")
             decisions[index] = decision
     plan = [
         _PlannedFact(fact, vector, decision, decision.target.id if decision.target is not None else str(uuid.uuid4()))
