@@ -119,7 +119,7 @@ class SQLiteVectorStore:
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._conn.execute(statement)
-        self._indexes: OrderedDict[tuple, DenseIndex] = OrderedDict()
+        self._indexes: OrderedDict[Scope, DenseIndex] = OrderedDict()
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         self._dimensions = self._read_dimensions()
 
@@ -153,15 +153,15 @@ class SQLiteVectorStore:
             self._dimensions = self._read_dimensions()
             self._data_version = version
 
-    def _index(self, scope_filter: dict[str, str]) -> DenseIndex | None:
-        key = tuple(sorted(scope_filter.items()))
-        index = self._indexes.get(key)
+    def _index(self, scope: Scope) -> DenseIndex | None:
+        """The scope's cached matrix (keyed by the frozen Scope itself), loaded on first use."""
+        index = self._indexes.get(scope)
         if index is not None:
-            self._indexes.move_to_end(key)
+            self._indexes.move_to_end(scope)
             return index
         if self._dimensions is None:
             return None
-        clause, params = scope_clause(scope_filter)
+        clause, params = scope_clause(scope.required_filter())
         rows = self._conn.execute(
             f"SELECT rowid, vector, valid_from, valid_to FROM memories WHERE {clause}", params
         ).fetchall()
@@ -173,14 +173,14 @@ class SQLiteVectorStore:
                 np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
                 np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
             )
-        self._indexes[key] = index
+        self._indexes[scope] = index
         while len(self._indexes) > MAX_CACHED_SCOPES:
             self._indexes.popitem(last=False)
         return index
 
     def _cached_indexes_for(self, scope: Scope) -> Iterable[DenseIndex]:
-        for key, index in self._indexes.items():
-            if Scope(**dict(key)).matches(scope):
+        for cached_scope, index in self._indexes.items():
+            if cached_scope.matches(scope):
                 yield index
 
     def _rowid(self, memory_id: str) -> int | None:
@@ -358,7 +358,7 @@ class SQLiteVectorStore:
                 raise DimensionMismatchError(
                     f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
                 )
-            index = self._index(scope_filter)
+            index = self._index(scope)
             if index is None or len(index) == 0:
                 return []
             as_of = None if params.as_of is None else params.as_of.timestamp()
