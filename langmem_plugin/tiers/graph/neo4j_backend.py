@@ -13,7 +13,7 @@ from datetime import datetime
 
 from ...errors import BackendError, ConfigurationError, InvalidInputError
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import from_epoch, to_epoch
+from ..timestamps import from_epoch, to_epoch
 from .base import RelationMention, normalize_name, relation_type
 
 _SCHEMA = [

@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
+from ..sqlite_common import open_sqlite, scope_clause, write_transaction
+from ..timestamps import from_epoch, to_epoch
 from .base import EntityMention, RelationMention, normalize_name, relation_type
 
 _SCHEMA = """

@@ -21,7 +21,8 @@ import numpy as np
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import from_epoch, open_sqlite, scope_clause, to_epoch, write_transaction
+from ..sqlite_common import open_sqlite, scope_clause, write_transaction
+from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
 

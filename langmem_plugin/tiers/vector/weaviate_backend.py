@@ -24,7 +24,7 @@ import numpy as np
 from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import from_epoch, to_epoch
+from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 
 PAGE = 500
