@@ -13,8 +13,9 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -154,6 +155,18 @@ class SQLiteVectorStore:
             self._dimensions = self._read_dimensions()
             self._data_version = version
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that first catches up with other processes' commits.
+
+        The version check runs after BEGIN IMMEDIATE, while we hold the write lock: no other
+        commit can slip in between the check and our write, and our own commits never change
+        `data_version`, so the recorded version stays exact.
+        """
+        with write_transaction(self._conn) as conn:
+            self._sync_with_other_processes()
+            yield conn
+
     def _index(self, scope: Scope) -> DenseIndex | None:
         """The scope's cached matrix (keyed by the frozen Scope itself), loaded on first use."""
         index = self._indexes.get(scope)
@@ -195,8 +208,7 @@ class SQLiteVectorStore:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(records), -1)
         with self._lock:
-            self._sync_with_other_processes()
-            with write_transaction(self._conn):
+            with self._write():
                 self._check_dimensions(vectors)
                 rowids = []
                 for record, vector in zip(records, vectors):
@@ -225,7 +237,6 @@ class SQLiteVectorStore:
                         "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
                         (cursor.lastrowid, record.text, " ".join(scope_tokens(record.scope))),
                     )
-            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             for position, record in enumerate(records):
                 for index in self._cached_indexes_for(record.scope):
                     index.add(
@@ -237,8 +248,7 @@ class SQLiteVectorStore:
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         with self._lock:
-            self._sync_with_other_processes()
-            with write_transaction(self._conn):
+            with self._write():
                 rowid = self._rowid(record.id)
                 if rowid is None:
                     raise MemoryNotFoundError(record.id)
@@ -273,8 +283,7 @@ class SQLiteVectorStore:
 
     def delete(self, memory_ids: list[str]) -> None:
         with self._lock:
-            self._sync_with_other_processes()
-            with write_transaction(self._conn):
+            with self._write():
                 rowids = [r for r in (self._rowid(i) for i in memory_ids) if r is not None]
                 self._delete_rowids(rowids)
             for index in self._indexes.values():
@@ -284,8 +293,7 @@ class SQLiteVectorStore:
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
         clause, params = scope_clause(scope.required_filter())
         with self._lock:
-            self._sync_with_other_processes()
-            with write_transaction(self._conn):
+            with self._write():
                 rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params).fetchall()
                 self._delete_rowids([r[0] for r in rows])
             for index in self._indexes.values():
