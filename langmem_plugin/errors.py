@@ -31,6 +31,14 @@ class InvalidFilterError(InvalidInputError):
     """A search or listing filter is malformed or uses an unknown operator."""
 
 
+class InvalidTextError(InvalidInputError):
+    """A string is not storable Unicode (a lone surrogate cannot be encoded as UTF-8)."""
+
+
+class ValueOutOfRangeError(InvalidInputError):
+    """A number or date lies outside what the tiers can store (64-bit integers, years 1-9999)."""
+
+
 class InputTooLargeError(InvalidInputError):
     """An input exceeds a configured size limit; nothing is silently truncated."""
 
@@ -54,5 +62,16 @@ class ConfigurationError(LangMemError):
     """The configuration names an unknown backend or an unusable setting."""
 
 
+class StorePathError(ConfigurationError):
+    """The memory directory (or a tier's file or folder in it) cannot be created or opened."""
+
+
 class BackendError(LangMemError):
     """A storage backend failed (disk full, locked database, server down)."""
+
+
+class StoreCorruptedError(BackendError):
+    """A tier's files are damaged or the tiers disagree about the store they belong to.
+
+    Raised instead of serving a partial or empty store; restore the directory from a backup.
+    """

@@ -15,6 +15,13 @@ _SCALARS = (str, int, float, bool)
 def _check_scalar(key: str, value: Any) -> None:
     if not isinstance(value, _SCALARS):
         raise InvalidFilterError(f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise InvalidFilterError(f"filter value {value} for {key!r} is outside the 64-bit integer range")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidFilterError(f"filter value for {key!r} contains a lone surrogate (not valid Unicode)") from None
 
 
 def compile_filters(filters: Mapping[str, Any] | None, column: str = "metadata") -> tuple[str, list[Any]]:

@@ -14,7 +14,7 @@ from .pipeline.audit import API_ACTOR, HISTORY, SCOPE_INDEX, history_event, log_
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search
-from .pipeline.validation import check_limit, check_memory_id, check_metadata, check_text
+from .pipeline.validation import check_encodable, check_limit, check_memory_id, check_metadata, check_text
 from .records import EventType, Fact, HistoryEvent, MemoryRecord, Neighbourhood, Scope, content_hash, utc_now
 from .services import MemoryServices
 from .tracing import traced
@@ -83,6 +83,8 @@ def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops
         names = [names]
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise InvalidInputError("names must be a list of entity names")
+    for name in names:
+        check_encodable(name, "entity name")
     if services.graph is None:
         return Neighbourhood(entities=[], relations=[])
     return services.graph.neighbourhood(

@@ -15,6 +15,7 @@ from .pipeline.manager import MemoryManager
 from .pipeline.offline_manager import OfflineMemoryManager
 from .tiers.graph import GraphStore
 from .tiers.keyvalue import KeyValueStore
+from .tiers.sqlite_common import make_directory
 from .tiers.vector import VectorStore
 
 
@@ -111,7 +112,7 @@ def build_services(
 ) -> MemoryServices:
     """manager= wins over llm=, which wins over config.llm; with none of them the offline manager runs."""
     root = Path(config.path).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    make_directory(root, "memory directory")
     kv = _kv_store(config, root)
     return MemoryServices(
         config=config,

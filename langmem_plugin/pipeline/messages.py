@@ -9,9 +9,9 @@ from typing import Any, Sequence
 from langchain_core.messages import BaseMessage
 
 from ..config import LimitsConfig
-from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError
+from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..records import ConversationMessage, utc_now
-from .validation import check_text
+from .validation import check_encodable, check_text
 
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
 SPEAKER_ROLES = frozenset({"user"})
@@ -22,7 +22,10 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        try:
+            moment = datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueOutOfRangeError(f"{what} {value!r} is not a representable epoch time (years 1-9999)") from exc
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -30,7 +33,12 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
             raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
     else:
         raise InvalidInputError(f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    try:
+        datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)  # the tiers store epoch seconds
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueOutOfRangeError(f"{what} {value!r} is outside the storable range (years 1-9999 UTC)") from exc
+    return moment
 
 
 def _content_text(content: Any, index: int) -> str:
@@ -93,6 +101,9 @@ def normalize_messages(
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")
         message_id = fields.get("id") or uuid.uuid4().hex
+        for what, value in (("name", name), ("id", message_id), ("turn_id", fields.get("turn_id"))):
+            if isinstance(value, str):
+                check_encodable(value, f"message {index} {what}")
         timestamp = fields.get("timestamp")
         normalized.append(
             ConversationMessage(

@@ -12,10 +12,36 @@ from ..errors import (
     InvalidInputError,
     InvalidMetadataError,
     InvalidScopeError,
+    InvalidTextError,
     MissingScopeError,
+    ValueOutOfRangeError,
 )
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def is_encodable(text: str) -> bool:
+    """False for strings holding lone surrogates, which no tier can store as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_encodable(text: str, what: str, error: type[InvalidInputError] = InvalidTextError) -> str:
+    if not is_encodable(text):
+        raise error(f"{what} contains a lone surrogate (not valid Unicode): it cannot be stored")
+    return text
+
+
+def check_int_range(value: Any, what: str, error: type[InvalidInputError] = ValueOutOfRangeError) -> None:
+    """Integers must fit in 64 bits: SQLite, Redis and Weaviate cannot store or compare larger ones."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        raise error(f"{what} {value} is outside the 64-bit integer range")
 
 
 def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Scope:
@@ -31,6 +57,7 @@ def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None,
             raise InvalidScopeError(f"{name} is longer than {limits.max_scope_id_chars} characters")
         if any(ord(c) < 32 for c in value):
             raise InvalidScopeError(f"{name} contains control characters")
+        check_encodable(value, name, InvalidScopeError)
     if all(v is None for v in ids.values()):
         raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
     return Scope(**ids)
@@ -46,7 +73,7 @@ def check_text(limits: LimitsConfig, text: Any, what: str = "text") -> str:
             f"{what} has {len(text)} characters, more than the limit of {limits.max_text_chars} "
             "(raise limits.max_text_chars or split the input)"
         )
-    return text
+    return check_encodable(text, what)
 
 
 def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataValue]:
@@ -60,6 +87,7 @@ def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataVal
     for key, value in metadata.items():
         if not isinstance(key, str) or not KEY_PATTERN.match(key):
             raise InvalidMetadataError(f"metadata key {key!r} must be a string of letters, digits, '_' or '-'")
+        check_int_range(value, f"metadata value for {key!r}", InvalidMetadataError)
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InvalidMetadataError(
                 f"metadata value for {key!r} must be a string, number, boolean or None, got {type(value).__name__}"
@@ -68,6 +96,8 @@ def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataVal
             raise InvalidMetadataError(f"metadata value for {key!r} must be finite")
         if isinstance(value, str) and len(value) > limits.max_text_chars:
             raise InputTooLargeError(f"metadata value for {key!r} is too long")
+        if isinstance(value, str):
+            check_encodable(value, f"metadata value for {key!r}", InvalidMetadataError)
         clean[key] = value
     return clean
 
@@ -91,4 +121,4 @@ def check_threshold(threshold: Any) -> float | None:
 def check_memory_id(memory_id: Any) -> str:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError(f"memory id must be a non-empty string, got {memory_id!r}")
-    return memory_id
+    return check_encodable(memory_id, "memory id")

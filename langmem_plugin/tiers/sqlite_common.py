@@ -2,19 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
-from ..errors import BackendError
+from ..errors import BackendError, StoreCorruptedError, StorePathError
 
 BUSY_TIMEOUT_MS = 30_000
+_CORRUPTION_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # extended codes add a suffix
+_Class = TypeVar("_Class", bound=type)
+
+
+def typed_sqlite_error(exc: sqlite3.Error, where: Any) -> BackendError:
+    """A damaged file becomes StoreCorruptedError, any other SQLite failure BackendError."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    message = str(exc)
+    if name.startswith(_CORRUPTION_CODES) or "malformed" in message or "not a database" in message:
+        return StoreCorruptedError(f"{where} is damaged ({message}); restore the memory directory from a backup")
+    return BackendError(f"{where}: {message}")
+
+
+def raise_typed_sqlite_errors(cls: _Class) -> _Class:
+    """Wrap every public method (and __init__) of a SQLite-backed store so that no raw
+    sqlite3 error escapes: the caller gets StoreCorruptedError or BackendError with the file named."""
+
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise typed_sqlite_error(exc, getattr(self, "_path", cls.__name__)) from exc
+
+        return wrapper
+
+    for name, attribute in list(vars(cls).items()):
+        if callable(attribute) and (name == "__init__" or not name.startswith("_")):
+            setattr(cls, name, wrap(attribute))
+    return cls
+
+
+def make_directory(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise StorePathError(f"{what} {path} exists but is not a directory") from exc
+    except OSError as exc:
+        raise StorePathError(f"cannot create {what} {path}: {exc}") from exc
 
 
 def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     """Open a connection that several threads (behind a lock) and processes can share safely."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent, "directory")
+    if path.is_dir():
+        raise StorePathError(f"{path} is a directory, expected a SQLite database file")
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -22,7 +65,7 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
-        raise BackendError(f"cannot open SQLite database {path}: {exc}") from exc
+        raise typed_sqlite_error(exc, f"SQLite database {path}") from exc
     return conn
 
 
@@ -32,7 +75,7 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        raise BackendError(f"cannot start a write transaction: {exc}") from exc
+        raise typed_sqlite_error(exc, "cannot start a write transaction") from exc
     try:
         yield conn
     except BaseException:

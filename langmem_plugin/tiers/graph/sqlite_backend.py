@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import open_sqlite, scope_clause, write_transaction
+from ..sqlite_common import open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import EntityMention, RelationMention, normalize_name, relation_type
 
@@ -72,9 +72,11 @@ def _entity(row: tuple) -> Entity:
     )
 
 
+@raise_typed_sqlite_errors
 class SQLiteGraphStore:
     def __init__(self, path: str | Path, synchronous: str = "FULL"):
-        self._conn = open_sqlite(Path(path), synchronous)
+        self._path = Path(path)
+        self._conn = open_sqlite(self._path, synchronous)
         self._lock = threading.RLock()
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):

@@ -14,14 +14,16 @@ from typing import Any, Iterable, Mapping
 import diskcache
 
 from ...errors import BackendError
+from ..sqlite_common import make_directory, raise_typed_sqlite_errors
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+@raise_typed_sqlite_errors
 class DiskCacheKeyValueStore:
     def __init__(self, directory: str | Path):
-        self._directory = Path(directory)
-        self._directory.mkdir(parents=True, exist_ok=True)
+        self._directory = self._path = Path(directory)
+        make_directory(self._directory, "key-value directory")
         self._caches: dict[str, diskcache.Cache] = {}
         self._lock = threading.Lock()
 
@@ -31,6 +33,7 @@ class DiskCacheKeyValueStore:
         with self._lock:
             cache = self._caches.get(namespace)
             if cache is None:
+                make_directory(self._directory / namespace, "key-value namespace directory")
                 cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40)
                 self._caches[namespace] = cache
             return cache
