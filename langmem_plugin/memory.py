@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from . import operations
 from .config import MemoryConfig
+from .pipeline.audit import settle_journal
 from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
@@ -31,6 +32,7 @@ class _Facade:
             config = MemoryConfig.from_dict(config)
         self.config = config
         self.services: MemoryServices = build_services(config, embeddings, manager, llm)
+        settle_journal(self.services)  # audit what a crashed writer committed but did not log
 
     @classmethod
     def from_env(cls, **kwargs: Any):

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import InvalidInputError, MemoryNotFoundError
-from .pipeline.audit import API_ACTOR, HISTORY, SCOPE_INDEX, history_event, log_events, scope_index_prefixes
+from .pipeline.audit import (
+    API_ACTOR,
+    HISTORY,
+    SCOPE_INDEX,
+    audited_write,
+    erase_journal,
+    history_event,
+    log_events,
+    scope_index_prefixes,
+)
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search
@@ -113,8 +122,9 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
             "metadata": old.metadata if clean_metadata is None else clean_metadata,
         }
     )
-    services.vector.replace(updated, services.embedder.embed([text])[0])
-    log_events(services, [history_event(EventType.UPDATE, updated, API_ACTOR, old.text, text, now)])
+    vector = services.embedder.embed([text])[0]
+    with audited_write(services, [history_event(EventType.UPDATE, updated, API_ACTOR, old.text, text, now)]):
+        services.vector.replace(updated, vector)
     if services.graph is not None:
         services.graph.invalidate_memory_relations([updated.id], now)
         services.graph.add_relations(updated.scope, relations)
@@ -124,10 +134,10 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
 @traced("langmem.delete")
 def delete(services: MemoryServices, memory_id: str) -> None:
     record = get(services, memory_id)
-    services.vector.delete([record.id])
+    with audited_write(services, [history_event(EventType.DELETE, record, API_ACTOR, record.text, None, utc_now())]):
+        services.vector.delete([record.id])
     if services.graph is not None:
         services.graph.delete_memory_relations([record.id])
-    log_events(services, [history_event(EventType.DELETE, record, API_ACTOR, record.text, None, utc_now())])
 
 
 @traced("langmem.delete_all")
@@ -143,6 +153,7 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False) -> i
         services.kv.delete_many(HISTORY, memory_ids)
         services.kv.delete_many(SCOPE_INDEX, [p + m for p in prefixes for m in memory_ids])
         services.kv.delete_many(PROFILES, [scope.key()])
+        erase_journal(services, scope)
     else:
         now = utc_now()
         log_events(services, [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, now) for r in deleted])

@@ -56,3 +56,10 @@ def test_append_many_keys_and_clear(kv):
     assert kv.get_many("history", ["x", "y"]) == {"x": [1, 4], "y": [2, 3]}
     kv.clear()
     assert kv.get("history", "x") is None
+
+
+def test_append_skips_items_already_present(kv):
+    """A journal replay may append events that were already logged: they must not repeat."""
+    kv.append("history", {"x": [{"event": "ADD", "at": 1}]})
+    kv.append("history", {"x": [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]})
+    assert kv.get("history", "x") == [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]

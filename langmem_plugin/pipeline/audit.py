@@ -1,17 +1,35 @@
 """The audit log in the key-value tier: one event list per memory id, plus a scope index so
-that a scope's history can be purged."""
+that a scope's history can be purged.
+
+A vector-tier write and its audit events live in different stores, so they cannot share one
+transaction. The events are first written to a journal in the key-value tier; the vector write
+follows, then the history and scope index, then the journal entry is removed. Whoever opens the
+store later settles what a crash left in the journal: events whose write reached the vector
+tier are logged (appending is idempotent), the others are dropped.
+"""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any, Iterator
 
+from ..errors import LangMemError
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef
 from ..services import MemoryServices
 
 HISTORY = "history"
 SCOPE_INDEX = "scope_memories"
+JOURNAL = "journal"
 API_ACTOR = "api"
+# An entry whose write is not (yet) in the vector tier may belong to a writer still at work in
+# another process; only entries older than this are dropped as never committed.
+IN_FLIGHT_SECONDS = 300.0
+# Timestamps make a round trip through float epoch seconds in the vector tier.
+_SAME_INSTANT_SECONDS = 1e-3
 
 
 def scope_index_prefixes(scope: Scope) -> list[str]:
@@ -31,7 +49,8 @@ def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
         if event.event is EventType.ADD:
             for prefix in scope_index_prefixes(event.scope):
                 index[prefix + event.memory_id] = 1
-    services.kv.append(HISTORY, entries)
+    if entries:
+        services.kv.append(HISTORY, entries)
     if index:
         services.kv.put_many(SCOPE_INDEX, index)
 
@@ -47,3 +66,67 @@ def history_event(kind: EventType, record: MemoryRecord, actor: str, old: str | 
         scope=record.scope,
         sources=sources if sources is not None else record.sources,
     )
+
+
+@contextmanager
+def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Iterator[None]:
+    """Run the vector-tier write of the body with its audit events journaled around it.
+
+    After a crash at any point, `settle_journal` on the next open logs exactly the events whose
+    write committed, so every stored memory has its history and scope-index entry.
+    """
+    key = uuid.uuid4().hex
+    entry = {"written_at": time.time(), "events": [e.model_dump(mode="json") for e in events]}
+    services.kv.put_many(JOURNAL, {key: entry})
+    try:
+        yield
+    except BaseException:
+        try:
+            _settle(services, key, entry, in_flight_seconds=0.0)  # the write may have committed before failing
+        except LangMemError:
+            pass  # the tiers are unreachable: the entry stays for the next open
+        raise
+    log_events(services, events)
+    services.kv.delete_many(JOURNAL, [key])
+
+
+def settle_journal(services: MemoryServices) -> None:
+    """Finish or drop the journaled writes that a crashed process left behind (run on open)."""
+    keys = services.kv.keys(JOURNAL)
+    for key, entry in services.kv.get_many(JOURNAL, keys).items():
+        _settle(services, key, entry, IN_FLIGHT_SECONDS)
+
+
+def erase_journal(services: MemoryServices, scope: Scope) -> None:
+    """Remove the journal entries of a scope's memories (they hold its text) on purge."""
+    keys = services.kv.keys(JOURNAL)
+    doomed = [
+        key
+        for key, entry in services.kv.get_many(JOURNAL, keys).items()
+        if any(scope.matches(Scope.model_validate(event["scope"])) for event in entry["events"])
+    ]
+    services.kv.delete_many(JOURNAL, doomed)
+
+
+def _settle(services: MemoryServices, key: str, entry: dict[str, Any], in_flight_seconds: float) -> None:
+    events = [HistoryEvent.model_validate(e) for e in entry["events"]]
+    stored = {r.id: r for r in services.vector.get(list(dict.fromkeys(e.memory_id for e in events)))}
+    committed = [e for e in events if _write_committed(e, stored.get(e.memory_id))]
+    if len(committed) < len(events) and time.time() - entry["written_at"] < in_flight_seconds:
+        return
+    log_events(services, committed)
+    services.kv.delete_many(JOURNAL, [key])
+
+
+def _write_committed(event: HistoryEvent, record: MemoryRecord | None) -> bool:
+    """Whether the vector tier holds the write this event describes."""
+    if event.event is EventType.DELETE:
+        return record is None
+    if record is None:
+        return False
+    if event.event is EventType.ADD:
+        return True  # memory ids are fresh uuids: the record exists only if this write made it
+    same_write = abs((record.updated_at - event.at).total_seconds()) < _SAME_INSTANT_SECONDS
+    if event.event is EventType.INVALIDATE:
+        return same_write and record.valid_to is not None
+    return same_write and record.text == event.new_text

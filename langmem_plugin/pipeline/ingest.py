@@ -18,7 +18,7 @@ from ..records import EventType, Fact, MemoryOperation, MemoryRecord, Scope, Sou
 from ..services import MemoryServices
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.graph.base import normalize_name
-from .audit import API_ACTOR, history_event, log_events
+from .audit import API_ACTOR, audited_write, history_event
 from .manager import Decision, Neighbour
 from .messages import normalize_messages, parse_timestamp
 from .retrieval import search_params
@@ -72,8 +72,8 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     now = utc_now()
     records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
     vectors = services.embedder.embed([r.text for r in records])
-    services.vector.insert(records, vectors)
-    log_events(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in records])
+    with audited_write(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in records]):
+        services.vector.insert(records, vectors)
     return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
 
 
@@ -149,8 +149,8 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
             updated = target.model_copy(
                 update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
             )
-            services.vector.replace(updated, item.vector)
-            log_events(services, [history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)])
+            with audited_write(services, [history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)]):
+                services.vector.replace(updated, item.vector)
             if services.graph is not None:
                 services.graph.invalidate_memory_relations([updated.id], fact_time)
             current[updated.id] = updated
@@ -171,8 +171,8 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
                     record = record.model_copy(update={"valid_to": old.valid_from})
                     continue
                 current[old.id] = _invalidate(services, old, fact_time, actor, now, fact.sources, operations)
-            services.vector.insert([record], item.vector[None, :])
-            log_events(services, [history_event(EventType.ADD, record, actor, None, record.text, now)])
+            with audited_write(services, [history_event(EventType.ADD, record, actor, None, record.text, now)]):
+                services.vector.insert([record], item.vector[None, :])
             current[record.id] = record
             operations.append(MemoryOperation(event=EventType.ADD, memory=record))
     stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)}
@@ -210,8 +210,8 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
 
 def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:
     closed = old.model_copy(update={"valid_to": at, "updated_at": now})
-    services.vector.replace(closed)
-    log_events(services, [history_event(EventType.INVALIDATE, closed, actor, old.text, None, now, sources)])
+    with audited_write(services, [history_event(EventType.INVALIDATE, closed, actor, old.text, None, now, sources)]):
+        services.vector.replace(closed)
     if services.graph is not None:
         services.graph.invalidate_memory_relations([old.id], at)
     operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))

@@ -1,7 +1,8 @@
 """Key-value tier protocol: audit log, embedding cache, per-scope profiles.
 
 Values are JSON-compatible objects or bytes, so that a network backend (Redis) can hold them too.
-Keys live in namespaces; `append` is atomic so that concurrent writers never lose log entries.
+Keys live in namespaces; `append` is atomic and idempotent so that concurrent writers never lose
+log entries and a replayed append never duplicates them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class KeyValueStore(Protocol):
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None: ...
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
-        """Atomically extend the list stored under each key (created when missing)."""
+        """Atomically extend the list stored under each key (created when missing) with the items
+        it does not hold yet, so that replaying an append after a crash never duplicates entries."""
         ...
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
@@ -34,3 +36,12 @@ class KeyValueStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def with_new_items(existing: Iterable[Any], items: Iterable[Any]) -> list[Any]:
+    """`existing` extended by the items it does not already hold (what `append` stores)."""
+    merged = list(existing)
+    for item in items:
+        if item not in merged:
+            merged.append(item)
+    return merged

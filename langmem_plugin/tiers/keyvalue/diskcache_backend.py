@@ -15,6 +15,7 @@ import diskcache
 
 from ...errors import BackendError
 from ..sqlite_common import make_directory, raise_typed_sqlite_errors
+from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -66,7 +67,7 @@ class DiskCacheKeyValueStore:
         cache = self._cache(namespace)
         with cache.transact():
             for key, items in entries.items():
-                cache.set(key, list(cache.get(key, ())) + list(items))
+                cache.set(key, with_new_items(cache.get(key, ()), items))
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
         return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]

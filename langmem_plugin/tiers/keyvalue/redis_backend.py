@@ -13,6 +13,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from ...errors import BackendError, ConfigurationError
+from .base import with_new_items
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _BYTES = "__bytes__"
@@ -78,8 +79,7 @@ class RedisKeyValueStore:
             current = dict(zip(names, pipe.mget(list(names))))
             pipe.multi()
             for name, items in names.items():
-                existing = _decode(current[name]) or []
-                pipe.set(name, _encode(list(existing) + items))
+                pipe.set(name, _encode(with_new_items(_decode(current[name]) or [], items)))
 
         self._client.transaction(extend, *names)
 
