@@ -10,6 +10,7 @@ from langchain_core.language_models import BaseChatModel
 
 from . import operations
 from .config import MemoryConfig
+from .manifest import check_manifest
 from .pipeline.audit import settle_journal
 from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_scope
@@ -32,7 +33,12 @@ class _Facade:
             config = MemoryConfig.from_dict(config)
         self.config = config
         self.services: MemoryServices = build_services(config, embeddings, manager, llm)
-        settle_journal(self.services)  # audit what a crashed writer committed but did not log
+        try:
+            check_manifest(self.services)  # never serve an empty tier next to surviving ones
+            settle_journal(self.services)  # audit what a crashed writer committed but did not log
+        except BaseException:
+            self.services.close()
+            raise
 
     @classmethod
     def from_env(cls, **kwargs: Any):

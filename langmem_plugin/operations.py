@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .errors import InvalidInputError, MemoryNotFoundError
+from .manifest import restamp_manifest
 from .pipeline.audit import (
     API_ACTOR,
     HISTORY,
@@ -166,6 +167,7 @@ def reset(services: MemoryServices) -> None:
     if services.graph is not None:
         services.graph.reset()
     services.kv.clear()
+    restamp_manifest(services)
 
 
 # -- profiles --------------------------------------------------------------------------------

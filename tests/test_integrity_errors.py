@@ -2,6 +2,8 @@
 before anything is written."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from langmem_plugin import Memory
 from langmem_plugin.errors import (
@@ -142,3 +144,45 @@ def test_store_path_under_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(StorePathError):
         _open(tmp_path / "file" / "m")
+
+
+# -- property-based: any lone surrogate, any integer beyond 64 bits ---------------------------
+
+surrogates = st.integers(0xD800, 0xDFFF).map(chr)
+huge_integers = st.one_of(st.integers(min_value=2**63), st.integers(max_value=-(2**63) - 1))
+
+
+@pytest.fixture(scope="module")
+def shared_memory(tmp_path_factory):
+    with _open(tmp_path_factory.mktemp("prop") / "m") as memory:
+        memory.add("I like tea", user_id="u", infer=False)
+        yield memory
+
+
+@settings(max_examples=60, deadline=None)
+@given(prefix=st.text(max_size=12), surrogate=surrogates, suffix=st.text(max_size=12))
+def test_any_lone_surrogate_is_rejected(shared_memory, prefix, surrogate, suffix):
+    text = f"{prefix}x{surrogate}{suffix}"
+    before = _snapshot(shared_memory)
+    with pytest.raises(InvalidTextError):
+        shared_memory.add(text, user_id="u", infer=False)
+    with pytest.raises(InvalidTextError):
+        shared_memory.search(text, user_id="u")
+    with pytest.raises(InvalidScopeError):
+        shared_memory.add("a fine text", user_id=text, infer=False)
+    with pytest.raises(InvalidMetadataError):
+        shared_memory.add("a fine text", user_id="u", metadata={"k": text})
+    assert _snapshot(shared_memory) == before
+
+
+@settings(max_examples=40, deadline=None)
+@given(value=huge_integers)
+def test_any_integer_beyond_64_bits_is_rejected(shared_memory, value):
+    before = _snapshot(shared_memory)
+    with pytest.raises(InvalidFilterError):
+        shared_memory.search("tea", user_id="u", filters={"x": {"$gte": value}})
+    with pytest.raises(InvalidMetadataError):
+        shared_memory.add("a fine text", user_id="u", metadata={"x": value})
+    with pytest.raises(ValueOutOfRangeError):
+        shared_memory.search("tea", user_id="u", as_of=value)
+    assert _snapshot(shared_memory) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,9 +39,11 @@ def raise_typed_sqlite_errors(cls: _Class) -> _Class:
 
         return wrapper
 
-    for name, attribute in list(vars(cls).items()):
-        if callable(attribute) and (name == "__init__" or not name.startswith("_")):
-            setattr(cls, name, wrap(attribute))
+    methods: dict[str, Callable] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # inherited methods too, the class's own winning
+        methods.update((n, a) for n, a in vars(klass).items() if callable(a) and (n == "__init__" or not n.startswith("_")))
+    for name, method in methods.items():
+        setattr(cls, name, wrap(method))
     return cls
 
 
@@ -90,3 +93,28 @@ def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, li
     prefix = f"{table}." if table else ""
     clause = " AND ".join(f"{prefix}{column} = ?" for column in scope_filter)
     return clause, list(scope_filter.values())
+
+
+MANIFEST_KEY = "manifest"
+
+
+class ManifestRow:
+    """The store manifest kept as one row of a `meta (key, value)` table (see manifest.py)."""
+
+    _conn: sqlite3.Connection
+    _lock: Any
+
+    def read_manifest(self) -> dict | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_manifest(self, manifest: dict) -> dict:
+        """Store the manifest unless one is there already; return the one stored."""
+        with self._lock, write_transaction(self._conn):
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest)))
+            return json.loads(self._conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()[0])
+
+    def set_manifest(self, manifest: dict) -> None:
+        with self._lock, write_transaction(self._conn):
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest)))

@@ -12,11 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
+from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import EntityMention, RelationMention, normalize_name, relation_type
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entities (
     id TEXT PRIMARY KEY,
     scope_key TEXT NOT NULL,
@@ -73,7 +74,7 @@ def _entity(row: tuple) -> Entity:
 
 
 @raise_typed_sqlite_errors
-class SQLiteGraphStore:
+class SQLiteGraphStore(ManifestRow):
     def __init__(self, path: str | Path, synchronous: str = "FULL"):
         self._path = Path(path)
         self._conn = open_sqlite(self._path, synchronous)

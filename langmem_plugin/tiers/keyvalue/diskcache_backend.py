@@ -18,6 +18,8 @@ from ..sqlite_common import make_directory, raise_typed_sqlite_errors
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Not a str, so `keys()` and every namespace's own keys never meet it.
+_MANIFEST_KEY = b"langmem-manifest"
 
 
 @raise_typed_sqlite_errors
@@ -71,6 +73,19 @@ class DiskCacheKeyValueStore:
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
         return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]
+
+    def read_manifest(self, namespace: str) -> dict | None:
+        """The store manifest (see manifest.py) that this namespace's file carries."""
+        return self._cache(namespace).get(_MANIFEST_KEY)
+
+    def add_manifest(self, namespace: str, manifest: dict) -> dict:
+        """Store the manifest unless one is there already; return the one stored."""
+        cache = self._cache(namespace)
+        cache.add(_MANIFEST_KEY, manifest)
+        return cache.get(_MANIFEST_KEY)
+
+    def set_manifest(self, namespace: str, manifest: dict) -> None:
+        self._cache(namespace).set(_MANIFEST_KEY, manifest)
 
     def clear(self) -> None:
         for child in self._directory.iterdir():

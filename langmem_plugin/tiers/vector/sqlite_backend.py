@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
+from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
@@ -112,7 +112,7 @@ def rrf_ranking(rankings: list[tuple[list[int], float]], k: int) -> dict[int, fl
 
 
 @raise_typed_sqlite_errors
-class SQLiteVectorStore:
+class SQLiteVectorStore(ManifestRow):
     def __init__(self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None):
         if ann_min_rows is not None:
             require_hnswlib()
