@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
 
-from ..errors import LangMemError
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef
 from ..services import MemoryServices
 
@@ -83,8 +82,8 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
     except BaseException:
         try:
             _settle(services, key, entry, in_flight_seconds=0.0)  # the write may have committed before failing
-        except LangMemError:
-            pass  # the tiers are unreachable: the entry stays for the next open
+        except Exception:  # noqa: BLE001 - a tier is unreachable: the entry stays for the next open,
+            pass  # and the caller gets the original error below
         raise
     log_events(services, events)
     services.kv.delete_many(JOURNAL, [key])
