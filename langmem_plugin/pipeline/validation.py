@@ -14,7 +14,6 @@ from ..errors import (
     InvalidScopeError,
     InvalidTextError,
     MissingScopeError,
-    ValueOutOfRangeError,
 )
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
@@ -23,22 +22,17 @@ from ..records import MetadataValue, Scope
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def is_encodable(text: str) -> bool:
-    """False for strings holding lone surrogates, which no tier can store as UTF-8."""
+def check_encodable(text: str, what: str, error: type[InvalidInputError] = InvalidTextError) -> str:
+    """Reject lone surrogates (e.g. from bytes decoded with errors="surrogateescape"): no tier
+    can store them as UTF-8."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_encodable(text: str, what: str, error: type[InvalidInputError] = InvalidTextError) -> str:
-    if not is_encodable(text):
-        raise error(f"{what} contains a lone surrogate (not valid Unicode): it cannot be stored")
+        raise error(f"{what} contains a lone surrogate (not valid Unicode): it cannot be stored") from None
     return text
 
 
-def check_int_range(value: Any, what: str, error: type[InvalidInputError] = ValueOutOfRangeError) -> None:
+def check_int_range(value: Any, what: str, error: type[InvalidInputError]) -> None:
     """Integers must fit in 64 bits: SQLite, Redis and Weaviate cannot store or compare larger ones."""
     if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
         raise error(f"{what} {value} is outside the 64-bit integer range")
