@@ -11,9 +11,13 @@ from .errors import (
     InvalidInputError,
     InvalidMetadataError,
     InvalidScopeError,
+    InvalidTextError,
     LangMemError,
     MemoryNotFoundError,
     MissingScopeError,
+    StoreCorruptedError,
+    StorePathError,
+    ValueOutOfRangeError,
 )
 from .memory import AsyncMemory, Memory
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
@@ -31,6 +35,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidMetadataError",
     "InvalidScopeError",
+    "InvalidTextError",
     "LangMemError",
     "Memory",
     "MemoryConfig",
@@ -41,5 +46,8 @@ __all__ = [
     "Scope",
     "SearchHit",
     "SourceRef",
+    "StoreCorruptedError",
+    "StorePathError",
+    "ValueOutOfRangeError",
 ]
 __version__ = "0.1.0"

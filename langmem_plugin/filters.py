@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Mapping
 
@@ -15,6 +16,8 @@ _SCALARS = (str, int, float, bool)
 def _check_scalar(key: str, value: Any) -> None:
     if not isinstance(value, _SCALARS):
         raise InvalidFilterError(f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidFilterError(f"filter value for {key!r} must be finite")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise InvalidFilterError(f"filter value {value} for {key!r} is outside the 64-bit integer range")
     if isinstance(value, str):

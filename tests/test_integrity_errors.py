@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langmem_plugin import Memory
-from langmem_plugin.errors import (
+from langmem_plugin import (
     InvalidFilterError,
     InvalidMetadataError,
     InvalidScopeError,
@@ -54,6 +54,7 @@ CALLS = {
     "entity name": (InvalidTextError, lambda m, mid: m.related([LONE], user_id="u")),
     "filter value": (InvalidFilterError, lambda m, mid: m.search("fine", user_id="u", filters={"k": LONE})),
     "huge filter": (InvalidFilterError, lambda m, mid: m.search("fine", user_id="u", filters={"x": 10**30})),
+    "nan filter": (InvalidFilterError, lambda m, mid: m.search("fine", user_id="u", filters={"x": {"$lt": float("nan")}})),
     "huge filter in list": (InvalidFilterError, lambda m, mid: m.get_all(user_id="u", filters={"x": {"$in": [1, -(10**30)]}})),
     "huge metadata": (InvalidMetadataError, lambda m, mid: m.add("a fine text", user_id="u", metadata={"x": 10**30})),
     "huge update metadata": (InvalidMetadataError, lambda m, mid: m.update(mid, "a new text", metadata={"x": 2**63})),
