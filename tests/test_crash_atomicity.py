@@ -63,7 +63,7 @@ def _run_and_kill(path: Path, trial: int, rng: random.Random) -> dict[str, str]:
 def _search_ids(memory: Memory, text: str, dense: bool) -> list[str]:
     params = SearchParams(limit=10, dense_weight=1.0 if dense else 0.0, keyword_weight=0.0 if dense else 1.0, graph_weight=0.0)
     vector = memory.services.embedder.embed([text])[0]
-    return [h.memory.id for h in memory.services.vector.search(memory._scope("crash", None, None), vector, text, params)]
+    return [h.memory.id for h in memory.services.vector.search(Scope(user_id="crash"), vector, text, params)]
 
 
 @pytest.mark.slow
