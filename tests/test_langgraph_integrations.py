@@ -86,7 +86,7 @@ def test_langgraph_json_points_at_a_compiled_graph(monkeypatch, tmp_path):
     monkeypatch.setenv("LANGMEM_PATH", str(tmp_path / "dev"))
     config = json.loads((ROOT / "graphs" / "langgraph.json").read_text())
     path, attribute = config["graphs"]["chatbot"].split(":")
-    graph = getattr(load_graph_module("chatbot_dev", ROOT / "graphs" / path), attribute)
+    graph = getattr(load_graph_module("chatbot_dev", ROOT / path), attribute)  # paths are relative to the repo root
     assert {"memory", "respond"} <= set(graph.get_graph().nodes)
 
 
