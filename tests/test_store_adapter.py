@@ -201,3 +201,13 @@ def test_default_text_is_the_value_text_not_its_json(tmp_path, value, text):
     with Memory({"path": str(tmp_path / "d")}, embeddings=EMBEDDINGS) as memory:
         MemoryStore(memory).put(("d",), "k", value)
         assert memory.get_all(user_id='ns:["d"]')[0].text == text
+
+
+def test_filters_reach_nested_fields_by_dotted_key(stores):
+    ours = stores[0]
+    ours.put(("docs",), "hyphen", {"access-level": "public", "user": {"access-level": "nested", "rank": 3}})
+    ours.put(("docs",), "dotted", {"user.access-level": "top", "user": {"rank": 1}})
+    assert [i.key for i in ours.search(("docs",), filter={"user.access-level": "nested"})] == ["hyphen"]
+    assert [i.key for i in ours.search(("docs",), filter={"user.rank": {"$gte": 2}})] == ["hyphen"]
+    assert [i.key for i in ours.search(("docs",), filter={"access-level": "public"})] == ["hyphen"]
+    assert ours.search(("docs",), filter={"user.missing": "x"}) == []

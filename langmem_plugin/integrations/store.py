@@ -8,7 +8,8 @@ own `index=[...]`; by default the first of `content.content`, `content`, `text` 
 (LangMem's manager, LangMem's tools, plain notes), else the whole value as JSON. An item put
 with `index=False` (or whose paths hold no text) is stored but never ranked: a query search
 returns it only after the ranked items, with score None, as `InMemoryStore` does.
-Filters use the store's semantics (equality or $eq/$ne/$gt/$gte/$lt/$lte on top-level fields).
+Filters use the store's semantics (equality or $eq/$ne/$gt/$gte/$lt/$lte on fields; a dotted
+key reaches into nested dicts, as in LangGraph's SQLite and Postgres stores).
 Puts and deletes of one key are serialised by a lock, so concurrent writers of a key leave
 exactly one item (within one process; see docs/integrations/store.md).
 """
@@ -48,6 +49,21 @@ def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
         return False
     pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
     return all(p == "*" or k == p for k, p in pairs)
+
+
+class _FilterView(dict):
+    """An item's value as filters see it: a key absent at the top level is read as a dotted path
+    (`{"user.level": ...}`), as LangGraph's SQLite and Postgres stores do."""
+
+    def get(self, key, default=None):
+        if key in self or "." not in key:
+            return super().get(key, default)
+        node: Any = self
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
 
 
 def texts_at(value: dict, paths: Sequence[str]) -> list[str]:
@@ -156,12 +172,12 @@ class MemoryStore(BaseStore):
                 limit = min(everything, max(wanted * 4, 20))
                 for hit in self.memory.search(op.query, user_id=scope, limit=limit, filters={"store_indexed": True}):
                     item = self._item(namespace, hit.memory, hit.similarity, search=True)
-                    if matches_filters(item.value, op.filter):
+                    if matches_filters(_FilterView(item.value), op.filter):
                         ranked.append((hit.similarity, item))
             records = self.memory.get_all(user_id=scope, limit=everything, filters=None if not op.query else {"store_indexed": False})
             for record in records:
                 item = self._item(namespace, record, None, search=True)
-                if matches_filters(item.value, op.filter):
+                if matches_filters(_FilterView(item.value), op.filter):
                     unranked.append((record.updated_at, item))
         ranked.sort(key=lambda r: -r[0])
         unranked.sort(key=lambda r: r[0], reverse=True)
