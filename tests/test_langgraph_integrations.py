@@ -101,6 +101,7 @@ class ToolCallingFake(GenericFakeChatModel):
         return super()._generate(messages, *args, **kwargs)
 
 
+@pytest.mark.filterwarnings("error:Pydantic serializer warnings:UserWarning")  # a dataclass context, no warning
 def test_middleware_registers_tools_injects_memories_and_writes_back(memory):
     model = ToolCallingFake(messages=iter([AIMessage("Got it."), AIMessage("You live in Porto.")]))
     model.seen_system = []

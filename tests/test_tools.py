@@ -86,6 +86,7 @@ def _call(name, args, call_id):
     return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
 
 
+@pytest.mark.filterwarnings("error:Pydantic serializer warnings:UserWarning")  # a dataclass context, no warning
 def test_agent_remembers_with_a_tool_and_recalls_in_a_new_thread(tmp_path):
     with Memory({"path": str(tmp_path / "agent")}, embeddings=HashingEmbeddings()) as memory:
         tools = create_memory_tools(memory)
