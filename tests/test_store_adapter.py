@@ -163,6 +163,7 @@ def test_nested_index_paths_like_langgraph(nested_stores):
     for query, expected in [("sailing boats", "n1"), ("mountain hiking", "n2"), ("chess openings", "n3"), ("quantum physics", "n4")]:
         ours, theirs = both(nested_stores, "search", ("n",), query=query, limit=1)
         assert [i.key for i in ours] == [i.key for i in theirs] == [expected], query
+        assert ours[0].score == pytest.approx(theirs[0].score, abs=1e-5), query  # the best single text, not the joined ones
     texts = {r.metadata["store_key"]: r.text for r in nested_stores[0].memory.get_all(user_id='ns:["n"]')}
     assert texts == {"n1": "sailing boats\nx", "n2": "mountain hiking", "n3": "baking bread\nchess openings", "n4": "quantum physics"}
 

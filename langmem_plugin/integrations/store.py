@@ -5,7 +5,8 @@ keeps namespaces apart. An item is one verbatim memory whose text is what gets e
 value itself travels in the metadata. Which text: the `index_fields` paths (LangGraph's path
 syntax, `a.b`, `a[0]`, `arr[*].text`, read with LangGraph's own `get_text_at_path`), or a put's
 own `index=[...]`; by default the first of `content.content`, `content`, `text` that holds text
-(LangMem's manager, LangMem's tools, plain notes), else the whole value as JSON. An item put
+(LangMem's manager, LangMem's tools, plain notes), else the whole value as JSON. Several texts
+are stored as one memory but scored one by one (the best wins), as LangGraph does. An item put
 with `index=False` (or whose paths hold no text) is stored but never ranked: a query search
 returns it only after the ranked items, with score None, as `InMemoryStore` does.
 Filters use the store's semantics (equality or $eq/$ne/$gt/$gte/$lt/$lte on fields; a dotted
@@ -22,6 +23,7 @@ import threading
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, Op, PutOp, Result, SearchItem, SearchOp
 from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
@@ -97,18 +99,31 @@ class MemoryStore(BaseStore):
 
     # -- mapping -----------------------------------------------------------------------------
 
-    def _text(self, value: dict, index: list[str] | bool | None) -> str | None:
-        """What is embedded for a put, or None when the item is stored unindexed."""
+    def _texts(self, value: dict, index: list[str] | bool | None) -> list[str]:
+        """The texts a put indexes; none when the item is stored unindexed."""
         if index is False:
-            return None
+            return []
         if index is not None or self.index_fields:
-            texts = texts_at(value, index if index is not None else self.index_fields)
-            return "\n".join(texts) if texts else None
+            return texts_at(value, index if index is not None else self.index_fields)
         for path in DEFAULT_TEXT_PATHS:
             texts = texts_at(value, [path])
             if texts:
-                return "\n".join(texts)
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+                return texts
+        return [json.dumps(value, ensure_ascii=False, sort_keys=True)]
+
+    def _scores(self, query: str, records: list[MemoryRecord]) -> list[float]:
+        """LangGraph's score: the best cosine similarity between the query and any one text of
+        the item (vectors come from the embedding cache, filled at put time)."""
+        per_record = [json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text] for r in records]
+        vectors = self.memory.services.embedder.embed([query] + [t for texts in per_record for t in texts])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms == 0, 1, norms)
+        similarities = vectors[1:] @ vectors[0]
+        scores, start = [], 0
+        for texts in per_record:
+            scores.append(float(similarities[start : start + len(texts)].max()))
+            start += len(texts)
+        return scores
 
     def _lock(self, namespace: tuple[str, ...], key: str) -> threading.Lock:
         return self._key_locks[hash((namespace, key)) % KEY_LOCKS]
@@ -148,11 +163,13 @@ class MemoryStore(BaseStore):
                 if existing is not None:
                     self.memory.delete(existing.id)  # the namespace stays listed, as in InMemoryStore
                 return
-            text = self._text(op.value, op.index)
-            indexed = text is not None
-            metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False), "store_indexed": indexed}
+            texts = self._texts(op.value, op.index)
+            metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False), "store_indexed": bool(texts)}
+            if len(texts) > 1:  # one memory holds them all; each is still scored on its own
+                metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
+                self.memory.services.embedder.embed(texts)
             # An unindexed item still needs a text to be a memory; it is never ranked (store_indexed).
-            text = text if indexed else json.dumps(op.value, ensure_ascii=False, sort_keys=True)
+            text = "\n".join(texts) if texts else json.dumps(op.value, ensure_ascii=False, sort_keys=True)
             if existing is not None:
                 self.memory.update(existing.id, text, metadata=metadata)
                 return
@@ -170,10 +187,11 @@ class MemoryStore(BaseStore):
             scope = namespace_scope(namespace)
             if op.query:
                 limit = min(everything, max(wanted * 4, 20))
-                for hit in self.memory.search(op.query, user_id=scope, limit=limit, filters={"store_indexed": True}):
-                    item = self._item(namespace, hit.memory, hit.similarity, search=True)
+                records = [h.memory for h in self.memory.search(op.query, user_id=scope, limit=limit, filters={"store_indexed": True})]
+                for record, score in zip(records, self._scores(op.query, records) if records else []):
+                    item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
-                        ranked.append((hit.similarity, item))
+                        ranked.append((score, item))
             records = self.memory.get_all(user_id=scope, limit=everything, filters=None if not op.query else {"store_indexed": False})
             for record in records:
                 item = self._item(namespace, record, None, search=True)
