@@ -2,8 +2,9 @@
 
 Use it as a node of a parent graph that shares the `messages` key; it leaves the recalled block
 in `memory_context` for the parent's model node. Scope comes from the runtime context
-(`context_schema`), then the configurable keys a `ScopeMapping` names (scoping.py). Write-back runs inline, or in a background
-thread debounced per thread id so that the user's reply is not delayed.
+(`context_schema`), then the configurable keys a `ScopeMapping` names (scoping.py). Write-back
+runs inline, or in a background thread debounced per thread id so that the user's reply is not
+delayed.
 """
 
 from __future__ import annotations
