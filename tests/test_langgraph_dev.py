@@ -1,9 +1,9 @@
 """The graphs/ chatbot behind a real LangGraph API server (`langgraph dev`), driven by langgraph-sdk.
 
 The server is started exactly as the docs say (`langgraph dev --config graphs/langgraph.json`
-from the repository root) on 127.0.0.1, offline: no LangSmith tracing, no CLI analytics, no chat
-model key (graphs/chatbot.py then uses its scripted model), the offline memory manager and the
-MiniLM embedder. The server sets its own `run_id` in `config["configurable"]` for every run;
+from the repository root) on 127.0.0.1, offline: no LangSmith tracing, no CLI analytics, no
+version check, no chat model key (graphs/chatbot.py then uses its scripted model), the offline
+memory manager and the MiniLM embedder. The server sets its own `run_id` in `config["configurable"]` for every run;
 memory must still follow the user across threads.
 """
 
@@ -34,7 +34,8 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
         LANGMEM_PATH=str(tmp_path / "memory"),
         LANGSMITH_TRACING="false",
         LANGCHAIN_TRACING_V2="false",
-        LANGGRAPH_CLI_NO_ANALYTICS="1",
+        LANGGRAPH_CLI_NO_ANALYTICS="1",  # the CLI's usage analytics
+        LANGGRAPH_NO_VERSION_CHECK="1",  # the server's PyPI version check
         PYTHONPATH=str(ROOT),
     )
     return env
