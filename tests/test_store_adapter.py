@@ -1,6 +1,7 @@
 """MemoryStore (LangGraph BaseStore on our tiers) next to LangGraph's InMemoryStore, case by case."""
 
 import asyncio
+import json
 
 import pytest
 from langgraph.store.base import GetOp, PutOp
@@ -212,3 +213,13 @@ def test_filters_reach_nested_fields_by_dotted_key(stores):
     assert [i.key for i in ours.search(("docs",), filter={"user.rank": {"$gte": 2}})] == ["hyphen"]
     assert [i.key for i in ours.search(("docs",), filter={"access-level": "public"})] == ["hyphen"]
     assert ours.search(("docs",), filter={"user.missing": "x"}) == []
+
+
+def test_items_stored_before_the_indexed_flag_are_still_found(stores):
+    ours = stores[0]
+    value = {"text": "legacy green tea"}
+    metadata = {"store_key": "old", "store_value": json.dumps(value)}  # what earlier versions wrote
+    ours.memory.add([{"role": "user", "content": value["text"], "id": "old"}], user_id='ns:["legacy"]', metadata=metadata, infer=False)
+    ours.memory.services.kv.put_many("store_namespaces", {json.dumps(["legacy"]): 1})
+    assert [(i.key, i.score is not None) for i in ours.search(("legacy",), query="green tea")] == [("old", True)]
+    assert ours.get(("legacy",), "old").value == value

@@ -187,7 +187,9 @@ class MemoryStore(BaseStore):
             scope = namespace_scope(namespace)
             if op.query:
                 limit = min(everything, max(wanted * 4, 20))
-                records = [h.memory for h in self.memory.search(op.query, user_id=scope, limit=limit, filters={"store_indexed": True})]
+                hits = self.memory.search(op.query, user_id=scope, limit=limit)
+                # unindexed items are never ranked; items stored before store_indexed existed are indexed
+                records = [h.memory for h in hits if h.memory.metadata.get("store_indexed") is not False]
                 for record, score in zip(records, self._scores(op.query, records) if records else []):
                     item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
