@@ -3,7 +3,7 @@
     python examples/agent_with_memory_tools.py
 
 Offline by default: a scripted tool-calling model stands in for the LLM. With OPENAI_API_KEY
-set, ChatOpenAI decides when to call the memory tools.
+set, ChatOpenAI decides when to call the memory tools. Runs with LangSmith tracing on or off.
 """
 
 import os
@@ -11,11 +11,12 @@ import tempfile
 from dataclasses import dataclass
 
 from langchain.agents import create_agent
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
 
-from langmem_plugin import Memory
-from langmem_plugin.integrations.middleware import MemoryMiddleware
+from langmem_plugin import Memory, MemoryMiddleware
 
 
 @dataclass
@@ -23,7 +24,23 @@ class UserContext:
     user_id: str
 
 
-class ScriptedToolModel(GenericFakeChatModel):
+class ScriptedToolModel(BaseChatModel):
+    """Plays back scripted answers. The script is private: LangSmith tracing serialises a model's
+    fields, which would consume an iterator field (GenericFakeChatModel's `messages`)."""
+
+    _script: list[AIMessage] = PrivateAttr(default_factory=list)
+
+    def __init__(self, script: list[AIMessage]):
+        super().__init__()
+        self._script = list(script)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._script.pop(0))])
+
     def bind_tools(self, tools, **kwargs):
         return self
 
@@ -35,14 +52,12 @@ def model():
         return ChatOpenAI(model="gpt-4o-mini", temperature=0)
     call = lambda name, args, i: AIMessage("", tool_calls=[{"name": name, "args": args, "id": i, "type": "tool_call"}])  # noqa: E731
     return ScriptedToolModel(
-        messages=iter(
-            [
-                call("add_memory", {"text": "The user's daughter is called Mia."}, "t1"),
-                AIMessage("I'll remember Mia."),
-                call("search_memory", {"query": "daughter name"}, "t2"),
-                AIMessage("Your daughter is Mia."),
-            ]
-        )
+        [
+            call("add_memory", {"text": "The user's daughter is called Mia."}, "t1"),
+            AIMessage("I'll remember Mia."),
+            call("search_memory", {"query": "daughter name"}, "t2"),
+            AIMessage("Your daughter is Mia."),
+        ]
     )
 
 

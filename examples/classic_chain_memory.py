@@ -9,8 +9,7 @@ from langchain_classic.chains import LLMChain
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.prompts import PromptTemplate
 
-from langmem_plugin import Memory
-from langmem_plugin.integrations.classic import LangMemBaseMemory
+from langmem_plugin import LangMemBaseMemory, Memory
 
 with Memory({"path": tempfile.mkdtemp(prefix="classic-")}) as memory:
     chain = LLMChain(

@@ -1,8 +1,15 @@
 """A chatbot graph that remembers users across threads: memory subgraph -> model.
 
-Loadable by `langgraph dev` (see graphs/langgraph.json). The model is ChatOpenAI when
-OPENAI_API_KEY or LANGMEM_LLM__BASE_URL is set, else a scripted offline model, so the graph
-always compiles and runs. Pass the user with `context={"user_id": ...}`.
+Loadable by `langgraph dev` from the repository root:
+
+    langgraph dev --config graphs/langgraph.json
+
+(paths in langgraph.json are relative to the directory the command runs in). The model is
+ChatOpenAI when OPENAI_API_KEY or LANGMEM_LLM__BASE_URL is set, else a scripted offline model
+(it answers in turn "Noted!" and "Here is what I remember about you."), so the graph compiles and
+runs with no key. Memory comes from LANGMEM_* variables (`Memory.from_env()`, ./.langmem by
+default). Pass the user with `context={"user_id": ...}`; a run without one fails with
+MissingScopeError before the model is called.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from langmem_plugin.integrations.subgraph import build_memory_graph
 
 @dataclass
 class UserContext:
-    user_id: str
+    # Optional so that a run without it reaches the memory subgraph, which raises a
+    # MissingScopeError naming what is missing, rather than a TypeError from the dataclass.
+    user_id: str | None = None
 
 
 class ChatState(TypedDict, total=False):

@@ -22,7 +22,35 @@ from .errors import (
 from .memory import AsyncMemory, Memory
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
 
+# The LangChain / LangGraph integrations, imported on first use (PEP 562) so that the core
+# package does not import LangGraph: `pip install "langmem-plugin[langgraph]"` provides them.
+_INTEGRATIONS = {
+    "create_memory_tools": "tools",
+    "MemoryMiddleware": "middleware",
+    "build_memory_graph": "subgraph",
+    "MemoryStore": "store",
+    "LangMemBaseMemory": "classic",
+    "ScopeMapping": "scoping",
+}
+
+
+def __getattr__(name: str):
+    module = _INTEGRATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".integrations.{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
+    *_INTEGRATIONS,
     "AsyncMemory",
     "BackendError",
     "ConfigurationError",

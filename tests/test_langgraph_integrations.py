@@ -86,7 +86,7 @@ def test_langgraph_json_points_at_a_compiled_graph(monkeypatch, tmp_path):
     monkeypatch.setenv("LANGMEM_PATH", str(tmp_path / "dev"))
     config = json.loads((ROOT / "graphs" / "langgraph.json").read_text())
     path, attribute = config["graphs"]["chatbot"].split(":")
-    graph = getattr(load_graph_module("chatbot_dev", ROOT / "graphs" / path), attribute)
+    graph = getattr(load_graph_module("chatbot_dev", ROOT / path), attribute)  # paths are relative to the repo root
     assert {"memory", "respond"} <= set(graph.get_graph().nodes)
 
 
@@ -101,6 +101,7 @@ class ToolCallingFake(GenericFakeChatModel):
         return super()._generate(messages, *args, **kwargs)
 
 
+@pytest.mark.filterwarnings("error:Pydantic serializer warnings:UserWarning")  # a dataclass context, no warning
 def test_middleware_registers_tools_injects_memories_and_writes_back(memory):
     model = ToolCallingFake(messages=iter([AIMessage("Got it."), AIMessage("You live in Porto.")]))
     model.seen_system = []

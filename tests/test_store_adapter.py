@@ -1,5 +1,8 @@
 """MemoryStore (LangGraph BaseStore on our tiers) next to LangGraph's InMemoryStore, case by case."""
 
+import asyncio
+import json
+
 import pytest
 from langgraph.store.base import GetOp, PutOp
 from langgraph.store.memory import InMemoryStore
@@ -116,3 +119,107 @@ def test_bad_values_and_operations(stores):
         ours.batch([GetOp((), "k")])
     with pytest.raises(InvalidInputError):
         ours.batch([object()])
+
+
+def test_index_false_items_are_stored_but_never_ranked(stores):
+    both(stores, "put", ("n",), "ranked", {"text": "green tea is calming"})
+    both(stores, "put", ("n",), "hidden", {"text": "green tea is calming too"}, index=False)
+    ours, theirs = both(stores, "search", ("n",), query="green tea", limit=5)
+    assert [(i.key, i.score is None) for i in ours] == [(i.key, i.score is None) for i in theirs] == [("ranked", False), ("hidden", True)]
+    ours, theirs = both(stores, "search", ("n",), query="green tea", limit=1)
+    assert [i.key for i in ours] == [i.key for i in theirs] == ["ranked"]
+    assert stores[0].get(("n",), "hidden").value == {"text": "green tea is calming too"}
+    record = stores[0].memory.get_all(user_id='ns:["n"]', filters={"store_key": "hidden"})[0]
+    assert record.metadata["store_indexed"] is False
+
+
+def test_per_put_index_paths_override_the_store_fields(stores):
+    both(stores, "put", ("n",), "a", {"text": "about cats", "title": "violin lessons"}, index=["title"])
+    both(stores, "put", ("n",), "b", {"text": "violin lessons", "title": "about cats"})
+    for query in ("violin lessons", "about cats"):
+        ours, theirs = both(stores, "search", ("n",), query=query, limit=1)
+        assert [i.key for i in ours] == [i.key for i in theirs], query
+
+
+NESTED_FIELDS = ["key1.nested", "key2[0]", "arr[*].text", "key3[-1].deep.leaf"]
+NESTED = {
+    "n1": {"key1": {"nested": "sailing boats"}, "key2": ["x"], "arr": [], "other": "jazz piano"},
+    "n2": {"key1": {}, "key2": ["mountain hiking", "jazz piano"], "arr": []},
+    "n3": {"arr": [{"text": "baking bread"}, {"text": "chess openings"}], "other": "sailing boats"},
+    "n4": {"key3": [{"deep": {"leaf": "no"}}, {"deep": {"leaf": "quantum physics"}}]},
+}
+
+
+@pytest.fixture
+def nested_stores(tmp_path):
+    memory = Memory({"path": str(tmp_path / "nested")}, embeddings=EMBEDDINGS)
+    reference = InMemoryStore(index={"dims": EMBEDDINGS.dimensions, "embed": EMBEDDINGS, "fields": NESTED_FIELDS})
+    yield MemoryStore(memory, index_fields=NESTED_FIELDS), reference
+    memory.close()
+
+
+def test_nested_index_paths_like_langgraph(nested_stores):
+    for key, value in NESTED.items():
+        both(nested_stores, "put", ("n",), key, value)
+    for query, expected in [("sailing boats", "n1"), ("mountain hiking", "n2"), ("chess openings", "n3"), ("quantum physics", "n4")]:
+        ours, theirs = both(nested_stores, "search", ("n",), query=query, limit=1)
+        assert [i.key for i in ours] == [i.key for i in theirs] == [expected], query
+        assert ours[0].score == pytest.approx(theirs[0].score, abs=1e-5), query  # the best single text, not the joined ones
+    texts = {r.metadata["store_key"]: r.text for r in nested_stores[0].memory.get_all(user_id='ns:["n"]')}
+    assert texts == {"n1": "sailing boats\nx", "n2": "mountain hiking", "n3": "baking bread\nchess openings", "n4": "quantum physics"}
+
+
+async def test_concurrent_puts_of_one_key_leave_one_item(stores):
+    async def run(store):
+        await asyncio.gather(*(store.aput(("race",), "k", {"text": f"version {i}"}) for i in range(20)))
+        items = await store.asearch(("race",), limit=50)
+        await asyncio.gather(store.adelete(("race",), "k"), *(store.aput(("race",), "k", {"text": "again"}) for _ in range(3)))
+        await store.adelete(("race",), "k")
+        return items, await store.aget(("race",), "k"), await store.asearch(("race",), limit=50)
+
+    (ours, ours_after, ours_left), (theirs, theirs_after, theirs_left) = [await run(store) for store in stores]
+    assert len(ours) == len(theirs) == 1 and ours[0].value["text"].startswith("version ")
+    assert ours_after is None and theirs_after is None and ours_left == theirs_left == []
+    assert len(stores[0].memory.get_all(user_id='ns:["race"]', include_invalidated=True)) == 0
+
+
+def test_index_config_and_embeddings_attributes(stores):
+    ours, theirs = stores
+    assert ours.embeddings is EMBEDDINGS and theirs.embeddings is EMBEDDINGS
+    assert ours.index_config["dims"] == theirs.index_config["dims"] == EMBEDDINGS.dimensions
+    assert ours.index_config["fields"] == theirs.index_config["fields"] == ["text"]
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ({"content": "Ana prefers tea"}, "Ana prefers tea"),  # LangMem's manage_memory tool
+        ({"kind": "Memory", "content": {"content": "Ana prefers tea"}}, "Ana prefers tea"),  # create_memory_store_manager
+        ({"text": "Ana prefers tea", "tags": ["x"]}, "Ana prefers tea"),
+        ({"name": "Ana", "age": 30}, '{"age": 30, "name": "Ana"}'),  # no text field: the whole value
+    ],
+)
+def test_default_text_is_the_value_text_not_its_json(tmp_path, value, text):
+    with Memory({"path": str(tmp_path / "d")}, embeddings=EMBEDDINGS) as memory:
+        MemoryStore(memory).put(("d",), "k", value)
+        assert memory.get_all(user_id='ns:["d"]')[0].text == text
+
+
+def test_filters_reach_nested_fields_by_dotted_key(stores):
+    ours = stores[0]
+    ours.put(("docs",), "hyphen", {"access-level": "public", "user": {"access-level": "nested", "rank": 3}})
+    ours.put(("docs",), "dotted", {"user.access-level": "top", "user": {"rank": 1}})
+    assert [i.key for i in ours.search(("docs",), filter={"user.access-level": "nested"})] == ["hyphen"]
+    assert [i.key for i in ours.search(("docs",), filter={"user.rank": {"$gte": 2}})] == ["hyphen"]
+    assert [i.key for i in ours.search(("docs",), filter={"access-level": "public"})] == ["hyphen"]
+    assert ours.search(("docs",), filter={"user.missing": "x"}) == []
+
+
+def test_items_stored_before_the_indexed_flag_are_still_found(stores):
+    ours = stores[0]
+    value = {"text": "legacy green tea"}
+    metadata = {"store_key": "old", "store_value": json.dumps(value)}  # what earlier versions wrote
+    ours.memory.add([{"role": "user", "content": value["text"], "id": "old"}], user_id='ns:["legacy"]', metadata=metadata, infer=False)
+    ours.memory.services.kv.put_many("store_namespaces", {json.dumps(["legacy"]): 1})
+    assert [(i.key, i.score is not None) for i in ours.search(("legacy",), query="green tea")] == [("old", True)]
+    assert ours.get(("legacy",), "old").value == value

@@ -11,29 +11,39 @@ from langgraph.config import get_config
 
 from ..memory import Memory
 from .recall import latest_turn, recall
-from .scoping import scope_from
+from .scoping import ScopeMapping, scope_from
 from .tools import create_memory_tools
 
 
-def _scope(runtime: Any) -> dict[str, Any]:
+def _scope(runtime: Any, mapping: ScopeMapping | None) -> dict[str, Any]:
     try:
         config = get_config()
     except RuntimeError:  # called outside a runnable context
         config = {}
-    return scope_from(getattr(runtime, "context", None), config)
+    return scope_from(getattr(runtime, "context", None), config, mapping)
 
 
 class MemoryMiddleware(AgentMiddleware):
-    def __init__(self, memory: Memory, *, limit: int = 8, max_tokens: int = 500, infer: bool = True, tools: bool = True):
+    def __init__(
+        self,
+        memory: Memory,
+        *,
+        limit: int = 8,
+        max_tokens: int = 500,
+        infer: bool = True,
+        tools: bool = True,
+        scope: ScopeMapping | None = None,
+    ):
         super().__init__()
         self.memory = memory
+        self.scope = scope
         self.limit = limit
         self.max_tokens = max_tokens
         self.infer = infer
-        self.tools = create_memory_tools(memory) if tools else []
+        self.tools = create_memory_tools(memory, scope=scope) if tools else []
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
-        block = recall(self.memory, request.messages, _scope(request.runtime), limit=self.limit, max_tokens=self.max_tokens)
+        block = recall(self.memory, request.messages, _scope(request.runtime, self.scope), limit=self.limit, max_tokens=self.max_tokens)
         if block is None:
             return handler(request)
         current = request.system_message.content if request.system_message is not None else ""
@@ -43,5 +53,5 @@ class MemoryMiddleware(AgentMiddleware):
     def after_agent(self, state: dict, runtime: Any) -> None:
         turn = latest_turn(state["messages"])
         if turn:
-            self.memory.add(turn, infer=self.infer, **_scope(runtime))
+            self.memory.add(turn, infer=self.infer, **_scope(runtime, self.scope))
         return None

@@ -2,8 +2,9 @@
 
 Use it as a node of a parent graph that shares the `messages` key; it leaves the recalled block
 in `memory_context` for the parent's model node. Scope comes from the runtime context
-(`context_schema`), then config["configurable"]. Write-back runs inline, or in a background
-thread debounced per thread id so that the user's reply is not delayed.
+(`context_schema`), then the configurable keys a `ScopeMapping` names (scoping.py). Write-back
+runs inline, or in a background thread debounced per thread id so that the user's reply is not
+delayed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing_extensions import TypedDict
 from ..memory import Memory
 from ..records import SearchHit
 from .recall import format_memories, latest_turn, latest_user_text, select
-from .scoping import scope_from
+from .scoping import ScopeMapping, scope_from
 
 
 class MemoryInput(TypedDict):
@@ -84,16 +85,20 @@ def build_memory_graph(
     background: bool = False,
     debounce_seconds: float = 2.0,
     context_schema: type | None = None,
+    scope: ScopeMapping | None = None,
 ):
-    """Compile the memory subgraph. With background=True, `graph.writer.flush()` waits for writes."""
+    """Compile the memory subgraph. With background=True, `graph.writer.flush()` waits for writes.
+
+    `scope` says which context fields / configurable keys are the memory scope (ScopeMapping)."""
     writer = DebouncedWriter(memory, debounce_seconds, infer) if background else None
 
-    def scope(runtime: Runtime, config: RunnableConfig) -> dict[str, Any]:
-        return scope_from(runtime.context, config)
+    def scope_of(runtime: Runtime, config: RunnableConfig) -> dict[str, Any]:
+        return scope_from(runtime.context, config, scope)
 
     def retrieve(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
+        ids = scope_of(runtime, config)  # a run without a scope fails here, before the model is called
         query = latest_user_text(state["messages"])
-        hits = memory.search(query, limit=limit, **scope(runtime, config)) if query else []
+        hits = memory.search(query, limit=limit, **ids) if query else []
         return {"recalled": hits}
 
     def reason(state: MemoryState) -> dict:
@@ -102,7 +107,7 @@ def build_memory_graph(
     def write_back(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
         turn = latest_turn(state["messages"])
         if turn:
-            ids = scope(runtime, config)
+            ids = scope_of(runtime, config)
             if writer is None:
                 memory.add(turn, infer=infer, **ids)
             else:

@@ -14,13 +14,19 @@ from langgraph.prebuilt import ToolRuntime
 
 from ..errors import InvalidScopeError, LangMemError, MissingScopeError
 from ..memory import Memory
-from .scoping import scope_from
+from .scoping import ScopeMapping, scope_from
 
 
-def _scope(runtime: ToolRuntime | None) -> dict[str, str | None]:
+NO_MEMORIES = "No memories match this query."
+# Parameterised: a bare ToolRuntime takes its context type's default, None, so pydantic warns
+# ("Expected `none`") each time LangChain dumps a tool input whose runtime has a dataclass context.
+RunContext = ToolRuntime[Any, Any]
+
+
+def _scope(runtime: ToolRuntime | None, mapping: ScopeMapping | None = None) -> dict[str, str | None]:
     if runtime is None:
         raise MissingScopeError("memory tools take their scope from the agent run (context or configurable); none was given")
-    return scope_from(runtime.context, runtime.config)
+    return scope_from(runtime.context, runtime.config, mapping)
 
 
 def _model_facing(call):
@@ -39,35 +45,38 @@ def _model_facing(call):
     return run
 
 
-def create_memory_tools(memory: Memory) -> list[BaseTool]:
-    """search_memory, add_memory, update_memory and delete_memory bound to `memory`."""
+def create_memory_tools(memory: Memory, *, scope: ScopeMapping | None = None) -> list[BaseTool]:
+    """search_memory, add_memory, update_memory and delete_memory bound to `memory`; `scope` maps
+    run fields to the memory scope (scoping.ScopeMapping)."""
 
-    def search_memory(query: str, runtime: ToolRuntime = None, limit: int = 5) -> list[dict]:
+    def search_memory(query: str, runtime: RunContext = None, limit: int = 5) -> list[dict] | str:
         """Search long-term memory for facts relevant to the query. Returns id, text and score."""
-        hits = memory.search(query, limit=limit, **_scope(runtime))
+        hits = memory.search(query, limit=limit, **_scope(runtime, scope))
+        if not hits:  # an empty list reaches the model as an empty string, which it cannot read
+            return NO_MEMORIES
         return [{"id": h.memory.id, "text": h.memory.text, "score": round(h.score, 4)} for h in hits]
 
-    def add_memory(text: str, runtime: ToolRuntime = None) -> list[dict]:
+    def add_memory(text: str, runtime: RunContext = None) -> list[dict]:
         """Remember a fact about the user for future conversations. Returns what was stored."""
         operations = memory.add(
-            [{"role": "user", "content": text, "id": runtime and runtime.tool_call_id}], infer=False, **_scope(runtime)
+            [{"role": "user", "content": text, "id": runtime and runtime.tool_call_id}], infer=False, **_scope(runtime, scope)
         )
         return [{"id": op.memory.id, "text": op.memory.text, "event": op.event.value} for op in operations]
 
     def _owned(memory_id: str, runtime: ToolRuntime):
         record = memory.get(memory_id)
-        scope = {k: v for k, v in _scope(runtime).items() if v is not None}
-        if any(getattr(record.scope, k) != v for k, v in scope.items()):
+        owner = {k: v for k, v in _scope(runtime, scope).items() if v is not None}
+        if any(getattr(record.scope, k) != v for k, v in owner.items()):
             raise ToolException(f"no memory with id {memory_id!r}")  # never reveal another scope's ids
         return record
 
-    def update_memory(memory_id: str, text: str, runtime: ToolRuntime = None) -> dict:
+    def update_memory(memory_id: str, text: str, runtime: RunContext = None) -> dict:
         """Replace the text of one of your memories (get ids from search_memory)."""
         _owned(memory_id, runtime)
         record = memory.update(memory_id, text)
         return {"id": record.id, "text": record.text}
 
-    def delete_memory(memory_id: str, runtime: ToolRuntime = None) -> str:
+    def delete_memory(memory_id: str, runtime: RunContext = None) -> str:
         """Forget one of your memories (get ids from search_memory)."""
         _owned(memory_id, runtime)
         memory.delete(memory_id)
