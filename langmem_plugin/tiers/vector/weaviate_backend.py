@@ -271,10 +271,13 @@ class WeaviateVectorStore:
             groups.setdefault(tenant, []).append(memory_id)
         return [(self._collection.with_tenant(tenant), ids) for tenant, ids in groups.items()]
 
-    def _check_batch(self, handle) -> None:
-        failed = handle.batch.failed_objects
-        if failed:
-            raise BackendError(f"Weaviate rejected {len(failed)} objects: {failed[0].message}")
+    def _insert_many(self, handle, objects: list) -> None:
+        """Synchronous gRPC batch writes (the client's background batcher adds ~0.25 s per call)."""
+        for start in range(0, len(objects), PAGE):
+            result = handle.data.insert_many(objects[start : start + PAGE])
+            if result.has_errors:
+                errors = list(result.errors.values())
+                raise BackendError(f"Weaviate rejected {len(errors)} objects: {errors[0].message}")
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -300,18 +303,19 @@ class WeaviateVectorStore:
         by_handle: dict[str, list[int]] = {}
         for index, record in enumerate(records):
             by_handle.setdefault(tenant_name(record.scope.user_id) if self._multi_tenancy else "", []).append(index)
+        from weaviate.classes.data import DataObject
+
         if self._multi_tenancy:  # the map entry first: an object is never stored without one
-            with self._tenant_map.batch.fixed_size(batch_size=PAGE) as batch:
-                for tenant, indices in by_handle.items():
-                    for i in indices:
-                        batch.add_object(properties={"memory_id": records[i].id, "tenant": tenant}, uuid=object_uuid(records[i].id))
-            self._check_batch(self._tenant_map)
+            entries = [
+                DataObject(properties={"memory_id": records[i].id, "tenant": tenant}, uuid=object_uuid(records[i].id))
+                for tenant, indices in by_handle.items()
+                for i in indices
+            ]
+            self._insert_many(self._tenant_map, entries)
         for tenant, indices in by_handle.items():
             handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
-            with handle.batch.fixed_size(batch_size=PAGE) as batch:
-                for i in indices:
-                    batch.add_object(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist())
-            self._check_batch(handle)
+            objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
+            self._insert_many(handle, objects)
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         if not self.get([record.id]):
