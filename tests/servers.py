@@ -20,6 +20,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_port_pair() -> int:
+    """A free port p whose neighbour p + 1 is free too."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -125,9 +137,14 @@ class WeaviateNode:
     grpc_port: int = field(default_factory=free_port)
     gossip_port: int = field(default_factory=free_port)
     data_port: int = field(default_factory=free_port)
-    raft_port: int = field(default_factory=free_port)
-    rpc_port: int = field(default_factory=free_port)
+    raft_port: int = field(default_factory=free_port_pair)  # the internal RPC port is raft_port + 1
     process: subprocess.Popen | None = None
+
+    @property
+    def rpc_port(self) -> int:
+        # CLUSTER_IN_LOCALHOST: each node finds a peer's RPC port as the peer's raft port + 1, the
+        # only way several nodes share one host (otherwise every node must use the same RPC port)
+        return self.raft_port + 1
 
     @property
     def url(self) -> str:
@@ -146,6 +163,7 @@ class WeaviateNode:
             "PROMETHEUS_MONITORING_ENABLED": "false",
             "LOG_LEVEL": "warning",
             "CLUSTER_HOSTNAME": self.name,
+            "CLUSTER_IN_LOCALHOST": "true",
             "CLUSTER_ADVERTISE_ADDR": "127.0.0.1",
             "CLUSTER_BIND_ADDR": "127.0.0.1",
             "CLUSTER_GOSSIP_BIND_PORT": str(self.gossip_port),
@@ -199,6 +217,17 @@ class WeaviateNode:
         """SIGKILL: no shutdown hooks, no flush; what the node had not made durable is gone."""
         self.process.kill()
         self.process.wait()
+
+
+def start_weaviate_cluster(nodes: list[WeaviateNode]) -> None:
+    """Start the nodes as one cluster: the first one's gossip port must listen before the others
+    join it (a node that cannot join exits), then every node waits for the raft quorum."""
+    nodes[0].start(nodes)
+    wait_for_port(nodes[0].gossip_port, nodes[0].process, seconds=60)
+    for node in nodes[1:]:
+        node.start(nodes)
+    for node in nodes:
+        node.wait_ready(seconds=180)
 
 
 def start_weaviate(directory: Path):

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import uuid
+import warnings
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -200,11 +201,22 @@ class WeaviateVectorStore:
                 properties=properties,
                 vector_config=Configure.Vectors.self_provided(),
                 multi_tenancy_config=Configure.multi_tenancy(enabled=True, auto_tenant_creation=True) if multi_tenancy else None,
-                replication_config=Configure.replication(factor=self._replication_factor) if self._replication_factor > 1 else None,
+                replication_config=self._replication_config(),
             )
         except UnexpectedStatusCodeError:
             if not self._client.collections.exists(name):  # not a race with another process creating it
                 raise
+
+    def _replication_config(self):
+        """Replicas with async replication: a node that was down catches up in the background, so
+        queries it serves (which read only its own replica) converge after it rejoins."""
+        from weaviate.classes.config import Configure
+
+        if self._replication_factor == 1:
+            return None
+        with warnings.catch_warnings():  # deprecated for servers >= 1.38, which enable it themselves
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return Configure.replication(factor=self._replication_factor, async_enabled=True)
 
     def _ensure_collections(self) -> None:
         from weaviate.classes.config import DataType, Property, Tokenization
