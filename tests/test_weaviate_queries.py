@@ -12,7 +12,6 @@ from langmem_plugin.tiers.vector.weaviate_backend import (
     OPEN,
     WeaviateVectorStore,
     _metadata_matches,
-    alpha,
     combine,
     from_properties,
     object_uuid,
@@ -79,12 +78,6 @@ def test_validity_filters():
     both = combine(scope_filter(Scope(user_id="ana"), False), validity_filter(None), None)
     assert conditions(both) == [("user_id", "Equal", "ana"), ("valid_to", "GreaterThanEqual", OPEN)]
     assert combine(None, None) is None
-
-
-def test_alpha_from_fusion_weights():
-    assert alpha(SearchParams()) == 0.5
-    assert alpha(SearchParams(dense_weight=3.0, keyword_weight=1.0)) == 0.75
-    assert alpha(SearchParams(dense_weight=0.0, keyword_weight=1.0)) == 0.0
 
 
 def test_properties_round_trip_with_open_and_closed_validity():

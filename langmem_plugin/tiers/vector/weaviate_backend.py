@@ -1,15 +1,15 @@
 """Vector tier on Weaviate (weaviate-client v4, gRPC), for memories that outgrow one machine.
 
-One collection holds every memory with a self-provided vector. Scopes are either a filtered
-property (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
-then becomes mandatory). Search is Weaviate's own hybrid query (BM25 + vector) with ranked
-fusion (reciprocal-rank style) and alpha = dense_weight / (dense_weight + keyword_weight).
-Validity is stored as numbers with an open-ended sentinel, so "valid now" and "valid at t" are
-plain range filters. Metadata filters are applied to candidates client-side (metadata is free-form
-JSON, not part of the collection schema).
+One collection holds every memory with a self-provided vector. Scopes are either filtered
+properties (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
+then becomes mandatory; a plain side collection maps memory ids to tenants for by-id calls).
+Search takes the dense, BM25 and graph-linked rankings from the server and fuses them with the
+embedded backend's reciprocal rank fusion. Validity is stored as numbers with an open-ended
+sentinel, so "valid now" and "valid at t" are plain range filters. Metadata filters are applied
+to candidates client-side (metadata is free-form JSON, not part of the collection schema).
 
-The query building below is pure functions (tests/test_weaviate_queries.py); the contract suite
-runs against a real server when WEAVIATE_URL is set.
+The query building is pure functions (tests/test_weaviate_queries.py); the contract suite and
+tests/test_weaviate_memory.py run against real servers started by tests/servers.py.
 """
 
 from __future__ import annotations
@@ -68,12 +68,6 @@ def combine(*filters):
     if not present:
         return None
     return present[0] if len(present) == 1 else _filters().all_of(present)
-
-
-def alpha(params: SearchParams) -> float:
-    """Weaviate's hybrid weight of the vector side, from our two ranker weights."""
-    total = params.dense_weight + params.keyword_weight
-    return 0.5 if total == 0 else params.dense_weight / total
 
 
 def to_properties(record: MemoryRecord) -> dict[str, Any]:
@@ -183,7 +177,6 @@ class WeaviateVectorStore:
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
-        self._known_tenants: set[str] = set()
         self._ensure_collections()
         self._dimensions: int | None = self._stored_dimensions()
 
