@@ -33,6 +33,8 @@ install-weaviate:
 
 # Servers the backend contract suites start on 127.0.0.1 (Debian packages; needs root, as in CI).
 install-servers: install-weaviate
+	command -v ss >/dev/null || (apt-get update -qq && apt-get install -y -qq iproute2) \
+		|| echo "could not install iproute2: the Weaviate listener check fails without ss"
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
 		|| echo "could not install redis-server: the Redis tests will skip"
 	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \
