@@ -15,6 +15,7 @@ from langmem_plugin.tiers.vector.weaviate_backend import (
     combine,
     from_properties,
     object_uuid,
+    rrf,
     scope_filter,
     tenant_name,
     to_properties,
@@ -107,3 +108,8 @@ def test_metadata_filters_match_the_sql_semantics():
 def test_unreachable_server_is_a_typed_error():
     with pytest.raises(BackendError, match="cannot reach Weaviate"):
         WeaviateVectorStore("http://127.0.0.1:1")
+
+
+def test_rank_fusion_weights_each_ranker_like_the_embedded_backend():
+    fused = rrf([(["a", "b"], 1.0), (["b"], 2.0), (["c"], 0.0)], k=60)
+    assert fused == {"a": 1 / 61, "b": 1 / 62 + 2 / 61}  # a zero-weight ranker contributes nothing
