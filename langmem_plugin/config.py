@@ -16,7 +16,9 @@ ENV_PREFIX = "LANGMEM_"
 class VectorTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["sqlite", "weaviate"] = "sqlite"
-    url: str = Field(default="http://127.0.0.1:8080", description="Weaviate HTTP URL (gRPC on port 50051), for backend 'weaviate'")
+    url: str = Field(default="http://127.0.0.1:8080", description="Weaviate HTTP URL, for backend 'weaviate'")
+    grpc_port: int = Field(default=50051, ge=1, le=65535, description="Weaviate gRPC port on the same host")
+    replication_factor: int = Field(default=1, ge=1, description="Weaviate: copies of each memory, set when the collection is created")
     api_key: str | None = Field(default=None, repr=False)
     collection: str = "LangmemMemory"
     multi_tenancy: bool = Field(default=False, description="Weaviate: one tenant per user_id instead of a filtered property")

@@ -40,7 +40,14 @@ def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
         from .tiers.vector.weaviate_backend import WeaviateVectorStore
 
         vector = config.vector
-        return WeaviateVectorStore(vector.url, collection=vector.collection, multi_tenancy=vector.multi_tenancy, api_key=vector.api_key)
+        return WeaviateVectorStore(
+            vector.url,
+            collection=vector.collection,
+            multi_tenancy=vector.multi_tenancy,
+            api_key=vector.api_key,
+            grpc_port=vector.grpc_port,
+            replication_factor=vector.replication_factor,
+        )
     from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
     return SQLiteVectorStore(

@@ -7,6 +7,7 @@ when the server cannot exist here.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -32,16 +33,19 @@ def _neo4j(root: Path, request) -> Neo4jGraphStore:
     return store
 
 
-def _weaviate(root: Path, request) -> WeaviateVectorStore:
-    # a fresh collection per test on the server given by WEAVIATE_URL
-    return WeaviateVectorStore(request.getfixturevalue("weaviate_url"), collection=f"T{uuid.uuid4().hex[:12]}")
+def weaviate_store(root: Path, request, *, multi_tenancy: bool) -> WeaviateVectorStore:
+    # one collection per test directory on the session server, so a reopen finds the same data
+    node = request.getfixturevalue("weaviate_node")
+    collection = "T" + hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return WeaviateVectorStore(node.url, grpc_port=node.grpc_port, collection=collection, multi_tenancy=multi_tenancy)
 
 
 VECTOR_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3"),
     # every scope answered by the HNSW graph, so the contract also holds for approximate search
     "sqlite-hnsw": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
-    "weaviate": _weaviate,
+    "weaviate": lambda root, request: weaviate_store(root, request, multi_tenancy=False),
+    "weaviate-tenants": lambda root, request: weaviate_store(root, request, multi_tenancy=True),
 }
 GRAPH_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteGraphStore(root / "graph.sqlite3"),

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from langmem_plugin import AsyncMemory, Memory
 from langmem_plugin.embeddings import MiniLMEmbeddings
 
 from .helpers import HashingEmbeddings
-from .servers import start_neo4j, start_redis
+from .servers import start_neo4j, start_redis, start_weaviate
 
 
 @pytest.fixture(scope="session")
@@ -17,14 +15,9 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def weaviate_url():
-    url = os.environ.get("WEAVIATE_URL")
-    if not url:
-        pytest.skip(
-            "no Weaviate server: it cannot be installed here (no Docker; embedded mode downloads a binary). "
-            "Set WEAVIATE_URL=http://127.0.0.1:8080 with a server started as in docs/backends/weaviate.md"
-        )
-    return url
+def weaviate_node(tmp_path_factory):
+    """One single-node Weaviate for the session; tests keep apart by collection name."""
+    yield from start_weaviate(tmp_path_factory.mktemp("weaviate"))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Fast unit tests of the Weaviate backend's query building (no server needed)."""
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,11 +12,12 @@ from langmem_plugin.tiers.vector.weaviate_backend import (
     OPEN,
     WeaviateVectorStore,
     _metadata_matches,
-    alpha,
     combine,
     from_properties,
     object_uuid,
+    rrf,
     scope_filter,
+    tenant_name,
     to_properties,
     validity_filter,
 )
@@ -51,11 +53,20 @@ def test_scope_filter_has_every_given_id():
         scope_filter(Scope(), False)
 
 
-def test_multi_tenancy_uses_user_id_as_tenant():
-    assert scope_filter(Scope(user_id="ana"), True) is None  # the tenant is the filter
-    assert conditions(scope_filter(Scope(user_id="ana", agent_id="bot"), True)) == [("agent_id", "Equal", "bot")]
+def test_multi_tenancy_needs_user_id_and_still_filters_on_it():
+    assert conditions(scope_filter(Scope(user_id="ana"), True)) == [("user_id", "Equal", "ana")]
+    assert conditions(scope_filter(Scope(user_id="ana", agent_id="bot"), True)) == [("user_id", "Equal", "ana"), ("agent_id", "Equal", "bot")]
     with pytest.raises(MissingScopeError):
         scope_filter(Scope(agent_id="bot"), True)
+
+
+@pytest.mark.parametrize("user_id", ["Ana", "ana maria", "ana-1", "x" * 65, "é", "h-" + "0" * 62, "a|b", "../etc"])
+def test_tenant_names_are_valid_and_distinct_for_any_user_id(user_id):
+    name = tenant_name(user_id)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name)
+    assert name.startswith("h-") and name != tenant_name(user_id.lower() + "x")
+    assert tenant_name("ana") == "ana" and tenant_name("ana_1") == "ana_1"  # simple ids stay readable
+    assert tenant_name("Ana") != tenant_name("ana")  # case never merges two users
 
 
 def test_validity_filters():
@@ -68,12 +79,6 @@ def test_validity_filters():
     both = combine(scope_filter(Scope(user_id="ana"), False), validity_filter(None), None)
     assert conditions(both) == [("user_id", "Equal", "ana"), ("valid_to", "GreaterThanEqual", OPEN)]
     assert combine(None, None) is None
-
-
-def test_alpha_from_fusion_weights():
-    assert alpha(SearchParams()) == 0.5
-    assert alpha(SearchParams(dense_weight=3.0, keyword_weight=1.0)) == 0.75
-    assert alpha(SearchParams(dense_weight=0.0, keyword_weight=1.0)) == 0.0
 
 
 def test_properties_round_trip_with_open_and_closed_validity():
@@ -103,3 +108,8 @@ def test_metadata_filters_match_the_sql_semantics():
 def test_unreachable_server_is_a_typed_error():
     with pytest.raises(BackendError, match="cannot reach Weaviate"):
         WeaviateVectorStore("http://127.0.0.1:1")
+
+
+def test_rank_fusion_weights_each_ranker_like_the_embedded_backend():
+    fused = rrf([(["a", "b"], 1.0), (["b"], 2.0), (["c"], 0.0)], k=60)
+    assert fused == {"a": 1 / 61, "b": 1 / 62 + 2 / 61}  # a zero-weight ranker contributes nothing

@@ -1,23 +1,26 @@
 """Vector tier on Weaviate (weaviate-client v4, gRPC), for memories that outgrow one machine.
 
-One collection holds every memory with a self-provided vector. Scopes are either a filtered
-property (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
-then becomes mandatory). Search is Weaviate's own hybrid query (BM25 + vector) with ranked
-fusion (reciprocal-rank style) and alpha = dense_weight / (dense_weight + keyword_weight).
-Validity is stored as numbers with an open-ended sentinel, so "valid now" and "valid at t" are
-plain range filters. Metadata filters are applied to candidates client-side (metadata is free-form
-JSON, not part of the collection schema).
+One collection holds every memory with a self-provided vector. Scopes are either filtered
+properties (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
+then becomes mandatory; a plain side collection maps memory ids to tenants for by-id calls).
+Search takes the dense, BM25 and graph-linked rankings from the server and fuses them with the
+embedded backend's reciprocal rank fusion. Validity is stored as numbers with an open-ended
+sentinel, so "valid now" and "valid at t" are plain range filters. Metadata filters are applied
+to candidates client-side (metadata is free-form JSON, not part of the collection schema).
 
-The query building below is pure functions (tests/test_weaviate_queries.py); the contract suite
-runs against a real server when WEAVIATE_URL is set.
+The query building is pure functions (tests/test_weaviate_queries.py); the contract suite and
+tests/test_weaviate_memory.py run against real servers started by tests/servers.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
+import warnings
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -33,6 +36,7 @@ OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in th
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
 NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to")
+TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
 
 
 def _filters():
@@ -42,13 +46,13 @@ def _filters():
 
 
 def scope_filter(scope: Scope, multi_tenancy: bool):
-    """Equality on every given scope id; in multi-tenancy mode user_id is the tenant instead."""
+    """Equality on every given scope id. In multi-tenancy mode user_id also picks the tenant, and
+    is still filtered on inside it, so a tenant could never serve another user's records."""
     ids = scope.required_filter()
     if multi_tenancy and "user_id" not in ids:
         raise MissingScopeError("with Weaviate multi-tenancy every call needs a user_id (the tenant)")
     Filter = _filters()
-    conditions = [Filter.by_property(f).equal(v) for f, v in ids.items() if not (multi_tenancy and f == "user_id")]
-    return Filter.all_of(conditions) if conditions else None
+    return Filter.all_of([Filter.by_property(f).equal(v) for f, v in ids.items()])
 
 
 def validity_filter(as_of: datetime | None):
@@ -64,12 +68,6 @@ def combine(*filters):
     if not present:
         return None
     return present[0] if len(present) == 1 else _filters().all_of(present)
-
-
-def alpha(params: SearchParams) -> float:
-    """Weaviate's hybrid weight of the vector side, from our two ranker weights."""
-    total = params.dense_weight + params.keyword_weight
-    return 0.5 if total == 0 else params.dense_weight / total
 
 
 def to_properties(record: MemoryRecord) -> dict[str, Any]:
@@ -109,12 +107,56 @@ def object_uuid(memory_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"langmem:{memory_id}"))
 
 
+def tenant_name(user_id: str) -> str:
+    """Weaviate tenant of a user_id. Tenant names allow only [A-Za-z0-9_-]{1,64}: a user_id made of
+    lowercase letters, digits and '_' is its own tenant (readable in Weaviate's tools); any other
+    is 'h-' + 62 hex digits of its SHA-256. The '-' never occurs in the first form, and neither
+    form depends on case, so two user_ids never share a tenant."""
+    if TENANT_AS_IS.fullmatch(user_id):
+        return user_id
+    return "h-" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:62]
+
+
 def _metadata_matches(record: MemoryRecord, filters: Mapping[str, Any] | None) -> bool:
     return matches_filters(record.metadata, filters)
 
 
+def rrf(rankings: list[tuple[list[str], float]], k: int) -> dict[str, float]:
+    """Reciprocal rank fusion, as the embedded backend: sum of weight / (k + rank) per ranker."""
+    fused: dict[str, float] = {}
+    for ranked, weight in rankings:
+        if weight:
+            for rank, memory_id in enumerate(ranked, start=1):
+                fused[memory_id] = fused.get(memory_id, 0.0) + weight / (k + rank)
+    return fused
+
+
+def cosine(stored: Any, query: np.ndarray) -> float:
+    stored = np.asarray(stored["default"] if isinstance(stored, dict) else stored, dtype=np.float32)
+    denominator = (float(np.linalg.norm(stored)) or 1.0) * (float(np.linalg.norm(query)) or 1.0)
+    return float(stored @ query / denominator)
+
+
+def make_hit(record: MemoryRecord, score: float, similarity: float, ranks: Mapping[str, int | None]) -> SearchHit:
+    """The one place a Weaviate result becomes a SearchHit."""
+    return SearchHit(memory=record.model_copy(update={"score": score}), score=score, similarity=similarity, **ranks)
+
+
+def _missing_tenant(exc: Exception) -> bool:
+    return "tenant not found" in str(exc).lower() or "not found: tenant" in str(exc).lower()
+
+
 class WeaviateVectorStore:
-    def __init__(self, url: str, *, collection: str = "LangmemMemory", multi_tenancy: bool = False, api_key: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        collection: str = "LangmemMemory",
+        multi_tenancy: bool = False,
+        api_key: str | None = None,
+        grpc_port: int = 50051,
+        replication_factor: int = 1,
+    ):
         try:
             import weaviate
         except ImportError as exc:
@@ -126,40 +168,123 @@ class WeaviateVectorStore:
         try:
             self._client = weaviate.connect_to_custom(
                 http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-                grpc_host=parsed.hostname, grpc_port=50051, grpc_secure=secure,
+                grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
                 auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
             )
         except Exception as exc:  # noqa: BLE001 - the client raises several unrelated types
             raise BackendError(f"cannot reach Weaviate at {url}: {exc}") from exc
         self._multi_tenancy = multi_tenancy
+        self._replication_factor = replication_factor
         self._name = collection
-        self._ensure_collection()
-        self._dimensions: int | None = None
+        self._tenant_map_name = f"{collection}TenantMap"
+        self._ensure_collections()
+        self._dimensions: int | None = self._stored_dimensions()
 
-    def _ensure_collection(self) -> None:
-        from weaviate.classes.config import Configure, DataType, Property, Tokenization
+    # -- schema -------------------------------------------------------------------------------
 
-        if not self._client.collections.exists(self._name):
-            properties = [
-                Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD, skip_vectorization=True)
-                for name in TEXT_PROPERTIES
-                if name != "text"
-            ] + [Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD)]
-            properties += [Property(name=name, data_type=DataType.NUMBER) for name in NUMBER_PROPERTIES]
+    def _create(self, name: str, properties: list, multi_tenancy: bool) -> None:
+        from weaviate.classes.config import Configure
+        from weaviate.exceptions import UnexpectedStatusCodeError
+
+        if self._client.collections.exists(name):
+            return
+        try:
             self._client.collections.create(
-                self._name,
+                name,
                 properties=properties,
                 vector_config=Configure.Vectors.self_provided(),
-                multi_tenancy_config=Configure.multi_tenancy(enabled=self._multi_tenancy, auto_tenant_creation=True),
+                multi_tenancy_config=Configure.multi_tenancy(enabled=True, auto_tenant_creation=True) if multi_tenancy else None,
+                replication_config=self._replication_config(),
             )
+        except UnexpectedStatusCodeError:
+            if not self._client.collections.exists(name):  # not a race with another process creating it
+                raise
+
+    def _replication_config(self):
+        """Replicas with async replication: a node that was down catches up in the background, so
+        queries it serves (which read only its own replica) converge after it rejoins."""
+        from weaviate.classes.config import Configure
+
+        if self._replication_factor == 1:
+            return None
+        with warnings.catch_warnings():  # deprecated for servers >= 1.38, which enable it themselves
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return Configure.replication(factor=self._replication_factor, async_enabled=True)
+
+    def _ensure_collections(self) -> None:
+        from weaviate.classes.config import DataType, Property, Tokenization
+
+        exact = lambda name: Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD)  # noqa: E731
+        properties = [exact(name) for name in TEXT_PROPERTIES if name != "text"]
+        properties += [Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD)]
+        properties += [Property(name=name, data_type=DataType.NUMBER) for name in NUMBER_PROPERTIES]
+        self._create(self._name, properties, self._multi_tenancy)
         self._collection = self._client.collections.get(self._name)
+        if self._multi_tenancy:
+            # memory id -> tenant, so by-id operations need no scope; a plain (single-shard) collection
+            self._create(self._tenant_map_name, [exact("memory_id"), exact("tenant")], False)
+            self._tenant_map = self._client.collections.get(self._tenant_map_name)
+
+    def _stored_dimensions(self) -> int | None:
+        """Vector size of a stored object, so a reopened store knows it before the first write."""
+        if not self._multi_tenancy:
+            handles = [self._collection]
+        else:
+            entries = self._tenant_map.query.fetch_objects(limit=5).objects
+            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(e.properties["tenant"] for e in entries)]
+        for handle in handles:
+            objects = handle.query.fetch_objects(limit=1, include_vector=True).objects
+            if objects:
+                vector = objects[0].vector
+                return len(vector["default"] if isinstance(vector, dict) else vector)
+        return None
+
+    # -- scopes and tenants ---------------------------------------------------------------------
 
     def _handle(self, scope: Scope):
         if not self._multi_tenancy:
             return self._collection
         if not scope.user_id:
             raise MissingScopeError("with Weaviate multi-tenancy every call needs a user_id (the tenant)")
-        return self._collection.with_tenant(scope.user_id)
+        return self._collection.with_tenant(tenant_name(scope.user_id))
+
+    def _read(self, scope: Scope, query: Callable[[Any], Any], empty: Any) -> Any:
+        """Run a read on the scope's tenant; a user that never wrote has no tenant and reads as empty."""
+        handle = self._handle(scope)
+        try:
+            return query(handle)
+        except Exception as exc:  # noqa: BLE001 - the client wraps server errors in several types
+            if self._multi_tenancy and _missing_tenant(exc):
+                return empty
+            raise
+
+    def _tenants_of(self, memory_ids: list[str]) -> dict[str, str]:
+        Filter = _filters()
+        found: dict[str, str] = {}
+        for start in range(0, len(memory_ids), PAGE):
+            chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
+            entries = self._tenant_map.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects
+            found.update((e.properties["memory_id"], e.properties["tenant"]) for e in entries)
+        return found
+
+    def _by_handle(self, memory_ids: list[str]) -> list[tuple[Any, list[str]]]:
+        """The ids grouped by the collection handle (tenant) that holds them; unknown ids are dropped."""
+        if not self._multi_tenancy:
+            return [(self._collection, memory_ids)] if memory_ids else []
+        groups: dict[str, list[str]] = {}
+        for memory_id, tenant in self._tenants_of(memory_ids).items():
+            groups.setdefault(tenant, []).append(memory_id)
+        return [(self._collection.with_tenant(tenant), ids) for tenant, ids in groups.items()]
+
+    def _insert_many(self, handle, objects: list) -> None:
+        """Synchronous gRPC batch writes (the client's background batcher adds ~0.25 s per call)."""
+        for start in range(0, len(objects), PAGE):
+            result = handle.data.insert_many(objects[start : start + PAGE])
+            if result.has_errors:
+                errors = list(result.errors.values())
+                raise BackendError(f"Weaviate rejected {len(errors)} objects: {errors[0].message}")
+
+    # -- protocol -----------------------------------------------------------------------------
 
     @property
     def dimensions(self) -> int | None:
@@ -173,125 +298,157 @@ class WeaviateVectorStore:
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(records), -1)
-        if records:
-            self._check(vectors.shape[1])
-        by_scope: dict[Scope, list[int]] = {}
-        for index, record in enumerate(records):
+        for record in records:
             record.scope.required_filter()
-            by_scope.setdefault(Scope(user_id=record.scope.user_id) if self._multi_tenancy else Scope(), []).append(index)
-        for tenant_scope, indices in by_scope.items():
-            handle = self._handle(tenant_scope) if self._multi_tenancy else self._collection
-            with handle.batch.fixed_size(batch_size=200) as batch:
-                for i in indices:
-                    batch.add_object(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist())
-            failed = handle.batch.failed_objects
-            if failed:
-                raise BackendError(f"Weaviate rejected {len(failed)} objects: {failed[0].message}")
+            if self._multi_tenancy and not record.scope.user_id:
+                raise MissingScopeError("with Weaviate multi-tenancy every memory needs a user_id (the tenant)")
+        if not records:
+            return
+        self._check(vectors.shape[1])
+        by_handle: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            by_handle.setdefault(tenant_name(record.scope.user_id) if self._multi_tenancy else "", []).append(index)
+        from weaviate.classes.data import DataObject
 
-    def _fetch(self, memory_id: str, scope: Scope | None = None):
-        handle = self._handle(scope) if scope is not None and self._multi_tenancy else self._collection
-        return handle.query.fetch_object_by_id(object_uuid(memory_id), include_vector=True)
+        if self._multi_tenancy:  # the map entry first: an object is never stored without one
+            entries = [
+                DataObject(properties={"memory_id": records[i].id, "tenant": tenant}, uuid=object_uuid(records[i].id))
+                for tenant, indices in by_handle.items()
+                for i in indices
+            ]
+            self._insert_many(self._tenant_map, entries)
+        for tenant, indices in by_handle.items():
+            handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
+            objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
+            self._insert_many(handle, objects)
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
-        handle = self._handle(record.scope)
-        if self._fetch(record.id, record.scope) is None:
+        if not self.get([record.id]):
             raise MemoryNotFoundError(record.id)
         if vector is not None:
             self._check(int(np.asarray(vector).size))
-        handle.data.update(
+        self._handle(record.scope).data.update(
             uuid=object_uuid(record.id),
             properties=to_properties(record),
             vector=None if vector is None else np.asarray(vector, dtype=np.float32).reshape(-1).tolist(),
         )
 
     def get(self, memory_ids: list[str]) -> list[MemoryRecord]:
-        if self._multi_tenancy:
-            raise BackendError("get by id needs the tenant: with multi-tenancy, look memories up through search or list")
-        found = {}
-        for memory_id in memory_ids:
-            obj = self._fetch(memory_id)
-            if obj is not None:
-                found[memory_id] = from_properties(obj.properties)
+        Filter = _filters()
+        found: dict[str, MemoryRecord] = {}
+        for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
+            for start in range(0, len(ids), PAGE):
+                chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
+                for obj in handle.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects:
+                    record = from_properties(obj.properties)
+                    found[record.id] = record
         return [found[i] for i in memory_ids if i in found]
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
         Filter = _filters()
         where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(None), Filter.by_property("hash").equal(content_hash))
-        result = self._handle(scope).query.fetch_objects(filters=where, limit=1)
-        return from_properties(result.objects[0].properties) if result.objects else None
+        objects = self._read(scope, lambda h: h.query.fetch_objects(filters=where, limit=1).objects, [])
+        return from_properties(objects[0].properties) if objects else None
 
     def list(self, scope: Scope, *, limit: int, filters: Mapping[str, Any] | None = None, include_invalidated: bool = False) -> list[MemoryRecord]:
         """Newest first; metadata filters are checked on each page until `limit` records match."""
         from weaviate.classes.query import Sort
 
         where = combine(scope_filter(scope, self._multi_tenancy), None if include_invalidated else validity_filter(None))
-        handle, records, offset = self._handle(scope), [], 0
+        records: list[MemoryRecord] = []
+        offset = 0
         while len(records) < limit:
-            page = handle.query.fetch_objects(
-                filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("created_at", ascending=False)
-            ).objects
-            records += [r for r in map(lambda o: from_properties(o.properties), page) if _metadata_matches(r, filters)]
+            page = self._read(
+                scope,
+                lambda h: h.query.fetch_objects(filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("created_at", ascending=False)).objects,
+                [],
+            )
+            records += [r for r in (from_properties(o.properties) for o in page) if _metadata_matches(r, filters)]
             if len(page) < PAGE:
                 break
             offset += PAGE
         return records[:limit]
 
     def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
-        from weaviate.classes.query import HybridFusion, MetadataQuery
+        """Dense, BM25 and graph rankings from the server, fused client-side with the embedded
+        backend's reciprocal rank fusion, so both backends rank alike and report per-ranker ranks."""
+        from weaviate.classes.query import Filter
 
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if self._dimensions is not None and vector.size != self._dimensions:
             raise DimensionMismatchError(f"query vector has {vector.size} dimensions, the collection holds {self._dimensions}")
         where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(params.as_of))
         fetch = params.candidates if not params.filters else params.candidates * 4
-        result = self._handle(scope).query.hybrid(
-            query=query or None,
-            vector=vector.tolist(),
-            alpha=alpha(params),
-            fusion_type=HybridFusion.RANKED,
-            filters=where,
-            limit=fetch,
-            include_vector=True,
-            return_metadata=MetadataQuery(score=True),
-        )
-        norm = float(np.linalg.norm(vector)) or 1.0
-        hits = []
-        for rank, obj in enumerate(result.objects, start=1):
-            record = from_properties(obj.properties)
-            if not _metadata_matches(record, params.filters):
-                continue
-            stored = np.asarray(obj.vector["default"] if isinstance(obj.vector, dict) else obj.vector, dtype=np.float32)
-            similarity = float(stored @ vector / ((float(np.linalg.norm(stored)) or 1.0) * norm))
-            if params.threshold is not None and similarity < params.threshold:
-                continue
-            score = float(obj.metadata.score or 0.0)
-            hits.append(SearchHit(memory=record.model_copy(update={"score": score}), score=score, similarity=similarity, dense_rank=None, keyword_rank=None))
-        return hits[: params.limit]
+        seen: dict[str, tuple[MemoryRecord, Any]] = {}
+
+        def ranked(objects) -> list[str]:
+            ids = []
+            for obj in objects:
+                record = from_properties(obj.properties)
+                if _metadata_matches(record, params.filters):
+                    seen[record.id] = (record, obj.vector)
+                    ids.append(record.id)
+            return ids[: params.candidates]
+
+        dense = keyword = graph = []
+        if params.dense_weight and self._dimensions is not None:
+            dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
+        if query.strip() and params.keyword_weight:
+            keyword = ranked(self._read(scope, lambda h: h.query.bm25(query, query_properties=["text"], filters=where, limit=fetch, include_vector=True).objects, []))
+        if params.graph_memory_ids and params.graph_weight:
+            linked = combine(where, Filter.by_property("memory_id").contains_any(list(params.graph_memory_ids)))
+            objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(params.graph_memory_ids), include_vector=True).objects, [])
+            order = {memory_id: i for i, memory_id in enumerate(params.graph_memory_ids)}
+            graph = sorted(ranked(objects), key=order.__getitem__)
+        fused = rrf([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
+        similarity = {memory_id: cosine(seen[memory_id][1], vector) for memory_id in fused}
+        ordered = sorted(fused, key=lambda i: (-fused[i], -similarity[i]))
+        if params.threshold is not None:
+            ordered = [i for i in ordered if similarity[i] >= params.threshold]
+        rank_maps = {"dense_rank": dense, "keyword_rank": keyword, "graph_rank": graph}
+        rank_maps = {name: {memory_id: r for r, memory_id in enumerate(ids, start=1)} for name, ids in rank_maps.items()}
+        return [
+            make_hit(seen[i][0], fused[i], similarity[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
+            for i in ordered[: params.limit]
+        ]
 
     def delete(self, memory_ids: list[str]) -> None:
-        if self._multi_tenancy:
-            raise BackendError("delete by id needs the tenant: use delete_scope, or the filtered-property mode")
-        for memory_id in memory_ids:
-            self._collection.data.delete_by_id(object_uuid(memory_id))
+        Filter = _filters()
+        for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
+            for start in range(0, len(ids), PAGE):
+                chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
+                handle.data.delete_many(where=Filter.by_id().contains_any(chunk))
+        self._forget_tenants(memory_ids)
+
+    def _forget_tenants(self, memory_ids: list[str]) -> None:
+        """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
+        if not self._multi_tenancy:
+            return
+        Filter = _filters()
+        for start in range(0, len(memory_ids), PAGE):
+            chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
+            self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
         deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
-        handle = self._handle(scope)
-        where = scope_filter(scope, self._multi_tenancy)
-        if where is None:  # a tenant's whole content
-            handle.data.delete_many(where=_filters().by_property("memory_id").like("*"))
+        if self._multi_tenancy and scope == Scope(user_id=scope.user_id):
+            # the user's whole tenant: removing it drops its shard, nothing is left behind on disk
+            self._collection.tenants.remove([tenant_name(scope.user_id)])
         else:
-            handle.data.delete_many(where=where)
+            where = scope_filter(scope, self._multi_tenancy)
+            while deleted and self._read(scope, lambda h: h.data.delete_many(where=where).matches, 0):
+                pass  # the server deletes at most QUERY_MAXIMUM_RESULTS objects per call
+        self._forget_tenants([r.id for r in deleted])
         return deleted
 
     def count(self, scope: Scope) -> int:
         where = scope_filter(scope, self._multi_tenancy)
-        return self._handle(scope).aggregate.over_all(filters=where, total_count=True).total_count
+        return self._read(scope, lambda h: h.aggregate.over_all(filters=where, total_count=True).total_count, 0)
 
     def reset(self) -> None:
-        """Drop and recreate the collection (every tenant, every memory)."""
-        self._client.collections.delete(self._name)
-        self._ensure_collection()
+        """Drop and recreate the collections (every tenant, every memory)."""
+        self._client.collections.delete([self._name, self._tenant_map_name])
+        self._ensure_collections()
         self._dimensions = None
 
     def close(self) -> None:
