@@ -111,7 +111,7 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
             "metadata": old.metadata if clean_metadata is None else clean_metadata,
         }
     )
-    services.vector.replace(updated, services.embedder.embed([text])[0])
+    services.vector.replace(updated, services.embedder.embed([text], old.scope)[0])
     log_events(services, [history_event(EventType.UPDATE, updated, API_ACTOR, old.text, text, now)])
     if services.graph is not None:
         services.graph.invalidate_memory_relations([updated.id], now)

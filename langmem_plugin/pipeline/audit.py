@@ -1,12 +1,16 @@
 """The audit log in the key-value tier: one event list per memory id, plus a scope index so
-that a scope's history can be purged."""
+that a scope's history can be purged.
+
+Scope index keys are `<field>=<percent-encoded id>/<memory id>`: the encoded id never holds `/`,
+so the prefix of user "a" cannot match the keys of user "ab" or of "a/b". Each value is the
+memory's full scope key, so a purge also finds the sub-scope entries of the memories it erases."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
 
-from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef
+from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id
 from ..services import MemoryServices
 
 HISTORY = "history"
@@ -15,7 +19,7 @@ API_ACTOR = "api"
 
 
 def scope_index_prefixes(scope: Scope) -> list[str]:
-    return [f"{field}={value}\x1f" for field, value in sorted(scope.as_filter().items())]
+    return [f"{field}={encode_scope_id(value)}/" for field, value in sorted(scope.as_filter().items())]
 
 
 def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
@@ -25,12 +29,12 @@ def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
     by prefix.
     """
     entries: dict[str, list] = defaultdict(list)
-    index: dict[str, int] = {}
+    index: dict[str, str] = {}
     for event in events:
         entries[event.memory_id].append(event.model_dump(mode="json"))
         if event.event is EventType.ADD:
             for prefix in scope_index_prefixes(event.scope):
-                index[prefix + event.memory_id] = 1
+                index[prefix + event.memory_id] = event.scope.key()
     services.kv.append(HISTORY, entries)
     if index:
         services.kv.put_many(SCOPE_INDEX, index)
