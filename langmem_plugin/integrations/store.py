@@ -80,14 +80,15 @@ class MemoryStore(BaseStore):
         existing = self._find(op.namespace, op.key)
         if op.value is None:
             if existing is not None:
-                self.memory.delete(existing.id)  # the namespace stays listed, as in InMemoryStore
+                # the namespace stays listed, as in InMemoryStore
+                self.memory.delete(existing.id, user_id=namespace_scope(op.namespace))
             return
         if not isinstance(op.value, dict):
             raise InvalidInputError(f"store values are dicts, got {type(op.value).__name__}")
         metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False)}
         text = self._text(op.value)
         if existing is not None:
-            self.memory.update(existing.id, text, metadata=metadata)
+            self.memory.update(existing.id, text, metadata=metadata, user_id=namespace_scope(op.namespace))
             return
         self.memory.add([{"role": "user", "content": text, "id": op.key}], user_id=namespace_scope(op.namespace), metadata=metadata, infer=False)
         self.memory.services.kv.put_many(NAMESPACES, {json.dumps(list(op.namespace)): 1})

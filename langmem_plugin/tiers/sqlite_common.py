@@ -21,6 +21,8 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # deleted rows are overwritten with zeros, so a purged scope leaves no bytes in free pages
+        conn.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:
         raise BackendError(f"cannot open SQLite database {path}: {exc}") from exc
     return conn
@@ -40,6 +42,11 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+def truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database and empty it: the log still holds old page images."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
 
 def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, list[str]]:

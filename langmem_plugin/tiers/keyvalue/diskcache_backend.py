@@ -7,7 +7,9 @@ which is what the audit log's append needs.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -31,7 +33,8 @@ class DiskCacheKeyValueStore:
         with self._lock:
             cache = self._caches.get(namespace)
             if cache is None:
-                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40)
+                # secure_delete: a deleted entry's bytes are overwritten, not left in a free page
+                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40, sqlite_secure_delete=1)
                 self._caches[namespace] = cache
             return cache
 
@@ -67,6 +70,14 @@ class DiskCacheKeyValueStore:
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
         return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]
+
+    def erase_deleted(self) -> None:
+        """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
+        for child in self._directory.iterdir():
+            database = child / diskcache.core.DBNAME
+            if _NAMESPACE.match(child.name) and database.is_file():
+                with closing(sqlite3.connect(str(database), timeout=30)) as conn:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def clear(self) -> None:
         for child in self._directory.iterdir():

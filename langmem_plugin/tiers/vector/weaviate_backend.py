@@ -288,6 +288,10 @@ class WeaviateVectorStore:
         where = scope_filter(scope, self._multi_tenancy)
         return self._handle(scope).aggregate.over_all(filters=where, total_count=True).total_count
 
+    def erase_deleted(self) -> None:
+        """Deleted objects leave every query at once; Weaviate drops them from its LSM segments
+        when it compacts them, on its own schedule."""
+
     def reset(self) -> None:
         """Drop and recreate the collection (every tenant, every memory)."""
         self._client.collections.delete(self._name)
