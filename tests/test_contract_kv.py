@@ -56,3 +56,42 @@ def test_append_many_keys_and_clear(kv):
     assert kv.get_many("history", ["x", "y"]) == {"x": [1, 4], "y": [2, 3]}
     kv.clear()
     assert kv.get("history", "x") is None
+
+
+# -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --
+
+from types import SimpleNamespace  # noqa: E402
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+
+from langmem_plugin.pipeline.audit import log_events  # noqa: E402
+from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries  # noqa: E402
+from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now  # noqa: E402
+
+from .scopes import scopes  # noqa: E402
+
+
+def _added(memory_id: str, scope: Scope) -> HistoryEvent:
+    return HistoryEvent(memory_id=memory_id, event=EventType.ADD, new_text="t", actor="api", at=utc_now(), scope=scope)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=scopes(), second=scopes())
+def test_scope_entries_never_leak_between_scopes(kv, first, second):
+    assume(first != second)
+    assert first.key() != second.key()
+    kv.clear()
+    services = SimpleNamespace(kv=kv)
+    log_events(services, [_added("m-first", first), _added("m-second", second)])
+    kv.put_many(PROFILES, {first.key(): {"owner": "first"}, second.key(): {"owner": "second"}})
+    for query, other, own_id, other_id, owner in (
+        (first, second, "m-first", "m-second", "first"),
+        (second, first, "m-second", "m-first", "second"),
+    ):
+        found = indexed_memories(services, query)
+        assert found[own_id] == query
+        # the other scope's memory is found exactly when it lies within the query scope (Mem0 semantics)
+        assert (other_id in found) == query.matches(other)
+        profiles = scope_keyed_entries(services, PROFILES, query)
+        assert (other.key() in profiles) == query.matches(other)
+        assert kv.get(PROFILES, query.key()) == {"owner": owner}
