@@ -107,7 +107,7 @@ def update(
     clean_metadata = None if metadata is None else check_metadata(limits, metadata)
     old = get(services, memory_id, scope)
     relations = (
-        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)]) if services.graph is not None else []
+        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)], old.scope) if services.graph is not None else []
     )
     now = utc_now()
     updated = old.model_copy(

@@ -3,19 +3,20 @@
 Two kinds of key-value entries hold a scope's data:
 - entries keyed by memory id (`history`), found through the scope index (pipeline/audit.py);
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
-  the embedding cache). `Scope.key()` never contains `/`, so each key names its scope exactly.
+  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names its scope exactly.
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
 """
 
 from __future__ import annotations
 
 from ..embeddings.cache import NAMESPACE as EMBEDDINGS
+from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from ..records import MemoryRecord, Scope
 from ..services import MemoryServices
 from .audit import HISTORY, SCOPE_INDEX, scope_index_prefixes
 
 PROFILES = "profiles"
-SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS)
+SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS)
 # The scope index is scanned under the most selective id the scope gives.
 _SELECTIVITY = ("run_id", "user_id", "agent_id")
 

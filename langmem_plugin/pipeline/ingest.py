@@ -102,7 +102,7 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
             undecided.append(index)
     if undecided:
         neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
-        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours)
+        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours, scope)
         if len(answers) != len(undecided):
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
@@ -116,7 +116,7 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
         for fact, vector, decision in zip(facts, vectors, decisions)
     ]
     storing = [(p.fact, p.memory_id) for p in plan if p.decision.event in (EventType.ADD, EventType.UPDATE)]
-    relations = services.manager.extract_relations(storing) if services.graph is not None and storing else []
+    relations = services.manager.extract_relations(storing, scope) if services.graph is not None and storing else []
     return plan, relations
 
 
