@@ -138,7 +138,7 @@ def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None)
 @traced("langmem.delete_all")
 def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, across_users: bool = False) -> int:
     """Delete every memory within the scope, sub-scopes included. purge=True also erases their
-    history, profiles and cached embeddings from every tier (right to be forgotten).
+    history, profiles and cached embeddings and LLM answers from every tier (right to be forgotten).
 
     A scope without user_id spans every user of its agent or run; deleting the data of more than
     one user that way must be asked for with across_users=True."""
@@ -148,7 +148,8 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
         if len(users) > 1:
             raise CrossUserDeleteError(
                 f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) would delete the data of "
-                f"{len(users)} users; give user_id, or pass across_users=True to delete them all"
+                f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
+                "across_users=True to delete them all"
             )
     deleted = services.vector.delete_scope(scope)
     if services.graph is not None:
