@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from langmem_plugin import AsyncMemory, CrossUserDeleteError, Memory, MemoryNotFoundError
+from langmem_plugin import AsyncMemory, BackendError, CrossUserDeleteError, Memory, MemoryNotFoundError
 from langmem_plugin.cli import main
 from langmem_plugin.records import Scope
+from langmem_plugin.tiers.sqlite_common import open_sqlite, truncate_wal
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings
@@ -271,3 +272,18 @@ def test_cli_scope_checks(tmp_path, capsys, monkeypatch):
     assert "across_users" in capsys.readouterr().err
     assert main(["--path", str(tmp_path / "cli"), "--json", "forget", "--agent-id", "bot", "--across-users"]) == 0
     assert '"deleted": 2' in capsys.readouterr().out
+
+
+def test_a_wal_that_cannot_be_emptied_is_an_error_not_a_silent_trace(tmp_path):
+    """A reader outlasting the busy timeout keeps old pages in the WAL: the purge must say so."""
+    writer, reader = open_sqlite(tmp_path / "x.sqlite3"), open_sqlite(tmp_path / "x.sqlite3")
+    writer.execute("CREATE TABLE t (x)")
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()
+    writer.execute("INSERT INTO t VALUES ('secret')")
+    writer.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(BackendError, match="write-ahead log"):
+        truncate_wal(writer)
+    reader.execute("COMMIT")
+    truncate_wal(writer)
+    assert (tmp_path / "x.sqlite3-wal").stat().st_size == 0

@@ -45,8 +45,14 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def truncate_wal(conn: sqlite3.Connection) -> None:
-    """Copy the write-ahead log into the database and empty it: the log still holds old page images."""
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    """Copy the write-ahead log into the database and empty it: the log still holds old page images.
+
+    SQLite waits (busy timeout) for other connections' reads to end; if one outlasts it, the log
+    keeps its frames, so this raises instead of reporting the data as erased (the call can be repeated)."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise BackendError(f"could not empty the write-ahead log of {path}: another connection kept reading; try again")
 
 
 def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, list[str]]:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 import diskcache
 
 from ...errors import BackendError
+from ..sqlite_common import BUSY_TIMEOUT_MS, truncate_wal
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -76,8 +77,8 @@ class DiskCacheKeyValueStore:
         for child in self._directory.iterdir():
             database = child / diskcache.core.DBNAME
             if _NAMESPACE.match(child.name) and database.is_file():
-                with closing(sqlite3.connect(str(database), timeout=30)) as conn:
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                with closing(sqlite3.connect(str(database), timeout=BUSY_TIMEOUT_MS / 1000)) as conn:
+                    truncate_wal(conn)
 
     def clear(self) -> None:
         for child in self._directory.iterdir():
