@@ -25,7 +25,8 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
-SCOPE_FIELDS = ("agent_id", "run_id", "user_id")
+# Key order: user first, so every scope within one user's shares the prefix `user_id=<id>`.
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 
 
 def encode_scope_id(value: str) -> str:
@@ -59,11 +60,12 @@ class Scope(BaseModel):
         return all(getattr(other, k) == v for k, v in self.as_filter().items())
 
     def key(self) -> str:
-        """The scope as one unambiguous string (`agent_id=bot7|user_id=alice`), ids percent-encoded.
+        """The scope as one unambiguous string (`user_id=alice|agent_id=bot7`), ids percent-encoded.
 
         Distinct scopes always give distinct keys, and a key never contains `/`, so
         `key() + "/" + suffix` can be split back into its scope (see `from_key`)."""
-        return "|".join(f"{k}={encode_scope_id(v)}" for k, v in sorted(self.as_filter().items()))
+        ids = self.as_filter()
+        return "|".join(f"{field}={encode_scope_id(ids[field])}" for field in SCOPE_FIELDS if field in ids)
 
     @classmethod
     def from_key(cls, key: str) -> "Scope":

@@ -63,6 +63,7 @@ def test_append_many_keys_and_clear(kv):
 from types import SimpleNamespace  # noqa: E402
 
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from langmem_plugin.pipeline.audit import log_events  # noqa: E402
 from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries  # noqa: E402
@@ -95,3 +96,14 @@ def test_scope_entries_never_leak_between_scopes(kv, first, second):
         profiles = scope_keyed_entries(services, PROFILES, query)
         assert (other.key() in profiles) == query.matches(other)
         assert kv.get(PROFILES, query.key()) == {"owner": owner}
+
+
+_KEY_TEXT = st.text(alphabet=st.sampled_from(["a", "b", "/", "|", "é", "\ud7ff", "\ue000", "\U0010ffff", "日"]), max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.sets(_KEY_TEXT.filter(bool), max_size=8), prefix=_KEY_TEXT)
+def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(kv, keys, prefix):
+    kv.clear()
+    kv.put_many("scope_memories", {key: 1 for key in keys})
+    assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..embeddings.cache import NAMESPACE as EMBEDDINGS
 from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
-from ..records import MemoryRecord, Scope
+from ..records import MemoryRecord, Scope, encode_scope_id
 from ..services import MemoryServices
 from .audit import HISTORY, SCOPE_INDEX, scope_index_prefixes
 
@@ -27,8 +27,10 @@ def scope_of_key(key: str) -> Scope:
 
 
 def scope_keyed_entries(services: MemoryServices, namespace: str, scope: Scope) -> list[str]:
-    """Keys of a scope-keyed namespace whose scope lies within `scope` (a full scan: purge only)."""
-    return [key for key in services.kv.keys(namespace) if scope.matches(scope_of_key(key))]
+    """Keys of a scope-keyed namespace whose scope lies within `scope`. Scope keys start with the
+    user id, so a scope with one reads only that user's keys; any other scope reads them all."""
+    prefix = "" if scope.user_id is None else f"user_id={encode_scope_id(scope.user_id)}"
+    return [key for key in services.kv.keys(namespace, prefix) if scope.matches(scope_of_key(key))]
 
 
 def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]:

@@ -21,6 +21,17 @@ from ..sqlite_common import BUSY_TIMEOUT_MS, truncate_wal
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+def _prefix_bound(prefix: str) -> str | None:
+    """The least string above every string starting with `prefix` (None when there is none).
+    SQLite compares TEXT as UTF-8 bytes, whose order is code point order."""
+    while prefix:
+        following = ord(prefix[-1]) + 1
+        if following <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= following <= 0xDFFF else following)
+        prefix = prefix[:-1]
+    return None
+
+
 class DiskCacheKeyValueStore:
     def __init__(self, directory: str | Path):
         self._directory = Path(directory)
@@ -69,15 +80,28 @@ class DiskCacheKeyValueStore:
             for key, items in entries.items():
                 cache.set(key, list(cache.get(key, ())) + list(items))
 
+    def _connect(self, namespace: str) -> sqlite3.Connection:
+        """A plain connection to the namespace's diskcache database, for what diskcache has no API for."""
+        database = self._directory / namespace / diskcache.core.DBNAME
+        return sqlite3.connect(str(database), timeout=BUSY_TIMEOUT_MS / 1000)
+
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
-        return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]
+        cache = self._cache(namespace)
+        if not prefix:
+            return [key for key in cache.iterkeys() if isinstance(key, str)]
+        # diskcache stores str keys as TEXT in its Cache table, indexed by (key, raw): a range over
+        # that index reads only the keys with the prefix, not the whole namespace
+        upper = _prefix_bound(prefix)
+        query = "SELECT key FROM Cache WHERE key >= ?" + (" AND key < ?" if upper else "")
+        with closing(self._connect(namespace)) as conn:
+            rows = conn.execute(query, (prefix, upper) if upper else (prefix,)).fetchall()
+        return [key for (key,) in rows if isinstance(key, str) and key.startswith(prefix)]
 
     def erase_deleted(self) -> None:
         """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
         for child in self._directory.iterdir():
-            database = child / diskcache.core.DBNAME
-            if _NAMESPACE.match(child.name) and database.is_file():
-                with closing(sqlite3.connect(str(database), timeout=BUSY_TIMEOUT_MS / 1000)) as conn:
+            if _NAMESPACE.match(child.name) and (child / diskcache.core.DBNAME).is_file():
+                with closing(self._connect(child.name)) as conn:
                     truncate_wal(conn)
 
     def clear(self) -> None:
