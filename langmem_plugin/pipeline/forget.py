@@ -28,9 +28,14 @@ def scope_of_key(key: str) -> Scope:
 
 def scope_keyed_entries(services: MemoryServices, namespace: str, scope: Scope) -> list[str]:
     """Keys of a scope-keyed namespace whose scope lies within `scope`. Scope keys start with the
-    user id, so a scope with one reads only that user's keys; any other scope reads them all."""
-    prefix = "" if scope.user_id is None else f"user_id={encode_scope_id(scope.user_id)}"
-    return [key for key in services.kv.keys(namespace, prefix) if scope.matches(scope_of_key(key))]
+    user id, so a scope with one reads only that user's keys (the key itself, or it followed by
+    `|` or `/`, which no encoded id contains); any other scope reads them all."""
+    if scope.user_id is None:
+        candidates = services.kv.keys(namespace)
+    else:
+        user = f"user_id={encode_scope_id(scope.user_id)}"
+        candidates = [*services.kv.get_many(namespace, [user]), *services.kv.keys(namespace, user + "|"), *services.kv.keys(namespace, user + "/")]
+    return [key for key in candidates if scope.matches(scope_of_key(key))]
 
 
 def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]:
