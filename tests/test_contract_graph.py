@@ -3,12 +3,14 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
 
 from langmem_plugin.errors import MissingScopeError
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.graph import EntityMention, GraphStore, RelationMention
 
 from .backends import GRAPH_BACKENDS
+from .scopes import scopes
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 ALICE = Scope(user_id="alice")
@@ -103,10 +105,6 @@ def test_concurrent_writers_share_entities(graph):
 
 
 # -- scope keys: ids full of separators never make two scopes share entities ------------------
-
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
-
-from .scopes import scopes  # noqa: E402
 
 
 def test_separator_ids_do_not_share_entities(graph):

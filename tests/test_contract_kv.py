@@ -1,12 +1,19 @@
 """Contract suite for the key-value tier protocol, run against every key-value backend."""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from langmem_plugin.pipeline.audit import log_events
+from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries
+from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now
 from langmem_plugin.tiers.keyvalue import KeyValueStore
 
 from .backends import KV_BACKENDS
+from .scopes import scopes
 
 
 @pytest.fixture(params=sorted(KV_BACKENDS))
@@ -59,17 +66,6 @@ def test_append_many_keys_and_clear(kv):
 
 
 # -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --
-
-from types import SimpleNamespace  # noqa: E402
-
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from langmem_plugin.pipeline.audit import log_events  # noqa: E402
-from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries  # noqa: E402
-from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now  # noqa: E402
-
-from .scopes import scopes  # noqa: E402
 
 
 def _added(memory_id: str, scope: Scope) -> HistoryEvent:
