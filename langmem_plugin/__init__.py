@@ -4,6 +4,7 @@ from .config import MemoryConfig
 from .errors import (
     BackendError,
     ConfigurationError,
+    CrossUserDeleteError,
     DimensionMismatchError,
     EmptyContentError,
     InputTooLargeError,
@@ -54,6 +55,7 @@ __all__ = [
     "AsyncMemory",
     "BackendError",
     "ConfigurationError",
+    "CrossUserDeleteError",
     "DimensionMismatchError",
     "EmptyContentError",
     "EventType",

@@ -49,9 +49,13 @@ def _parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="audit log of one memory")
     history.add_argument("memory_id")
+    _scope_arguments(history)  # optional: given ids must match the memory's scope
 
     forget = commands.add_parser("forget", help="erase every memory, history and profile of a scope")
     _scope_arguments(forget)
+    forget.add_argument(
+        "--across-users", action="store_true", help="allow a scope without --user-id to erase several users' data"
+    )
 
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
     bench.add_argument("benchmark", choices=["locomo"])
@@ -103,14 +107,14 @@ def _run(args: argparse.Namespace) -> None:
             records = memory.get_all(**_scope(args), limit=args.limit, include_invalidated=args.include_invalidated)
             _emit(args, [r.model_dump(mode="json") for r in records], [f"{r.id}  {r.text}" + ("  [invalidated]" if r.valid_to else "") for r in records])
         elif args.command == "history":
-            events = memory.history(args.memory_id)
+            events = memory.history(args.memory_id, **_scope(args))
             _emit(
                 args,
                 [e.model_dump(mode="json") for e in events],
                 [f"{e.at.isoformat()} {e.event.value:<10} {e.actor}: {e.old_text!r} -> {e.new_text!r}" for e in events],
             )
         elif args.command == "forget":
-            count = memory.delete_all(**_scope(args), purge=True)
+            count = memory.delete_all(**_scope(args), purge=True, across_users=args.across_users)
             _emit(args, {"deleted": count}, [f"forgot {count} memories, their history and the profile"])
 
 

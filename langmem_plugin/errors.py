@@ -23,6 +23,10 @@ class InvalidScopeError(InvalidInputError):
     """A scope id is not a usable string."""
 
 
+class CrossUserDeleteError(InvalidInputError):
+    """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
+
+
 class InvalidMetadataError(InvalidInputError):
     """Metadata is not a flat mapping of string keys to JSON scalar values."""
 

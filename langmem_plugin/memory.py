@@ -47,6 +47,12 @@ class _Facade:
     def _scope(self, user_id: Any, agent_id: Any, run_id: Any) -> Scope:
         return check_scope(self.config.limits, user_id, agent_id, run_id)
 
+    def _optional_scope(self, user_id: Any, agent_id: Any, run_id: Any) -> Scope | None:
+        """By-id calls: no ids means any scope (Mem0's behaviour); given ids must match the record."""
+        if user_id is None and agent_id is None and run_id is None:
+            return None
+        return self._scope(user_id, agent_id, run_id)
+
 
 class Memory(_Facade):
     """Long-term memory over the vector, graph and key-value tiers.
@@ -86,8 +92,11 @@ class Memory(_Facade):
         scope = self._scope(user_id, agent_id, run_id)
         return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
 
-    def get(self, memory_id: str) -> MemoryRecord:
-        return operations.get(self.services, memory_id)
+    def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> MemoryRecord:
+        """The memory with this id. Given scope ids must match it, else MemoryNotFoundError, as for a missing id."""
+        return operations.get(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def get_all(
         self,
@@ -102,19 +111,40 @@ class Memory(_Facade):
         scope = self._scope(user_id, agent_id, run_id)
         return operations.get_all(self.services, scope, limit, filters, include_invalidated)
 
-    def update(self, memory_id: str, text: str, *, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
-        return operations.update(self.services, memory_id, text, metadata)
+    def update(
+        self,
+        memory_id: str,
+        text: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return operations.update(self.services, memory_id, text, metadata, scope)
 
-    def delete(self, memory_id: str) -> None:
-        operations.delete(self.services, memory_id)
+    def delete(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> None:
+        operations.delete(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def delete_all(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, purge: bool = False
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        purge: bool = False,
+        across_users: bool = False,
     ) -> int:
-        return operations.delete_all(self.services, self._scope(user_id, agent_id, run_id), purge)
+        """Delete every memory within the scope (sub-scopes included); see operations.delete_all."""
+        return operations.delete_all(self.services, self._scope(user_id, agent_id, run_id), purge, across_users)
 
-    def history(self, memory_id: str) -> list[HistoryEvent]:
-        return operations.history(self.services, memory_id)
+    def history(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> list[HistoryEvent]:
+        return operations.history(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def related(
         self,
@@ -185,8 +215,10 @@ class AsyncMemory(_Facade):
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
 
-    async def get(self, memory_id: str) -> MemoryRecord:
-        return await self._run(operations.get, memory_id)
+    async def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> MemoryRecord:
+        return await self._run(operations.get, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     async def get_all(
         self,
@@ -201,19 +233,39 @@ class AsyncMemory(_Facade):
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.get_all, scope, limit, filters, include_invalidated)
 
-    async def update(self, memory_id: str, text: str, *, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
-        return await self._run(operations.update, memory_id, text, metadata)
+    async def update(
+        self,
+        memory_id: str,
+        text: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> MemoryRecord:
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return await self._run(operations.update, memory_id, text, metadata, scope)
 
-    async def delete(self, memory_id: str) -> None:
-        await self._run(operations.delete, memory_id)
+    async def delete(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> None:
+        await self._run(operations.delete, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     async def delete_all(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, purge: bool = False
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        purge: bool = False,
+        across_users: bool = False,
     ) -> int:
-        return await self._run(operations.delete_all, self._scope(user_id, agent_id, run_id), purge)
+        return await self._run(operations.delete_all, self._scope(user_id, agent_id, run_id), purge, across_users)
 
-    async def history(self, memory_id: str) -> list[HistoryEvent]:
-        return await self._run(operations.history, memory_id)
+    async def history(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> list[HistoryEvent]:
+        return await self._run(operations.history, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     async def related(
         self,

@@ -9,18 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import InvalidInputError, MemoryNotFoundError
+from .errors import CrossUserDeleteError, InvalidInputError, MemoryNotFoundError
 from .manifest import restamp_manifest
-from .pipeline.audit import (
-    API_ACTOR,
-    HISTORY,
-    SCOPE_INDEX,
-    audited_write,
-    erase_journal,
-    history_event,
-    log_events,
-    scope_index_prefixes,
-)
+from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event, log_events
+from .pipeline.forget import PROFILES, purge as _purge, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search
@@ -44,8 +36,6 @@ __all__ = [
     "update",
 ]
 
-PROFILES = "profiles"
-
 add = traced("langmem.add")(_add)
 search = traced("langmem.search", run_type="retriever")(_search)
 
@@ -53,10 +43,16 @@ search = traced("langmem.search", run_type="retriever")(_search)
 # -- read ------------------------------------------------------------------------------------
 
 
+def _owned_by(scope: Scope | None, owner: Scope) -> bool:
+    """By-id operations given a scope act only on records within it; None (no ids given) matches any."""
+    return scope is None or scope.matches(owner)
+
+
 @traced("langmem.get")
-def get(services: MemoryServices, memory_id: str) -> MemoryRecord:
+def get(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
+    """The memory with this id; with a scope, one outside it is reported exactly like a missing id."""
     found = services.vector.get([check_memory_id(memory_id)])
-    if not found:
+    if not found or not _owned_by(scope, found[0].scope):
         raise MemoryNotFoundError(memory_id)
     return found[0]
 
@@ -78,11 +74,11 @@ def get_all(
 
 
 @traced("langmem.history")
-def history(services: MemoryServices, memory_id: str) -> list[HistoryEvent]:
-    events = services.kv.get(HISTORY, check_memory_id(memory_id))
-    if not events:
+def history(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]:
+    events = [HistoryEvent.model_validate(e) for e in services.kv.get(HISTORY, check_memory_id(memory_id)) or ()]
+    if not events or not _owned_by(scope, events[0].scope):  # a memory's scope never changes
         raise MemoryNotFoundError(memory_id)
-    return [HistoryEvent.model_validate(e) for e in events]
+    return events
 
 
 @traced("langmem.neighbourhood")
@@ -106,13 +102,15 @@ def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops
 
 
 @traced("langmem.update")
-def update(services: MemoryServices, memory_id: str, text: str, metadata: Mapping[str, Any] | None = None) -> MemoryRecord:
+def update(
+    services: MemoryServices, memory_id: str, text: str, metadata: Mapping[str, Any] | None = None, scope: Scope | None = None
+) -> MemoryRecord:
     limits = services.config.limits
     text = check_text(limits, text)
     clean_metadata = None if metadata is None else check_metadata(limits, metadata)
-    old = get(services, memory_id)
+    old = get(services, memory_id, scope)
     relations = (
-        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)]) if services.graph is not None else []
+        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)], old.scope) if services.graph is not None else []
     )
     now = utc_now()
     updated = old.model_copy(
@@ -123,7 +121,7 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
             "metadata": old.metadata if clean_metadata is None else clean_metadata,
         }
     )
-    vector = services.embedder.embed([text])[0]
+    vector = services.embedder.embed([text], old.scope)[0]
     with audited_write(services, [history_event(EventType.UPDATE, updated, API_ACTOR, old.text, text, now)]):
         services.vector.replace(updated, vector)
     if services.graph is not None:
@@ -133,8 +131,8 @@ def update(services: MemoryServices, memory_id: str, text: str, metadata: Mappin
 
 
 @traced("langmem.delete")
-def delete(services: MemoryServices, memory_id: str) -> None:
-    record = get(services, memory_id)
+def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> None:
+    record = get(services, memory_id, scope)
     with audited_write(services, [history_event(EventType.DELETE, record, API_ACTOR, record.text, None, utc_now())]):
         services.vector.delete([record.id])
     if services.graph is not None:
@@ -142,19 +140,26 @@ def delete(services: MemoryServices, memory_id: str) -> None:
 
 
 @traced("langmem.delete_all")
-def delete_all(services: MemoryServices, scope: Scope, purge: bool = False) -> int:
-    """Delete every memory of the scope. purge=True also erases its history and profile (right to be forgotten)."""
+def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, across_users: bool = False) -> int:
+    """Delete every memory within the scope, sub-scopes included. purge=True also erases their
+    history, profiles and cached embeddings and LLM answers from every tier (right to be forgotten).
+
+    A scope without user_id spans every user of its agent or run; deleting the data of more than
+    one user that way must be asked for with across_users=True."""
+    scope.required_filter()
+    if scope.user_id is None and not across_users:
+        users = users_within(services, scope, purge)
+        if len(users) > 1:
+            raise CrossUserDeleteError(
+                f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) would delete the data of "
+                f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
+                "across_users=True to delete them all"
+            )
     deleted = services.vector.delete_scope(scope)
     if services.graph is not None:
         services.graph.delete_scope(scope)
     if purge:
-        prefixes = scope_index_prefixes(scope)
-        id_sets = [{key[len(p) :] for key in services.kv.keys(SCOPE_INDEX, p)} for p in prefixes]
-        memory_ids = set.intersection(*id_sets) | {r.id for r in deleted}
-        services.kv.delete_many(HISTORY, memory_ids)
-        services.kv.delete_many(SCOPE_INDEX, [p + m for p in prefixes for m in memory_ids])
-        services.kv.delete_many(PROFILES, [scope.key()])
-        erase_journal(services, scope)
+        _purge(services, scope, deleted)
     else:
         now = utc_now()
         log_events(services, [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, now) for r in deleted])

@@ -6,6 +6,7 @@ import hashlib
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Union
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +25,19 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
+# Key order: user first, so every scope within one user's shares the prefix `user_id=<id>`.
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
+
+
+def encode_scope_id(value: str) -> str:
+    """Percent-encode every character but [A-Za-z0-9_.~-]: the result never holds `|`, `=`, `/` or
+    `:`, so keys built from it cannot be confused with one another, and plain ids stay readable."""
+    return quote(value, safe="")
+
+
 class Scope(BaseModel):
-    """Who a memory belongs to. Every given id is a hard filter in every tier."""
+    """Who a memory belongs to. A query scope matches every record that has each id it gives;
+    ids it leaves out match anything (so agent_id alone spans every user of that agent)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -48,7 +60,23 @@ class Scope(BaseModel):
         return all(getattr(other, k) == v for k, v in self.as_filter().items())
 
     def key(self) -> str:
-        return "|".join(f"{k}={v}" for k, v in sorted(self.as_filter().items()))
+        """The scope as one unambiguous string (`user_id=alice|agent_id=bot7`), ids percent-encoded.
+
+        Distinct scopes always give distinct keys, and a key never contains `/`, so
+        `key() + "/" + suffix` can be split back into its scope (see `from_key`)."""
+        ids = self.as_filter()
+        return "|".join(f"{field}={encode_scope_id(ids[field])}" for field in SCOPE_FIELDS if field in ids)
+
+    @classmethod
+    def from_key(cls, key: str) -> "Scope":
+        """Inverse of `key()`; a string that is not a scope key gives an empty Scope (matches nothing useful)."""
+        ids: dict[str, str] = {}
+        for pair in key.split("|"):
+            field, _, value = pair.partition("=")
+            if field not in SCOPE_FIELDS or field in ids:
+                return cls()
+            ids[field] = unquote(value)
+        return cls(**ids)
 
 
 class SourceRef(BaseModel):

@@ -8,6 +8,7 @@ from langmem_plugin import ConfigurationError, MemoryConfig
 from langmem_plugin.cli import main
 from langmem_plugin.demo import run_demo
 from langmem_plugin.embeddings import CachedEmbeddings
+from langmem_plugin.records import Scope
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 
 from .helpers import HashingEmbeddings
@@ -86,10 +87,13 @@ def test_embedding_cache_embeds_each_text_once(tmp_path):
     inner = CountingEmbeddings()
     kv = DiskCacheKeyValueStore(tmp_path / "kv")
     cached = CachedEmbeddings(inner, kv)
-    first = cached.embed(["a", "b", "a"])
-    second = cached.embed(["b", "c"])
+    alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
+    first = cached.embed(["a", "b", "a"], alice)
+    second = cached.embed(["b", "c"], alice)
     assert inner.calls == [["a", "b"], ["c"]]
     assert (first[1] == second[0]).all()
+    cached.embed(["a"], bob)  # another scope never reads (or learns about) alice's entries
+    assert inner.calls[-1] == ["a"]
     other_model = CachedEmbeddings(HashingEmbeddings(16), kv)
-    assert other_model._key("a") != cached._key("a")
+    assert other_model._key(alice, "a") != cached._key(alice, "a")
     kv.close()

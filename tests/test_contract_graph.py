@@ -3,12 +3,14 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
 
 from langmem_plugin.errors import MissingScopeError
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.graph import EntityMention, GraphStore, RelationMention
 
 from .backends import GRAPH_BACKENDS
+from .scopes import scopes
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 ALICE = Scope(user_id="alice")
@@ -100,3 +102,34 @@ def test_concurrent_writers_share_entities(graph):
         thread.join()
     hood = graph.neighbourhood(ALICE, ["Alice"])
     assert len(hood.relations) == 40 and [e.name for e in hood.entities].count("Alice") == 1
+
+
+# -- scope keys: ids full of separators never make two scopes share entities ------------------
+
+
+def test_separator_ids_do_not_share_entities(graph):
+    """The reported collision: run_id "r1|user_id=victim" once keyed like (user victim, run r1)."""
+    victim, intruder = Scope(user_id="victim", run_id="r1"), Scope(run_id="r1|user_id=victim")
+    graph.add_relations(victim, [rel("Alice", "knows", "Bob", memory_id="victim-memory")])
+    added = graph.add_relations(intruder, [rel("Alice", "likes", "Carol", memory_id="intruder-memory")])
+    victim_entities = {e.id for e in graph.entities(victim)}
+    assert not victim_entities & {added[0].source_id, added[0].target_id}
+    graph.delete_scope(victim)
+    assert [r.memory_id for r in graph.neighbourhood(intruder, ["Alice"]).relations] == ["intruder-memory"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=scopes(), second=scopes())
+def test_scopes_never_share_or_delete_each_others_relations(graph, first, second):
+    assume(first != second)
+    graph.reset()
+    graph.add_relations(first, [rel("Alice", "knows", "Bob", memory_id="m-first")])
+    added = graph.add_relations(second, [rel("Alice", "likes", "Carol", memory_id="m-second")])
+    assert {e.name for e in graph.entities(first)} == {"Alice", "Bob"}
+    assert {e.name for e in graph.entities(second)} == {"Alice", "Carol"}
+    assert {added[0].source_id, added[0].target_id} <= {e.id for e in graph.entities(second)}
+    seen = {r.memory_id for r in graph.neighbourhood(first, ["Alice"]).relations}
+    assert seen == {"m-first"} | ({"m-second"} if first.matches(second) else set())
+    graph.delete_scope(second)
+    kept = {r.memory_id for r in graph.neighbourhood(first, ["Alice"]).relations}
+    assert kept == (set() if second.matches(first) else {"m-first"})

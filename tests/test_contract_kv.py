@@ -1,12 +1,19 @@
 """Contract suite for the key-value tier protocol, run against every key-value backend."""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from langmem_plugin.pipeline.audit import log_events
+from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries
+from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now
 from langmem_plugin.tiers.keyvalue import KeyValueStore
 
 from .backends import KV_BACKENDS
+from .scopes import scopes
 
 
 @pytest.fixture(params=sorted(KV_BACKENDS))
@@ -63,3 +70,43 @@ def test_append_skips_items_already_present(kv):
     kv.append("history", {"x": [{"event": "ADD", "at": 1}]})
     kv.append("history", {"x": [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]})
     assert kv.get("history", "x") == [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]
+
+
+# -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --
+
+
+def _added(memory_id: str, scope: Scope) -> HistoryEvent:
+    return HistoryEvent(memory_id=memory_id, event=EventType.ADD, new_text="t", actor="api", at=utc_now(), scope=scope)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=scopes(), second=scopes())
+def test_scope_entries_never_leak_between_scopes(kv, first, second):
+    assume(first != second)
+    assert first.key() != second.key()
+    kv.clear()
+    services = SimpleNamespace(kv=kv)
+    log_events(services, [_added("m-first", first), _added("m-second", second)])
+    kv.put_many(PROFILES, {first.key(): {"owner": "first"}, second.key(): {"owner": "second"}})
+    for query, other, own_id, other_id, owner in (
+        (first, second, "m-first", "m-second", "first"),
+        (second, first, "m-second", "m-first", "second"),
+    ):
+        found = indexed_memories(services, query)
+        assert found[own_id] == query
+        # the other scope's memory is found exactly when it lies within the query scope (Mem0 semantics)
+        assert (other_id in found) == query.matches(other)
+        profiles = scope_keyed_entries(services, PROFILES, query)
+        assert (other.key() in profiles) == query.matches(other)
+        assert kv.get(PROFILES, query.key()) == {"owner": owner}
+
+
+_KEY_TEXT = st.text(alphabet=st.sampled_from(["a", "b", "/", "|", "é", "\ud7ff", "\ue000", "\U0010ffff", "日"]), max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.sets(_KEY_TEXT.filter(bool), max_size=8), prefix=_KEY_TEXT)
+def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(kv, keys, prefix):
+    kv.clear()
+    kv.put_many("scope_memories", {key: 1 for key in keys})
+    assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))

@@ -222,6 +222,21 @@ def test_answers_are_cached_in_the_key_value_tier(tmp_path):
     assert [op.memory.text for op in ops] == ["Alice owns a kayak"] and recorder.calls == []
 
 
+def test_cached_answers_belong_to_their_scope_and_a_purge_erases_them(tmp_path):
+    config = {"path": str(tmp_path / "cache"), "llm": {"parallel_calls": 1}}
+    model, _ = scripted(facts(("Alice owns a kayak", ["m1"])), graph(("Alice", "owns", "kayak")))
+    with Memory(config, embeddings=HashingEmbeddings(), llm=model) as memory:
+        memory.add(message("I own a kayak."), user_id="alice", agent_id="coach")
+    other, recorder = scripted(facts(("Alice owns a kayak", ["m1"])), graph(("Alice", "owns", "kayak")))
+    with Memory(config, embeddings=HashingEmbeddings(), llm=other) as memory:
+        memory.add(message("I own a kayak."), user_id="bob")  # same prompt, another scope: asked again
+        assert len(recorder.calls) == 2
+        cached = memory.services.kv.keys("llm_responses")
+        assert len(cached) == 4
+        memory.delete_all(user_id="alice", purge=True)
+        assert sorted(memory.services.kv.keys("llm_responses")) == sorted(k for k in cached if k.startswith("user_id=bob/"))
+
+
 def test_custom_prompts_and_procedural_memory_for_agents(make_memory):
     model, recorder = scripted(facts(("Answer in French", ["m1"])), graph())
     memory = make_memory(model, custom_extraction="Never store health data.")

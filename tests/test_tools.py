@@ -8,7 +8,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_tests.unit_tests import ToolsUnitTests
 
-from langmem_plugin import Memory
+from langmem_plugin import Memory, MissingScopeError
 from langmem_plugin.integrations.tools import NO_MEMORIES, create_memory_tools
 
 from .helpers import HashingEmbeddings
@@ -129,3 +129,14 @@ def test_scope_from_configurable_and_errors_go_back_to_the_model(tmp_path):
         replies = [m.content for m in result["messages"] if isinstance(m, ToolMessage)]
         assert "no memory with id" in replies[0] and "empty" in replies[1]
         assert memory.get(theirs.id).text == "bob's secret"  # another user's memory is untouchable
+
+
+def test_by_id_tools_refuse_a_run_without_scope_ids(tmp_path):
+    """Without ids a by-id call would reach any scope, so the tools raise instead of making one."""
+    with Memory({"path": str(tmp_path / "noscope")}, embeddings=HashingEmbeddings()) as memory:
+        theirs = memory.add("bob's secret", user_id="bob", infer=False)[0].memory
+        script = iter([_call("delete_memory", {"memory_id": theirs.id}, "d1"), AIMessage("done")])
+        agent = create_agent(ToolCallingFake(messages=script), create_memory_tools(memory))
+        with pytest.raises(MissingScopeError):
+            agent.invoke({"messages": [HumanMessage("clean up")]}, config={"configurable": {"thread_id": "t1"}})
+        assert memory.get(theirs.id).text == "bob's secret"

@@ -1,4 +1,7 @@
-"""Embedding cache in the key-value tier, keyed by embedder identity + text hash."""
+"""Embedding cache in the key-value tier, keyed by scope + embedder identity + text hash.
+
+Keys are `<scope key>/<sha256>`: a scope's entries are found (and purged) by their scope, and
+one scope can never learn from the cache whether another scope ever embedded a text."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ..identity import model_identity
+from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
 
 NAMESPACE = "embeddings"
@@ -28,15 +32,17 @@ class CachedEmbeddings:
         self._kv = kv
         self._identity = model_identity(embeddings)
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self._identity}\x1f{text}".encode("utf-8")).hexdigest()
+    def _key(self, scope: Scope, text: str) -> str:
+        digest = hashlib.sha256(f"{self._identity}\x1f{text}".encode("utf-8")).hexdigest()
+        return f"{scope.key()}/{digest}"
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], scope: Scope) -> np.ndarray:
+        """Vectors of the texts, cached for `scope` (the scope on whose behalf they are embedded)."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         if self._kv is None:
             return embed_texts(self.embeddings, texts)
-        keys = [self._key(t) for t in texts]
+        keys = [self._key(scope, t) for t in texts]
         cached = self._kv.get_many(NAMESPACE, keys)
         unique_missing: dict[str, int] = {}
         for i, key in enumerate(keys):

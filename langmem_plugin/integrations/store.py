@@ -30,7 +30,7 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 from ..errors import InvalidInputError
 from ..filters import matches_filters
 from ..memory import Memory
-from ..records import MemoryRecord
+from ..records import MemoryRecord, Scope
 
 NAMESPACES = "store_namespaces"
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
@@ -111,11 +111,11 @@ class MemoryStore(BaseStore):
                 return texts
         return [json.dumps(value, ensure_ascii=False, sort_keys=True)]
 
-    def _scores(self, query: str, records: list[MemoryRecord]) -> list[float]:
+    def _scores(self, query: str, records: list[MemoryRecord], scope: str) -> list[float]:
         """LangGraph's score: the best cosine similarity between the query and any one text of
         the item (vectors come from the embedding cache, filled at put time)."""
         per_record = [json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text] for r in records]
-        vectors = self.memory.services.embedder.embed([query] + [t for texts in per_record for t in texts])
+        vectors = self.memory.services.embedder.embed([query] + [t for texts in per_record for t in texts], Scope(user_id=scope))
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms == 0, 1, norms)
         similarities = vectors[1:] @ vectors[0]
@@ -161,17 +161,17 @@ class MemoryStore(BaseStore):
             existing = self._find(op.namespace, op.key)
             if op.value is None:
                 if existing is not None:
-                    self.memory.delete(existing.id)  # the namespace stays listed, as in InMemoryStore
+                    self.memory.delete(existing.id, user_id=scope)  # the namespace stays listed, as in InMemoryStore
                 return
             texts = self._texts(op.value, op.index)
             metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False), "store_indexed": bool(texts)}
             if len(texts) > 1:  # one memory holds them all; each is still scored on its own
                 metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
-                self.memory.services.embedder.embed(texts)
+                self.memory.services.embedder.embed(texts, Scope(user_id=scope))
             # An unindexed item still needs a text to be a memory; it is never ranked (store_indexed).
             text = "\n".join(texts) if texts else json.dumps(op.value, ensure_ascii=False, sort_keys=True)
             if existing is not None:
-                self.memory.update(existing.id, text, metadata=metadata)
+                self.memory.update(existing.id, text, metadata=metadata, user_id=scope)
                 return
             self.memory.add([{"role": "user", "content": text, "id": op.key}], user_id=scope, metadata=metadata, infer=False)
             self.memory.services.kv.put_many(NAMESPACES, {json.dumps(list(op.namespace)): 1})
@@ -190,7 +190,7 @@ class MemoryStore(BaseStore):
                 hits = self.memory.search(op.query, user_id=scope, limit=limit)
                 # unindexed items are never ranked; items stored before store_indexed existed are indexed
                 records = [h.memory for h in hits if h.memory.metadata.get("store_indexed") is not False]
-                for record, score in zip(records, self._scores(op.query, records) if records else []):
+                for record, score in zip(records, self._scores(op.query, records, scope) if records else []):
                     item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
                         ranked.append((score, item))

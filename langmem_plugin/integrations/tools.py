@@ -26,7 +26,11 @@ RunContext = ToolRuntime[Any, Any]
 def _scope(runtime: ToolRuntime | None, mapping: ScopeMapping | None = None) -> dict[str, str | None]:
     if runtime is None:
         raise MissingScopeError("memory tools take their scope from the agent run (context or configurable); none was given")
-    return scope_from(runtime.context, runtime.config, mapping)
+    scope = scope_from(runtime.context, runtime.config, mapping)
+    if all(value is None for value in scope.values()):
+        # by-id calls without ids would reach any scope: a tool must never make one
+        raise MissingScopeError("memory tools need user_id, agent_id or run_id in the run's context or configurable")
+    return scope
 
 
 def _model_facing(call):
@@ -63,23 +67,15 @@ def create_memory_tools(memory: Memory, *, scope: ScopeMapping | None = None) ->
         )
         return [{"id": op.memory.id, "text": op.memory.text, "event": op.event.value} for op in operations]
 
-    def _owned(memory_id: str, runtime: ToolRuntime):
-        record = memory.get(memory_id)
-        owner = {k: v for k, v in _scope(runtime, scope).items() if v is not None}
-        if any(getattr(record.scope, k) != v for k, v in owner.items()):
-            raise ToolException(f"no memory with id {memory_id!r}")  # never reveal another scope's ids
-        return record
-
     def update_memory(memory_id: str, text: str, runtime: RunContext = None) -> dict:
         """Replace the text of one of your memories (get ids from search_memory)."""
-        _owned(memory_id, runtime)
-        record = memory.update(memory_id, text)
+        # another scope's id fails exactly like an unknown one
+        record = memory.update(memory_id, text, **_scope(runtime, scope))
         return {"id": record.id, "text": record.text}
 
     def delete_memory(memory_id: str, runtime: RunContext = None) -> str:
         """Forget one of your memories (get ids from search_memory)."""
-        _owned(memory_id, runtime)
-        memory.delete(memory_id)
+        memory.delete(memory_id, **_scope(runtime, scope))
         return f"deleted {memory_id}"
 
     return [

@@ -61,7 +61,7 @@ class LLMMemoryManager:
                     except ValueError:
                         raise InvalidAnswer(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
 
-        answer = self._call(self.prompts.extraction(procedural), _conversation_text(messages), FactList, validate)
+        answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages), FactList, validate)
         facts = []
         for extracted in answer.facts:
             # A fact citing no message came from this call all the same: it keeps the whole call as provenance.
@@ -72,7 +72,7 @@ class LLMMemoryManager:
 
     # -- reconciliation ------------------------------------------------------------------------
 
-    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]]) -> list[Decision]:
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
         """One call decides every fact; existing memories are shown by small integer ids, never UUIDs."""
         existing: list[MemoryRecord] = []
         for candidates in neighbours:
@@ -100,7 +100,7 @@ class LLMMemoryManager:
                 if decision.action == "UPDATE" and not (decision.text or "").strip():
                     raise InvalidAnswer(f"fact {decision.fact_index}: UPDATE needs the merged text")
 
-        answer = self._call(self.prompts.reconciliation(), user, DecisionList, validate)
+        answer = self._call(scope, self.prompts.reconciliation(), user, DecisionList, validate)
         decisions: list[Decision] = [Decision(EventType.ADD)] * len(facts)
         for item in answer.decisions:
             target = existing[item.memory_id] if item.memory_id is not None and item.action != "ADD" else None
@@ -114,13 +114,13 @@ class LLMMemoryManager:
 
     # -- graph ---------------------------------------------------------------------------------
 
-    def _relations_of(self, fact: Fact, memory_id: str) -> list[RelationMention]:
+    def _relations_of(self, fact: Fact, memory_id: str, scope: Scope) -> list[RelationMention]:
         def validate(answer: GraphExtraction) -> None:
             for relation in answer.relations:
                 if not (relation.source.strip() and relation.target.strip() and relation.relation.strip()):
                     raise InvalidAnswer("every relation needs a source, a relation and a target")
 
-        answer = self._call(self.prompts.graph, f"Fact: {fact.text}", GraphExtraction, validate)
+        answer = self._call(scope, self.prompts.graph, f"Fact: {fact.text}", GraphExtraction, validate)
         types = {e.name.strip().lower(): e.type for e in answer.entities}
         return [
             RelationMention(
@@ -133,10 +133,10 @@ class LLMMemoryManager:
             for r in answer.relations
         ]
 
-    def extract_relations(self, facts: list[tuple[Fact, str]]) -> list[RelationMention]:
+    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
         """One call per fact, run in parallel: they are independent."""
         if not facts:
             return []
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallel_calls, len(facts)))) as pool:
-            batches = list(pool.map(lambda item: self._relations_of(*item), facts))
+            batches = list(pool.map(lambda item: self._relations_of(*item, scope), facts))
         return [relation for batch in batches for relation in batch]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import LangMemError
 from ..identity import model_identity
+from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
 
 T = TypeVar("T", bound=BaseModel)
@@ -108,11 +109,14 @@ class StructuredCaller:
             raise LLMCallError(f"calling {self._identity} failed: {exc}") from exc
 
     def __call__(
-        self, system: str, user: str, schema: type[T], validate: Callable[[T], None] | None = None
+        self, scope: Scope, system: str, user: str, schema: type[T], validate: Callable[[T], None] | None = None
     ) -> T:
+        """Ask for a `schema` answer on behalf of `scope`; cached answers are keyed `<scope key>/<hash>`,
+        so a purge of the scope finds and erases them (they hold the scope's facts)."""
         instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{json.dumps(schema.model_json_schema())}"
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
-        key = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
+        key = f"{scope.key()}/{digest}"
         if self._cache is not None:
             cached = self._cache.get(CACHE_NAMESPACE, key)
             if cached is not None:

@@ -6,6 +6,10 @@ transaction. The events are first written to a journal in the key-value tier; th
 follows, then the history and scope index, then the journal entry is removed. Whoever opens the
 store later settles what a crash left in the journal: events whose write reached the vector
 tier are logged (appending is idempotent), the others are dropped.
+
+Scope index keys are `<field>=<percent-encoded id>/<memory id>`: the encoded id never holds `/`,
+so the prefix of user "a" cannot match the keys of user "ab" or of "a/b". Each value is the
+memory's full scope key, so a purge also finds the sub-scope entries of the memories it erases.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
 
-from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef
+from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id
 from ..services import MemoryServices
 
 HISTORY = "history"
@@ -32,7 +36,7 @@ _SAME_INSTANT_SECONDS = 1e-3
 
 
 def scope_index_prefixes(scope: Scope) -> list[str]:
-    return [f"{field}={value}\x1f" for field, value in sorted(scope.as_filter().items())]
+    return [f"{field}={encode_scope_id(value)}/" for field, value in sorted(scope.as_filter().items())]
 
 
 def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
@@ -42,12 +46,12 @@ def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
     by prefix.
     """
     entries: dict[str, list] = defaultdict(list)
-    index: dict[str, int] = {}
+    index: dict[str, str] = {}
     for event in events:
         entries[event.memory_id].append(event.model_dump(mode="json"))
         if event.event is EventType.ADD:
             for prefix in scope_index_prefixes(event.scope):
-                index[prefix + event.memory_id] = 1
+                index[prefix + event.memory_id] = event.scope.key()
     if entries:
         services.kv.append(HISTORY, entries)
     if index:

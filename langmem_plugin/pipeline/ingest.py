@@ -71,7 +71,7 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     """infer=False: one memory per message, exactly as given, with its provenance."""
     now = utc_now()
     records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
-    vectors = services.embedder.embed([r.text for r in records])
+    vectors = services.embedder.embed([r.text for r in records], scope)
     with audited_write(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in records]):
         services.vector.insert(records, vectors)
     return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
@@ -92,7 +92,7 @@ def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.n
 
 def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[list[_PlannedFact], list]:
     """Ask the manager everything before anything is written: a failure leaves the store untouched."""
-    vectors = services.embedder.embed([f.text for f in facts])
+    vectors = services.embedder.embed([f.text for f in facts], scope)
     decisions: list[Decision | None] = []
     undecided: list[int] = []
     for index, fact in enumerate(facts):
@@ -102,7 +102,7 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
             undecided.append(index)
     if undecided:
         neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
-        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours)
+        answers = services.manager.reconcile([facts[i] for i in undecided], neighbours, scope)
         if len(answers) != len(undecided):
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
@@ -116,7 +116,7 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
         for fact, vector, decision in zip(facts, vectors, decisions)
     ]
     storing = [(p.fact, p.memory_id) for p in plan if p.decision.event in (EventType.ADD, EventType.UPDATE)]
-    relations = services.manager.extract_relations(storing) if services.graph is not None and storing else []
+    relations = services.manager.extract_relations(storing, scope) if services.graph is not None and storing else []
     return plan, relations
 
 
@@ -194,7 +194,7 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
     unmatched = sorted(n for n in mentioned if normalize_name(n) not in known_names)
     if not unmatched:
         return relations
-    vectors = services.embedder.embed(unmatched + [e.name for e in known])
+    vectors = services.embedder.embed(unmatched + [e.name for e in known], scope)
     similarity = vectors[: len(unmatched)] @ vectors[len(unmatched) :].T
     renamed = {
         name: known[int(row.argmax())].name

@@ -36,10 +36,11 @@ class MemoryManager(Protocol):
 
     def extract_facts(self, messages: list[ConversationMessage], scope: Scope) -> list[Fact]: ...
 
-    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]]) -> list[Decision]:
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
         """One decision per fact; targets must come from that fact's neighbours."""
         ...
 
-    def extract_relations(self, facts: list[tuple[Fact, str]]) -> list[RelationMention]:
-        """Relations stated by each (fact, id of the memory it becomes)."""
+    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
+        """Relations stated by each (fact, id of the memory it becomes). Every method gets the
+        scope it works for, so anything it caches can be erased by a purge of that scope."""
         ...

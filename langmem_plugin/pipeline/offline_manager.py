@@ -188,7 +188,7 @@ class OfflineMemoryManager:
                 facts.append(Fact(text=text, sources=[message.source()], slot=slot_of(text)))
         return facts
 
-    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]]) -> list[Decision]:
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
         return [self.decide(fact, candidates) for fact, candidates in zip(facts, neighbours)]
 
     def decide(self, fact: Fact, neighbours: list[Neighbour]) -> Decision:
@@ -213,7 +213,7 @@ class OfflineMemoryManager:
                 return Decision(EventType.ADD, also_invalidate=same_slot)
         return Decision(EventType.ADD)
 
-    def extract_relations(self, facts: list[tuple[Fact, str]]) -> list[RelationMention]:
+    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
         return [relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id)]
 
     def _relations_of(self, fact: Fact, memory_id: str) -> list[RelationMention]:

@@ -50,7 +50,7 @@ def search(
         graph_memory_ids=_graph_memory_ids(services, scope, query, moment),
     )
     compile_filters(filters)  # reject a bad filter before embedding the query
-    vector = services.embedder.embed([query])[0]
+    vector = services.embedder.embed([query], scope)[0]
     return services.vector.search(scope, vector, query, params)
 
 

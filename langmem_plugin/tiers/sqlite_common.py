@@ -67,6 +67,8 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # deleted rows are overwritten with zeros, so a purged scope leaves no bytes in free pages
+        conn.execute("PRAGMA secure_delete = ON")
     except sqlite3.Error as exc:
         raise typed_sqlite_error(exc, f"SQLite database {path}") from exc
     return conn
@@ -86,6 +88,17 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+def truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database and empty it: the log still holds old page images.
+
+    SQLite waits (busy timeout) for other connections' reads to end; if one outlasts it, the log
+    keeps its frames, so this raises instead of reporting the data as erased (the call can be repeated)."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise BackendError(f"could not empty the write-ahead log of {path}: another connection kept reading; try again")
 
 
 def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, list[str]]:

@@ -189,6 +189,10 @@ class Neo4jGraphStore:
         self._run(f"MATCH ()-[r:LANGMEM_RELATION]->() WHERE {_scope_condition('r', scope_filter)} DELETE r", **scope_filter)
         self._run(f"MATCH (e:LangmemEntity) WHERE {_scope_condition('e', scope_filter)} DETACH DELETE e", **scope_filter)
 
+    def erase_deleted(self) -> None:
+        """Deleted nodes and relationships are gone from every query at once; the server's
+        transaction logs keep them until its own log rotation (`db.tx_log.rotation.retention_policy`)."""
+
     def reset(self) -> None:
         self._run("MATCH (e:LangmemEntity) DETACH DELETE e")
 

@@ -31,6 +31,10 @@ class KeyValueStore(Protocol):
         """Every key of the namespace that starts with `prefix` (rare, whole-scope operations only)."""
         ...
 
+    def erase_deleted(self) -> None:
+        """Make deleted keys and values unrecoverable from the backend's own files (after a purge)."""
+        ...
+
     def clear(self) -> None:
         """Remove every key of every namespace."""
         ...

@@ -7,19 +7,32 @@ which is what the audit log's append needs.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import diskcache
 
 from ...errors import BackendError
-from ..sqlite_common import make_directory, raise_typed_sqlite_errors
+from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, truncate_wal
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
+
+
+def _prefix_bound(prefix: str) -> str | None:
+    """The least string above every string starting with `prefix` (None when there is none).
+    SQLite compares TEXT as UTF-8 bytes, whose order is code point order."""
+    while prefix:
+        following = ord(prefix[-1]) + 1
+        if following <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= following <= 0xDFFF else following)
+        prefix = prefix[:-1]
+    return None
 
 
 @raise_typed_sqlite_errors
@@ -37,7 +50,8 @@ class DiskCacheKeyValueStore:
             cache = self._caches.get(namespace)
             if cache is None:
                 make_directory(self._directory / namespace, "key-value namespace directory")
-                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40)
+                # secure_delete: a deleted entry's bytes are overwritten, not left in a free page
+                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40, sqlite_secure_delete=1)
                 self._caches[namespace] = cache
             return cache
 
@@ -71,8 +85,29 @@ class DiskCacheKeyValueStore:
             for key, items in entries.items():
                 cache.set(key, with_new_items(cache.get(key, ()), items))
 
+    def _connect(self, namespace: str) -> sqlite3.Connection:
+        """A plain connection to the namespace's diskcache database, for what diskcache has no API for."""
+        database = self._directory / namespace / diskcache.core.DBNAME
+        return sqlite3.connect(str(database), timeout=BUSY_TIMEOUT_MS / 1000)
+
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
-        return [key for key in self._cache(namespace).iterkeys() if isinstance(key, str) and key.startswith(prefix)]
+        cache = self._cache(namespace)
+        if not prefix:
+            return [key for key in cache.iterkeys() if isinstance(key, str)]
+        # diskcache stores str keys as TEXT in its Cache table, indexed by (key, raw): a range over
+        # that index reads only the keys with the prefix, not the whole namespace
+        upper = _prefix_bound(prefix)
+        query = "SELECT key FROM Cache WHERE key >= ?" + (" AND key < ?" if upper else "")
+        with closing(self._connect(namespace)) as conn:
+            rows = conn.execute(query, (prefix, upper) if upper else (prefix,)).fetchall()
+        return [key for (key,) in rows if isinstance(key, str) and key.startswith(prefix)]
+
+    def erase_deleted(self) -> None:
+        """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
+        for child in self._directory.iterdir():
+            if _NAMESPACE.match(child.name) and (child / diskcache.core.DBNAME).is_file():
+                with closing(self._connect(child.name)) as conn:
+                    truncate_wal(conn)
 
     def read_manifest(self, namespace: str) -> dict | None:
         """The store manifest (see manifest.py) that this namespace's file carries."""

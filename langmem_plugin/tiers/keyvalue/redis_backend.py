@@ -88,6 +88,10 @@ class RedisKeyValueStore:
         pattern = _GLOB_SPECIAL.sub(r"\\\1", head + prefix) + "*"
         return [name.decode()[len(head) :] for name in self._client.scan_iter(match=pattern, count=1000)]
 
+    def erase_deleted(self) -> None:
+        """DEL frees a key's memory at once; RDB snapshots and the AOF drop it at their next
+        rewrite, on the server's own schedule (see docs/backends: forgetting)."""
+
     def clear(self) -> None:
         batch = []
         for name in self._client.scan_iter(match=_GLOB_SPECIAL.sub(r"\\\1", self._prefix) + ":*", count=1000):

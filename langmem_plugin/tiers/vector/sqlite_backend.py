@@ -22,7 +22,7 @@ import numpy as np
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, write_transaction
+from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
@@ -302,6 +302,14 @@ class SQLiteVectorStore(ManifestRow):
                 for row in rows:
                     index.remove(row[0])
             return [_record(r) for r in rows]
+
+    def erase_deleted(self) -> None:
+        """Rewrite the FTS index without the entries of deleted rows (FTS5 keeps them in its
+        segments until a merge), then empty the WAL; secure_delete has zeroed the freed pages."""
+        with self._lock:
+            with write_transaction(self._conn):
+                self._conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
+            truncate_wal(self._conn)
 
     def reset(self) -> None:
         with self._lock:

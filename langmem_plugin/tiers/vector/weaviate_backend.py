@@ -445,6 +445,10 @@ class WeaviateVectorStore:
         where = scope_filter(scope, self._multi_tenancy)
         return self._read(scope, lambda h: h.aggregate.over_all(filters=where, total_count=True).total_count, 0)
 
+    def erase_deleted(self) -> None:
+        """Deleted objects leave every query at once; Weaviate drops them from its LSM segments
+        when it compacts them, on its own schedule."""
+
     def reset(self) -> None:
         """Drop and recreate the collections (every tenant, every memory)."""
         self._client.collections.delete([self._name, self._tenant_map_name])
