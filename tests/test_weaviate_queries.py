@@ -7,7 +7,6 @@ import pytest
 
 from langmem_plugin.errors import BackendError, InvalidFilterError, MissingScopeError
 from langmem_plugin.records import MemoryRecord, Scope, SourceRef, content_hash
-from langmem_plugin.tiers.vector import SearchParams
 from langmem_plugin.tiers.vector.weaviate_backend import (
     OPEN,
     WeaviateVectorStore,
