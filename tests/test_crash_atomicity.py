@@ -62,7 +62,7 @@ def _run_and_kill(path: Path, trial: int, rng: random.Random) -> dict[str, str]:
 
 def _search_ids(memory: Memory, text: str, dense: bool) -> list[str]:
     params = SearchParams(limit=10, dense_weight=1.0 if dense else 0.0, keyword_weight=0.0 if dense else 1.0, graph_weight=0.0)
-    vector = memory.services.embedder.embed([text])[0]
+    vector = memory.services.embedder.embed([text], Scope(user_id="crash"))[0]
     return [h.memory.id for h in memory.services.vector.search(Scope(user_id="crash"), vector, text, params)]
 
 
@@ -112,7 +112,7 @@ def _crash_after_vector_write(memory: Memory, text: str) -> str:
     record = new_record(text, Scope(user_id="u"), {}, [], utc_now())
     event = history_event(EventType.ADD, record, API_ACTOR, None, text, record.created_at)
     memory.services.kv.put_many(JOURNAL, {"k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
-    memory.services.vector.insert([record], memory.services.embedder.embed([text]))
+    memory.services.vector.insert([record], memory.services.embedder.embed([text], record.scope))
     return record.id
 
 
