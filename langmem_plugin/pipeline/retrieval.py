@@ -10,6 +10,7 @@ from ..filters import compile_filters
 from ..records import Scope, SearchHit
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
+from ..tiers.vector.relevance import idf
 from .messages import parse_timestamp
 from .validation import check_limit, check_text, check_threshold
 
@@ -47,42 +48,51 @@ def search(
         threshold=check_threshold(threshold),
         filters=filters,
         as_of=moment,
-        graph_memory_ids=_graph_memory_ids(services, scope, query, moment),
+        graph_links=_graph_links(services, scope, query, moment),
     )
     compile_filters(filters)  # reject a bad filter before embedding the query
     vector = services.embedder.embed([query])[0]
     return services.vector.search(scope, vector, query, params)
 
 
-RARE_ENTITY_RELATIONS = 5
 _QUERY_WORD = re.compile(r"[\w'-]+")
 
 
-def _graph_memory_ids(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> tuple[str, ...]:
-    """Memories behind the relations of entities the query names (and their neighbours), newest first.
+def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> dict[str, float]:
+    """Memories behind the relations of entities the query names, with each link's specificity.
 
     Every 1-3 word span of the query is tried as an entity name; the graph tier only returns
-    entities that exist in the scope.
+    entities that exist in the scope. Like a keyword's IDF, an entity's specificity falls with
+    the share of the scope's memories it is linked to: 1 for an entity one memory mentions,
+    near 0 for a hub such as the user, linked to everything. A memory linked to several named
+    entities combines them as independent evidence. Best (most specific, then newest) first.
     """
     if services.graph is None or not services.config.search.graph_weight:
-        return ()
+        return {}
     words = [w.strip("'") for w in _QUERY_WORD.findall(query)]
     spans = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
     spans = {s.removesuffix("'s") for s in spans if s}
     if not spans:
-        return ()
+        return {}
     hood = services.graph.neighbourhood(scope, sorted(spans), hops=1, as_of=as_of)
-    named = {e.id for e in hood.entities if e.normalized_name in {" ".join(s.lower().split()) for s in spans}}
-    degree: dict[str, int] = {}
+    wanted = {" ".join(s.lower().split()) for s in spans}
+    named = {e.id for e in hood.entities if e.normalized_name in wanted}
+    linked: dict[str, set[str]] = {}  # entity -> memories its relations came from
     for relation in hood.relations:
         for entity_id in {relation.source_id, relation.target_id} & named:
-            degree[entity_id] = degree.get(entity_id, 0) + 1
-    # Like keywords, entities rank by rarity: a relation counts when it joins two entities the
-    # query names, or touches a named entity with few relations (a pet, a city). A hub such as
-    # the user, linked to everything, would only add noise.
-    rare = {entity_id for entity_id, count in degree.items() if count <= RARE_ENTITY_RELATIONS}
-    relevant = [
-        r for r in hood.relations if {r.source_id, r.target_id} <= named or {r.source_id, r.target_id} & rare
-    ]
-    ordered = sorted(relevant, key=lambda r: r.valid_from, reverse=True)
-    return tuple(dict.fromkeys(r.memory_id for r in ordered if r.memory_id))
+            if relation.memory_id:
+                linked.setdefault(entity_id, set()).add(relation.memory_id)
+    if not linked:
+        return {}
+    total = max(services.vector.count(scope), max(len(m) for m in linked.values()))
+    specificity = {e: idf(len(m), total) / idf(1, total) for e, m in linked.items()}
+    miss: dict[str, float] = {}
+    newest: dict[str, datetime] = {}
+    for entity_id, memory_ids in linked.items():
+        for memory_id in memory_ids:
+            miss[memory_id] = miss.get(memory_id, 1.0) * (1.0 - specificity[entity_id])
+    for relation in hood.relations:
+        if relation.memory_id in miss:
+            newest[relation.memory_id] = max(newest.get(relation.memory_id, relation.valid_from), relation.valid_from)
+    ordered = sorted(miss, key=lambda m: (miss[m], -newest[m].timestamp()))
+    return {m: 1.0 - miss[m] for m in ordered}

@@ -26,6 +26,7 @@ from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
+from .relevance import keyword_coverage, keyword_terms, relevance
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -255,6 +256,7 @@ class WeaviateVectorStore:
             return_metadata=MetadataQuery(score=True),
         )
         norm = float(np.linalg.norm(vector)) or 1.0
+        terms = keyword_terms(query)
         hits = []
         for rank, obj in enumerate(result.objects, start=1):
             record = from_properties(obj.properties)
@@ -262,10 +264,23 @@ class WeaviateVectorStore:
                 continue
             stored = np.asarray(obj.vector["default"] if isinstance(obj.vector, dict) else obj.vector, dtype=np.float32)
             similarity = float(stored @ vector / ((float(np.linalg.norm(stored)) or 1.0) * norm))
-            if params.threshold is not None and similarity < params.threshold:
+            # Weaviate orders by its own fusion; the score is the same relevance as every backend's
+            # (keyword terms weighted equally: Weaviate does not expose document frequencies).
+            keyword = keyword_coverage(terms, [1.0] * len(terms), record.text) if terms else None
+            graph = params.graph_links.get(record.id) if params.graph_weight else None
+            score = relevance(similarity, keyword, graph)
+            if params.threshold is not None and score < params.threshold:
                 continue
-            score = float(obj.metadata.score or 0.0)
-            hits.append(SearchHit(memory=record.model_copy(update={"score": score}), score=score, similarity=similarity, dense_rank=None, keyword_rank=None))
+            hits.append(
+                SearchHit(
+                    memory=record.model_copy(update={"score": score}),
+                    score=score,
+                    similarity=similarity,
+                    keyword_score=keyword,
+                    graph_score=graph,
+                    fused_score=float(obj.metadata.score or 0.0),
+                )
+            )
         return hits[: params.limit]
 
     def delete(self, memory_ids: list[str]) -> None:
