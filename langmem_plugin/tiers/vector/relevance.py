@@ -47,7 +47,7 @@ def word_root(word: str) -> str:
         if word.endswith(suffix) and len(word) - len(suffix) >= MIN_ROOT:
             root = word[: -len(suffix)]
             if len(root) > MIN_ROOT and root[-1] == root[-2] and root[-1] not in "aeiousl":
-                root = root[:-1]  # "running" -> "runn" -> "run"-prefix would be too short; "stopped" -> "stop"
+                root = root[:-1]  # "stopped" -> "stop", as the porter stemmer of the index does
             return root
     return word
 
@@ -63,7 +63,10 @@ def fts_term(term: str) -> str:
 def term_matches(term: str, words: Iterable[str]) -> bool:
     """Whether any of the memory's lower-cased words is an inflection of the query word."""
     root = word_root(term)
-    return any(w == term or w.startswith(root) or word_root(w) == root for w in words)
+    return any(
+        word_root(w) == root or (w.startswith(root) and (len(root) >= MIN_ROOT or len(w) - len(root) <= 2))
+        for w in words
+    )
 
 
 def idf(document_count: int, total: int) -> float:

@@ -1,0 +1,75 @@
+"""Search quality on the embedded tiers: the demo's questions, relevance scores, hubs, inflections."""
+
+import pytest
+
+from langmem_plugin import InvalidInputError
+from langmem_plugin.demo import QUERIES, run_demo
+from langmem_plugin.tiers.vector.relevance import keyword_coverage, relevance, term_matches, word_root
+
+DEMO_ANSWERS = {
+    "Where does Alice live?": "Berlin",
+    "What food allergies does Alice have?": "allergic to peanuts",
+    "What is the name of Alice's dog?": "named Miso",
+    "What does Alice like to eat?": "Thai food",
+}
+
+
+@pytest.fixture(scope="module")
+def demo_memory(tmp_path_factory):
+    memory = run_demo(tmp_path_factory.mktemp("demo"), echo=lambda line: None)
+    yield memory
+    memory.close()
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_demo_question_has_the_right_memory_at_rank_1(demo_memory, query):
+    hits = demo_memory.search(query, user_id="alice", limit=3)
+    assert DEMO_ANSWERS[query] in hits[0].memory.text, [h.memory.text for h in hits]
+
+
+def test_scores_are_relevance_in_unit_interval_with_each_rankers_evidence(demo_memory):
+    hits = demo_memory.search("What food allergies does Alice have?", user_id="alice", limit=6)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+    top = hits[0]
+    assert top.keyword_score is not None and top.keyword_score > 0  # "allergies" matched "allergic"
+    assert top.score == pytest.approx(relevance(top.similarity, top.keyword_score, top.graph_score))
+    assert top.fused_score is not None and top.dense_rank == 1 and top.keyword_rank == 1
+
+
+def test_threshold_filters_on_the_relevance_score(demo_memory):
+    everything = demo_memory.search("What food allergies does Alice have?", user_id="alice", limit=10)
+    cut = (everything[0].score + min(h.score for h in everything)) / 2
+    kept = demo_memory.search("What food allergies does Alice have?", user_id="alice", limit=10, threshold=cut)
+    assert kept and len(kept) < len(everything)
+    assert all(h.score >= cut for h in kept)
+    assert {h.memory.id for h in kept} == {h.memory.id for h in everything if h.score >= cut}
+    with pytest.raises(InvalidInputError):
+        demo_memory.search("anything", user_id="alice", threshold=-0.5)
+
+
+def test_hub_entity_weighs_less_than_a_specific_one(demo_memory):
+    """Alice is linked to most memories (a hub); Miso to few: the graph evidence follows specificity."""
+    alice = [h for h in demo_memory.search("Alice", user_id="alice", limit=10) if h.graph_score is not None]
+    miso = [h for h in demo_memory.search("Miso", user_id="alice", limit=10) if h.graph_score is not None]
+    assert alice and miso
+    assert max(h.graph_score for h in alice) < min(h.graph_score for h in miso)
+
+
+def test_inflections_match_by_root():
+    assert word_root("allergies") == word_root("allergic") == "allerg"
+    assert term_matches("allergies", {"alice", "is", "allergic", "to", "peanuts"})
+    assert term_matches("stopped", {"stop"}) and term_matches("painting", {"paints"})
+    assert not term_matches("car", {"career"})
+    assert keyword_coverage(["allergies", "food"], [2.0, 1.0], "Alice is allergic to peanuts.") == pytest.approx(2 / 3)
+
+
+def test_keyword_ranker_finds_other_inflections(memory):
+    memory.add(
+        ["I am allergic to shellfish.", "My sister paints landscapes.", "We adopted two cats."],
+        user_id="u",
+        infer=False,
+    )
+    hits = memory.search("allergies", user_id="u", limit=3)
+    assert hits[0].memory.text == "I am allergic to shellfish." and hits[0].keyword_rank == 1
+    painting = memory.search("painting", user_id="u", limit=3)
+    assert painting[0].memory.text == "My sister paints landscapes." and painting[0].keyword_rank == 1
