@@ -93,6 +93,7 @@ class SearchHit(BaseModel):
     similarity: float  # cosine similarity of query and memory vectors
     keyword_score: float | None = None  # share of the query's IDF-weighted keywords in the memory
     graph_score: float | None = None  # specificity of the query entities the graph links to it
+    context_score: float | None = None  # best relevance of its neighbouring turns
     fused_score: float | None = None  # reciprocal-rank-fusion value of the rankers that found it
     dense_rank: int | None = None
     keyword_rank: int | None = None

@@ -26,6 +26,7 @@ def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> 
         keyword_weight=config.keyword_weight,
         keyword_max_docs=config.keyword_max_docs,
         graph_weight=config.graph_weight,
+        context=config.neighbour_context,
         **overrides,
     )
 

@@ -26,6 +26,7 @@ class SearchParams:
     graph_links: Mapping[str, float] = field(default_factory=dict)
     graph_weight: float = 1.0
     threshold: float | None = None  # minimum relevance (SearchHit.score), in [0, 1]
+    context: bool = True  # neighbouring turns add evidence (see relevance.CONTEXT_WEIGHT)
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now
 

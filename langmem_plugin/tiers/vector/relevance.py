@@ -7,9 +7,11 @@ mean the same thing whatever stores the vectors:
 - keyword evidence: the share of the query's keyword weight (IDF, so rare words count more)
   found in the memory, in [0, 1];
 - graph evidence: how specific the entities are that link the memory to the query (1 for an
-  entity only this memory mentions, near 0 for a hub such as the user, linked to everything).
+  entity only this memory mentions, near 0 for a hub such as the user, linked to everything);
+- context evidence: the best relevance of the memory's neighbouring turns (what was said just
+  before and after it), at half weight.
 
-They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g): any one strong
+They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g)(1 - c/2): any one strong
 signal makes a memory relevant, and signals that agree add up, without exceeding 1.
 """
 
@@ -17,13 +19,18 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from functools import lru_cache
+from typing import Sequence
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Inflectional and common derivational endings, longest first. A query word is matched by its
 # root as a prefix, so "allergies", "allergic" and "allergy" all find each other.
 _SUFFIXES = ("ically", "ations", "ation", "ities", "ingly", "ings", "ical", "ness", "ment", "ies", "ied", "ing",
              "ers", "est", "ic", "ed", "es", "er", "ly", "al", "y", "s", "e")
+# A memory's neighbouring turns (what was said just before and after it) are half as strong
+# evidence as its own text: they often hold the question's other words ("Yes, twice!" answers
+# the turn before it), but not always.
+CONTEXT_WEIGHT = 0.5
 MIN_ROOT = 4  # shorter roots would match unrelated words ("car" -> "career")
 STOPWORDS = frozenset(
     "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
@@ -41,6 +48,7 @@ def keyword_terms(text: str) -> list[str]:
     return words[:32]
 
 
+@lru_cache(maxsize=65536)
 def word_root(word: str) -> str:
     """The word without one inflectional ending, or the word itself if the root would be too short."""
     for suffix in _SUFFIXES:
@@ -60,13 +68,17 @@ def fts_term(term: str) -> str:
     return f'("{term}" OR "{root}"*)'
 
 
-def term_matches(term: str, words: Iterable[str]) -> bool:
-    """Whether any of the memory's lower-cased words is an inflection of the query word."""
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
     root = word_root(term)
-    return any(
-        word_root(w) == root or (w.startswith(root) and (len(root) >= MIN_ROOT or len(w) - len(root) <= 2))
-        for w in words
-    )
+    tail = r"\w*" if len(root) >= MIN_ROOT else r"\w{0,2}\b"
+    return re.compile(rf"\b{re.escape(root)}{tail}")
+
+
+def term_matches(term: str, text: str) -> bool:
+    """Whether the lower-cased text contains an inflection of the query word."""
+    return _term_pattern(term).search(text) is not None
 
 
 def idf(document_count: int, total: int) -> float:
@@ -79,15 +91,17 @@ def keyword_coverage(terms: Sequence[str], weights: Sequence[float], text: str) 
     total = sum(weights)
     if total <= 0:
         return 0.0
-    words = set(_WORD.findall(text.lower()))
-    found = sum(weight for term, weight in zip(terms, weights) if term_matches(term, words))
+    lowered = text.lower()
+    found = sum(weight for term, weight in zip(terms, weights) if term_matches(term, lowered))
     return found / total
 
 
-def relevance(similarity: float | None, keyword: float | None = None, graph: float | None = None) -> float:
-    """Combined relevance in [0, 1] of independent semantic, keyword and graph evidence."""
+def relevance(
+    similarity: float | None, keyword: float | None = None, graph: float | None = None, context: float | None = None
+) -> float:
+    """Combined relevance in [0, 1] of independent semantic, keyword, graph and context evidence."""
     miss = 1.0
-    for evidence in (similarity, keyword, graph):
+    for evidence in (similarity, keyword, graph, None if context is None else CONTEXT_WEIGHT * context):
         if evidence is not None:
             miss *= 1.0 - min(max(evidence, 0.0), 1.0)
     return 1.0 - miss

@@ -55,6 +55,7 @@ MAX_CACHED_SCOPES = 64
 # (typically the user's own name); ranking on it would only add noise to the fusion.
 MAX_TERM_SHARE = 0.5
 FUSION = "relevance"
+CONTEXT_SECONDS = 3600.0
 
 
 def scope_tokens(scope: Scope) -> list[str]:
@@ -366,13 +367,26 @@ class SQLiteVectorStore:
                 ],
                 params.rrf_k,
             )
-            positions = list(fused)
+            neighbours = self._neighbours(index, list(fused), allowed) if params.context else {}
+            positions = list(dict.fromkeys([*fused, *(n for pair in neighbours.values() for n in pair)]))
             similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
             coverage = self._keyword_coverage(index, positions, terms, weights) if params.keyword_weight else {}
-            score = {
+            own = {
                 p: relevance(similarity[p], coverage.get(p), graph_evidence.get(p) if params.graph_weight else None)
                 for p in positions
             }
+            around: dict[int, set[int]] = {}
+            for p, pair in neighbours.items():
+                for n in pair:
+                    around.setdefault(p, set()).add(n)
+                    around.setdefault(n, set()).add(p)
+            context = {p: max(own[n] for n in around[p]) for p in positions if p in around}
+            score = {
+                p: relevance(similarity[p], coverage.get(p), graph_evidence.get(p) if params.graph_weight else None, context.get(p))
+                for p in positions
+            }
+            for p in positions:
+                fused.setdefault(p, 0.0)
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
             graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
@@ -394,6 +408,7 @@ class SQLiteVectorStore:
                     similarity=similarity[position],
                     keyword_score=coverage.get(position),
                     graph_score=graph_evidence.get(position),
+                    context_score=context.get(position),
                     fused_score=fused[position],
                     dense_rank=dense_rank.get(position),
                     keyword_rank=keyword_rank.get(position),
@@ -422,6 +437,24 @@ class SQLiteVectorStore:
             if position is not None and allowed[position]:
                 ranked.append(position)
         return ranked[:candidates], terms, weights
+
+    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> dict[int, tuple[int, ...]]:
+        """The memories stored right before and after each one in the same conversation.
+
+        Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
+        order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart.
+        """
+        if not positions:
+            return {}
+        rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
+        times = index.valid_from_at(np.array(positions, dtype=np.int64)).tolist()
+        found: dict[int, tuple[int, ...]] = {}
+        for position, rowid, at in zip(positions, rowids, times):
+            around = [n for n in index.positions([rowid - 1, rowid + 1]) if n is not None and allowed[n]]
+            if around:
+                near = index.valid_from_at(np.array(around, dtype=np.int64)).tolist()
+                found[position] = tuple(n for n, t in zip(around, near) if abs(t - at) <= CONTEXT_SECONDS)
+        return found
 
     def _keyword_coverage(
         self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]
