@@ -64,7 +64,7 @@ class SearchConfig(BaseModel):
     neighbour_context: bool = Field(
         default=True,
         description="A memory's neighbouring turns (stored just before and after it, within an hour) add "
-        "half-weight evidence to its relevance.",
+        "weaker evidence to its relevance (tiers/vector/relevance.py: CONTEXT_WEIGHT).",
     )
     keyword_max_docs: int = Field(
         default=2000,
