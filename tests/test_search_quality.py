@@ -32,7 +32,7 @@ def test_scores_are_relevance_in_unit_interval_with_each_rankers_evidence(demo_m
     assert all(0.0 <= h.score <= 1.0 for h in hits)
     top = hits[0]
     assert top.keyword_score is not None and top.keyword_score > 0  # "allergies" matched "allergic"
-    assert top.score == pytest.approx(relevance(top.similarity, top.keyword_score, top.graph_score))
+    assert top.score == pytest.approx(relevance(top.similarity, top.keyword_score, top.graph_score, top.context_score))
     assert top.fused_score is not None and top.dense_rank == 1 and top.keyword_rank == 1
 
 
@@ -53,6 +53,32 @@ def test_hub_entity_weighs_less_than_a_specific_one(demo_memory):
     miso = [h for h in demo_memory.search("Miso", user_id="alice", limit=10) if h.graph_score is not None]
     assert alice and miso
     assert max(h.graph_score for h in alice) < min(h.graph_score for h in miso)
+
+
+def test_neighbouring_turns_lend_context(memory):
+    """A reply that only makes sense with the turn before it is found through that turn."""
+    memory.add(
+        [
+            {"role": "user", "content": "Did you ever get to see the northern lights in Norway?", "timestamp": "2024-01-05T10:00:00Z"},
+            {"role": "assistant", "content": "Yes, twice! It was unforgettable.", "timestamp": "2024-01-05T10:00:30Z"},
+            {"role": "user", "content": "I bought new running shoes.", "timestamp": "2024-03-01T09:00:00Z"},
+            {"role": "user", "content": "My cousin visited from Spain.", "timestamp": "2024-03-01T09:00:10Z"},
+        ],
+        user_id="u",
+        infer=False,
+    )
+    query = "How many times did they see the northern lights?"
+    hits = {h.memory.text: h for h in memory.search(query, user_id="u", limit=4)}
+
+    def own(hit):
+        return relevance(hit.similarity, hit.keyword_score, hit.graph_score)
+
+    question, reply = hits["Did you ever get to see the northern lights in Norway?"], hits["Yes, twice! It was unforgettable."]
+    assert reply.context_score == pytest.approx(own(question))  # the previous turn, seconds earlier
+    assert reply.score == pytest.approx(relevance(reply.similarity, reply.keyword_score, None, own(question)))
+    assert reply.score > own(reply)
+    shoes = hits["I bought new running shoes."]
+    assert shoes.context_score == pytest.approx(own(hits["My cousin visited from Spain."]))  # not the reply, 2 months before
 
 
 def test_inflections_match_by_root():
