@@ -1,4 +1,4 @@
-"""Embedded vector tier: SQLite rows + FTS5 keyword index + numpy dense search, fused with RRF.
+"""Embedded vector tier: SQLite rows + FTS5 keyword index + numpy dense search, ranked by relevance.
 
 One file in the memory directory. WAL mode lets several processes read while one writes;
 `PRAGMA data_version` tells us when another process committed, so our in-memory dense
@@ -54,7 +54,7 @@ MAX_CACHED_SCOPES = 64
 # A term found in more than this share of a scope's memories cannot discriminate between them
 # (typically the user's own name); ranking on it would only add noise to the fusion.
 MAX_TERM_SHARE = 0.5
-FUSION = "relevance"
+# Adjacent memories further apart than this belong to different conversations: no shared context.
 CONTEXT_SECONDS = 3600.0
 
 
@@ -368,32 +368,23 @@ class SQLiteVectorStore:
                 params.rrf_k,
             )
             neighbours = self._neighbours(index, list(fused), allowed) if params.context else {}
-            positions = list(dict.fromkeys([*fused, *(n for pair in neighbours.values() for n in pair)]))
+            positions = list(dict.fromkeys([*fused, *neighbours]))
             similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
             coverage = self._keyword_coverage(index, positions, terms, weights) if params.keyword_weight else {}
             own = {
-                p: relevance(similarity[p], coverage.get(p), graph_evidence.get(p) if params.graph_weight else None)
+                p: relevance(
+                    params.dense_weight * similarity[p],
+                    params.keyword_weight * coverage.get(p, 0.0),
+                    params.graph_weight * graph_evidence.get(p, 0.0),
+                )
                 for p in positions
             }
-            around: dict[int, set[int]] = {}
-            for p, pair in neighbours.items():
-                for n in pair:
-                    around.setdefault(p, set()).add(n)
-                    around.setdefault(n, set()).add(p)
-            context = {p: max(own[n] for n in around[p]) for p in positions if p in around}
-            score = {
-                p: relevance(similarity[p], coverage.get(p), graph_evidence.get(p) if params.graph_weight else None, context.get(p))
-                for p in positions
-            }
-            for p in positions:
-                fused.setdefault(p, 0.0)
+            context = {p: max(own[n] for n in near) for p, near in neighbours.items()}
+            score = {p: relevance(own[p], context=context.get(p)) for p in positions}
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
             graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
-            if FUSION == "rrf":
-                ordered = sorted(positions, key=lambda p: (-fused[p], -similarity[p]))
-            else:
-                ordered = sorted(positions, key=lambda p: (-score[p], -similarity[p]))
+            ordered = sorted(positions, key=lambda p: (-score[p], -fused.get(p, 0.0)))
             if params.threshold is not None:
                 ordered = [p for p in ordered if score[p] >= params.threshold]
             ordered = ordered[: params.limit]
@@ -409,7 +400,7 @@ class SQLiteVectorStore:
                     keyword_score=coverage.get(position),
                     graph_score=graph_evidence.get(position),
                     context_score=context.get(position),
-                    fused_score=fused[position],
+                    fused_score=fused.get(position),
                     dense_rank=dense_rank.get(position),
                     keyword_rank=keyword_rank.get(position),
                     graph_rank=graph_rank.get(position),
@@ -438,22 +429,26 @@ class SQLiteVectorStore:
                 ranked.append(position)
         return ranked[:candidates], terms, weights
 
-    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> dict[int, tuple[int, ...]]:
-        """The memories stored right before and after each one in the same conversation.
+    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> dict[int, set[int]]:
+        """Candidates and the memories stored right before or after them in the same conversation.
 
         Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
-        order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart.
+        order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart. The relation
+        is symmetric: a turn next to a candidate becomes a candidate itself.
         """
+        found: dict[int, set[int]] = {}
         if not positions:
-            return {}
+            return found
         rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
         times = index.valid_from_at(np.array(positions, dtype=np.int64)).tolist()
-        found: dict[int, tuple[int, ...]] = {}
         for position, rowid, at in zip(positions, rowids, times):
             around = [n for n in index.positions([rowid - 1, rowid + 1]) if n is not None and allowed[n]]
-            if around:
-                near = index.valid_from_at(np.array(around, dtype=np.int64)).tolist()
-                found[position] = tuple(n for n, t in zip(around, near) if abs(t - at) <= CONTEXT_SECONDS)
+            if not around:
+                continue
+            for near, near_at in zip(around, index.valid_from_at(np.array(around, dtype=np.int64)).tolist()):
+                if abs(near_at - at) <= CONTEXT_SECONDS:
+                    found.setdefault(position, set()).add(near)
+                    found.setdefault(near, set()).add(position)
         return found
 
     def _keyword_coverage(
