@@ -439,16 +439,18 @@ class SQLiteVectorStore:
         found: dict[int, set[int]] = {}
         if not positions:
             return found
-        rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
-        times = index.valid_from_at(np.array(positions, dtype=np.int64)).tolist()
-        for position, rowid, at in zip(positions, rowids, times):
-            around = [n for n in index.positions([rowid - 1, rowid + 1]) if n is not None and allowed[n]]
-            if not around:
-                continue
-            for near, near_at in zip(around, index.valid_from_at(np.array(around, dtype=np.int64)).tolist()):
-                if abs(near_at - at) <= CONTEXT_SECONDS:
-                    found.setdefault(position, set()).add(near)
-                    found.setdefault(near, set()).add(position)
+        at = np.array(positions, dtype=np.int64)
+        rowids = index.rowid_at(at)
+        around = index.positions(np.concatenate([rowids - 1, rowids + 1]).tolist())
+        pairs = [(p, n) for p, n in zip(positions + positions, around) if n is not None and allowed[n]]
+        if not pairs:
+            return found
+        own_time = index.valid_from_at(np.array([p for p, _ in pairs], dtype=np.int64))
+        near_time = index.valid_from_at(np.array([n for _, n in pairs], dtype=np.int64))
+        for (position, near), close in zip(pairs, (np.abs(own_time - near_time) <= CONTEXT_SECONDS).tolist()):
+            if close:
+                found.setdefault(position, set()).add(near)
+                found.setdefault(near, set()).add(position)
         return found
 
     def _keyword_coverage(
