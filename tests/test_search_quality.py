@@ -81,6 +81,18 @@ def test_neighbouring_turns_lend_context(memory):
     assert shoes.context_score == pytest.approx(own(hits["My cousin visited from Spain."]))  # not the reply, 2 months before
 
 
+def test_relative_dates_in_the_query_are_anchored_to_the_time_asked_about(demo_memory):
+    """Memories store "last week" as the absolute week; a query's "last week" is anchored the same way."""
+    def berlin(as_of):
+        hits = demo_memory.search("Who moved last week?", user_id="alice", limit=6, as_of=as_of)
+        return hits, next(h for h in hits if "Berlin" in h.memory.text)
+
+    hits, week_after = berlin("2024-04-23T09:00:00+00:00")  # "last week" = the week of 15 April 2024
+    assert "Berlin" in hits[0].memory.text
+    _, months_later = berlin("2024-09-10T09:00:00+00:00")  # the week of 2 September 2024
+    assert week_after.keyword_score > months_later.keyword_score
+
+
 def test_inflections_match_by_root():
     assert word_root("allergies") == word_root("allergic") == "allerg"
     assert term_matches("allergies", "alice is allergic to peanuts.")

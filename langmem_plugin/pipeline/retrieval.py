@@ -1,4 +1,4 @@
-"""Search: fusion settings from config, and the graph tier's memories for the query's entities."""
+"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the query's entities."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from ..filters import compile_filters
-from ..records import Scope, SearchHit
+from ..records import Scope, SearchHit, utc_now
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
 from ..tiers.vector.relevance import idf
 from .messages import parse_timestamp
+from .temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
 
 
@@ -52,8 +53,19 @@ def search(
         graph_links=_graph_links(services, scope, query, moment),
     )
     compile_filters(filters)  # reject a bad filter before embedding the query
-    vector = services.embedder.embed([query])[0]
-    return services.vector.search(scope, vector, query, params)
+    text = _with_anchored_dates(query, moment or utc_now())
+    vector = services.embedder.embed([text])[0]
+    return services.vector.search(scope, vector, text, params)
+
+
+def _with_anchored_dates(query: str, moment: datetime) -> str:
+    """The query, followed by its relative dates made absolute at the time it asks about.
+
+    The manager stores "last week" as the absolute week it meant, so the query's "last week" must
+    match that; memories stored verbatim keep the relative words, so those stay in the query too.
+    """
+    anchored = anchor_relative_dates(query, moment)
+    return query if anchored == query else f"{query}\n{anchored}"
 
 
 _QUERY_WORD = re.compile(r"[\w'-]+")
