@@ -17,19 +17,19 @@ from .validation import check_limit, check_text, check_threshold
 
 
 def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> SearchParams:
-    """SearchParams from the configured fusion settings; each ranker yields at least `limit` candidates."""
+    """SearchParams from the configured search settings (overridable); each ranker yields at least `limit` candidates."""
     config = services.config.search
-    return SearchParams(
-        limit=limit,
-        candidates=max(config.candidates, limit),
-        rrf_k=config.rrf_k,
-        dense_weight=config.dense_weight,
-        keyword_weight=config.keyword_weight,
-        keyword_max_docs=config.keyword_max_docs,
-        graph_weight=config.graph_weight,
-        context=config.neighbour_context,
-        **overrides,
-    )
+    settings: dict[str, Any] = {
+        "limit": limit,
+        "candidates": max(config.candidates, limit),
+        "rrf_k": config.rrf_k,
+        "dense_weight": config.dense_weight,
+        "keyword_weight": config.keyword_weight,
+        "keyword_max_docs": config.keyword_max_docs,
+        "graph_weight": config.graph_weight,
+        "context": config.neighbour_context,
+    }
+    return SearchParams(**{**settings, **overrides})
 
 
 def search(

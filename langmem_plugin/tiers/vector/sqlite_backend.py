@@ -371,16 +371,17 @@ class SQLiteVectorStore:
             positions = list(dict.fromkeys([*fused, *neighbours]))
             similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
             coverage = self._keyword_coverage(index, positions, terms, weights) if params.keyword_weight else {}
-            own = {
-                p: relevance(
+            evidence = {
+                p: (
                     params.dense_weight * similarity[p],
                     params.keyword_weight * coverage.get(p, 0.0),
                     params.graph_weight * graph_evidence.get(p, 0.0),
                 )
                 for p in positions
             }
+            own = {p: relevance(*evidence[p]) for p in positions}
             context = {p: max(own[n] for n in near) for p, near in neighbours.items()}
-            score = {p: relevance(own[p], context=context.get(p)) for p in positions}
+            score = {p: relevance(*evidence[p], context=context.get(p)) for p in positions}
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
             graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
