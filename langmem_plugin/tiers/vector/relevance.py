@@ -101,8 +101,11 @@ def relevance(
     similarity: float | None, keyword: float | None = None, graph: float | None = None, context: float | None = None
 ) -> float:
     """Combined relevance in [0, 1] of independent semantic, keyword, graph and context evidence."""
+    # A graph link says the memory is about an entity the query names, not that it answers what
+    # is asked: it amplifies the semantic evidence in proportion to the entity's specificity.
+    linked = None if graph is None or similarity is None else graph * max(similarity, 0.0)
     miss = 1.0
-    for evidence in (similarity, keyword, graph, None if context is None else CONTEXT_WEIGHT * context):
+    for evidence in (similarity, keyword, linked, None if context is None else CONTEXT_WEIGHT * context):
         if evidence is not None:
             miss *= 1.0 - min(max(evidence, 0.0), 1.0)
     return 1.0 - miss
