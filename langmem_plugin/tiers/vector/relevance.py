@@ -7,11 +7,12 @@ mean the same thing whatever stores the vectors:
 - keyword evidence: the share of the query's keyword weight (IDF, so rare words count more)
   found in the memory, in [0, 1];
 - graph evidence: how specific the entities are that link the memory to the query (1 for an
-  entity only this memory mentions, near 0 for a hub such as the user, linked to everything);
+  entity only this memory mentions, near 0 for a hub such as the user, linked to everything),
+  times the semantic evidence: a link says what the memory is about, not that it answers;
 - context evidence: the best relevance of the memory's neighbouring turns (what was said just
   before and after it), at `CONTEXT_WEIGHT`.
 
-They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g)(1 - 0.7c): any one strong
+They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g*s)(1 - 0.7c): any one strong
 signal makes a memory relevant, and signals that agree add up, without exceeding 1.
 """
 
