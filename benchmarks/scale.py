@@ -137,7 +137,7 @@ def bench_size(
             tick = time.perf_counter()
             store.search(query_scopes[0], query_vectors[0], query_texts[0], params)  # load the matrix (and build HNSW)
             first_search = time.perf_counter() - tick
-            exact = [SearchParams(limit=10, dense_weight=1.0, keyword_weight=0.0)]
+            exact = [SearchParams(limit=10, dense_weight=1.0, keyword_weight=0.0, context=False)]
             recall = []
             timings = []
             for text, vector, scope in zip(query_texts, query_vectors, query_scopes):

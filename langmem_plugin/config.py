@@ -63,6 +63,11 @@ class SearchConfig(BaseModel):
     graph_weight: float = Field(
         default=1.0, ge=0, description="Weight of memories linked by the graph to entities named in the query."
     )
+    neighbour_context: bool = Field(
+        default=True,
+        description="A memory's neighbouring turns (stored just before and after it, within an hour) add "
+        "weaker evidence to its relevance (tiers/vector/relevance.py: CONTEXT_WEIGHT).",
+    )
     keyword_max_docs: int = Field(
         default=2000,
         ge=1,

@@ -110,11 +110,19 @@ class MemoryRecord(BaseModel):
 
 
 class SearchHit(BaseModel):
-    """A ranked memory with the signals that produced its rank."""
+    """A ranked memory with the signals that produced its rank.
+
+    `score` is the relevance in [0, 1] that `threshold` filters on (see
+    `tiers/vector/relevance.py`); the other fields are each ranker's evidence, for debugging.
+    """
 
     memory: MemoryRecord
     score: float
-    similarity: float
+    similarity: float  # cosine similarity of query and memory vectors
+    keyword_score: float | None = None  # share of the query's IDF-weighted keywords in the memory
+    graph_score: float | None = None  # specificity of the query entities the graph links to it
+    context_score: float | None = None  # best relevance of its neighbouring turns
+    fused_score: float | None = None  # reciprocal-rank-fusion value of the rankers that found it
     dense_rank: int | None = None
     keyword_rank: int | None = None
     graph_rank: int | None = None

@@ -38,6 +38,11 @@ RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph-inmemorystore")
 
 
+def progress(message: str) -> None:
+    """Progress goes to stderr, so that stdout stays one JSON report."""
+    print(f"[locomo] {message}", file=sys.stderr, flush=True)
+
+
 def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
     factories: dict[str, Callable[[], Retriever]] = {
         "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False),
@@ -58,10 +63,12 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
     latencies: list[float] = []
     retrieved_tokens: list[int] = []
     ingest_seconds = 0.0
-    for conversation in conversations:
+    for number, conversation in enumerate(conversations, start=1):
+        progress(f"{system.name}: conversation {number}/{len(conversations)} ({conversation.sample_id}): ingesting")
         started = time.perf_counter()
         system.ingest(conversation)
         ingest_seconds += time.perf_counter() - started
+        progress(f"{system.name}: conversation {number}/{len(conversations)} ({conversation.sample_id}): searching")
         for question in conversation.questions:
             if question.category not in RETRIEVAL_CATEGORIES or not question.evidence:
                 continue
@@ -101,7 +108,10 @@ def run_retrieval(
     conversations = load_locomo(data)[:limit_conversations]
     shared = MemoizedEmbeddings(embeddings)
     started = time.perf_counter()
-    shared.warm([t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions])
+    shared.warm(
+        [t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions],
+        lambda done, total: progress(f"embedding turns and questions: {done}/{total}"),
+    )
     embed_seconds = time.perf_counter() - started
     results = {name: evaluate_system(build_system(name, shared), conversations, max(KS)) for name in systems}
     report = {

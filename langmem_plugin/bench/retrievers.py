@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -12,6 +12,8 @@ from langchain_core.embeddings import Embeddings
 from ..embeddings.cache import embed_texts
 from ..memory import Memory
 from .locomo_data import Conversation
+
+WARM_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,15 @@ class MemoizedEmbeddings(Embeddings):
         self.model = f"memo:{getattr(embeddings, 'model_name', type(embeddings).__name__)}"
         self._vectors: dict[str, np.ndarray] = {}
 
-    def warm(self, texts: list[str]) -> None:
+    def warm(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> None:
+        """Embed the texts not seen yet, in batches, reporting (done, total) after each batch."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            for text, vector in zip(missing, embed_texts(self.inner, missing)):
+        for start in range(0, len(missing), WARM_BATCH):
+            batch = missing[start : start + WARM_BATCH]
+            for text, vector in zip(batch, embed_texts(self.inner, batch)):
                 self._vectors[text] = vector
+            if progress is not None:
+                progress(start + len(batch), len(missing))
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         self.warm(texts)

@@ -86,7 +86,8 @@ class _PlannedFact:
 
 
 def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.ndarray) -> list[Neighbour]:
-    hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS))
+    # the manager compares a fact with the memories most like it, not with their neighbouring turns
+    hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS, context=False))
     return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
 
 

@@ -17,7 +17,7 @@ import re
 from ..config import ManagerConfig
 from ..records import ConversationMessage, EventType, Fact, Scope
 from ..tiers.graph import EntityMention, RelationMention
-from ..tiers.vector.sqlite_backend import STOPWORDS
+from ..tiers.vector.relevance import STOPWORDS
 from .manager import Decision, Neighbour
 from .messages import SPEAKER_ROLES
 from .temporal import anchor_relative_dates

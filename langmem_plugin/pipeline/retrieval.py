@@ -1,4 +1,4 @@
-"""Search: fusion settings from config, and the graph tier's memories for the query's entities."""
+"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the query's entities."""
 
 from __future__ import annotations
 
@@ -7,26 +7,29 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from ..filters import compile_filters
-from ..records import Scope, SearchHit
+from ..records import Scope, SearchHit, utc_now
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
+from ..tiers.vector.relevance import idf
 from .messages import parse_timestamp
+from .temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
 
 
 def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> SearchParams:
-    """SearchParams from the configured fusion settings; each ranker yields at least `limit` candidates."""
+    """SearchParams from the configured search settings (overridable); each ranker yields at least `limit` candidates."""
     config = services.config.search
-    return SearchParams(
-        limit=limit,
-        candidates=max(config.candidates, limit),
-        rrf_k=config.rrf_k,
-        dense_weight=config.dense_weight,
-        keyword_weight=config.keyword_weight,
-        keyword_max_docs=config.keyword_max_docs,
-        graph_weight=config.graph_weight,
-        **overrides,
-    )
+    settings: dict[str, Any] = {
+        "limit": limit,
+        "candidates": max(config.candidates, limit),
+        "rrf_k": config.rrf_k,
+        "dense_weight": config.dense_weight,
+        "keyword_weight": config.keyword_weight,
+        "keyword_max_docs": config.keyword_max_docs,
+        "graph_weight": config.graph_weight,
+        "context": config.neighbour_context,
+    }
+    return SearchParams(**{**settings, **overrides})
 
 
 def search(
@@ -47,42 +50,62 @@ def search(
         threshold=check_threshold(threshold),
         filters=filters,
         as_of=moment,
-        graph_memory_ids=_graph_memory_ids(services, scope, query, moment),
+        graph_links=_graph_links(services, scope, query, moment),
     )
     compile_filters(filters)  # reject a bad filter before embedding the query
-    vector = services.embedder.embed([query], scope)[0]
-    return services.vector.search(scope, vector, query, params)
+    text = _with_anchored_dates(query, moment or utc_now())
+    vector = services.embedder.embed([text], scope)[0]
+    return services.vector.search(scope, vector, text, params)
 
 
-RARE_ENTITY_RELATIONS = 5
+def _with_anchored_dates(query: str, moment: datetime) -> str:
+    """The query, followed by its relative dates made absolute at the time it asks about.
+
+    The manager stores "last week" as the absolute week it meant, so the query's "last week" must
+    match that; memories stored verbatim keep the relative words, so those stay in the query too.
+    """
+    anchored = anchor_relative_dates(query, moment)
+    return query if anchored == query else f"{query}\n{anchored}"
+
+
 _QUERY_WORD = re.compile(r"[\w'-]+")
 
 
-def _graph_memory_ids(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> tuple[str, ...]:
-    """Memories behind the relations of entities the query names (and their neighbours), newest first.
+def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> dict[str, float]:
+    """Memories behind the relations of entities the query names, with each link's specificity.
 
     Every 1-3 word span of the query is tried as an entity name; the graph tier only returns
-    entities that exist in the scope.
+    entities that exist in the scope. Like a keyword's IDF, an entity's specificity falls with
+    the share of the scope's memories it is linked to: 1 for an entity one memory mentions,
+    near 0 for a hub such as the user, linked to everything. A memory linked to several named
+    entities combines them as independent evidence. Best (most specific, then newest) first.
     """
     if services.graph is None or not services.config.search.graph_weight:
-        return ()
+        return {}
     words = [w.strip("'") for w in _QUERY_WORD.findall(query)]
     spans = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
     spans = {s.removesuffix("'s") for s in spans if s}
     if not spans:
-        return ()
+        return {}
     hood = services.graph.neighbourhood(scope, sorted(spans), hops=1, as_of=as_of)
-    named = {e.id for e in hood.entities if e.normalized_name in {" ".join(s.lower().split()) for s in spans}}
-    degree: dict[str, int] = {}
+    wanted = {" ".join(s.lower().split()) for s in spans}
+    named = {e.id for e in hood.entities if e.normalized_name in wanted}
+    linked: dict[str, set[str]] = {}  # entity -> memories its relations came from
     for relation in hood.relations:
         for entity_id in {relation.source_id, relation.target_id} & named:
-            degree[entity_id] = degree.get(entity_id, 0) + 1
-    # Like keywords, entities rank by rarity: a relation counts when it joins two entities the
-    # query names, or touches a named entity with few relations (a pet, a city). A hub such as
-    # the user, linked to everything, would only add noise.
-    rare = {entity_id for entity_id, count in degree.items() if count <= RARE_ENTITY_RELATIONS}
-    relevant = [
-        r for r in hood.relations if {r.source_id, r.target_id} <= named or {r.source_id, r.target_id} & rare
-    ]
-    ordered = sorted(relevant, key=lambda r: r.valid_from, reverse=True)
-    return tuple(dict.fromkeys(r.memory_id for r in ordered if r.memory_id))
+            if relation.memory_id:
+                linked.setdefault(entity_id, set()).add(relation.memory_id)
+    if not linked:
+        return {}
+    total = max(services.vector.count(scope), max(len(m) for m in linked.values()))
+    specificity = {e: idf(len(m), total) / idf(1, total) for e, m in linked.items()}
+    miss: dict[str, float] = {}
+    newest: dict[str, datetime] = {}
+    for entity_id, memory_ids in linked.items():
+        for memory_id in memory_ids:
+            miss[memory_id] = miss.get(memory_id, 1.0) * (1.0 - specificity[entity_id])
+    for relation in hood.relations:
+        if relation.memory_id in miss:
+            newest[relation.memory_id] = max(newest.get(relation.memory_id, relation.valid_from), relation.valid_from)
+    ordered = sorted(miss, key=lambda m: (miss[m], -newest[m].timestamp()))
+    return {m: 1.0 - miss[m] for m in ordered}

@@ -107,8 +107,8 @@ def check_limit(limits: LimitsConfig, limit: Any) -> int:
 def check_threshold(threshold: Any) -> float | None:
     if threshold is None:
         return None
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not -1.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold is a cosine similarity between -1 and 1, got {threshold!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"threshold is a minimum relevance score between 0 and 1, got {threshold!r}")
     return float(threshold)
 
 

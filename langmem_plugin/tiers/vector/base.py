@@ -5,7 +5,7 @@ Every read and write takes a `Scope`; a backend must never return a record outsi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -22,9 +22,11 @@ class SearchParams:
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     keyword_max_docs: int = 2000
-    graph_memory_ids: tuple[str, ...] = ()  # memories the graph tier links to the query, best first
+    # memories the graph tier links to the query, best first, with the link's specificity in [0, 1]
+    graph_links: Mapping[str, float] = field(default_factory=dict)
     graph_weight: float = 1.0
-    threshold: float | None = None  # minimum cosine similarity
+    threshold: float | None = None  # minimum relevance (SearchHit.score), in [0, 1]
+    context: bool = True  # neighbouring turns add evidence (see relevance.CONTEXT_WEIGHT)
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now
 

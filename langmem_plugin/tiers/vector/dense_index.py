@@ -105,6 +105,9 @@ class DenseIndex:
     def rowid_at(self, positions: np.ndarray) -> np.ndarray:
         return self._rowids[positions]
 
+    def valid_from_at(self, positions: np.ndarray) -> np.ndarray:
+        return self._valid_from[positions]
+
     def active_mask(self, as_of: float | None) -> np.ndarray:
         """Rows valid at `as_of`; with None, rows never invalidated."""
         if as_of is None:

@@ -1,4 +1,4 @@
-"""Embedded vector tier: SQLite rows + FTS5 keyword index + numpy dense search, fused with RRF.
+"""Embedded vector tier: SQLite rows + FTS5 keyword index + numpy dense search, ranked by relevance.
 
 One file in the memory directory. WAL mode lets several processes read while one writes;
 `PRAGMA data_version` tells us when another process committed, so our in-memory dense
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -26,6 +25,7 @@ from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors,
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
+from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,16 +51,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
 """
 
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
-_WORD = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
-    "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
-    "to too us was we were what when where which who whom why will with would you your yours".split()
-)
 MAX_CACHED_SCOPES = 64
 # A term found in more than this share of a scope's memories cannot discriminate between them
 # (typically the user's own name); ranking on it would only add noise to the fusion.
 MAX_TERM_SHARE = 0.5
+# Adjacent memories further apart than this belong to different conversations: no shared context.
+CONTEXT_SECONDS = 3600.0
 
 
 def scope_tokens(scope: Scope) -> list[str]:
@@ -69,15 +65,6 @@ def scope_tokens(scope: Scope) -> list[str]:
         field[0] + hashlib.sha256(value.encode("utf-8")).hexdigest()[:20]
         for field, value in sorted(scope.as_filter().items())
     ]
-
-
-def keyword_terms(text: str) -> list[str]:
-    """The query's distinct content words; each is later quoted, so no FTS syntax can be injected."""
-    words: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word not in STOPWORDS and word not in words:
-            words.append(word)
-    return words[:32]
 
 
 def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
@@ -385,10 +372,11 @@ class SQLiteVectorStore(ManifestRow):
             if params.filters:
                 allowed &= self._filter_mask(index, scope_filter, params.filters)
             dense_ranked = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else []
-            keyword_ranked = self._keyword_ranking(
+            keyword_ranked, terms, weights = self._keyword_ranking(
                 index, scope, query, allowed, params.candidates, params.keyword_max_docs
             )
-            graph_ranked = self._graph_ranking(index, params.graph_memory_ids, allowed)
+            graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
+            graph_ranked = list(graph_evidence)
             fused = rrf_ranking(
                 [
                     (dense_ranked, params.dense_weight),
@@ -397,14 +385,27 @@ class SQLiteVectorStore(ManifestRow):
                 ],
                 params.rrf_k,
             )
-            positions = list(fused)
+            neighbours = self._neighbours(index, list(fused), allowed) if params.context else {}
+            positions = list(dict.fromkeys([*fused, *neighbours]))
             similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
+            coverage = self._keyword_coverage(index, positions, terms, weights) if params.keyword_weight else {}
+            evidence = {
+                p: (
+                    params.dense_weight * similarity[p],
+                    params.keyword_weight * coverage.get(p, 0.0),
+                    params.graph_weight * graph_evidence.get(p, 0.0),
+                )
+                for p in positions
+            }
+            own = {p: relevance(*evidence[p]) for p in positions}
+            context = {p: max(own[n] for n in near) for p, near in neighbours.items()}
+            score = {p: relevance(*evidence[p], context=context.get(p)) for p in positions}
             dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
             keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
             graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
-            ordered = sorted(positions, key=lambda p: (-fused[p], -similarity[p]))
+            ordered = sorted(positions, key=lambda p: (-score[p], -fused.get(p, 0.0)))
             if params.threshold is not None:
-                ordered = [p for p in ordered if similarity[p] >= params.threshold]
+                ordered = [p for p in ordered if score[p] >= params.threshold]
             ordered = ordered[: params.limit]
             rowids = index.rowid_at(np.array(ordered, dtype=np.int64)).tolist() if ordered else []
             records = self._records_by_rowid(rowids)
@@ -412,9 +413,13 @@ class SQLiteVectorStore(ManifestRow):
         for position, rowid in zip(ordered, rowids):
             hits.append(
                 SearchHit(
-                    memory=records[rowid].model_copy(update={"score": fused[position]}),
-                    score=fused[position],
+                    memory=records[rowid].model_copy(update={"score": score[position]}),
+                    score=score[position],
                     similarity=similarity[position],
+                    keyword_score=coverage.get(position),
+                    graph_score=graph_evidence.get(position),
+                    context_score=context.get(position),
+                    fused_score=fused.get(position),
                     dense_rank=dense_rank.get(position),
                     keyword_rank=keyword_rank.get(position),
                     graph_rank=graph_rank.get(position),
@@ -424,12 +429,15 @@ class SQLiteVectorStore(ManifestRow):
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> list[int]:
+    ) -> tuple[list[int], list[str], list[float]]:
+        """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights."""
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
-        terms = [t for t in keyword_terms(query) if self._discriminates(index, t, scope_match, max_docs)]
+        counts = {t: self._document_count(index, t, scope_match) for t in keyword_terms(query)}
+        terms = [t for t, count in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(index), max_docs)]
+        weights = [idf(counts[t], len(index)) for t in terms]
         if not terms:
-            return []
-        match = f"{{text}}: ({' OR '.join(f'{chr(34)}{t}{chr(34)}' for t in terms)}) AND {scope_match}"
+            return [], [], []
+        match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)}) AND {scope_match}"
         rows = self._conn.execute(
             "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
             (match, candidates * 4),
@@ -438,31 +446,77 @@ class SQLiteVectorStore(ManifestRow):
         for position in index.positions([r[0] for r in rows]):
             if position is not None and allowed[position]:
                 ranked.append(position)
-        return ranked[:candidates]
+        return ranked[:candidates], terms, weights
 
-    def _graph_ranking(self, index: DenseIndex, memory_ids: tuple[str, ...], allowed: np.ndarray) -> list[int]:
-        if not memory_ids:
-            return []
+    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> dict[int, set[int]]:
+        """Candidates and the memories stored right before or after them in the same conversation.
+
+        Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
+        order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart. The relation
+        is symmetric: a turn next to a candidate becomes a candidate itself.
+        """
+        found: dict[int, set[int]] = {}
+        if not positions:
+            return found
+        at = np.array(positions, dtype=np.int64)
+        rowids = index.rowid_at(at)
+        around = index.positions(np.concatenate([rowids - 1, rowids + 1]).tolist())
+        pairs = [(p, n) for p, n in zip(positions + positions, around) if n is not None and allowed[n]]
+        if not pairs:
+            return found
+        own_time = index.valid_from_at(np.array([p for p, _ in pairs], dtype=np.int64))
+        near_time = index.valid_from_at(np.array([n for _, n in pairs], dtype=np.int64))
+        for (position, near), close in zip(pairs, (np.abs(own_time - near_time) <= CONTEXT_SECONDS).tolist()):
+            if close:
+                found.setdefault(position, set()).add(near)
+                found.setdefault(near, set()).add(position)
+        return found
+
+    def _keyword_coverage(
+        self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]
+    ) -> dict[int, float]:
+        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`)."""
+        if not terms or not positions:
+            return {}
+        rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
+        rows = self._conn.execute(
+            f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
+        ).fetchall()
+        text_of = dict(rows)
+        return {p: keyword_coverage(terms, weights, text_of.get(r, "")) for p, r in zip(positions, rowids)}
+
+    def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
+        """Positions of the memories the graph links to the query, with the links' specificity, best first."""
+        if not links:
+            return {}
+        memory_ids = list(links)
         rowid_of = dict(
             self._conn.execute(
                 f"SELECT id, rowid FROM memories WHERE id IN ({','.join('?' * len(memory_ids))})", memory_ids
             ).fetchall()
         )
-        positions = index.positions([rowid_of[i] for i in memory_ids if i in rowid_of])
-        return [p for p in dict.fromkeys(positions) if p is not None and allowed[p]]
+        evidence: dict[int, float] = {}
+        for memory_id in memory_ids:
+            rowid = rowid_of.get(memory_id)
+            position = None if rowid is None else index.positions([rowid])[0]
+            if position is not None and allowed[position] and position not in evidence:
+                evidence[position] = links[memory_id]
+        return evidence
 
-    def _discriminates(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> bool:
-        """Keep a term unless it is in most of the scope's memories or in more than `max_docs` of them.
+    def _document_count(self, index: DenseIndex, term: str, scope_match: str) -> int:
+        """How many of the scope's memories match the term (cached until the scope's rows change).
 
-        Such terms carry almost no BM25 weight (low IDF) but make FTS5 score every matching row.
+        Terms in most of the scope's memories (typically the user's own name) or in more than
+        `keyword_max_docs` of them are left out of the keyword ranker: they carry almost no BM25
+        weight but make FTS5 score every matching row.
         """
         cached = index.term_counts.get(term)
         if cached is None:
             cached = self._conn.execute(
-                "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'{{text}}: "{term}" AND {scope_match}',)
+                "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f"{{text}}: {fts_term(term)} AND {scope_match}",)
             ).fetchone()[0]
             index.term_counts[term] = cached
-        return cached <= 1 or cached <= min(MAX_TERM_SHARE * len(index), max_docs)
+        return cached
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)

@@ -3,8 +3,8 @@
 One collection holds every memory with a self-provided vector. Scopes are either filtered
 properties (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
 then becomes mandatory; a plain side collection maps memory ids to tenants for by-id calls).
-Search takes the dense, BM25 and graph-linked rankings from the server and fuses them with the
-embedded backend's reciprocal rank fusion. Validity is stored as numbers with an open-ended
+Search takes the dense, BM25 and graph-linked candidates from the server and orders them by the
+relevance score every backend computes (tiers/vector/relevance.py). Validity is stored as numbers with an open-ended
 sentinel, so "valid now" and "valid at t" are plain range filters. Metadata filters are applied
 to candidates client-side (metadata is free-form JSON, not part of the collection schema).
 
@@ -29,6 +29,7 @@ from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
+from .relevance import keyword_coverage, keyword_terms, relevance
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -137,9 +138,24 @@ def cosine(stored: Any, query: np.ndarray) -> float:
     return float(stored @ query / denominator)
 
 
-def make_hit(record: MemoryRecord, score: float, similarity: float, ranks: Mapping[str, int | None]) -> SearchHit:
-    """The one place a Weaviate result becomes a SearchHit."""
-    return SearchHit(memory=record.model_copy(update={"score": score}), score=score, similarity=similarity, **ranks)
+def make_hit(
+    record: MemoryRecord,
+    score: float,
+    evidence: tuple[float, float | None, float | None],
+    fused: float,
+    ranks: Mapping[str, int | None],
+) -> SearchHit:
+    """The one place a Weaviate result becomes a SearchHit: relevance, each ranker's evidence, ranks."""
+    similarity, keyword, graph = evidence
+    return SearchHit(
+        memory=record.model_copy(update={"score": score}),
+        score=score,
+        similarity=similarity,
+        keyword_score=keyword,
+        graph_score=graph,
+        fused_score=fused,
+        **ranks,
+    )
 
 
 def _missing_tenant(exc: Exception) -> bool:
@@ -370,8 +386,8 @@ class WeaviateVectorStore:
         return records[:limit]
 
     def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
-        """Dense, BM25 and graph rankings from the server, fused client-side with the embedded
-        backend's reciprocal rank fusion, so both backends rank alike and report per-ranker ranks."""
+        """Dense, BM25 and graph-linked candidates from the server, ordered by the same relevance
+        score as the embedded backend (reciprocal rank fusion breaks ties and is kept as evidence)."""
         from weaviate.classes.query import Filter
 
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -395,20 +411,34 @@ class WeaviateVectorStore:
             dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
         if query.strip() and params.keyword_weight:
             keyword = ranked(self._read(scope, lambda h: h.query.bm25(query, query_properties=["text"], filters=where, limit=fetch, include_vector=True).objects, []))
-        if params.graph_memory_ids and params.graph_weight:
-            linked = combine(where, Filter.by_property("memory_id").contains_any(list(params.graph_memory_ids)))
-            objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(params.graph_memory_ids), include_vector=True).objects, [])
-            order = {memory_id: i for i, memory_id in enumerate(params.graph_memory_ids)}
-            graph = sorted(ranked(objects), key=order.__getitem__)
+        if params.graph_links and params.graph_weight:
+            linked_ids = list(params.graph_links)
+            linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
+            objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
+            graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
         fused = rrf([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
-        similarity = {memory_id: cosine(seen[memory_id][1], vector) for memory_id in fused}
-        ordered = sorted(fused, key=lambda i: (-fused[i], -similarity[i]))
+        # The same relevance as every backend (keyword terms weighted equally: Weaviate does not
+        # expose document frequencies); neighbouring-turn context is the embedded backend's only.
+        terms = keyword_terms(query)
+        evidence = {}
+        for memory_id in fused:
+            record = seen[memory_id][0]
+            evidence[memory_id] = (
+                cosine(seen[memory_id][1], vector),
+                keyword_coverage(terms, [1.0] * len(terms), record.text) if terms and params.keyword_weight else None,
+                params.graph_links.get(memory_id) if params.graph_weight else None,
+            )
+        score = {
+            i: relevance(params.dense_weight * s, None if k is None else params.keyword_weight * k, None if g is None else params.graph_weight * g)
+            for i, (s, k, g) in evidence.items()
+        }
+        ordered = sorted(fused, key=lambda i: (-score[i], -fused[i]))
         if params.threshold is not None:
-            ordered = [i for i in ordered if similarity[i] >= params.threshold]
+            ordered = [i for i in ordered if score[i] >= params.threshold]
         rank_maps = {"dense_rank": dense, "keyword_rank": keyword, "graph_rank": graph}
         rank_maps = {name: {memory_id: r for r, memory_id in enumerate(ids, start=1)} for name, ids in rank_maps.items()}
         return [
-            make_hit(seen[i][0], fused[i], similarity[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
+            make_hit(seen[i][0], score[i], evidence[i], fused[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
             for i in ordered[: params.limit]
         ]
 

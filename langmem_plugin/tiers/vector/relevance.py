@@ -1,0 +1,112 @@
+"""Relevance in [0, 1] from each ranker's evidence, and inflection-tolerant keyword terms.
+
+Every vector backend scores its hits with `relevance`, so `SearchHit.score` and `threshold`
+mean the same thing whatever stores the vectors:
+
+- semantic evidence: the cosine similarity of query and memory, clipped to [0, 1];
+- keyword evidence: the share of the query's keyword weight (IDF, so rare words count more)
+  found in the memory, in [0, 1];
+- graph evidence: how specific the entities are that link the memory to the query (1 for an
+  entity only this memory mentions, near 0 for a hub such as the user, linked to everything),
+  times the semantic evidence: a link says what the memory is about, not that it answers;
+- context evidence: the best relevance of the memory's neighbouring turns (what was said just
+  before and after it), at `CONTEXT_WEIGHT`.
+
+They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g*s)(1 - 0.7c): any one strong
+signal makes a memory relevant, and signals that agree add up, without exceeding 1.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Sequence
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Inflectional and common derivational endings, longest first. A query word is matched by its
+# root as a prefix, so "allergies", "allergic" and "allergy" all find each other.
+_SUFFIXES = ("ically", "ations", "ation", "ities", "ingly", "ings", "ical", "ness", "ment", "ies", "ied", "ing",
+             "ers", "est", "ic", "ed", "es", "er", "ly", "al", "y", "s", "e")
+# A memory's neighbouring turns (what was said just before and after it) are weaker evidence
+# than its own text: they often hold the question's other words ("Yes, twice!" answers the turn
+# before it), but not always. Chosen on 3 of the 5 LoCoMo dev conversations (0.3, 0.5, 0.7, 1.0
+# tried) and confirmed on the other 2; see docs/benchmarks.md.
+CONTEXT_WEIGHT = 0.7
+MIN_ROOT = 4  # shorter roots would match unrelated words ("car" -> "career")
+STOPWORDS = frozenset(
+    "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
+    "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
+    "to too us was we were what when where which who whom why will with would you your yours".split()
+)
+
+
+def keyword_terms(text: str) -> list[str]:
+    """The query's distinct content words; each is later quoted, so no FTS syntax can be injected."""
+    words: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if len(word) > 1 and word not in STOPWORDS and word not in words:
+            words.append(word)
+    return words[:32]
+
+
+@lru_cache(maxsize=65536)
+def word_root(word: str) -> str:
+    """The word without one inflectional ending, or the word itself if the root would be too short."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_ROOT:
+            root = word[: -len(suffix)]
+            if len(root) > MIN_ROOT and root[-1] == root[-2] and root[-1] not in "aeiousl":
+                root = root[:-1]  # "stopped" -> "stop", as the porter stemmer of the index does
+            return root
+    return word
+
+
+def fts_term(term: str) -> str:
+    """FTS5 expression for one query word: the word itself (porter-stemmed by the index) or its root as a prefix."""
+    root = word_root(term)
+    if root == term:
+        return f'"{term}"'
+    return f'("{term}" OR "{root}"*)'
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
+    root = word_root(term)
+    tail = r"\w*" if len(root) >= MIN_ROOT else r"\w{0,2}\b"
+    return re.compile(rf"\b{re.escape(root)}{tail}")
+
+
+def term_matches(term: str, text: str) -> bool:
+    """Whether the lower-cased text contains an inflection of the query word."""
+    return _term_pattern(term).search(text) is not None
+
+
+def idf(document_count: int, total: int) -> float:
+    """BM25's inverse document frequency: rare words weigh more; never negative."""
+    return math.log(1.0 + (total - document_count + 0.5) / (document_count + 0.5))
+
+
+def keyword_coverage(terms: Sequence[str], weights: Sequence[float], text: str) -> float:
+    """Share of the query's keyword weight that the memory's text contains, in [0, 1]."""
+    total = sum(weights)
+    if total <= 0:
+        return 0.0
+    lowered = text.lower()
+    found = sum(weight for term, weight in zip(terms, weights) if term_matches(term, lowered))
+    return found / total
+
+
+def relevance(
+    similarity: float | None, keyword: float | None = None, graph: float | None = None, context: float | None = None
+) -> float:
+    """Combined relevance in [0, 1] of independent semantic, keyword, graph and context evidence."""
+    # A graph link says the memory is about an entity the query names, not that it answers what
+    # is asked: it amplifies the semantic evidence in proportion to the entity's specificity.
+    linked = None if graph is None or similarity is None else graph * max(similarity, 0.0)
+    miss = 1.0
+    for evidence in (similarity, keyword, linked, None if context is None else CONTEXT_WEIGHT * context):
+        if evidence is not None:
+            miss *= 1.0 - min(max(evidence, 0.0), 1.0)
+    return 1.0 - miss
