@@ -129,6 +129,9 @@ def require_weaviate_binary() -> Path:
     return binary
 
 
+UNCONFINED = "Weaviate runs on the host, its gRPC and cluster data APIs on every interface"
+
+
 class ServerNetwork:
     """Where the Weaviate test servers run: a private network namespace whose only interface is its
     own loopback, with socat forwarders that expose chosen ports on the host's 127.0.0.1.
@@ -146,7 +149,7 @@ class ServerNetwork:
         self.unconfined_reason: str | None = None
         missing = [tool for tool in ("unshare", "nsenter", "socat", "ip") if shutil.which(tool) is None]
         if missing:
-            self.unconfined_reason = f"cannot confine Weaviate's all-interface listeners: {', '.join(missing)} not installed (`make install-servers`)"
+            self.unconfined_reason = f"{UNCONFINED}: {', '.join(missing)} not installed (`make install-servers`)"
             return
         # the holder keeps the namespace alive; it exits (and the namespace with it, once the servers
         # in it are stopped) when this process closes its stdin, even if the tests are killed
@@ -163,7 +166,7 @@ class ServerNetwork:
             self.holder.stdout.close()
             self.holder.stderr.close()
             self.holder = None
-            self.unconfined_reason = f"cannot confine Weaviate's all-interface listeners: no private network namespace ({error})"
+            self.unconfined_reason = f"{UNCONFINED}: no private network namespace ({error})"
             return
         if os.readlink(self.namespace) == os.readlink("/proc/self/ns/net"):  # never run "confined" on the host
             self.close()
