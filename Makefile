@@ -35,6 +35,8 @@ install-weaviate:
 install-servers: install-weaviate
 	command -v ss >/dev/null || (apt-get update -qq && apt-get install -y -qq iproute2) \
 		|| echo "could not install iproute2: the Weaviate listener check fails without ss"
+	command -v socat >/dev/null || (apt-get update -qq && apt-get install -y -qq socat) \
+		|| echo "could not install socat: the Weaviate servers run unconfined, their listener test fails under CI=true"
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
 		|| echo "could not install redis-server: the Redis tests will skip"
 	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Collection
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +102,13 @@ def start_neo4j(directory: Path):
 WEAVIATE_VERSION = "v1.35.2"
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip locally, but fail in CI: there a server that cannot start must never turn the suite into skips."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def weaviate_binary() -> Path | None:
     """The weaviate-server that `make install-servers` builds with `go install` (or $WEAVIATE_SERVER)."""
     explicit = os.environ.get("WEAVIATE_SERVER")
@@ -112,27 +123,126 @@ def weaviate_binary() -> Path | None:
 
 
 def require_weaviate_binary() -> Path:
-    """Skip locally, but fail in CI: there a missing server must never turn the suite into skips."""
     binary = weaviate_binary()
     if binary is None or not binary.exists():
-        reason = f"weaviate-server {WEAVIATE_VERSION} is not built: `make install-servers` builds it with Go"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_ci(f"weaviate-server {WEAVIATE_VERSION} is not built: `make install-servers` builds it with Go")
     return binary
+
+
+UNCONFINED = "Weaviate runs on the host, its gRPC and cluster data APIs on every interface"
+
+
+class ServerNetwork:
+    """Where the Weaviate test servers run: a private network namespace whose only interface is its
+    own loopback, with socat forwarders that expose chosen ports on the host's 127.0.0.1.
+
+    Weaviate 1.35.2 binds its gRPC API and its cluster data API to every interface, with no setting
+    to change that; inside the namespace "every interface" is that namespace's loopback alone, so
+    nothing of the server is reachable from the host but what is forwarded, on 127.0.0.1. Where no
+    namespace can be made (not root, no unshare/nsenter/socat), the servers run on the host and
+    `unconfined_reason` says why; the listener test then skips, or fails under CI=true.
+    """
+
+    def __init__(self) -> None:
+        self.holder: subprocess.Popen | None = None
+        self.forwarders: dict[int, subprocess.Popen] = {}
+        self.unconfined_reason: str | None = None
+        missing = [tool for tool in ("unshare", "nsenter", "socat", "ip") if shutil.which(tool) is None]
+        if missing:
+            self.unconfined_reason = f"{UNCONFINED}: {', '.join(missing)} not installed (`make install-servers`)"
+            return
+        # the holder keeps the namespace alive; it exits (and the namespace with it, once the servers
+        # in it are stopped) when this process closes its stdin, even if the tests are killed
+        self.holder = subprocess.Popen(
+            ["unshare", "--net", "--", "sh", "-c", "ip link set lo up && echo up && exec cat >/dev/null"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if self.holder.stdout.readline().strip() != "up":
+            error = self.holder.stderr.read().strip()
+            self.holder.wait()
+            self.holder.stdout.close()
+            self.holder.stderr.close()
+            self.holder = None
+            self.unconfined_reason = f"{UNCONFINED}: no private network namespace ({error})"
+            return
+        if os.readlink(self.namespace) == os.readlink("/proc/self/ns/net"):  # never run "confined" on the host
+            self.close()
+            raise RuntimeError("unshare --net left the holder in the host's network namespace")
+
+    @property
+    def confined(self) -> bool:
+        return self.holder is not None
+
+    @property
+    def namespace(self) -> str:
+        return f"/proc/{self.holder.pid}/ns/net"
+
+    def command(self, argv: list[str]) -> list[str]:
+        """argv run inside the namespace (nsenter execs it: the process id stays the server's)."""
+        return ["nsenter", f"--net={self.namespace}", "--", *argv] if self.confined else argv
+
+    def expose(self, port: int) -> None:
+        """Forward the host's 127.0.0.1:port to the namespace's 127.0.0.1:port (once per port)."""
+        if not self.confined or port in self.forwarders:
+            return
+        inside = f"nsenter --net={self.namespace} socat STDIO TCP\\:127.0.0.1\\:{port}"
+        forwarder = subprocess.Popen(
+            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=128", f"EXEC:{inside}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: close() ends it with every connection it forked
+        )
+        self.forwarders[port] = forwarder
+        wait_for_port(port, forwarder)
+
+    def is_listening(self, port: int) -> bool:
+        """Whether a TCP socket listens on the port where the servers run."""
+        output = subprocess.run(self.command(["ss", "-Hltn", f"sport = :{port}"]), capture_output=True, text=True, check=True).stdout
+        return bool(output.strip())
+
+    def interfaces(self) -> list[str]:
+        output = subprocess.run(self.command(["ip", "-o", "link", "show"]), capture_output=True, text=True, check=True).stdout
+        return [line.split(":")[1].strip() for line in output.splitlines()]
+
+    def close(self) -> None:
+        for forwarder in self.forwarders.values():
+            os.killpg(forwarder.pid, signal.SIGTERM)
+            forwarder.wait(timeout=30)
+        self.forwarders.clear()
+        if self.holder is not None:
+            self.holder.stdin.close()
+            self.holder.wait(timeout=30)
+            self.holder.stdout.close()
+            self.holder.stderr.close()
+            self.holder = None
+
+
+@contextmanager
+def server_network():
+    network = ServerNetwork()
+    try:
+        yield network
+    finally:
+        network.close()
 
 
 @dataclass
 class WeaviateNode:
-    """One weaviate-server process; every port free and every configurable listener on 127.0.0.1.
+    """One weaviate-server process in a ServerNetwork; every port free and every listener whose
+    address can be set on 127.0.0.1 (the profiler, 6060 by default, is disabled, Prometheus is off).
 
     Weaviate 1.35.2 has no host setting for two listeners: the client gRPC API (`GRPC_PORT`) and
-    the internal cluster data API (`CLUSTER_DATA_BIND_PORT`) bind every interface; the profiler
-    (6060 by default) is disabled and Prometheus is off, so those two are the only exceptions.
+    the internal cluster data API (`CLUSTER_DATA_BIND_PORT`) bind every interface. The network's
+    namespace confines them to its own loopback; HTTP and gRPC reach the host on 127.0.0.1 through
+    the network's forwarders, and the cluster's nodes talk to each other inside the namespace.
     """
 
     name: str
     data_dir: Path
+    network: ServerNetwork
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     gossip_port: int = field(default_factory=free_port)
@@ -145,6 +255,10 @@ class WeaviateNode:
         # CLUSTER_IN_LOCALHOST: each node finds a peer's RPC port as the peer's raft port + 1, the
         # only way several nodes share one host (otherwise every node must use the same RPC port)
         return self.raft_port + 1
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.http_port, self.grpc_port, self.gossip_port, self.data_port, self.raft_port, self.rpc_port]
 
     @property
     def url(self) -> str:
@@ -183,12 +297,14 @@ class WeaviateNode:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir.parent / f"{self.name}.log").open("a")
         self.process = subprocess.Popen(
-            [str(binary), "--host", "127.0.0.1", "--port", str(self.http_port), "--scheme", "http"],
+            self.network.command([str(binary), "--host", "127.0.0.1", "--port", str(self.http_port), "--scheme", "http"]),
             env=self.environment(cluster or [self]),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+        self.network.expose(self.http_port)
+        self.network.expose(self.grpc_port)
 
     def wait_ready(self, seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds
@@ -222,8 +338,13 @@ class WeaviateNode:
 def start_weaviate_cluster(nodes: list[WeaviateNode]) -> None:
     """Start the nodes as one cluster: the first one's gossip port must listen before the others
     join it (a node that cannot join exits), then every node waits for the raft quorum."""
-    nodes[0].start(nodes)
-    wait_for_port(nodes[0].gossip_port, nodes[0].process, seconds=60)
+    first = nodes[0]
+    first.start(nodes)
+    deadline = time.monotonic() + 60
+    while not first.network.is_listening(first.gossip_port):
+        if first.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"weaviate {first.name} does not listen on its gossip port; see {first.data_dir.parent}")
+        time.sleep(0.1)
     for node in nodes[1:]:
         node.start(nodes)
     for node in nodes:
@@ -231,24 +352,26 @@ def start_weaviate_cluster(nodes: list[WeaviateNode]) -> None:
 
 
 def start_weaviate(directory: Path):
-    """A single-node Weaviate on free loopback ports. Yields the node (url, grpc_port, ...)."""
-    node = WeaviateNode("node1", directory / "data")
-    node.start()
-    try:
-        node.wait_ready()
-        yield node
-    finally:
-        node.stop()
+    """A single-node Weaviate in its own ServerNetwork. Yields the node (url, grpc_port, ...)."""
+    with server_network() as network:
+        node = WeaviateNode("node1", directory / "data", network)
+        node.start()
+        try:
+            node.wait_ready()
+            yield node
+        finally:
+            node.stop()
 
 
-def wildcard_listeners(pid: int) -> list[str]:
-    """Local addresses of the process's TCP listeners that accept on every interface (ss -ltnp)."""
-    output = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+def host_listeners(*, pids: Collection[int] = (), ports: Collection[int] = ()) -> list[str]:
+    """Local addresses of the TCP and UDP listeners in this process's network namespace (the
+    host's) that belong to one of the pids or bind one of the ports (ss -ltunp)."""
+    output = subprocess.run(["ss", "-Hltunp"], capture_output=True, text=True, check=True).stdout
     found = []
     for line in output.splitlines():
-        if f"pid={pid}," not in line:
-            continue
-        local = line.split()[3]
-        if local.startswith(("0.0.0.0:", "*:", "[::]:")):
-            found.append(local)
+        columns = line.split()
+        local = columns[4]
+        owners = {int(pid) for pid in re.findall(r"pid=(\d+),", line)}
+        if owners & set(pids) or int(local.rsplit(":", 1)[1]) in ports:
+            found.append(f"{columns[0]} {local}")
     return found

@@ -4,6 +4,7 @@ three-node cluster that loses a node to SIGKILL mid-write."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ import pytest
 
 from langmem_plugin import EventType, Memory, MemoryNotFoundError
 
-from .servers import WeaviateNode, start_weaviate_cluster, wildcard_listeners
+from .servers import WeaviateNode, host_listeners, server_network, skip_unless_ci, start_weaviate_cluster
 
 
 def weaviate_config(tmp_path, node: WeaviateNode, *, multi_tenancy: bool, **vector) -> dict:
@@ -28,6 +29,23 @@ def weaviate_config(tmp_path, node: WeaviateNode, *, multi_tenancy: bool, **vect
             **vector,
         },
     }
+
+
+@pytest.fixture
+def weaviate_network():
+    """A private network namespace for the servers a test starts itself (see tests/servers.py)."""
+    with server_network() as network:
+        yield network
+
+
+def listeners_beyond_the_namespace(node: WeaviateNode) -> list[str]:
+    """What the node and its forwarders listen on in the host's network namespace."""
+    forwarders = {forwarder.pid for port, forwarder in node.network.forwarders.items() if port in node.ports}
+    return sorted(host_listeners(pids={node.process.pid, *forwarders}, ports=node.ports))
+
+
+def only_the_forwarders(node: WeaviateNode) -> list[str]:
+    return sorted(f"tcp 127.0.0.1:{port}" for port in (node.http_port, node.grpc_port))
 
 
 @pytest.fixture(params=[False, True], ids=["filtered", "tenants"])
@@ -86,16 +104,22 @@ def test_delete_all_purge_leaves_nothing_of_the_user(weaviate_memory):
     assert weaviate_memory.get(kept.id).text == "bob's fact"
 
 
-def test_configurable_listeners_stay_on_loopback(weaviate_node):
-    """Every listener but the two Weaviate 1.35.2 cannot bind to one address (gRPC, cluster data API)."""
-    assert sorted(wildcard_listeners(weaviate_node.process.pid)) == sorted(
-        f"*:{port}" for port in (weaviate_node.grpc_port, weaviate_node.data_port)
-    )
+def test_nothing_of_the_server_listens_on_the_host_beyond_127_0_0_1(weaviate_node):
+    """Weaviate 1.35.2 binds gRPC and its cluster data API to every interface; the server runs in
+    a namespace whose only interface is its own loopback, so on the host only the forwarders of
+    HTTP and gRPC listen, on 127.0.0.1, and nothing on any other address or port of the node."""
+    network = weaviate_node.network
+    if not network.confined:
+        skip_unless_ci(network.unconfined_reason)
+    assert os.readlink(f"/proc/{weaviate_node.process.pid}/ns/net") == os.readlink(network.namespace)
+    assert os.readlink(network.namespace) != os.readlink("/proc/self/ns/net")
+    assert network.interfaces() == ["lo"]
+    assert listeners_beyond_the_namespace(weaviate_node) == only_the_forwarders(weaviate_node)
 
 
 @pytest.mark.parametrize("multi_tenancy", [False, True], ids=["filtered", "tenants"])
-def test_server_restart_on_the_same_data_directory_loses_nothing(tmp_path, minilm, multi_tenancy):
-    node = WeaviateNode("node1", tmp_path / "data")
+def test_server_restart_on_the_same_data_directory_loses_nothing(tmp_path, minilm, weaviate_network, multi_tenancy):
+    node = WeaviateNode("node1", tmp_path / "data", weaviate_network)
     node.start()
     try:
         node.wait_ready()
@@ -114,13 +138,15 @@ def test_server_restart_on_the_same_data_directory_loses_nothing(tmp_path, minil
 
 
 @pytest.mark.slow
-def test_three_node_cluster_survives_sigkill_of_one_node_mid_write(tmp_path, minilm):
+def test_three_node_cluster_survives_sigkill_of_one_node_mid_write(tmp_path, minilm, weaviate_network):
     """Replication factor 3 on three local nodes: node3 is SIGKILLed while a writer adds memories
     through node1; every add that returned must be readable then, and through node3 once it has
     rejoined and caught up."""
-    nodes = [WeaviateNode(f"node{i}", tmp_path / f"node{i}" / "data") for i in (1, 2, 3)]
+    nodes = [WeaviateNode(f"node{i}", tmp_path / f"node{i}" / "data", weaviate_network) for i in (1, 2, 3)]
     try:
         start_weaviate_cluster(nodes)
+        if weaviate_network.confined:  # unconfined, the single-node listener test skips or fails with the reason
+            assert [listeners_beyond_the_namespace(node) for node in nodes] == [only_the_forwarders(node) for node in nodes]
         config = weaviate_config(tmp_path, nodes[0], multi_tenancy=False, replication_factor=3)
         acknowledged: list[str] = []
         failures: list[Exception] = []
