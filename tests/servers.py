@@ -36,6 +36,22 @@ def free_port_pair() -> int:
         return port
 
 
+def wait_for_http(url: str, process: subprocess.Popen, seconds: float, what: str) -> None:
+    """Poll `url` until it answers 200; raise RuntimeError (naming `what`) if the process exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} not ready after {seconds}s")
+
+
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -307,18 +323,7 @@ class WeaviateNode:
         self.network.expose(self.grpc_port)
 
     def wait_ready(self, seconds: float = 120) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"weaviate {self.name} exited with code {self.process.returncode}; see {self.data_dir.parent}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/.well-known/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"weaviate {self.name} not ready after {seconds}s")
+        wait_for_http(f"{self.url}/v1/.well-known/ready", self.process, seconds, f"weaviate {self.name} (see {self.data_dir.parent})")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

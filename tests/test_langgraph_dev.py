@@ -8,24 +8,17 @@ memory must still follow the user across threads.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from langgraph_sdk import get_sync_client
 
+from .servers import free_port, wait_for_http
+
 ROOT = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def offline_env(tmp_path: Path) -> dict[str, str]:
@@ -51,20 +44,11 @@ def server(tmp_path_factory):
         [*command, "--no-browser", "--no-reload"], cwd=ROOT, env=offline_env(tmp_path), stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"langgraph dev exited with {process.returncode}:\n{(tmp_path / 'server.log').read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev not ready after 180 s:\n{(tmp_path / 'server.log').read_text()[-4000:]}")
-            time.sleep(0.5)
+        try:
+            wait_for_http(f"{url}/ok", process, 180, "langgraph dev")
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{(tmp_path / 'server.log').read_text()[-4000:]}")
         yield url
     finally:
         process.terminate()
