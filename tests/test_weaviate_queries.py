@@ -7,6 +7,7 @@ import pytest
 
 from langmem_plugin.errors import BackendError, InvalidFilterError, MissingScopeError
 from langmem_plugin.records import MemoryRecord, Scope, SourceRef, content_hash
+from langmem_plugin.tiers.vector.relevance import rrf_ranking
 from langmem_plugin.tiers.vector.weaviate_backend import (
     OPEN,
     WeaviateVectorStore,
@@ -14,7 +15,6 @@ from langmem_plugin.tiers.vector.weaviate_backend import (
     combine,
     from_properties,
     object_uuid,
-    rrf,
     scope_filter,
     tenant_name,
     to_properties,
@@ -109,6 +109,6 @@ def test_unreachable_server_is_a_typed_error():
         WeaviateVectorStore("http://127.0.0.1:1")
 
 
-def test_rank_fusion_weights_each_ranker_like_the_embedded_backend():
-    fused = rrf([(["a", "b"], 1.0), (["b"], 2.0), (["c"], 0.0)], k=60)
+def test_rank_fusion_weights_each_ranker():
+    fused = rrf_ranking([(["a", "b"], 1.0), (["b"], 2.0), (["c"], 0.0)], k=60)
     assert fused == {"a": 1 / 61, "b": 1 / 62 + 2 / 61}  # a zero-weight ranker contributes nothing

@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Sequence
+from typing import Hashable, Sequence, TypeVar
+
+Item = TypeVar("Item", bound=Hashable)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Inflectional and common derivational endings, longest first. A query word is matched by its
@@ -110,3 +112,15 @@ def relevance(
         if evidence is not None:
             miss *= 1.0 - min(max(evidence, 0.0), 1.0)
     return 1.0 - miss
+
+
+def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:
+    """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item.
+    Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance)."""
+    fused: dict[Item, float] = {}
+    for ranked, weight in rankings:
+        if weight == 0:
+            continue
+        for rank, item in enumerate(ranked, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return fused

@@ -25,7 +25,7 @@ from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors,
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
-from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance
+from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance, rrf_ranking
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,17 +85,6 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
 
 def _valid_to(record: MemoryRecord) -> float:
     return INFINITY if record.valid_to is None else record.valid_to.timestamp()
-
-
-def rrf_ranking(rankings: list[tuple[list[int], float]], k: int) -> dict[int, float]:
-    """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item."""
-    fused: dict[int, float] = {}
-    for ranked, weight in rankings:
-        if weight == 0:
-            continue
-        for rank, item in enumerate(ranked, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return fused
 
 
 @raise_typed_sqlite_errors

@@ -29,7 +29,7 @@ from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .relevance import keyword_coverage, keyword_terms, relevance
+from .relevance import keyword_coverage, keyword_terms, relevance, rrf_ranking
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -120,16 +120,6 @@ def tenant_name(user_id: str) -> str:
 
 def _metadata_matches(record: MemoryRecord, filters: Mapping[str, Any] | None) -> bool:
     return matches_filters(record.metadata, filters)
-
-
-def rrf(rankings: list[tuple[list[str], float]], k: int) -> dict[str, float]:
-    """Reciprocal rank fusion, as the embedded backend: sum of weight / (k + rank) per ranker."""
-    fused: dict[str, float] = {}
-    for ranked, weight in rankings:
-        if weight:
-            for rank, memory_id in enumerate(ranked, start=1):
-                fused[memory_id] = fused.get(memory_id, 0.0) + weight / (k + rank)
-    return fused
 
 
 def cosine(stored: Any, query: np.ndarray) -> float:
@@ -416,7 +406,7 @@ class WeaviateVectorStore:
             linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
             objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
             graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
-        fused = rrf([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
+        fused = rrf_ranking([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
         # The same relevance as every backend (keyword terms weighted equally: Weaviate does not
         # expose document frequencies); neighbouring-turn context is the embedded backend's only.
         terms = keyword_terms(query)
