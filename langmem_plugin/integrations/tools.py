@@ -26,11 +26,9 @@ RunContext = ToolRuntime[Any, Any]
 def _scope(runtime: ToolRuntime | None, mapping: ScopeMapping | None = None) -> dict[str, str | None]:
     if runtime is None:
         raise MissingScopeError("memory tools take their scope from the agent run (context or configurable); none was given")
-    scope = scope_from(runtime.context, runtime.config, mapping)
-    if all(value is None for value in scope.values()):
-        # by-id calls without ids would reach any scope: a tool must never make one
-        raise MissingScopeError("memory tools need user_id, agent_id or run_id in the run's context or configurable")
-    return scope
+    # scope_from raises MissingScopeError for a run without any scope id: a by-id call without
+    # ids would reach any scope, so a tool must never make one
+    return scope_from(runtime.context, runtime.config, mapping)
 
 
 def _model_facing(call):
