@@ -7,6 +7,7 @@ import re
 from typing import Any, Mapping
 
 from .errors import InvalidFilterError
+from .storable import check_encodable, check_int_range
 
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -18,13 +19,9 @@ def _check_scalar(key: str, value: Any) -> None:
         raise InvalidFilterError(f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidFilterError(f"filter value for {key!r} must be finite")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise InvalidFilterError(f"filter value {value} for {key!r} is outside the 64-bit integer range")
+    check_int_range(value, f"filter value for {key!r}", InvalidFilterError)
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidFilterError(f"filter value for {key!r} contains a lone surrogate (not valid Unicode)") from None
+        check_encodable(value, f"filter value for {key!r}", InvalidFilterError)
 
 
 def compile_filters(filters: Mapping[str, Any] | None, column: str = "metadata") -> tuple[str, list[Any]]:

@@ -12,30 +12,11 @@ from ..errors import (
     InvalidInputError,
     InvalidMetadataError,
     InvalidScopeError,
-    InvalidTextError,
     MissingScopeError,
 )
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
-
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def check_encodable(text: str, what: str, error: type[InvalidInputError] = InvalidTextError) -> str:
-    """Reject lone surrogates (e.g. from bytes decoded with errors="surrogateescape"): no tier
-    can store them as UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise error(f"{what} contains a lone surrogate (not valid Unicode): it cannot be stored") from None
-    return text
-
-
-def check_int_range(value: Any, what: str, error: type[InvalidInputError]) -> None:
-    """Integers must fit in 64 bits: SQLite, Redis and Weaviate cannot store or compare larger ones."""
-    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
-        raise error(f"{what} {value} is outside the 64-bit integer range")
+from ..storable import check_encodable, check_int_range
 
 
 def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Scope:
