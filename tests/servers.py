@@ -65,11 +65,18 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip locally, but fail in CI: there a server that cannot start must never turn the suite into skips."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def start_redis(directory: Path):
     """A throw-away redis-server: no persistence, loopback only. Yields its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (make test installs it from Debian's packages)")
+        skip_unless_ci("redis-server is not installed (make test installs it from Debian's packages)")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
@@ -93,7 +100,7 @@ def start_neo4j(directory: Path):
     java = shutil.which("java")
     jar = NEO4J_LAUNCHER / "neo4j-launcher-1.0.jar"
     if java is None or not jar.exists():
-        pytest.skip("the Neo4j launcher is not built: `make install-servers` builds it with Maven")
+        skip_unless_ci("the Neo4j launcher is not built: `make install-servers` builds it with Maven")
     port = free_port()
     classpath = ":".join([str(jar), str(NEO4J_LAUNCHER / "lib" / "*")])
     log = (directory / "neo4j.log").open("w")
@@ -116,13 +123,6 @@ def start_neo4j(directory: Path):
 
 
 WEAVIATE_VERSION = "v1.35.2"
-
-
-def skip_unless_ci(reason: str) -> None:
-    """Skip locally, but fail in CI: there a server that cannot start must never turn the suite into skips."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def weaviate_binary() -> Path | None:
