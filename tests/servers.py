@@ -204,9 +204,10 @@ class ServerNetwork:
         """Forward the host's 127.0.0.1:port to the namespace's 127.0.0.1:port (once per port)."""
         if not self.confined or port in self.forwarders:
             return
-        inside = f"nsenter --net={self.namespace} socat STDIO TCP\\:127.0.0.1\\:{port}"
+        # nodelay on both hops: with Nagle's algorithm, each small gRPC reply waits ~40 ms for a delayed ACK
+        inside = f"nsenter --net={self.namespace} socat STDIO TCP\\:127.0.0.1\\:{port}\\,nodelay"
         forwarder = subprocess.Popen(
-            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=128", f"EXEC:{inside}"],
+            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=128,nodelay", f"EXEC:{inside}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: close() ends it with every connection it forked
