@@ -72,6 +72,26 @@ def test_append_skips_items_already_present(kv):
     assert kv.get("history", "x") == [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]
 
 
+def test_batches_larger_than_one_query_and_values_larger_than_a_page(kv):
+    """Batch writes span several `IN (...)` chunks, and big values (diskcache keeps those over
+    32 KiB in files) are replaced, appended to and deleted like small ones."""
+    many = {f"k{i}": {"n": i} for i in range(1234)}
+    kv.put_many("history", many)
+    assert kv.get_many("history", list(many) + ["missing"]) == many
+    big = {"text": "x" * 100_000}
+    kv.put_many("journal", {"big": big, "small": [1]})
+    kv.put_many("journal", {"big": {"text": "y" * 100_000}})
+    assert kv.get("journal", "big") == {"text": "y" * 100_000}
+    kv.append("history", {f"a{i}": [i] for i in range(1234)} | {"log": [big]})
+    kv.append("history", {"a7": [7, 8], "log": [{"text": "z" * 50_000}]})
+    assert kv.get_many("history", ["a0", "a7", "a1233"]) == {"a0": [0], "a7": [7, 8], "a1233": [1233]}
+    assert kv.get("history", "log") == [big, {"text": "z" * 50_000}]
+    kv.delete_many("journal", ["big", "small"])
+    kv.delete_many("history", list(many))
+    assert kv.get_many("journal", ["big", "small"]) == {}
+    assert kv.get_many("history", list(many)) == {}
+
+
 # -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --
 
 

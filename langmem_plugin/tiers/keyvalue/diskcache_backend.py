@@ -1,7 +1,14 @@
 """Embedded key-value tier on diskcache: one SQLite-backed cache directory per namespace.
 
-diskcache is process-safe (SQLite locking) and `transact()` makes a read-modify-write atomic,
+diskcache is process-safe (SQLite locking) and its transactions make a read-modify-write atomic,
 which is what the audit log's append needs.
+
+diskcache has no batch API: its `set` costs a SELECT, an INSERT and an eviction check per key.
+The batch operations here write the same rows in one transaction with a few statements: keys and
+values are encoded by diskcache's own `Disk` (so `get` reads them back unchanged) on the
+cache's own connection and transaction (diskcache 5 internals, hence the version pin). They skip
+only the eviction check, which has nothing to do: no entry here expires, and the size limit is
+1 TiB.
 """
 
 from __future__ import annotations
@@ -9,9 +16,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import diskcache
 
@@ -20,6 +28,16 @@ from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Keys per `IN (...)` query: far below SQLite's limit on bound variables.
+_KEYS_PER_QUERY = 500
+_INSERT = (
+    "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value) "
+    "VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)"
+)
+_UPDATE = (
+    "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0, tag = NULL, "
+    "size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?"
+)
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
 
@@ -33,6 +51,15 @@ def _prefix_bound(prefix: str) -> str | None:
             return prefix[:-1] + chr(0xE000 if 0xD800 <= following <= 0xDFFF else following)
         prefix = prefix[:-1]
     return None
+
+
+def _chunks(keys: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        yield keys[start : start + _KEYS_PER_QUERY]
+
+
+def _marks(keys: list[str]) -> str:
+    return ",".join("?" * len(keys))
 
 
 @raise_typed_sqlite_errors
@@ -61,29 +88,86 @@ class DiskCacheKeyValueStore:
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         cache = self._cache(namespace)
         found = {}
-        for key in keys:
-            value = cache.get(key)
-            if value is not None:
-                found[key] = value
+        for chunk in _chunks(list(dict.fromkeys(keys))):
+            rows = cache._sql(
+                f"SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)}) "
+                "AND (expire_time IS NULL OR expire_time > ?)",
+                (*chunk, time.time()),
+            ).fetchall()
+            for key, mode, filename, value in rows:
+                try:
+                    found[key] = cache.disk.fetch(mode, filename, value, False)
+                except OSError:  # its file was deleted (by another process) after the SELECT: gone
+                    pass
         return found
 
     def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
-        cache = self._cache(namespace)
-        with cache.transact():
-            for key, value in items.items():
-                cache.set(key, value)
+        if items:
+            self._set_many(self._cache(namespace), list(items), lambda old: items, read_old=False)
 
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
         cache = self._cache(namespace)
-        with cache.transact():
-            for key in keys:
-                cache.delete(key)
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        with cache._transact() as (sql, cleanup):
+            for chunk in _chunks(keys):
+                removed = sql(f"DELETE FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)}) RETURNING filename", chunk).fetchall()
+                for (filename,) in removed:
+                    cleanup(filename)
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
-        cache = self._cache(namespace)
-        with cache.transact():
-            for key, items in entries.items():
-                cache.set(key, with_new_items(cache.get(key, ()), items))
+        if entries:
+
+            def extended(old: dict[str, Any]) -> dict[str, Any]:
+                return {key: with_new_items(old.get(key, ()), items) for key, items in entries.items()}
+
+            self._set_many(self._cache(namespace), list(entries), extended, read_old=True)
+
+    def _set_many(
+        self, cache: diskcache.Cache, keys: list[str], values_from: Callable[[dict[str, Any]], Mapping[str, Any]], read_old: bool
+    ) -> None:
+        """diskcache's `set` for many keys in one transaction: read the keys' rows, then update the
+        rows that exist and insert the others, with one statement each.
+
+        `values_from(old values)` runs inside the transaction, so a read-modify-write is atomic.
+        Value files (values over diskcache's 32 KiB) of a failed transaction are removed at once,
+        the files of replaced values after the commit.
+        """
+        written: list[str] = []
+        columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
+        try:
+            with cache._transact() as (sql, cleanup):
+                now = time.time()
+                existing: dict[str, tuple[int, str | None]] = {}
+                old: dict[str, Any] = {}
+                for chunk in _chunks(keys):
+                    for key, rowid, filename, mode, value in sql(
+                        f"SELECT {columns} FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)})", chunk
+                    ).fetchall():
+                        existing[key] = (rowid, filename)
+                        if read_old:
+                            old[key] = cache.disk.fetch(mode, filename, value, False)
+                inserts, updates = [], []
+                for key, value in values_from(old).items():
+                    size, mode, filename, db_value = cache.disk.store(value, False, key=key)
+                    if filename is not None:
+                        written.append(filename)
+                    if key in existing:
+                        rowid, replaced_file = existing[key]
+                        cleanup(replaced_file)
+                        updates.append((now, now, size, mode, filename, db_value, rowid))
+                    else:
+                        inserts.append((key, now, now, size, mode, filename, db_value))
+                connection = cache._con
+                if updates:
+                    connection.executemany(_UPDATE, updates)
+                if inserts:
+                    connection.executemany(_INSERT, inserts)
+        except BaseException:
+            for filename in written:
+                cache.disk.remove(filename)
+            raise
 
     def _connect(self, namespace: str) -> sqlite3.Connection:
         """A plain connection to the namespace's diskcache database, for what diskcache has no API for."""
