@@ -33,8 +33,12 @@ class CachedEmbeddings:
         self._identity = model_identity(embeddings)
 
     def _key(self, scope: Scope, text: str) -> str:
-        digest = hashlib.sha256(f"{self._identity}\x1f{text}".encode("utf-8")).hexdigest()
-        return f"{scope.key()}/{digest}"
+        return self._keys(scope, [text])[0]
+
+    def _keys(self, scope: Scope, texts: list[str]) -> list[str]:
+        scope_key = scope.key()
+        identity = f"{self._identity}\x1f"
+        return [f"{scope_key}/{hashlib.sha256((identity + text).encode('utf-8')).hexdigest()}" for text in texts]
 
     def embed(self, texts: list[str], scope: Scope) -> np.ndarray:
         """Vectors of the texts, cached for `scope` (the scope on whose behalf they are embedded)."""
@@ -42,7 +46,7 @@ class CachedEmbeddings:
             return np.zeros((0, 0), dtype=np.float32)
         if self._kv is None:
             return embed_texts(self.embeddings, texts)
-        keys = [self._key(scope, t) for t in texts]
+        keys = self._keys(scope, texts)
         cached = self._kv.get_many(NAMESPACE, keys)
         unique_missing: dict[str, int] = {}
         for i, key in enumerate(keys):

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Iterator
 
+from pydantic import TypeAdapter
+
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id
 from ..services import MemoryServices
 
@@ -31,6 +33,7 @@ API_ACTOR = "api"
 # An entry whose write is not (yet) in the vector tier may belong to a writer still at work in
 # another process; only entries older than this are dropped as never committed.
 IN_FLIGHT_SECONDS = 300.0
+_EVENTS = TypeAdapter(list[HistoryEvent])  # dumps a batch of events in one call
 # Timestamps make a round trip through float epoch seconds in the vector tier.
 _SAME_INSTANT_SECONDS = 1e-3
 
@@ -45,13 +48,23 @@ def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
     One small key per (scope id, memory) keeps every write O(1); purging a scope reads them back
     by prefix.
     """
+    _log_dumped(services, events, _EVENTS.dump_python(events, mode="json"))
+
+
+def _log_dumped(services: MemoryServices, events: list[HistoryEvent], dumped: list[dict]) -> None:
+    """`log_events` with the events already dumped: two key-value writes for any number of events."""
     entries: dict[str, list] = defaultdict(list)
     index: dict[str, str] = {}
-    for event in events:
-        entries[event.memory_id].append(event.model_dump(mode="json"))
+    prefixes: dict[Scope, tuple[list[str], str]] = {}
+    for event, item in zip(events, dumped):
+        entries[event.memory_id].append(item)
         if event.event is EventType.ADD:
-            for prefix in scope_index_prefixes(event.scope):
-                index[prefix + event.memory_id] = event.scope.key()
+            scope = event.scope
+            if scope not in prefixes:
+                prefixes[scope] = (scope_index_prefixes(scope), scope.key())
+            scope_prefixes, scope_key = prefixes[scope]
+            for prefix in scope_prefixes:
+                index[prefix + event.memory_id] = scope_key
     if entries:
         services.kv.append(HISTORY, entries)
     if index:
@@ -79,7 +92,8 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
     write committed, so every stored memory has its history and scope-index entry.
     """
     key = uuid.uuid4().hex
-    entry = {"written_at": time.time(), "events": [e.model_dump(mode="json") for e in events]}
+    dumped = _EVENTS.dump_python(events, mode="json")
+    entry = {"written_at": time.time(), "events": dumped}
     services.kv.put_many(JOURNAL, {key: entry})
     try:
         yield
@@ -89,7 +103,7 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
         except Exception:  # noqa: BLE001 - a tier is unreachable: the entry stays for the next open,
             pass  # and the caller gets the original error below
         raise
-    log_events(services, events)
+    _log_dumped(services, events, dumped)
     services.kv.delete_many(JOURNAL, [key])
 
 

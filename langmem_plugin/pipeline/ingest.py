@@ -25,6 +25,8 @@ from .retrieval import search_params
 from .validation import check_metadata, check_text
 
 NEIGHBOURS = 10
+# Memories per journaled write of a verbatim add: bounds the journal entry and the transaction.
+WRITE_CHUNK = 2000
 
 
 def new_record(text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
@@ -68,12 +70,20 @@ def add(
 
 
 def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[MemoryOperation]:
-    """infer=False: one memory per message, exactly as given, with its provenance."""
+    """infer=False: one memory per message, exactly as given, with its provenance.
+
+    Every message was validated and every vector is computed before the first write. The writes
+    then go in chunks of `WRITE_CHUNK` memories, each one journaled write (a few transactions
+    whatever its size): a crash keeps whole chunks, each with its history, and loses the rest of
+    the call, which was never acknowledged.
+    """
     now = utc_now()
     records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
     vectors = services.embedder.embed([r.text for r in records], scope)
-    with audited_write(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in records]):
-        services.vector.insert(records, vectors)
+    for start in range(0, len(records), WRITE_CHUNK):
+        chunk = records[start : start + WRITE_CHUNK]
+        with audited_write(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in chunk]):
+            services.vector.insert(chunk, vectors[start : start + WRITE_CHUNK])
     return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
@@ -81,6 +82,40 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
         hash=content_hash,
         sources=[SourceRef.model_validate(s) for s in json.loads(sources)],
     )
+
+
+_SOURCE_LISTS = TypeAdapter(list[list[SourceRef]])  # a batch's provenance, dumped in one call
+_VALID_FROM, _VALID_TO = 10, 11  # positions in a `_rows` tuple
+
+
+def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
+    """The `memories` columns after rowid, in insert order. A batch usually shares one metadata
+    dict: it is encoded once."""
+    metadata_json: dict[int, str] = {}
+    rows = []
+    for record, sources, vector in zip(records, _SOURCE_LISTS.dump_python([r.sources for r in records], mode="json"), vectors):
+        metadata = metadata_json.get(id(record.metadata))
+        if metadata is None:
+            metadata = metadata_json[id(record.metadata)] = json.dumps(record.metadata)
+        scope = record.scope
+        rows.append(
+            (
+                record.id,
+                scope.user_id,
+                scope.agent_id,
+                scope.run_id,
+                record.text,
+                record.hash,
+                metadata,
+                json.dumps(sources),
+                to_epoch(record.created_at),
+                to_epoch(record.updated_at),
+                to_epoch(record.valid_from),
+                to_epoch(record.valid_to),
+                vector.tobytes(),
+            )
+        )
+    return rows
 
 
 def _valid_to(record: MemoryRecord) -> float:
@@ -182,47 +217,45 @@ class SQLiteVectorStore(ManifestRow):
     # -- writes ------------------------------------------------------------------------------
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """One transaction and three statements for the whole batch: rowids are assigned here
+        (we hold the write lock), so rows and FTS entries go in with one executemany each."""
         if not records:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(records), -1)
+        tokens = {scope: " ".join(scope_tokens(scope)) for scope in {r.scope for r in records}}
+        for scope in tokens:
+            scope.required_filter()
+        rows = _rows(records, vectors)
         with self._lock:
             with self._write():
                 self._check_dimensions(vectors)
-                rowids = []
-                for record, vector in zip(records, vectors):
-                    record.scope.required_filter()
-                    cursor = self._conn.execute(
-                        "INSERT INTO memories (id, user_id, agent_id, run_id, text, hash, metadata, sources, "
-                        "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            record.id,
-                            record.scope.user_id,
-                            record.scope.agent_id,
-                            record.scope.run_id,
-                            record.text,
-                            record.hash,
-                            json.dumps(record.metadata),
-                            json.dumps([s.model_dump(mode="json") for s in record.sources]),
-                            to_epoch(record.created_at),
-                            to_epoch(record.updated_at),
-                            to_epoch(record.valid_from),
-                            to_epoch(record.valid_to),
-                            vector.tobytes(),
-                        ),
-                    )
-                    rowids.append(cursor.lastrowid)
-                    self._conn.execute(
-                        "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
-                        (cursor.lastrowid, record.text, " ".join(scope_tokens(record.scope))),
-                    )
-            for position, record in enumerate(records):
-                for index in self._cached_indexes_for(record.scope):
-                    index.add(
-                        np.array([rowids[position]], dtype=np.int64),
-                        vectors[position : position + 1],
-                        np.array([record.valid_from.timestamp()]),
-                        np.array([_valid_to(record)]),
-                    )
+                first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
+                rowids = range(first, first + len(records))
+                self._conn.executemany(
+                    "INSERT INTO memories (rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, "
+                    "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(rowid, *row) for rowid, row in zip(rowids, rows)],
+                )
+                self._conn.executemany(
+                    "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
+                    [(rowid, r.text, tokens[r.scope]) for rowid, r in zip(rowids, records)],
+                )
+            self._add_to_cached_indexes(records, np.fromiter(rowids, dtype=np.int64, count=len(records)), vectors, rows)
+
+    def _add_to_cached_indexes(self, records: list[MemoryRecord], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]) -> None:
+        """Append new rows to every cached matrix whose scope they fall in, one block per scope."""
+        by_scope: dict[Scope, list[int]] = {}
+        for position, record in enumerate(records):
+            by_scope.setdefault(record.scope, []).append(position)
+        for scope, positions in by_scope.items():
+            indexes = list(self._cached_indexes_for(scope))
+            if not indexes:
+                continue
+            take = np.asarray(positions)
+            valid_from = np.array([rows[p][_VALID_FROM] for p in positions], dtype=np.float64)
+            valid_to = np.array([INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions], dtype=np.float64)
+            for index in indexes:
+                index.add(rowids[take], vectors[take], valid_from, valid_to)
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         with self._lock:
