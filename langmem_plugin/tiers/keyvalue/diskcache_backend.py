@@ -13,13 +13,14 @@ only the eviction check, which has nothing to do: no entry here expires, and the
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import diskcache
 
@@ -28,8 +29,8 @@ from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-# Keys per `IN (...)` query: far below SQLite's limit on bound variables.
-_KEYS_PER_QUERY = 500
+# The keys of a batch travel as one JSON array: one statement for any number of keys.
+_KEY_IN_BATCH = "raw = 1 AND key IN (SELECT value FROM json_each(?))"
 _INSERT = (
     "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value) "
     "VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)"
@@ -53,13 +54,8 @@ def _prefix_bound(prefix: str) -> str | None:
     return None
 
 
-def _chunks(keys: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        yield keys[start : start + _KEYS_PER_QUERY]
-
-
-def _marks(keys: list[str]) -> str:
-    return ",".join("?" * len(keys))
+def _batch(keys: Iterable[str]) -> str:
+    return json.dumps(list(keys), ensure_ascii=False)
 
 
 @raise_typed_sqlite_errors
@@ -88,17 +84,15 @@ class DiskCacheKeyValueStore:
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         cache = self._cache(namespace)
         found = {}
-        for chunk in _chunks(list(dict.fromkeys(keys))):
-            rows = cache._sql(
-                f"SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)}) "
-                "AND (expire_time IS NULL OR expire_time > ?)",
-                (*chunk, time.time()),
-            ).fetchall()
-            for key, mode, filename, value in rows:
-                try:
-                    found[key] = cache.disk.fetch(mode, filename, value, False)
-                except OSError:  # its file was deleted (by another process) after the SELECT: gone
-                    pass
+        rows = cache._sql(
+            f"SELECT key, mode, filename, value FROM Cache WHERE {_KEY_IN_BATCH} AND (expire_time IS NULL OR expire_time > ?)",
+            (_batch(keys), time.time()),
+        ).fetchall()
+        for key, mode, filename, value in rows:
+            try:
+                found[key] = cache.disk.fetch(mode, filename, value, False)
+            except OSError:  # its file was deleted (by another process) after the SELECT: gone
+                pass
         return found
 
     def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
@@ -111,10 +105,8 @@ class DiskCacheKeyValueStore:
         if not keys:
             return
         with cache._transact() as (sql, cleanup):
-            for chunk in _chunks(keys):
-                removed = sql(f"DELETE FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)}) RETURNING filename", chunk).fetchall()
-                for (filename,) in removed:
-                    cleanup(filename)
+            for (filename,) in sql(f"DELETE FROM Cache WHERE {_KEY_IN_BATCH} RETURNING filename", (_batch(keys),)).fetchall():
+                cleanup(filename)
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
         if entries:
@@ -141,13 +133,10 @@ class DiskCacheKeyValueStore:
                 now = time.time()
                 existing: dict[str, tuple[int, str | None]] = {}
                 old: dict[str, Any] = {}
-                for chunk in _chunks(keys):
-                    for key, rowid, filename, mode, value in sql(
-                        f"SELECT {columns} FROM Cache WHERE raw = 1 AND key IN ({_marks(chunk)})", chunk
-                    ).fetchall():
-                        existing[key] = (rowid, filename)
-                        if read_old:
-                            old[key] = cache.disk.fetch(mode, filename, value, False)
+                for key, rowid, filename, mode, value in sql(f"SELECT {columns} FROM Cache WHERE {_KEY_IN_BATCH}", (_batch(keys),)).fetchall():
+                    existing[key] = (rowid, filename)
+                    if read_old:
+                        old[key] = cache.disk.fetch(mode, filename, value, False)
                 inserts, updates = [], []
                 for key, value in values_from(old).items():
                     size, mode, filename, db_value = cache.disk.store(value, False, key=key)

@@ -1,0 +1,114 @@
+"""A verbatim add of many messages costs a fixed number of SQL statements and transactions,
+however many messages it holds; batches larger than one write chunk are atomic per chunk."""
+
+import sqlite3
+
+import pytest
+
+from langmem_plugin import EventType, InvalidInputError, Memory
+from langmem_plugin.pipeline import ingest
+from langmem_plugin.pipeline.audit import JOURNAL
+
+from .helpers import HashingEmbeddings
+
+NAMESPACES = ("embeddings", "journal", "history", "scope_memories")
+
+
+class CountingConnection:
+    """Forwards to a sqlite3 connection, counting the statements sent (an executemany is one)
+    and the transactions begun."""
+
+    def __init__(self, connection: sqlite3.Connection, counts: dict[str, int]):
+        self._connection = connection
+        self._counts = counts
+
+    def execute(self, sql, *args):
+        self._counts["statements"] += 1
+        if sql.lstrip().upper().startswith("BEGIN"):
+            self._counts["transactions"] += 1
+        elif not self._connection.in_transaction and sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
+            self._counts["transactions"] += 1  # autocommit
+        return self._connection.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        self._counts["statements"] += 1
+        return self._connection.executemany(sql, rows)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+def count_statements(memory: Memory) -> dict[str, int]:
+    """Route the vector file's and every written key-value namespace's connection through a counter."""
+    counts = {"statements": 0, "transactions": 0}
+    vector = memory.services.vector
+    vector._conn = CountingConnection(vector._conn, counts)
+    for namespace in NAMESPACES:
+        cache = memory.services.kv._cache(namespace)
+        cache._local.con = CountingConnection(cache._con, counts)
+    return counts
+
+
+def _messages(count: int, tag: str) -> list[dict]:
+    return [{"role": "user", "content": f"{tag} note {i} about topic {i % 17}"} for i in range(count)]
+
+
+def _cost_of_add(tmp_path, count: int) -> dict[str, int]:
+    with Memory({"path": str(tmp_path / f"m{count}"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add("warm up every tier", user_id="u", infer=False)
+        counts = count_statements(memory)
+        operations = memory.add(_messages(count, "batch"), user_id="u", infer=False)
+        assert len(operations) == count
+        assert memory.services.vector.count(memory._scope("u", None, None)) == count + 1
+        return dict(counts)
+
+
+def test_a_thousand_message_add_costs_what_a_ten_message_add_costs(tmp_path):
+    small = _cost_of_add(tmp_path, 10)
+    large = _cost_of_add(tmp_path, 1000)
+    assert large == small
+    # embedding cache, journal entry, vector rows, history, scope index, journal removal
+    assert large["transactions"] <= 6
+    assert large["statements"] <= 30
+
+
+def test_a_batch_over_the_write_chunk_is_written_chunk_by_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "WRITE_CHUNK", 40)
+    with Memory({"path": str(tmp_path / "m"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        operations = memory.add(_messages(100, "chunked"), user_id="u", infer=False)
+        assert [op.memory.text for op in operations] == [m["content"] for m in _messages(100, "chunked")]
+        for operation in operations:
+            assert [e.event for e in memory.history(operation.memory.id)] == [EventType.ADD]
+        assert memory.services.kv.keys(JOURNAL) == []
+
+
+def test_a_failed_chunk_keeps_the_chunks_before_it_with_their_history(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "WRITE_CHUNK", 40)
+    with Memory({"path": str(tmp_path / "m"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        insert = memory.services.vector.insert
+        calls = []
+
+        def failing_second_insert(records, vectors):
+            calls.append(len(records))
+            if len(calls) == 2:
+                raise sqlite3.OperationalError("disk I/O error")
+            insert(records, vectors)
+
+        monkeypatch.setattr(memory.services.vector, "insert", failing_second_insert)
+        with pytest.raises(sqlite3.OperationalError):
+            memory.add(_messages(100, "partial"), user_id="u", infer=False)
+        stored = memory.get_all(user_id="u", limit=1000)
+        assert len(stored) == 40
+        for record in stored:
+            assert [e.event for e in memory.history(record.id)] == [EventType.ADD]
+        assert memory.services.kv.keys(JOURNAL) == []
+
+
+def test_a_bad_message_anywhere_in_a_large_batch_stores_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "WRITE_CHUNK", 40)
+    with Memory({"path": str(tmp_path / "m"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        messages = _messages(100, "bad") + [{"role": "user", "content": 42}]
+        with pytest.raises(InvalidInputError):
+            memory.add(messages, user_id="u", infer=False)
+        assert memory.get_all(user_id="u", limit=1000) == []
+        assert memory.services.kv.keys("history") == []
