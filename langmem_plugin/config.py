@@ -119,7 +119,7 @@ class LLMConfig(BaseModel):
 class LimitsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_text_chars: int = Field(default=20_000, ge=1)
-    max_messages: int = Field(default=10_000, ge=1)
+    max_messages: int = Field(default=100_000, ge=1)
     max_metadata_keys: int = Field(default=64, ge=1)
     max_scope_id_chars: int = Field(default=256, ge=1)
     max_limit: int = Field(default=1_000, ge=1)

@@ -79,12 +79,17 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     """
     now = utc_now()
     records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
-    vectors = services.embedder.embed([r.text for r in records], scope)
+    _write_new(services, records, services.embedder.embed([r.text for r in records], scope), API_ACTOR, now)
+    return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
+
+
+def _write_new(services: MemoryServices, records: list[MemoryRecord], vectors: np.ndarray, actor: str, now: datetime) -> None:
+    """Store new memories in journaled chunks of `WRITE_CHUNK`: each chunk is one journal entry,
+    one vector-tier transaction and one history and scope-index write, whatever its size."""
     for start in range(0, len(records), WRITE_CHUNK):
         chunk = records[start : start + WRITE_CHUNK]
-        with audited_write(services, [history_event(EventType.ADD, r, API_ACTOR, None, r.text, now) for r in chunk]):
+        with audited_write(services, [history_event(EventType.ADD, r, actor, None, r.text, now) for r in chunk]):
             services.vector.insert(chunk, vectors[start : start + WRITE_CHUNK])
-    return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
 
 
 @dataclass
@@ -139,6 +144,16 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
     renamed: dict[str, str] = {}  # planned memory id -> id actually used
     rewritten: set[str] = set()  # memories an UPDATE of this batch already changed
     operations: list[MemoryOperation] = []
+    new_records: list[MemoryRecord] = []  # ADDs not written yet: consecutive ones share one write
+    new_vectors: list[np.ndarray] = []
+
+    def write_new_records() -> None:
+        """Store the pending ADDs; called before any other write, so writes keep the plan's order."""
+        if new_records:
+            _write_new(services, new_records, np.stack(new_vectors), actor, now)
+            new_records.clear()
+            new_vectors.clear()
+
     for item in plan:
         fact, decision = item.fact, item.decision
         fact_time = min(s.timestamp for s in fact.sources)
@@ -152,6 +167,7 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
         if event is EventType.NOOP:
             merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
             if merged.sources != target.sources:
+                write_new_records()
                 services.vector.replace(merged)
             current[merged.id] = merged
             operations.append(MemoryOperation(event=EventType.NOOP, memory=merged))
@@ -160,6 +176,7 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
             updated = target.model_copy(
                 update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
             )
+            write_new_records()
             with audited_write(services, [history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)]):
                 services.vector.replace(updated, item.vector)
             if services.graph is not None:
@@ -181,11 +198,13 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
                     # The new fact is older than the memory it contradicts: it is history, not a correction.
                     record = record.model_copy(update={"valid_to": old.valid_from})
                     continue
+                write_new_records()
                 current[old.id] = _invalidate(services, old, fact_time, actor, now, fact.sources, operations)
-            with audited_write(services, [history_event(EventType.ADD, record, actor, None, record.text, now)]):
-                services.vector.insert([record], item.vector[None, :])
+            new_records.append(record)
+            new_vectors.append(item.vector)
             current[record.id] = record
             operations.append(MemoryOperation(event=EventType.ADD, memory=record))
+    write_new_records()
     stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)}
     relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
     if services.graph is not None and relations:

@@ -1,0 +1,213 @@
+"""Insert benchmark: public-API `Memory.add(..., infer=False)` rate per batch size, the SQL
+statements and transactions each batch costs, and sqlite-vec's own bulk insert of the same
+vectors in the same run.
+
+Prints JSON. Embedding is excluded: a lookup table returns precomputed 384-d vectors (the same
+generator as benchmarks/scale.py), so the numbers are the write path's: records, FTS5, vectors,
+history events, scope index and the write journal. Statements are counted with sqlite3's trace
+callback on every connection the store writes through (the vector file and each key-value
+namespace); a transaction is a BEGIN, or a write statement run outside one (autocommit).
+
+    python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
+    python benchmarks/inserts.py --memories 100000 --batches 1000
+
+Also timed: one `add(infer=True)` of a short first-person message with the offline manager
+(extraction, duplicate check, neighbour search, reconciliation, write), embedding excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import low_rank_vectors, make_sentences, make_vocabulary  # noqa: E402
+
+from langmem_plugin import Memory  # noqa: E402
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class LookupEmbeddings(Embeddings):
+    """Precomputed vectors for known texts; any other text (the offline manager's rewritten facts)
+    gets a vector seeded by its hash, so no model runs."""
+
+    def __init__(self, table: dict[str, np.ndarray], dimensions: int):
+        self.table = table
+        self.dimensions = dimensions
+        self.model = "lookup"
+
+    def _vector(self, text: str) -> np.ndarray:
+        found = self.table.get(text)
+        if found is not None:
+            return found
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        vector = np.random.default_rng(seed).normal(size=self.dimensions).astype(np.float32)
+        return vector / np.linalg.norm(vector)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_documents(self, texts):
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text):
+        return self._vector(text).tolist()
+
+
+class StatementCounter:
+    """Counts statements and transactions on the connections it is attached to."""
+
+    def __init__(self):
+        self.statements = 0
+        self.transactions = 0
+        self.kinds: Counter[str] = Counter()
+        self._open: set[int] = set()
+
+    def attach(self, conn: sqlite3.Connection) -> None:
+        key = id(conn)
+
+        def trace(sql: str) -> None:
+            verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+            self.statements += 1
+            self.kinds[verb] += 1
+            if verb == "BEGIN":
+                self._open.add(key)
+                self.transactions += 1
+            elif verb in ("COMMIT", "ROLLBACK", "END"):
+                self._open.discard(key)
+            elif verb in _WRITES and key not in self._open:
+                self.transactions += 1
+
+        conn.set_trace_callback(trace)
+
+
+def attach_counter(memory: Memory) -> StatementCounter:
+    counter = StatementCounter()
+    counter.attach(memory.services.vector._conn)
+    kv = memory.services.kv
+    for namespace in ("history", "scope_memories", "journal", "embeddings"):
+        counter.attach(kv._cache(namespace)._con)
+    return counter
+
+
+def config(directory: str, embedding_cache: bool) -> dict:
+    return {"path": directory, "embedder": {"cache": embedding_cache}, "graph": {"enabled": False}, "limits": {"max_messages": 100_000}}
+
+
+def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool) -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        with Memory(config(directory, embedding_cache), embeddings=LookupEmbeddings(table, 384)) as memory:
+            memory.add(["warm up"], user_id="warm", infer=False)
+            counter = attach_counter(memory)
+            first = memory.add(texts[:batch], user_id="bench", infer=False)
+            per_batch = {"statements": counter.statements, "transactions": counter.transactions, "by_verb": dict(counter.kinds)}
+            for conn in [memory.services.vector._conn] + [memory.services.kv._cache(n)._con for n in ("history", "scope_memories", "journal", "embeddings")]:
+                conn.set_trace_callback(None)
+            started = time.perf_counter()
+            for start in range(batch, len(texts), batch):
+                memory.add(texts[start : start + batch], user_id="bench", infer=False)
+            seconds = time.perf_counter() - started
+            stored = memory.services.vector.count(memory._scope("bench", None, None))
+    timed = len(texts) - batch
+    assert stored == len(texts) and len(first) == batch
+    return {
+        "batch": batch,
+        "embedding_cache": embedding_cache,
+        "memories": timed,
+        "seconds": round(seconds, 3),
+        "inserts_per_second": round(timed / seconds, 1),
+        "ms_per_add_call": round(1000 * seconds / (timed / batch), 3),
+        "per_batch": per_batch,
+    }
+
+
+def bench_sqlite_vec(vectors: np.ndarray, batch: int) -> dict | None:
+    """sqlite-vec's vec0 table (user_id partition key) filled with executemany, one transaction
+    per batch: its bulk path. Python's sqlite3 here cannot load extensions, so it runs on apsw."""
+    try:
+        import apsw
+        import sqlite_vec
+    except ImportError:
+        return None
+    with tempfile.TemporaryDirectory() as directory:
+        conn = apsw.Connection(os.path.join(directory, "vec.db"))
+        conn.enable_load_extension(True)
+        conn.load_extension(sqlite_vec.loadable_path())
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"CREATE VIRTUAL TABLE vec USING vec0(user_id TEXT partition key, embedding float[{vectors.shape[1]}])")
+        started = time.perf_counter()
+        for start in range(0, len(vectors), batch):
+            with conn:  # one transaction
+                conn.executemany(
+                    "INSERT INTO vec (rowid, user_id, embedding) VALUES (?, 'bench', ?)",
+                    [(start + i + 1, v.tobytes()) for i, v in enumerate(vectors[start : start + batch])],
+                )
+        seconds = time.perf_counter() - started
+        conn.close()
+    return {"batch": batch, "memories": len(vectors), "seconds": round(seconds, 3), "inserts_per_second": round(len(vectors) / seconds, 1), "version": sqlite_vec.__version__}
+
+
+def bench_infer(table: dict, count: int) -> dict:
+    """Milliseconds per `add(infer=True)` of one first-person message, offline manager, embedding excluded."""
+    with tempfile.TemporaryDirectory() as directory:
+        with Memory(config(directory, True), embeddings=LookupEmbeddings(table, 384)) as memory:
+            memory.add("I like warm-up laps", user_id="bench", infer=True)
+            timings = []
+            for i in range(count):
+                tick = time.perf_counter()
+                memory.add(f"I visited the museum number {i} with my cousin", user_id="bench", infer=True)
+                timings.append(time.perf_counter() - tick)
+    samples = np.asarray(timings) * 1000
+    return {"adds": count, "p50_ms": round(float(np.percentile(samples, 50)), 2), "mean_ms": round(float(samples.mean()), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--memories", type=int, default=100_000, help="memories added for the largest batch size")
+    parser.add_argument("--min-calls", type=int, default=2000, help="at least this many add calls per smaller batch size")
+    parser.add_argument("--infer-adds", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    texts = make_sentences(rng, args.memories, make_vocabulary(rng))
+    vectors = low_rank_vectors(rng, args.memories)
+    table = dict(zip(texts, vectors))
+    results = []
+    for batch in args.batches:
+        count = min(args.memories, max(batch * args.min_calls, batch * 2)) if batch != max(args.batches) else args.memories
+        count = max(count - count % batch, 2 * batch)
+        ours = bench_batch(texts[:count], table, batch, embedding_cache=False)
+        peer = bench_sqlite_vec(vectors[:count], batch)
+        if peer is not None:
+            ours["sqlite_vec_inserts_per_second"] = peer["inserts_per_second"]
+            ours["ratio_to_sqlite_vec"] = round(ours["inserts_per_second"] / peer["inserts_per_second"], 2)
+        results.append(ours)
+    largest = max(args.batches)
+    results.append(bench_batch(texts[: min(args.memories, largest * 20)], table, largest, embedding_cache=True))
+    report = {
+        "benchmark": "inserts",
+        "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count(), "load": os.getloadavg()[0]},
+        "vectors": "384-d float32, low-rank (benchmarks/scale.py), one scope",
+        "results": results,
+        "infer_true_offline_manager": bench_infer(table, args.infer_adds) if args.infer_adds else None,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
