@@ -11,6 +11,11 @@ namespace); a transaction is a BEGIN, or a write statement run outside one (auto
     python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
     python benchmarks/inserts.py --memories 100000 --batches 1000
 
+Every batch size runs with `synchronous=FULL` (the default: each commit is fsynced), the
+smallest again with NORMAL, each beside sqlite-vec with the same setting; the largest once more
+with the embedding cache on (the default; it is off elsewhere). `cpu_us_per_memory` is process
+CPU time, steadier than wall time on a shared machine.
+
 Also timed: one `add(infer=True)` of a short first-person message with the offline manager
 (extraction, duplicate check, neighbour search, reconciliation, write), embedding excluded.
 """
@@ -103,38 +108,46 @@ def attach_counter(memory: Memory) -> StatementCounter:
     return counter
 
 
-def config(directory: str, embedding_cache: bool) -> dict:
-    return {"path": directory, "embedder": {"cache": embedding_cache}, "graph": {"enabled": False}, "limits": {"max_messages": 100_000}}
+def config(directory: str, embedding_cache: bool, synchronous: str = "FULL") -> dict:
+    return {
+        "path": directory,
+        "synchronous": synchronous,
+        "embedder": {"cache": embedding_cache},
+        "graph": {"enabled": False},
+        "limits": {"max_messages": 100_000},
+    }
 
 
-def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool) -> dict:
+def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool, synchronous: str = "FULL") -> dict:
     with tempfile.TemporaryDirectory() as directory:
-        with Memory(config(directory, embedding_cache), embeddings=LookupEmbeddings(table, 384)) as memory:
+        with Memory(config(directory, embedding_cache, synchronous), embeddings=LookupEmbeddings(table, 384)) as memory:
             memory.add(["warm up"], user_id="warm", infer=False)
             counter = attach_counter(memory)
             first = memory.add(texts[:batch], user_id="bench", infer=False)
             per_batch = {"statements": counter.statements, "transactions": counter.transactions, "by_verb": dict(counter.kinds)}
             for conn in [memory.services.vector._conn] + [memory.services.kv._cache(n)._con for n in ("history", "scope_memories", "journal", "embeddings")]:
                 conn.set_trace_callback(None)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for start in range(batch, len(texts), batch):
                 memory.add(texts[start : start + batch], user_id="bench", infer=False)
-            seconds = time.perf_counter() - started
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
             stored = memory.services.vector.count(memory._scope("bench", None, None))
     timed = len(texts) - batch
     assert stored == len(texts) and len(first) == batch
     return {
         "batch": batch,
         "embedding_cache": embedding_cache,
+        "synchronous": synchronous,
         "memories": timed,
         "seconds": round(seconds, 3),
         "inserts_per_second": round(timed / seconds, 1),
         "ms_per_add_call": round(1000 * seconds / (timed / batch), 3),
+        "cpu_us_per_memory": round(1e6 * cpu_seconds / timed, 1),
         "per_batch": per_batch,
     }
 
 
-def bench_sqlite_vec(vectors: np.ndarray, batch: int) -> dict | None:
+def bench_sqlite_vec(vectors: np.ndarray, batch: int, synchronous: str = "FULL") -> dict | None:
     """sqlite-vec's vec0 table (user_id partition key) filled with executemany, one transaction
     per batch: its bulk path. Python's sqlite3 here cannot load extensions, so it runs on apsw."""
     try:
@@ -147,18 +160,22 @@ def bench_sqlite_vec(vectors: np.ndarray, batch: int) -> dict | None:
         conn.enable_load_extension(True)
         conn.load_extension(sqlite_vec.loadable_path())
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute(f"CREATE VIRTUAL TABLE vec USING vec0(user_id TEXT partition key, embedding float[{vectors.shape[1]}])")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for start in range(0, len(vectors), batch):
             with conn:  # one transaction
                 conn.executemany(
                     "INSERT INTO vec (rowid, user_id, embedding) VALUES (?, 'bench', ?)",
                     [(start + i + 1, v.tobytes()) for i, v in enumerate(vectors[start : start + batch])],
                 )
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         conn.close()
-    return {"batch": batch, "memories": len(vectors), "seconds": round(seconds, 3), "inserts_per_second": round(len(vectors) / seconds, 1), "version": sqlite_vec.__version__}
+    return {
+        "inserts_per_second": round(len(vectors) / seconds, 1),
+        "cpu_us_per_memory": round(1e6 * cpu_seconds / len(vectors), 1),
+        "version": sqlite_vec.__version__,
+    }
 
 
 def bench_infer(table: dict, count: int) -> dict:
@@ -188,13 +205,14 @@ def main() -> None:
     vectors = low_rank_vectors(rng, args.memories)
     table = dict(zip(texts, vectors))
     results = []
-    for batch in args.batches:
+    runs = [(batch, "FULL") for batch in args.batches] + [(min(args.batches), "NORMAL")]
+    for batch, synchronous in runs:
         count = min(args.memories, max(batch * args.min_calls, batch * 2)) if batch != max(args.batches) else args.memories
         count = max(count - count % batch, 2 * batch)
-        ours = bench_batch(texts[:count], table, batch, embedding_cache=False)
-        peer = bench_sqlite_vec(vectors[:count], batch)
+        ours = bench_batch(texts[:count], table, batch, embedding_cache=False, synchronous=synchronous)
+        peer = bench_sqlite_vec(vectors[:count], batch, synchronous)
         if peer is not None:
-            ours["sqlite_vec_inserts_per_second"] = peer["inserts_per_second"]
+            ours["sqlite_vec"] = peer
             ours["ratio_to_sqlite_vec"] = round(ours["inserts_per_second"] / peer["inserts_per_second"], 2)
         results.append(ours)
     largest = max(args.batches)
