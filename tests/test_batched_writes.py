@@ -112,3 +112,18 @@ def test_a_bad_message_anywhere_in_a_large_batch_stores_nothing(tmp_path, monkey
             memory.add(messages, user_id="u", infer=False)
         assert memory.get_all(user_id="u", limit=1000) == []
         assert memory.services.kv.keys("history") == []
+
+
+def test_new_facts_of_one_message_share_one_write(tmp_path):
+    """infer=True: consecutive ADD decisions go to the tiers together, as one journaled write."""
+    costs = []
+    for count, message in enumerate(["I live in Berlin.", "I live in Berlin. I work at Acme Corp as an engineer. I love eating sushi on Fridays."]):
+        with Memory({"path": str(tmp_path / f"m{count}"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+            memory.add("warm up every tier today please", user_id="u", infer=False)
+            counts = count_statements(memory)
+            operations = memory.add(message, user_id="u")
+            assert [op.event for op in operations] == [EventType.ADD] * (1 + 2 * count)
+            for operation in operations:
+                assert [e.event for e in memory.history(operation.memory.id)] == [EventType.ADD]
+            costs.append(counts["transactions"])
+    assert costs[1] == costs[0]
