@@ -4,9 +4,9 @@ vectors in the same run.
 
 Prints JSON. Embedding is excluded: a lookup table returns precomputed 384-d vectors (the same
 generator as benchmarks/scale.py), so the numbers are the write path's: records, FTS5, vectors,
-history events, scope index and the write journal. Statements are counted with sqlite3's trace
-callback on every connection the store writes through (the vector file and each key-value
-namespace); a transaction is a BEGIN, or a write statement run outside one (autocommit).
+history events, scope index and the write journal. Statements and transactions of one add call
+are counted on every connection the store writes through (the vector file and each key-value
+namespace): see `StatementCounter`.
 
     python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
     python benchmarks/inserts.py --memories 100000 --batches 1000
@@ -31,8 +31,8 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -73,39 +73,70 @@ class LookupEmbeddings(Embeddings):
 
 
 class StatementCounter:
-    """Counts statements and transactions on the connections it is attached to."""
+    """Counts, on the connections it wraps, the statements sent from Python (`sql_calls`: an
+    executemany is one), the statements SQLite ran (`sqlite_statements`, from the trace callback:
+    each executemany row, trigger and FTS5-internal statement counts) and the transactions (a
+    BEGIN, or a write outside one)."""
 
     def __init__(self):
-        self.statements = 0
+        self.sql_calls = 0
+        self.sqlite_statements = 0
         self.transactions = 0
-        self.kinds: Counter[str] = Counter()
-        self._open: set[int] = set()
 
-    def attach(self, conn: sqlite3.Connection) -> None:
-        key = id(conn)
+    def wrap(self, conn: sqlite3.Connection) -> "_Counted":
+        conn.set_trace_callback(self._trace)
+        return _Counted(conn, self)
 
-        def trace(sql: str) -> None:
-            verb = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
-            self.statements += 1
-            self.kinds[verb] += 1
-            if verb == "BEGIN":
-                self._open.add(key)
-                self.transactions += 1
-            elif verb in ("COMMIT", "ROLLBACK", "END"):
-                self._open.discard(key)
-            elif verb in _WRITES and key not in self._open:
-                self.transactions += 1
+    def _trace(self, sql: str) -> None:
+        self.sqlite_statements += 1
 
-        conn.set_trace_callback(trace)
+    def report(self) -> dict:
+        return {"transactions": self.transactions, "sql_calls": self.sql_calls, "sqlite_statements": self.sqlite_statements}
 
 
-def attach_counter(memory: Memory) -> StatementCounter:
+class _Counted:
+    def __init__(self, conn: sqlite3.Connection, counter: StatementCounter):
+        self._conn = conn
+        self._counter = counter
+
+    def execute(self, sql, *args):
+        verb = sql.lstrip()[:8].upper()
+        self._counter.sql_calls += 1
+        if verb.startswith("BEGIN") or (verb.startswith(_WRITES) and not self._conn.in_transaction):
+            self._counter.transactions += 1
+        return self._conn.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        self._counter.sql_calls += 1
+        return self._conn.executemany(sql, rows)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+NAMESPACES = ("history", "scope_memories", "journal", "embeddings")
+
+
+def count_statements(memory: Memory) -> tuple[StatementCounter, Callable[[], None]]:
+    """Route the vector file's and each written key-value namespace's connection through a
+    counter; returns it and a function that puts the plain connections back."""
     counter = StatementCounter()
-    counter.attach(memory.services.vector._conn)
-    kv = memory.services.kv
-    for namespace in ("history", "scope_memories", "journal", "embeddings"):
-        counter.attach(kv._cache(namespace)._con)
-    return counter
+    vector = memory.services.vector
+    plain = {"vector": vector._conn}
+    vector._conn = counter.wrap(vector._conn)
+    for namespace in NAMESPACES:
+        cache = memory.services.kv._cache(namespace)
+        plain[namespace] = cache._con
+        cache._local.con = counter.wrap(cache._con)
+
+    def restore() -> None:
+        vector._conn = plain["vector"]
+        for namespace in NAMESPACES:
+            memory.services.kv._cache(namespace)._local.con = plain[namespace]
+        for conn in plain.values():
+            conn.set_trace_callback(None)
+
+    return counter, restore
 
 
 def config(directory: str, embedding_cache: bool, synchronous: str = "FULL") -> dict:
@@ -122,11 +153,9 @@ def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool
     with tempfile.TemporaryDirectory() as directory:
         with Memory(config(directory, embedding_cache, synchronous), embeddings=LookupEmbeddings(table, 384)) as memory:
             memory.add(["warm up"], user_id="warm", infer=False)
-            counter = attach_counter(memory)
+            counter, restore = count_statements(memory)
             first = memory.add(texts[:batch], user_id="bench", infer=False)
-            per_batch = {"statements": counter.statements, "transactions": counter.transactions, "by_verb": dict(counter.kinds)}
-            for conn in [memory.services.vector._conn] + [memory.services.kv._cache(n)._con for n in ("history", "scope_memories", "journal", "embeddings")]:
-                conn.set_trace_callback(None)
+            restore()
             started, cpu_started = time.perf_counter(), time.process_time()
             for start in range(batch, len(texts), batch):
                 memory.add(texts[start : start + batch], user_id="bench", infer=False)
@@ -143,7 +172,7 @@ def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool
         "inserts_per_second": round(timed / seconds, 1),
         "ms_per_add_call": round(1000 * seconds / (timed / batch), 3),
         "cpu_us_per_memory": round(1e6 * cpu_seconds / timed, 1),
-        "per_batch": per_batch,
+        "per_add_call": counter.report(),
     }
 
 
