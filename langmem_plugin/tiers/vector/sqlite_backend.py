@@ -89,14 +89,9 @@ _VALID_FROM, _VALID_TO = 10, 11  # positions in a `_rows` tuple
 
 
 def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
-    """The `memories` columns after rowid, in insert order. A batch usually shares one metadata
-    dict: it is encoded once."""
-    metadata_json: dict[int, str] = {}
+    """The `memories` columns after rowid, in insert order."""
     rows = []
     for record, sources, vector in zip(records, _SOURCE_LISTS.dump_python([r.sources for r in records], mode="json"), vectors):
-        metadata = metadata_json.get(id(record.metadata))
-        if metadata is None:
-            metadata = metadata_json[id(record.metadata)] = json.dumps(record.metadata)
         scope = record.scope
         rows.append(
             (
@@ -106,7 +101,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
                 scope.run_id,
                 record.text,
                 record.hash,
-                metadata,
+                json.dumps(record.metadata),
                 json.dumps(sources),
                 to_epoch(record.created_at),
                 to_epoch(record.updated_at),
