@@ -212,7 +212,7 @@ class SQLiteVectorStore(ManifestRow):
     # -- writes ------------------------------------------------------------------------------
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
-        """One transaction and three statements for the whole batch: rowids are assigned here
+        """One transaction and a few statements for the whole batch: rowids are assigned here
         (we hold the write lock), so rows and FTS entries go in with one executemany each."""
         if not records:
             return
