@@ -20,6 +20,7 @@ from .errors import (
     StorePathError,
     ValueOutOfRangeError,
 )
+from .mem0_compat import as_mem0_result
 from .memory import AsyncMemory, Memory
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
 
@@ -79,5 +80,6 @@ __all__ = [
     "StoreCorruptedError",
     "StorePathError",
     "ValueOutOfRangeError",
+    "as_mem0_result",
 ]
 __version__ = "0.1.0"
