@@ -19,8 +19,11 @@ from .records import HistoryEvent, MemoryRecord, Scope
 IMPORT_BATCH = 20
 
 
-def _scope_arguments(parser: argparse.ArgumentParser, purpose: str = "the memories to work on") -> None:
-    scope = parser.add_argument_group("scope", f"who owns {purpose}; ids left out match anything")
+READ_SCOPE = "whose memories to read; ids left out match anything (give --user-id in a multi-user app)"
+
+
+def _scope_arguments(parser: argparse.ArgumentParser, description: str = READ_SCOPE) -> None:
+    scope = parser.add_argument_group("scope", description)
     scope.add_argument("--user-id", help="the user the memories belong to (e.g. alice)")
     scope.add_argument("--agent-id", help="the agent the memories belong to (e.g. a bot's name)")
     scope.add_argument("--run-id", help="one conversation or session of that user / agent")
@@ -44,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add = commands.add_parser("add", help="remember a message")
     add.add_argument("text", help="what the user said, in their words (\"I love green curry\")")
-    _scope_arguments(add)
+    _scope_arguments(add, "who the memory belongs to (at least one id)")
     add.add_argument("--name", help="the speaker's name (default: the --user-id, capitalised: alice -> Alice)")
     add.add_argument("--no-infer", action="store_true", help="store the text verbatim instead of extracting facts")
     add.add_argument("--metadata", type=_json_argument, help='JSON object of metadata, e.g. \'{"topic": "food"}\'')
@@ -65,13 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         "history", help="how one memory changed: when it was learned, and when the fact was true"
     )
     history.add_argument("memory_id", help="the memory's id, as printed by add, search or list")
-    _scope_arguments(history, "the memory (optional: given ids must match it)")
+    _scope_arguments(history, "optional: given ids must match the memory's owner")
 
     importing = commands.add_parser(
         "import", help="bulk-load a JSON / JSONL conversation export (messages, LoCoMo, ChatGPT, or our export)"
     )
     importing.add_argument("file", help="the JSON or JSONL file, or - for stdin")
-    _scope_arguments(importing, "the imported memories")
+    _scope_arguments(importing, "who the imported memories belong to (at least one id)")
     importing.add_argument(
         "--no-infer", action="store_true", help="store every message verbatim instead of extracting facts"
     )
@@ -80,13 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     export = commands.add_parser("export", help="write one user's memories with their history (JSON or JSONL)")
-    _scope_arguments(export, "the memories to export (--user-id is required)")
+    _scope_arguments(export, "whose memories to export: --user-id is required")
     export.add_argument("--format", choices=["json", "jsonl"], default="json", help="one JSON document (default), or one memory a line")
     export.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     export.add_argument("--include-invalidated", action="store_true", help="also export facts that stopped being true")
 
     forget = commands.add_parser("forget", help="erase every memory, history and profile of a scope")
-    _scope_arguments(forget, "the data to erase")
+    _scope_arguments(forget, "whose data to erase, sub-scopes included")
     forget.add_argument(
         "--across-users", action="store_true", help="allow a scope without --user-id to erase several users' data"
     )
