@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import date, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import ImportFormatError, InputTooLargeError, InvalidInputError
 from .memory import Memory
+from .pipeline.messages import parse_timestamp
 from .records import Scope, utc_now
 
 EXPORT_FORMAT = "langmem-plugin/export"
@@ -89,8 +90,23 @@ def read_document(path: str) -> Any:
         return items
 
 
+def _day(message: dict[str, Any]) -> date | None:
+    stamp = message.get("timestamp", message.get("created_at"))
+    return None if stamp is None else parse_timestamp(stamp, "message timestamp").date()
+
+
 def _chunks(messages: list[dict[str, Any]], size: int) -> list[Batch]:
-    return [Batch(messages[start : start + size]) for start in range(0, len(messages), size)]
+    """At most `size` messages a batch, and never two days (UTC) in one: the manager reconciles a
+    batch's facts with what was stored before it, so a later session's correction ("I moved to
+    Lisbon") must arrive in a later batch to invalidate the earlier fact."""
+    batches: list[Batch] = []
+    for message in messages:
+        last = batches[-1].messages if batches else None
+        if last and len(last) < size and _day(last[-1]) == _day(message):
+            last.append(message)
+        else:
+            batches.append(Batch([message]))
+    return batches
 
 
 def _exported_memories(items: list[dict[str, Any]]) -> ImportPlan:

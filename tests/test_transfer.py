@@ -50,6 +50,9 @@ def test_recognised_shapes_become_add_batches():
     plan = plan_import(messages, batch_size=2)
     assert plan.format == "messages" and [len(b.messages) for b in plan.batches] == [2, 2, 1]
     assert plan_import({"messages": messages}, 5).batches[0].messages == messages
+    days = [{"content": "a", "timestamp": "2024-01-01T10:00:00Z"}, {"content": "b", "timestamp": "2024-01-01T23:00:00Z"},
+            {"content": "c", "timestamp": 1704153600}]  # 2024-01-02: a new day starts a new batch
+    assert [[m["content"] for m in b.messages] for b in plan_import(days, 20).batches] == [["a", "b"], ["c"]]
     locomo = plan_import([LOCOMO_SAMPLE], 20)
     assert locomo.format == "LoCoMo"
     assert [(m["name"], m["content"], m["id"]) for m in locomo.batches[0].messages] == [
