@@ -14,7 +14,7 @@ from . import progress
 from .config import MemoryConfig
 from .errors import InvalidInputError, LangMemError, MemoryNotFoundError, MissingScopeError
 from .memory import Memory
-from .records import HistoryEvent, MemoryRecord, Scope
+from .records import EventType, HistoryEvent, MemoryRecord, Scope
 
 IMPORT_BATCH = 20
 
@@ -129,6 +129,12 @@ def _said(event: HistoryEvent) -> str:
     return f"  [said {', '.join(_when(m) for m in moments)}]" if moments else ""
 
 
+def _change(event: HistoryEvent) -> str:
+    if event.new_text is None:
+        return f"{event.old_text!r} " + ("stopped being true" if event.event is EventType.INVALIDATE else "deleted")
+    return f"{event.old_text!r} -> {event.new_text!r}" if event.old_text else repr(event.new_text)
+
+
 def _history_lines(memory_id: str, record: MemoryRecord | None, events: list[HistoryEvent]) -> list[str]:
     """Two clocks: when the system learned each change, and when the fact itself was true."""
     if record is None:
@@ -138,7 +144,7 @@ def _history_lines(memory_id: str, record: MemoryRecord | None, events: list[His
         lines = [f"memory {record.id}: {record.text}", f"  true from {_when(record.valid_from)} until {until}"]
     lines.append("  learned at (system time)  event       by")
     for e in events:
-        change = f"{e.old_text!r} -> {e.new_text!r}" if e.old_text else repr(e.new_text)
+        change = _change(e)
         lines.append(f"  {_when(e.at):<25} {e.event.value:<11} {e.actor}: {change}{_said(e)}")
     return lines
 

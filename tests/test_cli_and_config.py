@@ -168,6 +168,13 @@ def test_cli_history_shows_when_learned_and_when_true(tmp_path):
     assert lines[1] == "  true from 2024-04-22 18:40 UTC until 2024-06-01 10:00 UTC"
     assert lines[3].startswith(f"  {learned} ") and " ADD " in lines[3] and lines[3].endswith("[said 2024-04-22 18:40 UTC]")
     assert lines[4].startswith(f"  {learned} ") and " INVALIDATE " in lines[4] and lines[4].endswith("[said 2024-06-01 10:00 UTC]")
+    assert "'Alice moved to Berlin.' stopped being true" in lines[4]
+    from langmem_plugin import Memory
+
+    with Memory({"path": str(store)}) as memory:
+        memory.delete(memory_id, user_id="alice")
+    after = cli("history", memory_id, store=store).stdout.splitlines()
+    assert after[0] == f"memory {memory_id}: deleted; its history:" and "'Alice moved to Berlin.' deleted" in after[-1]
 
 
 def test_cli_import_search_history_export_and_round_trip(tmp_path):
