@@ -165,8 +165,9 @@ def _history(args: argparse.Namespace, memory: Memory) -> None:
 def _import(args: argparse.Namespace) -> None:
     from .transfer import plan_import, read_document, run_import
 
-    plan = plan_import(read_document(args.file), args.batch_size)  # a bad file fails before the model loads
     scope = Scope(**_scope(args))
+    scope.required_filter()  # no scope, or a bad file, fails before the model loads
+    plan = plan_import(read_document(args.file), args.batch_size)
     with progress.step("loading the memory and its embedding model"):
         memory = Memory(_config(args))
     with memory, progress.tracked("importing messages", sum(len(b.messages) for b in plan.batches)) as bar:

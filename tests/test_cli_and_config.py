@@ -215,6 +215,8 @@ def test_cli_import_rejects_an_unknown_shape_before_loading_anything(tmp_path):
     result = cli("import", str(tmp_path / "odd.json"), "--user-id", "u", store=tmp_path / "s", check=False)
     assert result.returncode == 2 and "unrecognised items" in result.stderr and "loading" not in result.stderr
     assert not (tmp_path / "s").exists()
+    unscoped = cli("import", str(tmp_path / "odd.json"), store=tmp_path / "s", check=False)
+    assert unscoped.returncode == 2 and "user_id" in unscoped.stderr and not (tmp_path / "s").exists()
 
 
 def test_bench_names_the_missing_extra_before_any_work(tmp_path):
