@@ -41,7 +41,7 @@ class _PlainLines:
     def advance(self, count: int = 1) -> None:
         self.done += count
         now = time.monotonic()
-        if now - self.last_line >= self.interval:
+        if self.done != self.total and now - self.last_line >= self.interval:  # the last step: close() reports it
             self.last_line = now
             self._line(self._status())
 
