@@ -20,7 +20,7 @@ from langchain_core.embeddings import Embeddings
 
 from .. import progress
 from ..config import MemoryConfig
-from ..extras import require
+from ..extras import Requirement, require
 from ..services import configured_chat_model
 from .locomo_data import QA_CATEGORIES, Conversation, load_locomo
 from .metrics import ndcg, percentiles_ms, recall_all, recall_any
@@ -41,12 +41,19 @@ SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph
 
 
 # What each part of the run imports, checked before any work: (module, pip package, extra).
-ALWAYS_NEEDED = [("matplotlib", "matplotlib", "bench"), ("tokenizers", "tokenizers", "local"), ("safetensors", "safetensors", "local")]
-NEEDED_BY_SYSTEM = {"bm25": [("bm25s", "bm25s", "bench")], "langgraph-inmemorystore": [("langgraph", "langgraph", "bench")]}
-NEEDED_FOR_QA = [("langchain_openai", "langchain-openai", "openai")]
+ALWAYS_NEEDED: list[Requirement] = [
+    ("matplotlib", "matplotlib", "bench"),
+    ("tokenizers", "tokenizers", "local"),
+    ("safetensors", "safetensors", "local"),
+]
+NEEDED_BY_SYSTEM: dict[str, list[Requirement]] = {
+    "bm25": [("bm25s", "bm25s", "bench")],
+    "langgraph-inmemorystore": [("langgraph", "langgraph", "bench")],
+}
+NEEDED_FOR_QA: list[Requirement] = [("langchain_openai", "langchain-openai", "openai")]
 
 
-def required_modules(systems: tuple[str, ...], qa: bool) -> list[tuple[str, str, str]]:
+def required_modules(systems: tuple[str, ...], qa: bool) -> list[Requirement]:
     needed = ALWAYS_NEEDED + [m for name in systems for m in NEEDED_BY_SYSTEM.get(name, [])]
     return needed + (NEEDED_FOR_QA if qa else [])
 
