@@ -5,7 +5,7 @@
 
 import sys
 
-from langmem_plugin.bench.locomo import main
+from langmem_plugin.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["bench", "locomo", *sys.argv[1:]]))

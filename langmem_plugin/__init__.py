@@ -7,6 +7,7 @@ from .errors import (
     CrossUserDeleteError,
     DimensionMismatchError,
     EmptyContentError,
+    ImportFormatError,
     InputTooLargeError,
     InvalidFilterError,
     InvalidInputError,
@@ -15,11 +16,13 @@ from .errors import (
     InvalidTextError,
     LangMemError,
     MemoryNotFoundError,
+    MissingDependencyError,
     MissingScopeError,
     StoreCorruptedError,
     StorePathError,
     ValueOutOfRangeError,
 )
+from .mem0_compat import as_mem0_result
 from .memory import AsyncMemory, Memory
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
 
@@ -60,6 +63,7 @@ __all__ = [
     "EmptyContentError",
     "EventType",
     "HistoryEvent",
+    "ImportFormatError",
     "InputTooLargeError",
     "InvalidFilterError",
     "InvalidInputError",
@@ -72,6 +76,7 @@ __all__ = [
     "MemoryNotFoundError",
     "MemoryOperation",
     "MemoryRecord",
+    "MissingDependencyError",
     "MissingScopeError",
     "Scope",
     "SearchHit",
@@ -79,5 +84,6 @@ __all__ = [
     "StoreCorruptedError",
     "StorePathError",
     "ValueOutOfRangeError",
+    "as_mem0_result",
 ]
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from . import progress
 from .memory import Memory
 
 SESSIONS = [
@@ -46,7 +47,8 @@ QUERIES = [
 def run_demo(path: Path | None = None, echo: Callable[[str], None] = print) -> Memory:
     """Replay the sessions for user 'alice', print every decision, then query the memory."""
     directory = path or Path(tempfile.mkdtemp(prefix="langmem-demo-"))
-    memory = Memory({"path": str(directory)})
+    with progress.step("loading the all-MiniLM-L6-v2 embedding model"):
+        memory = Memory({"path": str(directory)})
     echo(f"memory directory: {directory}")
     for number, (timestamp, turns) in enumerate(SESSIONS, start=1):
         echo(f"\n== session {number} ({timestamp[:10]})")

@@ -43,6 +43,10 @@ class ValueOutOfRangeError(InvalidInputError):
     """A number or date lies outside what the tiers can store (64-bit integers, years 1-9999)."""
 
 
+class ImportFormatError(InvalidInputError):
+    """A file given to import is not JSON / JSONL or not a shape the importer recognises."""
+
+
 class InputTooLargeError(InvalidInputError):
     """An input exceeds a configured size limit; nothing is silently truncated."""
 
@@ -64,6 +68,10 @@ class MemoryNotFoundError(LangMemError, KeyError):
 
 class ConfigurationError(LangMemError):
     """The configuration names an unknown backend or an unusable setting."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """An optional package a command needs is not installed; the message names the extra to install."""
 
 
 class StorePathError(ConfigurationError):

@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from . import operations
 from .config import MemoryConfig
 from .manifest import check_manifest
+from .mem0_compat import config_from_mem0
 from .pipeline.audit import settle_journal
 from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_scope
@@ -43,6 +44,11 @@ class _Facade:
     @classmethod
     def from_env(cls, **kwargs: Any):
         return cls(MemoryConfig.from_env(), **kwargs)
+
+    @classmethod
+    def from_config(cls, config_dict: Mapping[str, Any], **kwargs: Any):
+        """Mem0's constructor: a Mem0-shaped config dict (or our own); see docs/coming-from-mem0.md."""
+        return cls(config_from_mem0(config_dict), **kwargs)
 
     def _scope(self, user_id: Any, agent_id: Any, run_id: Any) -> Scope:
         return check_scope(self.config.limits, user_id, agent_id, run_id)

@@ -108,6 +108,23 @@ class MemoryRecord(BaseModel):
     def is_valid(self) -> bool:
         return self.valid_to is None
 
+    def to_dict(self) -> dict:
+        """Mem0's item shape ("memory" holds the text, scope ids at the top level), JSON-ready,
+        plus the valid time and provenance Mem0 has no field for."""
+        data = self.model_dump(mode="json")
+        return {
+            "id": self.id,
+            "memory": self.text,
+            "hash": self.hash,
+            "metadata": data["metadata"],
+            "created_at": data["created_at"],
+            "updated_at": data["updated_at"],
+            **self.scope.as_filter(),
+            "valid_from": data["valid_from"],
+            "valid_to": data["valid_to"],
+            "sources": data["sources"],
+        }
+
 
 class SearchHit(BaseModel):
     """A ranked memory with the signals that produced its rank.
@@ -126,6 +143,10 @@ class SearchHit(BaseModel):
     dense_rank: int | None = None
     keyword_rank: int | None = None
     graph_rank: int | None = None
+
+    def to_dict(self) -> dict:
+        """The memory's Mem0 item with its `score`, as in Mem0's search results."""
+        return {**self.memory.to_dict(), "score": self.score}
 
 
 class EventType(str, Enum):
@@ -148,6 +169,21 @@ class HistoryEvent(BaseModel):
     scope: Scope
     sources: list[SourceRef] = Field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        """Mem0's history item (old_memory / new_memory / created_at = when it was logged)."""
+        data = self.model_dump(mode="json")
+        return {
+            "memory_id": self.memory_id,
+            "old_memory": self.old_text,
+            "new_memory": self.new_text,
+            "event": self.event.value,
+            "created_at": data["at"],
+            "is_deleted": self.event is EventType.DELETE,
+            "actor_id": self.actor,
+            **self.scope.as_filter(),
+            "sources": data["sources"],
+        }
+
 
 class MemoryOperation(BaseModel):
     """What add() did with one extracted fact."""
@@ -155,6 +191,13 @@ class MemoryOperation(BaseModel):
     event: EventType
     memory: MemoryRecord
     previous_text: str | None = None
+
+    def to_dict(self) -> dict:
+        """Mem0's add() item: id, memory, event, and previous_memory for an UPDATE."""
+        item = {"id": self.memory.id, "memory": self.memory.text, "event": self.event.value}
+        if self.previous_text is not None:
+            item["previous_memory"] = self.previous_text
+        return item
 
 
 class Entity(BaseModel):

@@ -52,9 +52,9 @@ def langsmith_endpoint():
 @pytest.mark.parametrize(
     "script, expected",
     [
-        ("chatbot_remembers.py", "User is a vegetarian."),
+        ("chatbot_remembers.py", "Ana is a vegetarian."),
         ("agent_with_memory_tools.py", "Your daughter is Mia."),
-        ("classic_chain_memory.py", "User has a cat named Tofu."),
+        ("classic_chain_memory.py", "Lee has a cat named Tofu."),
     ],
 )
 def test_example_runs(script, expected, tracing, langsmith_endpoint):

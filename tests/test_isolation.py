@@ -52,7 +52,7 @@ def test_same_text_in_two_scopes_stays_separate(fast_memory):
     b_ops = fast_memory.add("I love the same thing", user_id="b")
     assert b_ops[0].event.value == "ADD" and b_ops[0].memory.id != a.id
     fast_memory.delete_all(user_id="a")
-    assert [r.text for r in fast_memory.get_all(user_id="b")] == ["User loves the same thing."]
+    assert [r.text for r in fast_memory.get_all(user_id="b")] == ["B loves the same thing."]
 
 
 def test_keyword_index_respects_scope(fast_memory):

@@ -108,9 +108,9 @@ def test_middleware_registers_tools_injects_memories_and_writes_back(memory):
     agent = create_agent(model, middleware=[MemoryMiddleware(memory, infer=True)], context_schema=UserContext)
     assert {"search_memory", "add_memory"} <= {t.name for t in MemoryMiddleware(memory).tools}
     agent.invoke({"messages": [HumanMessage("I live in Porto and I love surfing.")]}, context=UserContext("fay"))
-    assert {r.text for r in memory.get_all(user_id="fay")} == {"User lives in Porto.", "User loves surfing."}
+    assert {r.text for r in memory.get_all(user_id="fay")} == {"Fay lives in Porto.", "Fay loves surfing."}
     agent.invoke({"messages": [HumanMessage("Where do I live?")]}, context=UserContext("fay"))
-    assert "User lives in Porto." in model.seen_system[-1]
+    assert "Fay lives in Porto." in model.seen_system[-1]
     assert memory.get_all(user_id="someone-else") == []
 
 

@@ -344,3 +344,11 @@ def test_a_fact_may_target_a_memory_retrieved_for_another_fact(make_memory):
     )
     ops = make_memory(model).add(message("I own a bike and ride it around Paris."), user_id="alice")
     assert [(op.event, op.memory.id == seeded.id) for op in ops] == [(EventType.ADD, False), (EventType.UPDATE, True)]
+
+
+def test_unnamed_user_message_is_labelled_with_the_scope_user(make_memory):
+    model, recorder = scripted(facts(("Alice loves green curry", ["m1"])), graph())
+    memory = make_memory(model)
+    memory.add({"role": "user", "content": "I love green curry.", "id": "m1"}, user_id="alice")
+    conversation = recorder.calls[0][-1].content
+    assert "Alice: I love green curry." in conversation and "user: I love" not in conversation

@@ -87,7 +87,7 @@ def test_assistant_messages_are_not_extracted(memory):
         [{"role": "assistant", "content": "I am an AI model who loves helping."}, {"role": "user", "content": "I own a kayak."}],
         user_id="ana",
     )
-    assert [op.memory.text for op in ops] == ["User owns a kayak."]
+    assert [op.memory.text for op in ops] == ["Ana owns a kayak."]
 
 
 def test_duplicate_is_a_noop_that_keeps_provenance(memory):
@@ -130,3 +130,11 @@ def test_out_of_order_old_fact_does_not_override_newer_one(memory):
     assert [op.event for op in ops] == [EventType.ADD]
     assert ops[0].memory.valid_to == datetime(2024, 3, 1, 10, tzinfo=timezone.utc)
     assert [r.text for r in memory.get_all(user_id="ana")] == ["Ana lives in Lisbon."]
+
+
+def test_unnamed_message_speaks_as_the_scope_user(memory):
+    """No name on the message: the user id is the speaker ("alice" -> "Alice"), a given name wins."""
+    assert [op.memory.text for op in memory.add("I love green curry.", user_id="alice")] == ["Alice loves green curry."]
+    named = memory.add({"role": "user", "content": "I love dark roast.", "name": "Al"}, user_id="alice")
+    assert [op.memory.text for op in named] == ["Al loves dark roast."]
+    assert [op.memory.text for op in memory.add("I love tea.", agent_id="bot")] == ["User loves tea."]

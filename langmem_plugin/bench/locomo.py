@@ -18,7 +18,9 @@ from typing import Callable
 
 from langchain_core.embeddings import Embeddings
 
+from .. import progress
 from ..config import MemoryConfig
+from ..extras import Requirement, require
 from ..services import configured_chat_model
 from .locomo_data import QA_CATEGORIES, Conversation, load_locomo
 from .metrics import ndcg, percentiles_ms, recall_all, recall_any
@@ -38,9 +40,22 @@ RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph-inmemorystore")
 
 
-def progress(message: str) -> None:
-    """Progress goes to stderr, so that stdout stays one JSON report."""
-    print(f"[locomo] {message}", file=sys.stderr, flush=True)
+# What each part of the run imports, checked before any work: (module, pip package, extra).
+ALWAYS_NEEDED: list[Requirement] = [
+    ("matplotlib", "matplotlib", "bench"),
+    ("tokenizers", "tokenizers", "local"),
+    ("safetensors", "safetensors", "local"),
+]
+NEEDED_BY_SYSTEM: dict[str, list[Requirement]] = {
+    "bm25": [("bm25s", "bm25s", "bench")],
+    "langgraph-inmemorystore": [("langgraph", "langgraph", "bench")],
+}
+NEEDED_FOR_QA: list[Requirement] = [("langchain_openai", "langchain-openai", "openai")]
+
+
+def required_modules(systems: tuple[str, ...], qa: bool) -> list[Requirement]:
+    needed = ALWAYS_NEEDED + [m for name in systems for m in NEEDED_BY_SYSTEM.get(name, [])]
+    return needed + (NEEDED_FOR_QA if qa else [])
 
 
 def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
@@ -63,12 +78,11 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
     latencies: list[float] = []
     retrieved_tokens: list[int] = []
     ingest_seconds = 0.0
-    for number, conversation in enumerate(conversations, start=1):
-        progress(f"{system.name}: conversation {number}/{len(conversations)} ({conversation.sample_id}): ingesting")
+    bar = progress.start(f"[locomo] {system.name}: conversations", len(conversations))
+    for conversation in conversations:
         started = time.perf_counter()
         system.ingest(conversation)
         ingest_seconds += time.perf_counter() - started
-        progress(f"{system.name}: conversation {number}/{len(conversations)} ({conversation.sample_id}): searching")
         for question in conversation.questions:
             if question.category not in RETRIEVAL_CATEGORIES or not question.evidence:
                 continue
@@ -83,6 +97,8 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
                 scores[f"recall_all@{k}"].append(recall_all(retrieved, evidence, k))
                 scores[f"ndcg@{k}"].append(ndcg(retrieved, evidence, k))
             retrieved_tokens.append(sum(len(item.text.split()) for item in items[:10]))
+        bar.advance()
+    bar.close()
     system.close()
 
     def summarise(lists: dict[str, list[float]]) -> dict[str, float]:
@@ -108,10 +124,11 @@ def run_retrieval(
     conversations = load_locomo(data)[:limit_conversations]
     shared = MemoizedEmbeddings(embeddings)
     started = time.perf_counter()
-    shared.warm(
-        [t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions],
-        lambda done, total: progress(f"embedding turns and questions: {done}/{total}"),
+    texts = shared.missing(
+        [t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions]
     )
+    with progress.tracked("[locomo] embedding turns and questions", len(texts)) as bar:
+        shared.warm(texts, bar.advance)
     embed_seconds = time.perf_counter() - started
     results = {name: evaluate_system(build_system(name, shared), conversations, max(KS)) for name in systems}
     report = {
@@ -168,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    require(required_modules(systems, args.qa), "langmem-plugin bench locomo")
 
     from ..embeddings import MiniLMEmbeddings
 
-    embeddings = MiniLMEmbeddings()
+    with progress.step("[locomo] loading the all-MiniLM-L6-v2 embedding model"):
+        embeddings = MiniLMEmbeddings()
     report = run_retrieval(args.data, embeddings, systems, args.conversations)
     if args.qa:
         answer_model = chat_model(args.model, args.base_url)

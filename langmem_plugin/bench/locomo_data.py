@@ -62,7 +62,8 @@ def parse_session_time(value: str) -> datetime:
         raise InvalidInputError(f"unrecognised LoCoMo session time {value!r}") from exc
 
 
-def _conversation(raw: dict) -> Conversation:
+def parse_conversation(raw: dict) -> Conversation:
+    """One LoCoMo sample: its "conversation" body (or the sample itself, flattened) and its "qa"."""
     body = raw.get("conversation", raw)
     sessions = []
     for key, turns in body.items():
@@ -102,6 +103,6 @@ def load_locomo(path: str | Path) -> list[Conversation]:
     if isinstance(data, dict):
         data = [data]
     try:
-        return [_conversation(item) for item in data]
+        return [parse_conversation(item) for item in data]
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"{path} is not in the locomo10.json format: missing {exc}") from exc

@@ -40,15 +40,19 @@ class MemoizedEmbeddings(Embeddings):
         self.model = f"memo:{getattr(embeddings, 'model_name', type(embeddings).__name__)}"
         self._vectors: dict[str, np.ndarray] = {}
 
-    def warm(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> None:
-        """Embed the texts not seen yet, in batches, reporting (done, total) after each batch."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+    def missing(self, texts: list[str]) -> list[str]:
+        """The distinct texts not embedded yet: what warm() will embed, for a progress total."""
+        return list(dict.fromkeys(t for t in texts if t not in self._vectors))
+
+    def warm(self, texts: list[str], progress: Callable[[int], None] | None = None) -> None:
+        """Embed the texts not seen yet, in batches, reporting each batch's size."""
+        missing = self.missing(texts)
         for start in range(0, len(missing), WARM_BATCH):
             batch = missing[start : start + WARM_BATCH]
             for text, vector in zip(batch, embed_texts(self.inner, batch)):
                 self._vectors[text] = vector
             if progress is not None:
-                progress(start + len(batch), len(missing))
+                progress(len(batch))
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         self.warm(texts)

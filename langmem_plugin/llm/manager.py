@@ -10,6 +10,7 @@ from datetime import date
 from langchain_core.language_models import BaseChatModel
 
 from ..pipeline.manager import Decision, Neighbour
+from ..pipeline.messages import SPEAKER_ROLES, speaker_name
 from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
@@ -19,10 +20,13 @@ from ..identity import model_identity
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 
-def _conversation_text(messages: list[ConversationMessage]) -> str:
-    return "\n".join(
-        f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {m.name or m.role}: {m.content}" for m in messages
-    )
+def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str:
+    """One line per message; a user message without a name is labelled with the scope's user."""
+
+    def label(m: ConversationMessage) -> str:
+        return speaker_name(m.name, scope) if m.role in SPEAKER_ROLES else (m.name or m.role)
+
+    return "\n".join(f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {label(m)}: {m.content}" for m in messages)
 
 
 class LLMMemoryManager:
@@ -61,7 +65,7 @@ class LLMMemoryManager:
                     except ValueError:
                         raise InvalidAnswer(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
 
-        answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages), FactList, validate)
+        answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages, scope), FactList, validate)
         facts = []
         for extracted in answer.facts:
             # A fact citing no message came from this call all the same: it keeps the whole call as provenance.

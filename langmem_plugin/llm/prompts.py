@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 USER_FACTS = """You extract long-term memories about the people in a conversation.
 Return atomic facts: one self-contained statement each, in the third person, naming the person
-(use the speaker's name when given, else "The user"). Keep preferences, biographical details,
-plans, relationships, events with their dates, opinions. Skip greetings, questions, small talk
-and anything the assistant said unless the user confirmed it.
+by the name shown before their message ("Alice lives in Berlin", not "The user lives in Berlin").
+Keep preferences, biographical details, plans, relationships, events with their dates, opinions.
+Skip greetings, questions, small talk and anything the assistant said unless the user confirmed it.
 When a message implies a date ("yesterday", "last week"), resolve it against that message's
 timestamp and write the absolute date into the fact, and also give it as "date" (YYYY-MM-DD).
 For every fact list the ids of the messages it came from."""

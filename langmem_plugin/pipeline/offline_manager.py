@@ -19,7 +19,7 @@ from ..records import ConversationMessage, EventType, Fact, Scope
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.vector.relevance import STOPWORDS
 from .manager import Decision, Neighbour
-from .messages import SPEAKER_ROLES
+from .messages import SPEAKER_ROLES, speaker_name
 from .temporal import anchor_relative_dates
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|[;:]\s+")
@@ -174,7 +174,7 @@ class OfflineMemoryManager:
         for message in messages:
             if message.role not in SPEAKER_ROLES:
                 continue
-            speaker = message.name or "User"
+            speaker = speaker_name(message.name, scope)
             for sentence in clauses(message.content):
                 if not is_informative(sentence, self.config.min_words):
                     continue
@@ -214,10 +214,10 @@ class OfflineMemoryManager:
         return Decision(EventType.ADD)
 
     def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
-        return [relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id)]
+        return [relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id, scope)]
 
-    def _relations_of(self, fact: Fact, memory_id: str) -> list[RelationMention]:
-        speaker = fact.sources[0].name or "User"
+    def _relations_of(self, fact: Fact, memory_id: str, scope: Scope) -> list[RelationMention]:
+        speaker = speaker_name(fact.sources[0].name, scope)
         entities = named_entities(fact.text, speaker)
         if len(entities) < 2 or not fact.text.startswith(entities[0]):
             return []
