@@ -20,8 +20,9 @@ from langchain_core.embeddings import Embeddings
 
 from ..config import MemoryConfig
 from ..services import configured_chat_model
-from .locomo_data import QA_CATEGORIES, Conversation, load_locomo
-from .metrics import ndcg, percentiles_ms, recall_all, recall_any
+from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
+from .locomo_data import QA_CATEGORIES, Conversation, Question, load_locomo
+from .metrics import percentiles_ms
 from .plots import plot_recall_curves
 from .qa import run_qa
 from .retrievers import (
@@ -33,7 +34,6 @@ from .retrievers import (
     Retriever,
 )
 
-KS = (1, 5, 10, 20)
 RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph-inmemorystore")
 
@@ -54,6 +54,11 @@ def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
     return factories[name]()
 
 
+def retrieval_questions(conversation: Conversation) -> list[Question]:
+    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no answer)."""
+    return [q for q in conversation.questions if q.category in RETRIEVAL_CATEGORIES and q.evidence]
+
+
 def _empty_scores() -> dict[str, list[float]]:
     return defaultdict(list)
 
@@ -69,19 +74,14 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
         system.ingest(conversation)
         ingest_seconds += time.perf_counter() - started
         progress(f"{system.name}: conversation {number}/{len(conversations)} ({conversation.sample_id}): searching")
-        for question in conversation.questions:
-            if question.category not in RETRIEVAL_CATEGORIES or not question.evidence:
-                continue
+        for question in retrieval_questions(conversation):
             started = time.perf_counter()
             items = system.search(conversation, question.question, k_max)
             latencies.append(time.perf_counter() - started)
-            retrieved = [set(item.dia_ids) for item in items]
-            evidence = set(question.evidence)
-            scores = per_category[question.category]
-            for k in KS:
-                scores[f"recall_any@{k}"].append(recall_any(retrieved, evidence, k))
-                scores[f"recall_all@{k}"].append(recall_all(retrieved, evidence, k))
-                scores[f"ndcg@{k}"].append(ndcg(retrieved, evidence, k))
+            outputs = {"retrieved": retrieval_outputs(items)}
+            scores = run_evaluators([retrieval_evaluator], {"question": question.question}, outputs, {"evidence": question.evidence})
+            for metric, score in scores.items():
+                per_category[question.category][metric].append(score)
             retrieved_tokens.append(sum(len(item.text.split()) for item in items[:10]))
     system.close()
 
