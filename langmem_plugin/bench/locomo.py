@@ -17,11 +17,15 @@ from pathlib import Path
 from typing import Callable
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langsmith import Client
 
 from ..config import MemoryConfig
+from ..errors import InvalidInputError
 from ..services import configured_chat_model
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
-from .locomo_data import QA_CATEGORIES, Conversation, Question, load_locomo
+from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment
+from .locomo_data import QA_CATEGORIES, Conversation, load_locomo, retrieval_questions
 from .metrics import percentiles_ms
 from .plots import plot_recall_curves
 from .qa import run_qa
@@ -34,7 +38,6 @@ from .retrievers import (
     Retriever,
 )
 
-RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 SYSTEMS = ("langmem-hybrid", "langmem-manager", "dense-only", "bm25", "langgraph-inmemorystore")
 
 
@@ -52,11 +55,6 @@ def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
         "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
     }
     return factories[name]()
-
-
-def retrieval_questions(conversation: Conversation) -> list[Question]:
-    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no answer)."""
-    return [q for q in conversation.questions if q.category in RETRIEVAL_CATEGORIES and q.evidence]
 
 
 def _empty_scores() -> dict[str, list[float]]:
@@ -102,17 +100,22 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
     }
 
 
-def run_retrieval(
-    data: str | Path, embeddings: Embeddings, systems: tuple[str, ...] = SYSTEMS, limit_conversations: int | None = None
-) -> dict:
-    conversations = load_locomo(data)[:limit_conversations]
+def _warm_embeddings(conversations: list[Conversation], embeddings: Embeddings) -> tuple[MemoizedEmbeddings, float]:
+    """Embed every turn and question once for all systems; returns the memo and the seconds it took."""
     shared = MemoizedEmbeddings(embeddings)
     started = time.perf_counter()
     shared.warm(
         [t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions],
         lambda done, total: progress(f"embedding turns and questions: {done}/{total}"),
     )
-    embed_seconds = time.perf_counter() - started
+    return shared, time.perf_counter() - started
+
+
+def run_retrieval(
+    data: str | Path, embeddings: Embeddings, systems: tuple[str, ...] = SYSTEMS, limit_conversations: int | None = None
+) -> dict:
+    conversations = load_locomo(data)[:limit_conversations]
+    shared, embed_seconds = _warm_embeddings(conversations, embeddings)
     results = {name: evaluate_system(build_system(name, shared), conversations, max(KS)) for name in systems}
     report = {
         "benchmark": "locomo-retrieval",
@@ -132,6 +135,55 @@ def run_retrieval(
     return report
 
 
+def run_langsmith(
+    data: str | Path,
+    embeddings: Embeddings,
+    systems: tuple[str, ...] = SYSTEMS,
+    limit_conversations: int | None = None,
+    *,
+    experiment_prefix: str = "locomo",
+    client: Client | None = None,
+    answer_model: BaseChatModel | None = None,
+    judge_model: BaseChatModel | None = None,
+    answer_k: int = 10,
+) -> dict:
+    """Every system as one LangSmith experiment on one dataset of the file's scored questions."""
+    conversations = load_locomo(data)[:limit_conversations]
+    client = client or Client()
+    examples = locomo_examples(conversations)
+    if not examples:
+        raise InvalidInputError(f"{data} has no question of categories 1-4 with evidence to evaluate")
+    name = dataset_name(data, examples)
+    dataset = ensure_dataset(client, name, examples, f"LoCoMo questions from {Path(data).name}: {', '.join(c.sample_id for c in conversations)}")
+    progress(f"dataset {name}: {len(examples)} examples")
+    shared, embed_seconds = _warm_embeddings(conversations, embeddings)
+    results = {}
+    for system_name in systems:
+        progress(f"{system_name}: ingesting {len(conversations)} conversations, then evaluating")
+        results[system_name] = run_experiment(
+            client,
+            dataset,
+            build_system(system_name, shared),
+            conversations,
+            k=max(KS),
+            experiment_prefix=experiment_prefix,
+            metadata={"data": Path(data).name, "answer_model": getattr(answer_model, "model_name", None)},
+            answer_model=answer_model,
+            judge_model=judge_model,
+            answer_k=answer_k,
+        )
+    client.flush()
+    return {
+        "benchmark": "locomo-langsmith",
+        "data": str(data),
+        "conversations": [c.sample_id for c in conversations],
+        "embedder": shared.model,
+        "embedding_seconds": round(embed_seconds, 1),
+        "dataset": name,
+        "systems": results,
+    }
+
+
 def format_table(report: dict) -> str:
     header = f"{'system':<26}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + f"{'nDCG@10':>9}{'p50 ms':>8}{'p95 ms':>8}"
     lines = [header, "-" * len(header)]
@@ -142,6 +194,7 @@ def format_table(report: dict) -> str:
             + "".join(f"{overall[f'recall_any@{k}']:>8.3f}" for k in KS)
             + f"{overall['ndcg@10']:>9.3f}{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
         )
+    lines.extend(f"{name:<26}experiment {result['experiment']}" for name, result in report["systems"].items() if "experiment" in result)
     return "\n".join(lines)
 
 
@@ -163,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa-system", default="langmem-hybrid", choices=SYSTEMS)
     parser.add_argument("--qa-k", type=int, default=10)
     parser.add_argument("--qa-max-questions", type=int)
+    parser.add_argument(
+        "--langsmith",
+        action="store_true",
+        help="run every system as a LangSmith experiment on one dataset (needs LANGSMITH_API_KEY; "
+        "without it the same evaluators run locally); with --qa each experiment also answers and judges",
+    )
+    parser.add_argument("--experiment-prefix", default="locomo", help="experiment names: PREFIX-SYSTEM-<suffix>")
     args = parser.parse_args(argv)
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     unknown = set(systems) - set(SYSTEMS)
@@ -172,15 +232,29 @@ def main(argv: list[str] | None = None) -> int:
     from ..embeddings import MiniLMEmbeddings
 
     embeddings = MiniLMEmbeddings()
-    report = run_retrieval(args.data, embeddings, systems, args.conversations)
-    if args.qa:
-        answer_model = chat_model(args.model, args.base_url)
-        judge_model = chat_model(args.judge_model or args.model, args.base_url)
-        conversations = load_locomo(args.data)[: args.conversations]
-        system = build_system(args.qa_system, MemoizedEmbeddings(embeddings))
-        report["qa"] = run_qa(system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions)
+    if args.langsmith and not langsmith_configured():
+        progress("--langsmith: neither LANGSMITH_API_KEY nor LANGCHAIN_API_KEY is set; running the same evaluators locally")
+    if args.langsmith and langsmith_configured():
+        report = run_langsmith(
+            args.data,
+            embeddings,
+            systems,
+            args.conversations,
+            experiment_prefix=args.experiment_prefix,
+            answer_model=chat_model(args.model, args.base_url) if args.qa else None,
+            judge_model=chat_model(args.judge_model or args.model, args.base_url) if args.qa else None,
+            answer_k=args.qa_k,
+        )
+    else:
+        report = run_retrieval(args.data, embeddings, systems, args.conversations)
+        if args.qa:
+            answer_model = chat_model(args.model, args.base_url)
+            judge_model = chat_model(args.judge_model or args.model, args.base_url)
+            conversations = load_locomo(args.data)[: args.conversations]
+            system = build_system(args.qa_system, MemoizedEmbeddings(embeddings))
+            report["qa"] = run_qa(system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions)
     args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / "locomo.json"
+    json_path = args.out / ("locomo_langsmith.json" if report["benchmark"] == "locomo-langsmith" else "locomo.json")
     json_path.write_text(json.dumps(report, indent=2))
     report["plot"] = str(plot_recall_curves(report, args.out / "locomo_recall.png", KS))
     print(json.dumps(report, indent=2))
