@@ -2,7 +2,7 @@
 
 It keeps datasets, examples, sessions (projects / experiments), runs and feedback in memory,
 answers the reads `evaluate()` makes, and records every request it receives (method, path,
-query, host, JSON or multipart body) so that tests can assert what the client sent.
+query, client address, API key header, JSON or multipart body) so that tests can assert what the client sent.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ class Request:
     path: str
     query: dict[str, list[str]]
     host: str
+    api_key: str | None
     body: Any
+    status: int
 
 
 @dataclass
@@ -96,10 +98,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.headers.get("Content-Encoding") == "zstd":
-            import zstandard
-
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
         content_type = self.headers.get("Content-Type", "")
         if content_type.startswith("multipart/"):
             return _multipart(content_type, raw)
@@ -119,8 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         state = self.server.state
         with state.lock:
-            state.requests.append(Request(self.command, url.path, query, self.client_address[0], body))
             status, payload = route(state, self.command, url.path.rstrip("/"), query, body)
+            state.requests.append(Request(self.command, url.path, query, self.client_address[0], self.headers.get("X-API-Key"), body, status))
         self._reply(status, payload)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
@@ -132,86 +130,40 @@ def _page(items: list[dict], query: dict[str, list[str]]) -> list[dict]:
     return items[offset : offset + limit]
 
 
-def _session_view(state: LangSmithState, session: dict) -> dict:
-    runs = [r for r in state.runs.values() if str(r.get("session_id")) == session["id"]]
-    return {**session, "run_count": len(runs)}
-
-
 def route(state: LangSmithState, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-    """Answer one request from the in-memory state; unknown routes are a 404 the client reports."""
+    """Answer one request from the in-memory state: the routes `create_dataset`, `create_examples`,
+    `evaluate` and multipart tracing use. Any other is a 404, which the client reports loudly."""
     segments = path.strip("/").split("/")
     if path == "/info":
         return 200, {"version": "0.10.0", "instance_flags": {}, "batch_ingest_config": BATCH_INGEST_CONFIG}
     if path == "/datasets" and method == "POST":
-        dataset = {
-            **body,
-            "id": str(uuid.uuid4()),
-            "tenant_id": TENANT_ID,
-            "created_at": _now(),
-            "modified_at": _now(),
-            "example_count": 0,
-            "session_count": 0,
-        }
+        dataset = {**body, "id": str(uuid.uuid4()), "tenant_id": TENANT_ID, "created_at": _now(), "modified_at": _now()}
         state.datasets[dataset["id"]] = dataset
         return 200, dataset
     if path == "/datasets" and method == "GET":
-        found = list(state.datasets.values())
-        if "name" in query:
-            found = [d for d in found if d["name"] == query["name"][0]]
-        if "id" in query:
-            found = [d for d in found if d["id"] in query["id"]]
-        return 200, _page(found, query)
-    if segments[0] == "datasets" and len(segments) == 2 and method == "GET":
-        dataset = state.datasets.get(segments[1])
-        if dataset is None:
-            return 404, {"detail": "dataset not found"}
-        count = sum(1 for e in state.examples.values() if e["dataset_id"] == dataset["id"])
-        return 200, {**dataset, "example_count": count}
+        return 200, _page([d for d in state.datasets.values() if d["name"] == query["name"][0]], query)
     if path == "/examples/bulk" and method == "POST":
         created = []
         for example in body:
-            stored = {**example, "id": str(example.get("id") or uuid.uuid4()), "created_at": _now(), "modified_at": _now()}
-            stored["dataset_id"] = str(stored["dataset_id"])
-            state.examples[stored["id"]] = stored
-            created.append(stored)
+            stored = {**example, "id": str(example.get("id") or uuid.uuid4()), "dataset_id": str(example["dataset_id"])}
+            state.examples[stored["id"]] = {**stored, "created_at": _now(), "modified_at": _now()}
+            created.append(state.examples[stored["id"]])
         return 200, created
     if path == "/examples" and method == "GET":
-        found = list(state.examples.values())
-        if "dataset" in query:
-            found = [e for e in found if e["dataset_id"] == query["dataset"][0]]
-        return 200, _page(found, query)
+        return 200, _page([e for e in state.examples.values() if e["dataset_id"] == query["dataset"][0]], query)
     if path == "/sessions" and method == "POST":
         session = {**body, "id": str(body.get("id") or uuid.uuid4()), "tenant_id": TENANT_ID, "start_time": body.get("start_time") or _now()}
         state.sessions[session["id"]] = session
         return 200, session
     if path == "/sessions" and method == "GET":
-        found = list(state.sessions.values())
-        if "name" in query:
-            found = [s for s in found if s["name"] == query["name"][0]]
-        return 200, [_session_view(state, s) for s in _page(found, query)]
-    if segments[0] == "sessions" and len(segments) == 2:
-        session = state.sessions.get(segments[1])
-        if session is None:
-            return 404, {"detail": "session not found"}
-        if method == "PATCH":
-            session.update({k: v for k, v in body.items() if v is not None})
-        return 200, _session_view(state, session)
+        found = [s for s in state.sessions.values() if "name" not in query or s["name"] == query["name"][0]]
+        return 200, _page(found, query)
+    if segments[0] == "sessions" and len(segments) == 2 and method == "PATCH" and segments[1] in state.sessions:
+        state.sessions[segments[1]].update({k: v for k, v in body.items() if v is not None})
+        return 200, state.sessions[segments[1]]
     if path == "/runs/multipart" and method == "POST":
         _ingest_parts(state, body)
         return 202, {}
-    if path == "/runs/batch" and method == "POST":
-        for run in body.get("post", []) + body.get("patch", []):
-            state.record_run(run)
-        return 202, {}
-    if path == "/runs" and method == "POST":
-        state.record_run(body)
-        return 202, {}
-    if segments[0] == "runs" and len(segments) == 2 and method == "PATCH":
-        state.record_run({**body, "id": segments[1]})
-        return 202, {}
-    if path == "/feedback" and method == "POST":
-        state.feedback.append(body)
-        return 200, {**body, "created_at": _now(), "modified_at": _now()}
     return 404, {"detail": f"no route for {method} {path}"}
 
 

@@ -44,7 +44,7 @@ def locomo_examples(conversations: list[Conversation]) -> list[dict]:
     return [
         {
             "inputs": {"conversation": conversation.sample_id, "question": question.question},
-            "outputs": {"answer": question.answer, "evidence": question.evidence, "category": question.category},
+            "reference_outputs": {"answer": question.answer, "evidence": question.evidence, "category": question.category},
             "metadata": {"conversation": conversation.sample_id, "category": QA_CATEGORIES[question.category]},
         }
         for conversation in conversations
