@@ -23,6 +23,7 @@ from .test_bench_locomo import tiny_locomo
 
 LOOPBACK = ("127.0.0.1", "::1")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+TUNED = {"search": {"dense_weight": 2.0, "keyword_weight": 0.5}}
 RETRIEVAL_KEYS = {f"{metric}@{k}" for metric in ("recall_any", "recall_all", "ndcg") for k in KS}
 
 
@@ -64,10 +65,10 @@ def one_conversation(tmp_path):
     return path
 
 
-def test_experiment_creates_dataset_runs_and_feedback(langsmith_env, one_conversation, tmp_path, capsys):
+def test_experiment_creates_dataset_runs_and_feedback(langsmith_env, one_conversation, tmp_path, capsys, minilm):
     server = langsmith_env
     argv = ["bench", "locomo", "--data", str(one_conversation), "--systems", "langmem-hybrid,bm25"]
-    argv += ["--langsmith", "--experiment-prefix", "ci", "--out", str(tmp_path / "out")]
+    argv += ["--memory-config", json.dumps(TUNED), "--langsmith", "--experiment-prefix", "ci", "--out", str(tmp_path / "out")]
     assert cli_main(argv) == 0
     report = json.loads(capsys.readouterr().out)  # stdout stays the JSON report
     state = server.state
@@ -93,7 +94,8 @@ def test_experiment_creates_dataset_runs_and_feedback(langsmith_env, one_convers
     configuration = hybrid["extra"]["metadata"]
     assert configuration["system"] == "langmem-hybrid" and configuration["manager"] == "none (verbatim turns)"
     assert configuration["vector_backend"] == "sqlite" and configuration["kv_backend"] == "diskcache"
-    assert configuration["search.dense_weight"] == 1.0 and configuration["search.rrf_k"] == 60
+    assert configuration["search.dense_weight"] == 2.0 and configuration["search.keyword_weight"] == 0.5
+    assert configuration["search.rrf_k"] == 60 and configuration["graph_backend"] == "disabled"
     assert configuration["embedder"].startswith("memo:") and configuration["k"] == max(KS)
 
     # every example ran once per experiment as a root run, the memory search nested under it
@@ -119,8 +121,8 @@ def test_experiment_creates_dataset_runs_and_feedback(langsmith_env, one_convers
         mean = sum(by_run[run]["recall_any@1"] for run in runs) / len(runs)
         assert report["systems"][name]["overall"]["recall_any@1"] == pytest.approx(mean, abs=1e-4)
 
-    # the same evaluators, run locally, give the same numbers
-    local = run_retrieval(one_conversation, HashingEmbeddings(), ("langmem-hybrid", "bm25"))
+    # the same evaluators, run locally on the embedder the command uses, give the same numbers
+    local = run_retrieval(one_conversation, minilm, ("langmem-hybrid", "bm25"), memory_config=TUNED)
     for name in ("langmem-hybrid", "bm25"):
         assert local["systems"][name]["overall"] == report["systems"][name]["overall"]
         assert local["systems"][name]["by_category"] == report["systems"][name]["by_category"]
@@ -166,6 +168,12 @@ def test_without_credentials_the_same_evaluators_run_locally(langsmith_env, monk
     assert report["benchmark"] == "locomo-retrieval" and report["systems"]["bm25"]["questions"] == 4
     assert "running the same evaluators locally" in captured.err and "R@10" in captured.err
     assert langsmith_env.state.requests == []
+
+
+def test_memory_config_must_be_a_json_object(one_conversation, capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "locomo", "--data", str(one_conversation), "--memory-config", "[1, 2]"])
+    assert "expected a JSON object" in capsys.readouterr().err
 
 
 def test_an_example_for_a_conversation_never_ingested_is_an_error(one_conversation):

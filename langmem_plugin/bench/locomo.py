@@ -14,7 +14,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -46,10 +46,11 @@ def progress(message: str) -> None:
     print(f"[locomo] {message}", file=sys.stderr, flush=True)
 
 
-def build_system(name: str, embeddings: MemoizedEmbeddings) -> Retriever:
+def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None) -> Retriever:
+    """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem systems."""
     factories: dict[str, Callable[[], Retriever]] = {
-        "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False),
-        "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True),
+        "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False, config=memory_config),
+        "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True, config=memory_config),
         "dense-only": lambda: DenseRetriever(embeddings),
         "bm25": lambda: BM25Retriever(),
         "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
@@ -112,11 +113,15 @@ def _warm_embeddings(conversations: list[Conversation], embeddings: Embeddings) 
 
 
 def run_retrieval(
-    data: str | Path, embeddings: Embeddings, systems: tuple[str, ...] = SYSTEMS, limit_conversations: int | None = None
+    data: str | Path,
+    embeddings: Embeddings,
+    systems: tuple[str, ...] = SYSTEMS,
+    limit_conversations: int | None = None,
+    memory_config: dict[str, Any] | None = None,
 ) -> dict:
     conversations = load_locomo(data)[:limit_conversations]
     shared, embed_seconds = _warm_embeddings(conversations, embeddings)
-    results = {name: evaluate_system(build_system(name, shared), conversations, max(KS)) for name in systems}
+    results = {name: evaluate_system(build_system(name, shared, memory_config), conversations, max(KS)) for name in systems}
     report = {
         "benchmark": "locomo-retrieval",
         "data": str(data),
@@ -140,6 +145,7 @@ def run_langsmith(
     embeddings: Embeddings,
     systems: tuple[str, ...] = SYSTEMS,
     limit_conversations: int | None = None,
+    memory_config: dict[str, Any] | None = None,
     *,
     experiment_prefix: str = "locomo",
     client: Client | None = None,
@@ -163,7 +169,7 @@ def run_langsmith(
         results[system_name] = run_experiment(
             client,
             dataset,
-            build_system(system_name, shared),
+            build_system(system_name, shared, memory_config),
             conversations,
             k=max(KS),
             experiment_prefix=experiment_prefix,
@@ -203,11 +209,27 @@ def chat_model(model: str, base_url: str | None):
     return configured_chat_model(MemoryConfig(llm={"model": model, "base_url": base_url}))
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    """argparse type: a JSON object, or a usage error."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="langmem-plugin bench locomo", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a locomo10.json-style file")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}")
     parser.add_argument("--conversations", type=int, help="only the first N conversations")
+    parser.add_argument(
+        "--memory-config",
+        type=_json_object,
+        help='JSON MemoryConfig fields for the langmem systems, e.g. \'{"search": {"dense_weight": 2}}\' (one configuration per run)',
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
     parser.add_argument("--qa", action="store_true", help="also answer and judge every question (needs an LLM)")
     parser.add_argument("--model", default="gpt-4o-mini", help="answering model (ChatOpenAI)")
@@ -240,18 +262,19 @@ def main(argv: list[str] | None = None) -> int:
             embeddings,
             systems,
             args.conversations,
+            args.memory_config,
             experiment_prefix=args.experiment_prefix,
             answer_model=chat_model(args.model, args.base_url) if args.qa else None,
             judge_model=chat_model(args.judge_model or args.model, args.base_url) if args.qa else None,
             answer_k=args.qa_k,
         )
     else:
-        report = run_retrieval(args.data, embeddings, systems, args.conversations)
+        report = run_retrieval(args.data, embeddings, systems, args.conversations, args.memory_config)
         if args.qa:
             answer_model = chat_model(args.model, args.base_url)
             judge_model = chat_model(args.judge_model or args.model, args.base_url)
             conversations = load_locomo(args.data)[: args.conversations]
-            system = build_system(args.qa_system, MemoizedEmbeddings(embeddings))
+            system = build_system(args.qa_system, MemoizedEmbeddings(embeddings), args.memory_config)
             report["qa"] = run_qa(system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / ("locomo_langsmith.json" if report["benchmark"] == "locomo-langsmith" else "locomo.json")
