@@ -141,7 +141,9 @@ def route(state: LangSmithState, method: str, path: str, query: dict[str, list[s
         state.datasets[dataset["id"]] = dataset
         return 200, dataset
     if path == "/datasets" and method == "GET":
-        return 200, _page([d for d in state.datasets.values() if d["name"] == query["name"][0]], query)
+        found = [d for d in state.datasets.values() if d["name"] == query["name"][0]]
+        counted = [{**d, "example_count": sum(e["dataset_id"] == d["id"] for e in state.examples.values())} for d in found]
+        return 200, _page(counted, query)
     if path == "/examples/bulk" and method == "POST":
         created = []
         for example in body:

@@ -16,6 +16,7 @@ from langmem_plugin.bench.evaluators import KS
 from langmem_plugin.bench.locomo import run_langsmith, run_retrieval
 from langmem_plugin.bench.metrics import token_f1
 from langmem_plugin.cli import main as cli_main
+from langmem_plugin.errors import ExperimentError
 
 from .helpers import HashingEmbeddings
 from .langsmith_server import RecordingLangSmith
@@ -137,6 +138,11 @@ def test_a_second_run_reuses_the_dataset(langsmith_env, one_conversation):
     assert len(langsmith_env.state.examples) == 4
     assert first["systems"]["bm25"]["experiment"] != second["systems"]["bm25"]["experiment"]
 
+    # an upload that lost examples is reported instead of evaluated on
+    langsmith_env.state.examples.popitem()
+    with pytest.raises(ExperimentError, match="holds 3 examples, not 4"):
+        run_langsmith(one_conversation, HashingEmbeddings(), ("bm25",), client=client)
+
 
 def test_experiment_with_answers_adds_f1_and_judge_feedback(langsmith_env, one_conversation):
     answers = FakeListChatModel(responses=["Pixel", "Vienna", "2 March 2023", "a plate"])
@@ -174,6 +180,17 @@ def test_memory_config_must_be_a_json_object(one_conversation, capsys):
     with pytest.raises(SystemExit):
         cli_main(["bench", "locomo", "--data", str(one_conversation), "--memory-config", "[1, 2]"])
     assert "expected a JSON object" in capsys.readouterr().err
+
+
+def test_a_file_without_scored_questions_is_an_error(tmp_path):
+    from langmem_plugin.errors import InvalidInputError
+
+    conversation = tiny_locomo()[0]
+    conversation["qa"] = [q for q in conversation["qa"] if q["category"] == 5]
+    path = tmp_path / "adversarial_only.json"
+    path.write_text(json.dumps([conversation]))
+    with pytest.raises(InvalidInputError, match="no question of categories 1-4"):
+        run_langsmith(path, HashingEmbeddings(), ("bm25",))
 
 
 def test_an_example_for_a_conversation_never_ingested_is_an_error(one_conversation):

@@ -60,9 +60,15 @@ def dataset_name(data: str | Path, examples: list[dict]) -> str:
 
 
 def ensure_dataset(client: Client, name: str, examples: list[dict], description: str) -> Dataset:
-    """The dataset called `name`, created with `examples` unless it already exists."""
+    """The dataset called `name`, created with `examples` unless it already exists (with all of them:
+    a dataset left incomplete by an interrupted upload is reported, not evaluated on)."""
     if client.has_dataset(dataset_name=name):
-        return client.read_dataset(dataset_name=name)
+        dataset = client.read_dataset(dataset_name=name)
+        if dataset.example_count is not None and dataset.example_count != len(examples):
+            raise ExperimentError(
+                f"LangSmith dataset {name!r} holds {dataset.example_count} examples, not {len(examples)}: delete it and run again"
+            )
+        return dataset
     dataset = client.create_dataset(name, description=description, metadata={"source": "LoCoMo"})
     client.create_examples(dataset_id=dataset.id, examples=examples)
     return dataset

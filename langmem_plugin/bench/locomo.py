@@ -155,10 +155,10 @@ def run_langsmith(
 ) -> dict:
     """Every system as one LangSmith experiment on one dataset of the file's scored questions."""
     conversations = load_locomo(data)[:limit_conversations]
-    client = client or Client()
     examples = locomo_examples(conversations)
     if not examples:
         raise InvalidInputError(f"{data} has no question of categories 1-4 with evidence to evaluate")
+    client = client or Client()
     name = dataset_name(data, examples)
     dataset = ensure_dataset(client, name, examples, f"LoCoMo questions from {Path(data).name}: {', '.join(c.sample_id for c in conversations)}")
     progress(f"dataset {name}: {len(examples)} examples")
