@@ -110,6 +110,11 @@ def start(description: str, total: int | None = None, stream: IO[str] | None = N
         return _TerminalBar(description, total, stream)
 
 
+def note(message: str, stream: IO[str] | None = None) -> None:
+    """One line about what a long command is doing now, on stderr like the bars."""
+    print(message, file=stream or sys.stderr, flush=True)
+
+
 @contextmanager
 def tracked(description: str, total: int | None = None, stream: IO[str] | None = None) -> Iterator[Progress]:
     reporter = start(description, total, stream)

@@ -5,8 +5,9 @@ tagged with its scope ids and result count. Tracing follows LangSmith's own swit
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from langchain_core.tracers.langchain import LangChainTracer
 from langsmith import get_current_run_tree, traceable
 
 from .records import Scope, SearchHit
@@ -53,3 +54,22 @@ def traced(name: str, run_type: str = "chain") -> Callable:
         return traceable(name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents)(annotate)
 
     return decorator
+
+
+def tag_enclosing_runs(scope: Mapping[str, str | None], config: Mapping[str, Any] | None) -> None:
+    """Add the scope ids to the metadata of the current LangGraph run and every run enclosing it, up
+    to the trace's root: LangSmith filters traces on the root run, so a graph or agent that uses
+    memory can be found by user. Ids a run already carries are kept (a trace keeps its first scope)."""
+    run = get_current_run_tree()
+    if run is None:
+        return
+    callbacks = (config or {}).get("callbacks")
+    handlers = getattr(callbacks, "handlers", callbacks) or []
+    open_runs = {key: value for handler in handlers if isinstance(handler, LangChainTracer) for key, value in handler.run_map.items()}
+    ids = {key: value for key, value in scope.items() if value is not None}
+    seen: set[str] = set()
+    while run is not None and str(run.id) not in seen:
+        seen.add(str(run.id))
+        present = (run.extra or {}).get("metadata", {})
+        run.add_metadata({key: value for key, value in ids.items() if key not in present})
+        run = open_runs.get(str(run.parent_run_id)) if run.parent_run_id else None

@@ -12,6 +12,7 @@ from ..errors import InvalidInputError
 
 _SESSION_KEY = re.compile(r"^session_(\d+)$")
 QA_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,8 @@ def load_locomo(path: str | Path) -> list[Conversation]:
         return [parse_conversation(item) for item in data]
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"{path} is not in the locomo10.json format: missing {exc}") from exc
+
+
+def retrieval_questions(conversation: Conversation) -> list[Question]:
+    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no answer)."""
+    return [q for q in conversation.questions if q.category in RETRIEVAL_CATEGORIES and q.evidence]

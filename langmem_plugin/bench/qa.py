@@ -11,9 +11,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from ..errors import LangMemError
+from .evaluators import Evaluator, run_evaluators
 from .locomo_data import QA_CATEGORIES, Conversation
 from .metrics import token_f1
-from .retrievers import Retriever
+from .retrievers import RetrievedItem, Retriever
 
 ANSWER_SYSTEM = (
     "You answer questions about a long conversation between two people, using only the memories given. "
@@ -63,6 +64,32 @@ def judge_answer(model: BaseChatModel, question: str, gold: str, generated: str)
     return parse_judgement(_text(reply))
 
 
+def dated_memories(conversation: Conversation, items: list[RetrievedItem]) -> list[str]:
+    """Each retrieved item prefixed with the date of the earliest turn it was built from."""
+    said_on = {t.dia_id: s.timestamp for s in conversation.sessions for t in s.turns}
+    return [
+        f"[{min(said_on[i] for i in item.dia_ids if i in said_on):%d %B %Y}] {item.text}"
+        if any(i in said_on for i in item.dia_ids)
+        else item.text
+        for item in items
+    ]
+
+
+def answer_f1_evaluator(outputs: dict, reference_outputs: dict) -> dict:
+    """Token F1 between the generated and the gold answer (SQuAD / LoCoMo)."""
+    return {"key": "f1", "score": token_f1(outputs["answer"], reference_outputs["answer"])}
+
+
+def judge_evaluator(judge_model: BaseChatModel) -> Evaluator:
+    """LLM-judge correctness (1 CORRECT, 0 WRONG); its mean over examples is the judge accuracy."""
+
+    def judge_accuracy(inputs: dict, outputs: dict, reference_outputs: dict) -> dict:
+        correct = judge_answer(judge_model, inputs["question"], reference_outputs["answer"], outputs["answer"])
+        return {"key": "judge_accuracy", "score": float(correct)}
+
+    return judge_accuracy
+
+
 def run_qa(
     system: Retriever,
     conversations: list[Conversation],
@@ -74,23 +101,19 @@ def run_qa(
     scores: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     samples = []
     asked = 0
+    evaluators = [judge_evaluator(judge_model), answer_f1_evaluator]
     for conversation in conversations:
         system.ingest(conversation)
-        said_on = {t.dia_id: s.timestamp for s in conversation.sessions for t in s.turns}
         for question in conversation.questions:
             if question.category == 5 or (max_questions is not None and asked >= max_questions):
                 continue
             asked += 1
-            memories = [
-                f"[{min(said_on[i] for i in item.dia_ids if i in said_on):%d %B %Y}] {item.text}"
-                if any(i in said_on for i in item.dia_ids)
-                else item.text
-                for item in system.search(conversation, question.question, k)
-            ]
+            memories = dated_memories(conversation, system.search(conversation, question.question, k))
             generated = answer_question(answer_model, question.question, memories)
-            correct = judge_answer(judge_model, question.question, question.answer, generated)
-            scores[question.category]["judge_accuracy"].append(float(correct))
-            scores[question.category]["f1"].append(token_f1(generated, question.answer))
+            results = run_evaluators(evaluators, {"question": question.question}, {"answer": generated}, {"answer": question.answer})
+            for metric, score in results.items():
+                scores[question.category][metric].append(score)
+            correct = results["judge_accuracy"] == 1.0
             samples.append({"question": question.question, "gold": question.answer, "generated": generated, "correct": correct})
     system.close()
     overall = defaultdict(list)

@@ -31,6 +31,10 @@ class Retriever(Protocol):
 
     def close(self) -> None: ...
 
+    def configuration(self) -> dict[str, Any]:
+        """Flat settings that name this system in an experiment's metadata."""
+        ...
+
 
 class MemoizedEmbeddings(Embeddings):
     """Embeds each distinct text once for every system in the run (same model, same vectors)."""
@@ -71,6 +75,7 @@ class LangMemRetriever:
     def __init__(self, name: str, embeddings: MemoizedEmbeddings, *, infer: bool, config: dict[str, Any] | None = None):
         self.name = name
         self._infer = infer
+        self._embedder = embeddings.model
         self._directory = tempfile.TemporaryDirectory(prefix="langmem-locomo-")
         settings = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
         for key, value in (config or {}).items():
@@ -102,6 +107,21 @@ class LangMemRetriever:
         self.memory.close()
         self._directory.cleanup()
 
+    def configuration(self) -> dict[str, Any]:
+        """Manager, backends, embedder and every search (fusion and relevance) setting."""
+        config = self.memory.config
+        return {
+            "system": self.name,
+            "infer": self._infer,
+            "manager": type(self.memory.services.manager).__name__ if self._infer else "none (verbatim turns)",
+            "llm_model": config.llm.model,
+            "vector_backend": config.vector.backend,
+            "graph_backend": config.graph.backend if config.graph.enabled else "disabled",
+            "kv_backend": config.kv.backend,
+            "embedder": self._embedder,
+            **{f"search.{key}": value for key, value in config.search.model_dump().items()},
+        }
+
 
 class DenseRetriever:
     """Baseline: cosine similarity over the turn embeddings, nothing else."""
@@ -125,6 +145,9 @@ class DenseRetriever:
 
     def close(self) -> None:
         self._index.clear()
+
+    def configuration(self) -> dict[str, Any]:
+        return {"system": self.name, "embedder": self._embeddings.model}
 
 
 class BM25Retriever:
@@ -156,6 +179,9 @@ class BM25Retriever:
     def close(self) -> None:
         self._index.clear()
 
+    def configuration(self) -> dict[str, Any]:
+        return {"system": self.name, "tokenizer": "bm25s, English stopwords"}
+
 
 class InMemoryStoreRetriever:
     """Baseline: LangGraph's InMemoryStore with a vector index on the same embedder."""
@@ -165,6 +191,7 @@ class InMemoryStoreRetriever:
     def __init__(self, embeddings: MemoizedEmbeddings):
         from langgraph.store.memory import InMemoryStore
 
+        self._embedder = embeddings.model
         self._store = InMemoryStore(index={"dims": len(embeddings.embed_query("probe")), "embed": embeddings, "fields": ["text"]})
 
     def ingest(self, conversation: Conversation) -> None:
@@ -177,3 +204,6 @@ class InMemoryStoreRetriever:
 
     def close(self) -> None:
         pass
+
+    def configuration(self) -> dict[str, Any]:
+        return {"system": self.name, "embedder": self._embedder}

@@ -10,17 +10,21 @@ from langchain_core.messages import SystemMessage
 from langgraph.config import get_config
 
 from ..memory import Memory
+from ..tracing import tag_enclosing_runs
 from .recall import latest_turn, recall
 from .scoping import ScopeMapping, scope_from
 from .tools import create_memory_tools
 
 
 def _scope(runtime: Any, mapping: ScopeMapping | None) -> dict[str, Any]:
+    """The scope ids of this agent run; they also go into the metadata of the runs enclosing the call."""
     try:
         config = get_config()
     except RuntimeError:  # called outside a runnable context
         config = {}
-    return scope_from(getattr(runtime, "context", None), config, mapping)
+    ids = scope_from(getattr(runtime, "context", None), config, mapping)
+    tag_enclosing_runs(ids, config)
+    return ids
 
 
 class MemoryMiddleware(AgentMiddleware):

@@ -21,6 +21,7 @@ from typing_extensions import TypedDict
 
 from ..memory import Memory
 from ..records import SearchHit
+from ..tracing import tag_enclosing_runs
 from .recall import format_memories, latest_turn, latest_user_text, select
 from .scoping import ScopeMapping, scope_from
 
@@ -93,7 +94,9 @@ def build_memory_graph(
     writer = DebouncedWriter(memory, debounce_seconds, infer) if background else None
 
     def scope_of(runtime: Runtime, config: RunnableConfig) -> dict[str, Any]:
-        return scope_from(runtime.context, config, scope)
+        ids = scope_from(runtime.context, config, scope)
+        tag_enclosing_runs(ids, config)
+        return ids
 
     def retrieve(state: MemoryState, config: RunnableConfig, runtime: Runtime) -> dict:
         ids = scope_of(runtime, config)  # a run without a scope fails here, before the model is called
