@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import sys
 import threading
@@ -23,16 +24,8 @@ TEXTS_OF_MIXED_LENGTH = [
 ] * 3
 
 
-def _onnx_installed() -> bool:
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-RUNTIMES = ["numpy", pytest.param("onnx", marks=pytest.mark.skipif(not _onnx_installed(), reason="the onnx extra is not installed"))]
+ONNX_INSTALLED = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+RUNTIMES = ["numpy", pytest.param("onnx", marks=pytest.mark.skipif(not ONNX_INSTALLED, reason="the onnx extra is not installed"))]
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
