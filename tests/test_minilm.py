@@ -59,13 +59,12 @@ def test_batching_and_padding_do_not_change_vectors(embedder):
     assert np.abs(together - alone).max() < 1e-5
 
 
-def test_batches_spread_over_threads_keep_each_text_in_its_row(embedder):
-    one_core = MiniLMEmbeddings(runtime=embedder.runtime, threads=1, batch_size=4)
-    spread = MiniLMEmbeddings(runtime=embedder.runtime, threads=3, batch_size=4)
-    expected = one_core.embed_array(TEXTS_OF_MIXED_LENGTH)
-    assert np.abs(spread.embed_array(TEXTS_OF_MIXED_LENGTH) - expected).max() < 1e-5
-    # duplicates land in every row they were asked for
-    assert np.abs(expected[0] - expected[6]).max() < 1e-6
+@pytest.mark.parametrize("threads, batch_size", [(1, 64), (1, 4), (3, 4)], ids=["one-batch", "batches", "threads"])
+def test_every_text_lands_in_its_own_row(embedder, threads, batch_size):
+    """One padded batch, several length-sorted batches, or batches on several threads: same rows."""
+    alone = np.stack([embedder.embed_array([text])[0] for text in TEXTS_OF_MIXED_LENGTH])
+    configured = MiniLMEmbeddings(runtime=embedder.runtime, threads=threads, batch_size=batch_size)
+    assert np.abs(configured.embed_array(TEXTS_OF_MIXED_LENGTH) - alone).max() < 1e-5
 
 
 def test_no_texts_give_an_empty_matrix(embedder):

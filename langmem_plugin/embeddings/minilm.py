@@ -304,11 +304,15 @@ class MiniLMEmbeddings(Embeddings):
         order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         size = min(self.batch_size, -(-len(texts) // self.threads))
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
+
+        def encode(chunk: list[int]) -> np.ndarray:
+            return self._encode_chunk([token_ids[i] for i in chunk])
+
         if len(chunks) == 1:
-            results = [self._encode_chunk(token_ids)]
+            results = [encode(chunks[0])]
         else:
             with ThreadPoolExecutor(max_workers=min(self.threads, len(chunks))) as pool:
-                results = list(pool.map(lambda chunk: self._encode_chunk([token_ids[i] for i in chunk]), chunks))
+                results = list(pool.map(encode, chunks))
         for chunk, vectors in zip(chunks, results):
             out[chunk] = vectors
         return out
