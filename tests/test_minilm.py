@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_info
 
 from langmem_plugin.config import MemoryConfig
 from langmem_plugin.embeddings import MiniLMEmbeddings
+from langmem_plugin.embeddings.minilm import length_buckets
 from langmem_plugin.errors import ConfigurationError
 from langmem_plugin.services import default_embeddings
 
@@ -114,3 +115,13 @@ def test_config_selects_runtime_and_threads():
     assert (embedder.runtime, embedder.threads, embedder.batch_size) == ("numpy", 1, 8)
     with pytest.raises(ConfigurationError):
         MemoryConfig.from_env({"LANGMEM_EMBEDDER__RUNTIME": "torch"})
+
+
+def test_length_buckets_bound_padding_and_size_and_keep_every_text_once():
+    lengths = [12, 80, 13, 11, 95, 30, 31, 12, 29, 14]
+    buckets = length_buckets(lengths, size=3)
+    assert sorted(i for bucket in buckets for i in bucket) == list(range(len(lengths)))
+    for bucket in buckets:
+        longest, real = max(lengths[i] for i in bucket), sum(lengths[i] for i in bucket)
+        assert len(bucket) <= 3 and longest * len(bucket) <= 1.25 * real
+    assert [sorted(lengths[i] for i in bucket) for bucket in buckets] == [[11, 12, 12], [13, 14], [29, 30, 31], [80, 95]]

@@ -243,6 +243,27 @@ def _make_encoder(runtime: Runtime, weights: EncoderWeights) -> tuple[str, Encod
     return "numpy", NumpyEncoder(weights)
 
 
+def length_buckets(lengths: list[int], size: int, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices of texts grouped into batches of at most `size`, in order of token count.
+
+    Every row of a batch is padded to its longest text, and padding costs as much as real tokens
+    (attention even quadratically). A batch therefore ends where the next, longer text would make
+    its padding exceed `max_padding` of its real tokens."""
+    buckets: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        if current and (len(current) == size or (len(current) + 1) * length > (1 + max_padding) * (tokens + length)):
+            buckets.append(current)
+            current, tokens = [], 0
+        current.append(index)
+        tokens += length
+    if current:
+        buckets.append(current)
+    return buckets
+
+
 class MiniLMEmbeddings(Embeddings):
     """LangChain `Embeddings` computing all-MiniLM-L6-v2 sentence vectors offline.
 
@@ -295,15 +316,14 @@ class MiniLMEmbeddings(Embeddings):
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """Embed texts into an (n, dimensions) float32 array.
 
-        Texts are sorted by token count and cut into batches of at most batch_size (smaller where
-        that keeps every thread busy), so a batch holds texts of similar length and pads little."""
+        Batches are length buckets (see length_buckets) of at most batch_size texts, fewer where
+        that keeps every thread busy."""
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         if not texts:
             return out
         token_ids = self._token_ids(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
         size = min(self.batch_size, -(-len(texts) // self.threads))
-        chunks = [order[start : start + size] for start in range(0, len(order), size)]
+        chunks = length_buckets([len(ids) for ids in token_ids], size)
 
         def encode(chunk: list[int]) -> np.ndarray:
             return self._encode_chunk([token_ids[i] for i in chunk])
