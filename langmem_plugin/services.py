@@ -81,7 +81,8 @@ def _kv_store(config: MemoryConfig, root: Path) -> KeyValueStore:
 def default_embeddings(config: MemoryConfig) -> Embeddings:
     from .embeddings.minilm import MiniLMEmbeddings
 
-    return MiniLMEmbeddings(batch_size=config.embedder.batch_size)
+    embedder = config.embedder
+    return MiniLMEmbeddings(batch_size=embedder.batch_size, runtime=embedder.runtime, threads=embedder.threads)
 
 
 def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
