@@ -8,7 +8,8 @@ partition key), LanceDB (flat scan with a user_id prefilter, no index), Chroma (
 on user_id), Qdrant local mode (payload filter) and LangGraph's InMemoryStore with a vector
 index (one namespace per user). A peer whose package is missing is reported as skipped with the
 reason, never measured with a stand-in. Each system runs in a fresh process, back to back, on
-vectors generated from the same seed (benchmark workload of benchmarks/scale.py).
+the same generated sentences and low-rank vectors (langmem_plugin/bench/workload.py, as in
+benchmarks/scale.py, same seed).
 
 Embedding is excluded everywhere: every system gets the precomputed vectors (ours and
 InMemoryStore through a lookup-table LangChain Embeddings, with our embedding cache off, since
@@ -20,8 +21,8 @@ dense-only ordering of its public search (the store reopened with keyword, graph
 weights off) and the default hybrid search's overlap with the exact top 10 is given beside it.
 
 Shapes: `single` (--size memories of one user, every query filtered to that user) and `users`
-(--users x --per-user memories, query q searches user q mod --users). Prints JSON and writes
-peers.json and peers.png to --out.
+(--users x --per-user memories, query q searches user q mod --users). Prints JSON (one progress
+line per system on stderr) and writes peers.json and peers.png to --out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import os
 import platform
 import queue
 import resource
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -470,6 +472,15 @@ def bench_isolated(name: str, shape: str, *args) -> dict:
     return result
 
 
+def progress_line(result: dict) -> str:
+    if "search_p50_ms" not in result:
+        return result.get("skipped") or result["error"]
+    return (
+        f"{result['inserts_per_second']:,.0f} inserts/s, search p50 {result['search_p50_ms']} ms "
+        f"p95 {result['search_p95_ms']} ms, recall@10 {result['recall_at_10']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="memories in the single-scope shape")
@@ -485,7 +496,10 @@ def main() -> None:
     results = []
     for shape in args.shapes:
         for name in args.systems:
-            results.append(bench_isolated(name, shape, args.size, args.users, args.per_user, args.queries, args.batch, args.seed))
+            started = time.perf_counter()
+            result = bench_isolated(name, shape, args.size, args.users, args.per_user, args.queries, args.batch, args.seed)
+            print(f"{shape} {name}: {progress_line(result)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            results.append(result)
     report = {
         "benchmark": "peers",
         "machine": {

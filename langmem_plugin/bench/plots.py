@@ -67,7 +67,8 @@ def plot_peers(results: list[dict], path: Path) -> Path:
         rows = [r for r in measured if r["shape"] == shape]
         names = [r["system"] for r in rows]
         positions = list(range(len(rows)))
-        row[0].bar(positions, [r["inserts_per_second"] for r in rows], color="tab:green")
+        colours = ["tab:red" if name == "langmem" else "tab:green" for name in names]
+        row[0].bar(positions, [r["inserts_per_second"] for r in rows], color=colours)
         row[0].set_ylabel("inserts/s (batched)")
         row[1].bar([p - 0.2 for p in positions], [r["search_p50_ms"] for r in rows], width=0.4, label="p50")
         row[1].bar([p + 0.2 for p in positions], [r["search_p95_ms"] for r in rows], width=0.4, label="p95")
@@ -76,7 +77,7 @@ def plot_peers(results: list[dict], path: Path) -> Path:
         for axis in row:
             axis.set_yscale("log")
             axis.set_xticks(positions, names, rotation=20, ha="right", fontsize=8)
-            axis.set_title(f"{shape}: {rows[0]['memories']:,} memories, {rows[0]['users']:,} users" if rows else shape)
+            axis.set_title(f"{shape}: {rows[0]['memories']:,} memories, {rows[0]['users']:,} user(s)" if rows else shape)
             axis.grid(alpha=0.3, axis="y", which="both")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
