@@ -451,8 +451,9 @@ def _bench_in_child(results, *args) -> None:
         results.put({"system": args[0], "shape": args[1], "error": f"{type(error).__name__}: {error}"})
 
 
-def bench_isolated(name: str, shape: str, *args) -> dict:
-    """One system and shape in a fresh process, so that its peak memory and imports are its own."""
+def bench_isolated(name: str, shape: str, *args, time_limit: float | None = None) -> dict:
+    """One system and shape in a fresh process, so that its peak memory and imports are its own;
+    stopped, and reported as such, when it runs past time_limit seconds."""
     missing = missing_modules(SYSTEMS[name])
     if missing:
         return {"system": name, "shape": shape, "skipped": f"not installed: {', '.join(missing)} (pip install -e '.[peers]')"}
@@ -460,13 +461,18 @@ def bench_isolated(name: str, shape: str, *args) -> dict:
     results = context.Queue()
     process = context.Process(target=_bench_in_child, args=(results, name, shape, *args))
     process.start()
+    deadline = time.monotonic() + time_limit if time_limit else float("inf")
     while True:
         try:
-            result = results.get(timeout=5)
+            result = results.get(timeout=1)
             break
         except queue.Empty:
             if not process.is_alive():
                 result = {"system": name, "shape": shape, "error": f"process exited with code {process.exitcode}"}
+                break
+            if time.monotonic() > deadline:
+                process.terminate()
+                result = {"system": name, "shape": shape, "error": f"stopped after {time_limit:g} s (--time-limit)"}
                 break
     process.join()
     return result
@@ -491,27 +497,27 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
     parser.add_argument("--shapes", nargs="+", choices=["single", "users"], default=["single", "users"])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--time-limit", type=float, help="seconds after which a system's run is stopped and reported as such")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="directory for peers.json and peers.png")
     args = parser.parse_args()
-    results = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "peers",
+        "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+        "results": [],
+    }
     for shape in args.shapes:
         for name in args.systems:
             started = time.perf_counter()
-            result = bench_isolated(name, shape, args.size, args.users, args.per_user, args.queries, args.batch, args.seed)
+            result = bench_isolated(
+                name, shape, args.size, args.users, args.per_user, args.queries, args.batch, args.seed, time_limit=args.time_limit
+            )
             print(f"{shape} {name}: {progress_line(result)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-            results.append(result)
-    report = {
-        "benchmark": "peers",
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-            "cpus": os.cpu_count(),
-            "load_average": [round(load, 2) for load in os.getloadavg()],
-        },
-        "results": results,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    report["plot"] = str(plot_peers(results, args.out / "peers.png"))
+            report["results"].append(result)
+            (args.out / "peers.json").write_text(json.dumps(report, indent=2))  # a long run keeps what it measured
+    report["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    report["plot"] = str(plot_peers(report["results"], args.out / "peers.png"))
     (args.out / "peers.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 

@@ -56,3 +56,12 @@ def test_missing_peer_is_skipped_with_its_reason():
         "shape": "single",
         "skipped": "not installed: no_such_module_for_peers_test (pip install -e '.[peers]')",
     }
+
+
+def test_run_past_its_time_limit_is_stopped_and_reported(tmp_path):
+    # 20,000 memories take seconds to insert; the limit is checked every second
+    argv = ["--size", "20000", "--shapes", "single", "--systems", "langmem", "--time-limit", "0.5", "--out", str(tmp_path)]
+    completed = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    results = json.loads(completed.stdout)["results"]
+    assert results == [{"system": "langmem", "shape": "single", "error": "stopped after 0.5 s (--time-limit)"}]
