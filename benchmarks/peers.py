@@ -8,8 +8,8 @@ partition key), LanceDB (flat scan with a user_id prefilter, no index), Chroma (
 on user_id), Qdrant local mode (payload filter) and LangGraph's InMemoryStore with a vector
 index (one namespace per user). A peer whose package is missing is reported as skipped with the
 reason, never measured with a stand-in. Each system runs in a fresh process, back to back, on
-the same generated sentences and low-rank vectors (langmem_plugin/bench/workload.py, as in
-benchmarks/scale.py, same seed).
+the same sentences and low-rank vectors (langmem_plugin/bench/workload.py, as in
+benchmarks/scale.py), generated once per shape and loaded by each process.
 
 Embedding is excluded everywhere: every system gets the precomputed vectors (ours and
 InMemoryStore through a lookup-table LangChain Embeddings, with our embedding cache off, since
@@ -79,6 +79,28 @@ class Workload:
         """Indices of the user's memories (users are contiguous runs)."""
         first = self.users.index(user)
         return np.arange(first, first + self.users.count(user))
+
+
+def save_workload(workload: Workload, directory: Path) -> Path:
+    """Written once by the parent: generating it in every child would put the generator's
+    transient arrays in each child's peak RSS, hiding the store's own."""
+    np.save(directory / "vectors.npy", workload.vectors)
+    np.save(directory / "query_vectors.npy", workload.query_vectors)
+    lists = {"texts": workload.texts, "users": workload.users, "query_texts": workload.query_texts, "query_users": workload.query_users}
+    (directory / "lists.json").write_text(json.dumps(lists))
+    return directory
+
+
+def load_workload(directory: Path) -> Workload:
+    lists = json.loads((directory / "lists.json").read_text())
+    return Workload(
+        lists["texts"],
+        np.load(directory / "vectors.npy"),
+        lists["users"],
+        lists["query_texts"],
+        np.load(directory / "query_vectors.npy"),
+        lists["query_users"],
+    )
 
 
 def make_workload(shape: str, size: int, users: int, per_user: int, queries: int, seed: int) -> Workload:
@@ -375,13 +397,14 @@ def disk_bytes(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
-def bench_system(name: str, shape: str, size: int, users: int, per_user: int, queries: int, batch: int, seed: int) -> dict:
+def bench_system(name: str, shape: str, workload_directory: Path, batch: int) -> dict:
     """Insert the shape's memories into one system and time filtered top-10 searches (runs in a child)."""
-    workload = make_workload(shape, size, users, per_user, queries, seed)
+    workload = load_workload(workload_directory)
+    queries = len(workload.query_texts)
     count = len(workload.texts)
     for module in SYSTEMS[name].modules:  # imported before the clock starts: open_seconds is the store's own
         importlib.import_module(module)
-    rss_before_store = peak_rss_mb()  # the generated workload and the system's package, before the store opens
+    rss_before_store = peak_rss_mb()  # the loaded workload and the system's package, before the store opens
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         started = time.perf_counter()
@@ -508,14 +531,16 @@ def main() -> None:
         "results": [],
     }
     for shape in args.shapes:
-        for name in args.systems:
-            started = time.perf_counter()
-            result = bench_isolated(
-                name, shape, args.size, args.users, args.per_user, args.queries, args.batch, args.seed, time_limit=args.time_limit
-            )
-            print(f"{shape} {name}: {progress_line(result)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-            report["results"].append(result)
-            (args.out / "peers.json").write_text(json.dumps(report, indent=2))  # a long run keeps what it measured
+        with tempfile.TemporaryDirectory() as temporary:
+            workload = make_workload(shape, args.size, args.users, args.per_user, args.queries, args.seed)
+            workload_directory = save_workload(workload, Path(temporary))
+            del workload
+            for name in args.systems:
+                started = time.perf_counter()
+                result = bench_isolated(name, shape, workload_directory, args.batch, time_limit=args.time_limit)
+                print(f"{shape} {name}: {progress_line(result)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+                report["results"].append(result)
+                (args.out / "peers.json").write_text(json.dumps(report, indent=2))  # a long run keeps what it measured
     report["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     report["plot"] = str(plot_peers(report["results"], args.out / "peers.png"))
     (args.out / "peers.json").write_text(json.dumps(report, indent=2))

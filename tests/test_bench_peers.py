@@ -50,7 +50,7 @@ def test_missing_peer_is_skipped_with_its_reason():
     peers = load_peers()
     absent = peers.System(peers.SqliteVecStore, "sqlite-vec", ("sqlite_vec", "no_such_module_for_peers_test"))
     peers.SYSTEMS["absent-peer"] = absent
-    result = peers.bench_isolated("absent-peer", "single", 100, 1, 100, 5, 50, 7)
+    result = peers.bench_isolated("absent-peer", "single", Path("never-read"), 50)
     assert result == {
         "system": "absent-peer",
         "shape": "single",
