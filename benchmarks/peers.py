@@ -384,6 +384,12 @@ def missing_modules(system: System) -> list[str]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM, where there is one: getrusage's ru_maxrss
+    carries over the parent's resident size from the fork that spawned this process."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        kilobytes = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        return round(int(kilobytes) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
