@@ -122,6 +122,8 @@ def make_workload(shape: str, size: int, users: int, per_user: int, queries: int
 class Store(Protocol):
     """One system under test: batch insert, then filtered top-10 searches returning memory indices."""
 
+    persistent: bool  # False: nothing is written to disk, so there is no disk size to report
+
     def insert(self, ids: range, workload: Workload) -> None: ...
 
     def search(self, text: str, vector: np.ndarray, user: str) -> list[int]: ...
@@ -138,6 +140,8 @@ class Store(Protocol):
 
 class LangmemStore:
     """This project through its public facade: `Memory.add(infer=False)` and `Memory.search`."""
+
+    persistent = True
 
     DENSE_ONLY = {"keyword_weight": 0.0, "graph_weight": 0.0, "neighbour_context": False}
 
@@ -187,6 +191,8 @@ class SqliteVecStore:
     """sqlite-vec's vec0 table, user_id as partition key, text as an auxiliary column (through apsw:
     the standard library's sqlite3 is often built without extension loading)."""
 
+    persistent = True
+
     def __init__(self, directory: Path, workload: Workload):
         import apsw
         import sqlite_vec
@@ -224,6 +230,8 @@ class SqliteVecStore:
 
 class LanceStore:
     """LanceDB table (id, user_id, text, vector); exact search with a user_id prefilter, no index."""
+
+    persistent = True
 
     def __init__(self, directory: Path, workload: Workload):
         import lancedb
@@ -265,6 +273,8 @@ class LanceStore:
 class ChromaStore:
     """Chroma persistent client, cosine HNSW collection, `where={"user_id": ...}`."""
 
+    persistent = True
+
     def __init__(self, directory: Path, workload: Workload):
         import chromadb
         from chromadb.config import Settings
@@ -298,6 +308,8 @@ class ChromaStore:
 
 class QdrantLocalStore:
     """qdrant-client's local mode (no server) on disk, cosine, payload filter on user_id."""
+
+    persistent = True
 
     def __init__(self, directory: Path, workload: Workload):
         from qdrant_client import QdrantClient, models
@@ -337,6 +349,8 @@ class QdrantLocalStore:
 
 class InMemoryStoreStore:
     """LangGraph's InMemoryStore with a vector index: one namespace per user, batched puts."""
+
+    persistent = False
 
     def __init__(self, directory: Path, workload: Workload):
         from langgraph.store.memory import InMemoryStore
@@ -450,7 +464,7 @@ def bench_system(name: str, shape: str, workload_directory: Path, batch: int) ->
         "open_seconds": round(open_seconds, 3),
         "insert_seconds": round(insert_seconds, 2),
         "inserts_per_second": round(count / insert_seconds, 1),
-        "disk_bytes": stored_bytes if name != "langgraph-inmemorystore" else None,
+        "disk_bytes": stored_bytes if store.persistent else None,
         "first_search_ms": round(first_search_seconds * 1000, 2),
         "queries": queries,
         "search_p50_ms": round(percentile(timings, 50), 2),
