@@ -123,7 +123,8 @@ def relevance(
 def relevance_array(
     similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray, context: np.ndarray | None = None
 ) -> np.ndarray:
-    """`relevance` of many memories at once, bit for bit: absent keyword, graph or context evidence is 0 here."""
+    """`relevance` of many memories at once, bit for bit: absent keyword or graph evidence is 0 here, absent
+    context 0 or -inf (clipped to 0, which leaves the product unchanged)."""
     miss = (1.0 - np.clip(similarity, 0.0, 1.0)) * (1.0 - np.clip(keyword, 0.0, 1.0))
     miss *= 1.0 - np.clip(graph * np.maximum(similarity, 0.0), 0.0, 1.0)
     if context is not None:

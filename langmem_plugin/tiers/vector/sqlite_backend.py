@@ -97,6 +97,35 @@ def _valid_to(record: MemoryRecord) -> float:
     return INFINITY if record.valid_to is None else record.valid_to.timestamp()
 
 
+_NO_POSITIONS = np.zeros(0, dtype=np.int64)
+
+
+class _Evidence:
+    """The candidates' evidence, one array slot per position: what `relevance_array` combines."""
+
+    def __init__(
+        self, positions: list[int], similarity: np.ndarray, coverage: np.ndarray | None, graph: Mapping[int, float]
+    ):
+        self.positions = positions
+        self.similarity = similarity
+        self.coverage = np.zeros(len(positions)) if coverage is None else coverage
+        self.graph = np.array([graph.get(p, 0.0) for p in positions])
+
+    def relevance(self, params: SearchParams, pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's relevance and context evidence (its best neighbour's own relevance; -inf without neighbours)."""
+        weighted = (params.dense_weight * self.similarity, params.keyword_weight * self.coverage, params.graph_weight * self.graph)
+        own = relevance_array(*weighted)
+        context = np.full(len(self.positions), -np.inf)
+        if not len(pairs[0]):
+            return own, context
+        slot_of = {p: i for i, p in enumerate(self.positions)}
+        slots = np.array([slot_of[p] for p in pairs[0].tolist()], dtype=np.int64)
+        near_slots = np.array([slot_of[p] for p in pairs[1].tolist()], dtype=np.int64)
+        np.maximum.at(context, slots, own[near_slots])  # the relation is symmetric: either side lends context
+        np.maximum.at(context, near_slots, own[slots])
+        return relevance_array(*weighted, context=context), context
+
+
 @raise_typed_sqlite_errors
 class SQLiteVectorStore(ManifestRow):
     def __init__(
@@ -400,51 +429,36 @@ class SQLiteVectorStore(ManifestRow):
                     index, scope, query, allowed, params.candidates, params.keyword_max_docs
                 )
             graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
-            graph_ranked = list(graph_evidence)
+            ranked = {"dense": dense_ranked, "keyword": keyword_ranked, "graph": list(graph_evidence)}
             fused = rrf_ranking(
                 [
-                    (dense_ranked, params.dense_weight),
-                    (keyword_ranked, params.keyword_weight),
-                    (graph_ranked, params.graph_weight),
+                    (ranked["dense"], params.dense_weight),
+                    (ranked["keyword"], params.keyword_weight),
+                    (ranked["graph"], params.graph_weight),
                 ],
                 params.rrf_k,
             )
-            none = np.zeros(0, dtype=np.int64)
-            own_near, near = self._neighbours(index, list(fused), allowed) if params.context else (none, none)
-            positions = list(dict.fromkeys([*fused, *near.tolist()]))
-            at = np.array(positions, dtype=np.int64)
-            similarity = index.similarity_of(positions, vector).astype(np.float64)
-            if not params.keyword_weight or not terms:
-                coverage = np.zeros(len(positions))
-            elif keywords is not None:
-                coverage = keywords.coverage(at, terms, weights)
-            else:
-                coverage = self._keyword_coverage(index, positions, terms, weights)
-            graph = np.array([graph_evidence.get(p, 0.0) for p in positions])
-            evidence = (params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
-            own = relevance_array(*evidence)
-            if len(near):
-                slot_of = {p: i for i, p in enumerate(positions)}
-                slots = np.array([slot_of[p] for p in own_near.tolist()], dtype=np.int64)
-                near_slots = np.array([slot_of[p] for p in near.tolist()], dtype=np.int64)
-                context = self._context(slots, near_slots, own)
-                score = relevance_array(*evidence, context=np.nan_to_num(context, nan=0.0))
-            else:
-                context = np.full(len(positions), np.nan)
-                score = own
+            pairs = self._neighbours(index, list(fused), allowed) if params.context else (_NO_POSITIONS, _NO_POSITIONS)
+            positions = list(dict.fromkeys([*fused, *pairs[1].tolist()]))
+            coverage = None
+            if params.keyword_weight and terms:
+                coverage = (
+                    keywords.coverage(np.array(positions, dtype=np.int64), terms, weights)
+                    if keywords is not None
+                    else self._keyword_coverage(index, positions, terms, weights)
+                )
+            evidence = _Evidence(positions, index.similarity_of(positions, vector).astype(np.float64), coverage, graph_evidence)
+            score, context = evidence.relevance(params, pairs)
             fused_score = np.array([fused.get(p, 0.0) for p in positions])
             order = np.lexsort((-fused_score, -score))  # stable: equal scores keep the fusion order
             if params.threshold is not None:
                 order = order[score[order] >= params.threshold]
-            order = order[: params.limit]
-            rowids = index.rowid_at(at[order]).tolist()
+            order = order[: params.limit].tolist()
+            rowids = index.rowid_at(np.array([positions[slot] for slot in order], dtype=np.int64)).tolist()
             rows = self._rows_by_rowid(rowids)
-        dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
-        keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
-        graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
-        has_keywords = bool(params.keyword_weight and terms)
+        rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
         hits = []
-        for slot, rowid in zip(order.tolist(), rowids):
+        for slot, rowid in zip(order, rowids):
             position = positions[slot]
             relevance = float(score[slot])
             hits.append(
@@ -452,27 +466,18 @@ class SQLiteVectorStore(ManifestRow):
                     {
                         "memory": _record_fields(rows[rowid], score=relevance),
                         "score": relevance,
-                        "similarity": float(similarity[slot]),
-                        "keyword_score": float(coverage[slot]) if has_keywords else None,
+                        "similarity": float(evidence.similarity[slot]),
+                        "keyword_score": None if coverage is None else float(coverage[slot]),
                         "graph_score": graph_evidence.get(position),
-                        "context_score": None if np.isnan(context[slot]) else float(context[slot]),
+                        "context_score": None if context[slot] == -np.inf else float(context[slot]),
                         "fused_score": fused.get(position),
-                        "dense_rank": dense_rank.get(position),
-                        "keyword_rank": keyword_rank.get(position),
-                        "graph_rank": graph_rank.get(position),
+                        "dense_rank": rank["dense"].get(position),
+                        "keyword_rank": rank["keyword"].get(position),
+                        "graph_rank": rank["graph"].get(position),
                     }
                 )
             )
         return hits
-
-    @staticmethod
-    def _context(slots: np.ndarray, near_slots: np.ndarray, own: np.ndarray) -> np.ndarray:
-        """Each slot's best neighbouring relevance (`own` of its neighbours, either side); NaN without neighbours."""
-        context = np.full(len(own), -np.inf)
-        np.maximum.at(context, slots, own[near_slots])
-        np.maximum.at(context, near_slots, own[slots])
-        context[context == -np.inf] = np.nan
-        return context
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
@@ -514,9 +519,8 @@ class SQLiteVectorStore(ManifestRow):
         is symmetric: a turn next to a candidate becomes a candidate itself. Pairs come in the
         order: every candidate's predecessor, then every candidate's successor.
         """
-        none = np.zeros(0, dtype=np.int64)
         if not positions:
-            return none, none
+            return _NO_POSITIONS, _NO_POSITIONS
         at = np.array(positions, dtype=np.int64)
         rowids = index.rowid_at(at)
         around = index.positions(np.concatenate([rowids - 1, rowids + 1]).tolist())
@@ -528,7 +532,7 @@ class SQLiteVectorStore(ManifestRow):
         return own[keep], near[keep]
 
     def _keyword_coverage(self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]) -> np.ndarray:
-        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`)."""
+        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`), from its stored text."""
         rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
         rows = self._conn.execute(
             f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
