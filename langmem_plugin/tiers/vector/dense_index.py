@@ -139,7 +139,7 @@ class DenseIndex:
             similarities[~allowed] = -np.inf
         top = np.argpartition(-similarities, take - 1)[:take] if take < self._size else np.arange(self._size)
         top = top[np.argsort(-similarities[top], kind="stable")]
-        return [int(p) for p in top[:take]]
+        return top[:take].tolist()
 
     def _ann_add(self, vectors: np.ndarray, rowids: np.ndarray) -> None:
         needed = self._ann.get_current_count() + len(rowids)

@@ -78,13 +78,13 @@ def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict
         "id": memory_id,
         "text": text,
         "scope": {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
-        "metadata": json.loads(metadata),
+        "metadata": {} if metadata == "{}" else json.loads(metadata),
         "created_at": from_epoch(created),
         "updated_at": from_epoch(updated),
         "valid_from": from_epoch(valid_from),
         "valid_to": from_epoch(valid_to),
         "hash": content_hash,
-        "sources": json.loads(sources),
+        "sources": [] if sources == "[]" else json.loads(sources),
         "score": score,
     }
 
