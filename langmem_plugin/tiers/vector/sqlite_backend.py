@@ -24,7 +24,7 @@ from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors,
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
-from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance_array, rrf_ranking
+from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance_array
 from .scope_cache import CachedScope, ScopeCache
 from .scope_keywords import ScopeKeywords
 
@@ -100,30 +100,41 @@ def _valid_to(record: MemoryRecord) -> float:
 _NO_POSITIONS = np.zeros(0, dtype=np.int64)
 
 
-class _Evidence:
-    """The candidates' evidence, one array slot per position: what `relevance_array` combines."""
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """The distinct values in the order they first occur."""
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)]
 
-    def __init__(
-        self, positions: list[int], similarity: np.ndarray, coverage: np.ndarray | None, graph: Mapping[int, float]
-    ):
-        self.positions = positions
-        self.similarity = similarity
-        self.coverage = np.zeros(len(positions)) if coverage is None else coverage
-        self.graph = np.array([graph.get(p, 0.0) for p in positions])
 
-    def relevance(self, params: SearchParams, pairs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's relevance and context evidence (its best neighbour's own relevance; -inf without neighbours)."""
-        weighted = (params.dense_weight * self.similarity, params.keyword_weight * self.coverage, params.graph_weight * self.graph)
-        own = relevance_array(*weighted)
-        context = np.full(len(self.positions), -np.inf)
-        if not len(pairs[0]):
-            return own, context
-        slot_of = {p: i for i, p in enumerate(self.positions)}
-        slots = np.array([slot_of[p] for p in pairs[0].tolist()], dtype=np.int64)
-        near_slots = np.array([slot_of[p] for p in pairs[1].tolist()], dtype=np.int64)
-        np.maximum.at(context, slots, own[near_slots])  # the relation is symmetric: either side lends context
-        np.maximum.at(context, near_slots, own[slots])
-        return relevance_array(*weighted, context=context), context
+def _fused(size: int, rankings: list[tuple[list[int], float]], rrf_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`relevance.rrf_ranking` over the scope's positions: the fused positions in first-seen order, and
+    every position's fused value (0 for the others), summed in the same order, so bit for bit equal."""
+    fused = np.zeros(size)
+    found = [_NO_POSITIONS]
+    for ranked, weight in rankings:
+        if weight == 0 or not ranked:
+            continue
+        at = np.asarray(ranked, dtype=np.int64)
+        fused[at] += weight / (rrf_k + np.arange(1, len(at) + 1))
+        found.append(at)
+    return _first_occurrences(np.concatenate(found)), fused
+
+
+def _scores(
+    params: SearchParams, evidence: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Relevance and context evidence of each slot; `pairs` are (slot, neighbouring slot). A slot's
+    context is its best neighbour's own relevance, either side; -inf without neighbours."""
+    similarity, coverage, graph = evidence
+    weighted = (params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
+    own = relevance_array(*weighted)
+    context = np.full(len(similarity), -np.inf)
+    if not len(pairs[0]):
+        return own, context
+    slots, near_slots = pairs
+    np.maximum.at(context, slots, own[near_slots])
+    np.maximum.at(context, near_slots, own[slots])
+    return relevance_array(*weighted, context=context), context
 
 
 @raise_typed_sqlite_errors
@@ -430,47 +441,47 @@ class SQLiteVectorStore(ManifestRow):
                 )
             graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
             ranked = {"dense": dense_ranked, "keyword": keyword_ranked, "graph": list(graph_evidence)}
-            fused = rrf_ranking(
-                [
-                    (ranked["dense"], params.dense_weight),
-                    (ranked["keyword"], params.keyword_weight),
-                    (ranked["graph"], params.graph_weight),
-                ],
-                params.rrf_k,
-            )
-            pairs = self._neighbours(index, list(fused), allowed) if params.context else (_NO_POSITIONS, _NO_POSITIONS)
-            positions = list(dict.fromkeys([*fused, *pairs[1].tolist()]))
+            weight = {"dense": params.dense_weight, "keyword": params.keyword_weight, "graph": params.graph_weight}
+            fused_positions, fused = _fused(len(index), [(ranked[n], weight[n]) for n in ranked], params.rrf_k)
+            pairs = (_NO_POSITIONS, _NO_POSITIONS)
+            if params.context:
+                pairs = self._neighbours(index, fused_positions.tolist(), allowed)
+            positions = _first_occurrences(np.concatenate([fused_positions, pairs[1]]))
+            slot_of = np.full(len(index), -1, dtype=np.int64)  # position -> its slot in the arrays below
+            slot_of[positions] = np.arange(len(positions))
             coverage = None
             if params.keyword_weight and terms:
                 coverage = (
-                    keywords.coverage(np.array(positions, dtype=np.int64), terms, weights)
+                    keywords.coverage(positions, terms, weights)
                     if keywords is not None
-                    else self._keyword_coverage(index, positions, terms, weights)
+                    else self._keyword_coverage(index, positions.tolist(), terms, weights)
                 )
-            evidence = _Evidence(positions, index.similarity_of(positions, vector).astype(np.float64), coverage, graph_evidence)
-            score, context = evidence.relevance(params, pairs)
-            fused_score = np.array([fused.get(p, 0.0) for p in positions])
-            order = np.lexsort((-fused_score, -score))  # stable: equal scores keep the fusion order
+            graph = np.zeros(len(index))
+            graph[list(graph_evidence)] = list(graph_evidence.values())
+            similarity = index.similarity_of(positions, vector).astype(np.float64)
+            evidence = (similarity, np.zeros(len(positions)) if coverage is None else coverage, graph[positions])
+            score, context = _scores(params, evidence, (slot_of[pairs[0]], slot_of[pairs[1]]))
+            order = np.lexsort((-fused[positions], -score))  # stable: equal scores keep the fusion order
             if params.threshold is not None:
                 order = order[score[order] >= params.threshold]
-            order = order[: params.limit].tolist()
-            rowids = index.rowid_at(np.array([positions[slot] for slot in order], dtype=np.int64)).tolist()
+            order = order[: params.limit]
+            hit_positions = positions[order].tolist()
+            rowids = index.rowid_at(positions[order]).tolist()
             rows = self._rows_by_rowid(rowids)
         rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
         hits = []
-        for slot, rowid in zip(order, rowids):
-            position = positions[slot]
+        for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
             relevance = float(score[slot])
             hits.append(
                 SearchHit.model_validate(  # one validation of plain values: faster than building each model
                     {
                         "memory": _record_fields(rows[rowid], score=relevance),
                         "score": relevance,
-                        "similarity": float(evidence.similarity[slot]),
+                        "similarity": float(similarity[slot]),
                         "keyword_score": None if coverage is None else float(coverage[slot]),
                         "graph_score": graph_evidence.get(position),
                         "context_score": None if context[slot] == -np.inf else float(context[slot]),
-                        "fused_score": fused.get(position),
+                        "fused_score": float(fused[position]) if fused[position] else None,
                         "dense_rank": rank["dense"].get(position),
                         "keyword_rank": rank["keyword"].get(position),
                         "graph_rank": rank["graph"].get(position),
