@@ -16,6 +16,9 @@ import numpy as np
 
 from .relevance import idf, term_body
 
+MAX_CACHED_TERMS = 512  # query terms whose occurrences are kept per scope
+TERM_ENTRY_BYTES = 300  # a cached term's key, tuple and array headers, roughly
+
 # BM25's usual constants, the ones FTS5's bm25() uses.
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -46,13 +49,14 @@ class ScopeKeywords:
         self._words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
         self._average_words = float(self._words.mean()) if len(lowered) else 0.0
         self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._found_bytes = 0
 
     def __len__(self) -> int:
         return len(self._starts)
 
     @property
     def nbytes(self) -> int:
-        return len(self._joined) + 8 * len(self._starts) * 3
+        return len(self._joined) + self._starts.nbytes + self._words.nbytes + self._found_bytes
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
@@ -69,7 +73,11 @@ class ScopeKeywords:
             ]
             documents, frequency = np.unique(np.searchsorted(self._starts, starts, side="right") - 1, return_counts=True)
             found = (documents.astype(np.int64), frequency.astype(np.float64))
+            if len(self._found) >= MAX_CACHED_TERMS:  # many distinct queries on an unchanged scope
+                self._found.clear()
+                self._found_bytes = 0
             self._found[term] = found
+            self._found_bytes += found[0].nbytes + found[1].nbytes + TERM_ENTRY_BYTES
         return found
 
     def document_count(self, term: str) -> int:
