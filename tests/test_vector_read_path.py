@@ -9,9 +9,9 @@ import pytest
 
 from langmem_plugin.records import MemoryRecord, Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams
-from langmem_plugin.tiers.vector.relevance import keyword_coverage, relevance, relevance_array, term_matches
+from langmem_plugin.tiers.vector.relevance import keyword_coverage, relevance, relevance_array, rrf_ranking, term_matches
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
-from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
+from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
 
 DIMENSIONS = 16
 
@@ -125,3 +125,17 @@ def test_relevance_array_equals_relevance_bit_for_bit():
         relevance(s, k, g, None if c == -np.inf else c) for s, k, g, c in zip(similarity, keyword, graph, context)
     ]
     assert arrays == scalars
+
+
+def test_array_fusion_equals_rrf_ranking_bit_for_bit():
+    rng = np.random.default_rng(5)
+    rankings = [
+        (rng.permutation(200)[:50].tolist(), 1.0),
+        (rng.permutation(200)[:30].tolist(), 0.7),
+        ([], 1.0),
+        (rng.permutation(200)[:10].tolist(), 0.0),  # a ranker turned off contributes nothing
+    ]
+    positions, fused = _fused(200, rankings, 60)
+    expected = rrf_ranking(rankings, 60)
+    assert positions.tolist() == list(expected)
+    assert fused[positions].tolist() == list(expected.values())

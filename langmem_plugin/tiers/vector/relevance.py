@@ -134,7 +134,8 @@ def relevance_array(
 
 def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:
     """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item.
-    Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance)."""
+    Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance); the
+    embedded one with an array form of it over a scope's positions (`sqlite_backend._fused`), equal bit for bit."""
     fused: dict[Item, float] = {}
     for ranked, weight in rankings:
         if weight == 0:
