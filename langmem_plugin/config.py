@@ -28,6 +28,12 @@ class VectorTierConfig(BaseModel):
         description="Scopes with at least this many memories are searched with an HNSW index "
         "(needs hnswlib); None keeps exact search everywhere.",
     )
+    cache_mib: int = Field(
+        default=256,
+        ge=1,
+        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' texts); "
+        "the least recently searched scopes are dropped beyond it and reloaded with one query.",
+    )
 
 
 class GraphTierConfig(BaseModel):

@@ -1,6 +1,7 @@
 """LangSmith spans for memory operations: search is a retriever run, the rest are chain runs, each
 tagged with its scope ids and result count. Tracing follows LangSmith's own switches
-(LANGSMITH_TRACING, `tracing_context`); with tracing off the decorator costs a context lookup."""
+(LANGSMITH_TRACING, `tracing_context`); with tracing off the decorator costs a context lookup
+(langsmith's own wrapper is skipped then: its run set-up costs more than a small search)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 from langchain_core.tracers.langchain import LangChainTracer
 from langsmith import get_current_run_tree, traceable
+from langsmith.utils import tracing_is_enabled
 
 from .records import Scope, SearchHit
 
@@ -51,7 +53,13 @@ def traced(name: str, run_type: str = "chain") -> Callable:
                 run.add_metadata(metadata)
             return result
 
-        return traceable(name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents)(annotate)
+        traced_call = traceable(name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents)(annotate)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return traced_call(*args, **kwargs) if tracing_is_enabled() else function(*args, **kwargs)
+
+        return call
 
     return decorator
 

@@ -38,6 +38,7 @@ class DenseIndex:
         self._size = 0
         self._position: dict[int, int] = {}
         self.term_counts: dict[str, int] = {}  # keyword-ranker cache, valid until the rows change
+        self.version = 0  # bumped on every change, so caches derived from the rows know they are stale
 
     def __len__(self) -> int:
         return self._size
@@ -56,8 +57,15 @@ class DenseIndex:
             new[: self._size] = old[: self._size]
             setattr(self, name, new)
 
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held: the arrays plus the rowid -> position map (about 100 bytes an entry)."""
+        arrays = self._matrix.nbytes + self._rowids.nbytes + self._valid_from.nbytes + self._valid_to.nbytes
+        return arrays + 100 * len(self._position)
+
     def _changed(self) -> None:
         self.term_counts.clear()
+        self.version += 1
 
     def add(self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray) -> None:
         self._changed()
@@ -131,7 +139,7 @@ class DenseIndex:
             similarities[~allowed] = -np.inf
         top = np.argpartition(-similarities, take - 1)[:take] if take < self._size else np.arange(self._size)
         top = top[np.argsort(-similarities[top], kind="stable")]
-        return [int(p) for p in top[:take]]
+        return top[:take].tolist()
 
     def _ann_add(self, vectors: np.ndarray, rowids: np.ndarray) -> None:
         needed = self._ann.get_current_count() + len(rowids)

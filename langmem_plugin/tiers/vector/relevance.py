@@ -23,9 +23,10 @@ import re
 from functools import lru_cache
 from typing import Hashable, Sequence, TypeVar
 
+import numpy as np
 Item = TypeVar("Item", bound=Hashable)
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD = re.compile(r"\w+", re.UNICODE)
 # Inflectional and common derivational endings, longest first. A query word is matched by its
 # root as a prefix, so "allergies", "allergic" and "allergy" all find each other.
 _SUFFIXES = ("ically", "ations", "ation", "ities", "ingly", "ings", "ical", "ness", "ment", "ies", "ied", "ing",
@@ -46,7 +47,7 @@ STOPWORDS = frozenset(
 def keyword_terms(text: str) -> list[str]:
     """The query's distinct content words; each is later quoted, so no FTS syntax can be injected."""
     words: list[str] = []
-    for word in _WORD.findall(text.lower()):
+    for word in WORD.findall(text.lower()):
         if len(word) > 1 and word not in STOPWORDS and word not in words:
             words.append(word)
     return words[:32]
@@ -72,17 +73,22 @@ def fts_term(term: str) -> str:
     return f'("{term}" OR "{root}"*)'
 
 
-@lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern[str]:
-    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
+def term_body(term: str) -> str:
+    """`term_pattern` without its leading word boundary: the root, then what may follow it."""
     root = word_root(term)
     tail = r"\w*" if len(root) >= MIN_ROOT else r"\w{0,2}\b"
-    return re.compile(rf"\b{re.escape(root)}{tail}")
+    return re.escape(root) + tail
+
+
+@lru_cache(maxsize=4096)
+def term_pattern(term: str) -> re.Pattern[str]:
+    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
+    return re.compile(rf"\b{term_body(term)}")
 
 
 def term_matches(term: str, text: str) -> bool:
     """Whether the lower-cased text contains an inflection of the query word."""
-    return _term_pattern(term).search(text) is not None
+    return term_pattern(term).search(text) is not None
 
 
 def idf(document_count: int, total: int) -> float:
@@ -114,9 +120,22 @@ def relevance(
     return 1.0 - miss
 
 
+def relevance_array(
+    similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray, context: np.ndarray | None = None
+) -> np.ndarray:
+    """`relevance` of many memories at once, bit for bit: absent keyword or graph evidence is 0 here, absent
+    context 0 or -inf (clipped to 0, which leaves the product unchanged)."""
+    miss = (1.0 - np.clip(similarity, 0.0, 1.0)) * (1.0 - np.clip(keyword, 0.0, 1.0))
+    miss *= 1.0 - np.clip(graph * np.maximum(similarity, 0.0), 0.0, 1.0)
+    if context is not None:
+        miss *= 1.0 - np.clip(CONTEXT_WEIGHT * context, 0.0, 1.0)
+    return 1.0 - miss
+
+
 def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:
     """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item.
-    Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance)."""
+    Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance); the
+    embedded one with an array form of it over a scope's positions (`sqlite_backend._fused`), equal bit for bit."""
     fused: dict[Item, float] = {}
     for ranked, weight in rankings:
         if weight == 0:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -21,12 +20,14 @@ from pydantic import TypeAdapter
 
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
-from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ...records import MemoryRecord, Scope, SearchHit
 from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex, require_hnswlib
-from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance, rrf_ranking
+from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance_array
+from .scope_cache import CachedScope, ScopeCache
+from .scope_keywords import ScopeKeywords
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,7 +53,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
 """
 
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
-MAX_CACHED_SCOPES = 64
+# Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' texts).
+CACHE_BYTES = 256 * 2**20
+# Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py); bigger
+# ones by FTS5, whose posting lists beat scanning their texts.
+KEYWORD_SCAN_MAX_ROWS = 5000
 # A term found in more than this share of a scope's memories cannot discriminate between them
 # (typically the user's own name); ranking on it would only add noise to the fusion.
 MAX_TERM_SHARE = 0.5
@@ -68,20 +73,25 @@ def scope_tokens(scope: Scope) -> list[str]:
     ]
 
 
-def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
+def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict[str, Any]:
     (_, memory_id, user_id, agent_id, run_id, text, content_hash, metadata, sources, created, updated, valid_from, valid_to) = row
-    return MemoryRecord(
-        id=memory_id,
-        text=text,
-        scope=Scope(user_id=user_id, agent_id=agent_id, run_id=run_id),
-        metadata=json.loads(metadata),
-        created_at=from_epoch(created),
-        updated_at=from_epoch(updated),
-        valid_from=from_epoch(valid_from),
-        valid_to=from_epoch(valid_to),
-        hash=content_hash,
-        sources=[SourceRef.model_validate(s) for s in json.loads(sources)],
-    )
+    return {
+        "id": memory_id,
+        "text": text,
+        "scope": {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
+        "metadata": {} if metadata == "{}" else json.loads(metadata),
+        "created_at": from_epoch(created),
+        "updated_at": from_epoch(updated),
+        "valid_from": from_epoch(valid_from),
+        "valid_to": from_epoch(valid_to),
+        "hash": content_hash,
+        "sources": [] if sources == "[]" else json.loads(sources),
+        "score": score,
+    }
+
+
+def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
+    return MemoryRecord.model_validate(_record_fields(row))
 
 
 _SOURCE_LISTS = TypeAdapter(list[list[SourceRef]])  # a batch's provenance, dumped in one call
@@ -117,9 +127,51 @@ def _valid_to(record: MemoryRecord) -> float:
     return INFINITY if record.valid_to is None else record.valid_to.timestamp()
 
 
+_NO_POSITIONS = np.zeros(0, dtype=np.int64)
+
+
+def _first_occurrences(values: np.ndarray) -> np.ndarray:
+    """The distinct values in the order they first occur."""
+    _, first = np.unique(values, return_index=True)
+    return values[np.sort(first)]
+
+
+def _fused(size: int, rankings: list[tuple[list[int], float]], rrf_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`relevance.rrf_ranking` over the scope's positions: the fused positions in first-seen order, and
+    every position's fused value (0 for the others), summed in the same order, so bit for bit equal."""
+    fused = np.zeros(size)
+    found = [_NO_POSITIONS]
+    for ranked, weight in rankings:
+        if weight == 0 or not ranked:
+            continue
+        at = np.asarray(ranked, dtype=np.int64)
+        fused[at] += weight / (rrf_k + np.arange(1, len(at) + 1))
+        found.append(at)
+    return _first_occurrences(np.concatenate(found)), fused
+
+
+def _scores(
+    params: SearchParams, evidence: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Relevance and context evidence of each slot; `pairs` are (slot, neighbouring slot). A slot's
+    context is its best neighbour's own relevance, either side; -inf without neighbours."""
+    similarity, coverage, graph = evidence
+    weighted = (params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
+    own = relevance_array(*weighted)
+    context = np.full(len(similarity), -np.inf)
+    if not len(pairs[0]):
+        return own, context
+    slots, near_slots = pairs
+    np.maximum.at(context, slots, own[near_slots])
+    np.maximum.at(context, near_slots, own[slots])
+    return relevance_array(*weighted, context=context), context
+
+
 @raise_typed_sqlite_errors
 class SQLiteVectorStore(ManifestRow):
-    def __init__(self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None):
+    def __init__(
+        self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None, cache_bytes: int = CACHE_BYTES
+    ):
         if ann_min_rows is not None:
             require_hnswlib()
         self._ann_min_rows = ann_min_rows
@@ -129,7 +181,7 @@ class SQLiteVectorStore(ManifestRow):
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._conn.execute(statement)
-        self._indexes: OrderedDict[Scope, DenseIndex] = OrderedDict()
+        self._indexes = ScopeCache(cache_bytes)
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         self._dimensions = self._read_dimensions()
 
@@ -175,19 +227,16 @@ class SQLiteVectorStore(ManifestRow):
             self._sync_with_other_processes()
             yield conn
 
-    def _index(self, scope: Scope) -> DenseIndex | None:
-        """The scope's cached matrix (keyed by the frozen Scope itself), loaded on first use."""
-        index = self._indexes.get(scope)
-        if index is not None:
-            self._indexes.move_to_end(scope)
-            return index
-        if self._dimensions is None:
-            return None
+    def _cached(self, scope: Scope) -> CachedScope | None:
+        """The scope's cached search data (keyed by the frozen Scope itself), loaded with one query on first use."""
+        cached = self._indexes.get(scope)
+        if cached is not None or self._dimensions is None:
+            return cached
         clause, params = scope_clause(scope.required_filter())
         rows = self._conn.execute(
-            f"SELECT rowid, vector, valid_from, valid_to FROM memories WHERE {clause}", params
+            f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
         ).fetchall()
-        index = DenseIndex(self._dimensions, capacity=len(rows) + 64, ann_min_rows=self._ann_min_rows)
+        index = DenseIndex(self._dimensions, capacity=len(rows), ann_min_rows=self._ann_min_rows)
         if rows:
             index.add(
                 np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
@@ -195,10 +244,29 @@ class SQLiteVectorStore(ManifestRow):
                 np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
                 np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
             )
-        self._indexes[scope] = index
-        while len(self._indexes) > MAX_CACHED_SCOPES:
-            self._indexes.popitem(last=False)
-        return index
+        cached = CachedScope(index)
+        if len(rows) <= KEYWORD_SCAN_MAX_ROWS:
+            cached.set_keywords(ScopeKeywords([r[4] for r in rows]))  # positions follow the rows' order
+        self._indexes.put(scope, cached)
+        return cached
+
+    def _keywords(self, scope: Scope, cached: CachedScope) -> ScopeKeywords | None:
+        """A small scope's keyword statistics, rebuilt from its texts after its rows changed; None for big scopes."""
+        index = cached.index
+        if len(index) > KEYWORD_SCAN_MAX_ROWS:
+            return None
+        keywords = cached.current_keywords()
+        if keywords is None:
+            clause, params = scope_clause(scope.required_filter())
+            texts = [""] * len(index)
+            for rowid, text in self._conn.execute(f"SELECT rowid, text FROM memories WHERE {clause}", params):
+                position = index.positions([rowid])[0]
+                if position is not None:
+                    texts[position] = text
+            keywords = ScopeKeywords(texts)
+            cached.set_keywords(keywords)
+            self._indexes.account(scope)
+        return keywords
 
     def _cached_indexes_for(self, scope: Scope) -> Iterable[DenseIndex]:
         for cached_scope, index in self._indexes.items():
@@ -381,68 +449,85 @@ class SQLiteVectorStore(ManifestRow):
                 raise DimensionMismatchError(
                     f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
                 )
-            index = self._index(scope)
-            if index is None or len(index) == 0:
+            cached = self._cached(scope)
+            if cached is None or len(cached.index) == 0:
                 return []
+            index = cached.index
             as_of = None if params.as_of is None else params.as_of.timestamp()
             allowed = index.active_mask(as_of)
             if params.filters:
                 allowed &= self._filter_mask(index, scope_filter, params.filters)
             dense_ranked = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else []
-            keyword_ranked, terms, weights = self._keyword_ranking(
-                index, scope, query, allowed, params.candidates, params.keyword_max_docs
-            )
-            graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
-            graph_ranked = list(graph_evidence)
-            fused = rrf_ranking(
-                [
-                    (dense_ranked, params.dense_weight),
-                    (keyword_ranked, params.keyword_weight),
-                    (graph_ranked, params.graph_weight),
-                ],
-                params.rrf_k,
-            )
-            neighbours = self._neighbours(index, list(fused), allowed) if params.context else {}
-            positions = list(dict.fromkeys([*fused, *neighbours]))
-            similarity = dict(zip(positions, index.similarity_of(positions, vector).tolist()))
-            coverage = self._keyword_coverage(index, positions, terms, weights) if params.keyword_weight else {}
-            evidence = {
-                p: (
-                    params.dense_weight * similarity[p],
-                    params.keyword_weight * coverage.get(p, 0.0),
-                    params.graph_weight * graph_evidence.get(p, 0.0),
+            keywords = self._keywords(scope, cached)
+            if keywords is not None:
+                keyword_ranked, terms, weights = self._scanned_keyword_ranking(
+                    keywords, query, allowed, params.candidates, params.keyword_max_docs
                 )
-                for p in positions
-            }
-            own = {p: relevance(*evidence[p]) for p in positions}
-            context = {p: max(own[n] for n in near) for p, near in neighbours.items()}
-            score = {p: relevance(*evidence[p], context=context.get(p)) for p in positions}
-            dense_rank = {p: r for r, p in enumerate(dense_ranked, start=1)}
-            keyword_rank = {p: r for r, p in enumerate(keyword_ranked, start=1)}
-            graph_rank = {p: r for r, p in enumerate(graph_ranked, start=1)}
-            ordered = sorted(positions, key=lambda p: (-score[p], -fused.get(p, 0.0)))
+            else:
+                keyword_ranked, terms, weights = self._keyword_ranking(
+                    index, scope, query, allowed, params.candidates, params.keyword_max_docs
+                )
+            graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
+            ranked = {"dense": dense_ranked, "keyword": keyword_ranked, "graph": list(graph_evidence)}
+            weight = {"dense": params.dense_weight, "keyword": params.keyword_weight, "graph": params.graph_weight}
+            fused_positions, fused = _fused(len(index), [(ranked[n], weight[n]) for n in ranked], params.rrf_k)
+            pairs = (_NO_POSITIONS, _NO_POSITIONS)
+            if params.context:
+                pairs = self._neighbours(index, fused_positions.tolist(), allowed)
+            positions = _first_occurrences(np.concatenate([fused_positions, pairs[1]]))
+            slot_of = np.full(len(index), -1, dtype=np.int64)  # position -> its slot in the arrays below
+            slot_of[positions] = np.arange(len(positions))
+            coverage = None
+            if params.keyword_weight and terms:
+                coverage = (
+                    keywords.coverage(positions, terms, weights)
+                    if keywords is not None
+                    else self._keyword_coverage(index, positions.tolist(), terms, weights)
+                )
+            graph = np.zeros(len(index))
+            graph[list(graph_evidence)] = list(graph_evidence.values())
+            similarity = index.similarity_of(positions, vector).astype(np.float64)
+            evidence = (similarity, np.zeros(len(positions)) if coverage is None else coverage, graph[positions])
+            score, context = _scores(params, evidence, (slot_of[pairs[0]], slot_of[pairs[1]]))
+            order = np.lexsort((-fused[positions], -score))  # stable: equal scores keep the fusion order
             if params.threshold is not None:
-                ordered = [p for p in ordered if score[p] >= params.threshold]
-            ordered = ordered[: params.limit]
-            rowids = index.rowid_at(np.array(ordered, dtype=np.int64)).tolist() if ordered else []
-            records = self._records_by_rowid(rowids)
+                order = order[score[order] >= params.threshold]
+            order = order[: params.limit]
+            hit_positions = positions[order].tolist()
+            rowids = index.rowid_at(positions[order]).tolist()
+            rows = self._rows_by_rowid(rowids)
+        rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
         hits = []
-        for position, rowid in zip(ordered, rowids):
+        for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
+            relevance = float(score[slot])
             hits.append(
-                SearchHit(
-                    memory=records[rowid].model_copy(update={"score": score[position]}),
-                    score=score[position],
-                    similarity=similarity[position],
-                    keyword_score=coverage.get(position),
-                    graph_score=graph_evidence.get(position),
-                    context_score=context.get(position),
-                    fused_score=fused.get(position),
-                    dense_rank=dense_rank.get(position),
-                    keyword_rank=keyword_rank.get(position),
-                    graph_rank=graph_rank.get(position),
+                SearchHit.model_validate(  # one validation of plain values: faster than building each model
+                    {
+                        "memory": _record_fields(rows[rowid], score=relevance),
+                        "score": relevance,
+                        "similarity": float(similarity[slot]),
+                        "keyword_score": None if coverage is None else float(coverage[slot]),
+                        "graph_score": graph_evidence.get(position),
+                        "context_score": None if context[slot] == -np.inf else float(context[slot]),
+                        "fused_score": float(fused[position]) if fused[position] else None,
+                        "dense_rank": rank["dense"].get(position),
+                        "keyword_rank": rank["keyword"].get(position),
+                        "graph_rank": rank["graph"].get(position),
+                    }
                 )
             )
         return hits
+
+    def _scanned_keyword_ranking(
+        self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
+    ) -> tuple[list[int], list[str], list[float]]:
+        """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
+        counts = {t: keywords.document_count(t) for t in keyword_terms(query)}
+        terms = [t for t, count in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(keywords), max_docs)]
+        if not terms:
+            return [], [], []
+        weights = [idf(counts[t], len(keywords)) for t in terms]
+        return keywords.ranking(terms, allowed, candidates), terms, weights
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
@@ -465,42 +550,34 @@ class SQLiteVectorStore(ManifestRow):
                 ranked.append(position)
         return ranked[:candidates], terms, weights
 
-    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> dict[int, set[int]]:
-        """Candidates and the memories stored right before or after them in the same conversation.
+    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the same conversation.
 
         Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
         order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart. The relation
-        is symmetric: a turn next to a candidate becomes a candidate itself.
+        is symmetric: a turn next to a candidate becomes a candidate itself. Pairs come in the
+        order: every candidate's predecessor, then every candidate's successor.
         """
-        found: dict[int, set[int]] = {}
         if not positions:
-            return found
+            return _NO_POSITIONS, _NO_POSITIONS
         at = np.array(positions, dtype=np.int64)
         rowids = index.rowid_at(at)
         around = index.positions(np.concatenate([rowids - 1, rowids + 1]).tolist())
-        pairs = [(p, n) for p, n in zip(positions + positions, around) if n is not None and allowed[n]]
-        if not pairs:
-            return found
-        own_time = index.valid_from_at(np.array([p for p, _ in pairs], dtype=np.int64))
-        near_time = index.valid_from_at(np.array([n for _, n in pairs], dtype=np.int64))
-        for (position, near), close in zip(pairs, (np.abs(own_time - near_time) <= CONTEXT_SECONDS).tolist()):
-            if close:
-                found.setdefault(position, set()).add(near)
-                found.setdefault(near, set()).add(position)
-        return found
+        own = np.concatenate([at, at])
+        near = np.array([-1 if n is None else n for n in around], dtype=np.int64)
+        keep = near >= 0
+        own, near = own[keep], near[keep]
+        keep = allowed[near] & (np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS)
+        return own[keep], near[keep]
 
-    def _keyword_coverage(
-        self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]
-    ) -> dict[int, float]:
-        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`)."""
-        if not terms or not positions:
-            return {}
+    def _keyword_coverage(self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]) -> np.ndarray:
+        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`), from its stored text."""
         rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
         rows = self._conn.execute(
             f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
         ).fetchall()
         text_of = dict(rows)
-        return {p: keyword_coverage(terms, weights, text_of.get(r, "")) for p, r in zip(positions, rowids)}
+        return np.array([keyword_coverage(terms, weights, text_of.get(r, "")) for r in rowids])
 
     def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
         """Positions of the memories the graph links to the query, with the links' specificity, best first."""
@@ -546,13 +623,14 @@ class SQLiteVectorStore(ManifestRow):
         mask[positions] = True
         return mask
 
-    def _records_by_rowid(self, rowids: list[int]) -> dict[int, MemoryRecord]:
+    def _rows_by_rowid(self, rowids: list[int]) -> dict[int, tuple]:
+        """The full rows of the hits, in one query."""
         if not rowids:
             return {}
         rows = self._conn.execute(
             f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
         ).fetchall()
-        return {r[0]: _record(r) for r in rows}
+        return {r[0]: r for r in rows}
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,108 @@
+"""In-memory keyword statistics of one small scope: document counts, BM25 ranking and coverage without FTS5.
+
+A scope of a few hundred memories (one user's) is searched faster by scanning its lower-cased
+texts once per query term than by several FTS5 queries. Terms match exactly as keyword coverage
+matches them (`relevance.term_matches`: the word or an inflection of its root), so the document
+counts, IDF weights and coverage are those of `relevance.py`; BM25 uses the scope's own
+statistics (FTS5's uses the whole table's, every user's).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from .relevance import idf, term_body
+
+MAX_CACHED_TERMS = 512  # query terms whose occurrences are kept per scope
+TERM_ENTRY_BYTES = 300  # a cached term's key, tuple and array headers, roughly
+
+# BM25's usual constants, the ones FTS5's bm25() uses.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+@lru_cache(maxsize=4096)
+def _scan_pattern(term: str) -> re.Pattern[str]:
+    return re.compile(term_body(term))
+
+
+def _is_word_character(character: str) -> bool:
+    """What re's \\w matches (Unicode letters and digits, and the underscore)."""
+    return character.isalnum() or character == "_"
+
+
+class ScopeKeywords:
+    """The scope's texts as one lower-cased string, each text's start and length in words.
+
+    Documents are numbered in the order given (the DenseIndex positions of the scope's rows at
+    build time); the owner drops this object whenever the scope's rows change.
+    """
+
+    def __init__(self, texts: list[str]):
+        lowered = [t.lower() for t in texts]
+        self._joined = "\n".join(lowered)
+        self._starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64) if lowered else np.zeros(0, np.int64)
+        # words for BM25's length normalisation: whitespace-separated, cheaper than the tokenizer and as proportional
+        self._words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
+        self._average_words = float(self._words.mean()) if len(lowered) else 0.0
+        self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._found_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._joined) + self._starts.nbytes + self._words.nbytes + self._found_bytes
+
+    def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """Documents containing an inflection of the term, and how often each does (cached per term)."""
+        found = self._found.get(term)
+        if found is None:
+            joined = self._joined
+            # `term_pattern` without its leading \b, which would make re try every position: starting
+            # with the root's letters, re jumps between their occurrences; the word boundary
+            # (start of text or a non-word character before) is checked here instead.
+            starts = [
+                m.start()
+                for m in _scan_pattern(term).finditer(joined)
+                if m.start() == 0 or not _is_word_character(joined[m.start() - 1])
+            ]
+            documents, frequency = np.unique(np.searchsorted(self._starts, starts, side="right") - 1, return_counts=True)
+            found = (documents.astype(np.int64), frequency.astype(np.float64))
+            if len(self._found) >= MAX_CACHED_TERMS:  # many distinct queries on an unchanged scope
+                self._found.clear()
+                self._found_bytes = 0
+            self._found[term] = found
+            self._found_bytes += found[0].nbytes + found[1].nbytes + TERM_ENTRY_BYTES
+        return found
+
+    def document_count(self, term: str) -> int:
+        return len(self.occurrences(term)[0])
+
+    def ranking(self, terms: list[str], allowed: np.ndarray, candidates: int) -> list[int]:
+        """The `candidates` allowed documents with the best BM25 score for the terms, best first."""
+        scores = np.zeros(len(self), dtype=np.float64)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._words / max(self._average_words, 1e-9))
+        for term in terms:
+            documents, frequency = self.occurrences(term)
+            if len(documents):
+                scores[documents] += idf(len(documents), len(self)) * frequency * (BM25_K1 + 1.0) / (frequency + norm[documents])
+        scores[~allowed] = 0.0
+        matching = np.flatnonzero(scores > 0.0)
+        if len(matching) > candidates:
+            matching = matching[np.argpartition(-scores[matching], candidates - 1)[:candidates]]
+        return matching[np.argsort(-scores[matching], kind="stable")].tolist()
+
+    def coverage(self, positions: np.ndarray, terms: list[str], weights: list[float]) -> np.ndarray:
+        """`relevance.keyword_coverage` of each position's text: the share of the terms' weight it contains."""
+        total = sum(weights)
+        if total <= 0:
+            return np.zeros(len(positions), dtype=np.float64)
+        found = np.zeros(len(self), dtype=np.float64)
+        for term, weight in zip(terms, weights):
+            found[self.occurrences(term)[0]] += weight
+        return found[positions] / total

@@ -1,0 +1,141 @@
+"""The embedded vector tier's read path: the byte-bounded per-scope cache, in-memory keyword
+statistics of small scopes (the same matching as keyword coverage), vectorised relevance, and
+how few SQL statements one search runs."""
+
+import uuid
+
+import numpy as np
+import pytest
+
+from langmem_plugin.records import MemoryRecord, Scope, utc_now
+from langmem_plugin.tiers.vector.base import SearchParams
+from langmem_plugin.tiers.vector.relevance import keyword_coverage, relevance, relevance_array, rrf_ranking, term_matches
+from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
+from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
+
+DIMENSIONS = 16
+
+
+def _records(scope: Scope, texts: list[str]) -> list[MemoryRecord]:
+    now = utc_now()
+    return [
+        MemoryRecord(id=str(uuid.uuid4()), text=t, scope=scope, created_at=now, updated_at=now, valid_from=now, hash=t)
+        for t in texts
+    ]
+
+
+def _vectors(rng: np.random.Generator, count: int) -> np.ndarray:
+    vectors = rng.normal(size=(count, DIMENSIONS)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=20_000)
+    yield store
+    store.close()
+
+
+def _statements(store: SQLiteVectorStore, scope: Scope, query: str) -> list[str]:
+    """The statements one search runs (FTS5's internal ones, reported with a leading --, left out)."""
+    executed: list[str] = []
+    store._conn.set_trace_callback(executed.append)
+    try:
+        store.search(scope, np.ones(DIMENSIONS, dtype=np.float32), query, SearchParams())
+    finally:
+        store._conn.set_trace_callback(None)
+    return [s for s in executed if not s.startswith("--")]
+
+
+def test_cached_scopes_stay_within_the_byte_bound_and_evicted_scopes_still_answer(store):
+    rng = np.random.default_rng(0)
+    users = [Scope(user_id=f"user{u}") for u in range(30)]
+    for scope in users:
+        store.insert(_records(scope, [f"{scope.user_id} likes item{i}" for i in range(10)]), _vectors(rng, 10))
+    for scope in users:
+        hits = store.search(scope, _vectors(rng, 1)[0], "likes", SearchParams())
+        assert {h.memory.scope for h in hits} == {scope} and len(hits) == 10
+        assert store._indexes.nbytes <= store._indexes.max_bytes
+    assert 1 < len(store._indexes) < len(users)  # older users were dropped, not kept without limit
+    first = store.search(users[0], _vectors(rng, 1)[0], "item3", SearchParams(limit=1))
+    assert first[0].memory.text == "user0 likes item3"  # reloaded after eviction
+
+
+def test_a_scope_over_the_bound_is_still_searched(tmp_path):
+    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", cache_bytes=1)
+    scope = Scope(user_id="big")
+    store.insert(_records(scope, [f"note {i}" for i in range(50)]), _vectors(np.random.default_rng(1), 50))
+    assert len(store.search(scope, np.ones(DIMENSIONS, dtype=np.float32), "note", SearchParams(limit=50))) == 50
+    assert len(store._indexes) == 1
+    store.close()
+
+
+def test_a_small_scope_search_runs_a_bounded_number_of_sql_statements(store):
+    scope = Scope(user_id="alice")
+    texts = [f"alice visited the museum number {i}" for i in range(40)] + ["alice adopted a dog"]
+    store.insert(_records(scope, texts), _vectors(np.random.default_rng(2), len(texts)))
+    cold = _statements(store, scope, "which dog did alice adopt")
+    warm = _statements(store, scope, "museum visits")
+    assert len(cold) <= 3  # data_version, the scope's rows, the hits' rows
+    assert len(warm) <= 2  # data_version, the hits' rows
+    assert not any("memory_fts" in s for s in cold + warm)
+
+
+def test_keyword_statistics_follow_writes_to_a_cached_scope(store):
+    scope = Scope(user_id="bob")
+    rng = np.random.default_rng(3)
+    store.insert(_records(scope, ["bob plays chess", "bob cooks pasta"]), _vectors(rng, 2))
+    keyword_only = SearchParams(dense_weight=0.0, context=False)
+    assert store.search(scope, _vectors(rng, 1)[0], "violin", keyword_only) == []
+    [violin] = _records(scope, ["bob bought a violin"])
+    store.insert([violin], _vectors(rng, 1))
+    assert [h.memory.text for h in store.search(scope, _vectors(rng, 1)[0], "violin", keyword_only)] == ["bob bought a violin"]
+    store.replace(violin.model_copy(update={"text": "bob sold his cello"}))
+    assert store.search(scope, _vectors(rng, 1)[0], "violin", keyword_only) == []
+    store.delete([violin.id])
+    assert store.search(scope, _vectors(rng, 1)[0], "cello", keyword_only) == []
+
+
+TEXTS = [
+    "Alice visited Visiting visitors; revisit_x",
+    "dogs and a dog-walker, but not dogmatic",
+    "café Über ﬁnal straße_öl",
+    "xvisit visiting",
+    "",
+    "allergies: allergic to an allergy",
+]
+
+
+@pytest.mark.parametrize("term", ["visited", "dog", "café", "über", "allergy", "straße", "visit", "final", "revisit"])
+def test_in_memory_document_counts_and_coverage_match_keyword_coverage(term):
+    keywords = ScopeKeywords(TEXTS)
+    documents, _ = keywords.occurrences(term)
+    assert documents.tolist() == [i for i, t in enumerate(TEXTS) if term_matches(term, t.lower())]
+    terms, weights = [term, "dog", "allergy"], [1.5, 0.7, 0.2]
+    positions = np.arange(len(TEXTS))
+    assert keywords.coverage(positions, terms, weights).tolist() == [keyword_coverage(terms, weights, t) for t in TEXTS]
+
+
+def test_relevance_array_equals_relevance_bit_for_bit():
+    rng = np.random.default_rng(4)
+    similarity, keyword, graph = rng.uniform(-0.3, 1.2, size=(3, 500))
+    context = np.where(rng.random(500) < 0.5, -np.inf, rng.uniform(0, 1, 500))
+    arrays = relevance_array(similarity, keyword, graph, context).tolist()
+    scalars = [
+        relevance(s, k, g, None if c == -np.inf else c) for s, k, g, c in zip(similarity, keyword, graph, context)
+    ]
+    assert arrays == scalars
+
+
+def test_array_fusion_equals_rrf_ranking_bit_for_bit():
+    rng = np.random.default_rng(5)
+    rankings = [
+        (rng.permutation(200)[:50].tolist(), 1.0),
+        (rng.permutation(200)[:30].tolist(), 0.7),
+        ([], 1.0),
+        (rng.permutation(200)[:10].tolist(), 0.0),  # a ranker turned off contributes nothing
+    ]
+    positions, fused = _fused(200, rankings, 60)
+    expected = rrf_ranking(rankings, 60)
+    assert positions.tolist() == list(expected)
+    assert fused[positions].tolist() == list(expected.values())
