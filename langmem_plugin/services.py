@@ -51,7 +51,10 @@ def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
     from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
     return SQLiteVectorStore(
-        root / "vectors.sqlite3", synchronous=config.synchronous, ann_min_rows=config.vector.ann_min_rows
+        root / "vectors.sqlite3",
+        synchronous=config.synchronous,
+        ann_min_rows=config.vector.ann_min_rows,
+        ann_ef_search=config.vector.ann_ef_search,
     )
 
 
