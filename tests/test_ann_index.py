@@ -84,6 +84,14 @@ def test_reopen_loads_the_saved_graph_and_only_adds_rows_written_since(tmp_path)
     assert (reopened._ann.builds, reopened._ann.loads) == (0, 1)
     assert index.graph is not None and index.unindexed_count() == 0
     assert texts(reopened, ALICE, late)[0] == "late 50"
+
+    writer = SQLiteVectorStore(tmp_path / "vectors.sqlite3")  # a commit elsewhere drops the cached matrix
+    fill(writer, ALICE, vectors(1, 9), prefix="newest")
+    writer.close()
+    assert texts(reopened, ALICE, vectors(1, 9)[0])[0] == "newest 0"
+    assert reopened.wait_for_ann(timeout=60)
+    assert (reopened._ann.builds, reopened._ann.loads) == (0, 2)  # the reloaded matrix loaded the file again
+    assert reopened._indexes[ALICE].unindexed_count() == 0
     reopened.close()
 
 

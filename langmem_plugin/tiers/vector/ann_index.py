@@ -68,7 +68,7 @@ class AnnMaintainer:
         self._store_id = store_id
         self._watched: weakref.WeakValueDictionary[str, DenseIndex] = weakref.WeakValueDictionary()
         self._saved_rows: dict[str, int] = {}  # rows vouched for by each scope's file, as last saved or loaded
-        self._load_tried: set[str] = set()
+        self._load_tried: weakref.WeakSet[DenseIndex] = weakref.WeakSet()  # each matrix tries its file once
         self._failed: set[str] = set()
         self._generation = 0  # bumped by erase/reset: work started before it is thrown away
         self._wakeup = threading.Condition()
@@ -99,7 +99,7 @@ class AnnMaintainer:
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until no graph work is left (True) or `timeout` seconds passed (False)."""
         with self._wakeup:
-            return self._wakeup.wait_for(lambda: not self._pending and not self._busy, timeout)
+            return self._wakeup.wait_for(lambda: self._stopping or not (self._pending or self._busy), timeout)
 
     def erase(self, live_rowids: np.ndarray) -> None:
         """Delete every graph, in memory or on disk, holding a vector of a row no longer stored."""
@@ -114,7 +114,7 @@ class AnnMaintainer:
                 if not _all_in(held, live):
                     index.drop_graph()
                     self._saved_rows.pop(key, None)
-                    self._load_tried.add(key)  # its file holds the same rows: rebuild, do not load
+                    self._load_tried.discard(index)  # its file is deleted below if it holds them too
             for meta in self._directory.glob("*.npz"):
                 try:
                     with np.load(meta, allow_pickle=False) as saved:
@@ -184,8 +184,8 @@ class AnnMaintainer:
 
     def _work(self, key: str, index: DenseIndex) -> None:
         generation = self._generation
-        if index.graph is None and key not in self._load_tried:
-            self._load_tried.add(key)
+        if index.graph is None and index not in self._load_tried:
+            self._load_tried.add(index)
             if self._load(key, index, generation):
                 return
         if index.graph is None:
