@@ -302,6 +302,7 @@ def main() -> None:
     parser.add_argument("--minilm-sentences", type=int, default=512)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ann-min-rows", type=int, help="also run with HNSW for scopes of at least this size")
+    parser.add_argument("--ann-only", action="store_true", help="skip the exact runs of sizes that get an HNSW run")
     parser.add_argument("--ann-ef", type=int, nargs="+", default=[512], help="HNSW search widths measured after reopening")
     parser.add_argument("--backends", nargs="+", choices=["sqlite", "weaviate"], default=["sqlite"])
     parser.add_argument("--layouts", nargs="+", choices=["one-scope", "users"], default=["one-scope"])
@@ -325,6 +326,7 @@ def main() -> None:
             for size in args.sizes
             for layout in args.layouts
             for backend in args.backends
+            if not (args.ann_only and backend == "sqlite" and args.ann_min_rows and size >= args.ann_min_rows)
         ]
         runs += [
             (size, args.queries, args.batch, args.seed, args.ann_min_rows, "sqlite", layout, args.per_user, None, tuple(args.ann_ef))

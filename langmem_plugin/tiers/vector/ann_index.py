@@ -115,15 +115,25 @@ class AnnMaintainer:
                     index.drop_graph()
                     self._saved_rows.pop(key, None)
                     self._load_tried.discard(index)  # its file is deleted below if it holds them too
-            for meta in self._directory.glob("*.npz"):
-                try:
-                    with np.load(meta, allow_pickle=False) as saved:
-                        stale = not _all_in(saved["file_labels"], live)
-                except Exception:  # unreadable: it cannot vouch for its graph either
-                    stale = True
-                if stale:
-                    self._remove_files(meta.stem)
+            own_temporaries = f".{os.getpid()}.tmp"
+            for path in self._directory.glob("*.tmp"):  # left by a crash mid-save: contents unknown
+                if not path.name.endswith(own_temporaries):
+                    path.unlink(missing_ok=True)
+            for key in {path.name.split(".")[0] for path in self._directory.glob("*.hnsw")} | {
+                path.stem for path in self._directory.glob("*.npz")
+            }:
+                if not self._file_holds_only(key, live):
+                    self._remove_files(key)
         self.wake()
+
+    def _file_holds_only(self, key: str, sorted_live: np.ndarray) -> bool:
+        """Whether the scope's graph file is described by its .npz and holds only live rows."""
+        graph_path, meta_path = self._paths(key)
+        try:
+            with np.load(meta_path, allow_pickle=False) as saved:
+                return _sha256(graph_path) == str(saved["graph_sha256"]) and _all_in(saved["file_labels"], sorted_live)
+        except Exception:  # missing or unreadable: nothing vouches for the other file
+            return False
 
     def reset(self) -> None:
         with self._files_lock:
@@ -291,6 +301,8 @@ class AnnMaintainer:
                 os.replace(graph_tmp, graph_path)
                 os.replace(meta_tmp, meta_path)
             self._saved_rows[key] = len(labels)
+        except (OSError, RuntimeError) as exc:  # the graph in memory stays usable; a reopen rebuilds or catches up
+            log.warning("could not save the ANN index %s: %s", graph_path.name, exc)
         finally:
             graph_tmp.unlink(missing_ok=True)
             meta_tmp.unlink(missing_ok=True)
