@@ -198,3 +198,18 @@ def test_reset_removes_the_index_files(tmp_path):
     store.reset()
     assert list((tmp_path / "vectors.ann").iterdir()) == []
     store.close()
+
+
+def test_config_sets_the_search_width_and_rejects_a_bad_one(tmp_path):
+    from langmem_plugin import ConfigurationError, Memory
+
+    from .helpers import HashingEmbeddings
+
+    with Memory({"path": str(tmp_path), "vector": {"ann_min_rows": 10, "ann_ef_search": 64}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add([f"note number {i}" for i in range(12)], user_id="alice", infer=False)
+        memory.search("note", user_id="alice")
+        store = memory.services.vector
+        assert store.wait_for_ann(timeout=60)
+        assert store._indexes[Scope(user_id="alice")].graph.ef_search == 64
+    with pytest.raises(ConfigurationError):
+        Memory({"path": str(tmp_path), "vector": {"ann_ef_search": 0}}, embeddings=HashingEmbeddings())
