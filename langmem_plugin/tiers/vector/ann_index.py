@@ -22,8 +22,9 @@ from typing import Callable
 
 import numpy as np
 
+from ...errors import ConfigurationError
 from ...records import Scope
-from .dense_index import AnnGraph, DenseIndex, require_hnswlib
+from .dense_index import AnnGraph, DenseIndex
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,14 @@ BUILD_CHUNK = 8192  # rows per add_items while building: bounds how long close()
 LIVE_CHUNK = 64  # rows per hold of a live graph's lock: bounds how long a search waits on a write
 ROUND_ROWS = 16384  # rows caught up per round, so that several scopes take turns
 SAVE_GROWTH = 0.1  # a graph is saved again once it holds this share of rows more than its file
+
+
+def require_hnswlib():
+    try:
+        import hnswlib
+    except ImportError as exc:
+        raise ConfigurationError("vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'") from exc
+    return hnswlib
 
 
 def scope_digest(scope: Scope) -> str:

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 import numpy as np
 
-from ...errors import ConfigurationError
-
 INFINITY = float("inf")
-# Per-column odd multipliers of the row fingerprint: a fixed seed, so fingerprints saved by one
-# process compare equal to those computed by another.
-_FINGERPRINT_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 _FINGERPRINT_CHUNK = 65536
 
 
-def require_hnswlib():
-    try:
-        import hnswlib
-    except ImportError as exc:
-        raise ConfigurationError("vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'") from exc
-    return hnswlib
+@lru_cache(maxsize=8)
+def _fingerprint_weights(width: int) -> np.ndarray:
+    """Per-column odd multipliers from a fixed seed: every process computes the same fingerprints."""
+    return np.random.default_rng(0x5EED).integers(1, 2**63, size=width, dtype=np.uint64) | np.uint64(1)
 
 
 def fingerprints(vectors: np.ndarray) -> np.ndarray:
     """A 64-bit digest of each row's exact bytes: tells whether a graph entry saved earlier still
     holds the row's current vector (rowids are reused by SQLite, vectors replaced by updates)."""
     words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32)
-    weights = _FINGERPRINT_WEIGHTS[: words.shape[1]]
+    weights = _fingerprint_weights(words.shape[1])
     out = np.empty(len(words), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for start in range(0, len(words), _FINGERPRINT_CHUNK):
