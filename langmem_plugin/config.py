@@ -30,7 +30,7 @@ class VectorTierConfig(BaseModel):
         "is ready. None keeps exact search everywhere.",
     )
     ann_ef_search: int = Field(
-        default=512,
+        default=1024,
         ge=1,
         description="HNSW candidate list size per search: higher raises recall and latency "
         "(see docs/benchmarks.md for recall@10 at 1M memories).",

@@ -91,7 +91,7 @@ def _valid_to(record: MemoryRecord) -> float:
 @raise_typed_sqlite_errors
 class SQLiteVectorStore(ManifestRow):
     def __init__(
-        self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None, ann_ef_search: int = 512
+        self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None, ann_ef_search: int = 1024
     ):
         self._path = Path(path)
         self._lock = threading.RLock()
