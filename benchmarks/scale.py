@@ -15,6 +15,14 @@ builds); `--layouts users` spreads the memories over users of --per-user memorie
 1,000 users x 100) and searches each query in one user's scope. Recall@10 is dense-only search
 against exact cosine top-10 within the searched scope.
 
+With `--ann-min-rows`, the scopes that large also run with the HNSW index: the first search loads
+the matrix and starts the background build (`ann_build_seconds` is how long the build took
+after it), searches are timed once the index is ready, then the store is closed and reopened
+(`reopen_seconds`: opening + the first search's matrix load; `ann_load_seconds`: loading the
+saved graph after it; `ann_rebuilt_on_reopen` must be false). `--ann-ef` measures recall and
+latency at several HNSW search widths on the same graph (`graph_recall_at_10` asks the graph
+alone, `dense_recall_at_10` goes through the whole search).
+
 Each size runs in a fresh process so that its peak resident memory is its own. A PNG of
 latency against size is written next to the JSON (--out).
 """
@@ -58,6 +66,73 @@ def vector_config(backend: str, ann_min_rows: int | None, weaviate: dict | None)
     return {"ann_min_rows": ann_min_rows}
 
 
+def time_searches(store, scopes, query_texts, query_vectors, params) -> list[float]:
+    timings = []
+    for text, vector, scope in zip(query_texts, query_vectors, scopes):
+        tick = time.perf_counter()
+        store.search(scope, vector, text, params)
+        timings.append(time.perf_counter() - tick)
+    return timings
+
+
+def dense_recall(store, scopes, query_vectors, vectors, size, users, per_user, layout) -> float:
+    """Dense-only search (no keyword ranker, no context) against the exact cosine top-10."""
+    exact = SearchParams(limit=10, dense_weight=1.0, keyword_weight=0.0, context=False)
+    recall = []
+    for q, (vector, scope) in enumerate(list(zip(query_vectors, scopes))[:100]):
+        dense = store.search(scope, vector, "", exact)
+        truth = set(exact_top10(vectors, vector, q, size, users, per_user, layout).tolist())
+        found = {int(h.memory.text.rsplit("#", 1)[1]) for h in dense}
+        recall.append(len(found & truth) / min(10, len(truth)))
+    return float(np.mean(recall))
+
+
+def exact_top10(vectors, vector, q, size, users, per_user, layout) -> np.ndarray:
+    first = (q % users) * per_user
+    members = np.arange(size) if layout == "one-scope" else np.arange(first, min(size, first + per_user))
+    return members[np.argsort(-(vectors[members] @ vector))[:10]]
+
+
+def ann_report(open_memory, scope, query_texts, query_vectors, vectors, size, efs) -> dict:
+    """Reopen, then an ef sweep of the HNSW index of the one benchmarked scope."""
+    tick = time.perf_counter()
+    reopened = open_memory()
+    store = reopened.services.vector
+    store.search(scope, query_vectors[0], query_texts[0], SearchParams(limit=10))  # loads the matrix
+    reopen = time.perf_counter() - tick
+    tick = time.perf_counter()
+    assert store.wait_for_ann()
+    load = time.perf_counter() - tick
+    graph = store._indexes[scope].graph  # benchmark only: set the search width on the live graph
+    sweep = []
+    scopes = [scope] * len(query_texts)
+    for ef in efs:
+        graph.ef_search = ef
+        timings = time_searches(store, scopes, query_texts, query_vectors, SearchParams(limit=10))
+        graph_recall = []
+        for q, vector in enumerate(query_vectors[:100]):
+            truth = set(exact_top10(vectors, vector, q, size, 1, size, "one-scope").tolist())
+            labels = graph.query(vector, 10)
+            graph_recall.append(len(truth & {int(r) - 1 for r in labels}) / 10)  # rowid i + 1 holds memory i
+        sweep.append(
+            {
+                "ef_search": ef,
+                "search_p50_ms": round(percentile(timings, 50), 2),
+                "search_p95_ms": round(percentile(timings, 95), 2),
+                "dense_recall_at_10": round(dense_recall(store, scopes, query_vectors, vectors, size, 1, size, "one-scope"), 4),
+                "graph_recall_at_10": round(float(np.mean(graph_recall)), 4),
+            }
+        )
+    report = {
+        "reopen_seconds": round(reopen, 2),
+        "ann_load_seconds": round(load, 2),
+        "ann_rebuilt_on_reopen": store._ann.builds > 0,
+        "ann_ef_sweep": sweep,
+    }
+    reopened.close()
+    return report
+
+
 def bench_size(
     size: int,
     queries: int,
@@ -68,6 +143,7 @@ def bench_size(
     layout: str = "one-scope",
     per_user: int = 100,
     weaviate: dict | None = None,
+    ann_efs: tuple[int, ...] = (),
 ) -> dict:
     rng = np.random.default_rng(seed)
     vocabulary = make_vocabulary(rng)
@@ -78,6 +154,8 @@ def bench_size(
     users = 1 if layout == "one-scope" else -(-size // per_user)
     # query q searches the scope of memory (q % users) * per_user: every user gets queries in turn
     query_scopes = [scope_of(layout, (q % users) * per_user, per_user) for q in range(queries)]
+    hnsw = backend == "sqlite" and ann_min_rows is not None and size >= ann_min_rows and layout == "one-scope"
+    ann = {}
     with tempfile.TemporaryDirectory() as directory:
         config = {
             "path": directory,
@@ -85,7 +163,11 @@ def bench_size(
             "graph": {"enabled": False},
             "vector": vector_config(backend, ann_min_rows, weaviate),
         }
-        with Memory(config, embeddings=PrecomputedEmbeddings(table, vectors.shape[1])) as memory:
+
+        def open_memory() -> Memory:
+            return Memory(config, embeddings=PrecomputedEmbeddings(table, vectors.shape[1]))
+
+        with open_memory() as memory:
             started = time.perf_counter()
             step = batch if layout == "one-scope" else min(batch, per_user)
             for start in range(0, size, step):
@@ -96,28 +178,23 @@ def bench_size(
             params = SearchParams(limit=10)
             query_vectors = vectors[size:]
             tick = time.perf_counter()
-            store.search(query_scopes[0], query_vectors[0], query_texts[0], params)  # load the matrix (and build HNSW)
+            store.search(query_scopes[0], query_vectors[0], query_texts[0], params)  # load the matrix
             first_search = time.perf_counter() - tick
-            exact = [SearchParams(limit=10, dense_weight=1.0, keyword_weight=0.0, context=False)]
-            recall = []
-            timings = []
-            for text, vector, scope in zip(query_texts, query_vectors, query_scopes):
+            if hnsw:  # searches run once the background build is done
                 tick = time.perf_counter()
-                store.search(scope, vector, text, params)
-                timings.append(time.perf_counter() - tick)
-            for q, (vector, scope) in enumerate(list(zip(query_vectors, query_scopes))[:100]):
-                dense = store.search(scope, vector, "", exact[0])
-                first = (q % users) * per_user
-                members = np.arange(size) if layout == "one-scope" else np.arange(first, min(size, first + per_user))
-                truth = set(members[np.argsort(-(vectors[members] @ vector))[:10]].tolist())
-                found = {int(h.memory.text.rsplit("#", 1)[1]) for h in dense}
-                recall.append(len(found & truth) / min(10, len(members)))
+                assert store.wait_for_ann()
+                ann["ann_build_seconds"] = round(time.perf_counter() - tick, 2)
+            timings = time_searches(store, query_scopes, query_texts, query_vectors, params)
+            recall = dense_recall(store, query_scopes, query_vectors, vectors, size, users, per_user, layout)
             facade = []
             for text, scope in list(zip(query_texts, query_scopes))[:50]:
                 tick = time.perf_counter()
                 memory.search(text, user_id=scope.user_id, limit=10)
                 facade.append(time.perf_counter() - tick)
             db_bytes = sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+            ann_bytes = sum(p.stat().st_size for p in Path(directory, "vectors.ann").glob("*"))
+        if hnsw:
+            ann.update(ann_report(open_memory, query_scopes[0], query_texts, query_vectors, vectors, size, ann_efs))
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "memories": size,
@@ -125,7 +202,7 @@ def bench_size(
         "layout": layout if layout == "one-scope" else f"{users} users x {per_user}",
         "dense_search": "weaviate" if backend == "weaviate" else "hnsw" if ann_min_rows is not None and size >= ann_min_rows else "exact",
         "first_search_seconds": round(first_search, 2),
-        "dense_recall_at_10": round(float(np.mean(recall)), 4),
+        "dense_recall_at_10": round(recall, 4),
         "add_batch": step,
         "add_seconds": round(add_seconds, 2),
         "adds_per_second": round(size / add_seconds, 1),
@@ -135,7 +212,9 @@ def bench_size(
         "memory_search_p50_ms_with_cached_query_embedding": round(percentile(facade, 50), 2),
         # Weaviate's data lives in the server's directory, not here: only the local tiers count
         "disk_mb": round(db_bytes / 2**20, 1),
+        "ann_disk_mb": round(ann_bytes / 2**20, 1),
         "peak_rss_mb": round(peak_rss_mb, 1),
+        **ann,
     }
 
 
@@ -184,6 +263,8 @@ def main() -> None:
     parser.add_argument("--minilm-sentences", type=int, default=512)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ann-min-rows", type=int, help="also run with HNSW for scopes of at least this size")
+    parser.add_argument("--ann-only", action="store_true", help="skip the exact runs of sizes that get an HNSW run")
+    parser.add_argument("--ann-ef", type=int, nargs="+", default=[512], help="HNSW search widths measured after reopening")
     parser.add_argument("--backends", nargs="+", choices=["sqlite", "weaviate"], default=["sqlite"])
     parser.add_argument("--layouts", nargs="+", choices=["one-scope", "users"], default=["one-scope"])
     parser.add_argument("--per-user", type=int, default=100, help="memories per user in the 'users' layout")
@@ -206,9 +287,10 @@ def main() -> None:
             for size in args.sizes
             for layout in args.layouts
             for backend in args.backends
+            if not (args.ann_only and backend == "sqlite" and args.ann_min_rows and size >= args.ann_min_rows)
         ]
         runs += [
-            (size, args.queries, args.batch, args.seed, args.ann_min_rows, "sqlite", layout, args.per_user, None)
+            (size, args.queries, args.batch, args.seed, args.ann_min_rows, "sqlite", layout, args.per_user, None, tuple(args.ann_ef))
             for size in args.sizes
             for layout in args.layouts
             if "sqlite" in args.backends and args.ann_min_rows and size >= args.ann_min_rows

@@ -25,8 +25,15 @@ class VectorTierConfig(BaseModel):
     ann_min_rows: int | None = Field(
         default=None,
         ge=1,
-        description="Scopes with at least this many memories are searched with an HNSW index "
-        "(needs hnswlib); None keeps exact search everywhere.",
+        description="Scopes with at least this many memories get an HNSW index (needs hnswlib), built "
+        "in the background and saved next to the store (vectors.ann/); searches stay exact until it "
+        "is ready. None keeps exact search everywhere.",
+    )
+    ann_ef_search: int = Field(
+        default=1024,
+        ge=1,
+        description="HNSW candidate list size per search: higher raises recall and latency "
+        "(see docs/benchmarks.md for recall@10 at 1M memories).",
     )
     cache_mib: int = Field(
         default=256,

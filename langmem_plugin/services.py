@@ -55,6 +55,7 @@ def _vector_store(config: MemoryConfig, root: Path) -> VectorStore:
         synchronous=config.synchronous,
         ann_min_rows=config.vector.ann_min_rows,
         cache_bytes=config.vector.cache_mib * 2**20,
+        ann_ef_search=config.vector.ann_ef_search,
     )
 
 

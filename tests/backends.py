@@ -22,6 +22,16 @@ from langmem_plugin.tiers.vector.weaviate_backend import WeaviateVectorStore
 Factory = Callable[[Path, object], object]
 
 
+class GraphLedVectorStore(SQLiteVectorStore):
+    """Lets the background HNSW work finish before answering, so that searches go through the graph
+    (the first search of a scope registers it for indexing)."""
+
+    def search(self, *args, **kwargs):
+        super().search(*args, **kwargs)
+        assert self.wait_for_ann(timeout=60)
+        return super().search(*args, **kwargs)
+
+
 def _redis(root: Path, request) -> RedisKeyValueStore:
     # a fresh prefix per test keeps tests apart on the one session server
     return RedisKeyValueStore(request.getfixturevalue("redis_url"), prefix=f"t{uuid.uuid4().hex[:12]}")
@@ -43,7 +53,7 @@ def weaviate_store(root: Path, request, *, multi_tenancy: bool) -> WeaviateVecto
 VECTOR_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3"),
     # every scope answered by the HNSW graph, so the contract also holds for approximate search
-    "sqlite-hnsw": lambda root, request: SQLiteVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
+    "sqlite-hnsw": lambda root, request: GraphLedVectorStore(root / "vectors.sqlite3", ann_min_rows=1),
     "weaviate": lambda root, request: weaviate_store(root, request, multi_tenancy=False),
     "weaviate-tenants": lambda root, request: weaviate_store(root, request, multi_tenancy=True),
 }

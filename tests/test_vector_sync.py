@@ -29,11 +29,13 @@ def _dense_hits(store: SQLiteVectorStore, rows: int) -> int:
     return len(store.search(SCOPE, np.ones(DIMENSIONS, dtype=np.float32), "", params))
 
 
-def _writer(path: str, worker: int, barrier, results) -> None:
+def _writer(path: str, worker: int, barrier, results, ann_min_rows: int | None) -> None:
     """Rounds of simultaneous inserts: every writer caches the scope's dense index, all insert at
     once (so most inserts wait for another writer's commit), then each compares its index with
-    the table while nobody writes."""
-    store = SQLiteVectorStore(path, synchronous="NORMAL")
+    the table while nobody writes. With `ann_min_rows`, an HNSW graph (saved by one process,
+    loaded by the others, always behind the latest commits) leads the search once the scope is
+    large enough: rows it lacks must still be reached."""
+    store = SQLiteVectorStore(path, synchronous="NORMAL", ann_min_rows=ann_min_rows)
     rng = np.random.default_rng(worker)
     short_rounds = []
     for round_number in range(ROUNDS):
@@ -51,13 +53,14 @@ def _writer(path: str, worker: int, barrier, results) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_writers_keep_cached_dense_indexes_complete(tmp_path):
+@pytest.mark.parametrize("ann_min_rows", [None, 50], ids=["exact", "hnsw"])
+def test_concurrent_writers_keep_cached_dense_indexes_complete(tmp_path, ann_min_rows):
     """A commit of another process between the version check and our write must not be hidden."""
     path = str(tmp_path / "vectors.sqlite3")
     SQLiteVectorStore(path).close()
     context = mp.get_context("spawn")
     barrier, results = context.Barrier(WRITERS), context.Queue()
-    workers = [context.Process(target=_writer, args=(path, w, barrier, results)) for w in range(WRITERS)]
+    workers = [context.Process(target=_writer, args=(path, w, barrier, results, ann_min_rows)) for w in range(WRITERS)]
     for process in workers:
         process.start()
     outcomes = [results.get(timeout=120) for _ in workers]

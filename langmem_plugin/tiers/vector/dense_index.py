@@ -1,42 +1,81 @@
-"""In-memory matrix of one scope's vectors for exact (or HNSW) dense search."""
+"""In-memory matrix of one scope's vectors for exact dense search, optionally led by an HNSW graph."""
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
+
 import numpy as np
 
-from ...errors import ConfigurationError
-
 INFINITY = float("inf")
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 100
+_FINGERPRINT_CHUNK = 65536
 
 
-def require_hnswlib():
-    try:
-        import hnswlib
-    except ImportError as exc:
-        raise ConfigurationError("vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'") from exc
-    return hnswlib
+@lru_cache(maxsize=8)
+def _fingerprint_weights(width: int) -> np.ndarray:
+    """Per-column odd multipliers from a fixed seed: every process computes the same fingerprints."""
+    return np.random.default_rng(0x5EED).integers(1, 2**63, size=width, dtype=np.uint64) | np.uint64(1)
+
+
+def fingerprints(vectors: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of each row's exact bytes: tells whether a graph entry saved earlier still
+    holds the row's current vector (rowids are reused by SQLite, vectors replaced by updates)."""
+    words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32)
+    weights = _fingerprint_weights(words.shape[1])
+    out = np.empty(len(words), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(words), _FINGERPRINT_CHUNK):
+            chunk = words[start : start + _FINGERPRINT_CHUNK].astype(np.uint64)
+            out[start : start + _FINGERPRINT_CHUNK] = (chunk * weights).sum(axis=1)
+    return out
+
+
+class AnnGraph:
+    """An hnswlib graph over rowid labels with the lock hnswlib needs: add_items, mark_deleted
+    and resize_index are not safe alongside knn_query."""
+
+    def __init__(self, index, ef_search: int):
+        self.index = index
+        self.ef_search = ef_search
+        self.lock = threading.Lock()
+
+    def query(self, vector: np.ndarray, k: int) -> np.ndarray | None:
+        with self.lock:
+            k = min(k, self.index.get_current_count())
+            if k == 0:
+                return None
+            self.index.set_ef(max(self.ef_search, k))
+            try:
+                labels, _ = self.index.knn_query(vector, k=k)
+            except RuntimeError:  # fewer live elements than k (many marked deleted)
+                return None
+        return labels[0]
 
 
 class DenseIndex:
     """Rows are kept contiguous so that a scope's search is one matrix-vector product.
 
-    With `ann_min_rows` set, a scope that grows past it also gets an HNSW graph (hnswlib, inner
-    product) kept in step with every write; it answers the dense ranking, and exact search takes
-    over whenever filters leave too few HNSW candidates.
+    An HNSW graph (tiers/vector/ann_index.py maintains it in the background) may lead the dense
+    ranking. A row is trusted to the graph only while `_indexed` says the graph holds its current
+    vector; every other row (new, replaced, or the whole scope before the graph exists) is scanned
+    exactly, so the graph can lag behind writes without any row being missed. Exact search takes
+    over when filters leave too few graph candidates.
     """
 
-    def __init__(self, dimensions: int, capacity: int = 1024, ann_min_rows: int | None = None):
+    def __init__(self, dimensions: int, capacity: int = 1024, track_fingerprints: bool = False):
         self.dimensions = dimensions
-        self._ann_min_rows = ann_min_rows
-        self._ann = None
+        self._track_fingerprints = track_fingerprints
+        self.graph: AnnGraph | None = None
         self._matrix = np.zeros((max(capacity, 16), dimensions), dtype=np.float32)
         self._rowids = np.zeros(self._matrix.shape[0], dtype=np.int64)
         self._valid_from = np.zeros(self._matrix.shape[0], dtype=np.float64)
         self._valid_to = np.zeros(self._matrix.shape[0], dtype=np.float64)
+        self._indexed = np.zeros(self._matrix.shape[0], dtype=bool)
+        self._fingerprint = np.zeros(self._matrix.shape[0] if track_fingerprints else 0, dtype=np.uint64)
         self._size = 0
         self._position: dict[int, int] = {}
+        self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
+        self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
         self.term_counts: dict[str, int] = {}  # keyword-ranker cache, valid until the rows change
         self.version = 0  # bumped on every change, so caches derived from the rows know they are stale
 
@@ -46,12 +85,17 @@ class DenseIndex:
     def __contains__(self, rowid: int) -> bool:
         return rowid in self._position
 
+    def _arrays(self) -> tuple[str, ...]:
+        return ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed") + (
+            ("_fingerprint",) if self._track_fingerprints else ()
+        )
+
     def _grow(self, needed: int) -> None:
         capacity = self._matrix.shape[0]
         if needed <= capacity:
             return
         new_capacity = max(needed, capacity * 2)
-        for name in ("_matrix", "_rowids", "_valid_from", "_valid_to"):
+        for name in self._arrays():
             old = getattr(self, name)
             new = np.zeros((new_capacity,) + old.shape[1:], dtype=old.dtype)
             new[: self._size] = old[: self._size]
@@ -60,15 +104,17 @@ class DenseIndex:
     @property
     def nbytes(self) -> int:
         """Approximate memory held: the arrays plus the rowid -> position map (about 100 bytes an entry)."""
-        arrays = self._matrix.nbytes + self._rowids.nbytes + self._valid_from.nbytes + self._valid_to.nbytes
+        arrays = sum(getattr(self, name).nbytes for name in ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_fingerprint"))
         return arrays + 100 * len(self._position)
 
-    def _changed(self) -> None:
+    def _changed(self, rowids) -> None:
         self.term_counts.clear()
         self.version += 1
+        if self._touched is not None:
+            self._touched.update(rowids)
 
     def add(self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray) -> None:
-        self._changed()
+        self._changed(rowids.tolist())
         count = len(rowids)
         self._grow(self._size + count)
         end = self._size + count
@@ -76,19 +122,22 @@ class DenseIndex:
         self._rowids[self._size : end] = rowids
         self._valid_from[self._size : end] = valid_from
         self._valid_to[self._size : end] = valid_to
+        self._indexed[self._size : end] = False
+        if self._track_fingerprints:
+            self._fingerprint[self._size : end] = fingerprints(vectors)
         for offset, rowid in enumerate(rowids.tolist()):
             self._position[rowid] = self._size + offset
         self._size = end
-        if self._ann is not None:
-            self._ann_add(vectors, rowids)
 
     def set(self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float) -> None:
-        self._changed()
         position = self._position[rowid]
+        self.term_counts.clear()
         if vector is not None:
+            self._changed([rowid])
             self._matrix[position] = vector
-            if self._ann is not None:
-                self._ann_add(vector[None, :], np.array([rowid]))
+            self._indexed[position] = False  # the graph holds the old vector until re-added
+            if self._track_fingerprints:
+                self._fingerprint[position] = fingerprints(vector[None, :])[0]
         self._valid_from[position] = valid_from
         self._valid_to[position] = valid_to
 
@@ -96,13 +145,14 @@ class DenseIndex:
         position = self._position.pop(rowid, None)
         if position is None:
             return
-        self._changed()
-        if self._ann is not None:
-            self._ann.mark_deleted(rowid)
+        self._changed([rowid])
+        if self.graph is not None or self._touched is not None:
+            self.removed.append(rowid)
         last = self._size - 1
         if position != last:
             moved = int(self._rowids[last])
-            for array in (self._matrix, self._rowids, self._valid_from, self._valid_to):
+            for name in self._arrays():
+                array = getattr(self, name)
                 array[position] = array[last]
             self._position[moved] = position
         self._size = last
@@ -130,7 +180,7 @@ class DenseIndex:
         take = min(candidates, int(allowed.sum()))
         if take == 0:
             return []
-        if self._ann_min_rows is not None and self._size >= self._ann_min_rows:
+        if self.graph is not None:
             ranked = self._ann_ranking(vector, allowed, take)
             if ranked is not None:
                 return ranked
@@ -141,20 +191,62 @@ class DenseIndex:
         top = top[np.argsort(-similarities[top], kind="stable")]
         return top[:take].tolist()
 
-    def _ann_add(self, vectors: np.ndarray, rowids: np.ndarray) -> None:
-        needed = self._ann.get_current_count() + len(rowids)
-        if needed > self._ann.get_max_elements():
-            self._ann.resize_index(max(needed, 2 * self._ann.get_max_elements()))
-        self._ann.add_items(vectors, rowids)
-
     def _ann_ranking(self, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
-        if self._ann is None:
-            hnswlib = require_hnswlib()
-            self._ann = hnswlib.Index(space="ip", dim=self.dimensions)
-            self._ann.init_index(max_elements=max(self._size, 16), ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
-            self._ann.add_items(self._matrix[: self._size], self._rowids[: self._size])
-        fetch = min(self._size, 2 * take + 16)
-        self._ann.set_ef(max(fetch, 128))
-        labels, _ = self._ann.knn_query(vector, k=fetch)
-        ranked = [p for p in self.positions(labels[0].tolist()) if p is not None and allowed[p]]
-        return ranked[:take] if len(ranked) >= take else None
+        """Graph candidates still holding their current vector, plus the rows the graph lacks
+        (scanned exactly); None when those are too few or the unindexed tail is most of the scope."""
+        unindexed = np.flatnonzero(~self._indexed[: self._size] & allowed)
+        if 2 * len(unindexed) > self._size:
+            return None
+        labels = self.graph.query(vector, 2 * take + 16)
+        if labels is None:
+            return None
+        found = [p for p in self.positions(labels.tolist()) if p is not None and self._indexed[p] and allowed[p]]
+        if len(found) + len(unindexed) < take:
+            return None
+        candidates = np.concatenate([np.asarray(found, dtype=np.int64), unindexed])
+        similarities = self._matrix[candidates] @ vector
+        order = np.argsort(-similarities, kind="stable")[:take]
+        return [int(p) for p in candidates[order]]
+
+    # -- what the ANN maintainer reads and writes, always under the store's lock ----------------
+
+    def start_tracking(self) -> None:
+        """Record rowids written from now on: rows copied for the graph may change before they land."""
+        self._touched = set()
+
+    def unindexed_rows(self, start: int, span: int, most: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Copies of at most `most` rows the graph lacks among positions [start, start + span), and
+        the position to continue from."""
+        end = min(self._size, start + span)
+        positions = start + np.flatnonzero(~self._indexed[start:end])[:most]
+        return self._rowids[positions].copy(), self._matrix[positions].copy(), end
+
+    def mark_indexed(self, rowids: np.ndarray) -> None:
+        """The graph now holds these rows' vectors as copied, unless a write touched them since."""
+        touched = self._touched or set()
+        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist())) if p is not None and r not in touched]
+        self._indexed[positions] = True
+        self._touched = None
+
+    def adopt(self, graph: AnnGraph, labels: np.ndarray, saved_fingerprints: np.ndarray) -> None:
+        """Trust a graph loaded from disk for the rows whose vectors are unchanged since it was saved."""
+        positions = self.positions(labels.tolist())
+        keep = np.array([p is not None for p in positions], dtype=bool)
+        at = np.array([p for p in positions if p is not None], dtype=np.int64)
+        same = self._fingerprint[at] == saved_fingerprints[keep]
+        self._indexed[at[same]] = True
+        self.graph = graph
+
+    def indexed_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids and fingerprints of the rows the graph holds current: what a saved graph vouches for."""
+        positions = np.flatnonzero(self._indexed[: self._size])
+        return self._rowids[positions].copy(), self._fingerprint[positions].copy()
+
+    def drop_graph(self) -> None:
+        """Back to exact search over every row (the graph held rows that must be erased)."""
+        self.graph = None
+        self._indexed[:] = False
+        self.removed = []
+
+    def unindexed_count(self) -> int:
+        return int(self._size - self._indexed[: self._size].sum())

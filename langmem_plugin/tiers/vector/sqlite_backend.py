@@ -20,11 +20,12 @@ from pydantic import TypeAdapter
 
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
-from ...records import MemoryRecord, Scope, SearchHit
+from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .dense_index import INFINITY, DenseIndex, require_hnswlib
+from .ann_index import AnnMaintainer
+from .dense_index import INFINITY, DenseIndex
 from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance_array
 from .scope_cache import CachedScope, ScopeCache
 from .scope_keywords import ScopeKeywords
@@ -170,14 +171,21 @@ def _scores(
 @raise_typed_sqlite_errors
 class SQLiteVectorStore(ManifestRow):
     def __init__(
-        self, path: str | Path, synchronous: str = "FULL", ann_min_rows: int | None = None, cache_bytes: int = CACHE_BYTES
+        self,
+        path: str | Path,
+        synchronous: str = "FULL",
+        ann_min_rows: int | None = None,
+        ann_ef_search: int = 1024,
+        cache_bytes: int = CACHE_BYTES,
     ):
-        if ann_min_rows is not None:
-            require_hnswlib()
-        self._ann_min_rows = ann_min_rows
         self._path = Path(path)
-        self._conn = open_sqlite(self._path, synchronous)
         self._lock = threading.RLock()
+        self._ann = (
+            None
+            if ann_min_rows is None
+            else AnnMaintainer(self._path.with_suffix(".ann"), ann_min_rows, ann_ef_search, self._lock, self._store_id)
+        )
+        self._conn = open_sqlite(self._path, synchronous)
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._conn.execute(statement)
@@ -236,7 +244,7 @@ class SQLiteVectorStore(ManifestRow):
         rows = self._conn.execute(
             f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
         ).fetchall()
-        index = DenseIndex(self._dimensions, capacity=len(rows), ann_min_rows=self._ann_min_rows)
+        index = DenseIndex(self._dimensions, capacity=len(rows) + 64, track_fingerprints=self._ann is not None)
         if rows:
             index.add(
                 np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
@@ -248,6 +256,8 @@ class SQLiteVectorStore(ManifestRow):
         if len(rows) <= KEYWORD_SCAN_MAX_ROWS:
             cached.set_keywords(ScopeKeywords([r[4] for r in rows]))  # positions follow the rows' order
         self._indexes.put(scope, cached)
+        if self._ann is not None:
+            self._ann.watch(scope, index)
         return cached
 
     def _keywords(self, scope: Scope, cached: CachedScope) -> ScopeKeywords | None:
@@ -304,6 +314,7 @@ class SQLiteVectorStore(ManifestRow):
                     [(rowid, r.text, tokens[r.scope]) for rowid, r in zip(rowids, records)],
                 )
             self._add_to_cached_indexes(records, np.fromiter(rowids, dtype=np.int64, count=len(records)), vectors, rows)
+            self._wake_ann()
 
     def _add_to_cached_indexes(self, records: list[MemoryRecord], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]) -> None:
         """Append new rows to every cached matrix whose scope they fall in, one block per scope."""
@@ -347,6 +358,7 @@ class SQLiteVectorStore(ManifestRow):
             for index in self._cached_indexes_for(record.scope):
                 if rowid in index:
                     index.set(rowid, vector, record.valid_from.timestamp(), _valid_to(record))
+            self._wake_ann()
 
     def _delete_rowids(self, rowids: list[int]) -> None:
         for start in range(0, len(rowids), 500):
@@ -363,6 +375,7 @@ class SQLiteVectorStore(ManifestRow):
             for index in self._indexes.values():
                 for rowid in rowids:
                     index.remove(rowid)
+            self._wake_ann()
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
         clause, params = scope_clause(scope.required_filter())
@@ -373,6 +386,7 @@ class SQLiteVectorStore(ManifestRow):
             for index in self._indexes.values():
                 for row in rows:
                     index.remove(row[0])
+            self._wake_ann()
             return [_record(r) for r in rows]
 
     def erase_deleted(self) -> None:
@@ -382,6 +396,9 @@ class SQLiteVectorStore(ManifestRow):
             with write_transaction(self._conn):
                 self._conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
             truncate_wal(self._conn)
+            if self._ann is not None:
+                live = self._conn.execute("SELECT rowid FROM memories").fetchall()
+                self._ann.erase(np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live)))
 
     def reset(self) -> None:
         with self._lock:
@@ -391,6 +408,8 @@ class SQLiteVectorStore(ManifestRow):
                 self._conn.execute("DELETE FROM meta")
             self._indexes.clear()
             self._dimensions = None
+            if self._ann is not None:
+                self._ann.reset()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -633,6 +652,23 @@ class SQLiteVectorStore(ManifestRow):
         return {r[0]: r for r in rows}
 
     def close(self) -> None:
+        if self._ann is not None:
+            self._ann.close()  # before the connection: the thread may still read the store id
         with self._lock:
             self._conn.close()
             self._indexes.clear()
+
+    # -- the ANN index (tiers/vector/ann_index.py) --------------------------------------------
+
+    def _store_id(self) -> str | None:
+        manifest = self.read_manifest()
+        return None if manifest is None else manifest["store_id"]
+
+    def _wake_ann(self) -> None:
+        if self._ann is not None:
+            self._ann.wake()
+
+    def wait_for_ann(self, timeout: float | None = None) -> bool:
+        """Block until the background ANN work queued so far is done (benchmarks, tests); False
+        if `timeout` seconds passed first. Searches never need this: they stay exact meanwhile."""
+        return True if self._ann is None else self._ann.wait_idle(timeout)
