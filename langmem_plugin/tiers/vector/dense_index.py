@@ -131,9 +131,8 @@ class DenseIndex:
 
     def set(self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float) -> None:
         position = self._position[rowid]
-        self.term_counts.clear()
+        self._changed([] if vector is None else [rowid])  # only a new vector makes the graph's copy stale
         if vector is not None:
-            self._changed([rowid])
             self._matrix[position] = vector
             self._indexed[position] = False  # the graph holds the old vector until re-added
             if self._track_fingerprints:
