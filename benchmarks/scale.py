@@ -103,7 +103,7 @@ def ann_report(open_memory, scope, query_texts, query_vectors, vectors, size, ef
     tick = time.perf_counter()
     assert store.wait_for_ann()
     load = time.perf_counter() - tick
-    graph = store._indexes[scope].graph  # benchmark only: set the search width on the live graph
+    graph = store._indexes.get(scope).index.graph  # benchmark only: set the search width on the live graph
     sweep = []
     scopes = [scope] * len(query_texts)
     for ef in efs:

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,9 +25,8 @@ from ..extras import Requirement, require
 from ..errors import InvalidInputError
 from ..services import configured_chat_model
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
-from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment
-from .locomo_data import QA_CATEGORIES, Conversation, load_locomo, retrieval_questions
-from .metrics import percentiles_ms
+from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment, summarise
+from .locomo_data import Conversation, load_locomo, retrieval_questions
 from .plots import plot_recall_curves
 from .qa import run_qa
 from .retrievers import (
@@ -73,13 +71,8 @@ def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[
     return factories[name]()
 
 
-def _empty_scores() -> dict[str, list[float]]:
-    return defaultdict(list)
-
-
 def evaluate_system(system: Retriever, conversations: list[Conversation], k_max: int) -> dict:
-    per_category: dict[int, dict[str, list[float]]] = defaultdict(_empty_scores)
-    latencies: list[float] = []
+    rows: list[tuple[int, dict[str, float], float]] = []  # (category, scores, search ms) per question
     retrieved_tokens: list[int] = []
     ingest_seconds = 0.0
     bar = progress.start(f"[locomo] {system.name}: conversations", len(conversations))
@@ -90,28 +83,16 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
         for question in retrieval_questions(conversation):
             started = time.perf_counter()
             items = system.search(conversation, question.question, k_max)
-            latencies.append(time.perf_counter() - started)
+            elapsed_ms = (time.perf_counter() - started) * 1000
             outputs = {"retrieved": retrieval_outputs(items)}
             scores = run_evaluators([retrieval_evaluator], {"question": question.question}, outputs, {"evidence": question.evidence})
-            for metric, score in scores.items():
-                per_category[question.category][metric].append(score)
+            rows.append((question.category, scores, elapsed_ms))
             retrieved_tokens.append(sum(len(item.text.split()) for item in items[:10]))
         bar.advance()
     bar.close()
     system.close()
-
-    def summarise(lists: dict[str, list[float]]) -> dict[str, float]:
-        return {metric: round(sum(values) / len(values), 4) for metric, values in sorted(lists.items())}
-
-    overall: dict[str, list[float]] = defaultdict(list)
-    for scores in per_category.values():
-        for metric, values in scores.items():
-            overall[metric].extend(values)
     return {
-        "questions": len(latencies),
-        "overall": summarise(overall),
-        "by_category": {QA_CATEGORIES[c]: summarise(per_category[c]) for c in sorted(per_category)},
-        "search_latency": percentiles_ms(latencies),
+        **summarise(rows),
         "ingest_seconds": round(ingest_seconds, 2),
         "retrieved_words_per_query_at_10": round(sum(retrieved_tokens) / max(len(retrieved_tokens), 1), 1),
     }
