@@ -10,6 +10,7 @@ namespace): see `StatementCounter`.
 
     python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
     python benchmarks/inserts.py --memories 100000 --batches 1000
+    python benchmarks/inserts.py --breakdown          # CPU per stage of a memory, default config
 
 Every batch size runs with `synchronous=FULL` (the default: each commit is fsynced), the
 smallest again with NORMAL, each beside sqlite-vec with the same setting; the largest once more
@@ -23,6 +24,8 @@ Also timed: one `add(infer=True)` of a short first-person message with the offli
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -207,6 +210,67 @@ def bench_sqlite_vec(vectors: np.ndarray, batch: int, synchronous: str = "FULL")
     }
 
 
+@contextlib.contextmanager
+def stage_timers(cpu: collections.Counter):
+    """Charge the process CPU time of each write-path stage to `cpu` (seconds by stage name);
+    a stage called inside another is counted in both."""
+    from langmem_plugin.embeddings.cache import CachedEmbeddings
+    from langmem_plugin.pipeline import audit, ingest
+    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+    from langmem_plugin.tiers.vector import sqlite_backend
+
+    stages = [
+        (ingest, "normalize_messages", "normalise and validate messages"),
+        (ingest, "new_record", "MemoryRecord objects and content hashes"),
+        (ingest, "MemoryOperation", "returned MemoryOperation objects"),
+        (CachedEmbeddings, "embed", "embedding (lookup table) and embedding-cache read"),
+        (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),
+        (sqlite_backend, "_rows", "  of which: encoding the rows in Python"),
+        (audit, "_log_dumped", "history + scope index, all of it"),
+        (DiskCacheKeyValueStore, "append", "  of which: history append"),
+        (DiskCacheKeyValueStore, "put_many", "journal entry + scope index puts"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in stages]
+
+    def timed(function, label):
+        def run(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                cpu[label] += time.process_time() - started
+
+        return run
+
+    for (owner, name, label), (_, _, function) in zip(stages, originals):
+        setattr(owner, name, timed(function, label))
+    try:
+        yield
+    finally:
+        for owner, name, function in originals:
+            setattr(owner, name, function)
+
+
+def bench_breakdown(texts: list[str], table: dict, batch: int) -> dict:
+    """CPU µs per memory of each write-path stage, default config (embedding cache on)."""
+    cpu: collections.Counter = collections.Counter()
+    with tempfile.TemporaryDirectory() as directory:
+        with Memory(config(directory, embedding_cache=True), embeddings=LookupEmbeddings(table, 384)) as memory:
+            memory.add(texts[:batch], user_id="bench", infer=False)
+            cpu_started = time.process_time()
+            with stage_timers(cpu):
+                for start in range(batch, len(texts), batch):
+                    memory.add(texts[start : start + batch], user_id="bench", infer=False)
+            total = time.process_time() - cpu_started
+    timed = len(texts) - batch
+    return {
+        "batch": batch,
+        "memories": timed,
+        "cpu_us_per_memory": round(1e6 * total / timed, 1),
+        "stages_cpu_us_per_memory": {label: round(1e6 * seconds / timed, 1) for label, seconds in cpu.most_common()},
+    }
+
+
 def bench_infer(table: dict, count: int) -> dict:
     """Milliseconds per `add(infer=True)` of one first-person message, offline manager, embedding excluded."""
     with tempfile.TemporaryDirectory() as directory:
@@ -228,11 +292,15 @@ def main() -> None:
     parser.add_argument("--min-calls", type=int, default=2000, help="at least this many add calls per smaller batch size")
     parser.add_argument("--infer-adds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--breakdown", action="store_true", help="only the CPU per stage, largest batch, 30,000 memories at most")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     texts = make_sentences(rng, args.memories, make_vocabulary(rng))
     vectors = low_rank_vectors(rng, args.memories)
     table = dict(zip(texts, vectors))
+    if args.breakdown:
+        print(json.dumps({"benchmark": "inserts-breakdown", **bench_breakdown(texts[:30_000], table, max(args.batches))}, indent=2))
+        return
     results = []
     runs = [(batch, "FULL") for batch in args.batches] + [(min(args.batches), "NORMAL")]
     for batch, synchronous in runs:

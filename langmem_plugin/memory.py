@@ -12,7 +12,7 @@ from . import operations
 from .config import MemoryConfig
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
-from .pipeline.audit import settle_journal
+from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
@@ -40,6 +40,12 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
+
+    def _close(self) -> None:
+        try:
+            remove_finished_journal(self.services)
+        finally:
+            self.services.close()
 
     @classmethod
     def from_env(cls, **kwargs: Any):
@@ -177,7 +183,7 @@ class Memory(_Facade):
         operations.reset(self.services)
 
     def close(self) -> None:
-        self.services.close()
+        self._close()
 
     def __enter__(self) -> "Memory":
         return self
@@ -299,7 +305,7 @@ class AsyncMemory(_Facade):
         await self._run(operations.reset)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.services.close)
+        await asyncio.to_thread(self._close)
 
     async def __aenter__(self) -> "AsyncMemory":
         return self

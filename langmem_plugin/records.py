@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Union
@@ -17,6 +18,21 @@ MetadataValue = Union[str, int, float, bool, None]
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# The RFC 4122 variant puts 10 in the top two bits of the 17th hex digit.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def new_uuids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as `str(uuid.uuid4())` writes them, drawn with one
+    `os.urandom` call: `uuid.uuid4()` costs several µs each, paid per message of a large add."""
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = digits[start : start + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}")
+    return ids
 
 
 def content_hash(text: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -19,6 +20,28 @@ from .tiers.sqlite_common import make_directory
 from .tiers.vector import VectorStore
 
 
+class FinishedKeys:
+    """Keys whose entries are done with, collected to be deleted together later (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys.append(key)
+
+    def take(self) -> list[str]:
+        """All keys collected so far; the caller deletes them (or gives them back on failure)."""
+        with self._lock:
+            keys, self._keys = self._keys, []
+            return keys
+
+    def give_back(self, keys: list[str]) -> None:
+        with self._lock:
+            self._keys[:0] = keys
+
+
 @dataclass
 class MemoryServices:
     config: MemoryConfig
@@ -27,6 +50,8 @@ class MemoryServices:
     kv: KeyValueStore
     embedder: CachedEmbeddings
     manager: MemoryManager
+    # journal entries whose write is complete: removed with the next journaled write (pipeline/audit.py)
+    finished_journal: FinishedKeys = field(default_factory=FinishedKeys)
 
     def close(self) -> None:
         self.vector.close()

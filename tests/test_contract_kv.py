@@ -92,6 +92,14 @@ def test_batches_larger_than_one_query_and_values_larger_than_a_page(kv):
     assert kv.get_many("history", list(many)) == {}
 
 
+def test_put_many_removes_keys_in_the_same_write(kv):
+    kv.put_many("journal", {"done": {"text": "x" * 100_000}, "kept": [1]})
+    kv.put_many("journal", {"next": [2]}, remove=["done", "missing"])
+    assert kv.get_many("journal", ["done", "kept", "next"]) == {"kept": [1], "next": [2]}
+    kv.put_many("journal", {}, remove=["kept", "next"])
+    assert kv.keys("journal") == []
+
+
 # -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --
 
 

@@ -109,7 +109,7 @@ def memory_config(request, tmp_path):
 
 def _crash_after_vector_write(memory: Memory, text: str) -> str:
     """What a SIGKILL between the vector commit and the history append leaves behind."""
-    record = new_record(text, Scope(user_id="u"), {}, [], utc_now())
+    record = new_record(str(uuid.uuid4()), text, Scope(user_id="u"), {}, [], utc_now())
     event = history_event(EventType.ADD, record, API_ACTOR, None, text, record.created_at)
     memory.services.kv.put_many(JOURNAL, {"k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
     memory.services.vector.insert([record], memory.services.embedder.embed([text], record.scope))
@@ -131,7 +131,7 @@ def test_reopen_logs_a_committed_write_whose_history_was_lost(memory_config):
 
 def test_uncommitted_write_is_dropped_once_no_longer_in_flight(memory_config):
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
-        record = new_record("I never got stored", Scope(user_id="u"), {}, [], utc_now())
+        record = new_record(str(uuid.uuid4()), "I never got stored", Scope(user_id="u"), {}, [], utc_now())
         event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
         entry = {"written_at": time.time(), "events": [event.model_dump(mode="json")]}
         memory.services.kv.put_many(JOURNAL, {"k1": entry})
@@ -157,8 +157,8 @@ def test_replayed_events_are_not_duplicated(memory_config):
 
 def test_purge_erases_the_scope_journal_entries(memory_config):
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
-        mine = new_record("my secret plan", Scope(user_id="u", agent_id="bot"), {}, [], utc_now())
-        theirs = new_record("their plan", Scope(user_id="v"), {}, [], utc_now())
+        mine = new_record(str(uuid.uuid4()), "my secret plan", Scope(user_id="u", agent_id="bot"), {}, [], utc_now())
+        theirs = new_record(str(uuid.uuid4()), "their plan", Scope(user_id="v"), {}, [], utc_now())
         for key, record in (("mine", mine), ("theirs", theirs)):
             event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
             memory.services.kv.put_many(JOURNAL, {key: {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})

@@ -40,8 +40,12 @@ class CachedEmbeddings:
         identity = f"{self._identity}\x1f"
         return [f"{scope_key}/{hashlib.sha256((identity + text).encode('utf-8')).hexdigest()}" for text in texts]
 
-    def embed(self, texts: list[str], scope: Scope) -> np.ndarray:
-        """Vectors of the texts, cached for `scope` (the scope on whose behalf they are embedded)."""
+    def embed(self, texts: list[str], scope: Scope, remember: bool = True) -> np.ndarray:
+        """Vectors of the texts, cached for `scope` (the scope on whose behalf they are embedded).
+
+        `remember=False` uses cached vectors but stores no new ones: for verbatim memories, whose
+        vectors the vector tier keeps anyway, a second copy would cost a write and ~1.5 KB each.
+        """
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         if self._kv is None:
@@ -55,6 +59,7 @@ class CachedEmbeddings:
         if unique_missing:
             fresh = embed_texts(self.embeddings, [texts[i] for i in unique_missing.values()])
             new_items = {k: fresh[j].tobytes() for j, k in enumerate(unique_missing)}
-            self._kv.put_many(NAMESPACE, new_items)
+            if remember:
+                self._kv.put_many(NAMESPACE, new_items)
             cached.update(new_items)
         return np.stack([np.frombuffer(cached[k], dtype=np.float32) for k in keys])

@@ -3,9 +3,11 @@ that a scope's history can be purged.
 
 A vector-tier write and its audit events live in different stores, so they cannot share one
 transaction. The events are first written to a journal in the key-value tier; the vector write
-follows, then the history and scope index, then the journal entry is removed. Whoever opens the
-store later settles what a crash left in the journal: events whose write reached the vector
-tier are logged (appending is idempotent), the others are dropped.
+follows, then the history and scope index; the finished entry is removed in the transaction
+that journals the next write (or on close), which spares every write a transaction of its own.
+Whoever opens the store later settles what a crash left in the journal: events whose write
+reached the vector tier are logged (appending is idempotent), the others are dropped, so a
+finished entry left by a crash costs only a replay.
 
 Scope index keys are `<field>=<percent-encoded id>/<memory id>`: the encoded id never holds `/`,
 so the prefix of user "a" cannot match the keys of user "ab" or of "a/b". Each value is the
@@ -94,7 +96,12 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
     key = uuid.uuid4().hex
     dumped = _EVENTS.dump_python(events, mode="json")
     entry = {"written_at": time.time(), "events": dumped}
-    services.kv.put_many(JOURNAL, {key: entry})
+    finished = services.finished_journal.take()
+    try:
+        services.kv.put_many(JOURNAL, {key: entry}, remove=finished)
+    except BaseException:
+        services.finished_journal.give_back(finished)
+        raise
     try:
         yield
     except BaseException:
@@ -104,7 +111,16 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
             pass  # and the caller gets the original error below
         raise
     _log_dumped(services, events, dumped)
-    services.kv.delete_many(JOURNAL, [key])
+    services.finished_journal.add(key)
+
+
+def remove_finished_journal(services: MemoryServices) -> None:
+    """Delete the entries of completed writes now (on close): they hold memory text. With the
+    key-value tier unreachable they stay, and the next open settles them like a crash's."""
+    try:
+        services.kv.delete_many(JOURNAL, services.finished_journal.take())
+    except Exception:  # noqa: BLE001 - closing must not fail on what the next open repairs
+        pass
 
 
 def settle_journal(services: MemoryServices) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LangMemError
-from ..records import EventType, Fact, MemoryOperation, MemoryRecord, Scope, SourceRef, content_hash, utc_now
+from ..records import EventType, Fact, MemoryOperation, MemoryRecord, Scope, SourceRef, content_hash, new_uuids, utc_now
 from ..services import MemoryServices
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.graph.base import normalize_name
@@ -29,9 +29,9 @@ NEIGHBOURS = 10
 WRITE_CHUNK = 2000
 
 
-def new_record(text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
+def new_record(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
     return MemoryRecord(
-        id=str(uuid.uuid4()),
+        id=memory_id,
         text=text,
         scope=scope,
         metadata=metadata,
@@ -78,8 +78,9 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     the call, which was never acknowledged.
     """
     now = utc_now()
-    records = [new_record(m.content, scope, metadata, [m.source()], now) for m in conversation]
-    _write_new(services, records, services.embedder.embed([r.text for r in records], scope), API_ACTOR, now)
+    ids = new_uuids(len(conversation))
+    records = [new_record(memory_id, m.content, scope, metadata, [m.source()], now) for memory_id, m in zip(ids, conversation)]
+    _write_new(services, records, services.embedder.embed([r.text for r in records], scope, remember=False), API_ACTOR, now)
     return [MemoryOperation(event=EventType.ADD, memory=r) for r in records]
 
 
@@ -187,9 +188,7 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
         else:
             record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
             text = fact.text if taken else (decision.text or fact.text)  # a merged text was meant for the target
-            record = new_record(text, scope, record_metadata, fact.sources, now).model_copy(
-                update={"id": item.memory_id}
-            )
+            record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now)
             for old in decision.also_invalidate:
                 old = current.get(old.id, old)
                 if old.valid_to is not None:

@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage
 
 from ..config import LimitsConfig
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
-from ..records import ConversationMessage, Scope, utc_now
+from ..records import ConversationMessage, Scope, new_uuids, utc_now
 from .validation import check_encodable, check_text
 
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
@@ -100,6 +100,7 @@ def normalize_messages(
     batch = uuid.uuid4().hex[:12]
     default_timestamp = default_timestamp or utc_now()
     normalized = []
+    fallback_ids = new_uuids(len(messages))  # for messages that bring no id of their own
     for index, raw in enumerate(messages):
         fields = _fields(raw, index)
         role = _ROLES.get(str(fields.get("role") or "user").lower())
@@ -112,7 +113,7 @@ def normalize_messages(
         name = fields.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")
-        message_id = fields.get("id") or uuid.uuid4().hex
+        message_id = fields.get("id") or fallback_ids[index].replace("-", "")
         for what, value in (("name", name), ("id", message_id), ("turn_id", fields.get("turn_id"))):
             if isinstance(value, str):
                 check_encodable(value, f"message {index} {what}")

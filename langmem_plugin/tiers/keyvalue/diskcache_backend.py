@@ -95,9 +95,10 @@ class DiskCacheKeyValueStore:
                 pass
         return found
 
-    def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
-        if items:
-            self._set_many(self._cache(namespace), list(items), lambda old: items, read_old=False)
+    def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+        removed = [key for key in dict.fromkeys(remove) if key not in items]
+        if items or removed:
+            self._set_many(self._cache(namespace), list(items), lambda old: items, read_old=False, remove=removed)
 
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
         cache = self._cache(namespace)
@@ -117,10 +118,16 @@ class DiskCacheKeyValueStore:
             self._set_many(self._cache(namespace), list(entries), extended, read_old=True)
 
     def _set_many(
-        self, cache: diskcache.Cache, keys: list[str], values_from: Callable[[dict[str, Any]], Mapping[str, Any]], read_old: bool
+        self,
+        cache: diskcache.Cache,
+        keys: list[str],
+        values_from: Callable[[dict[str, Any]], Mapping[str, Any]],
+        read_old: bool,
+        remove: list[str] = (),
     ) -> None:
         """diskcache's `set` for many keys in one transaction: read the keys' rows, then update the
-        rows that exist and insert the others, with one statement each.
+        rows that exist and insert the others, with one statement each; the keys in `remove` are
+        deleted in the same transaction.
 
         `values_from(old values)` runs inside the transaction, so a read-modify-write is atomic.
         Value files (values over diskcache's 32 KiB) of a failed transaction are removed at once,
@@ -130,6 +137,9 @@ class DiskCacheKeyValueStore:
         columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
         try:
             with cache._transact() as (sql, cleanup):
+                if remove:
+                    for (filename,) in sql(f"DELETE FROM Cache WHERE {_KEY_IN_BATCH} RETURNING filename", (_batch(remove),)).fetchall():
+                        cleanup(filename)
                 now = time.time()
                 existing: dict[str, tuple[int, str | None]] = {}
                 old: dict[str, Any] = {}

@@ -61,9 +61,17 @@ class RedisKeyValueStore:
         raws = self._client.mget([self._key(namespace, k) for k in keys])
         return {k: _decode(raw) for k, raw in zip(keys, raws) if raw is not None}
 
-    def put_many(self, namespace: str, items: Mapping[str, Any]) -> None:
-        if items:
-            self._client.mset({self._key(namespace, k): _encode(v) for k, v in items.items()})
+    def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+        removed = [self._key(namespace, k) for k in dict.fromkeys(remove) if k not in items]
+        if not removed:
+            if items:
+                self._client.mset({self._key(namespace, k): _encode(v) for k, v in items.items()})
+            return
+        with self._client.pipeline(transaction=True) as pipe:  # MULTI/EXEC: one atomic write
+            if items:
+                pipe.mset({self._key(namespace, k): _encode(v) for k, v in items.items()})
+            pipe.delete(*removed)
+            pipe.execute()
 
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
         names = [self._key(namespace, k) for k in keys]

@@ -95,14 +95,14 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
     return MemoryRecord.model_validate(_record_fields(row))
 
 
-_SOURCE_LISTS = TypeAdapter(list[list[SourceRef]])  # a batch's provenance, dumped in one call
+_SOURCES = TypeAdapter(list[SourceRef])
 _VALID_FROM, _VALID_TO = 10, 11  # positions in a `_rows` tuple
 
 
 def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     """The `memories` columns after rowid, in insert order."""
     rows = []
-    for record, sources, vector in zip(records, _SOURCE_LISTS.dump_python([r.sources for r in records], mode="json"), vectors):
+    for record, vector in zip(records, vectors):
         scope = record.scope
         rows.append(
             (
@@ -112,8 +112,8 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
                 scope.run_id,
                 record.text,
                 record.hash,
-                json.dumps(record.metadata),
-                json.dumps(sources),
+                json.dumps(record.metadata) if record.metadata else "{}",
+                _SOURCES.dump_json(record.sources).decode(),
                 to_epoch(record.created_at),
                 to_epoch(record.updated_at),
                 to_epoch(record.valid_from),
