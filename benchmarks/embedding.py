@@ -210,7 +210,7 @@ def main() -> None:
         tick = time.perf_counter()
         try:
             embedder = MiniLMEmbeddings(runtime=runtime)
-        except ConfigurationError as exc:  # the onnx extra not installed: reported, not fatal
+        except ConfigurationError as exc:  # onnxruntime not installed: reported, not fatal
             init_seconds[runtime] = f"unavailable: {exc}"
             continue
         init_seconds[runtime] = round(time.perf_counter() - tick, 2)

@@ -67,7 +67,7 @@ class EmbedderConfig(BaseModel):
     cache: bool = True
     runtime: Literal["auto", "numpy", "onnx"] = Field(
         default="auto",
-        description="MiniLM's forward pass: ONNX Runtime (the onnx extra; about twice as fast on a query) "
+        description="MiniLM's forward pass: ONNX Runtime (installed with the local extra; about twice as fast on a query) "
         "when installed, else numpy; or either one by name",
     )
     threads: int | None = Field(

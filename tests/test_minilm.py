@@ -26,7 +26,7 @@ TEXTS_OF_MIXED_LENGTH = [
 
 
 ONNX_INSTALLED = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
-RUNTIMES = ["numpy", pytest.param("onnx", marks=pytest.mark.skipif(not ONNX_INSTALLED, reason="the onnx extra is not installed"))]
+RUNTIMES = ["numpy", pytest.param("onnx", marks=pytest.mark.skipif(not ONNX_INSTALLED, reason="onnxruntime / onnx are not installed"))]
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)

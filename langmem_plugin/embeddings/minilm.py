@@ -9,7 +9,7 @@ sentence-transformers.
 Latency: a query is a dozen tokens, so its matrices are tiny. Each batch of texts runs on one
 core (BLAS threads only spin on matrices this small), texts of similar token length are batched
 together so that little is padded (a single text is not padded at all), and batches run side by
-side on `threads` cores. ONNX Runtime (the `onnx` extra, see minilm_onnx.py) multiplies small
+side on `threads` cores. ONNX Runtime (in the `local` extra, see minilm_onnx.py) multiplies small
 matrices about twice as fast as OpenBLAS, because it packs the constant weights once at load
 instead of on every product; `runtime="auto"` uses it when installed.
 """
@@ -236,7 +236,7 @@ def _make_encoder(runtime: Runtime, weights: EncoderWeights) -> tuple[str, Encod
         except ImportError as exc:
             if runtime == "onnx":
                 raise ConfigurationError(
-                    "embedder runtime 'onnx' needs onnxruntime and onnx: pip install 'langmem-plugin[onnx]'"
+                    "embedder runtime 'onnx' needs onnxruntime and onnx: pip install 'langmem-plugin[local]'"
                 ) from exc
         else:
             return "onnx", OnnxEncoder(weights)

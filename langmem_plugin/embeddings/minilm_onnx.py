@@ -1,4 +1,4 @@
-"""The MiniLM forward pass as an ONNX graph run by ONNX Runtime (the `onnx` extra).
+"""The MiniLM forward pass as an ONNX graph run by ONNX Runtime (onnxruntime and onnx, in the `local` extra).
 
 No model hub is reachable, so the graph is built here with the `onnx` helper API from the same
 rearranged weights the numpy encoder uses. The weights are handed to ONNX Runtime as in-memory
