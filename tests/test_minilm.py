@@ -99,7 +99,7 @@ def test_the_numpy_runtime_leaves_blas_threads_as_it_found_them():
 def test_onnx_runtime_missing_falls_back_to_numpy_unless_asked_for(monkeypatch):
     monkeypatch.setitem(sys.modules, "langmem_plugin.embeddings.minilm_onnx", None)  # import fails
     assert MiniLMEmbeddings(runtime="auto").runtime == "numpy"
-    with pytest.raises(ConfigurationError, match=r"langmem-plugin\[onnx\]"):
+    with pytest.raises(ConfigurationError, match=r"langmem-plugin\[local\]"):
         MiniLMEmbeddings(runtime="onnx")
 
 
