@@ -139,3 +139,22 @@ def test_array_fusion_equals_rrf_ranking_bit_for_bit():
     expected = rrf_ranking(rankings, 60)
     assert positions.tolist() == list(expected)
     assert fused[positions].tolist() == list(expected.values())
+
+
+def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, monkeypatch):
+    """Past `keyword_max_docs` a term is left out of the keyword ranker, so FTS5 stops counting there."""
+    from langmem_plugin.tiers.vector import sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)  # take the FTS5 path of big scopes
+    scope = Scope(user_id="bob")
+    texts = [f"bob tuned the violin number {i}" for i in range(12)] + ["bob bought a cello", "bob sold the cello"]
+    texts += [f"bob walked the dog on day {i}" for i in range(12)]  # violin stays under half the scope
+    store.insert(_records(scope, texts), _vectors(np.random.default_rng(3), len(texts)))
+    keyword_only = SearchParams(limit=20, dense_weight=0.0, keyword_max_docs=3, context=False)
+    hits = store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin cello", keyword_only)
+    assert sorted(h.memory.text for h in hits) == ["bob bought a cello", "bob sold the cello"]
+    counts = store._indexes.get(scope).index.term_counts
+    assert counts["violin"] == (4, 3) and counts["cello"] == (2, 3)  # counted to 4, not to 12
+    wider = SearchParams(limit=20, dense_weight=0.0, keyword_max_docs=20, context=False)
+    assert len(store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin", wider)) == 12
+    assert counts["violin"] == (12, 20)  # a larger bound counts again

@@ -76,7 +76,7 @@ class DenseIndex:
         self._position: dict[int, int] = {}
         self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
         self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
-        self.term_counts: dict[str, int] = {}  # keyword-ranker cache, valid until the rows change
+        self.term_counts: dict[str, tuple[int, int]] = {}  # keyword-ranker cache: term -> (count, counted up to); valid until the rows change
         self.version = 0  # bumped on every change, so caches derived from the rows know they are stale
 
     def __len__(self) -> int:

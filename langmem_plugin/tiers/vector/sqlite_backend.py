@@ -553,7 +553,7 @@ class SQLiteVectorStore(ManifestRow):
     ) -> tuple[list[int], list[str], list[float]]:
         """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights."""
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
-        counts = {t: self._document_count(index, t, scope_match) for t in keyword_terms(query)}
+        counts = {t: self._document_count(index, t, scope_match, max_docs) for t in keyword_terms(query)}
         terms = [t for t, count in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(index), max_docs)]
         weights = [idf(counts[t], len(index)) for t in terms]
         if not terms:
@@ -616,20 +616,23 @@ class SQLiteVectorStore(ManifestRow):
                 evidence[position] = links[memory_id]
         return evidence
 
-    def _document_count(self, index: DenseIndex, term: str, scope_match: str) -> int:
-        """How many of the scope's memories match the term (cached until the scope's rows change).
+    def _document_count(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> int:
+        """How many of the scope's memories match the term, counted up to `max_docs + 1` (cached
+        until the scope's rows change).
 
         Terms in most of the scope's memories (typically the user's own name) or in more than
-        `keyword_max_docs` of them are left out of the keyword ranker: they carry almost no BM25
-        weight but make FTS5 score every matching row.
+        `max_docs` of them are left out of the keyword ranker: they carry almost no BM25 weight but
+        make FTS5 score every matching row. Counting stops past `max_docs`, so a first look at such
+        a term in a scope of a million memories does not walk its whole posting list.
         """
         cached = index.term_counts.get(term)
-        if cached is None:
-            cached = self._conn.execute(
-                "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f"{{text}}: {fts_term(term)} AND {scope_match}",)
+        if cached is None or (cached[0] > cached[1] and cached[1] < max_docs):  # capped lower than now asked
+            count = self._conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
+                (f"{{text}}: {fts_term(term)} AND {scope_match}", max_docs + 1),
             ).fetchone()[0]
-            index.term_counts[term] = cached
-        return cached
+            cached = index.term_counts[term] = (count, max_docs)
+        return cached[0]
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)
