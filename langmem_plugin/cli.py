@@ -6,15 +6,15 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 from . import progress
 from .config import MemoryConfig
 from .errors import InvalidInputError, LangMemError, MemoryNotFoundError, MissingScopeError
+from .history_text import history_lines
 from .memory import Memory
-from .records import EventType, HistoryEvent, MemoryRecord, Scope
+from .records import Scope
 
 IMPORT_BATCH = 20
 
@@ -120,35 +120,6 @@ def _emit(args: argparse.Namespace, payload, lines: list[str]) -> None:
         print("\n".join(lines) if lines else "(nothing)")
 
 
-def _when(moment: datetime | None) -> str:
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if moment else "now"
-
-
-def _said(event: HistoryEvent) -> str:
-    moments = sorted({s.timestamp for s in event.sources})
-    return f"  [said {', '.join(_when(m) for m in moments)}]" if moments else ""
-
-
-def _change(event: HistoryEvent) -> str:
-    if event.new_text is None:
-        return f"{event.old_text!r} " + ("stopped being true" if event.event is EventType.INVALIDATE else "deleted")
-    return f"{event.old_text!r} -> {event.new_text!r}" if event.old_text else repr(event.new_text)
-
-
-def _history_lines(memory_id: str, record: MemoryRecord | None, events: list[HistoryEvent]) -> list[str]:
-    """Two clocks: when the system learned each change, and when the fact itself was true."""
-    if record is None:
-        lines = [f"memory {memory_id}: deleted; its history:"]
-    else:
-        until = _when(record.valid_to) if record.valid_to else "now (still valid)"
-        lines = [f"memory {record.id}: {record.text}", f"  true from {_when(record.valid_from)} until {until}"]
-    lines.append("  learned at (system time)  event       by")
-    for e in events:
-        change = _change(e)
-        lines.append(f"  {_when(e.at):<25} {e.event.value:<11} {e.actor}: {change}{_said(e)}")
-    return lines
-
-
 def _history(args: argparse.Namespace, memory: Memory) -> None:
     events = memory.history(args.memory_id, **_scope(args))
     try:
@@ -158,7 +129,7 @@ def _history(args: argparse.Namespace, memory: Memory) -> None:
     _emit(
         args,
         {"memory": record.model_dump(mode="json") if record else None, "events": [e.model_dump(mode="json") for e in events]},
-        _history_lines(args.memory_id, record, events),
+        history_lines(args.memory_id, record, events),
     )
 
 

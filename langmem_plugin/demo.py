@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import progress
+from .history_text import history_lines
 from .memory import Memory
 
 SESSIONS = [
@@ -74,8 +75,8 @@ def run_demo(path: Path | None = None, echo: Callable[[str], None] = print) -> M
     invalidated = [r for r in memory.get_all(user_id="alice", include_invalidated=True) if r.valid_to]
     for record in invalidated:
         echo(f"\n== history of '{record.text}'")
-        for event in memory.history(record.id):
-            echo(f"  {event.at:%Y-%m-%d %H:%M} {event.event.value:<10} by {event.actor}: {event.old_text!r} -> {event.new_text!r}")
+        for line in history_lines(record.id, record, memory.history(record.id)):
+            echo(f"  {line}")
     graph = memory.related(["Alice"], user_id="alice")
     names = {e.id: e.name for e in graph.entities}
     echo("\n== graph around Alice")
