@@ -123,19 +123,22 @@ def remove_finished_journal(services: MemoryServices) -> None:
         pass
 
 
+def _journal_entries(services: MemoryServices) -> dict[str, dict[str, Any]]:
+    """Every entry in the journal, by key (only on open and on purge: it is read whole)."""
+    return services.kv.get_many(JOURNAL, services.kv.keys(JOURNAL))
+
+
 def settle_journal(services: MemoryServices) -> None:
     """Finish or drop the journaled writes that a crashed process left behind (run on open)."""
-    keys = services.kv.keys(JOURNAL)
-    for key, entry in services.kv.get_many(JOURNAL, keys).items():
+    for key, entry in _journal_entries(services).items():
         _settle(services, key, entry, IN_FLIGHT_SECONDS)
 
 
 def erase_journal(services: MemoryServices, scope: Scope) -> None:
     """Remove the journal entries of a scope's memories (they hold its text) on purge."""
-    keys = services.kv.keys(JOURNAL)
     doomed = [
         key
-        for key, entry in services.kv.get_many(JOURNAL, keys).items()
+        for key, entry in _journal_entries(services).items()
         if any(scope.matches(Scope.model_validate(event["scope"])) for event in entry["events"])
     ]
     services.kv.delete_many(JOURNAL, doomed)
