@@ -36,8 +36,8 @@ class CachedScope:
 class ScopeCache:
     """Least-recently-used map of Scope -> CachedScope holding at most `max_bytes` in total.
 
-    Sizes are re-read whenever a scope is used, so growth from writes is counted by its next
-    search; the scope just loaded always stays, even alone over the bound (it is being searched).
+    Sizes are re-read whenever a scope is used or grown by a write; the scope just loaded always
+    stays, even alone over the bound (it is being searched).
     """
 
     def __init__(self, max_bytes: int):
@@ -65,12 +65,15 @@ class ScopeCache:
         self._entries.move_to_end(scope)
         self.account(scope)
 
-    def account(self, scope: Scope) -> None:
-        """Record the scope's current size and drop least recently used scopes beyond the bound."""
+    def account(self, scope: Scope, keep: bool = True) -> None:
+        """Record the scope's current size and drop least recently used scopes beyond the bound;
+        with `keep`, never the last one left (a search is using it), else down to none (a write grew it)."""
+        if scope not in self._entries:  # dropped meanwhile
+            return
         size = self._entries[scope].nbytes
         self._total += size - self._sizes.get(scope, 0)
         self._sizes[scope] = size
-        while self._total > self.max_bytes and len(self._entries) > 1:
+        while self._total > self.max_bytes and len(self._entries) > (1 if keep else 0):
             oldest, _ = self._entries.popitem(last=False)
             self._total -= self._sizes.pop(oldest)
 

@@ -124,6 +124,13 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     return rows
 
 
+def _validity(rows: list[tuple], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Valid-from and valid-to times (infinity while valid) of the `_rows` tuples at `positions`."""
+    valid_from = np.array([rows[p][_VALID_FROM] for p in positions.tolist()], dtype=np.float64)
+    valid_to = np.array([INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions.tolist()], dtype=np.float64)
+    return valid_from, valid_to
+
+
 def _valid_to(record: MemoryRecord) -> float:
     return INFINITY if record.valid_to is None else record.valid_to.timestamp()
 
@@ -244,21 +251,33 @@ class SQLiteVectorStore(ManifestRow):
         rows = self._conn.execute(
             f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
         ).fetchall()
-        index = DenseIndex(self._dimensions, capacity=len(rows) + 64, track_fingerprints=self._ann is not None)
-        if rows:
-            index.add(
-                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1),
-                np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-                np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
-            )
+        return self._cache_scope(
+            scope,
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
+            np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+            np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
+            [r[4] for r in rows],
+        )
+
+    def _cache_scope(
+        self, scope: Scope, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, texts: list[str]
+    ) -> CachedScope:
+        """Cache a scope's rows, given whole: loaded by `_cached`, or written by the insert that created the scope."""
+        index = DenseIndex(self._dimensions, capacity=len(rowids) + 64, track_fingerprints=self._ann is not None)
+        if len(rowids):
+            index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
-        if len(rows) <= KEYWORD_SCAN_MAX_ROWS:
-            cached.set_keywords(ScopeKeywords([r[4] for r in rows]))  # positions follow the rows' order
+        if len(rowids) <= KEYWORD_SCAN_MAX_ROWS:
+            cached.set_keywords(ScopeKeywords(texts))  # positions follow the rows' order
         self._indexes.put(scope, cached)
         if self._ann is not None:
             self._ann.watch(scope, index)
         return cached
+
+    def _has_rows(self, scope: Scope) -> bool:
+        clause, params = scope_clause(scope.required_filter())
+        return self._conn.execute(f"SELECT 1 FROM memories WHERE {clause} LIMIT 1", params).fetchone() is not None
 
     def _keywords(self, scope: Scope, cached: CachedScope) -> ScopeKeywords | None:
         """A small scope's keyword statistics, rebuilt from its texts after its rows changed; None for big scopes."""
@@ -279,9 +298,11 @@ class SQLiteVectorStore(ManifestRow):
         return keywords
 
     def _cached_indexes_for(self, scope: Scope) -> Iterable[DenseIndex]:
-        for cached_scope, index in self._indexes.items():
-            if cached_scope.matches(scope):
-                yield index
+        return (index for _, index in self._cached_scopes_holding(scope))
+
+    def _cached_scopes_holding(self, scope: Scope) -> list[tuple[Scope, DenseIndex]]:
+        """The cached scopes whose rows include `scope`'s, with their dense indexes."""
+        return [(cached_scope, index) for cached_scope, index in self._indexes.items() if cached_scope.matches(scope)]
 
     def _rowid(self, memory_id: str) -> int | None:
         row = self._conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()
@@ -302,6 +323,8 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             with self._write():
                 self._check_dimensions(vectors)
+                # a scope this insert creates is cached from the rows in hand: its first search need not load them
+                created = [scope for scope in tokens if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
                 self._conn.executemany(
@@ -313,7 +336,13 @@ class SQLiteVectorStore(ManifestRow):
                     "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
                     [(rowid, r.text, tokens[r.scope]) for rowid, r in zip(rowids, records)],
                 )
-            self._add_to_cached_indexes(records, np.fromiter(rowids, dtype=np.int64, count=len(records)), vectors, rows)
+            rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
+            self._add_to_cached_indexes(records, rowid_array, vectors, rows)
+            for scope in created:
+                take = np.array([p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64)
+                valid_from, valid_to = _validity(rows, take)
+                self._cache_scope(scope, rowid_array[take], vectors[take], valid_from, valid_to, [records[p].text for p in take])
+                self._indexes.account(scope, keep=False)  # no search pins it: a bulk import stays within the bound
             self._wake_ann()
 
     def _add_to_cached_indexes(self, records: list[MemoryRecord], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]) -> None:
@@ -322,14 +351,14 @@ class SQLiteVectorStore(ManifestRow):
         for position, record in enumerate(records):
             by_scope.setdefault(record.scope, []).append(position)
         for scope, positions in by_scope.items():
-            indexes = list(self._cached_indexes_for(scope))
-            if not indexes:
+            holders = self._cached_scopes_holding(scope)
+            if not holders:
                 continue
             take = np.asarray(positions)
-            valid_from = np.array([rows[p][_VALID_FROM] for p in positions], dtype=np.float64)
-            valid_to = np.array([INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions], dtype=np.float64)
-            for index in indexes:
+            valid_from, valid_to = _validity(rows, take)
+            for cached_scope, index in holders:
                 index.add(rowids[take], vectors[take], valid_from, valid_to)
+                self._indexes.account(cached_scope, keep=False)  # a write-only process stays within the bound too
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         with self._lock:
