@@ -81,6 +81,39 @@ def test_a_small_scope_search_runs_a_bounded_number_of_sql_statements(store):
     assert not any("memory_fts" in s for s in cold + warm)
 
 
+def test_the_insert_that_creates_a_scope_caches_it_and_its_first_search_loads_nothing(tmp_path):
+    rng = np.random.default_rng(4)
+    scope, team = Scope(user_id="carol"), Scope(user_id="carol", agent_id="planner")
+    texts = [f"carol planted tree number {i}" for i in range(30)] + ["carol repaired the bicycle"]
+    vectors, query = _vectors(rng, len(texts)), _vectors(rng, 1)[0]
+    writer = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL")
+    writer.insert(_records(scope, texts[:20]) + _records(team, texts[20:]), vectors)
+    assert [s for s in (scope, team) if writer._indexes.get(s) is None] == []
+    assert len(writer._indexes.get(scope).index) == len(texts) and len(writer._indexes.get(team).index) == 11
+    reader = SQLiteVectorStore(tmp_path / "vectors.sqlite3")
+    for searched in (scope, team):
+        executed = _statements(writer, searched, "bicycle repair")
+        assert len(executed) <= 2 and not any("SELECT rowid, vector" in s for s in executed)  # version, hits' rows
+        cached = writer.search(searched, query, "bicycle repair", SearchParams())
+        loaded = reader.search(searched, query, "bicycle repair", SearchParams())
+        assert [(h.memory.id, h.score) for h in cached] == [(h.memory.id, h.score) for h in loaded]
+    writer.insert(_records(scope, ["carol sold the bicycle"]), _vectors(rng, 1))  # an existing scope: appended, not replaced
+    assert len(writer._indexes.get(scope).index) == len(texts) + 1
+    reader.close()
+    writer.close()
+
+
+def test_a_write_only_import_keeps_its_written_scopes_within_the_byte_bound(tmp_path):
+    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=50_000)
+    rng = np.random.default_rng(5)
+    big = Scope(user_id="importer")
+    for batch in range(20):
+        store.insert(_records(big, [f"imported note {batch}-{i}" for i in range(50)]), _vectors(rng, 50))
+        assert store._indexes.nbytes <= store._indexes.max_bytes
+    assert len(store.search(big, _vectors(rng, 1)[0], "note", SearchParams(limit=1000, candidates=1000))) == 1000
+    store.close()
+
+
 def test_keyword_statistics_follow_writes_to_a_cached_scope(store):
     scope = Scope(user_id="bob")
     rng = np.random.default_rng(3)
