@@ -187,7 +187,44 @@ def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, m
     hits = store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin cello", keyword_only)
     assert sorted(h.memory.text for h in hits) == ["bob bought a cello", "bob sold the cello"]
     counts = store._indexes.get(scope).index.term_counts
-    assert counts["violin"] == (4, 3) and counts["cello"] == (2, 3)  # counted to 4, not to 12
+    assert counts["violin"] == (4, 3, None) and counts["cello"] == (2, 3, 2)  # counted to 4, not to 12
     wider = SearchParams(limit=20, dense_weight=0.0, keyword_max_docs=20, context=False)
     assert len(store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin", wider)) == 12
-    assert counts["violin"] == (12, 20)  # a larger bound counts again
+    assert counts["violin"] == (12, 20, 12)  # a larger bound counts again
+
+
+def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store, monkeypatch):
+    """Terms with few matches in the whole table are ranked without joining the scope's token;
+    the result must be what the joined query gives: only the scope's rows, in BM25 order."""
+    from langmem_plugin.tiers.vector import sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)
+    rng = np.random.default_rng(6)
+    alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
+    alice_texts = [f"alice kept a parrot {'and a parrot ' * (i % 3)}cage {i}" for i in range(8)] + ["alice saw a tiger"]
+    alice_texts += [f"alice walked by the river {i}" for i in range(20)]
+    bob_texts = [f"bob kept a parrot {i}" for i in range(6)] + [f"bob saw a tiger {i}" for i in range(30)]
+    store.insert(_records(alice, alice_texts), _vectors(rng, len(alice_texts)))
+    store.insert(_records(bob, bob_texts), _vectors(rng, len(bob_texts)))
+
+    def joined(query_terms: str) -> list[str]:
+        tokens = " ".join(sqlite_backend.scope_tokens(alice))
+        rows = store._conn.execute(
+            "SELECT m.text FROM memory_fts f JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ? "
+            "ORDER BY bm25(memory_fts, 1.0, 0.0)",
+            (f"{{text}}: ({query_terms}) AND {{scope}}: ({tokens})",),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    keyword_only = SearchParams(limit=50, candidates=50, dense_weight=0.0, keyword_max_docs=20, context=False)
+    query = _vectors(rng, 1)[0]
+    parrot = [h.memory.text for h in store.search(alice, query, "parrot", keyword_only)]
+    counts = store._indexes.get(alice).index.term_counts
+    assert counts["parrot"] == (8, 20, 14)  # 14 matches in the table: ranked without the join
+    assert parrot == joined("parrot")
+    tiger = [h.memory.text for h in store.search(alice, query, "tiger", keyword_only)]
+    assert counts["tiger"] == (1, 20, None)  # 31 in the table: alice's count came from the joined query
+    assert tiger == joined("tiger") == ["alice saw a tiger"]
+    river = SearchParams(limit=50, candidates=50, dense_weight=0.0, keyword_max_docs=5, context=False)
+    assert store.search(alice, query, "river", river) == []  # 20 of alice's rows: over the bound, left out
+    assert counts["river"] == (6, 5, None)  # its first 6 table matches were all alice's: no join needed

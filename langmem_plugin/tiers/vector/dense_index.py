@@ -76,7 +76,8 @@ class DenseIndex:
         self._position: dict[int, int] = {}
         self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
         self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
-        self.term_counts: dict[str, tuple[int, int]] = {}  # keyword-ranker cache: term -> (count, counted up to); valid until the rows change
+        # keyword-ranker cache, valid until the rows change: term -> (count, counted up to, the table's matches when few)
+        self.term_counts: dict[str, tuple[int, int, int | None]] = {}
         self.version = 0  # bumped on every change, so caches derived from the rows know they are stale
 
     def __len__(self) -> int:

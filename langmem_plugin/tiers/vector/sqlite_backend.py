@@ -580,17 +580,30 @@ class SQLiteVectorStore(ManifestRow):
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
     ) -> tuple[list[int], list[str], list[float]]:
-        """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights."""
+        """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights.
+
+        FTS5 confines a ranking to the scope by joining the terms with the scope's token, whose
+        posting list holds every row of the scope: in a scope of a million rows that join costs
+        tens of milliseconds. When each kept term matches at most `max_docs` rows of the whole
+        table (its count found out), the terms alone are ranked instead, over those few rows, and
+        other scopes' rows are dropped here: the same rows in the same BM25 order (the scope
+        column weighs nothing in it), without the join.
+        """
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
         counts = {t: self._document_count(index, t, scope_match, max_docs) for t in keyword_terms(query)}
-        terms = [t for t, count in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(index), max_docs)]
-        weights = [idf(counts[t], len(index)) for t in terms]
+        terms = [t for t, (count, _) in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(index), max_docs)]
+        weights = [idf(counts[t][0], len(index)) for t in terms]
         if not terms:
             return [], [], []
-        match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)}) AND {scope_match}"
+        match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)})"
+        table_matches = [counts[t][1] for t in terms]
+        if None in table_matches:
+            match, limit = f"{match} AND {scope_match}", candidates * 4
+        else:
+            limit = sum(table_matches)
         rows = self._conn.execute(
             "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
-            (match, candidates * 4),
+            (match, limit),
         ).fetchall()
         ranked = []
         for position in index.positions([r[0] for r in rows]):
@@ -645,23 +658,39 @@ class SQLiteVectorStore(ManifestRow):
                 evidence[position] = links[memory_id]
         return evidence
 
-    def _document_count(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> int:
-        """How many of the scope's memories match the term, counted up to `max_docs + 1` (cached
-        until the scope's rows change).
+    def _document_count(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> tuple[int, int | None]:
+        """How many of the scope's memories match the term, counted up to `max_docs + 1`, and how
+        many rows of the whole table match it when that is at most `max_docs` (else None); both
+        cached until the scope's rows change.
 
         Terms in most of the scope's memories (typically the user's own name) or in more than
         `max_docs` of them are left out of the keyword ranker: they carry almost no BM25 weight but
         make FTS5 score every matching row. Counting stops past `max_docs`, so a first look at such
         a term in a scope of a million memories does not walk its whole posting list.
+
+        The term's matches in the whole table are read first, up to `max_docs + 1` rowids: the
+        scope's share of them is its count when there are no more, or when every one is the
+        scope's (it then has more than `max_docs`). Only otherwise does FTS5 count the term joined
+        with the scope's token (see `_keyword_ranking` for what that join costs).
         """
         cached = index.term_counts.get(term)
         if cached is None or (cached[0] > cached[1] and cached[1] < max_docs):  # capped lower than now asked
-            count = self._conn.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
-                (f"{{text}}: {fts_term(term)} AND {scope_match}", max_docs + 1),
-            ).fetchone()[0]
-            cached = index.term_counts[term] = (count, max_docs)
-        return cached[0]
+            rowids = [
+                r
+                for r, in self._conn.execute(
+                    "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?", (f"{{text}}: {fts_term(term)}", max_docs + 1)
+                )
+            ]
+            inside = sum(p is not None for p in index.positions(rowids))
+            if len(rowids) <= max_docs or inside > max_docs:
+                count = inside
+            else:
+                count = self._conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
+                    (f"{{text}}: {fts_term(term)} AND {scope_match}", max_docs + 1),
+                ).fetchone()[0]
+            cached = index.term_counts[term] = (count, max_docs, len(rowids) if len(rowids) <= max_docs else None)
+        return cached[0], cached[2]
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)
