@@ -133,3 +133,30 @@ def test_scopes_never_share_or_delete_each_others_relations(graph, first, second
     graph.delete_scope(second)
     kept = {r.memory_id for r in graph.neighbourhood(first, ["Alice"]).relations}
     assert kept == (set() if second.matches(first) else {"m-first"})
+
+
+def test_a_scope_searched_while_empty_finds_entities_written_later(graph):
+    """A backend may remember which scopes had no entities: an addition must end that, its own
+    or another store's on the same data (what the backend's factory opens a second time)."""
+    team = Scope(user_id="alice", agent_id="planner")
+    assert graph.neighbourhood(ALICE, ["Alice"]).entities == [] and graph.neighbourhood(team, ["Alice"]).entities == []
+    graph.add_relations(team, [rel("Alice", "works at", "Acme")])
+    assert names(graph.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}  # a sub-scope's entities count
+    assert names(graph.neighbourhood(team, ["Alice"])) == {"Alice", "Acme"}
+    bob = Scope(user_id="bob")
+    assert graph.neighbourhood(bob, ["Bob"]).entities == []
+    graph.reset()
+    assert graph.neighbourhood(ALICE, ["Alice"]).entities == []
+    graph.add_relations(bob, [rel("Bob", "lives in", "Oslo")])
+    assert names(graph.neighbourhood(bob, ["Bob"])) == {"Bob", "Oslo"}
+
+
+def test_another_process_adding_entities_ends_a_remembered_empty_scope(tmp_path):
+    from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
+
+    reader, writer = SQLiteGraphStore(tmp_path / "graph.sqlite3"), SQLiteGraphStore(tmp_path / "graph.sqlite3")
+    assert reader.neighbourhood(ALICE, ["Alice"]).entities == []
+    writer.add_relations(ALICE, [rel("Alice", "works at", "Acme")])  # another connection: data_version changes
+    assert names(reader.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}
+    reader.close()
+    writer.close()

@@ -82,6 +82,23 @@ class SQLiteGraphStore(ManifestRow):
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._conn.execute(statement)
+        # Scopes seen without entities: every search asks the graph, and most scopes have none
+        # until the memory manager extracts some. Forgotten on our own additions, and whenever
+        # another process commits (`PRAGMA data_version` changes).
+        self._without_entities: set[Scope] = set()
+        self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _has_no_entities(self, scope: Scope, clause: str, params: list) -> bool:
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._without_entities.clear()
+            self._data_version = version
+        if scope in self._without_entities:
+            return True
+        if self._conn.execute(f"SELECT 1 FROM entities e WHERE {clause} LIMIT 1", params).fetchone() is None:
+            self._without_entities.add(scope)
+            return True
+        return False
 
     def _entity_id(self, scope: Scope, mention: EntityMention) -> str:
         normalized = normalize_name(mention.name)
@@ -111,6 +128,7 @@ class SQLiteGraphStore(ManifestRow):
         scope.required_filter()
         added = []
         with self._lock, write_transaction(self._conn):
+            self._without_entities.clear()
             for mention in mentions:
                 relation = Relation(
                     id=str(uuid.uuid4()),
@@ -180,6 +198,9 @@ class SQLiteGraphStore(ManifestRow):
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:
         clause, params = scope_clause(scope.required_filter(), "e")
+        with self._lock:
+            if self._has_no_entities(scope, clause, params):
+                return Neighbourhood(entities=[], relations=[])
         relation_clause, relation_params = scope_clause(scope.as_filter(), "r")
         if as_of is None:
             validity, validity_params = "r.valid_to IS NULL", []

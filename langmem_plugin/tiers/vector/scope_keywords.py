@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .relevance import idf, term_body
+from .relevance import idf, root_tail, word_root
 
 MAX_CACHED_TERMS = 512  # query terms whose occurrences are kept per scope
 TERM_ENTRY_BYTES = 300  # a cached term's key, tuple and array headers, roughly
@@ -26,12 +26,11 @@ BM25_B = 0.75
 
 @lru_cache(maxsize=4096)
 def _scan_pattern(term: str) -> re.Pattern[str]:
-    return re.compile(term_body(term))
-
-
-def _is_word_character(character: str) -> bool:
-    """What re's \\w matches (Unicode letters and digits, and the underscore)."""
-    return character.isalnum() or character == "_"
+    """`term_pattern` with its leading \\b checked after the root, as a look-behind: a pattern that
+    starts with the root's letters lets re jump between their occurrences (a leading \\b would make
+    it try every position), and only matches at word starts come back."""
+    root = word_root(term)
+    return re.compile(re.escape(root) + rf"(?<!\w.{{{len(root)}}})" + root_tail(root))
 
 
 class ScopeKeywords:
@@ -62,16 +61,10 @@ class ScopeKeywords:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
         found = self._found.get(term)
         if found is None:
-            joined = self._joined
-            # `term_pattern` without its leading \b, which would make re try every position: starting
-            # with the root's letters, re jumps between their occurrences; the word boundary
-            # (start of text or a non-word character before) is checked here instead.
-            starts = [
-                m.start()
-                for m in _scan_pattern(term).finditer(joined)
-                if m.start() == 0 or not _is_word_character(joined[m.start() - 1])
-            ]
-            documents, frequency = np.unique(np.searchsorted(self._starts, starts, side="right") - 1, return_counts=True)
+            starts = [m.start() for m in _scan_pattern(term).finditer(self._joined)]
+            per_document = np.bincount(np.searchsorted(self._starts, starts, side="right") - 1, minlength=len(self))
+            documents = np.flatnonzero(per_document)
+            frequency = per_document[documents]
             found = (documents.astype(np.int64), frequency.astype(np.float64))
             if len(self._found) >= MAX_CACHED_TERMS:  # many distinct queries on an unchanged scope
                 self._found.clear()
