@@ -264,7 +264,8 @@ class SQLiteVectorStore(ManifestRow):
         self, scope: Scope, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, texts: list[str]
     ) -> CachedScope:
         """Cache a scope's rows, given whole: loaded by `_cached`, or written by the insert that created the scope."""
-        index = DenseIndex(self._dimensions, capacity=len(rowids) + 64, track_fingerprints=self._ann is not None)
+        # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
+        index = DenseIndex(self._dimensions, capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
         if len(rowids):
             index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
