@@ -6,10 +6,21 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from langmem_plugin.records import MemoryRecord, Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams
-from langmem_plugin.tiers.vector.relevance import keyword_coverage, relevance, relevance_array, rrf_ranking, term_matches
+from langmem_plugin.tiers.vector.relevance import (
+    keyword_coverage,
+    keyword_terms,
+    relevance,
+    relevance_array,
+    rrf_ranking,
+    term_matches,
+    term_pattern,
+    word_root,
+)
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
 
@@ -147,6 +158,29 @@ def test_in_memory_document_counts_and_coverage_match_keyword_coverage(term):
     terms, weights = [term, "dog", "allergy"], [1.5, 0.7, 0.2]
     positions = np.arange(len(TEXTS))
     assert keywords.coverage(positions, terms, weights).tolist() == [keyword_coverage(terms, weights, t) for t in TEXTS]
+
+
+@st.composite
+def _texts_around(draw, term: str) -> list[str]:
+    """Texts made of the term's root with 0-4 letters before or after it, other words and separators."""
+    root = word_root(term)
+    piece = st.one_of(
+        st.builds(lambda before, after: before + root + after, st.text("xé_1", max_size=2), st.text("aoé_1", max_size=4)),
+        st.text("abdoé_1", min_size=1, max_size=6),
+        st.sampled_from([" ", "-", "'", "\n", ". "]),
+    )
+    return draw(st.lists(st.lists(piece, max_size=12).map("".join), max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), term=st.from_regex(r"[abdo][abdoé1ß_]{1,7}", fullmatch=True))
+def test_term_occurrences_and_frequencies_are_the_patterns_matches(data, term):
+    """The in-memory scan finds exactly what `term_pattern` matches in each text (short and long roots)."""
+    assume(keyword_terms(term) == [term])
+    texts = data.draw(_texts_around(term))
+    documents, frequency = ScopeKeywords(texts).occurrences(term)
+    expected = [(i, len(term_pattern(term).findall(t.lower()))) for i, t in enumerate(texts)]
+    assert list(zip(documents.tolist(), frequency.tolist())) == [(i, float(n)) for i, n in expected if n]
 
 
 def test_relevance_array_equals_relevance_bit_for_bit():

@@ -9,12 +9,9 @@ statistics (FTS5's uses the whole table's, every user's).
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 import numpy as np
 
-from .relevance import idf, root_tail, word_root
+from .relevance import MIN_ROOT, idf, word_root
 
 MAX_CACHED_TERMS = 512  # query terms whose occurrences are kept per scope
 TERM_ENTRY_BYTES = 300  # a cached term's key, tuple and array headers, roughly
@@ -24,13 +21,34 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 
 
-@lru_cache(maxsize=4096)
-def _scan_pattern(term: str) -> re.Pattern[str]:
-    """`term_pattern` with its leading \\b checked after the root, as a look-behind: a pattern that
-    starts with the root's letters lets re jump between their occurrences (a leading \\b would make
-    it try every position), and only matches at word starts come back."""
+_NO_DOCUMENTS = np.zeros(0, dtype=np.int64)
+_NO_FREQUENCIES = np.zeros(0, dtype=np.float64)
+_NO_DOCUMENTS.flags.writeable = _NO_FREQUENCIES.flags.writeable = False  # shared by every scope's cache
+
+
+def _is_word_character(character: str) -> bool:
+    """What re's \\w matches: alphanumeric characters (str.isalnum) and the underscore."""
+    return character.isalnum() or character == "_"
+
+
+def _word_starts(text: str, term: str) -> list[int]:
+    """Where `term_pattern(term)` matches in `text`: each occurrence of the term's root at a word
+    start, followed by at most two more word characters when the root is short. Found with
+    str.find rather than by compiling the pattern: most query terms are new to a scope, and
+    compiling costs more than scanning a user's texts."""
     root = word_root(term)
-    return re.compile(re.escape(root) + rf"(?<!\w.{{{len(root)}}})" + root_tail(root))
+    length = len(root)
+    short = length < MIN_ROOT
+    starts = []
+    at = text.find(root)
+    while at != -1:
+        if at == 0 or not _is_word_character(text[at - 1]):
+            following = text[at + length : at + length + 3]
+            if not short or len(following) < 3 or not all(map(_is_word_character, following)):
+                starts.append(at)
+        # an occurrence starting inside this one is not at a word start: the root is all word characters
+        at = text.find(root, at + length)
+    return starts
 
 
 class ScopeKeywords:
@@ -61,11 +79,13 @@ class ScopeKeywords:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
         found = self._found.get(term)
         if found is None:
-            starts = [m.start() for m in _scan_pattern(term).finditer(self._joined)]
-            per_document = np.bincount(np.searchsorted(self._starts, starts, side="right") - 1, minlength=len(self))
-            documents = np.flatnonzero(per_document)
-            frequency = per_document[documents]
-            found = (documents.astype(np.int64), frequency.astype(np.float64))
+            starts = _word_starts(self._joined, term)
+            if starts:
+                per_document = np.bincount(np.searchsorted(self._starts, starts, side="right") - 1)
+                documents = np.flatnonzero(per_document)
+                found = (documents, per_document[documents].astype(np.float64))
+            else:  # most query terms: a name or word this user never used
+                found = (_NO_DOCUMENTS, _NO_FREQUENCIES)
             if len(self._found) >= MAX_CACHED_TERMS:  # many distinct queries on an unchanged scope
                 self._found.clear()
                 self._found_bytes = 0
