@@ -138,3 +138,33 @@ def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(kv, keys, prefix):
     kv.clear()
     kv.put_many("scope_memories", {key: 1 for key in keys})
     assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))
+
+
+def _indexes(directory) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(directory / "cache.db") as conn:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index_and_keeps_its_entries(tmp_path):
+    """Nothing here is evicted: the store-time index that diskcache's default policy keeps on
+    every insert goes, in old namespaces too, and their entries stay readable and writable."""
+    import diskcache
+
+    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+
+    old = diskcache.Cache(str(tmp_path / "history"))  # as earlier versions created it
+    old.set("m-old", [{"event": "ADD"}])
+    old.close()
+    assert "Cache_store_time" in _indexes(tmp_path / "history")
+    store = DiskCacheKeyValueStore(tmp_path)
+    try:
+        store.append("history", {"m-old": [{"event": "UPDATE"}], "m-new": [{"event": "ADD"}]})
+        assert store.get("history", "m-old") == [{"event": "ADD"}, {"event": "UPDATE"}]
+        assert store.get_many("history", ["m-new"]) == {"m-new": [{"event": "ADD"}]}
+        store.put_many("fresh", {"k": 1})
+    finally:
+        store.close()
+    assert "Cache_store_time" not in _indexes(tmp_path / "history")
+    assert "Cache_store_time" not in _indexes(tmp_path / "fresh")

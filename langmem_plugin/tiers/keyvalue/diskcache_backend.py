@@ -8,7 +8,9 @@ The batch operations here write the same rows in one transaction with a few stat
 values are encoded by diskcache's own `Disk` (so `get` reads them back unchanged) on the
 cache's own connection and transaction (diskcache 5 internals, hence the version pin). They skip
 only the eviction check, which has nothing to do: no entry here expires, and the size limit is
-1 TiB.
+1 TiB. For the same reason the caches have no eviction policy: diskcache's default
+('least-recently-stored') indexes every entry's store time, an index each insert pays for and
+nothing here reads.
 """
 
 from __future__ import annotations
@@ -74,7 +76,11 @@ class DiskCacheKeyValueStore:
             if cache is None:
                 make_directory(self._directory / namespace, "key-value namespace directory")
                 # secure_delete: a deleted entry's bytes are overwritten, not left in a free page
-                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40, sqlite_secure_delete=1)
+                cache = diskcache.Cache(
+                    str(self._directory / namespace), size_limit=2**40, eviction_policy="none", sqlite_secure_delete=1
+                )
+                # namespaces created with the default policy carry its index: drop it once
+                cache._sql("DROP INDEX IF EXISTS Cache_store_time")
                 self._caches[namespace] = cache
             return cache
 
