@@ -10,8 +10,11 @@ reached the vector tier are logged (appending is idempotent), the others are dro
 finished entry left by a crash costs only a replay.
 
 Scope index keys are `<field>=<percent-encoded id>/<memory id>`: the encoded id never holds `/`,
-so the prefix of user "a" cannot match the keys of user "ab" or of "a/b". Each value is the
-memory's full scope key, so a purge also finds the sub-scope entries of the memories it erases.
+so the prefix of user "a" cannot match the keys of user "ab" or of "a/b". One key files a run of
+up to `INDEX_RUN` memories of one scope, added by one write, under the first one's id: its value
+is `{"scope": <full scope key>, "memories": [ids]}`, so a purge also finds the sub-scope entries
+of the memories it erases. Stores of format 1 (manifest.py) also hold the earlier shape, one key
+per memory whose value is the scope key alone; readers take both.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ IN_FLIGHT_SECONDS = 300.0
 _EVENTS = TypeAdapter(list[HistoryEvent])  # dumps a batch of events in one call
 # Timestamps make a round trip through float epoch seconds in the vector tier.
 _SAME_INSTANT_SECONDS = 1e-3
+# Memories per scope-index value: keeps it (ids of ~37 bytes) under diskcache's 32 KiB, past
+# which a value goes to a file of its own outside SQLite's transaction.
+INDEX_RUN = 500
 
 
 def scope_index_prefixes(scope: Scope) -> list[str]:
@@ -47,30 +53,51 @@ def scope_index_prefixes(scope: Scope) -> list[str]:
 def log_events(services: MemoryServices, events: list[HistoryEvent]) -> None:
     """Append audit events; an ADD also files the memory id under each of its scope ids.
 
-    One small key per (scope id, memory) keeps every write O(1); purging a scope reads them back
-    by prefix.
+    A write's new memories share a few scope-index keys (a run of `INDEX_RUN` per key), so a
+    batch of any size adds a few rows; purging a scope reads them back by prefix.
     """
     _log_dumped(services, events, _EVENTS.dump_python(events, mode="json"))
+
+
+def scope_index_entries(added: dict[Scope, list[str]]) -> dict[str, dict[str, Any]]:
+    """The scope-index keys and values filing new memories (ids by scope). A key is named after
+    its run's first memory, so a replayed write rewrites the same keys with the same values."""
+    index: dict[str, dict[str, Any]] = {}
+    for scope, memory_ids in added.items():
+        prefixes, scope_key = scope_index_prefixes(scope), scope.key()
+        for start in range(0, len(memory_ids), INDEX_RUN):
+            run = memory_ids[start : start + INDEX_RUN]
+            value = {"scope": scope_key, "memories": run}
+            for prefix in prefixes:
+                index[prefix + run[0]] = value
+    return index
+
+
+def indexed_scopes(entries: dict[str, Any], prefix: str) -> dict[str, Scope]:
+    """Memory id -> full scope of scope-index entries read under `prefix`, in either shape (a run
+    of memories, or one memory per key from format 1). An unreadable value files nothing."""
+    memories: dict[str, Scope] = {}
+    for key, value in entries.items():
+        if isinstance(value, str):
+            memories[key[len(prefix) :]] = Scope.from_key(value)
+        elif isinstance(value, dict) and isinstance(value.get("scope"), str):
+            owner = Scope.from_key(value["scope"])
+            memories.update((memory_id, owner) for memory_id in value.get("memories", ()))
+    return memories
 
 
 def _log_dumped(services: MemoryServices, events: list[HistoryEvent], dumped: list[dict]) -> None:
     """`log_events` with the events already dumped: two key-value writes for any number of events."""
     entries: dict[str, list] = defaultdict(list)
-    index: dict[str, str] = {}
-    prefixes: dict[Scope, tuple[list[str], str]] = {}
+    added: dict[Scope, list[str]] = defaultdict(list)
     for event, item in zip(events, dumped):
         entries[event.memory_id].append(item)
         if event.event is EventType.ADD:
-            scope = event.scope
-            if scope not in prefixes:
-                prefixes[scope] = (scope_index_prefixes(scope), scope.key())
-            scope_prefixes, scope_key = prefixes[scope]
-            for prefix in scope_prefixes:
-                index[prefix + event.memory_id] = scope_key
+            added[event.scope].append(event.memory_id)
     if entries:
         services.kv.append(HISTORY, entries)
-    if index:
-        services.kv.put_many(SCOPE_INDEX, index)
+    if added:
+        services.kv.put_many(SCOPE_INDEX, scope_index_entries(added))
 
 
 def history_event(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> HistoryEvent:
