@@ -9,8 +9,9 @@ import pytest
 from langmem_plugin import EventType, InvalidInputError, Memory
 from langmem_plugin.pipeline import ingest
 from langmem_plugin.pipeline.audit import JOURNAL
-from langmem_plugin.records import new_uuids
+from langmem_plugin.records import Scope, new_uuids
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.sqlite_common import scope_clause
 
 from .helpers import HashingEmbeddings
 
@@ -172,3 +173,42 @@ def test_a_crash_after_a_finished_write_replays_its_journal_entry_harmlessly(tmp
     with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as reopened:
         assert [e.event for e in reopened.history(record.id)] == [EventType.ADD]
         assert reopened.services.kv.keys(JOURNAL) == []
+
+
+def _index_sql(path) -> dict[str, str]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'memories_%'"))
+
+
+def test_agent_and_run_indexes_skip_rows_without_those_ids_and_still_serve_their_scopes(tmp_path):
+    """Most memories have no agent or run id: the new stores' agent and run indexes hold only the
+    rows that have one, and scope queries on those ids still search them, not the whole table."""
+    path = tmp_path / "m"
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(30, "plain"), user_id="u", infer=False)
+        memory.add(_messages(3, "bot"), user_id="u", agent_id="bot", run_id="r1", infer=False)
+        vector = memory.services.vector
+        for scope, index in (({"agent_id": "bot"}, "memories_agent"), ({"run_id": "r1"}, "memories_run")):
+            clause, params = scope_clause(scope)
+            plan = " ".join(row[3] for row in vector._conn.execute(f"EXPLAIN QUERY PLAN SELECT rowid, vector FROM memories WHERE {clause}", params))
+            assert f"USING INDEX {index}" in plan
+            assert vector.count(Scope(**scope)) == 3
+        with sqlite3.connect(path / "vectors.sqlite3") as conn:
+            assert conn.execute("SELECT count(*) FROM memories INDEXED BY memories_agent WHERE agent_id IS NOT NULL").fetchone() == (3,)
+    indexes = _index_sql(path / "vectors.sqlite3")
+    assert "WHERE agent_id IS NOT NULL" in indexes["memories_agent"] and "WHERE run_id IS NOT NULL" in indexes["memories_run"]
+
+
+def test_a_store_with_the_earlier_full_agent_and_run_indexes_keeps_them_and_its_answers(tmp_path):
+    path = tmp_path / "m"
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(5, "bot"), user_id="u", agent_id="bot", infer=False)
+    with sqlite3.connect(path / "vectors.sqlite3") as conn:  # as earlier versions created them
+        conn.execute("DROP INDEX memories_agent")
+        conn.execute("DROP INDEX memories_run")
+        conn.execute("CREATE INDEX memories_agent ON memories (agent_id, run_id)")
+        conn.execute("CREATE INDEX memories_run ON memories (run_id)")
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(2, "more"), user_id="u", agent_id="bot", infer=False)
+        assert len(memory.get_all(agent_id="bot", limit=100)) == 7
+    assert "WHERE" not in _index_sql(path / "vectors.sqlite3")["memories_agent"]
