@@ -2,7 +2,8 @@
 
 Two kinds of key-value entries hold a scope's data:
 - entries keyed by memory id (`history`), found through the scope index (pipeline/audit.py);
-- journal entries of writes in flight (pipeline/audit.py), matched by the scope of their events;
+- journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
+  namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
   the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names its scope exactly.
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
