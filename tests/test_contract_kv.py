@@ -168,3 +168,27 @@ def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index
         store.close()
     assert "Cache_store_time" not in _indexes(tmp_path / "history")
     assert "Cache_store_time" not in _indexes(tmp_path / "fresh")
+
+
+def test_large_values_stay_in_the_database_file_and_earlier_value_files_still_read(tmp_path):
+    """A value over diskcache's 32 KiB default (a batch's journal entry) is kept in SQLite,
+    written and fsynced with its transaction; one that an earlier version put in a file of its
+    own is still read, replaced and deleted."""
+    import diskcache
+
+    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+
+    old = diskcache.Cache(str(tmp_path / "journal"))  # as earlier versions created it
+    old.set("filed", {"text": "x" * 100_000})
+    old.close()
+    assert any(p.suffix == ".val" for p in (tmp_path / "journal").rglob("*"))
+    store = DiskCacheKeyValueStore(tmp_path)
+    try:
+        assert store.get_many("journal", ["filed"]) == {"filed": {"text": "x" * 100_000}}
+        store.put_many("journal", {"big": {"text": "y" * 100_000}}, remove=["filed"])
+        store.append("history", {"m": [{"text": "z" * 100_000}]})
+        assert store.get("journal", "big") == {"text": "y" * 100_000}
+        assert store.get("history", "m") == [{"text": "z" * 100_000}]
+    finally:
+        store.close()
+    assert not any(p.suffix == ".val" for p in tmp_path.rglob("*"))

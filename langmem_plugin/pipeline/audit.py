@@ -45,8 +45,7 @@ IN_FLIGHT_SECONDS = 300.0
 _EVENTS = TypeAdapter(list[HistoryEvent])  # dumps a batch of events in one call
 # Timestamps make a round trip through float epoch seconds in the vector tier.
 _SAME_INSTANT_SECONDS = 1e-3
-# Memories per scope-index value: keeps it (ids of ~37 bytes) under diskcache's 32 KiB, past
-# which a value goes to a file of its own outside SQLite's transaction.
+# Memories per scope-index value (ids of ~37 bytes): a value stays a small row.
 INDEX_RUN = 500
 
 

@@ -11,6 +11,11 @@ only the eviction check, which has nothing to do: no entry here expires, and the
 1 TiB. For the same reason the caches have no eviction policy: diskcache's default
 ('least-recently-stored') indexes every entry's store time, an index each insert pays for and
 nothing here reads.
+
+Values are kept in the SQLite file up to `INLINE_MAX_BYTES` (diskcache's default moves those
+over 32 KiB, such as the journal entry of a batch, to files of their own): written in the
+transaction, fsynced with it and overwritten on delete (secure_delete) like every other row,
+instead of a file created, unsynced, and unlinked with its directories per write.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ _UPDATE = (
     "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0, tag = NULL, "
     "size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?"
 )
+# Below SQLite's default 1e9-byte limit on a row.
+INLINE_MAX_BYTES = 512 * 2**20
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
 
@@ -77,7 +84,11 @@ class DiskCacheKeyValueStore:
                 make_directory(self._directory / namespace, "key-value namespace directory")
                 # secure_delete: a deleted entry's bytes are overwritten, not left in a free page
                 cache = diskcache.Cache(
-                    str(self._directory / namespace), size_limit=2**40, eviction_policy="none", sqlite_secure_delete=1
+                    str(self._directory / namespace),
+                    size_limit=2**40,
+                    eviction_policy="none",
+                    disk_min_file_size=INLINE_MAX_BYTES,
+                    sqlite_secure_delete=1,
                 )
                 # namespaces created with the default policy carry its index: drop it once
                 cache._sql("DROP INDEX IF EXISTS Cache_store_time")
