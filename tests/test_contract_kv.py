@@ -192,3 +192,17 @@ def test_large_values_stay_in_the_database_file_and_earlier_value_files_still_re
     finally:
         store.close()
     assert not any(p.suffix == ".val" for p in tmp_path.rglob("*"))
+
+
+def test_append_mixing_new_keys_and_keys_that_hold_a_list(kv):
+    """New keys are inserted as they come; a key that already holds a list is extended in the
+    same atomic write, items it holds skipped, and a repeated item within one append kept once."""
+    kv.append("history", {"old": [{"event": "ADD"}]})
+    kv.append("history", {"new-1": [1, 1, 2], "old": [{"event": "ADD"}, {"event": "UPDATE"}], "new-2": [3]})
+    assert kv.get_many("history", ["old", "new-1", "new-2"]) == {
+        "old": [{"event": "ADD"}, {"event": "UPDATE"}],
+        "new-1": [1, 2],
+        "new-2": [3],
+    }
+    kv.append("history", {"new-1": [2, 4], "new-2": [3]})  # a replay with one more item
+    assert kv.get_many("history", ["new-1", "new-2"]) == {"new-1": [1, 2, 4], "new-2": [3]}

@@ -42,6 +42,8 @@ _INSERT = (
     "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value) "
     "VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)"
 )
+# A key that exists already is left alone: `append` extends those few afterwards.
+_INSERT_NEW = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
 _UPDATE = (
     "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0, tag = NULL, "
     "size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?"
@@ -127,12 +129,38 @@ class DiskCacheKeyValueStore:
                 cleanup(filename)
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
-        if entries:
+        """The keys are inserted with one statement that skips those already present (usually
+        none: history keys are fresh memory ids); only those are then read and extended, in the
+        same transaction."""
+        if not entries:
+            return
+        cache = self._cache(namespace)
+        written: list[str] = []
+        try:
+            with cache._transact() as (sql, cleanup):
+                (last_rowid,) = sql("SELECT coalesce(max(rowid), 0) FROM Cache").fetchone()
+                now = time.time()
+                rows, files = [], {}
+                for key, items in entries.items():
+                    size, mode, filename, db_value = cache.disk.store(with_new_items((), items), False, key=key)
+                    if filename is not None:
+                        written.append(filename)
+                        files[key] = filename
+                    rows.append((key, now, now, size, mode, filename, db_value))
+                if cache._con.executemany(_INSERT_NEW, rows).rowcount == len(rows):
+                    return
+                present = [key for (key,) in sql(f"SELECT key FROM Cache WHERE {_KEY_IN_BATCH} AND rowid <= ?", (_batch(entries), last_rowid))]
+                for key in present:
+                    cleanup(files.get(key))  # its insert was skipped: the file belongs to no row
 
-            def extended(old: dict[str, Any]) -> dict[str, Any]:
-                return {key: with_new_items(old.get(key, ()), items) for key, items in entries.items()}
+                def extended(old: dict[str, Any]) -> dict[str, Any]:
+                    return {key: with_new_items(old.get(key, ()), entries[key]) for key in present}
 
-            self._set_many(self._cache(namespace), list(entries), extended, read_old=True)
+                self._write_rows(cache, sql, cleanup, present, extended, True, written)
+        except BaseException:
+            for filename in written:
+                cache.disk.remove(filename)
+            raise
 
     def _set_many(
         self,
@@ -151,39 +179,53 @@ class DiskCacheKeyValueStore:
         the files of replaced values after the commit.
         """
         written: list[str] = []
-        columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
         try:
             with cache._transact() as (sql, cleanup):
                 if remove:
                     for (filename,) in sql(f"DELETE FROM Cache WHERE {_KEY_IN_BATCH} RETURNING filename", (_batch(remove),)).fetchall():
                         cleanup(filename)
-                now = time.time()
-                existing: dict[str, tuple[int, str | None]] = {}
-                old: dict[str, Any] = {}
-                for key, rowid, filename, mode, value in sql(f"SELECT {columns} FROM Cache WHERE {_KEY_IN_BATCH}", (_batch(keys),)).fetchall():
-                    existing[key] = (rowid, filename)
-                    if read_old:
-                        old[key] = cache.disk.fetch(mode, filename, value, False)
-                inserts, updates = [], []
-                for key, value in values_from(old).items():
-                    size, mode, filename, db_value = cache.disk.store(value, False, key=key)
-                    if filename is not None:
-                        written.append(filename)
-                    if key in existing:
-                        rowid, replaced_file = existing[key]
-                        cleanup(replaced_file)
-                        updates.append((now, now, size, mode, filename, db_value, rowid))
-                    else:
-                        inserts.append((key, now, now, size, mode, filename, db_value))
-                connection = cache._con
-                if updates:
-                    connection.executemany(_UPDATE, updates)
-                if inserts:
-                    connection.executemany(_INSERT, inserts)
+                self._write_rows(cache, sql, cleanup, keys, values_from, read_old, written)
         except BaseException:
             for filename in written:
                 cache.disk.remove(filename)
             raise
+
+    @staticmethod
+    def _write_rows(
+        cache: diskcache.Cache,
+        sql: Callable,
+        cleanup: Callable[[str | None], None],
+        keys: list[str],
+        values_from: Callable[[dict[str, Any]], Mapping[str, Any]],
+        read_old: bool,
+        written: list[str],
+    ) -> None:
+        """Inside the caller's transaction: read the keys' rows, then update the rows that exist
+        and insert the others, one statement each; value files created go to `written`."""
+        columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
+        now = time.time()
+        existing: dict[str, tuple[int, str | None]] = {}
+        old: dict[str, Any] = {}
+        for key, rowid, filename, mode, value in sql(f"SELECT {columns} FROM Cache WHERE {_KEY_IN_BATCH}", (_batch(keys),)).fetchall():
+            existing[key] = (rowid, filename)
+            if read_old:
+                old[key] = cache.disk.fetch(mode, filename, value, False)
+        inserts, updates = [], []
+        for key, value in values_from(old).items():
+            size, mode, filename, db_value = cache.disk.store(value, False, key=key)
+            if filename is not None:
+                written.append(filename)
+            if key in existing:
+                rowid, replaced_file = existing[key]
+                cleanup(replaced_file)
+                updates.append((now, now, size, mode, filename, db_value, rowid))
+            else:
+                inserts.append((key, now, now, size, mode, filename, db_value))
+        connection = cache._con
+        if updates:
+            connection.executemany(_UPDATE, updates)
+        if inserts:
+            connection.executemany(_INSERT, inserts)
 
     def _connect(self, namespace: str) -> sqlite3.Connection:
         """A plain connection to the namespace's diskcache database, for what diskcache has no API for."""
