@@ -226,9 +226,9 @@ def stage_timers(cpu: collections.Counter):
         (CachedEmbeddings, "embed", "embedding (lookup table) and embedding-cache read"),
         (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),
         (sqlite_backend, "_rows", "  of which: encoding the rows in Python"),
-        (audit, "_log_dumped", "history + scope index, all of it"),
-        (DiskCacheKeyValueStore, "append", "  of which: history append"),
-        (DiskCacheKeyValueStore, "put_many", "journal entry + scope index puts"),
+        (audit, "_append_history", "history append, all of it"),
+        (DiskCacheKeyValueStore, "append", "  of which: the key-value append"),
+        (DiskCacheKeyValueStore, "put_many", "journal entry + scope index (one put)"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in stages]
 

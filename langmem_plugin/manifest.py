@@ -23,7 +23,9 @@ from .tiers.graph.sqlite_backend import SQLiteGraphStore
 from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
-FORMAT_VERSION = 1
+# 2: the scope index files a write's new memories in runs (pipeline/audit.py), which format-1
+# readers would skip on purge. Opening a format-1 store restamps it: what it holds stays valid.
+FORMAT_VERSION = 2
 # kv namespaces whose loss is silent data loss; the embedding and LLM caches are recomputable.
 CHECKED_NAMESPACES = (HISTORY, SCOPE_INDEX, "profiles")
 
@@ -78,14 +80,14 @@ def check_manifest(services: MemoryServices) -> None:
             f"{', '.join(sorted(present))} still hold the store; restore the memory directory from a backup"
         )
     complete = sorted(listed | set(parts))
-    if len(present) == len(parts) and all(manifest["parts"] == complete for manifest in present.values()):
+    if len(present) == len(parts) and all(m["parts"] == complete and m["format"] == FORMAT_VERSION for m in present.values()):
         return
     manifest = next(iter(present.values()), None) or {"format": FORMAT_VERSION, "store_id": uuid.uuid4().hex}
     manifest = {**manifest, "parts": sorted(listed)}
     for part in parts.values():
         manifest = part.add(manifest)  # a process creating the store at the same time may win the first part
     for part in parts.values():
-        part.set({**manifest, "parts": complete})
+        part.set({**manifest, "format": FORMAT_VERSION, "parts": complete})
 
 
 def restamp_manifest(services: MemoryServices) -> None:

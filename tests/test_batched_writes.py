@@ -8,9 +8,11 @@ import pytest
 
 from langmem_plugin import EventType, InvalidInputError, Memory
 from langmem_plugin.pipeline import ingest
-from langmem_plugin.pipeline.audit import JOURNAL
-from langmem_plugin.records import new_uuids
+from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, SCOPE_INDEX, journal_keys
+from langmem_plugin.pipeline.forget import indexed_memories
+from langmem_plugin.records import Scope, new_uuids
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.sqlite_common import scope_clause
 
 from .helpers import HashingEmbeddings
 
@@ -70,16 +72,16 @@ def test_a_thousand_message_add_costs_what_a_ten_message_add_costs(tmp_path):
     small = _cost_of_add(tmp_path, 10)
     large = _cost_of_add(tmp_path, 1000)
     assert large == small
-    # journal entry (removing the previous write's), vector rows, history, scope index; the
-    # embedding cache is only read
-    assert large["transactions"] <= 4
+    # journal entry with the scope index (removing the previous write's entry), vector rows,
+    # history; the embedding cache is only read
+    assert large["transactions"] <= 3
     assert large["statements"] <= 30
 
 
 def _journal_after_close(path) -> list[str]:
     kv = DiskCacheKeyValueStore(path / "kv")
     try:
-        return kv.keys(JOURNAL)
+        return kv.keys(SCOPE_INDEX, JOURNAL_PREFIX)
     finally:
         kv.close()
 
@@ -92,7 +94,7 @@ def test_a_batch_over_the_write_chunk_is_written_chunk_by_chunk(tmp_path, monkey
         for operation in operations:
             assert [e.event for e in memory.history(operation.memory.id)] == [EventType.ADD]
         # each chunk's journal entry goes with the next chunk's journal write; the last one waits
-        assert len(memory.services.kv.keys(JOURNAL)) == 1
+        assert len(journal_keys(memory.services)) == 1
     assert _journal_after_close(tmp_path / "m") == []
 
 
@@ -115,6 +117,8 @@ def test_a_failed_chunk_keeps_the_chunks_before_it_with_their_history(tmp_path, 
         assert len(stored) == 40
         for record in stored:
             assert [e.event for e in memory.history(record.id)] == [EventType.ADD]
+        # the failed chunk's scope-index entries, filed with its journal entry, went with it
+        assert set(indexed_memories(memory.services, Scope(user_id="u"))) == {r.id for r in stored}
     assert _journal_after_close(tmp_path / "m") == []
 
 
@@ -167,8 +171,47 @@ def test_a_crash_after_a_finished_write_replays_its_journal_entry_harmlessly(tmp
     path = tmp_path / "m"
     memory = Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings())
     record = memory.add("I keep bees", user_id="u", infer=False)[0].memory
-    assert len(memory.services.kv.keys(JOURNAL)) == 1
+    assert len(journal_keys(memory.services)) == 1
     memory.services.close()  # as a crash would leave it: the finished entry is not removed
     with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as reopened:
         assert [e.event for e in reopened.history(record.id)] == [EventType.ADD]
-        assert reopened.services.kv.keys(JOURNAL) == []
+        assert journal_keys(reopened.services) == []
+
+
+def _index_sql(path) -> dict[str, str]:
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'memories_%'"))
+
+
+def test_agent_and_run_indexes_skip_rows_without_those_ids_and_still_serve_their_scopes(tmp_path):
+    """Most memories have no agent or run id: the new stores' agent and run indexes hold only the
+    rows that have one, and scope queries on those ids still search them, not the whole table."""
+    path = tmp_path / "m"
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(30, "plain"), user_id="u", infer=False)
+        memory.add(_messages(3, "bot"), user_id="u", agent_id="bot", run_id="r1", infer=False)
+        vector = memory.services.vector
+        for scope, index in (({"agent_id": "bot"}, "memories_agent"), ({"run_id": "r1"}, "memories_run")):
+            clause, params = scope_clause(scope)
+            plan = " ".join(row[3] for row in vector._conn.execute(f"EXPLAIN QUERY PLAN SELECT rowid, vector FROM memories WHERE {clause}", params))
+            assert f"USING INDEX {index}" in plan
+            assert vector.count(Scope(**scope)) == 3
+        with sqlite3.connect(path / "vectors.sqlite3") as conn:
+            assert conn.execute("SELECT count(*) FROM memories INDEXED BY memories_agent WHERE agent_id IS NOT NULL").fetchone() == (3,)
+    indexes = _index_sql(path / "vectors.sqlite3")
+    assert "WHERE agent_id IS NOT NULL" in indexes["memories_agent"] and "WHERE run_id IS NOT NULL" in indexes["memories_run"]
+
+
+def test_a_store_with_the_earlier_full_agent_and_run_indexes_keeps_them_and_its_answers(tmp_path):
+    path = tmp_path / "m"
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(5, "bot"), user_id="u", agent_id="bot", infer=False)
+    with sqlite3.connect(path / "vectors.sqlite3") as conn:  # as earlier versions created them
+        conn.execute("DROP INDEX memories_agent")
+        conn.execute("DROP INDEX memories_run")
+        conn.execute("CREATE INDEX memories_agent ON memories (agent_id, run_id)")
+        conn.execute("CREATE INDEX memories_run ON memories (run_id)")
+    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        memory.add(_messages(2, "more"), user_id="u", agent_id="bot", infer=False)
+        assert len(memory.get_all(agent_id="bot", limit=100)) == 7
+    assert "WHERE" not in _index_sql(path / "vectors.sqlite3")["memories_agent"]

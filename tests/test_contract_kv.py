@@ -138,3 +138,71 @@ def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(kv, keys, prefix):
     kv.clear()
     kv.put_many("scope_memories", {key: 1 for key in keys})
     assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))
+
+
+def _indexes(directory) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(directory / "cache.db") as conn:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index_and_keeps_its_entries(tmp_path):
+    """Nothing here is evicted: the store-time index that diskcache's default policy keeps on
+    every insert goes, in old namespaces too, and their entries stay readable and writable."""
+    import diskcache
+
+    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+
+    old = diskcache.Cache(str(tmp_path / "history"))  # as earlier versions created it
+    old.set("m-old", [{"event": "ADD"}])
+    old.close()
+    assert "Cache_store_time" in _indexes(tmp_path / "history")
+    store = DiskCacheKeyValueStore(tmp_path)
+    try:
+        store.append("history", {"m-old": [{"event": "UPDATE"}], "m-new": [{"event": "ADD"}]})
+        assert store.get("history", "m-old") == [{"event": "ADD"}, {"event": "UPDATE"}]
+        assert store.get_many("history", ["m-new"]) == {"m-new": [{"event": "ADD"}]}
+        store.put_many("fresh", {"k": 1})
+    finally:
+        store.close()
+    assert "Cache_store_time" not in _indexes(tmp_path / "history")
+    assert "Cache_store_time" not in _indexes(tmp_path / "fresh")
+
+
+def test_large_values_stay_in_the_database_file_and_earlier_value_files_still_read(tmp_path):
+    """A value over diskcache's 32 KiB default (a batch's journal entry) is kept in SQLite,
+    written and fsynced with its transaction; one that an earlier version put in a file of its
+    own is still read, replaced and deleted."""
+    import diskcache
+
+    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+
+    old = diskcache.Cache(str(tmp_path / "journal"))  # as earlier versions created it
+    old.set("filed", {"text": "x" * 100_000})
+    old.close()
+    assert any(p.suffix == ".val" for p in (tmp_path / "journal").rglob("*"))
+    store = DiskCacheKeyValueStore(tmp_path)
+    try:
+        assert store.get_many("journal", ["filed"]) == {"filed": {"text": "x" * 100_000}}
+        store.put_many("journal", {"big": {"text": "y" * 100_000}}, remove=["filed"])
+        store.append("history", {"m": [{"text": "z" * 100_000}]})
+        assert store.get("journal", "big") == {"text": "y" * 100_000}
+        assert store.get("history", "m") == [{"text": "z" * 100_000}]
+    finally:
+        store.close()
+    assert not any(p.suffix == ".val" for p in tmp_path.rglob("*"))
+
+
+def test_append_mixing_new_keys_and_keys_that_hold_a_list(kv):
+    """New keys are inserted as they come; a key that already holds a list is extended in the
+    same atomic write, items it holds skipped, and a repeated item within one append kept once."""
+    kv.append("history", {"old": [{"event": "ADD"}]})
+    kv.append("history", {"new-1": [1, 1, 2], "old": [{"event": "ADD"}, {"event": "UPDATE"}], "new-2": [3]})
+    assert kv.get_many("history", ["old", "new-1", "new-2"]) == {
+        "old": [{"event": "ADD"}, {"event": "UPDATE"}],
+        "new-1": [1, 2],
+        "new-2": [3],
+    }
+    kv.append("history", {"new-1": [2, 4], "new-2": [3]})  # a replay with one more item
+    assert kv.get_many("history", ["new-1", "new-2"]) == {"new-1": [1, 2, 4], "new-2": [3]}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from langmem_plugin import EventType, Memory, MemoryNotFoundError
-from langmem_plugin.pipeline.audit import API_ACTOR, IN_FLIGHT_SECONDS, JOURNAL, history_event
+from langmem_plugin.pipeline.audit import API_ACTOR, IN_FLIGHT_SECONDS, JOURNAL_PREFIX, LEGACY_JOURNAL, SCOPE_INDEX, history_event, journal_keys
 from langmem_plugin.pipeline.ingest import new_record
 from langmem_plugin.records import Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams
@@ -111,7 +111,7 @@ def _crash_after_vector_write(memory: Memory, text: str) -> str:
     """What a SIGKILL between the vector commit and the history append leaves behind."""
     record = new_record(str(uuid.uuid4()), text, Scope(user_id="u"), {}, [], utc_now())
     event = history_event(EventType.ADD, record, API_ACTOR, None, text, record.created_at)
-    memory.services.kv.put_many(JOURNAL, {"k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
+    memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + "k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
     memory.services.vector.insert([record], memory.services.embedder.embed([text], record.scope))
     return record.id
 
@@ -123,7 +123,7 @@ def test_reopen_logs_a_committed_write_whose_history_was_lost(memory_config):
             memory.history(memory_id)
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
         assert [e.event for e in memory.history(memory_id)] == [EventType.ADD]
-        assert memory.services.kv.keys(JOURNAL) == []
+        assert journal_keys(memory.services) == []
         memory.delete_all(user_id="u", purge=True)  # found through the scope index
         with pytest.raises(MemoryNotFoundError):
             memory.history(memory_id)
@@ -134,12 +134,12 @@ def test_uncommitted_write_is_dropped_once_no_longer_in_flight(memory_config):
         record = new_record(str(uuid.uuid4()), "I never got stored", Scope(user_id="u"), {}, [], utc_now())
         event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
         entry = {"written_at": time.time(), "events": [event.model_dump(mode="json")]}
-        memory.services.kv.put_many(JOURNAL, {"k1": entry})
+        memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + "k1": entry})
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
-        assert memory.services.kv.keys(JOURNAL) == ["k1"]  # maybe another process is still writing it
-        memory.services.kv.put_many(JOURNAL, {"k1": {**entry, "written_at": time.time() - IN_FLIGHT_SECONDS - 1}})
+        assert journal_keys(memory.services) == [JOURNAL_PREFIX + "k1"]  # maybe another process is still writing it
+        memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + "k1": {**entry, "written_at": time.time() - IN_FLIGHT_SECONDS - 1}})
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
-        assert memory.services.kv.keys(JOURNAL) == []
+        assert journal_keys(memory.services) == []
         with pytest.raises(MemoryNotFoundError):
             memory.history(record.id)
 
@@ -149,10 +149,10 @@ def test_replayed_events_are_not_duplicated(memory_config):
         record = memory.add("I like chess", user_id="u", infer=False)[0].memory
         updated = memory.update(record.id, "I like go")
         event = memory.history(record.id)[-1]
-        memory.services.kv.put_many(JOURNAL, {"k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
+        memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + "k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
     with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
         assert [e.event for e in memory.history(updated.id)] == [EventType.ADD, EventType.UPDATE]
-        assert memory.services.kv.keys(JOURNAL) == []
+        assert journal_keys(memory.services) == []
 
 
 def test_purge_erases_the_scope_journal_entries(memory_config):
@@ -161,6 +161,45 @@ def test_purge_erases_the_scope_journal_entries(memory_config):
         theirs = new_record(str(uuid.uuid4()), "their plan", Scope(user_id="v"), {}, [], utc_now())
         for key, record in (("mine", mine), ("theirs", theirs)):
             event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
-            memory.services.kv.put_many(JOURNAL, {key: {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
+            memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + key: {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
         memory.delete_all(user_id="u", purge=True)
-        assert memory.services.kv.keys(JOURNAL) == ["theirs"]
+        assert journal_keys(memory.services) == [JOURNAL_PREFIX + "theirs"]
+
+
+def test_journal_entries_of_a_format_1_store_are_settled_and_purged(memory_config):
+    """Stores of format 1 kept the journal in a namespace of its own: what a crash left there is
+    logged on open, and a purge erases it."""
+    with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
+        record = new_record(str(uuid.uuid4()), "I keep bees", Scope(user_id="u"), {}, [], utc_now())
+        event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
+        memory.services.kv.put_many(LEGACY_JOURNAL, {"k1": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
+        memory.services.vector.insert([record], memory.services.embedder.embed([record.text], record.scope))
+        pending = new_record(str(uuid.uuid4()), "my secret plan", Scope(user_id="u"), {}, [], utc_now())
+        event = history_event(EventType.ADD, pending, API_ACTOR, None, pending.text, pending.created_at)
+        memory.services.kv.put_many(LEGACY_JOURNAL, {"k2": {"written_at": time.time(), "events": [event.model_dump(mode="json")]}})
+    with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
+        assert [e.event for e in memory.history(record.id)] == [EventType.ADD]
+        assert memory.services.kv.keys(LEGACY_JOURNAL) == ["k2"]  # maybe still in flight
+        memory.delete_all(user_id="u", purge=True)
+        assert memory.services.kv.keys(LEGACY_JOURNAL) == []
+        with pytest.raises(MemoryNotFoundError):
+            memory.history(record.id)
+
+
+def test_a_dropped_write_takes_its_scope_index_entries_along(memory_config):
+    """The scope index files a write's memories with its journal entry, before the vector write:
+    when the write never reached the vector tier, settling drops both."""
+    from langmem_plugin.pipeline.audit import scope_index_entries
+    from langmem_plugin.pipeline.forget import indexed_memories
+
+    with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
+        kept = memory.add("I keep bees", user_id="u", infer=False)[0].memory.id
+        record = new_record(str(uuid.uuid4()), "I never got stored", Scope(user_id="u"), {}, [], utc_now())
+        event = history_event(EventType.ADD, record, API_ACTOR, None, record.text, record.created_at)
+        entry = {"written_at": time.time() - IN_FLIGHT_SECONDS - 1, "events": [event.model_dump(mode="json")]}
+        memory.services.kv.put_many(SCOPE_INDEX, {JOURNAL_PREFIX + "k1": entry, **scope_index_entries({record.scope: [record.id]})})
+        assert set(indexed_memories(memory.services, Scope(user_id="u"))) == {kept, record.id}
+    with Memory(memory_config, embeddings=HashingEmbeddings()) as memory:
+        assert journal_keys(memory.services) == []
+        assert set(indexed_memories(memory.services, Scope(user_id="u"))) == {kept}
+        assert [e.event for e in memory.history(kept)] == [EventType.ADD]

@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from langmem_plugin import AsyncMemory, BackendError, CrossUserDeleteError, Memory, MemoryNotFoundError
 from langmem_plugin.cli import main
+from langmem_plugin.pipeline import audit
+from langmem_plugin.pipeline.audit import scope_index_prefixes
+from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.sqlite_common import open_sqlite, truncate_wal
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
@@ -166,6 +169,39 @@ def test_purge_leaves_no_byte_of_the_user_in_any_tier(stack, tmp_path):
     assert left == set()
     everything = b"".join(stored.values())
     assert all(word.encode() in everything for word in V_WORDS)  # the scan does see stored text
+
+
+def _format_1_scope_index(added: dict) -> dict:
+    """The scope index as stores of format 1 hold it: one key per (scope id, memory), valued by the scope key."""
+    return {prefix + memory_id: scope.key() for scope, ids in added.items() for memory_id in ids for prefix in scope_index_prefixes(scope)}
+
+
+def test_purge_of_a_store_holding_both_scope_index_shapes_leaves_nothing(stack, tmp_path, monkeypatch):
+    """Memories filed one key each by an earlier version and in runs by this one: a purge finds
+    and erases both, sub-scopes included, and leaves the other user's alone."""
+    with monkeypatch.context() as earlier_version:
+        earlier_version.setattr(audit, "scope_index_entries", _format_1_scope_index)
+        old = [op.memory.id for op in stack.add(["Quillibrand saw a Snorkelwimp.", "Zorblaxton is cold."], user_id=U, infer=False)]
+        old += [op.memory.id for op in stack.add(["Plonkwhistle day."], user_id=U, agent_id="bot7", run_id=U_RUN, infer=False)]
+        stack.add(["Frobisher lives in Gnarlbury."], user_id=V, agent_id="bot7", infer=False)
+    new = [op.memory.id for op in stack.add(["Vextrapolis Corp hired Quillibrand.", "Snorkelwimp food."], user_id=U, agent_id="bot7", infer=False)]
+    new += [op.memory.id for op in stack.add(["Zorblaxton again."], user_id=U, infer=False)]
+    stack.set_profile({"nickname": "Frobisher"}, user_id=V, agent_id="bot7")
+    stack.delete(old[0], user_id=U)  # deleted before the purge: found through the index alone
+    under_u = scope_index_prefixes(Scope(user_id=U))[0]
+    shapes = stack.services.kv.get_many("scope_memories", stack.services.kv.keys("scope_memories", under_u))
+    assert {type(value) for value in shapes.values()} == {str, dict}
+    assert set(indexed_memories(stack.services, Scope(user_id=U))) == set(old + new)
+    assert stack.delete_all(user_id=U, purge=True) == 5
+    assert indexed_memories(stack.services, Scope(user_id=U)) == {}
+    assert stack.services.kv.keys("scope_memories", under_u) == []
+    assert stack.search("Gnarlbury", user_id=V, agent_id="bot7")[0].memory.text == "Frobisher lives in Gnarlbury."
+    stored = _raw_files(tmp_path / "m")
+    if stack.services.kv.__class__.__name__ == "RedisKeyValueStore":
+        stored["redis+neo4j"] = _server_dump(stack)
+    left = {(name, marker) for name, data in stored.items() for marker in _u_markers(old + new) if marker.encode() in data}
+    assert left == set()
+    assert b"Gnarlbury" in b"".join(stored.values())
 
 
 def test_purge_survives_reopening(tmp_path, request):

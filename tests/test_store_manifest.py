@@ -7,7 +7,8 @@ import uuid
 import pytest
 
 from langmem_plugin import EventType, Memory
-from langmem_plugin.errors import StoreCorruptedError
+from langmem_plugin.errors import ConfigurationError, StoreCorruptedError
+from langmem_plugin.manifest import FORMAT_VERSION, _parts
 from langmem_plugin.tiers.keyvalue.diskcache_backend import _MANIFEST_KEY as MANIFEST_KEY
 
 from .helpers import HashingEmbeddings
@@ -95,3 +96,24 @@ def test_with_redis_the_local_tiers_still_check_each_other(tmp_path, redis_url):
         _open(path, **redis)
     # another memory directory on the same Redis prefix is a store of its own, not a damaged one
     _fill(tmp_path / "other", **redis)
+
+
+def _manifests(memory: Memory) -> list[dict]:
+    return [part.read() for part in _parts(memory.services).values()]
+
+
+def test_a_format_1_store_is_restamped_and_a_newer_format_is_refused(tmp_path):
+    """Format 2 files the scope index in runs, which format-1 readers would skip on purge: opening
+    a format-1 store restamps every part (its entries stay valid), so those readers refuse it."""
+    path = tmp_path / "m"
+    memory_id = _fill(path)
+    with _open(path) as memory:  # as an earlier version left it
+        for part in _parts(memory.services).values():
+            part.set({**part.read(), "format": 1})
+    with _open(path) as memory:
+        assert {m["format"] for m in _manifests(memory)} == {FORMAT_VERSION} == {2}
+        assert [e.event for e in memory.history(memory_id)] == [EventType.ADD]
+        for part in _parts(memory.services).values():
+            part.set({**part.read(), "format": FORMAT_VERSION + 1})
+    with pytest.raises(ConfigurationError, match="upgrade langmem-plugin"):
+        _open(path)

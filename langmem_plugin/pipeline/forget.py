@@ -2,7 +2,8 @@
 
 Two kinds of key-value entries hold a scope's data:
 - entries keyed by memory id (`history`), found through the scope index (pipeline/audit.py);
-- journal entries of writes in flight (pipeline/audit.py), matched by the scope of their events;
+- journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
+  namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
   the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names its scope exactly.
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
@@ -14,7 +15,7 @@ from ..embeddings.cache import NAMESPACE as EMBEDDINGS
 from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from ..records import MemoryRecord, Scope, encode_scope_id
 from ..services import MemoryServices
-from .audit import HISTORY, SCOPE_INDEX, erase_journal, scope_index_prefixes
+from .audit import HISTORY, SCOPE_INDEX, erase_journal, indexed_scopes, scope_index_prefixes
 
 PROFILES = "profiles"
 SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS)
@@ -45,12 +46,7 @@ def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]
     field = next(f for f in _SELECTIVITY if f in ids)
     prefix = scope_index_prefixes(Scope(**{field: ids[field]}))[0]
     entries = services.kv.get_many(SCOPE_INDEX, services.kv.keys(SCOPE_INDEX, prefix))
-    memories = {}
-    for key, scope_key in entries.items():
-        owner = Scope.from_key(scope_key) if isinstance(scope_key, str) else Scope()
-        if scope.matches(owner):
-            memories[key[len(prefix) :]] = owner
-    return memories
+    return {memory_id: owner for memory_id, owner in indexed_scopes(entries, prefix).items() if scope.matches(owner)}
 
 
 def users_within(services: MemoryServices, scope: Scope, purge: bool) -> set[str | None]:
@@ -71,6 +67,7 @@ def purge(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -
     memories = indexed_memories(services, scope)
     memories.update((record.id, record.scope) for record in deleted)
     services.kv.delete_many(HISTORY, memories)
+    # a key is named after one memory (format 1) or after the first of its run: both are here
     services.kv.delete_many(
         SCOPE_INDEX, [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
     )

@@ -8,7 +8,14 @@ The batch operations here write the same rows in one transaction with a few stat
 values are encoded by diskcache's own `Disk` (so `get` reads them back unchanged) on the
 cache's own connection and transaction (diskcache 5 internals, hence the version pin). They skip
 only the eviction check, which has nothing to do: no entry here expires, and the size limit is
-1 TiB.
+1 TiB. For the same reason the caches have no eviction policy: diskcache's default
+('least-recently-stored') indexes every entry's store time, an index each insert pays for and
+nothing here reads.
+
+Values are kept in the SQLite file up to `INLINE_MAX_BYTES` (diskcache's default moves those
+over 32 KiB, such as the journal entry of a batch, to files of their own): written in the
+transaction, fsynced with it and overwritten on delete (secure_delete) like every other row,
+instead of a file created, unsynced, and unlinked with its directories per write.
 """
 
 from __future__ import annotations
@@ -35,10 +42,14 @@ _INSERT = (
     "INSERT INTO Cache (key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value) "
     "VALUES (?, 1, ?, NULL, ?, 0, NULL, ?, ?, ?, ?)"
 )
+# A key that exists already is left alone: `append` extends those few afterwards.
+_INSERT_NEW = _INSERT + " ON CONFLICT (key, raw) DO NOTHING"
 _UPDATE = (
     "UPDATE Cache SET store_time = ?, expire_time = NULL, access_time = ?, access_count = 0, tag = NULL, "
     "size = ?, mode = ?, filename = ?, value = ? WHERE rowid = ?"
 )
+# Below SQLite's default 1e9-byte limit on a row.
+INLINE_MAX_BYTES = 512 * 2**20
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
 
@@ -74,7 +85,15 @@ class DiskCacheKeyValueStore:
             if cache is None:
                 make_directory(self._directory / namespace, "key-value namespace directory")
                 # secure_delete: a deleted entry's bytes are overwritten, not left in a free page
-                cache = diskcache.Cache(str(self._directory / namespace), size_limit=2**40, sqlite_secure_delete=1)
+                cache = diskcache.Cache(
+                    str(self._directory / namespace),
+                    size_limit=2**40,
+                    eviction_policy="none",
+                    disk_min_file_size=INLINE_MAX_BYTES,
+                    sqlite_secure_delete=1,
+                )
+                # namespaces created with the default policy carry its index: drop it once
+                cache._sql("DROP INDEX IF EXISTS Cache_store_time")
                 self._caches[namespace] = cache
             return cache
 
@@ -110,12 +129,38 @@ class DiskCacheKeyValueStore:
                 cleanup(filename)
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
-        if entries:
+        """The keys are inserted with one statement that skips those already present (usually
+        none: history keys are fresh memory ids); only those are then read and extended, in the
+        same transaction."""
+        if not entries:
+            return
+        cache = self._cache(namespace)
+        written: list[str] = []
+        try:
+            with cache._transact() as (sql, cleanup):
+                (last_rowid,) = sql("SELECT coalesce(max(rowid), 0) FROM Cache").fetchone()
+                now = time.time()
+                rows, files = [], {}
+                for key, items in entries.items():
+                    size, mode, filename, db_value = cache.disk.store(with_new_items((), items), False, key=key)
+                    if filename is not None:
+                        written.append(filename)
+                        files[key] = filename
+                    rows.append((key, now, now, size, mode, filename, db_value))
+                if cache._con.executemany(_INSERT_NEW, rows).rowcount == len(rows):
+                    return
+                present = [key for (key,) in sql(f"SELECT key FROM Cache WHERE {_KEY_IN_BATCH} AND rowid <= ?", (_batch(entries), last_rowid))]
+                for key in present:
+                    cleanup(files.get(key))  # its insert was skipped: the file belongs to no row
 
-            def extended(old: dict[str, Any]) -> dict[str, Any]:
-                return {key: with_new_items(old.get(key, ()), items) for key, items in entries.items()}
+                def extended(old: dict[str, Any]) -> dict[str, Any]:
+                    return {key: with_new_items(old.get(key, ()), entries[key]) for key in present}
 
-            self._set_many(self._cache(namespace), list(entries), extended, read_old=True)
+                self._write_rows(cache, sql, cleanup, present, extended, True, written)
+        except BaseException:
+            for filename in written:
+                cache.disk.remove(filename)
+            raise
 
     def _set_many(
         self,
@@ -134,39 +179,53 @@ class DiskCacheKeyValueStore:
         the files of replaced values after the commit.
         """
         written: list[str] = []
-        columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
         try:
             with cache._transact() as (sql, cleanup):
                 if remove:
                     for (filename,) in sql(f"DELETE FROM Cache WHERE {_KEY_IN_BATCH} RETURNING filename", (_batch(remove),)).fetchall():
                         cleanup(filename)
-                now = time.time()
-                existing: dict[str, tuple[int, str | None]] = {}
-                old: dict[str, Any] = {}
-                for key, rowid, filename, mode, value in sql(f"SELECT {columns} FROM Cache WHERE {_KEY_IN_BATCH}", (_batch(keys),)).fetchall():
-                    existing[key] = (rowid, filename)
-                    if read_old:
-                        old[key] = cache.disk.fetch(mode, filename, value, False)
-                inserts, updates = [], []
-                for key, value in values_from(old).items():
-                    size, mode, filename, db_value = cache.disk.store(value, False, key=key)
-                    if filename is not None:
-                        written.append(filename)
-                    if key in existing:
-                        rowid, replaced_file = existing[key]
-                        cleanup(replaced_file)
-                        updates.append((now, now, size, mode, filename, db_value, rowid))
-                    else:
-                        inserts.append((key, now, now, size, mode, filename, db_value))
-                connection = cache._con
-                if updates:
-                    connection.executemany(_UPDATE, updates)
-                if inserts:
-                    connection.executemany(_INSERT, inserts)
+                self._write_rows(cache, sql, cleanup, keys, values_from, read_old, written)
         except BaseException:
             for filename in written:
                 cache.disk.remove(filename)
             raise
+
+    @staticmethod
+    def _write_rows(
+        cache: diskcache.Cache,
+        sql: Callable,
+        cleanup: Callable[[str | None], None],
+        keys: list[str],
+        values_from: Callable[[dict[str, Any]], Mapping[str, Any]],
+        read_old: bool,
+        written: list[str],
+    ) -> None:
+        """Inside the caller's transaction: read the keys' rows, then update the rows that exist
+        and insert the others, one statement each; value files created go to `written`."""
+        columns = "key, rowid, filename, mode, value" if read_old else "key, rowid, filename, NULL, NULL"
+        now = time.time()
+        existing: dict[str, tuple[int, str | None]] = {}
+        old: dict[str, Any] = {}
+        for key, rowid, filename, mode, value in sql(f"SELECT {columns} FROM Cache WHERE {_KEY_IN_BATCH}", (_batch(keys),)).fetchall():
+            existing[key] = (rowid, filename)
+            if read_old:
+                old[key] = cache.disk.fetch(mode, filename, value, False)
+        inserts, updates = [], []
+        for key, value in values_from(old).items():
+            size, mode, filename, db_value = cache.disk.store(value, False, key=key)
+            if filename is not None:
+                written.append(filename)
+            if key in existing:
+                rowid, replaced_file = existing[key]
+                cleanup(replaced_file)
+                updates.append((now, now, size, mode, filename, db_value, rowid))
+            else:
+                inserts.append((key, now, now, size, mode, filename, db_value))
+        connection = cache._con
+        if updates:
+            connection.executemany(_UPDATE, updates)
+        if inserts:
+            connection.executemany(_INSERT, inserts)
 
     def _connect(self, namespace: str) -> sqlite3.Connection:
         """A plain connection to the namespace's diskcache database, for what diskcache has no API for."""

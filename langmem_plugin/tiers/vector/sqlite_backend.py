@@ -45,8 +45,8 @@ CREATE TABLE IF NOT EXISTS memories (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id, agent_id, run_id);
-CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id, run_id);
-CREATE INDEX IF NOT EXISTS memories_run ON memories (run_id);
+CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id, run_id) WHERE agent_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_run ON memories (run_id) WHERE run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
     text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
