@@ -19,6 +19,7 @@ class CachedScope:
     index: DenseIndex
     keywords: ScopeKeywords | None = None
     keywords_version: int = -1
+    ann_watched: bool = False  # registered with the ANN maintainer (by the scope's first search)
 
     def current_keywords(self) -> ScopeKeywords | None:
         """The keyword statistics, unless the scope's rows changed since they were built."""

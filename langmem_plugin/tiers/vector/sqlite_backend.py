@@ -243,27 +243,35 @@ class SQLiteVectorStore(ManifestRow):
             yield conn
 
     def _cached(self, scope: Scope) -> CachedScope | None:
-        """The scope's cached search data (keyed by the frozen Scope itself), loaded with one query on first use."""
+        """The scope's cached search data (keyed by the frozen Scope itself), loaded with one query on
+        first use; a search registers it with the ANN maintainer (see `_cache_scope`)."""
         cached = self._indexes.get(scope)
-        if cached is not None or self._dimensions is None:
-            return cached
-        clause, params = scope_clause(scope.required_filter())
-        rows = self._conn.execute(
-            f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
-        ).fetchall()
-        return self._cache_scope(
-            scope,
-            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
-            np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-            np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
-            [r[4] for r in rows],
-        )
+        if cached is None:
+            if self._dimensions is None:
+                return None
+            clause, params = scope_clause(scope.required_filter())
+            rows = self._conn.execute(
+                f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
+            ).fetchall()
+            cached = self._cache_scope(
+                scope,
+                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
+                np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+                np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
+                [r[4] for r in rows],
+            )
+        if self._ann is not None and not cached.ann_watched:
+            self._ann.watch(scope, cached.index)
+            cached.ann_watched = True
+        return cached
 
     def _cache_scope(
         self, scope: Scope, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, texts: list[str]
     ) -> CachedScope:
-        """Cache a scope's rows, given whole: loaded by `_cached`, or written by the insert that created the scope."""
+        """Cache a scope's rows, given whole: loaded by `_cached`, or written by the insert that created
+        the scope. Its graph is left to its first search: a bulk import would otherwise build graphs
+        of scopes the cache drops before any search (`_cached` registers them)."""
         # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
         index = DenseIndex(self._dimensions, capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
         if len(rowids):
@@ -272,8 +280,6 @@ class SQLiteVectorStore(ManifestRow):
         if len(rowids) <= KEYWORD_SCAN_MAX_ROWS:
             cached.set_keywords(ScopeKeywords(texts))  # positions follow the rows' order
         self._indexes.put(scope, cached)
-        if self._ann is not None:
-            self._ann.watch(scope, index)
         return cached
 
     def _has_rows(self, scope: Scope) -> bool:
