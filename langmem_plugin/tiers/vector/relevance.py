@@ -76,12 +76,8 @@ def fts_term(term: str) -> str:
 def term_body(term: str) -> str:
     """`term_pattern` without its leading word boundary: the root, then what may follow it."""
     root = word_root(term)
-    return re.escape(root) + root_tail(root)
-
-
-def root_tail(root: str) -> str:
-    """What may follow a root in a matching word: anything after a long root, at most two letters after a short one."""
-    return r"\w*" if len(root) >= MIN_ROOT else r"\w{0,2}\b"
+    tail = r"\w*" if len(root) >= MIN_ROOT else r"\w{0,2}\b"
+    return re.escape(root) + tail
 
 
 @lru_cache(maxsize=4096)
