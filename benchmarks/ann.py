@@ -64,7 +64,7 @@ def measure(index: DenseIndex, lock, queries: np.ndarray, truth: list[set[int]])
     for query, expected in zip(queries, truth):
         tick = time.perf_counter()
         with lock:
-            ranked = index.dense_ranking(query, allowed, CANDIDATES)
+            ranked, _ = index.dense_ranking(query, allowed, CANDIDATES)
         timings.append(time.perf_counter() - tick)
         recall.append(len(expected & set(ranked[:10])) / 10)
     return {

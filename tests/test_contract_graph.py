@@ -140,7 +140,10 @@ def test_a_scope_searched_while_empty_finds_entities_written_later(graph):
     or another store's on the same data (what the backend's factory opens a second time)."""
     team = Scope(user_id="alice", agent_id="planner")
     assert graph.neighbourhood(ALICE, ["Alice"]).entities == [] and graph.neighbourhood(team, ["Alice"]).entities == []
+    graph.may_have_entities(ALICE)  # a backend that remembers empty scopes remembers these two now
+    graph.may_have_entities(team)
     graph.add_relations(team, [rel("Alice", "works at", "Acme")])
+    assert graph.may_have_entities(ALICE) and graph.may_have_entities(team)  # search must not skip them
     assert names(graph.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}  # a sub-scope's entities count
     assert names(graph.neighbourhood(team, ["Alice"])) == {"Alice", "Acme"}
     bob = Scope(user_id="bob")
@@ -148,15 +151,30 @@ def test_a_scope_searched_while_empty_finds_entities_written_later(graph):
     graph.reset()
     assert graph.neighbourhood(ALICE, ["Alice"]).entities == []
     graph.add_relations(bob, [rel("Bob", "lives in", "Oslo")])
+    assert graph.may_have_entities(bob)
     assert names(graph.neighbourhood(bob, ["Bob"])) == {"Bob", "Oslo"}
+    with pytest.raises(MissingScopeError):
+        graph.may_have_entities(Scope())
+
+
+def test_the_embedded_graph_knows_a_scope_without_entities(tmp_path):
+    """What lets search skip naming entities: the SQLite tier answers from its memo of empty scopes."""
+    from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
+
+    graph = SQLiteGraphStore(tmp_path / "graph.sqlite3")
+    assert not graph.may_have_entities(ALICE)
+    graph.add_relations(Scope(user_id="alice", run_id="r1"), [rel("Alice", "works at", "Acme")])
+    assert graph.may_have_entities(ALICE) and not graph.may_have_entities(Scope(user_id="bob"))
+    graph.close()
 
 
 def test_another_process_adding_entities_ends_a_remembered_empty_scope(tmp_path):
     from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 
     reader, writer = SQLiteGraphStore(tmp_path / "graph.sqlite3"), SQLiteGraphStore(tmp_path / "graph.sqlite3")
-    assert reader.neighbourhood(ALICE, ["Alice"]).entities == []
+    assert reader.neighbourhood(ALICE, ["Alice"]).entities == [] and not reader.may_have_entities(ALICE)
     writer.add_relations(ALICE, [rel("Alice", "works at", "Acme")])  # another connection: data_version changes
+    assert reader.may_have_entities(ALICE)
     assert names(reader.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}
     reader.close()
     writer.close()

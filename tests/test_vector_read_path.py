@@ -21,6 +21,7 @@ from langmem_plugin.tiers.vector.relevance import (
     term_pattern,
     word_root,
 )
+from langmem_plugin.tiers.vector.dense_index import DenseIndex
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
 
@@ -167,7 +168,7 @@ def _texts_around(draw, term: str) -> list[str]:
     piece = st.one_of(
         st.builds(lambda before, after: before + root + after, st.text("xé_1", max_size=2), st.text("aoé_1", max_size=4)),
         st.text("abdoé_1", min_size=1, max_size=6),
-        st.sampled_from([" ", "-", "'", "\n", ". "]),
+        st.sampled_from([" ", "-", "'", "\n", ". ", "\u2014", "\u2019", "\u00a0"]),  # and non-ASCII separators
     )
     return draw(st.lists(st.lists(piece, max_size=12).map("".join), max_size=6))
 
@@ -262,3 +263,37 @@ def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store
     river = SearchParams(limit=50, candidates=50, dense_weight=0.0, keyword_max_docs=5, context=False)
     assert store.search(alice, query, "river", river) == []  # 20 of alice's rows: over the bound, left out
     assert counts["river"] == (6, 5, None)  # its first 6 table matches were all alice's: no join needed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    operations=st.lists(
+        st.one_of(
+            st.tuples(st.just("add"), st.lists(st.integers(0, 40), min_size=1, max_size=8, unique=True)),
+            st.tuples(st.just("remove"), st.integers(0, 40)),
+        ),
+        max_size=25,
+    )
+)
+def test_adjacent_rows_stay_each_others_neighbours_through_adds_and_removes(operations):
+    """The neighbour pointers search uses for context are what looking up rowid - 1 and + 1 gives,
+    after any mix of batch adds (in any rowid order, next to rows already held) and removals (which
+    move the last row into the gap)."""
+    index = DenseIndex(2, capacity=4)
+    held: set[int] = set()
+    for kind, argument in operations:
+        if kind == "add":
+            rowids = [r for r in argument if r not in held]
+            if rowids:
+                count = len(rowids)
+                index.add(np.array(rowids, dtype=np.int64), np.ones((count, 2), np.float32), np.zeros(count), np.zeros(count))
+                held.update(rowids)
+        else:
+            index.remove(argument)
+            held.discard(argument)
+        before, after = index.adjacent()
+        rowids = index.rowid_at(np.arange(len(index))).tolist()
+        assert sorted(rowids) == sorted(held)
+        expected_before = [-1 if p is None else p for p in index.positions([r - 1 for r in rowids])]
+        expected_after = [-1 if p is None else p for p in index.positions([r + 1 for r in rowids])]
+        assert before.tolist() == expected_before and after.tolist() == expected_after

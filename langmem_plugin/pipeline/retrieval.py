@@ -80,7 +80,7 @@ def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: date
     near 0 for a hub such as the user, linked to everything. A memory linked to several named
     entities combines them as independent evidence. Best (most specific, then newest) first.
     """
-    if services.graph is None or not services.config.search.graph_weight:
+    if services.graph is None or not services.config.search.graph_weight or not services.graph.may_have_entities(scope):
         return {}
     words = [w.strip("'") for w in _QUERY_WORD.findall(query)]
     spans = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}

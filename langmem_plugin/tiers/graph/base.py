@@ -57,6 +57,11 @@ class GraphStore(Protocol):
         """Entities within `hops` relations of the named entities, and the relations among them."""
         ...
 
+    def may_have_entities(self, scope: Scope) -> bool:
+        """False only when the scope (with its sub-scopes, as `neighbourhood` reads it) certainly has
+        no entity: search then skips naming entities. A backend that cannot tell cheaply says True."""
+        ...
+
     def delete_scope(self, scope: Scope) -> None: ...
 
     def erase_deleted(self) -> None:

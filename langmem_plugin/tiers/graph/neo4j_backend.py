@@ -153,6 +153,11 @@ class Neo4jGraphStore:
         records = self._run("MATCH (e:LangmemEntity {scope_key: $scope_key}) RETURN e ORDER BY e.name", scope_key=scope.key())
         return [_entity(r["e"]) for r in records]
 
+    def may_have_entities(self, scope: Scope) -> bool:
+        """Always True: asking the server would cost search a round trip, as much as `neighbourhood` itself."""
+        scope.required_filter()
+        return True
+
     def neighbourhood(self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None) -> Neighbourhood:
         scope_filter = scope.required_filter()
         if hops not in (1, 2):

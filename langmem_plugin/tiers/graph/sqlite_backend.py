@@ -88,13 +88,14 @@ class SQLiteGraphStore(ManifestRow):
         self._without_entities: set[Scope] = set()
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def _has_no_entities(self, scope: Scope, clause: str, params: list) -> bool:
+    def _has_no_entities(self, scope: Scope) -> bool:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._without_entities.clear()
             self._data_version = version
         if scope in self._without_entities:
             return True
+        clause, params = scope_clause(scope.required_filter(), "e")
         if self._conn.execute(f"SELECT 1 FROM entities e WHERE {clause} LIMIT 1", params).fetchone() is None:
             self._without_entities.add(scope)
             return True
@@ -194,12 +195,17 @@ class SQLiteGraphStore(ManifestRow):
             ).fetchall()
         return [_entity(r) for r in rows]
 
+    def may_have_entities(self, scope: Scope) -> bool:
+        scope.required_filter()
+        with self._lock:
+            return not self._has_no_entities(scope)
+
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:
         clause, params = scope_clause(scope.required_filter(), "e")
         with self._lock:
-            if self._has_no_entities(scope, clause, params):
+            if self._has_no_entities(scope):
                 return Neighbourhood(entities=[], relations=[])
         relation_clause, relation_params = scope_clause(scope.as_filter(), "r")
         if as_of is None:

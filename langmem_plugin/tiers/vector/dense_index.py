@@ -72,6 +72,8 @@ class DenseIndex:
         self._valid_to = np.zeros(self._matrix.shape[0], dtype=np.float64)
         self._indexed = np.zeros(self._matrix.shape[0], dtype=bool)
         self._fingerprint = np.zeros(self._matrix.shape[0] if track_fingerprints else 0, dtype=np.uint64)
+        self._before = np.full(self._matrix.shape[0], -1, dtype=np.int64)  # see `adjacent`
+        self._after = np.full(self._matrix.shape[0], -1, dtype=np.int64)
         self._size = 0
         self._position: dict[int, int] = {}
         self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
@@ -87,7 +89,7 @@ class DenseIndex:
         return rowid in self._position
 
     def _arrays(self) -> tuple[str, ...]:
-        return ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed") + (
+        return ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_before", "_after") + (
             ("_fingerprint",) if self._track_fingerprints else ()
         )
 
@@ -105,7 +107,7 @@ class DenseIndex:
     @property
     def nbytes(self) -> int:
         """Approximate memory held: the arrays plus the rowid -> position map (about 100 bytes an entry)."""
-        arrays = sum(getattr(self, name).nbytes for name in ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_fingerprint"))
+        arrays = sum(getattr(self, name).nbytes for name in ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_before", "_after", "_fingerprint"))
         return arrays + 100 * len(self._position)
 
     def _changed(self, rowids) -> None:
@@ -128,7 +130,28 @@ class DenseIndex:
             self._fingerprint[self._size : end] = fingerprints(vectors)
         for offset, rowid in enumerate(rowids.tolist()):
             self._position[rowid] = self._size + offset
+        self._link(rowids, np.arange(self._size, end), rows_before=self._size > 0)
         self._size = end
+
+    def _link(self, rowids: np.ndarray, positions: np.ndarray, rows_before: bool) -> None:
+        """Make new rows and the rows at rowid - 1 and + 1, if the scope has them, each other's
+        neighbours: within the batch at once, and one by one with the rows held before it."""
+        order = np.argsort(rowids, kind="stable")
+        sorted_rowids, sorted_positions = rowids[order], positions[order]
+        self._before[positions] = -1
+        self._after[positions] = -1
+        consecutive = np.flatnonzero(np.diff(sorted_rowids) == 1)
+        self._before[sorted_positions[consecutive + 1]] = sorted_positions[consecutive]
+        self._after[sorted_positions[consecutive]] = sorted_positions[consecutive + 1]
+        if not rows_before or not len(positions):
+            return
+        first_new = int(positions[0])
+        for rowid, position in zip(rowids.tolist(), positions.tolist()):
+            for own, other, step in ((self._before, self._after, -1), (self._after, self._before, 1)):
+                neighbour = self._position.get(rowid + step, -1)
+                if 0 <= neighbour < first_new:
+                    own[position] = neighbour
+                    other[neighbour] = position
 
     def set(self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float) -> None:
         position = self._position[rowid]
@@ -148,6 +171,9 @@ class DenseIndex:
         self._changed([rowid])
         if self.graph is not None or self._touched is not None:
             self.removed.append(rowid)
+        for pointers, neighbour in ((self._after, self._before[position]), (self._before, self._after[position])):
+            if neighbour >= 0:
+                pointers[neighbour] = -1
         last = self._size - 1
         if position != last:
             moved = int(self._rowids[last])
@@ -155,10 +181,18 @@ class DenseIndex:
                 array = getattr(self, name)
                 array[position] = array[last]
             self._position[moved] = position
+            for pointers, neighbour in ((self._after, self._before[position]), (self._before, self._after[position])):
+                if neighbour >= 0:
+                    pointers[neighbour] = position
         self._size = last
 
     def positions(self, rowids: list[int]) -> list[int | None]:
         return [self._position.get(r) for r in rowids]
+
+    def adjacent(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each position, the positions of the rows whose rowids are one less and one more (-1
+        where the scope has no such row): a memory's neighbouring turns, kept up to date by writes."""
+        return self._before[: self._size], self._after[: self._size]
 
     def rowid_at(self, positions: np.ndarray) -> np.ndarray:
         return self._rowids[positions]
@@ -175,21 +209,21 @@ class DenseIndex:
     def similarity_of(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
         return self._matrix[positions] @ vector
 
-    def dense_ranking(self, vector: np.ndarray, allowed: np.ndarray, candidates: int) -> list[int]:
-        """Positions of the `candidates` allowed rows most similar to `vector`, best first."""
+    def dense_ranking(self, vector: np.ndarray, allowed: np.ndarray, candidates: int) -> tuple[list[int], np.ndarray | None]:
+        """Positions of the `candidates` allowed rows most similar to `vector`, best first, and every
+        row's similarity when the search computed them all (exact search), else None."""
         take = min(candidates, int(allowed.sum()))
         if take == 0:
-            return []
+            return [], None
         if self.graph is not None:
             ranked = self._ann_ranking(vector, allowed, take)
             if ranked is not None:
-                return ranked
+                return ranked, None
         similarities = self._matrix[: self._size] @ vector
-        if take < self._size and not allowed.all():
-            similarities[~allowed] = -np.inf
-        top = np.argpartition(-similarities, take - 1)[:take] if take < self._size else np.arange(self._size)
-        top = top[np.argsort(-similarities[top], kind="stable")]
-        return top[:take].tolist()
+        ranking = similarities if take == self._size or allowed.all() else np.where(allowed, similarities, -np.inf)
+        top = np.argpartition(-ranking, take - 1)[:take] if take < self._size else np.arange(self._size)
+        top = top[np.argsort(-ranking[top], kind="stable")]
+        return top[:take].tolist(), similarities
 
     def _ann_ranking(self, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
         """Graph candidates still holding their current vector, plus the rows the graph lacks

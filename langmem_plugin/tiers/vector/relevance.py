@@ -120,16 +120,25 @@ def relevance(
     return 1.0 - miss
 
 
+def miss_array(similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray) -> np.ndarray:
+    """1 - `relevance_array` without context evidence: the product of the other evidence's misses."""
+    miss = (1.0 - np.clip(similarity, 0.0, 1.0)) * (1.0 - np.clip(keyword, 0.0, 1.0))
+    miss *= 1.0 - np.clip(graph * np.maximum(similarity, 0.0), 0.0, 1.0)
+    return miss
+
+
+def with_context(miss: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """The miss once context evidence is added (-inf where there is none)."""
+    return miss * (1.0 - np.clip(CONTEXT_WEIGHT * context, 0.0, 1.0))
+
+
 def relevance_array(
     similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray, context: np.ndarray | None = None
 ) -> np.ndarray:
     """`relevance` of many memories at once, bit for bit: absent keyword or graph evidence is 0 here, absent
     context 0 or -inf (clipped to 0, which leaves the product unchanged)."""
-    miss = (1.0 - np.clip(similarity, 0.0, 1.0)) * (1.0 - np.clip(keyword, 0.0, 1.0))
-    miss *= 1.0 - np.clip(graph * np.maximum(similarity, 0.0), 0.0, 1.0)
-    if context is not None:
-        miss *= 1.0 - np.clip(CONTEXT_WEIGHT * context, 0.0, 1.0)
-    return 1.0 - miss
+    miss = miss_array(similarity, keyword, graph)
+    return 1.0 - (miss if context is None else with_context(miss, context))
 
 
 def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:

@@ -9,6 +9,8 @@ statistics (FTS5's uses the whole table's, every user's).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .relevance import MIN_ROOT, idf, word_root
@@ -26,33 +28,43 @@ _NO_FREQUENCIES = np.zeros(0, dtype=np.float64)
 _NO_DOCUMENTS.flags.writeable = _NO_FREQUENCIES.flags.writeable = False  # shared by every scope's cache
 
 
-def _is_word_character(character: str) -> bool:
-    """What re's \\w matches: alphanumeric characters (str.isalnum) and the underscore."""
-    return character.isalnum() or character == "_"
+# Every ASCII character that re's \w does not match (str.isalnum or the underscore), as a space.
+_ASCII_NON_WORD = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+_NON_WORD = re.compile(r"\W")
 
 
-def _word_starts(text: str, term: str) -> list[int]:
-    """Where `term_pattern(term)` matches in `text`: each occurrence of the term's root at a word
-    start, followed by at most two more word characters when the root is short. Found with
-    str.find rather than by compiling the pattern: most query terms are new to a scope, and
-    compiling costs more than scanning a user's texts."""
+def spaced_words(text: str) -> str:
+    """The text with a space for every non-word character and one in front: a word starts right
+    after a space, so an occurrence at a word start is one of " " + root, found by str.find."""
+    spaced = text.translate(_ASCII_NON_WORD)
+    if not spaced.isascii():  # the regex only where the fast table cannot decide
+        spaced = _NON_WORD.sub(" ", spaced)
+    return " " + spaced
+
+
+def _word_starts(spaced: str, term: str) -> list[int]:
+    """Where `term_pattern(term)` matches in the text that `spaced` (see `spaced_words`) was made
+    from, as positions in that text: each occurrence of the term's root at a word start, followed
+    by at most two more word characters when the root is short. Found with str.find rather than by
+    compiling the pattern: most query terms are new to a scope, and compiling costs more than
+    scanning a user's texts."""
     root = word_root(term)
-    length = len(root)
-    short = length < MIN_ROOT
+    needle = " " + root
+    after = len(needle)
+    short = len(root) < MIN_ROOT
     starts = []
-    at = text.find(root)
+    at = spaced.find(needle)
     while at != -1:
-        if at == 0 or not _is_word_character(text[at - 1]):
-            following = text[at + length : at + length + 3]
-            if not short or len(following) < 3 or not all(map(_is_word_character, following)):
-                starts.append(at)
-        # an occurrence starting inside this one is not at a word start: the root is all word characters
-        at = text.find(root, at + length)
+        # the needle's space is the text's character before the match: `at` is the match's position in the text
+        if not short or " " in spaced[at + after : at + after + 3] or at + after + 3 > len(spaced):
+            starts.append(at)
+        at = spaced.find(needle, at + after)
     return starts
 
 
 class ScopeKeywords:
-    """The scope's texts as one lower-cased string, each text's start and length in words.
+    """The scope's texts as one lower-cased string (words only, see `spaced_words`), each text's start
+    and length in words.
 
     Documents are numbered in the order given (the DenseIndex positions of the scope's rows at
     build time); the owner drops this object whenever the scope's rows change.
@@ -60,7 +72,7 @@ class ScopeKeywords:
 
     def __init__(self, texts: list[str]):
         lowered = [t.lower() for t in texts]
-        self._joined = "\n".join(lowered)
+        self._spaced = spaced_words("\n".join(lowered))
         self._starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64) if lowered else np.zeros(0, np.int64)
         # words for BM25's length normalisation: whitespace-separated, cheaper than the tokenizer and as proportional
         self._words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
@@ -73,13 +85,13 @@ class ScopeKeywords:
 
     @property
     def nbytes(self) -> int:
-        return len(self._joined) + self._starts.nbytes + self._words.nbytes + self._found_bytes
+        return len(self._spaced) + self._starts.nbytes + self._words.nbytes + self._found_bytes
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
         found = self._found.get(term)
         if found is None:
-            starts = _word_starts(self._joined, term)
+            starts = _word_starts(self._spaced, term)
             if starts:
                 per_document = np.bincount(np.searchsorted(self._starts, starts, side="right") - 1)
                 documents = np.flatnonzero(per_document)

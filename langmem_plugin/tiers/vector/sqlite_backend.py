@@ -26,7 +26,7 @@ from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .ann_index import AnnMaintainer
 from .dense_index import INFINITY, DenseIndex
-from .relevance import fts_term, idf, keyword_coverage, keyword_terms, relevance_array
+from .relevance import fts_term, idf, keyword_coverage, keyword_terms, miss_array, with_context
 from .scope_cache import CachedScope, ScopeCache
 from .scope_keywords import ScopeKeywords
 
@@ -74,19 +74,26 @@ def scope_tokens(scope: Scope) -> list[str]:
     ]
 
 
+_SOURCES = TypeAdapter(list[SourceRef])
+_HITS = TypeAdapter(list[SearchHit])
+
+
 def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict[str, Any]:
+    """A `memories` row as MemoryRecord fields; sources parsed by pydantic from their JSON (faster than
+    json.loads and then validating the dicts)."""
     (_, memory_id, user_id, agent_id, run_id, text, content_hash, metadata, sources, created, updated, valid_from, valid_to) = row
+    created_at = from_epoch(created)
     return {
         "id": memory_id,
         "text": text,
         "scope": {"user_id": user_id, "agent_id": agent_id, "run_id": run_id},
         "metadata": {} if metadata == "{}" else json.loads(metadata),
-        "created_at": from_epoch(created),
-        "updated_at": from_epoch(updated),
+        "created_at": created_at,
+        "updated_at": created_at if updated == created else from_epoch(updated),
         "valid_from": from_epoch(valid_from),
         "valid_to": from_epoch(valid_to),
         "hash": content_hash,
-        "sources": [] if sources == "[]" else json.loads(sources),
+        "sources": [] if sources == "[]" else _SOURCES.validate_json(sources),
         "score": score,
     }
 
@@ -95,7 +102,6 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
     return MemoryRecord.model_validate(_record_fields(row))
 
 
-_SOURCES = TypeAdapter(list[SourceRef])
 _VALID_FROM, _VALID_TO = 10, 11  # positions in a `_rows` tuple
 
 
@@ -139,9 +145,9 @@ _NO_POSITIONS = np.zeros(0, dtype=np.int64)
 
 
 def _first_occurrences(values: np.ndarray) -> np.ndarray:
-    """The distinct values in the order they first occur."""
-    _, first = np.unique(values, return_index=True)
-    return values[np.sort(first)]
+    """The distinct values in the order they first occur (a dict keeps that order; faster than
+    np.unique for the few hundred candidates of a search)."""
+    return np.fromiter(dict.fromkeys(values.tolist()), dtype=np.int64)
 
 
 def _fused(size: int, rankings: list[tuple[list[int], float]], rrf_k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,15 +170,15 @@ def _scores(
     """Relevance and context evidence of each slot; `pairs` are (slot, neighbouring slot). A slot's
     context is its best neighbour's own relevance, either side; -inf without neighbours."""
     similarity, coverage, graph = evidence
-    weighted = (params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
-    own = relevance_array(*weighted)
+    miss = miss_array(params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
+    own = 1.0 - miss
     context = np.full(len(similarity), -np.inf)
     if not len(pairs[0]):
         return own, context
     slots, near_slots = pairs
     np.maximum.at(context, slots, own[near_slots])
     np.maximum.at(context, near_slots, own[slots])
-    return relevance_array(*weighted, context=context), context
+    return 1.0 - with_context(miss, context), context
 
 
 @raise_typed_sqlite_errors
@@ -512,7 +518,7 @@ class SQLiteVectorStore(ManifestRow):
             allowed = index.active_mask(as_of)
             if params.filters:
                 allowed &= self._filter_mask(index, scope_filter, params.filters)
-            dense_ranked = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else []
+            dense_ranked, similarities = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
             keywords = self._keywords(scope, cached)
             if keywords is not None:
                 keyword_ranked, terms, weights = self._scanned_keyword_ranking(
@@ -528,7 +534,7 @@ class SQLiteVectorStore(ManifestRow):
             fused_positions, fused = _fused(len(index), [(ranked[n], weight[n]) for n in ranked], params.rrf_k)
             pairs = (_NO_POSITIONS, _NO_POSITIONS)
             if params.context:
-                pairs = self._neighbours(index, fused_positions.tolist(), allowed)
+                pairs = self._neighbours(index, fused_positions, allowed)
             positions = _first_occurrences(np.concatenate([fused_positions, pairs[1]]))
             slot_of = np.full(len(index), -1, dtype=np.int64)  # position -> its slot in the arrays below
             slot_of[positions] = np.arange(len(positions))
@@ -541,7 +547,7 @@ class SQLiteVectorStore(ManifestRow):
                 )
             graph = np.zeros(len(index))
             graph[list(graph_evidence)] = list(graph_evidence.values())
-            similarity = index.similarity_of(positions, vector).astype(np.float64)
+            similarity = (index.similarity_of(positions, vector) if similarities is None else similarities[positions]).astype(np.float64)
             evidence = (similarity, np.zeros(len(positions)) if coverage is None else coverage, graph[positions])
             score, context = _scores(params, evidence, (slot_of[pairs[0]], slot_of[pairs[1]]))
             order = np.lexsort((-fused[positions], -score))  # stable: equal scores keep the fusion order
@@ -556,22 +562,20 @@ class SQLiteVectorStore(ManifestRow):
         for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
             relevance = float(score[slot])
             hits.append(
-                SearchHit.model_validate(  # one validation of plain values: faster than building each model
-                    {
-                        "memory": _record_fields(rows[rowid], score=relevance),
-                        "score": relevance,
-                        "similarity": float(similarity[slot]),
-                        "keyword_score": None if coverage is None else float(coverage[slot]),
-                        "graph_score": graph_evidence.get(position),
-                        "context_score": None if context[slot] == -np.inf else float(context[slot]),
-                        "fused_score": float(fused[position]) if fused[position] else None,
-                        "dense_rank": rank["dense"].get(position),
-                        "keyword_rank": rank["keyword"].get(position),
-                        "graph_rank": rank["graph"].get(position),
-                    }
-                )
+                {
+                    "memory": _record_fields(rows[rowid], score=relevance),
+                    "score": relevance,
+                    "similarity": float(similarity[slot]),
+                    "keyword_score": None if coverage is None else float(coverage[slot]),
+                    "graph_score": graph_evidence.get(position),
+                    "context_score": None if context[slot] == -np.inf else float(context[slot]),
+                    "fused_score": float(fused[position]) if fused[position] else None,
+                    "dense_rank": rank["dense"].get(position),
+                    "keyword_rank": rank["keyword"].get(position),
+                    "graph_rank": rank["graph"].get(position),
+                }
             )
-        return hits
+        return _HITS.validate_python(hits)  # one validation of plain values: faster than building each model
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
@@ -618,7 +622,7 @@ class SQLiteVectorStore(ManifestRow):
                 ranked.append(position)
         return ranked[:candidates], terms, weights
 
-    def _neighbours(self, index: DenseIndex, positions: list[int], allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the same conversation.
 
         Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
@@ -626,13 +630,11 @@ class SQLiteVectorStore(ManifestRow):
         is symmetric: a turn next to a candidate becomes a candidate itself. Pairs come in the
         order: every candidate's predecessor, then every candidate's successor.
         """
-        if not positions:
+        if not len(positions):
             return _NO_POSITIONS, _NO_POSITIONS
-        at = np.array(positions, dtype=np.int64)
-        rowids = index.rowid_at(at)
-        around = index.positions(np.concatenate([rowids - 1, rowids + 1]).tolist())
-        own = np.concatenate([at, at])
-        near = np.array([-1 if n is None else n for n in around], dtype=np.int64)
+        before, after = index.adjacent()
+        own = np.concatenate([positions, positions])
+        near = np.concatenate([before[positions], after[positions]])
         keep = near >= 0
         own, near = own[keep], near[keep]
         keep = allowed[near] & (np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS)
