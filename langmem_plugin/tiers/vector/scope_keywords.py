@@ -74,9 +74,10 @@ class ScopeKeywords:
         lowered = [t.lower() for t in texts]
         self._spaced = spaced_words("\n".join(lowered))
         self._starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64) if lowered else np.zeros(0, np.int64)
-        # words for BM25's length normalisation: whitespace-separated, cheaper than the tokenizer and as proportional
-        self._words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
-        self._average_words = float(self._words.mean()) if len(lowered) else 0.0
+        # BM25's length normalisation of each text (the same for every query), in whitespace-separated
+        # words: cheaper than the tokenizer and as proportional
+        words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
+        self._norm = BM25_K1 * (1.0 - BM25_B + BM25_B * words / max(float(words.mean()) if len(lowered) else 0.0, 1e-9))
         self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._found_bytes = 0
 
@@ -85,7 +86,7 @@ class ScopeKeywords:
 
     @property
     def nbytes(self) -> int:
-        return len(self._spaced) + self._starts.nbytes + self._words.nbytes + self._found_bytes
+        return len(self._spaced) + self._starts.nbytes + self._norm.nbytes + self._found_bytes
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
@@ -111,11 +112,10 @@ class ScopeKeywords:
     def ranking(self, terms: list[str], allowed: np.ndarray, candidates: int) -> list[int]:
         """The `candidates` allowed documents with the best BM25 score for the terms, best first."""
         scores = np.zeros(len(self), dtype=np.float64)
-        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._words / max(self._average_words, 1e-9))
         for term in terms:
             documents, frequency = self.occurrences(term)
             if len(documents):
-                scores[documents] += idf(len(documents), len(self)) * frequency * (BM25_K1 + 1.0) / (frequency + norm[documents])
+                scores[documents] += idf(len(documents), len(self)) * frequency * (BM25_K1 + 1.0) / (frequency + self._norm[documents])
         scores[~allowed] = 0.0
         matching = np.flatnonzero(scores > 0.0)
         if len(matching) > candidates:
