@@ -11,17 +11,18 @@ from hypothesis import strategies as st
 
 from langmem_plugin.records import MemoryRecord, Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams
+from langmem_plugin.tiers.vector.dense_index import DenseIndex
 from langmem_plugin.tiers.vector.relevance import (
     keyword_coverage,
     keyword_terms,
+    miss_array,
     relevance,
-    relevance_array,
     rrf_ranking,
     term_matches,
     term_pattern,
+    with_context,
     word_root,
 )
-from langmem_plugin.tiers.vector.dense_index import DenseIndex
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
 
@@ -184,15 +185,17 @@ def test_term_occurrences_and_frequencies_are_the_patterns_matches(data, term):
     assert list(zip(documents.tolist(), frequency.tolist())) == [(i, float(n)) for i, n in expected if n]
 
 
-def test_relevance_array_equals_relevance_bit_for_bit():
+def test_the_array_relevance_equals_relevance_bit_for_bit():
     rng = np.random.default_rng(4)
     similarity, keyword, graph = rng.uniform(-0.3, 1.2, size=(3, 500))
     context = np.where(rng.random(500) < 0.5, -np.inf, rng.uniform(0, 1, 500))
-    arrays = relevance_array(similarity, keyword, graph, context).tolist()
+    miss = miss_array(similarity, keyword, graph)
+    arrays = (1.0 - with_context(miss, context)).tolist()
     scalars = [
         relevance(s, k, g, None if c == -np.inf else c) for s, k, g, c in zip(similarity, keyword, graph, context)
     ]
     assert arrays == scalars
+    assert (1.0 - miss).tolist() == [relevance(s, k, g) for s, k, g in zip(similarity, keyword, graph)]
 
 
 def test_array_fusion_equals_rrf_ranking_bit_for_bit():

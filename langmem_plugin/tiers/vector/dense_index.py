@@ -206,7 +206,7 @@ class DenseIndex:
             return self._valid_to[: self._size] == INFINITY
         return (self._valid_from[: self._size] <= as_of) & (self._valid_to[: self._size] > as_of)
 
-    def similarity_of(self, positions: list[int], vector: np.ndarray) -> np.ndarray:
+    def similarity_of(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
         return self._matrix[positions] @ vector
 
     def dense_ranking(self, vector: np.ndarray, allowed: np.ndarray, candidates: int) -> tuple[list[int], np.ndarray | None]:

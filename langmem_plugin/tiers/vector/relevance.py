@@ -121,24 +121,17 @@ def relevance(
 
 
 def miss_array(similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray) -> np.ndarray:
-    """1 - `relevance_array` without context evidence: the product of the other evidence's misses."""
+    """1 - `relevance` of many memories at once without context evidence, bit for bit: the product
+    of the evidence's misses (absent keyword or graph evidence is 0 here)."""
     miss = (1.0 - np.clip(similarity, 0.0, 1.0)) * (1.0 - np.clip(keyword, 0.0, 1.0))
     miss *= 1.0 - np.clip(graph * np.maximum(similarity, 0.0), 0.0, 1.0)
     return miss
 
 
 def with_context(miss: np.ndarray, context: np.ndarray) -> np.ndarray:
-    """The miss once context evidence is added (-inf where there is none)."""
+    """The miss once context evidence is added, bit for bit `relevance`'s; absent context is -inf
+    (clipped to 0, which leaves the product unchanged)."""
     return miss * (1.0 - np.clip(CONTEXT_WEIGHT * context, 0.0, 1.0))
-
-
-def relevance_array(
-    similarity: np.ndarray, keyword: np.ndarray, graph: np.ndarray, context: np.ndarray | None = None
-) -> np.ndarray:
-    """`relevance` of many memories at once, bit for bit: absent keyword or graph evidence is 0 here, absent
-    context 0 or -inf (clipped to 0, which leaves the product unchanged)."""
-    miss = miss_array(similarity, keyword, graph)
-    return 1.0 - (miss if context is None else with_context(miss, context))
 
 
 def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:
