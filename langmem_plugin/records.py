@@ -62,7 +62,7 @@ class Scope(BaseModel):
     run_id: str | None = None
 
     def as_filter(self) -> dict[str, str]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return {field: value for field in SCOPE_FIELDS if (value := getattr(self, field)) is not None}
 
     def required_filter(self) -> dict[str, str]:
         """as_filter(), refusing an empty scope: a backend must never read or write across users."""

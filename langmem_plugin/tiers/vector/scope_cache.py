@@ -5,33 +5,101 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 from ...records import Scope
 from .dense_index import DenseIndex
 from .scope_keywords import ScopeKeywords
 
 
-@dataclass
-class CachedScope:
-    """A scope's dense index and, for small scopes, its keyword statistics as of `keywords_version`."""
+class SmallScopeRows:
+    """A small scope's stored rows by rowid (the columns a hit is built from), kept in step by this
+    process's writes, and the keyword statistics of their texts, extended or rebuilt from them (never
+    from the table) when a search finds the rows changed.
 
-    index: DenseIndex
-    keywords: ScopeKeywords | None = None
-    keywords_version: int = -1
-    ann_watched: bool = False  # registered with the ANN maintainer (by the scope's first search)
+    `synced_version` is the DenseIndex version the rows match: every write updates the index and
+    then the rows, so a search that finds them apart (a write that did not update the rows) reads
+    the scope's rows again instead of trusting these.
+    """
 
-    def current_keywords(self) -> ScopeKeywords | None:
-        """The keyword statistics, unless the scope's rows changed since they were built."""
-        return self.keywords if self.keywords_version == self.index.version else None
+    def __init__(self, rows: dict[int, tuple], text_of: Callable[[tuple], str], nbytes_of: Callable[[tuple], int], index: DenseIndex):
+        self.rows = rows
+        self._text_of = text_of
+        self._nbytes_of = nbytes_of
+        self.rows_nbytes = sum(map(nbytes_of, rows.values()))
+        self.synced_version = index.version
+        self._keywords: ScopeKeywords | None = None
+        self._keywords_version = -1
+        self._only_added = False  # since the keywords were built, rows were only appended to the index
 
-    def set_keywords(self, keywords: ScopeKeywords) -> None:
-        self.keywords = keywords
-        self.keywords_version = self.index.version
+    def has_keywords_of(self, index: DenseIndex) -> bool:
+        return self._keywords is not None and self._keywords_version == index.version
+
+    def keywords(self, index: DenseIndex) -> ScopeKeywords:
+        """Keyword statistics numbered by the index's positions."""
+        if self.has_keywords_of(index):
+            return self._keywords
+        if self._keywords is None or not self._only_added:
+            self._keywords = ScopeKeywords(self._texts(index, 0))
+        else:
+            self._keywords = self._keywords.extended(self._texts(index, len(self._keywords)))
+        self._keywords_version = index.version
+        self._only_added = True
+        return self._keywords
+
+    def _texts(self, index: DenseIndex, start: int) -> list[str]:
+        """Texts of the index's positions from `start` on ("" for a row these rows lack)."""
+        rows = self.rows
+        return [self._text_of(rows[r]) if r in rows else "" for r in index.rowid_at(np.arange(start, len(index))).tolist()]
+
+    def added(self, rows: list[tuple], index: DenseIndex) -> None:
+        """Rows the index just appended."""
+        for row in rows:
+            self.rows[row[0]] = row
+        self.rows_nbytes += sum(map(self._nbytes_of, rows))
+        self.synced_version = index.version
+
+    def replaced(self, row: tuple, index: DenseIndex) -> None:
+        """A row whose columns changed in place (its position did not)."""
+        old = self.rows.get(row[0])
+        self.rows_nbytes += self._nbytes_of(row) - (0 if old is None else self._nbytes_of(old))
+        self.rows[row[0]] = row
+        self._only_added = False
+        self.synced_version = index.version
+
+    def removed(self, rowids: list[int], index: DenseIndex) -> None:
+        """Rows the index dropped (moving its last rows into their positions)."""
+        if index.version != self.synced_version:  # some were in the index: positions moved
+            self._only_added = False
+        for rowid in rowids:
+            old = self.rows.pop(rowid, None)
+            if old is not None:
+                self.rows_nbytes -= self._nbytes_of(old)
+        self.synced_version = index.version
 
     @property
     def nbytes(self) -> int:
-        return self.index.nbytes + (0 if self.keywords is None else self.keywords.nbytes)
+        return self.rows_nbytes + (0 if self._keywords is None else self._keywords.nbytes)
+
+
+@dataclass
+class CachedScope:
+    """A scope's dense index and, for small scopes, its rows and keyword statistics."""
+
+    index: DenseIndex
+    small: SmallScopeRows | None = None
+    ann_watched: bool = False  # registered with the ANN maintainer (by the scope's first search)
+
+    def current_small(self) -> SmallScopeRows | None:
+        """The small scope's rows, unless a write changed the index without them."""
+        small = self.small
+        return small if small is not None and small.synced_version == self.index.version else None
+
+    @property
+    def nbytes(self) -> int:
+        return self.index.nbytes + (0 if self.small is None else self.small.nbytes)
 
 
 class ScopeCache:
@@ -61,10 +129,23 @@ class ScopeCache:
             self.account(scope)
         return entry
 
+    def peek(self, scope: Scope) -> CachedScope | None:
+        """The scope's entry, if cached, without counting it as used (for writes keeping it in step)."""
+        return self._entries.get(scope)
+
     def put(self, scope: Scope, entry: CachedScope) -> None:
         self._entries[scope] = entry
         self._entries.move_to_end(scope)
         self.account(scope)
+
+    def offer(self, scope: Scope, entry: CachedScope) -> None:
+        """Cache a scope that a write created only if it fits: a bulk import of many scopes must not
+        push out the ones searches use (nor those it cached itself, in favour of its latest)."""
+        size = entry.nbytes
+        if self._total + size <= self.max_bytes:
+            self._entries[scope] = entry
+            self._sizes[scope] = size
+            self._total += size
 
     def account(self, scope: Scope, keep: bool = True) -> None:
         """Record the scope's current size and drop least recently used scopes beyond the bound;
@@ -78,12 +159,9 @@ class ScopeCache:
             oldest, _ = self._entries.popitem(last=False)
             self._total -= self._sizes.pop(oldest)
 
-    def items(self) -> Iterator[tuple[Scope, DenseIndex]]:
-        """Each cached scope with its dense index, for writes to keep them in step."""
-        return ((scope, entry.index) for scope, entry in list(self._entries.items()))
-
-    def values(self) -> Iterator[DenseIndex]:
-        return (entry.index for entry in list(self._entries.values()))
+    def items(self) -> Iterator[tuple[Scope, CachedScope]]:
+        """Each cached scope with its data, for writes to keep them in step."""
+        return iter(list(self._entries.items()))
 
     def clear(self) -> None:
         self._entries.clear()

@@ -67,26 +67,51 @@ class ScopeKeywords:
     and length in words.
 
     Documents are numbered in the order given (the DenseIndex positions of the scope's rows at
-    build time); the owner drops this object whenever the scope's rows change.
+    build time); the owner extends it when the scope only gained rows and builds it again when
+    rows changed or moved.
     """
 
     def __init__(self, texts: list[str]):
-        lowered = [t.lower() for t in texts]
-        self._spaced = spaced_words("\n".join(lowered))
-        self._starts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64) if lowered else np.zeros(0, np.int64)
-        # BM25's length normalisation of each text (the same for every query), in whitespace-separated
-        # words: cheaper than the tokenizer and as proportional
-        words = np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))
-        self._norm = BM25_K1 * (1.0 - BM25_B + BM25_B * words / max(float(words.mean()) if len(lowered) else 0.0, 1e-9))
+        self._spaced = " "
+        self._starts = _NO_DOCUMENTS
+        self._words = _NO_FREQUENCIES
         self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._found_bytes = 0
+        self._append(texts)
+
+    def extended(self, texts: list[str]) -> ScopeKeywords:
+        """These statistics with `texts` as further documents, numbered on from the last: what a
+        scope that only gained rows needs, without lowering and scanning its old texts again."""
+        longer = ScopeKeywords([])
+        longer._spaced, longer._starts, longer._words = self._spaced, self._starts, self._words
+        longer._append(texts)
+        return longer
+
+    def _append(self, texts: list[str]) -> None:
+        lowered = [t.lower() for t in texts]
+        if lowered:
+            # documents are joined by newlines and spaced character by character (the old part stays as it
+            # was); a position in the joined texts is one less than in the spaced copy, which starts with a space
+            joined = "\n".join(lowered)
+            if len(self._starts):
+                first = len(self._spaced)  # the old texts, then the newline
+                self._spaced += spaced_words("\n" + joined)[1:]
+            else:
+                first = 0
+                self._spaced = spaced_words(joined)
+            offsets = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64)
+            self._starts = np.concatenate([self._starts, first + offsets])
+            # BM25's length normalisation is in whitespace-separated words: cheaper than the tokenizer and as proportional
+            self._words = np.concatenate([self._words, np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))])
+        # the same for every query; the mean length changes with every added document
+        self._norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._words / max(float(self._words.mean()) if len(self._words) else 0.0, 1e-9))
 
     def __len__(self) -> int:
         return len(self._starts)
 
     @property
     def nbytes(self) -> int:
-        return len(self._spaced) + self._starts.nbytes + self._norm.nbytes + self._found_bytes
+        return len(self._spaced) + self._starts.nbytes + self._words.nbytes + self._norm.nbytes + self._found_bytes
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""

@@ -12,6 +12,8 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
+from itertools import combinations
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -27,7 +29,7 @@ from .base import SearchParams
 from .ann_index import AnnMaintainer
 from .dense_index import INFINITY, DenseIndex
 from .relevance import fts_term, idf, keyword_coverage, keyword_terms, miss_array, with_context
-from .scope_cache import CachedScope, ScopeCache
+from .scope_cache import CachedScope, ScopeCache, SmallScopeRows
 from .scope_keywords import ScopeKeywords
 
 _SCHEMA = """
@@ -56,9 +58,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' texts).
 CACHE_BYTES = 256 * 2**20
-# Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py); bigger
-# ones by FTS5, whose posting lists beat scanning their texts.
+# Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py), and their
+# rows kept for building hits; bigger ones by FTS5, whose posting lists beat scanning their texts.
 KEYWORD_SCAN_MAX_ROWS = 5000
+# Python's memory for one cached row besides its text, metadata and sources: the tuple, its
+# floats, the id, scope id and hash strings (~500 bytes by tracemalloc) and its dict entry.
+CACHED_ROW_BYTES = 600
 # A term found in more than this share of a scope's memories cannot discriminate between them
 # (typically the user's own name); ranking on it would only add noise to the fusion.
 MAX_TERM_SHARE = 0.5
@@ -102,7 +107,24 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
     return MemoryRecord.model_validate(_record_fields(row))
 
 
-_VALID_FROM, _VALID_TO = 10, 11  # positions in a `_rows` tuple
+_VALID_FROM, _VALID_TO, _VECTOR = 10, 11, 12  # positions in a `_rows` tuple
+_TEXT, _METADATA, _SOURCES_JSON = 5, 7, 8  # positions in a `_COLUMNS` row
+_COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
+
+
+def _updated_row(row: tuple, assignments: Mapping[str, Any]) -> tuple:
+    """A `_COLUMNS` row with the values an UPDATE assigned."""
+    return tuple(assignments.get(name, value) for name, value in zip(_COLUMN_NAMES, row))
+
+
+def _row_nbytes(row: tuple) -> int:
+    """Memory held by a cached `_COLUMNS` row, roughly."""
+    return len(row[_TEXT]) + len(row[_METADATA]) + len(row[_SOURCES_JSON]) + CACHED_ROW_BYTES
+
+
+def _small_scope_rows(rows: Iterable[tuple], index: DenseIndex) -> SmallScopeRows:
+    """`SmallScopeRows` of the `_COLUMNS` rows of a scope, which `index` holds."""
+    return SmallScopeRows({row[0]: row for row in rows}, itemgetter(_TEXT), _row_nbytes, index)
 
 
 def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
@@ -250,72 +272,77 @@ class SQLiteVectorStore(ManifestRow):
 
     def _cached(self, scope: Scope) -> CachedScope | None:
         """The scope's cached search data (keyed by the frozen Scope itself), loaded with one query on
-        first use; a search registers it with the ANN maintainer (see `_cache_scope`)."""
+        first use; a search registers it with the ANN maintainer (see `_cached_scope`)."""
         cached = self._indexes.get(scope)
         if cached is None:
             if self._dimensions is None:
                 return None
             clause, params = scope_clause(scope.required_filter())
-            rows = self._conn.execute(
-                f"SELECT rowid, vector, valid_from, valid_to, text FROM memories WHERE {clause}", params
-            ).fetchall()
-            cached = self._cache_scope(
-                scope,
-                np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
-                np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-                np.fromiter((INFINITY if r[3] is None else r[3] for r in rows), dtype=np.float64, count=len(rows)),
-                [r[4] for r in rows],
+            small = self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0] <= KEYWORD_SCAN_MAX_ROWS
+            # both column lists start with rowid and end with valid_from, valid_to
+            columns = _COLUMNS if small else "rowid, valid_from, valid_to"
+            rows = self._conn.execute(f"SELECT vector, {columns} FROM memories WHERE {clause}", params).fetchall()
+            cached = self._cached_scope(
+                np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+                np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
+                np.fromiter((r[-2] for r in rows), dtype=np.float64, count=len(rows)),
+                np.fromiter((INFINITY if r[-1] is None else r[-1] for r in rows), dtype=np.float64, count=len(rows)),
+                [r[1:] for r in rows] if small else None,
             )
+            self._indexes.put(scope, cached)
         if self._ann is not None and not cached.ann_watched:
             self._ann.watch(scope, cached.index)
             cached.ann_watched = True
         return cached
 
-    def _cache_scope(
-        self, scope: Scope, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, texts: list[str]
+    def _cached_scope(
+        self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, rows: list[tuple] | None
     ) -> CachedScope:
-        """Cache a scope's rows, given whole: loaded by `_cached`, or written by the insert that created
-        the scope. Its graph is left to its first search: a bulk import would otherwise build graphs
-        of scopes the cache drops before any search (`_cached` registers them)."""
+        """A scope's search data from its rows, given whole: loaded by `_cached`, or written by the
+        insert that created the scope; `rows` are their `_COLUMNS` tuples, kept if the scope is small
+        (None: not read). Its graph is left to its first search: a bulk import would otherwise build
+        graphs of scopes the cache drops before any search (`_cached` registers them)."""
         # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
         index = DenseIndex(self._dimensions, capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
         if len(rowids):
             index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
-        if len(rowids) <= KEYWORD_SCAN_MAX_ROWS:
-            cached.set_keywords(ScopeKeywords(texts))  # positions follow the rows' order
-        self._indexes.put(scope, cached)
+        if rows is not None and len(rows) <= KEYWORD_SCAN_MAX_ROWS:
+            cached.small = _small_scope_rows(rows, index)
+            cached.small.keywords(index)
         return cached
 
     def _has_rows(self, scope: Scope) -> bool:
         clause, params = scope_clause(scope.required_filter())
         return self._conn.execute(f"SELECT 1 FROM memories WHERE {clause} LIMIT 1", params).fetchone() is not None
 
-    def _keywords(self, scope: Scope, cached: CachedScope) -> ScopeKeywords | None:
-        """A small scope's keyword statistics, rebuilt from its texts after its rows changed; None for big scopes."""
-        index = cached.index
-        if len(index) > KEYWORD_SCAN_MAX_ROWS:
+    def _small_scope(self, scope: Scope, cached: CachedScope) -> SmallScopeRows | None:
+        """A small scope's rows (read again if a write left them behind its index, or a scope that
+        grew past the bound shrank back); None for big scopes."""
+        if len(cached.index) > KEYWORD_SCAN_MAX_ROWS:
             return None
-        keywords = cached.current_keywords()
-        if keywords is None:
+        small = cached.current_small()
+        if small is None:
             clause, params = scope_clause(scope.required_filter())
-            texts = [""] * len(index)
-            for rowid, text in self._conn.execute(f"SELECT rowid, text FROM memories WHERE {clause}", params):
-                position = index.positions([rowid])[0]
-                if position is not None:
-                    texts[position] = text
-            keywords = ScopeKeywords(texts)
-            cached.set_keywords(keywords)
-            self._indexes.account(scope)
-        return keywords
+            small = cached.small = _small_scope_rows(self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params), cached.index)
+        if not small.has_keywords_of(cached.index):
+            small.keywords(cached.index)
+            self._indexes.account(scope)  # they count once built
+        return small
 
-    def _cached_indexes_for(self, scope: Scope) -> Iterable[DenseIndex]:
-        return (index for _, index in self._cached_scopes_holding(scope))
-
-    def _cached_scopes_holding(self, scope: Scope) -> list[tuple[Scope, DenseIndex]]:
-        """The cached scopes whose rows include `scope`'s, with their dense indexes."""
-        return [(cached_scope, index) for cached_scope, index in self._indexes.items() if cached_scope.matches(scope)]
+    def _cached_scopes_holding(self, scope: Scope) -> list[tuple[Scope, CachedScope]]:
+        """The cached scopes whose rows include `scope`'s: those asking for some of its ids, looked up
+        (at most seven, however many scopes are cached: a write of one user's memories must not cost
+        a pass over thousands of cached users)."""
+        ids = list(scope.as_filter().items())
+        holders = []
+        for size in range(1, len(ids) + 1):
+            for subset in combinations(ids, size):
+                candidate = Scope(**dict(subset))
+                cached = self._indexes.peek(candidate)
+                if cached is not None:
+                    holders.append((candidate, cached))
+        return holders
 
     def _rowid(self, memory_id: str) -> int | None:
         row = self._conn.execute("SELECT rowid FROM memories WHERE id = ?", (memory_id,)).fetchone()
@@ -354,8 +381,8 @@ class SQLiteVectorStore(ManifestRow):
             for scope in created:
                 take = np.array([p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64)
                 valid_from, valid_to = _validity(rows, take)
-                self._cache_scope(scope, rowid_array[take], vectors[take], valid_from, valid_to, [records[p].text for p in take])
-                self._indexes.account(scope, keep=False)  # no search pins it: a bulk import stays within the bound
+                columns = [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(take.tolist(), rowid_array[take].tolist())]
+                self._indexes.offer(scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns))
             self._wake_ann()
 
     def _add_to_cached_indexes(self, records: list[MemoryRecord], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]) -> None:
@@ -369,8 +396,12 @@ class SQLiteVectorStore(ManifestRow):
                 continue
             take = np.asarray(positions)
             valid_from, valid_to = _validity(rows, take)
-            for cached_scope, index in holders:
-                index.add(rowids[take], vectors[take], valid_from, valid_to)
+            added = [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids[take].tolist())]
+            for cached_scope, cached in holders:
+                small = cached.current_small()  # in step before this write: kept in step
+                cached.index.add(rowids[take], vectors[take], valid_from, valid_to)
+                if small is not None:
+                    small.added(added, cached.index)
                 self._indexes.account(cached_scope, keep=False)  # a write-only process stays within the bound too
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
@@ -397,9 +428,12 @@ class SQLiteVectorStore(ManifestRow):
                     (*assignments.values(), rowid),
                 )
                 self._conn.execute("UPDATE memory_fts SET text = ? WHERE rowid = ?", (record.text, rowid))
-            for index in self._cached_indexes_for(record.scope):
-                if rowid in index:
-                    index.set(rowid, vector, record.valid_from.timestamp(), _valid_to(record))
+            for _, cached in self._cached_scopes_holding(record.scope):
+                if rowid in cached.index:
+                    small = cached.current_small()
+                    cached.index.set(rowid, vector, record.valid_from.timestamp(), _valid_to(record))
+                    if small is not None and rowid in small.rows:
+                        small.replaced(_updated_row(small.rows[rowid], assignments), cached.index)
             self._wake_ann()
 
     def _delete_rowids(self, rowids: list[int]) -> None:
@@ -409,14 +443,20 @@ class SQLiteVectorStore(ManifestRow):
             self._conn.execute(f"DELETE FROM memories WHERE rowid IN ({marks})", chunk)
             self._conn.execute(f"DELETE FROM memory_fts WHERE rowid IN ({marks})", chunk)
 
+    def _remove_from_cached_scopes(self, rowids: list[int]) -> None:
+        for _, cached in self._indexes.items():
+            small = cached.current_small()
+            for rowid in rowids:
+                cached.index.remove(rowid)
+            if small is not None:
+                small.removed(rowids, cached.index)
+
     def delete(self, memory_ids: list[str]) -> None:
         with self._lock:
             with self._write():
                 rowids = [r for r in (self._rowid(i) for i in memory_ids) if r is not None]
                 self._delete_rowids(rowids)
-            for index in self._indexes.values():
-                for rowid in rowids:
-                    index.remove(rowid)
+            self._remove_from_cached_scopes(rowids)
             self._wake_ann()
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
@@ -425,9 +465,7 @@ class SQLiteVectorStore(ManifestRow):
             with self._write():
                 rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params).fetchall()
                 self._delete_rowids([r[0] for r in rows])
-            for index in self._indexes.values():
-                for row in rows:
-                    index.remove(row[0])
+            self._remove_from_cached_scopes([r[0] for r in rows])
             self._wake_ann()
             return [_record(r) for r in rows]
 
@@ -519,7 +557,8 @@ class SQLiteVectorStore(ManifestRow):
             if params.filters:
                 allowed &= self._filter_mask(index, scope_filter, params.filters)
             dense_ranked, similarities = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
-            keywords = self._keywords(scope, cached)
+            small = self._small_scope(scope, cached)
+            keywords = None if small is None else small.keywords(index)
             if keywords is not None:
                 keyword_ranked, terms, weights = self._scanned_keyword_ranking(
                     keywords, query, allowed, params.candidates, params.keyword_max_docs
@@ -556,7 +595,7 @@ class SQLiteVectorStore(ManifestRow):
             order = order[: params.limit]
             hit_positions = positions[order].tolist()
             rowids = index.rowid_at(positions[order]).tolist()
-            rows = self._rows_by_rowid(rowids)
+            rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
         rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
         hits = []
         for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
@@ -712,14 +751,14 @@ class SQLiteVectorStore(ManifestRow):
         mask[positions] = True
         return mask
 
-    def _rows_by_rowid(self, rowids: list[int]) -> dict[int, tuple]:
-        """The full rows of the hits, in one query."""
-        if not rowids:
-            return {}
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
-        ).fetchall()
-        return {r[0]: r for r in rows}
+    def _rows_by_rowid(self, rowids: list[int], cached: Mapping[int, tuple]) -> dict[int, tuple]:
+        """The full rows of the hits: those of a small scope from its cached rows, any other in one query."""
+        found = {rowid: cached[rowid] for rowid in rowids if rowid in cached}
+        missing = [rowid for rowid in rowids if rowid not in found]
+        if missing:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(missing))})", missing)
+            found.update((r[0], r) for r in rows)
+        return found
 
     def close(self) -> None:
         if self._ann is not None:
