@@ -24,6 +24,7 @@ from langmem_plugin.tiers.vector.relevance import (
     word_root,
 )
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
+from langmem_plugin.tiers.vector import sqlite_backend
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
 
 DIMENSIONS = 16
@@ -224,6 +225,24 @@ def test_hits_from_a_cached_small_scope_are_the_stored_rows_after_any_writes(tmp
     writer.close()
 
 
+def test_a_scope_that_outgrows_the_small_bound_drops_its_rows_and_reads_them_again_when_small(store, monkeypatch):
+    monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 5)
+    scope = Scope(user_id="erin")
+    rng = np.random.default_rng(8)
+    first = _records(scope, [f"erin kept diary page {i}" for i in range(4)])
+    store.insert(first, _vectors(rng, 4))
+    assert len(store._indexes.get(scope).small.rows) == 4
+    more = _records(scope, [f"erin wrote letter {i}" for i in range(3)])
+    store.insert(more, _vectors(rng, 3))
+    assert store._indexes.get(scope).small is None  # 7 rows: ranked by FTS5, hits read from the table
+    hits = store.search(scope, _vectors(rng, 1)[0], "letter", SearchParams(limit=10))
+    assert {h.memory.text for h in hits} == {r.text for r in first + more}
+    store.delete([r.id for r in more])
+    hits = store.search(scope, _vectors(rng, 1)[0], "diary", SearchParams(limit=10))
+    assert {h.memory.text for h in hits} == {r.text for r in first}
+    assert set(store._indexes.get(scope).small.rows) == {store._rowid(r.id) for r in first}
+
+
 def test_extended_keyword_statistics_equal_those_built_at_once():
     texts = TEXTS + ["Visiting the dog café again", "", "allergy season"]
     for cut in range(len(texts) + 1):
@@ -307,7 +326,6 @@ def test_array_fusion_equals_rrf_ranking_bit_for_bit():
 
 def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, monkeypatch):
     """Past `keyword_max_docs` a term is left out of the keyword ranker, so FTS5 stops counting there."""
-    from langmem_plugin.tiers.vector import sqlite_backend
 
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)  # take the FTS5 path of big scopes
     scope = Scope(user_id="bob")
@@ -327,7 +345,6 @@ def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, m
 def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store, monkeypatch):
     """Terms with few matches in the whole table are ranked without joining the scope's token;
     the result must be what the joined query gives: only the scope's rows, in BM25 order."""
-    from langmem_plugin.tiers.vector import sqlite_backend
 
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)
     rng = np.random.default_rng(6)

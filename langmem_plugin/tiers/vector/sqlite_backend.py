@@ -400,7 +400,9 @@ class SQLiteVectorStore(ManifestRow):
             for cached_scope, cached in holders:
                 small = cached.current_small()  # in step before this write: kept in step
                 cached.index.add(rowids[take], vectors[take], valid_from, valid_to)
-                if small is not None:
+                if len(cached.index) > KEYWORD_SCAN_MAX_ROWS:
+                    cached.small = None  # no longer small: FTS5 ranks it, its hits are read
+                elif small is not None:
                     small.added(added, cached.index)
                 self._indexes.account(cached_scope, keep=False)  # a write-only process stays within the bound too
 
