@@ -326,7 +326,6 @@ def test_array_fusion_equals_rrf_ranking_bit_for_bit():
 
 def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, monkeypatch):
     """Past `keyword_max_docs` a term is left out of the keyword ranker, so FTS5 stops counting there."""
-
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)  # take the FTS5 path of big scopes
     scope = Scope(user_id="bob")
     texts = [f"bob tuned the violin number {i}" for i in range(12)] + ["bob bought a cello", "bob sold the cello"]
@@ -345,7 +344,6 @@ def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, m
 def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store, monkeypatch):
     """Terms with few matches in the whole table are ranked without joining the scope's token;
     the result must be what the joined query gives: only the scope's rows, in BM25 order."""
-
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)
     rng = np.random.default_rng(6)
     alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
