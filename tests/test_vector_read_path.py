@@ -118,6 +118,57 @@ def test_the_insert_that_creates_a_scope_caches_it_and_its_first_search_loads_no
     writer.close()
 
 
+def _loads(store: SQLiteVectorStore, scope: Scope, rng: np.random.Generator) -> int:
+    """Searches the scope; 1 if that loaded it from the table, else 0."""
+    executed: list[str] = []
+    store._conn.set_trace_callback(executed.append)
+    try:
+        store.search(scope, _vectors(rng, 1)[0], "note", SearchParams())
+    finally:
+        store._conn.set_trace_callback(None)
+    return sum("count(*)" in statement for statement in executed)
+
+
+def test_searching_more_users_in_turn_than_fit_reloads_only_a_few_per_round(tmp_path):
+    """Plain LRU would drop each user just before its next search (every search a load); scopes
+    that do not fit go in on probation, so a round reloads a few times as many users as do not fit."""
+    path = tmp_path / "vectors.sqlite3"
+    rng = np.random.default_rng(9)
+    users = [Scope(user_id=f"user{u}") for u in range(30)]
+    writer = SQLiteVectorStore(path, synchronous="NORMAL")
+    for scope in users:
+        writer.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
+    one_scope = writer._indexes.get(users[0]).nbytes
+    writer.close()
+    store = SQLiteVectorStore(path, cache_bytes=int(one_scope * 25.5))  # room for 25 of the 30
+    assert sum(_loads(store, scope, rng) for scope in users) == 30  # the first round loads everyone
+    for _ in range(5):
+        assert sum(_loads(store, scope, rng) for scope in users) <= 15  # 5 do not fit: 3 loads each at most
+        assert store._indexes.nbytes <= store._indexes.max_bytes and len(store._indexes) >= 24
+    store.close()
+
+
+def test_a_user_searched_twice_joins_a_full_cache(tmp_path):
+    path = tmp_path / "vectors.sqlite3"
+    rng = np.random.default_rng(10)
+    users = [Scope(user_id=f"user{u}") for u in range(6)]
+    store = SQLiteVectorStore(path, synchronous="NORMAL")
+    for scope in users:
+        store.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
+    one_scope = store._indexes.get(users[0]).nbytes
+    store.close()
+    store = SQLiteVectorStore(path, cache_bytes=int(one_scope * 3.5))
+    for scope in users[:3] * 2:
+        _loads(store, scope, rng)
+    newcomer = users[3]
+    assert _loads(store, newcomer, rng) == 1
+    _loads(store, users[4], rng)  # another user's first search takes the newcomer's place
+    assert _loads(store, newcomer, rng) == 1  # missed twice: kept now
+    assert _loads(store, newcomer, rng) == 0
+    assert sum(store._indexes.peek(scope) is not None for scope in users[:3]) == 2  # the least recently used left
+    store.close()
+
+
 def test_a_bulk_import_of_new_scopes_does_not_push_out_the_searched_ones(tmp_path):
     store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=40_000)
     rng = np.random.default_rng(6)

@@ -106,7 +106,9 @@ class ScopeCache:
     """Least-recently-used map of Scope -> CachedScope holding at most `max_bytes` in total.
 
     Sizes are re-read whenever a scope is used or grown by a write; the scope just loaded always
-    stays, even alone over the bound (it is being searched).
+    stays, even alone over the bound (it is being searched). A loaded scope that does not fit and
+    was not missed lately goes in on probation, as the next to drop (see `put`), so that searching
+    more users in turn than fit costs a few loads per round instead of one for every user.
     """
 
     def __init__(self, max_bytes: int):
@@ -114,6 +116,7 @@ class ScopeCache:
         self._entries: OrderedDict[Scope, CachedScope] = OrderedDict()
         self._sizes: dict[Scope, int] = {}
         self._total = 0
+        self._missed: OrderedDict[Scope, None] = OrderedDict()  # scopes put on probation lately, oldest first
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -134,9 +137,29 @@ class ScopeCache:
         return self._entries.get(scope)
 
     def put(self, scope: Scope, entry: CachedScope) -> None:
+        """Cache a scope that a search loaded, dropping the least recently used ones to make room.
+
+        One that does not fit goes in first in line to be dropped unless it was put on probation
+        lately (and dropped since): under plain LRU a round over more users than fit drops each
+        user just before it is searched again, so every search loads. On probation, one newcomer
+        at a time takes the place of the last, and the resident scopes stay; a scope searched again
+        while cached, or missed again while remembered, is kept like any other.
+        """
+        size = entry.nbytes
+        fits = self._total + size <= self.max_bytes
+        while self._total + size > self.max_bytes and self._entries:
+            oldest, _ = self._entries.popitem(last=False)
+            self._total -= self._sizes.pop(oldest)
         self._entries[scope] = entry
-        self._entries.move_to_end(scope)
-        self.account(scope)
+        self._sizes[scope] = size
+        self._total += size
+        if fits or scope in self._missed:
+            self._missed.pop(scope, None)
+            return
+        self._entries.move_to_end(scope, last=False)
+        self._missed[scope] = None
+        while len(self._missed) > len(self._entries):
+            self._missed.popitem(last=False)
 
     def offer(self, scope: Scope, entry: CachedScope) -> None:
         """Cache a scope that a write created only if it fits: a bulk import of many scopes must not
@@ -166,4 +189,5 @@ class ScopeCache:
     def clear(self) -> None:
         self._entries.clear()
         self._sizes.clear()
+        self._missed.clear()
         self._total = 0
