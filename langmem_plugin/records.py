@@ -252,13 +252,11 @@ class ConversationMessage(BaseModel):
     timestamp: datetime
 
     def source(self) -> SourceRef:
-        return SourceRef(
-            message_id=self.message_id,
-            turn_id=self.turn_id,
-            role=self.role,
-            name=self.name,
-            timestamp=self.timestamp,
-        )
+        return SourceRef(**self.source_fields())
+
+    def source_fields(self) -> dict:
+        """The fields of `source()`, for validating many at once (see pipeline/ingest.py)."""
+        return {"message_id": self.message_id, "turn_id": self.turn_id, "role": self.role, "name": self.name, "timestamp": self.timestamp}
 
 
 class Fact(BaseModel):

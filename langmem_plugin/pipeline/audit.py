@@ -127,6 +127,17 @@ def history_event(kind: EventType, record: MemoryRecord, actor: str, old: str | 
     )
 
 
+def added_events(records: list[MemoryRecord], actor: str, at: datetime) -> list[HistoryEvent]:
+    """`history_event(ADD, ...)` of each new record, validated in one call (a batch costs about
+    half as much per event as one call each)."""
+    return _EVENTS.validate_python(
+        [
+            {"memory_id": r.id, "event": EventType.ADD, "new_text": r.text, "actor": actor, "at": at, "scope": r.scope, "sources": r.sources}
+            for r in records
+        ]
+    )
+
+
 @contextmanager
 def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Iterator[None]:
     """Run the vector-tier write of the body with its audit events journaled around it.

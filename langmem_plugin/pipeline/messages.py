@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from langchain_core.messages import BaseMessage
+from pydantic import TypeAdapter
 
 from ..config import LimitsConfig
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
@@ -16,6 +17,7 @@ from .validation import check_encodable, check_text
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
 SPEAKER_ROLES = frozenset({"user"})
 ANONYMOUS_SPEAKER = "User"
+_MESSAGES = TypeAdapter(list[ConversationMessage])
 
 
 def speaker_name(name: str | None, scope: Scope) -> str:
@@ -119,15 +121,15 @@ def normalize_messages(
                 check_encodable(value, f"message {index} {what}")
         timestamp = fields.get("timestamp")
         normalized.append(
-            ConversationMessage(
-                role=role,
-                content=text.strip(),
-                name=name or None,
-                message_id=str(message_id),
-                turn_id=str(fields.get("turn_id") or f"{batch}:{index}"),
-                timestamp=default_timestamp if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp"),
-            )
+            {
+                "role": role,
+                "content": text.strip(),
+                "name": name or None,
+                "message_id": str(message_id),
+                "turn_id": str(fields.get("turn_id") or f"{batch}:{index}"),
+                "timestamp": default_timestamp if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp"),
+            }
         )
     if not normalized:
         raise EmptyContentError("every message is empty")
-    return normalized
+    return _MESSAGES.validate_python(normalized)  # every field checked above: one call for the batch
