@@ -146,8 +146,10 @@ class DenseIndex:
         if not rows_before or not len(positions):
             return
         first_new = int(positions[0])
-        for rowid, position in zip(rowids.tolist(), positions.tolist()):
-            for own, other, step in ((self._before, self._after, -1), (self._after, self._before, 1)):
+        for own, other, step in ((self._before, self._after, -1), (self._after, self._before, 1)):
+            # only a row with no neighbour on that side within the batch can have one held before it
+            loose = own[positions] < 0
+            for rowid, position in zip(rowids[loose].tolist(), positions[loose].tolist()):
                 neighbour = self._position.get(rowid + step, -1)
                 if 0 <= neighbour < first_new:
                     own[position] = neighbour

@@ -130,6 +130,7 @@ def _small_scope_rows(rows: Iterable[tuple], index: DenseIndex) -> SmallScopeRow
 def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     """The `memories` columns after rowid, in insert order."""
     rows = []
+    to_json = _SOURCES.serializer.to_json  # `_SOURCES.dump_json` less its per-call keyword handling
     for record, vector in zip(records, vectors):
         scope = record.scope
         rows.append(
@@ -141,7 +142,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
                 record.text,
                 record.hash,
                 json.dumps(record.metadata) if record.metadata else "{}",
-                _SOURCES.dump_json(record.sources).decode(),
+                to_json(record.sources).decode(),
                 to_epoch(record.created_at),
                 to_epoch(record.updated_at),
                 to_epoch(record.valid_from),
@@ -150,6 +151,19 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
             )
         )
     return rows
+
+
+def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
+    """The records' positions by scope, in order. One add's records share their Scope object: it
+    is hashed once per run of records, not once each."""
+    by_scope: dict[Scope, list[int]] = {}
+    previous = None
+    for position, record in enumerate(records):
+        if record.scope is not previous:
+            previous = record.scope
+            positions = by_scope.setdefault(previous, [])
+        positions.append(position)
+    return by_scope
 
 
 def _validity(rows: list[tuple], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -356,15 +370,20 @@ class SQLiteVectorStore(ManifestRow):
         if not records:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(records), -1)
-        tokens = {scope: " ".join(scope_tokens(scope)) for scope in {r.scope for r in records}}
-        for scope in tokens:
+        by_scope = _positions_by_scope(records)
+        for scope in by_scope:
             scope.required_filter()
+        token_at = [""] * len(records)  # each record's scope tokens
+        for scope, positions in by_scope.items():
+            token = " ".join(scope_tokens(scope))
+            for position in positions:
+                token_at[position] = token
         rows = _rows(records, vectors)
         with self._lock:
             with self._write():
                 self._check_dimensions(vectors)
                 # a scope this insert creates is cached from the rows in hand: its first search need not load them
-                created = [scope for scope in tokens if self._indexes.get(scope) is None and not self._has_rows(scope)]
+                created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
                 self._conn.executemany(
@@ -374,10 +393,10 @@ class SQLiteVectorStore(ManifestRow):
                 )
                 self._conn.executemany(
                     "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
-                    [(rowid, r.text, tokens[r.scope]) for rowid, r in zip(rowids, records)],
+                    [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at)],
                 )
             rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
-            self._add_to_cached_indexes(records, rowid_array, vectors, rows)
+            self._add_to_cached_indexes(by_scope, rowid_array, vectors, rows)
             for scope in created:
                 take = np.array([p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64)
                 valid_from, valid_to = _validity(rows, take)
@@ -385,11 +404,10 @@ class SQLiteVectorStore(ManifestRow):
                 self._indexes.offer(scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns))
             self._wake_ann()
 
-    def _add_to_cached_indexes(self, records: list[MemoryRecord], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]) -> None:
-        """Append new rows to every cached matrix whose scope they fall in, one block per scope."""
-        by_scope: dict[Scope, list[int]] = {}
-        for position, record in enumerate(records):
-            by_scope.setdefault(record.scope, []).append(position)
+    def _add_to_cached_indexes(
+        self, by_scope: dict[Scope, list[int]], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]
+    ) -> None:
+        """Append new rows (positions by scope) to every cached matrix whose scope they fall in, one block per scope."""
         for scope, positions in by_scope.items():
             holders = self._cached_scopes_holding(scope)
             if not holders:
