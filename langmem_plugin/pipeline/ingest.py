@@ -6,10 +6,12 @@ a manager that fails leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import gc
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -82,9 +84,30 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     the call, which was never acknowledged.
     """
     now = utc_now()
-    records = _verbatim_records(conversation, scope, metadata, now)
-    _write_new(services, records, services.embedder.embed([r.text for r in records], scope, remember=False), API_ACTOR, now)
-    return _OPERATIONS.validate_python([{"event": EventType.ADD, "memory": r} for r in records])
+    with collector_paused():
+        records = _verbatim_records(conversation, scope, metadata, now)
+        _write_new(services, records, services.embedder.embed([r.text for r in records], scope, remember=False), API_ACTOR, now)
+        return _OPERATIONS.validate_python([{"event": EventType.ADD, "memory": r} for r in records])
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a verbatim batch is built and written.
+
+    The collector runs on the count of container objects allocated, not on garbage: a batch keeps
+    a few dozen per memory alive (messages, records, events, rows) until it returns, and so
+    triggers collections, the full ones walking the whole process heap, for nothing, since the
+    batch's objects die by reference count. With langchain imported they cost about a fifth of the
+    write's CPU (benchmarks/inserts.py). Left as found when already paused by the caller.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
