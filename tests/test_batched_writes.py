@@ -1,16 +1,20 @@
 """A verbatim add of many messages costs a fixed number of SQL statements and transactions,
 however many messages it holds; batches larger than one write chunk are atomic per chunk."""
 
+import gc
 import sqlite3
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
 from langmem_plugin import EventType, InvalidInputError, Memory
 from langmem_plugin.pipeline import ingest
 from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, SCOPE_INDEX, journal_keys
+from langmem_plugin.config import LimitsConfig
 from langmem_plugin.pipeline.forget import indexed_memories
-from langmem_plugin.records import Scope, new_uuids
+from langmem_plugin.pipeline.messages import normalize_messages
+from langmem_plugin.records import Scope, new_uuids, utc_now
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.sqlite_common import scope_clause
 
@@ -215,3 +219,54 @@ def test_a_store_with_the_earlier_full_agent_and_run_indexes_keeps_them_and_its_
         memory.add(_messages(2, "more"), user_id="u", agent_id="bot", infer=False)
         assert len(memory.get_all(agent_id="bot", limit=100)) == 7
     assert "WHERE" not in _index_sql(path / "vectors.sqlite3")["memories_agent"]
+
+
+def test_a_verbatim_batch_builds_the_records_new_record_builds():
+    """The batch (one validation for all the records) holds what `new_record` makes of each message."""
+    messages = normalize_messages(
+        [
+            "plain",
+            {"role": "assistant", "content": "  spaced.  ", "name": "Bot", "timestamp": "2024-05-01T10:00:00Z"},
+            {"role": "user", "content": "turned", "id": "m-7", "turn_id": "t-7", "timestamp": 1_700_000_000},
+        ],
+        LimitsConfig(),
+    )
+    scope, metadata, now = Scope(user_id="u", run_id="r"), {"source": "import", "n": 2}, utc_now()
+    records = ingest._verbatim_records(messages, scope, metadata, now)
+    expected = [ingest.new_record(r.id, m.content, scope, metadata, [m.source()], now) for r, m in zip(records, messages)]
+    assert records == expected
+    assert records[1].valid_from == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert len({r.id for r in records}) == 3 and all(uuid.UUID(r.id).version == 4 for r in records)
+    records[0].metadata["n"] = 3  # each record holds a metadata dict of its own
+    assert records[1].metadata == metadata == {"source": "import", "n": 2}
+
+
+def test_a_verbatim_add_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
+    paused = []
+    with Memory({"path": str(tmp_path / "m"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
+        insert = memory.services.vector.insert
+
+        def watched_insert(records, vectors):
+            paused.append(not gc.isenabled())
+            insert(records, vectors)
+
+        monkeypatch.setattr(memory.services.vector, "insert", watched_insert)
+        assert gc.isenabled()
+        memory.add(_messages(5, "gc"), user_id="u", infer=False)
+        assert paused == [True] and gc.isenabled()
+
+        def failing_insert(records, vectors):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(memory.services.vector, "insert", failing_insert)
+        with pytest.raises(sqlite3.OperationalError):
+            memory.add(_messages(5, "fails"), user_id="u", infer=False)
+        assert gc.isenabled()
+        monkeypatch.setattr(memory.services.vector, "insert", insert)
+        gc.disable()  # the caller's own pause is left in place
+        try:
+            memory.add(_messages(5, "caller"), user_id="u", infer=False)
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        assert memory.services.vector.count(Scope(user_id="u")) == 10

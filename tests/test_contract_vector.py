@@ -88,6 +88,35 @@ def test_scope_is_required_and_isolating(store):
         store.list(Scope(), limit=10)
 
 
+def test_one_insert_mixing_scopes_and_metadata_keeps_each_records_own(store):
+    """Records of one batch, their scopes interleaved (equal scopes as distinct objects) and two
+    metadata dicts shared between them, each keep their own scope, metadata and keyword entry,
+    also in a scope searched (so cached) before the insert."""
+    store.insert([record("warm up", ALICE)], unit(7)[None, :])
+    store.search(ALICE, unit(7), "warm", SearchParams())
+    tagged, other = {"tag": "a"}, {"tag": "b"}
+    items = [
+        record("alice tea", Scope(user_id="alice"), metadata=tagged),
+        record("bob tea", BOB, metadata=other),
+        record("alice coffee", ALICE, metadata=other),
+        record("bob coffee", Scope(user_id="bob"), metadata=tagged),
+    ]
+    store.insert(items, np.stack([unit(0), unit(0), unit(1), unit(1)]))
+    stored = {r.text: r for r in store.get([r.id for r in items])}
+    assert {text: (r.scope, r.metadata) for text, r in stored.items()} == {
+        "alice tea": (ALICE, {"tag": "a"}),
+        "bob tea": (BOB, {"tag": "b"}),
+        "alice coffee": (ALICE, {"tag": "b"}),
+        "bob coffee": (BOB, {"tag": "a"}),
+    }
+    for scope, name in ((ALICE, "alice"), (BOB, "bob")):
+        keyword_only = SearchParams(limit=10, dense_weight=0.0, context=False)
+        assert [h.memory.text for h in store.search(scope, unit(1), "coffee", keyword_only)] == [f"{name} coffee"]
+        dense = {h.memory.text for h in store.search(scope, unit(0), "", SearchParams(limit=10, context=False))}
+        assert dense - {"warm up"} == {f"{name} tea", f"{name} coffee"}
+    assert [r.text for r in store.list(BOB, limit=10, filters={"tag": "a"})] == ["bob coffee"]
+
+
 def test_sub_scopes_match_every_given_id(store):
     run1 = Scope(user_id="alice", run_id="r1")
     run2 = Scope(user_id="alice", run_id="r2")
