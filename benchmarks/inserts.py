@@ -11,11 +11,19 @@ namespace): see `StatementCounter`.
     python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
     python benchmarks/inserts.py --memories 100000 --batches 1000
     python benchmarks/inserts.py --breakdown          # CPU per stage of a memory, default config
+    python benchmarks/inserts.py --floor --batches 1000 --memories 30000   # largest batch and floor only
 
 Every batch size runs with `synchronous=FULL` (the default: each commit is fsynced), the
 smallest again with NORMAL, each beside sqlite-vec with the same setting; the largest once more
 with the embedding cache on (the default; it is off elsewhere). `cpu_us_per_memory` is process
 CPU time, steadier than wall time on a shared machine.
+
+SQLite's own share (`sqlite_floor`, beside sqlite-vec at the largest batch size): the same
+memories' `memories` rows and FTS5 entries, encoded beforehand by the vector tier's own `_rows`,
+inserted with its statements (`INSERT_ROW`, `INSERT_FTS`) by one executemany each per batch into a
+fresh file with its schema (`_SCHEMA`) and connection settings, one transaction per batch; then
+again without the FTS5 table, and without it and the secondary indexes. What our CPU per memory
+has above the first is the Python of the write path, the history and the write journal.
 
 Also timed: one `add(infer=True)` of a short first-person message with the offline manager
 (extraction, duplicate check, neighbour search, reconciliation, write), embedding excluded.
@@ -44,6 +52,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import low_rank_vectors, make_sentences, make_vocabulary  # noqa: E402
 
 from langmem_plugin import Memory  # noqa: E402
+from langmem_plugin.config import LimitsConfig  # noqa: E402
+from langmem_plugin.pipeline.ingest import new_record  # noqa: E402
+from langmem_plugin.pipeline.messages import normalize_messages  # noqa: E402
+from langmem_plugin.records import Scope, new_uuids, utc_now  # noqa: E402
+from langmem_plugin.tiers.sqlite_common import open_sqlite, write_transaction  # noqa: E402
+from langmem_plugin.tiers.vector.sqlite_backend import _SCHEMA, INSERT_FTS, INSERT_ROW, _rows, scope_tokens  # noqa: E402
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -210,6 +224,40 @@ def bench_sqlite_vec(vectors: np.ndarray, batch: int, synchronous: str = "FULL")
     }
 
 
+def bench_floor(texts: list[str], vectors: np.ndarray, batch: int, synchronous: str = "FULL") -> dict:
+    """CPU µs per memory of SQLite alone inserting our rows: with our schema, without its FTS5
+    table, and without FTS5 and the secondary indexes (see the module docstring)."""
+    scope = Scope(user_id="bench")
+    now = utc_now()
+    messages = normalize_messages(texts, LimitsConfig(max_messages=len(texts)))
+    records = [new_record(i, m.content, scope, {}, [m.source()], now) for i, m in zip(new_uuids(len(messages)), messages)]
+    rows = [(rowid, *row) for rowid, row in enumerate(_rows(records, vectors), start=1)]
+    token = " ".join(scope_tokens(scope))
+    entries = [(rowid, r.text, token) for rowid, r in enumerate(records, start=1)]
+    statements = [s for s in _SCHEMA.split(";") if s.strip()]
+    variants = {
+        "with_fts5": statements,
+        "without_fts5": [s for s in statements if "fts5" not in s],
+        "without_fts5_and_secondary_indexes": [s for s in statements if "fts5" not in s and "CREATE INDEX" not in s],
+    }
+    floor = {}
+    for name, schema in variants.items():
+        with tempfile.TemporaryDirectory() as directory:
+            conn = open_sqlite(Path(directory) / "floor.sqlite3", synchronous)
+            for statement in schema:
+                conn.execute(statement)
+            fts = any("fts5" in s for s in schema)
+            cpu_started = time.process_time()
+            for start in range(0, len(rows), batch):
+                with write_transaction(conn):
+                    conn.executemany(INSERT_ROW, rows[start : start + batch])
+                    if fts:
+                        conn.executemany(INSERT_FTS, entries[start : start + batch])
+            floor[name] = round(1e6 * (time.process_time() - cpu_started) / len(rows), 1)
+            conn.close()
+    return {"cpu_us_per_memory": floor, "memories": len(rows), "batch": batch}
+
+
 @contextlib.contextmanager
 def stage_timers(cpu: collections.Counter):
     """Charge the process CPU time of each write-path stage to `cpu` (seconds by stage name);
@@ -221,8 +269,8 @@ def stage_timers(cpu: collections.Counter):
 
     stages = [
         (ingest, "normalize_messages", "normalise and validate messages"),
-        (ingest, "new_record", "MemoryRecord objects and content hashes"),
-        (ingest, "MemoryOperation", "returned MemoryOperation objects"),
+        (ingest, "_verbatim_records", "MemoryRecord objects and content hashes"),
+        (ingest, "added_events", "history event objects"),
         (CachedEmbeddings, "embed", "embedding (lookup table) and embedding-cache read"),
         (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),
         (sqlite_backend, "_rows", "  of which: encoding the rows in Python"),
@@ -293,6 +341,7 @@ def main() -> None:
     parser.add_argument("--infer-adds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--breakdown", action="store_true", help="only the CPU per stage, largest batch, 30,000 memories at most")
+    parser.add_argument("--floor", action="store_true", help="only the largest batch beside sqlite-vec and SQLite's own floor")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     texts = make_sentences(rng, args.memories, make_vocabulary(rng))
@@ -302,24 +351,27 @@ def main() -> None:
         print(json.dumps({"benchmark": "inserts-breakdown", **bench_breakdown(texts[:30_000], table, max(args.batches))}, indent=2))
         return
     results = []
-    runs = [(batch, "FULL") for batch in args.batches] + [(min(args.batches), "NORMAL")]
+    largest = max(args.batches)
+    runs = [(largest, "FULL")] if args.floor else [(batch, "FULL") for batch in args.batches] + [(min(args.batches), "NORMAL")]
     for batch, synchronous in runs:
-        count = min(args.memories, max(batch * args.min_calls, batch * 2)) if batch != max(args.batches) else args.memories
+        count = min(args.memories, max(batch * args.min_calls, batch * 2)) if batch != largest else args.memories
         count = max(count - count % batch, 2 * batch)
         ours = bench_batch(texts[:count], table, batch, embedding_cache=False, synchronous=synchronous)
         peer = bench_sqlite_vec(vectors[:count], batch, synchronous)
         if peer is not None:
             ours["sqlite_vec"] = peer
             ours["ratio_to_sqlite_vec"] = round(ours["inserts_per_second"] / peer["inserts_per_second"], 2)
+        if batch == largest and synchronous == "FULL":
+            ours["sqlite_floor"] = bench_floor(texts[:count], vectors[:count], batch, synchronous)
         results.append(ours)
-    largest = max(args.batches)
-    results.append(bench_batch(texts[: min(args.memories, largest * 20)], table, largest, embedding_cache=True))
+    if not args.floor:
+        results.append(bench_batch(texts[: min(args.memories, largest * 20)], table, largest, embedding_cache=True))
     report = {
         "benchmark": "inserts",
         "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count(), "load": os.getloadavg()[0]},
         "vectors": "384-d float32, low-rank (benchmarks/scale.py), one scope",
         "results": results,
-        "infer_true_offline_manager": bench_infer(table, args.infer_adds) if args.infer_adds else None,
+        "infer_true_offline_manager": bench_infer(table, args.infer_adds) if args.infer_adds and not args.floor else None,
     }
     print(json.dumps(report, indent=2))
 

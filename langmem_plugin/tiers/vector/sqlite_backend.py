@@ -55,6 +55,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
 );
 """
 
+# An insert's statements: a `memories` row (rowid, then the `_rows` columns) and its keyword entry.
+INSERT_ROW = (
+    "INSERT INTO memories (rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, "
+    "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' texts).
 CACHE_BYTES = 256 * 2**20
@@ -386,15 +392,8 @@ class SQLiteVectorStore(ManifestRow):
                 created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
-                self._conn.executemany(
-                    "INSERT INTO memories (rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, "
-                    "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(rowid, *row) for rowid, row in zip(rowids, rows)],
-                )
-                self._conn.executemany(
-                    "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)",
-                    [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at)],
-                )
+                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows)])
+                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at)])
             rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
             self._add_to_cached_indexes(by_scope, rowid_array, vectors, rows)
             for scope in created:
