@@ -241,19 +241,26 @@ def test_a_verbatim_batch_builds_the_records_new_record_builds():
     assert records[1].metadata == metadata == {"source": "import", "n": 2}
 
 
-def test_a_verbatim_add_leaves_the_garbage_collector_as_it_found_it(tmp_path, monkeypatch):
+def test_a_verbatim_add_pauses_the_garbage_collector_for_its_writes_only(tmp_path, monkeypatch):
+    """Paused while the batch is written, on while the embedder (the caller's code) runs, and
+    left as found afterwards, failed or not."""
     paused = []
     with Memory({"path": str(tmp_path / "m"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
-        insert = memory.services.vector.insert
+        insert, embed = memory.services.vector.insert, memory.services.embedder.embed
 
         def watched_insert(records, vectors):
-            paused.append(not gc.isenabled())
+            paused.append(("insert", not gc.isenabled()))
             insert(records, vectors)
 
+        def watched_embed(*args, **kwargs):
+            paused.append(("embed", not gc.isenabled()))
+            return embed(*args, **kwargs)
+
         monkeypatch.setattr(memory.services.vector, "insert", watched_insert)
+        monkeypatch.setattr(memory.services.embedder, "embed", watched_embed)
         assert gc.isenabled()
         memory.add(_messages(5, "gc"), user_id="u", infer=False)
-        assert paused == [True] and gc.isenabled()
+        assert paused == [("embed", False), ("insert", True)] and gc.isenabled()
 
         def failing_insert(records, vectors):
             raise sqlite3.OperationalError("disk I/O error")

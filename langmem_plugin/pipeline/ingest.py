@@ -86,7 +86,10 @@ def _add_verbatim(services, conversation, scope: Scope, metadata: dict) -> list[
     now = utc_now()
     with collector_paused():
         records = _verbatim_records(conversation, scope, metadata, now)
-        _write_new(services, records, services.embedder.embed([r.text for r in records], scope, remember=False), API_ACTOR, now)
+    # the embedder (a model or a remote API, maybe minutes of the caller's code) runs with the collector on
+    vectors = services.embedder.embed([r.text for r in records], scope, remember=False)
+    with collector_paused():
+        _write_new(services, records, vectors, API_ACTOR, now)
         return _OPERATIONS.validate_python([{"event": EventType.ADD, "memory": r} for r in records])
 
 
