@@ -14,7 +14,7 @@ from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, SCOPE_INDEX, journal_k
 from langmem_plugin.config import LimitsConfig
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages
-from langmem_plugin.records import Scope, content_hash, new_uuids, utc_now
+from langmem_plugin.records import Scope, new_uuids, utc_now
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.sqlite_common import scope_clause
 
@@ -277,39 +277,3 @@ def test_a_verbatim_add_pauses_the_garbage_collector_for_its_writes_only(tmp_pat
         finally:
             gc.enable()
         assert memory.services.vector.count(Scope(user_id="u")) == 10
-
-
-def _find_by_hash_plan(vector, scope: Scope, text: str) -> tuple[str | None, str]:
-    """What find_by_hash returns for the text, and SQLite's plan for the statement it ran."""
-    statements = []
-    vector._conn.set_trace_callback(statements.append)
-    try:
-        found = vector.find_by_hash(scope, content_hash(text))
-    finally:
-        vector._conn.set_trace_callback(None)
-    (statement,) = [s for s in statements if "FROM memories" in s]
-    plan = " ".join(row[3] for row in vector._conn.execute(f"EXPLAIN QUERY PLAN {statement}"))
-    return (found.text if found else None), plan
-
-
-def test_the_duplicate_lookup_seeks_the_hash_index_of_new_and_earlier_stores(tmp_path):
-    """New stores index the hashes' first 16 digits; stores created before keep their index of the
-    full hash. The lookup finds exact matches only, through either index."""
-    path = tmp_path / "m"
-    texts = [m["content"] for m in _messages(30, "dup")]
-    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
-        memory.add(texts, user_id="u", infer=False)
-        memory.add(texts[:5], user_id="v", infer=False)
-        found, plan = _find_by_hash_plan(memory.services.vector, Scope(user_id="u"), texts[7].upper())
-        assert found == texts[7] and "SEARCH memories USING INDEX memories_hash (<expr>=?)" in plan
-        assert _find_by_hash_plan(memory.services.vector, Scope(user_id="v"), texts[7])[0] is None
-        assert _find_by_hash_plan(memory.services.vector, Scope(user_id="u"), "dup note 7 about topic 8")[0] is None
-    assert "substr(hash, 1, 16)" in _index_sql(path / "vectors.sqlite3")["memories_hash"]
-    with sqlite3.connect(path / "vectors.sqlite3") as conn:  # as earlier versions created it
-        conn.execute("DROP INDEX memories_hash")
-        conn.execute("CREATE INDEX memories_hash ON memories (hash)")
-    with Memory({"path": str(path), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
-        found, plan = _find_by_hash_plan(memory.services.vector, Scope(user_id="u"), texts[7])
-        assert found == texts[7] and "USING INDEX memories_hash (hash>? AND hash<?)" in plan
-        assert _find_by_hash_plan(memory.services.vector, Scope(user_id="v"), texts[7])[0] is None
-    assert "substr" not in _index_sql(path / "vectors.sqlite3")["memories_hash"]

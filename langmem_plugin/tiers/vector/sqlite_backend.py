@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS memories (
 CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id, run_id) WHERE agent_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS memories_run ON memories (run_id) WHERE run_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS memories_hash ON memories (substr(hash, 1, 16));
+CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
     text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -61,10 +61,6 @@ INSERT_ROW = (
     "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
-# The content-hash index of new stores holds the hashes' first 16 hex digits (64 bits): a quarter
-# of the full hashes' index, which cost every insert about 3 µs per memory; stores created before
-# keep their index of the full hash. `find_by_hash` is served by either.
-HASH_PREFIX_CHARS = 16
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' texts).
 CACHE_BYTES = 256 * 2**20
@@ -532,12 +528,9 @@ class SQLiteVectorStore(ManifestRow):
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
         clause, params = scope_clause(scope.required_filter())
         with self._lock:
-            # `hash BETWEEN h AND h`, not `hash = h`: SQLite would put an equality's value into
-            # substr(hash, ...) and so miss the prefix index; the range serves a full-hash index too
             row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM memories INDEXED BY memories_hash WHERE substr(hash, 1, {HASH_PREFIX_CHARS}) = ? "
-                f"AND hash BETWEEN ? AND ? AND valid_to IS NULL AND {clause} LIMIT 1",
-                (content_hash[:HASH_PREFIX_CHARS], content_hash, content_hash, *params),
+                f"SELECT {_COLUMNS} FROM memories WHERE hash = ? AND valid_to IS NULL AND {clause} LIMIT 1",
+                (content_hash, *params),
             ).fetchone()
         return _record(row) if row else None
 
