@@ -129,18 +129,22 @@ def _loads(store: SQLiteVectorStore, scope: Scope, rng: np.random.Generator) -> 
     return sum("count(*)" in statement for statement in executed)
 
 
-def test_searching_more_users_in_turn_than_fit_reloads_only_a_few_per_round(tmp_path):
-    """Plain LRU would drop each user just before its next search (every search a load); scopes
-    that do not fit go in on probation, so a round reloads a few times as many users as do not fit."""
-    path = tmp_path / "vectors.sqlite3"
-    rng = np.random.default_rng(9)
-    users = [Scope(user_id=f"user{u}") for u in range(30)]
+def _users_with_room_for(path, count: int, room: float, rng: np.random.Generator) -> tuple[list[Scope], SQLiteVectorStore]:
+    """`count` users of 10 memories written, then the store reopened with a cache of `room` users."""
+    users = [Scope(user_id=f"user{u}") for u in range(count)]
     writer = SQLiteVectorStore(path, synchronous="NORMAL")
     for scope in users:
         writer.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
     one_scope = writer._indexes.get(users[0]).nbytes
     writer.close()
-    store = SQLiteVectorStore(path, cache_bytes=int(one_scope * 25.5))  # room for 25 of the 30
+    return users, SQLiteVectorStore(path, cache_bytes=int(one_scope * room))
+
+
+def test_searching_more_users_in_turn_than_fit_reloads_only_a_few_per_round(tmp_path):
+    """Plain LRU would drop each user just before its next search (every search a load); scopes
+    that do not fit go in on probation, so a round reloads a few times as many users as do not fit."""
+    rng = np.random.default_rng(9)
+    users, store = _users_with_room_for(tmp_path / "vectors.sqlite3", 30, 25.5, rng)
     assert sum(_loads(store, scope, rng) for scope in users) == 30  # the first round loads everyone
     for _ in range(5):
         assert sum(_loads(store, scope, rng) for scope in users) <= 15  # 5 do not fit: 3 loads each at most
@@ -149,15 +153,8 @@ def test_searching_more_users_in_turn_than_fit_reloads_only_a_few_per_round(tmp_
 
 
 def test_a_user_searched_twice_joins_a_full_cache(tmp_path):
-    path = tmp_path / "vectors.sqlite3"
     rng = np.random.default_rng(10)
-    users = [Scope(user_id=f"user{u}") for u in range(6)]
-    store = SQLiteVectorStore(path, synchronous="NORMAL")
-    for scope in users:
-        store.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
-    one_scope = store._indexes.get(users[0]).nbytes
-    store.close()
-    store = SQLiteVectorStore(path, cache_bytes=int(one_scope * 3.5))
+    users, store = _users_with_room_for(tmp_path / "vectors.sqlite3", 6, 3.5, rng)
     for scope in users[:3] * 2:
         _loads(store, scope, rng)
     newcomer = users[3]
