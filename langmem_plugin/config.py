@@ -38,8 +38,8 @@ class VectorTierConfig(BaseModel):
     cache_mib: int = Field(
         default=256,
         ge=1,
-        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' texts); "
-        "the least recently searched scopes are dropped beyond it and reloaded with one query.",
+        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' rows and "
+        "keyword statistics); the least recently searched scopes are dropped beyond it and reloaded with one query.",
     )
 
 

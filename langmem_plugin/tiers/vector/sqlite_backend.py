@@ -62,7 +62,7 @@ INSERT_ROW = (
 )
 INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
 _COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
-# Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' texts).
+# Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' rows).
 CACHE_BYTES = 256 * 2**20
 # Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py), and their
 # rows kept for building hits; bigger ones by FTS5, whose posting lists beat scanning their texts.
