@@ -115,27 +115,26 @@ def _log_dumped(services: MemoryServices, events: list[HistoryEvent], dumped: li
 
 
 def history_event(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> HistoryEvent:
-    return HistoryEvent(
-        memory_id=record.id,
-        event=kind,
-        old_text=old,
-        new_text=new,
-        actor=actor,
-        at=at,
-        scope=record.scope,
-        sources=sources if sources is not None else record.sources,
-    )
+    return HistoryEvent.model_validate(_event_fields(kind, record, actor, old, new, at, sources))
 
 
 def added_events(records: list[MemoryRecord], actor: str, at: datetime) -> list[HistoryEvent]:
     """`history_event(ADD, ...)` of each new record, validated in one call (a batch costs about
     half as much per event as one call each)."""
-    return _EVENTS.validate_python(
-        [
-            {"memory_id": r.id, "event": EventType.ADD, "new_text": r.text, "actor": actor, "at": at, "scope": r.scope, "sources": r.sources}
-            for r in records
-        ]
-    )
+    return _EVENTS.validate_python([_event_fields(EventType.ADD, r, actor, None, r.text, at) for r in records])
+
+
+def _event_fields(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> dict[str, Any]:
+    return {
+        "memory_id": record.id,
+        "event": kind,
+        "old_text": old,
+        "new_text": new,
+        "actor": actor,
+        "at": at,
+        "scope": record.scope,
+        "sources": sources if sources is not None else record.sources,
+    }
 
 
 @contextmanager

@@ -36,17 +36,23 @@ _OPERATIONS = TypeAdapter(list[MemoryOperation])
 
 
 def new_record(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
-    return MemoryRecord(
-        id=memory_id,
-        text=text,
-        scope=scope,
-        metadata=metadata,
-        created_at=now,
-        updated_at=now,
-        valid_from=min(s.timestamp for s in sources) if sources else now,
-        hash=content_hash(text),
-        sources=sources,
-    )
+    valid_from = min(s.timestamp for s in sources) if sources else now
+    return MemoryRecord.model_validate(_new_record_fields(memory_id, text, scope, metadata, sources, valid_from, now))
+
+
+def _new_record_fields(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list, valid_from: datetime, now: datetime) -> dict:
+    """A new memory's fields; `valid_from` is its earliest source's time (now without a source)."""
+    return {
+        "id": memory_id,
+        "text": text,
+        "scope": scope,
+        "metadata": metadata,
+        "created_at": now,
+        "updated_at": now,
+        "valid_from": valid_from,
+        "hash": content_hash(text),
+        "sources": sources,
+    }
 
 
 def _merge_sources(existing: list[SourceRef], new: list[SourceRef]) -> list[SourceRef]:
@@ -117,17 +123,8 @@ def _verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime)
     """`new_record` of each message, its own source, validated in one call."""
     return _RECORDS.validate_python(
         [
-            {
-                "id": memory_id,
-                "text": m.content,
-                "scope": scope,
-                "metadata": metadata,
-                "created_at": now,
-                "updated_at": now,
-                "valid_from": m.timestamp,  # the earliest (only) source's time
-                "hash": content_hash(m.content),
-                "sources": [m.source_fields()],
-            }
+            # the message is the record's only source: its time is the earliest
+            _new_record_fields(memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now)
             for memory_id, m in zip(new_uuids(len(conversation)), conversation)
         ]
     )

@@ -159,6 +159,11 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     return rows
 
 
+def _cached_rows(rows: list[tuple], positions: list[int], rowids: list[int]) -> list[tuple]:
+    """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given their rowids."""
+    return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids)]
+
+
 def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
     """The records' positions by scope, in order. One add's records share their Scope object: it
     is hashed once per run of records, not once each."""
@@ -399,7 +404,7 @@ class SQLiteVectorStore(ManifestRow):
             for scope in created:
                 take = np.array([p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64)
                 valid_from, valid_to = _validity(rows, take)
-                columns = [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(take.tolist(), rowid_array[take].tolist())]
+                columns = _cached_rows(rows, take.tolist(), rowid_array[take].tolist())
                 self._indexes.offer(scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns))
             self._wake_ann()
 
@@ -413,7 +418,7 @@ class SQLiteVectorStore(ManifestRow):
                 continue
             take = np.asarray(positions)
             valid_from, valid_to = _validity(rows, take)
-            added = [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids[take].tolist())]
+            added = _cached_rows(rows, positions, rowids[take].tolist())
             for cached_scope, cached in holders:
                 small = cached.current_small()  # in step before this write: kept in step
                 cached.index.add(rowids[take], vectors[take], valid_from, valid_to)
