@@ -266,4 +266,7 @@ class Fact(BaseModel):
     sources: list[SourceRef]
     slot: str | None = None  # single-valued attribute key, e.g. "the user|lives in"
     event_date: str | None = None  # ISO date the fact refers to, when the manager knows it
+    # The speaker asked to forget this ("forget that I love jazz" -> "Alice loves jazz"): the
+    # manager's reconcile answers DELETE for the memories it names, and the text is never stored.
+    forget: bool = False
 

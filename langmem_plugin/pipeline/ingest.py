@@ -159,7 +159,8 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
     decisions: list[Decision | None] = []
     undecided: list[int] = []
     for index, fact in enumerate(facts):
-        duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
+        # a request to forget a known text is the manager's to answer, never a duplicate
+        duplicate = None if fact.forget else services.vector.find_by_hash(scope, content_hash(fact.text))
         decisions.append(None if duplicate is None else Decision(EventType.NOOP, target=duplicate))
         if duplicate is None:
             undecided.append(index)
@@ -170,9 +171,10 @@ def _plan(services: MemoryServices, scope: Scope, facts: list[Fact]) -> tuple[li
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
         for index, decision in zip(undecided, answers):
-            targets = [decision.target] if decision.target is not None else []
-            if any(t.id not in shown for t in targets + list(decision.also_invalidate)):
+            if any(t.id not in shown for t in decision.targets()):
                 raise LangMemError(f"{services.manager.name} chose a memory it was not shown")
+            if facts[index].forget and decision.event is not EventType.DELETE:
+                decision = Decision(EventType.DELETE)  # the words of a request to forget are never stored
             decisions[index] = decision
     plan = [
         _PlannedFact(fact, vector, decision, decision.target.id if decision.target is not None else str(uuid.uuid4()))
@@ -190,6 +192,7 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
     current: dict[str, MemoryRecord] = {}  # latest version of every memory this batch touches
     renamed: dict[str, str] = {}  # planned memory id -> id actually used
     rewritten: set[str] = set()  # memories an UPDATE of this batch already changed
+    deleted: set[str] = set()  # memories a DELETE of this batch retired
     operations: list[MemoryOperation] = []
     new_records: list[MemoryRecord] = []  # ADDs not written yet: consecutive ones share one write
     new_vectors: list[np.ndarray] = []
@@ -204,8 +207,19 @@ def _apply(services: MemoryServices, scope: Scope, metadata: dict, planned: tupl
     for item in plan:
         fact, decision = item.fact, item.decision
         fact_time = min(s.timestamp for s in fact.sources)
+        if decision.event is EventType.DELETE:
+            doomed = [m for m in decision.targets() if m.id not in deleted]
+            if doomed:
+                write_new_records()
+                _retire(services, [current.get(m.id, m) for m in doomed], actor, now, fact.sources, operations)
+                deleted.update(m.id for m in doomed)
+            continue
         target = current.get(decision.target.id, decision.target) if decision.target is not None else None
         event = decision.event
+        if target is not None and target.id in deleted:
+            # retired by an earlier fact of this batch: this fact stands on its own
+            event, target = EventType.ADD, None
+            renamed[item.memory_id] = item.memory_id = str(uuid.uuid4())
         taken = target is not None and (target.valid_to is not None or target.id in rewritten)
         if taken and event is not EventType.NOOP:
             # An earlier fact of this batch already closed or rewrote the target: keep both facts.
@@ -281,6 +295,17 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
         return replace(mention, name=renamed.get(mention.name, mention.name))
 
     return [replace(r, source=rename(r.source), target=rename(r.target)) for r in relations]
+
+
+def _retire(services, records: list[MemoryRecord], actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> None:
+    """A DELETE decision: the memories leave the vector and graph tiers; their history, with the
+    request that retired them as its source, stays until a purge of the scope erases it."""
+    events = [history_event(EventType.DELETE, r, actor, r.text, None, now, sources) for r in records]
+    with audited_write(services, events):
+        services.vector.delete([r.id for r in records])
+    if services.graph is not None:
+        services.graph.delete_memory_relations([r.id for r in records])
+    operations.extend(MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records)
 
 
 def _invalidate(services, old: MemoryRecord, at: datetime, actor: str, now: datetime, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:

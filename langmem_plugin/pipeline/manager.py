@@ -23,12 +23,24 @@ class Neighbour:
 
 @dataclass(frozen=True)
 class Decision:
-    """ADD the fact; UPDATE `target` to the fact's text; INVALIDATE `target` and ADD the fact; or NOOP."""
+    """What to do with one fact.
+
+    ADD it; ADD it and INVALIDATE each of `also_invalidate` (it contradicts them, from the fact's
+    time on); UPDATE `target` to the fact's text; NOOP (already known: `target` gains the fact's
+    sources); or DELETE: retire `target` and each of `also_delete` and store nothing, the answer
+    to a request to forget (`Fact.forget`). A retired memory leaves search but keeps its history,
+    as `Memory.delete` does.
+    """
 
     event: EventType
     target: MemoryRecord | None = None
     text: str | None = None  # final text for ADD/UPDATE (defaults to the fact's text)
     also_invalidate: list[MemoryRecord] = field(default_factory=list)
+    also_delete: list[MemoryRecord] = field(default_factory=list)
+
+    def targets(self) -> list[MemoryRecord]:
+        """Every existing memory the decision acts on."""
+        return ([self.target] if self.target is not None else []) + self.also_invalidate + self.also_delete
 
 
 class MemoryManager(Protocol):
