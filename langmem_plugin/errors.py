@@ -66,6 +66,26 @@ class MemoryNotFoundError(LangMemError, KeyError):
         return f"no memory with id {self.memory_id!r}"
 
 
+class NoClearMatchError(LangMemError, LookupError):
+    """A description given instead of a memory id matches no memory clearly enough to act on, so
+    nothing was changed. `candidates` holds the closest memories (`SearchHit`s), best first."""
+
+    def __init__(self, message: str, candidates: list | None = None):
+        super().__init__(message)
+        self.candidates = list(candidates or [])
+
+
+class ImportInterruptedError(LangMemError):
+    """An import stopped part-way because storing a batch failed (a backend or the manager).
+
+    The messages before `resume_at` (a 1-based position in the import's message order) are
+    stored; importing again from there (`langmem-plugin import --start N`) adds the rest."""
+
+    def __init__(self, message: str, resume_at: int):
+        super().__init__(message)
+        self.resume_at = resume_at
+
+
 class ConfigurationError(LangMemError):
     """The configuration names an unknown backend or an unusable setting."""
 

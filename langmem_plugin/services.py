@@ -121,11 +121,17 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise ConfigurationError("llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'") from exc
-    return ChatOpenAI(model=config.llm.model, base_url=config.llm.base_url, temperature=config.llm.temperature)
+    try:
+        llm = config.llm
+        return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
+    except Exception as exc:  # noqa: BLE001 - the provider's own error (e.g. openai.OpenAIError: no API key)
+        raise ConfigurationError(
+            f"cannot build the chat model {config.llm.model!r}: {type(exc).__name__}: {exc} "
+            "(set OPENAI_API_KEY, or pass any LangChain chat model as Memory(llm=...))"
+        ) from exc
 
 
 def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore) -> MemoryManager:
-    llm = llm or configured_chat_model(config)
     if llm is None:
         return OfflineMemoryManager(config.manager)
     from .llm.manager import LLMMemoryManager
@@ -148,6 +154,7 @@ def build_services(
     llm: BaseChatModel | None = None,
 ) -> MemoryServices:
     """manager= wins over llm=, which wins over config.llm; with none of them the offline manager runs."""
+    llm = llm or (None if manager is not None else configured_chat_model(config))  # before any tier opens
     root = Path(config.path).expanduser()
     make_directory(root, "memory directory")
     kv = _kv_store(config, root)
