@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 
 from langmem_plugin import EventType
-from langmem_plugin.pipeline.offline_manager import clauses, resolve_first_person, slot_of
+from langmem_plugin.pipeline.grammar import clauses, resolve_first_person
+from langmem_plugin.pipeline.offline_manager import slot_of
 from langmem_plugin.pipeline.temporal import anchor_relative_dates
 
 MONDAY = datetime(2024, 4, 22, 18, 0, tzinfo=timezone.utc)

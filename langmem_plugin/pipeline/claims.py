@@ -1,0 +1,249 @@
+"""What a third-person fact claims: subject, polarity, verb and object, and the slot it fills.
+
+The offline manager reads both a new fact and the memories beside it this way, so that it can
+tell a retraction ("Alice no longer loves jazz.") from the memory it retracts ("Alice loves
+jazz."), keep a relative's facts ("Alice's sister lives in Madrid.") off the speaker's own, and
+find the single-valued attribute (a slot: where someone lives, their employer, age, diet...) a
+new value replaces. A text it cannot read gives None, and the manager falls back to word overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..tiers.vector.relevance import STOPWORDS, word_root
+from .grammar import IRREGULAR_PAST, MODALS, WORD, is_adverb
+
+_AUXILIARIES = frozenset("is are was were am be been has have had does do did".split()) | MODALS
+_PREPOSITIONS = frozenset("in to at for as with on from into about by of near".split())
+_DETERMINERS = frozenset("a an the some any every".split())
+# Words that carry no content when comparing what two claims are about.
+_NEUTRAL = frozenset(
+    "anymore again now currently still also really just these days nowadays any more longer no not never "
+    "used stopped quit gave up totally actually".split()
+)
+# Verbs read as one attitude: "Alice does not like jazz anymore" retracts "Alice loves jazz".
+_VERB_GROUPS = [("like", "love", "enjoy", "adore", "prefer"), ("hate", "dislike", "detest")]
+_IRREGULAR_LEMMAS = {
+    "be": "be", "been": "be", "have": "have", "do": "do", "go": "go", "went": "go", "goes": "go", "was": "be", "were": "be", "is": "be", "are": "be", "am": "be", "has": "have",
+    "had": "have", "does": "do", "did": "do", "ate": "eat", "got": "get", "made": "make", "took": "take",
+    "bought": "buy", "met": "meet", "ran": "run", "left": "leave", "saw": "see", "gave": "give", "came": "come",
+}
+_CESSATION = frozenset({"stopped", "quit", "quits", "stops", "gave up", "gives up", "used to", "no longer"})
+_DATE_PHRASE = re.compile(
+    r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|evening) of )?(?:[A-Z][a-z]+day )?"
+    r"(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|November|December)?"
+    r" ?\d{4}\b|\b(?:any ?more|these days|nowadays|right now|at the moment|for now)\b"
+)
+# ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of coffee", "rather than X"
+SUPERSEDED_TAIL = re.compile(
+    r"(?:,\s*(?:not|previously|formerly|no longer|instead of|rather than)\s+(?P<old>[^(),]+?)"
+    r"|\s*\(\s*(?:not|previously|formerly|used to be|was|before)\s+(?P<bracketed>[^()]+?)\s*\)"
+    r"|\s+(?:instead of|rather than)\s+(?P<instead>[^(),]+?))\s*[.!]*$"
+)
+_OCCUPATIONS = frozenset(
+    "accountant actor actress architect artist baker barista builder carpenter cashier chef cleaner coach consultant "
+    "cook dentist designer developer doctor driver economist editor electrician engineer farmer firefighter "
+    "freelancer gardener hairdresser journalist judge lawyer lecturer librarian manager mechanic musician nurse "
+    "painter paramedic pharmacist photographer physician physicist pilot plumber police officer professor "
+    "programmer psychologist researcher salesperson scientist secretary singer student surgeon teacher "
+    "therapist translator tutor vet veterinarian waiter waitress writer analyst intern".split()
+)
+_DIETS = frozenset("vegetarian vegan pescatarian pescetarian carnivore omnivore flexitarian keto paleo".split())
+_STATUSES = frozenset("single married engaged divorced widowed separated".split())
+_ATTRIBUTES = re.compile(
+    r"'s (?P<attribute>favou?rite [a-z]+(?: [a-z]+)?|name|job|email(?: address)?|phone(?: number)?|number|"
+    r"birthday|address|pronouns|age|diet|employer)$"
+)
+_HOME_VERBS = ("live", "reside", "move", "relocate")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement: `subject` (lower case, e.g. "alice's sister"), whether it is negated or has
+    ceased ("does not", "no longer", "stopped", "used to"), the verb's lemma-like key (None for
+    "gave up coffee"), the roots of its object's content words, and its slot if it fills one."""
+
+    subject: str
+    negated: bool
+    verb: str | None
+    objects: frozenset[str]
+    slot: str | None
+    superseded: frozenset[str] = frozenset()  # roots of the value a correction replaces ("not Porto")
+
+
+def verb_key(word: str) -> str:
+    """A key shared by a verb's forms: likes / liked / liking / like -> 'like', studies -> 'study'."""
+    word = word.lower()
+    if word in _IRREGULAR_LEMMAS:
+        return _IRREGULAR_LEMMAS[word]
+    for suffix, replacement in (("ies", "y"), ("ied", "y"), ("ying", "y")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 1:
+            return word[: -len(suffix)] + replacement
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            stem = word[: -len(suffix)]
+            if suffix == "es" and not stem.endswith(("s", "sh", "ch", "x", "z", "o")):
+                stem = word[:-1]
+            if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+                stem = stem[:-1]  # running -> run, stopped -> stop
+            return stem.rstrip("e") or stem
+    return word.rstrip("e") or word
+
+
+_VERB_GROUPS_KEYED = [frozenset(map(verb_key, group)) for group in _VERB_GROUPS]
+_HOME_KEYS = frozenset(map(verb_key, _HOME_VERBS))
+
+
+def content_roots(text: str) -> frozenset[str]:
+    """Roots of the content words: what two texts must share to be about the same thing."""
+    words = (w.lower().strip("'") for w in WORD.findall(text))
+    return frozenset(word_root(w.removesuffix("'s")) for w in words if w and w not in STOPWORDS and w not in _NEUTRAL)
+
+
+def _is_verb(words: list[str], index: int) -> bool:
+    word, before = words[index], words[index - 1]
+    following = words[index + 1] if index + 1 < len(words) else None
+    lowered = word.lower()
+    if not word[:1].islower() or before.endswith("'s") or lowered in ("and", "others"):
+        return False
+    if lowered in _AUXILIARIES or lowered in IRREGULAR_PAST or lowered in ("no", "used") or is_adverb(word, following):
+        return True
+    if lowered.endswith("ed") and len(lowered) > 3:
+        return True
+    if lowered.endswith("s") and not lowered.endswith("ss") and before.lower() not in ("and", "the"):
+        return True
+    return following is not None and (following in _PREPOSITIONS or following in _DETERMINERS or following[:1].isdigit())
+
+
+def split_subject(text: str) -> tuple[str, list[str]] | None:
+    """The subject (starting with a capitalised word) and the words after it, or None."""
+    words = text.rstrip(".!").split()
+    if len(words) < 2 or not words[0][:1].isupper():
+        return None
+    for index in range(1, len(words)):
+        if _is_verb(words, index):
+            return " ".join(words[:index]), words[index:]
+    return None
+
+
+def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
+    """(negated, verb key, object words) of the words after the subject."""
+    negated, index = False, 0
+    while index < len(words):
+        word, pair = words[index].lower(), " ".join(words[index : index + 2]).lower()
+        if pair in _CESSATION:
+            negated, index = True, index + 2
+        elif word in _CESSATION or word in ("never", "not"):
+            negated, index = True, index + 1
+        elif word in ("does", "do", "did", "will", "would", "can", "could") and index + 1 < len(words) and (
+            words[index + 1].lower() in ("not", "never", "no")
+        ):
+            negated, index = True, index + 2
+        elif word in ("cannot",):
+            negated, index = True, index + 1
+        elif word in ("has", "have", "had") and index + 1 < len(words) and words[index + 1].lower() in ("been", "got"):
+            index += 2 if words[index + 1].lower() == "got" else 1
+        elif is_adverb(word, words[index + 1] if index + 1 < len(words) else None) or word == "to":
+            index += 1
+        else:
+            break
+    rest = words[index:]
+    if not rest:
+        return negated, None, []
+    verb = rest[0].lower()
+    if negated and rest[0].lower() not in _AUXILIARIES and index and words[index - 1].lower() in ("stopped", "quit", "up"):
+        if not verb.endswith("ing"):  # "gave up coffee", "quit Alice's job": the object alone
+            return negated, None, rest
+    if verb in ("is", "are", "was", "were", "am", "be", "been") and len(rest) > 1 and rest[1].lower() in ("no", "not"):
+        negated, rest = True, [rest[0], *rest[2:]]
+        if rest[1:2] and rest[1].lower() == "longer":
+            rest = [rest[0], *rest[2:]]
+    return negated, verb_key(verb), rest[1:]
+
+
+def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]) -> str | None:
+    owner = subject.lower().removesuffix(" and others")
+    if negated:
+        return None
+    attribute = _ATTRIBUTES.search(owner)
+    if attribute and verb == "be":
+        name = attribute["attribute"].replace("favourite", "favorite")
+        name = {"phone": "phone number", "number": "phone number", "email address": "email"}.get(name, name)
+        return f"{owner[: attribute.start()]}|{name}"
+    words = [w.lower().strip(",.!") for w in object_words if w.lower() not in ("now", "currently", "still")]
+    first = words[0] if words else ""
+    if verb in _HOME_KEYS and first in ("in", "to"):
+        return f"{owner}|lives in"
+    if verb == "be" and words[:2] == ["based", "in"]:
+        return f"{owner}|lives in"
+    if verb == "work" and first in ("at", "for"):
+        return f"{owner}|works at"
+    if verb == "work" and first == "as":
+        return f"{owner}|works as"
+    if verb == "be":
+        if len(words) in (2, 3) and words[0] in ("a", "an") and " ".join(words[1:]) in _OCCUPATIONS:
+            return f"{owner}|works as"
+        if words and words[0].isdigit() and (len(words) == 1 or words[1:3] == ["years", "old"]):
+            return f"{owner}|age"
+        if len(words) in (1, 2) and words[-1] in _DIETS and words[0] in _DIETS | {"a"}:
+            return f"{owner}|diet"
+        if words in (["single"], ["married"], ["engaged"], ["divorced"], ["widowed"], ["separated"]):
+            return f"{owner}|relationship status"
+    if verb == "turn" and len(words) == 1 and words[0].isdigit():
+        return f"{owner}|age"
+    if verb == "get" and len(words) == 1 and words[0] in _STATUSES:
+        return f"{owner}|relationship status"
+    return None
+
+
+def claim_of(text: str) -> Claim | None:
+    """The claim a third-person fact states, or None when its subject and verb cannot be told apart."""
+    superseded: frozenset[str] = frozenset()
+    tail = SUPERSEDED_TAIL.search(text)
+    if tail and tail.start() > 0:
+        superseded = content_roots(tail["old"] or tail["bracketed"] or tail["instead"])
+        text = text[: tail.start()]
+    parts = split_subject(text)
+    if parts is None:
+        return None
+    subject, rest = parts
+    negated, verb, object_words = _predicate(rest)
+    if re.search(r"\bany ?more\b", text, re.I):
+        negated = True
+    objects = content_roots(_DATE_PHRASE.sub(" ", " ".join(object_words)))
+    subject_key = subject.lower().removesuffix(" and others")
+    objects = frozenset(o for o in objects if o != word_root(subject_key))
+    return Claim(subject_key, negated, verb, objects, _slot(subject, negated, verb, object_words), superseded)
+
+
+def same_verb(first: str | None, second: str | None) -> bool:
+    """Whether two verb keys state the same relation (None, a bare object, matches any verb)."""
+    if first is None or second is None or first == second:
+        return True
+    return any(first in group and second in group for group in _VERB_GROUPS_KEYED)
+
+
+def same_object(first: frozenset[str], second: frozenset[str]) -> bool:
+    """Whether two objects are about the same thing: equal, or one's words all in the other's."""
+    if not first or not second:
+        return first == second
+    return first <= second or second <= first
+
+
+def contradicts(new: Claim, old: Claim) -> bool:
+    """A retraction of a memory, or a memory's retraction taken back ("Alice likes jazz again")."""
+    return (
+        new.subject == old.subject
+        and new.negated != old.negated
+        and same_verb(new.verb, old.verb)
+        and same_object(new.objects, old.objects)
+    )
+
+
+def supersedes(new: Claim, old: Claim) -> bool:
+    """A correction's replaced value: "Alice lives in Braga, not Porto." and "Alice lives in Porto."."""
+    if not new.superseded or new.subject != old.subject or old.negated or not new.superseded <= old.objects:
+        return False
+    return same_verb(new.verb, old.verb) and (old.objects - new.superseded) <= new.objects

@@ -1,0 +1,174 @@
+"""English surface grammar for the offline manager: casual spelling, clauses, first person -> third person.
+
+Everything here works on words and short fixed phrases, with no model: it is meant for the short
+first-person statements users type to an assistant ("im vegan", "I now work at Google",
+"we adopted a puppy"), rendered as self-contained third-person facts about the speaker.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+WORD = re.compile(r"[A-Za-z0-9']+")
+
+# Adverbs that may stand between a subject and its verb without being the verb themselves.
+ADVERBS = frozenset(
+    "now currently still again also really just usually always never often sometimes recently finally actually "
+    "totally mostly already even only definitely absolutely literally seriously generally normally typically rarely "
+    "seldom hardly barely occasionally mainly basically honestly truly genuinely officially newly kinda mostly "
+    "probably certainly obviously suddenly eventually gradually slowly quickly currently officially".split()
+)
+_LY_VERBS = frozenset("apply reply supply comply multiply rely fly ally bully tally".split())
+MODALS = frozenset("can could will would shall should may might must cannot".split())
+# Verbs whose past tense is spelt like the present: "I quit smoking" is read as the past.
+_SAME_PAST = frozenset("quit put set let hit cut shut hurt cost spread split".split())
+IRREGULAR_PAST = frozenset(
+    "went was were had did got saw made took came bought met ran ate felt found gave knew left lost said sent sat slept "
+    "spent thought told won wrote began brought built caught chose drove drew fell flew forgot heard held kept led paid "
+    "rode sang sold stood swam taught understood woke wore became broke grew hid meant rang shot spoke stole struck "
+    "threw moved".split()
+) | _SAME_PAST
+# Casual spellings of first-person forms and negations, as typed without apostrophes or capitals.
+_CASUAL = [
+    (re.compile(r"\bi\b"), "I"),
+    (re.compile(r"\b[Ii]m\b"), "I'm"),
+    (re.compile(r"\b[Ii]ve\b"), "I've"),
+    (re.compile(r"\b[Ii]ll\b(?= [a-z])"), "I'll"),
+    (re.compile(r"\b(do|does|did|is|was|were|are|has|have|had|could|would|should)nt\b", re.I), r"\1n't"),
+    (re.compile(r"\bcant\b", re.I), "can't"),
+    (re.compile(r"\bwont\b(?= [a-z])", re.I), "won't"),
+]
+_CONTRACTIONS = [
+    (re.compile(r"\b(I|we|We)'m\b"), r"\1 am"),
+    (re.compile(r"\b(I|we|We)'re\b"), r"\1 are"),
+    (re.compile(r"\b(I|we|We)'ve\b"), r"\1 have"),
+    (re.compile(r"\b(I|we|We)'ll\b"), r"\1 will"),
+    (re.compile(r"\b(I|we|We)'d\b"), r"\1 would"),
+    (re.compile(r"\b(can)'t\b", re.I), r"\1not"),
+    (re.compile(r"\b(w)on't\b", re.I), r"\1ill not"),
+    (re.compile(r"\bain't\b", re.I), "is not"),
+    (re.compile(r"\b([A-Za-z]+)n't\b"), r"\1 not"),
+]
+_EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)(DPpO/\\|*]+|<3+|\^\^|\^_\^)(?=\s|$|[.,!?])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|[;:]\s+|\s+-{1,2}\s+|[.!?]{2,}\s*")
+# Clause breaks: ", and/but/so" before anything; " and/but/so/then" when a new subject or "now" follows.
+_CLAUSE_BREAK = re.compile(
+    r"(,\s+(?:and|but|so|then|though)\s+|\s+(?:and|but|so|then|while|whereas)\s+(?=(?:now\s+|also\s+)?"
+    r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b))"
+)
+
+
+def strip_decoration(text: str) -> str:
+    """Text without emoji, emoticons and typographic quotes, with one space between words."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "So" or category == "Cs" or char in "\ufe0f\u200d" or "\U0001f3fb" <= char <= "\U0001f3ff":
+            kept.append(" ")
+        else:
+            kept.append(char)
+    text = _EMOTICON.sub(" ", "".join(kept))
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def casual_to_standard(text: str) -> str:
+    """'im vegan', 'i dont' -> "I'm vegan", "I don't"."""
+    for pattern, form in _CASUAL:
+        text = pattern.sub(form, text)
+    return text
+
+
+def expand_contractions(text: str) -> str:
+    """First-person and negative contractions spelt out: "I'm" -> "I am", "don't" -> "do not"."""
+    for pattern, form in _CONTRACTIONS:
+        text = pattern.sub(form, text)
+    return text
+
+
+def clauses(text: str) -> list[str]:
+    """Sentences, further split at ", and/but/so" and before a new first-person subject: one fact per clause.
+
+    A piece too short to stand alone ("Miso and I went ...") stays joined to what follows.
+    """
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        parts = _CLAUSE_BREAK.split(sentence)  # [clause, separator, clause, ...]
+        pending = ""
+        for index in range(0, len(parts), 2):
+            pending += parts[index]
+            is_last = index + 1 >= len(parts)
+            if not is_last and len(WORD.findall(pending)) < 2:
+                pending += parts[index + 1]
+                continue
+            if pending.strip(" ,"):
+                pieces.append(pending.strip().strip(",;").strip())
+            pending = ""
+    return pieces
+
+
+def is_adverb(word: str, following: str | None) -> bool:
+    """An adverb before a verb: a known one, or an -ly word that is not itself a verb."""
+    lowered = word.lower()
+    if lowered in ADVERBS:
+        return True
+    return following is not None and lowered.endswith("ly") and len(lowered) > 5 and lowered not in _LY_VERBS
+
+
+def third_person(verb: str) -> str:
+    """The third-person singular present of a verb; past forms and modals stay as they are."""
+    if verb.endswith("ed") or verb in IRREGULAR_PAST or verb in MODALS:
+        return verb
+    if verb in ("have", "do", "go", "be", "am"):
+        return {"have": "has", "do": "does", "go": "goes", "be": "is", "am": "is"}[verb]
+    if verb.endswith(("s", "sh", "ch", "x", "z", "o")):
+        return verb + "es"
+    if verb.endswith("y") and len(verb) > 1 and verb[-2] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+_AFTER_I = re.compile(r"\bI((?: [a-z][a-z0-9'-]*)+)")  # the lowercase words after "I"
+_PLURAL_SUBJECT = re.compile(r"\b(?:we|We)\b")
+_OBJECT_FORMS = [
+    (re.compile(r"\b(?:my|mine|our|ours)\b", re.I), "{s}'s"),
+    (re.compile(r"\b(?:myself)\b", re.I), "{s}"),
+    (re.compile(r"\bme\b", re.I), "{s}"),
+    (re.compile(r"\bus\b"), "{s} and others"),
+    (re.compile(r"\bourselves\b", re.I), "{s} and others"),
+]
+_USER_SUBJECT = re.compile(r"^(?:the user|user)\b", re.I)
+_USER_POSSESSIVE = re.compile(r"\b(?:[Tt]he user|User)'s\b")
+
+
+def _conjugated(words: list[str]) -> list[str]:
+    """The words after "I" with their verb in the third person: adverbs before it stay as they are."""
+    index = 0
+    while index < len(words) - 1:
+        if words[index] == "no" and words[index + 1] == "longer":
+            index += 2
+        elif is_adverb(words[index], words[index + 1]):
+            index += 1
+        else:
+            break
+    if index >= len(words):
+        return words
+    return words[:index] + [third_person(words[index])] + words[index + 1 :]
+
+
+def resolve_first_person(sentence: str, speaker: str) -> str:
+    """'I love my dog' -> 'Alice loves Alice's dog'; 'we' -> 'Alice and others'; 'The user' -> 'Alice'.
+
+    The sentence is expected in standard spelling (`casual_to_standard`); contractions are spelt out.
+    """
+    sentence = expand_contractions(sentence)
+    sentence = _USER_POSSESSIVE.sub(f"{speaker}'s", sentence)
+    sentence = _USER_SUBJECT.sub(speaker, sentence)
+
+    sentence = _AFTER_I.sub(lambda m: " ".join([speaker, *_conjugated(m[1].split())]), sentence)
+    sentence = re.sub(r"\bI\b", speaker, sentence)
+    sentence = _PLURAL_SUBJECT.sub(f"{speaker} and others", sentence)
+    for pattern, form in _OBJECT_FORMS:
+        sentence = pattern.sub(form.format(s=speaker), sentence)
+    return sentence.replace(f"{speaker}'s's", f"{speaker}'s")

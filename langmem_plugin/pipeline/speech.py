@@ -1,0 +1,120 @@
+"""What a user's clause is: a statement to remember, a request to forget, or talk to the assistant.
+
+Questions, requests to the assistant and small talk state nothing about the user and are left out;
+"remember that ...", "btw", "actually" and similar openings are taken off the statement they
+introduce; "forget that I love jazz" / "please forget my phone number" become requests to forget
+what they describe ("I love jazz", "my phone number"), never statements.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .grammar import WORD, casual_to_standard, clauses, strip_decoration
+
+# Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").
+_OPENING = re.compile(
+    r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
+    r"update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|"
+    r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|keep in mind|"
+    r"don't forget|do not forget|make a note)(?: that)?|note to self)\b[,:!.]?\s+)",
+    re.I,
+)
+_FORGET = re.compile(
+    r"^(?:(?:please|pls|plz|kindly|just|and|also|oh|ok|okay|hey|now|actually)[,]?\s+)*"
+    r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |you should )?"
+    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|"
+    r"don't remember|do not remember|no need to remember)\b[,:]?\s*(?P<what>.*)$",
+    re.I,
+)
+# Words between the verb and what is to be forgotten: "forget what I said about my sister".
+_FORGET_FILLER = re.compile(
+    r"^(?:about|that|the (?:fact|memory|note|info|information|bit|part|thing|stuff|detail)s?(?: (?:that|about|of))?|"
+    r"what (?:I|i) (?:said|told you|mentioned|say|wrote|shared)(?: (?:about|regarding|re))?|"
+    r"everything (?:about|regarding|on)|anything (?:about|regarding)|all (?:about|the stuff about)|"
+    r"(?:any |all )?(?:info|information|stuff|details|mentions?) (?:about|on|of)|(?:my|your) memory of)\b\s*",
+    re.I,
+)
+_POLITE_END = re.compile(r"[\s,]*(?:please|pls|thanks|thank you|thx|from (?:your )?memory|ok|okay)?[\s.!]*$", re.I)
+_VAGUE = frozenset({"", "it", "that", "this", "everything", "all", "all of it", "all that", "that please"})
+_QUESTION = re.compile(
+    r"^(?:what|where|when|who|whom|whose|why|how|which|whats|what's|where's|how's|who's|wheres|hows)\b|"
+    r"^(?:do|does|did|can|could|would|will|is|are|am|was|were|should|shall|have|has|may|might)\s+"
+    r"(?:you|u|I|we|it|they|he|she|my|your|the|there|this|that|anyone)\b",
+    re.I,
+)
+_REQUEST = re.compile(
+    r"^(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|let's|lets|let me|remind me|"
+    r"tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|explain|summari[sz]e|translate|"
+    r"send|schedule|draft|look up|search|thanks for|thank you for)\b",
+    re.I,
+)
+_FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
+FILLERS = frozenset(
+    "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow nice awesome "
+    "please sorry oh ah hmm um well good morning evening night welcome much so very lot lots bit really anyway "
+    "alright right just also too totally sounds fine perfect lovely amazing wonderful interesting true exactly "
+    "agreed indeed congrats congratulations glad happy hear same here me".split()
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A clause to turn into a fact (`forget` False) or the description of what to forget."""
+
+    text: str
+    forget: bool = False
+
+
+def _without_openings(clause: str) -> str:
+    while True:
+        shorter = _OPENING.sub("", clause, count=1)
+        if shorter == clause:
+            return clause
+        clause = shorter
+
+
+def forget_request(clause: str) -> str | None:
+    """What the clause asks to forget ("my phone number"), "" for a vague request ("forget it"), or
+    None when it is no request to forget."""
+    match = _FORGET.match(clause)
+    if match is None:
+        return None
+    what = match["what"]
+    while True:
+        shorter = _FORGET_FILLER.sub("", what, count=1)
+        if shorter == what:
+            break
+        what = shorter
+    what = _POLITE_END.sub("", what).strip(" ,")
+    return "" if what.lower() in _VAGUE else what
+
+
+def states_something(clause: str, min_words: int) -> bool:
+    """A statement with content: about the speaker ("I'm vegan.") at any length, else of `min_words` words.
+
+    Questions, requests to the assistant and clauses of greetings and fillers alone state nothing.
+    """
+    if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(clause):
+        return False
+    words = [w.lower().strip("'") for w in WORD.findall(clause)]
+    content = [w for w in words if w and w not in FILLERS and w not in ("i", "i'm", "im", "it", "is", "a", "that")]
+    if not content:
+        return False
+    return bool(_FIRST_PERSON.search(clause)) or len(words) >= min_words
+
+
+def statements(text: str, min_words: int) -> list[Statement]:
+    """The statements and requests to forget that a user's message holds, in order."""
+    found: list[Statement] = []
+    for clause in clauses(casual_to_standard(strip_decoration(text))):
+        clause = _without_openings(clause)
+        forget = forget_request(clause)
+        if forget is not None:
+            if forget:
+                found.append(Statement(forget, forget=True))
+            continue
+        if states_something(clause, min_words):
+            found.append(Statement(clause))
+    return found
