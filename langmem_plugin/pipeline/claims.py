@@ -40,7 +40,9 @@ _DATE_PHRASE = re.compile(
 SUPERSEDED_TAIL = re.compile(
     r"(?:,\s*(?:not|previously|formerly|no longer|instead of|rather than)\s+(?P<old>[^(),]+?)"
     r"|\s*\(\s*(?:not|previously|formerly|used to be|was|before)\s+(?P<bracketed>[^()]+?)\s*\)"
-    r"|\s+(?:instead of|rather than)\s+(?P<instead>[^(),]+?))\s*[.!]*$"
+    r"|\s+(?:instead of|rather than)\s+(?P<instead>[^(),]+?)"
+    r"|(?<! does)(?<! do)(?<! did)(?<! is)(?<! are)(?<! was)(?<! were)(?<! am)(?<! can)(?<! will)(?<! would)"
+    r"(?<! could)(?<! should)(?<! has)(?<! have)(?<! had) not (?P<bare>[\w.-]+))\s*[.!]*$"
 )
 _OCCUPATIONS = frozenset(
     "accountant actor actress architect artist baker barista builder carpenter cashier chef cleaner coach consultant "
@@ -172,7 +174,8 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
         name = attribute["attribute"].replace("favourite", "favorite")
         name = {"phone": "phone number", "number": "phone number", "email address": "email"}.get(name, name)
         return f"{owner[: attribute.start()]}|{name}"
-    words = [w.lower().strip(",.!") for w in object_words if w.lower() not in ("now", "currently", "still")]
+    spoken = _DATE_PHRASE.sub(" ", " ".join(object_words)).split()
+    words = [w.lower().strip(",.!") for w in spoken if w.lower() not in ("now", "currently", "still")]
     first = words[0] if words else ""
     if verb in _HOME_KEYS and first in ("in", "to"):
         return f"{owner}|lives in"
@@ -203,7 +206,7 @@ def claim_of(text: str) -> Claim | None:
     superseded: frozenset[str] = frozenset()
     tail = SUPERSEDED_TAIL.search(text)
     if tail and tail.start() > 0:
-        superseded = content_roots(tail["old"] or tail["bracketed"] or tail["instead"])
+        superseded = content_roots(tail["old"] or tail["bracketed"] or tail["instead"] or tail["bare"])
         text = text[: tail.start()]
     parts = split_subject(text)
     if parts is None:

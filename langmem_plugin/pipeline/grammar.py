@@ -53,10 +53,16 @@ _CONTRACTIONS = [
 _EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)(DPpO/\\|*]+|<3+|\^\^|\^_\^)(?=\s|$|[.,!?])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|[;:]\s+|\s+-{1,2}\s+|[.!?]{2,}\s*")
 # Clause breaks: ", and/but/so" before anything; " and/but/so/then" when a new subject or "now" follows.
+# Clause breaks: ", and/but/so"; " and/but/so" or a bare comma before a new first-person subject or "now";
+# a comma before a question or request to the assistant ("..., can you find me a dentist?").
 _CLAUSE_BREAK = re.compile(
     r"(,\s+(?:and|but|so|then|though)\s+|\s+(?:and|but|so|then|while|whereas)\s+(?=(?:now\s+|also\s+)?"
-    r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b))"
+    r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b|(?:I|we|We|my|My)\b)|"
+    r",\s+(?=(?:can|could|would|will) (?:you|u)\b|(?:what|where|how|why|when|who|do you|is there|any)\b))"
 )
+_CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
+# What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
+_TRAILING_FILLER = re.compile(r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw))+(?=[.!]*$)")
 
 
 def strip_decoration(text: str) -> str:
@@ -99,13 +105,26 @@ def clauses(text: str) -> list[str]:
         for index in range(0, len(parts), 2):
             pending += parts[index]
             is_last = index + 1 >= len(parts)
-            if not is_last and len(WORD.findall(pending)) < 2:
+            if not is_last and not _stands_alone(pending):
                 pending += parts[index + 1]
                 continue
-            if pending.strip(" ,"):
-                pieces.append(pending.strip().strip(",;").strip())
+            piece = _TRAILING_FILLER.sub("", pending.strip().strip(",;").strip())
+            if piece.strip(" ,"):
+                pieces.append(piece)
             pending = ""
     return pieces
+
+
+def _stands_alone(piece: str) -> bool:
+    """A clause rather than a subject left before "and I" ("My wife and I love hiking")."""
+    words = WORD.findall(piece)
+    if len(words) > 3:
+        return True
+    return len(words) > 1 and any(
+        w in ("I", "we", "We") or w.lower() in _CLAUSE_VERBS or w.lower() in IRREGULAR_PAST or w.lower().endswith("ed")
+        or w.startswith(("I'", "we'"))
+        for w in words
+    )
 
 
 def is_adverb(word: str, following: str | None) -> bool:
@@ -129,7 +148,7 @@ def third_person(verb: str) -> str:
     return verb + "s"
 
 
-_AFTER_I = re.compile(r"\bI((?: [a-z][a-z0-9'-]*)+)")  # the lowercase words after "I"
+_AFTER_I = re.compile(r"(?<!\band )\bI((?: [a-z][a-z0-9'-]*)+)")  # the lowercase words after "I", not "X and I"
 _PLURAL_SUBJECT = re.compile(r"\b(?:we|We)\b")
 _OBJECT_FORMS = [
     (re.compile(r"\b(?:my|mine|our|ours)\b", re.I), "{s}'s"),

@@ -40,6 +40,7 @@ _ATTRIBUTE_SLOTS = {
     "relationship": ("relationship status",), "phone": ("phone number",), "number": ("phone number",),
     "email": ("email",), "birthday": ("birthday",),
 }
+_ATTRIBUTE_WORDS = frozenset(content_roots(" ".join(_ATTRIBUTE_SLOTS) + " name favourite favorite colour color"))
 # Descriptive words of a request to forget that memories need not contain ("my old address").
 _DESCRIPTORS = frozenset(content_roots("old previous former current latest new stuff thing things said mentioned"))
 
@@ -90,8 +91,8 @@ class OfflineMemoryManager:
             speaker = speaker_name(message.name, scope)
             for statement in statements(message.content, self.config.min_words):
                 text = fact_text(statement.text, speaker, message)
-                if (text.lower(), statement.forget) in seen:
-                    continue
+                if (text.lower(), statement.forget) in seen or text.rstrip(".!") == f"{speaker} is {speaker}":
+                    continue  # said twice, or an introduction ("I'm Alice.") that says nothing new
                 seen.add((text.lower(), statement.forget))
                 slot = None if statement.forget else slot_of(text)
                 facts.append(Fact(text=text, sources=[message.source()], slot=slot, forget=statement.forget))
@@ -115,8 +116,8 @@ class OfflineMemoryManager:
             old_words = content_roots(neighbour.memory.text)
             if new_words <= old_words and neighbour.similarity >= self.config.duplicate_threshold:
                 return Decision(EventType.NOOP, target=neighbour.memory)
-            if old_words < new_words:
-                return Decision(EventType.UPDATE, target=neighbour.memory)
+            if old_words < new_words and old_words - content_roots(claim.subject if claim else ""):
+                return Decision(EventType.UPDATE, target=neighbour.memory)  # a refinement says more of the same
         if alike and alike[0] is neighbours[0] and alike[0].similarity >= self.config.duplicate_threshold:
             return Decision(EventType.NOOP, target=alike[0].memory)
         return Decision(EventType.ADD)
@@ -176,10 +177,18 @@ def forgotten(description: str, memories: list[MemoryRecord]) -> list[MemoryReco
         if (
             (claim is not None and claim.slot in slots)
             or (wanted is not None and claim is not None and states(wanted, claim))
-            or (len(words) > 1 and words <= content_roots(memory.text))
+            or (len(words) > 1 and words <= content_roots(memory.text) and owned_by(claim, words))
         ):
             doomed.append(memory)
     return doomed
+
+
+def owned_by(claim: Claim | None, words: frozenset[str]) -> bool:
+    """Whether a memory's subject is the one a request to forget names: "forget my address" leaves
+    "Alice's sister's address is ..." alone, whose subject names the sister."""
+    if claim is None:
+        return True
+    return content_roots(claim.subject) <= words | _ATTRIBUTE_WORDS
 
 
 def states(wanted: Claim, claim: Claim) -> bool:

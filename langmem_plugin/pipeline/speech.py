@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..tiers.vector.relevance import STOPWORDS
 from .grammar import WORD, casual_to_standard, clauses, strip_decoration
 
 # Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").
 _OPENING = re.compile(
     r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
-    r"update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|"
+    r"sorry|wait|oops|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|"
     r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|keep in mind|"
     r"don't forget|do not forget|make a note)(?: that)?|note to self)\b[,:!.]?\s+)",
     re.I,
@@ -56,6 +57,12 @@ FILLERS = frozenset(
     "please sorry oh ah hmm um well good morning evening night welcome much so very lot lots bit really anyway "
     "alright right just also too totally sounds fine perfect lovely amazing wonderful interesting true exactly "
     "agreed indeed congrats congratulations glad happy hear same here me".split()
+)
+
+
+# Verbs that say nothing without what they are about: "... but I stopped", "I know", "I agree".
+_NEEDS_OBJECT = frozenset(
+    "stopped started quit tried did meant know knew think guess agree want need like love hate see mean suppose".split()
 )
 
 
@@ -99,8 +106,8 @@ def states_something(clause: str, min_words: int) -> bool:
     if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(clause):
         return False
     words = [w.lower().strip("'") for w in WORD.findall(clause)]
-    content = [w for w in words if w and w not in FILLERS and w not in ("i", "i'm", "im", "it", "is", "a", "that")]
-    if not content:
+    content = [w for w in words if w and w not in FILLERS and w not in STOPWORDS and w not in ("i'm", "that's", "it's")]
+    if not content or (len(words) == 2 and words[0] in ("i", "we") and words[1] in _NEEDS_OBJECT):
         return False
     return bool(_FIRST_PERSON.search(clause)) or len(words) >= min_words
 
