@@ -68,12 +68,16 @@ def main() -> None:
     args = parser.parse_args()
     from langmem_plugin.embeddings.minilm import MiniLMEmbeddings
 
-    with tempfile.TemporaryDirectory() as folder, Memory({"path": folder}, embeddings=MiniLMEmbeddings()) as memory:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Memory({"path": folder}, embeddings=MiniLMEmbeddings()) as memory,
+    ):
         results, failures = score(memory, args.split)
     print(table(results))
     if args.failures:
         for case, current in failures:
-            print(f"\n{case['id']}: {case['say']!r}\n  prior:    {case['prior']}\n  expected: {case['expect']}\n  current:  {current}")
+            print(f"\n{case['id']}: {case['say']!r}\n  prior:    {case['prior']}")
+            print(f"  expected: {case['expect']}\n  current:  {current}")
 
 
 if __name__ == "__main__":

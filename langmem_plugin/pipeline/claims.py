@@ -20,23 +20,48 @@ _PREPOSITIONS = frozenset("in to at for as with on from into about by of near".s
 _DETERMINERS = frozenset("a an the some any every".split())
 # Words that carry no content when comparing what two claims are about.
 _NEUTRAL = frozenset(
-    "anymore again now currently still also really just these days nowadays any more longer no not never "
-    "used stopped quit gave up totally actually".split()
+    "anymore again now currently still also really just these days nowadays any more longer no not "
+    "never used stopped quit gave up totally actually".split()
 )
 # Verbs read as one attitude: "Alice does not like jazz anymore" retracts "Alice loves jazz".
 _VERB_GROUPS = [("like", "love", "enjoy", "adore", "prefer"), ("hate", "dislike", "detest")]
 _IRREGULAR_LEMMAS = {
-    "be": "be", "been": "be", "have": "have", "do": "do", "go": "go", "went": "go", "goes": "go", "was": "be", "were": "be", "is": "be", "are": "be", "am": "be", "has": "have",
-    "had": "have", "does": "do", "did": "do", "ate": "eat", "got": "get", "made": "make", "took": "take",
-    "bought": "buy", "met": "meet", "ran": "run", "left": "leave", "saw": "see", "gave": "give", "came": "come",
+    "be": "be",
+    "been": "be",
+    "have": "have",
+    "do": "do",
+    "go": "go",
+    "went": "go",
+    "goes": "go",
+    "was": "be",
+    "were": "be",
+    "is": "be",
+    "are": "be",
+    "am": "be",
+    "has": "have",
+    "had": "have",
+    "does": "do",
+    "did": "do",
+    "ate": "eat",
+    "got": "get",
+    "made": "make",
+    "took": "take",
+    "bought": "buy",
+    "met": "meet",
+    "ran": "run",
+    "left": "leave",
+    "saw": "see",
+    "gave": "give",
+    "came": "come",
 }
 _CESSATION = frozenset({"stopped", "quit", "quits", "stops", "gave up", "gives up", "used to", "no longer"})
 _DATE_PHRASE = re.compile(
-    r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|evening) of )?(?:[A-Z][a-z]+day )?"
+    r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|"
+    r"evening) of )?(?:[A-Z][a-z]+day )?"
     r"(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|November|December)?"
     r" ?\d{4}\b|\b(?:any ?more|these days|nowadays|right now|at the moment|for now)\b"
 )
-# ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of coffee", "rather than X"
+# ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of X", "rather than X"
 SUPERSEDED_TAIL = re.compile(
     r"(?:,\s*(?:not|previously|formerly|no longer|instead of|rather than)\s+(?P<old>[^(),]+?)"
     r"|\s*\(\s*(?:not|previously|formerly|used to be|was|before)\s+(?P<bracketed>[^()]+?)\s*\)"
@@ -45,14 +70,17 @@ SUPERSEDED_TAIL = re.compile(
     r"(?<! could)(?<! should)(?<! has)(?<! have)(?<! had) not (?P<bare>[\w.-]+))\s*[.!]*$"
 )
 _OCCUPATIONS = frozenset(
-    "accountant actor actress architect artist baker barista builder carpenter cashier chef cleaner coach consultant "
-    "cook dentist designer developer doctor driver economist editor electrician engineer farmer firefighter "
-    "freelancer gardener hairdresser journalist judge lawyer lecturer librarian manager mechanic musician nurse "
-    "painter paramedic pharmacist photographer physician physicist pilot plumber police officer professor "
-    "programmer psychologist researcher salesperson scientist secretary singer student surgeon teacher "
-    "therapist translator tutor vet veterinarian waiter waitress writer analyst intern".split()
+    "accountant actor actress architect artist baker barista builder carpenter cashier chef cleaner "
+    "coach consultant cook dentist designer developer doctor driver economist editor electrician "
+    "engineer farmer firefighter freelancer gardener hairdresser journalist judge lawyer lecturer "
+    "librarian manager mechanic musician nurse painter paramedic pharmacist photographer physician "
+    "physicist pilot plumber police officer professor programmer psychologist researcher salesperson "
+    "scientist secretary singer student surgeon teacher therapist translator tutor vet veterinarian "
+    "waiter waitress writer analyst intern".split()
 )
-_DIETS = frozenset("vegetarian vegan pescatarian pescetarian carnivore omnivore flexitarian keto paleo".split())
+_DIETS = frozenset(
+    "vegetarian vegan pescatarian pescetarian carnivore omnivore flexitarian keto paleo".split()
+)
 _STATUSES = frozenset("single married engaged divorced widowed separated".split())
 _ATTRIBUTES = re.compile(
     r"'s (?P<attribute>favou?rite [a-z]+(?: [a-z]+)?|name|job|email(?: address)?|phone(?: number)?|number|"
@@ -84,7 +112,11 @@ def verb_key(word: str) -> str:
         if word.endswith(suffix) and len(word) > len(suffix) + 1:
             return word[: -len(suffix)] + replacement
     for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+        if (
+            word.endswith(suffix)
+            and len(word) - len(suffix) >= 2
+            and not (suffix == "s" and word.endswith("ss"))
+        ):
             stem = word[: -len(suffix)]
             if suffix == "es" and not stem.endswith(("s", "sh", "ch", "x", "z", "o")):
                 stem = word[:-1]
@@ -101,7 +133,9 @@ _HOME_KEYS = frozenset(map(verb_key, _HOME_VERBS))
 def content_roots(text: str) -> frozenset[str]:
     """Roots of the content words: what two texts must share to be about the same thing."""
     words = (w.lower().strip("'") for w in WORD.findall(text))
-    return frozenset(word_root(w.removesuffix("'s")) for w in words if w and w not in STOPWORDS and w not in _NEUTRAL)
+    return frozenset(
+        word_root(w.removesuffix("'s")) for w in words if w and w not in STOPWORDS and w not in _NEUTRAL
+    )
 
 
 def _is_verb(words: list[str], index: int) -> bool:
@@ -110,13 +144,20 @@ def _is_verb(words: list[str], index: int) -> bool:
     lowered = word.lower()
     if not word[:1].islower() or before.endswith("'s") or lowered in ("and", "others"):
         return False
-    if lowered in _AUXILIARIES or lowered in IRREGULAR_PAST or lowered in ("no", "used") or is_adverb(word, following):
+    if (
+        lowered in _AUXILIARIES
+        or lowered in IRREGULAR_PAST
+        or lowered in ("no", "used")
+        or is_adverb(word, following)
+    ):
         return True
     if lowered.endswith("ed") and len(lowered) > 3:
         return True
     if lowered.endswith("s") and not lowered.endswith("ss") and before.lower() not in ("and", "the"):
         return True
-    return following is not None and (following in _PREPOSITIONS or following in _DETERMINERS or following[:1].isdigit())
+    return following is not None and (
+        following in _PREPOSITIONS or following in _DETERMINERS or following[:1].isdigit()
+    )
 
 
 def split_subject(text: str) -> tuple[str, list[str]] | None:
@@ -139,13 +180,19 @@ def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
             negated, index = True, index + 2
         elif word in _CESSATION or word in ("never", "not"):
             negated, index = True, index + 1
-        elif word in ("does", "do", "did", "will", "would", "can", "could") and index + 1 < len(words) and (
-            words[index + 1].lower() in ("not", "never", "no")
+        elif (
+            word in ("does", "do", "did", "will", "would", "can", "could")
+            and index + 1 < len(words)
+            and (words[index + 1].lower() in ("not", "never", "no"))
         ):
             negated, index = True, index + 2
         elif word in ("cannot",):
             negated, index = True, index + 1
-        elif word in ("has", "have", "had") and index + 1 < len(words) and words[index + 1].lower() in ("been", "got"):
+        elif (
+            word in ("has", "have", "had")
+            and index + 1 < len(words)
+            and words[index + 1].lower() in ("been", "got")
+        ):
             index += 2 if words[index + 1].lower() == "got" else 1
         elif is_adverb(word, words[index + 1] if index + 1 < len(words) else None) or word == "to":
             index += 1
@@ -155,10 +202,19 @@ def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
     if not rest:
         return negated, None, []
     verb = rest[0].lower()
-    if negated and rest[0].lower() not in _AUXILIARIES and index and words[index - 1].lower() in ("stopped", "quit", "up"):
+    if (
+        negated
+        and rest[0].lower() not in _AUXILIARIES
+        and index
+        and words[index - 1].lower() in ("stopped", "quit", "up")
+    ):
         if not verb.endswith("ing"):  # "gave up coffee", "quit Alice's job": the object alone
             return negated, None, rest
-    if verb in ("is", "are", "was", "were", "am", "be", "been") and len(rest) > 1 and rest[1].lower() in ("no", "not"):
+    if (
+        verb in ("is", "are", "was", "were", "am", "be", "been")
+        and len(rest) > 1
+        and rest[1].lower() in ("no", "not")
+    ):
         negated, rest = True, [rest[0], *rest[2:]]
         if rest[1:2] and rest[1].lower() == "longer":
             rest = [rest[0], *rest[2:]]
@@ -177,7 +233,7 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     spoken = _DATE_PHRASE.sub(" ", " ".join(object_words)).split()
     words = [w.lower().strip(",.!") for w in spoken if w.lower() not in ("now", "currently", "still")]
     first = words[0] if words else ""
-    if verb in _HOME_KEYS and first in ("in", "to"):
+    if verb in _HOME_KEYS and first in ("in", "to", "at"):
         return f"{owner}|lives in"
     if verb == "be" and words[:2] == ["based", "in"]:
         return f"{owner}|lives in"

@@ -14,21 +14,25 @@ WORD = re.compile(r"[A-Za-z0-9']+")
 
 # Adverbs that may stand between a subject and its verb without being the verb themselves.
 ADVERBS = frozenset(
-    "now currently still again also really just usually always never often sometimes recently finally actually "
-    "totally mostly already even only definitely absolutely literally seriously generally normally typically rarely "
-    "seldom hardly barely occasionally mainly basically honestly truly genuinely officially newly kinda mostly "
-    "probably certainly obviously suddenly eventually gradually slowly quickly currently officially".split()
+    "now currently still again also really just usually always never often sometimes recently "
+    "finally actually totally mostly already even only definitely absolutely literally seriously "
+    "generally normally typically rarely seldom hardly barely occasionally mainly basically honestly "
+    "truly genuinely officially newly kinda probably certainly obviously suddenly eventually "
+    "gradually slowly quickly".split()
 )
 _LY_VERBS = frozenset("apply reply supply comply multiply rely fly ally bully tally".split())
 MODALS = frozenset("can could will would shall should may might must cannot".split())
 # Verbs whose past tense is spelt like the present: "I quit smoking" is read as the past.
 _SAME_PAST = frozenset("quit put set let hit cut shut hurt cost spread split".split())
-IRREGULAR_PAST = frozenset(
-    "went was were had did got saw made took came bought met ran ate felt found gave knew left lost said sent sat slept "
-    "spent thought told won wrote began brought built caught chose drove drew fell flew forgot heard held kept led paid "
-    "rode sang sold stood swam taught understood woke wore became broke grew hid meant rang shot spoke stole struck "
-    "threw moved".split()
-) | _SAME_PAST
+IRREGULAR_PAST = (
+    frozenset(
+        "went was were had did got saw made took came bought met ran ate felt found gave knew left "
+        "lost said sent sat slept spent thought told won wrote began brought built caught chose "
+        "drove drew fell flew forgot heard held kept led paid rode sang sold stood swam taught "
+        "understood woke wore became broke grew hid meant rang shot spoke stole struck threw".split()
+    )
+    | _SAME_PAST
+)
 # Casual spellings of first-person forms and negations, as typed without apostrophes or capitals.
 _CASUAL = [
     (re.compile(r"\bi\b"), "I"),
@@ -62,7 +66,9 @@ _CLAUSE_BREAK = re.compile(
 )
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
-_TRAILING_FILLER = re.compile(r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw))+(?=[.!]*$)")
+_TRAILING_FILLER = re.compile(
+    r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw))+(?=[.!]*$)"
+)
 
 
 def strip_decoration(text: str) -> str:
@@ -71,7 +77,12 @@ def strip_decoration(text: str) -> str:
     kept = []
     for char in text:
         category = unicodedata.category(char)
-        if category == "So" or category == "Cs" or char in "\ufe0f\u200d" or "\U0001f3fb" <= char <= "\U0001f3ff":
+        if (
+            category == "So"
+            or category == "Cs"
+            or char in "\ufe0f\u200d"
+            or "\U0001f3fb" <= char <= "\U0001f3ff"
+        ):
             kept.append(" ")
         else:
             kept.append(char)
@@ -121,7 +132,10 @@ def _stands_alone(piece: str) -> bool:
     if len(words) > 3:
         return True
     return len(words) > 1 and any(
-        w in ("I", "we", "We") or w.lower() in _CLAUSE_VERBS or w.lower() in IRREGULAR_PAST or w.lower().endswith("ed")
+        w in ("I", "we", "We")
+        or w.lower() in _CLAUSE_VERBS
+        or w.lower() in IRREGULAR_PAST
+        or w.lower().endswith("ed")
         or w.startswith(("I'", "we'"))
         for w in words
     )
@@ -148,7 +162,9 @@ def third_person(verb: str) -> str:
     return verb + "s"
 
 
-_AFTER_I = re.compile(r"(?<!\band )\bI((?: [a-z][a-z0-9'-]*)+)")  # the lowercase words after "I", not "X and I"
+_AFTER_I = re.compile(
+    r"(?<!\band )\bI((?: [a-z][a-z0-9'-]*)+)"
+)  # the lowercase words after "I", not "X and I"
 _PLURAL_SUBJECT = re.compile(r"\b(?:we|We)\b")
 _OBJECT_FORMS = [
     (re.compile(r"\b(?:my|mine|our|ours)\b", re.I), "{s}'s"),

@@ -30,19 +30,31 @@ from .speech import statements
 from .temporal import anchor_relative_dates
 
 _CALENDAR_WORDS = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august "
-    "september october november december i".split()
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june "
+    "july august september october november december i".split()
 )
 # Names of attributes a request to forget may use for a slot: "forget my job" retires "Alice works at Acme.".
 _ATTRIBUTE_SLOTS = {
-    "job": ("works at", "works as", "job"), "work": ("works at", "works as", "job"), "employer": ("works at",),
-    "address": ("lives in", "address"), "home": ("lives in", "address"), "age": ("age",), "diet": ("diet",),
-    "relationship": ("relationship status",), "phone": ("phone number",), "number": ("phone number",),
-    "email": ("email",), "birthday": ("birthday",),
+    "job": ("works at", "works as", "job"),
+    "work": ("works at", "works as", "job"),
+    "employer": ("works at",),
+    "address": ("lives in", "address"),
+    "home": ("lives in", "address"),
+    "age": ("age",),
+    "diet": ("diet",),
+    "relationship": ("relationship status",),
+    "phone": ("phone number",),
+    "number": ("phone number",),
+    "email": ("email",),
+    "birthday": ("birthday",),
 }
-_ATTRIBUTE_WORDS = frozenset(content_roots(" ".join(_ATTRIBUTE_SLOTS) + " name favourite favorite colour color"))
+_ATTRIBUTE_WORDS = frozenset(
+    content_roots(" ".join(_ATTRIBUTE_SLOTS) + " name favourite favorite colour color")
+)
 # Descriptive words of a request to forget that memories need not contain ("my old address").
-_DESCRIPTORS = frozenset(content_roots("old previous former current latest new stuff thing things said mentioned"))
+_DESCRIPTORS = frozenset(
+    content_roots("old previous former current latest new stuff thing things said mentioned")
+)
 
 
 def fact_text(statement: str, speaker: str, message) -> str:
@@ -64,13 +76,13 @@ def named_entities(text: str, speaker: str) -> list[str]:
     words = text.split()
     run: list[str] = []
     for index, raw in enumerate(words + [""]):
-        word = raw.strip(".,;:!?\"()")
+        word = raw.strip('.,;:!?"()')
         possessive = word.endswith("'s")
         word = word[:-2] if possessive else word
         capitalised = bool(word) and word[0].isupper() and word.lower() not in _CALENDAR_WORDS
         if capitalised and (index > 0 or word == speaker or run):
             run.append(word)
-        if run and (not capitalised or possessive or raw != raw.rstrip(".,;:!?\"()")):
+        if run and (not capitalised or possessive or raw != raw.rstrip('.,;:!?"()')):
             entities.append(" ".join(run))
             run = []
     return list(dict.fromkeys(entities))
@@ -105,7 +117,11 @@ class OfflineMemoryManager:
         near = [n for n in neighbours if n.similarity >= self.config.slot_update_threshold]
         if fact.forget:
             doomed = forgotten(fact.text, [n.memory for n in neighbours])
-            return Decision(EventType.DELETE, target=doomed[0], also_delete=doomed[1:]) if doomed else Decision(EventType.DELETE)
+            return (
+                Decision(EventType.DELETE, target=doomed[0], also_delete=doomed[1:])
+                if doomed
+                else Decision(EventType.DELETE)
+            )
         claim = claim_of(fact.text)
         replaced = [n.memory for n in near if replaces(fact, claim, n.memory)]
         if replaced:
@@ -117,13 +133,17 @@ class OfflineMemoryManager:
             if new_words <= old_words and neighbour.similarity >= self.config.duplicate_threshold:
                 return Decision(EventType.NOOP, target=neighbour.memory)
             if old_words < new_words and old_words - content_roots(claim.subject if claim else ""):
-                return Decision(EventType.UPDATE, target=neighbour.memory)  # a refinement says more of the same
+                return Decision(
+                    EventType.UPDATE, target=neighbour.memory
+                )  # a refinement says more of the same
         if alike and alike[0] is neighbours[0] and alike[0].similarity >= self.config.duplicate_threshold:
             return Decision(EventType.NOOP, target=alike[0].memory)
         return Decision(EventType.ADD)
 
     def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
-        return [relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id, scope)]
+        return [
+            relation for fact, memory_id in facts for relation in self._relations_of(fact, memory_id, scope)
+        ]
 
     def _relations_of(self, fact: Fact, memory_id: str, scope: Scope) -> list[RelationMention]:
         speaker = speaker_name(fact.sources[0].name, scope)
@@ -170,7 +190,11 @@ def forgotten(description: str, memories: list[MemoryRecord]) -> list[MemoryReco
     wanted = claim_of(description)
     words = content_roots(description) - _DESCRIPTORS
     owner, _, attribute = description.rstrip(".").rpartition("'s ")
-    slots = {f"{owner.lower()}|{name}" for name in _ATTRIBUTE_SLOTS.get(attribute.lower().split()[-1], ())} if owner else set()
+    slots = (
+        {f"{owner.lower()}|{name}" for name in _ATTRIBUTE_SLOTS.get(attribute.lower().split()[-1], ())}
+        if owner
+        else set()
+    )
     doomed = []
     for memory in memories:
         claim = claim_of(memory.text)
@@ -194,6 +218,9 @@ def owned_by(claim: Claim | None, words: frozenset[str]) -> bool:
 def states(wanted: Claim, claim: Claim) -> bool:
     """Whether a memory states what a request to forget names ("Alice loves jazz" ~ "Alice likes jazz.")."""
     same_statement = (wanted.subject, wanted.negated) == (claim.subject, claim.negated)
-    return same_statement and wanted.verb is not None and same_verb(wanted.verb, claim.verb) and (
-        bool(wanted.objects) and same_object(wanted.objects, claim.objects)
+    return (
+        same_statement
+        and wanted.verb is not None
+        and same_verb(wanted.verb, claim.verb)
+        and (bool(wanted.objects) and same_object(wanted.objects, claim.objects))
     )

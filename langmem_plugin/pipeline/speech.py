@@ -17,27 +17,33 @@ from .grammar import WORD, casual_to_standard, clauses, strip_decoration
 # Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").
 _OPENING = re.compile(
     r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
-    r"sorry|wait|oops|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|"
-    r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|keep in mind|"
+    r"sorry|wait|oops|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|"
+    r"these days|nowadays|"
+    r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|"
+    r"keep in mind|"
     r"don't forget|do not forget|make a note)(?: that)?|note to self)\b[,:!.]?\s+)",
     re.I,
 )
 _FORGET = re.compile(
     r"^(?:(?:please|pls|plz|kindly|just|and|also|oh|ok|okay|hey|now|actually)[,]?\s+)*"
-    r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |you should )?"
+    r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |"
+    r"you should )?"
     r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|"
     r"don't remember|do not remember|no need to remember)\b[,:]?\s*(?P<what>.*)$",
     re.I,
 )
 # Words between the verb and what is to be forgotten: "forget what I said about my sister".
 _FORGET_FILLER = re.compile(
-    r"^(?:about|that|the (?:fact|memory|note|info|information|bit|part|thing|stuff|detail)s?(?: (?:that|about|of))?|"
+    r"^(?:about|that|the (?:fact|memory|note|info|information|bit|part|thing|stuff|detail)s?(?: (?:that|"
+    r"about|of))?|"
     r"what (?:I|i) (?:said|told you|mentioned|say|wrote|shared)(?: (?:about|regarding|re))?|"
     r"everything (?:about|regarding|on)|anything (?:about|regarding)|all (?:about|the stuff about)|"
     r"(?:any |all )?(?:info|information|stuff|details|mentions?) (?:about|on|of)|(?:my|your) memory of)\b\s*",
     re.I,
 )
-_POLITE_END = re.compile(r"[\s,]*(?:please|pls|thanks|thank you|thx|from (?:your )?memory|ok|okay)?[\s.!]*$", re.I)
+_POLITE_END = re.compile(
+    r"[\s,]*(?:please|pls|thanks|thank you|thx|from (?:your )?memory|ok|okay)?[\s.!]*$", re.I
+)
 _VAGUE = frozenset({"", "it", "that", "this", "everything", "all", "all of it", "all that", "that please"})
 _QUESTION = re.compile(
     r"^(?:what|where|when|who|whom|whose|why|how|which|whats|what's|where's|how's|who's|wheres|hows)\b|"
@@ -46,23 +52,27 @@ _QUESTION = re.compile(
     re.I,
 )
 _REQUEST = re.compile(
-    r"^(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|let's|lets|let me|remind me|"
-    r"tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|explain|summari[sz]e|translate|"
+    r"^(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|let's|lets|let me|"
+    r"remind me|"
+    r"tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|explain|summari[sz]e|"
+    r"translate|"
     r"send|schedule|draft|look up|search|thanks for|thank you for)\b",
     re.I,
 )
 _FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
 FILLERS = frozenset(
-    "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow nice awesome "
-    "please sorry oh ah hmm um well good morning evening night welcome much so very lot lots bit really anyway "
-    "alright right just also too totally sounds fine perfect lovely amazing wonderful interesting true exactly "
-    "agreed indeed congrats congratulations glad happy hear same here me".split()
+    "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow "
+    "nice awesome please sorry oh ah hmm um well good morning evening night welcome much so very lot "
+    "lots bit really anyway alright right just also too totally sounds fine perfect lovely amazing "
+    "wonderful interesting true exactly agreed indeed congrats congratulations glad happy hear same "
+    "here me".split()
 )
 
 
 # Verbs that say nothing without what they are about: "... but I stopped", "I know", "I agree".
 _NEEDS_OBJECT = frozenset(
-    "stopped started quit tried did meant know knew think guess agree want need like love hate see mean suppose".split()
+    "stopped started quit tried did meant know knew think guess agree want need like love hate see "
+    "mean suppose".split()
 )
 
 
@@ -106,7 +116,11 @@ def states_something(clause: str, min_words: int) -> bool:
     if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(clause):
         return False
     words = [w.lower().strip("'") for w in WORD.findall(clause)]
-    content = [w for w in words if w and w not in FILLERS and w not in STOPWORDS and w not in ("i'm", "that's", "it's")]
+    content = [
+        w
+        for w in words
+        if w and w not in FILLERS and w not in STOPWORDS and w not in ("i'm", "that's", "it's")
+    ]
     if not content or (len(words) == 2 and words[0] in ("i", "we") and words[1] in _NEEDS_OBJECT):
         return False
     return bool(_FIRST_PERSON.search(clause)) or len(words) >= min_words
