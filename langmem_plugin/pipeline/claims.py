@@ -54,6 +54,9 @@ _IRREGULAR_LEMMAS = {
     "gave": "give",
     "came": "come",
 }
+_BE_FORMS = frozenset("is are was were am be been".split())
+_DEPARTURE = re.compile(r"(?:left|leaves|(?:got|was|has been) (?:laid off|fired) from|resigned from)\s+")
+_LIKING = re.compile(r"(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+")
 _CESSATION = frozenset({"stopped", "quit", "quits", "stops", "gave up", "gives up", "used to", "no longer"})
 _DATE_PHRASE = re.compile(
     r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|"
@@ -218,6 +221,16 @@ def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
         negated, rest = True, [rest[0], *rest[2:]]
         if rest[1:2] and rest[1].lower() == "longer":
             rest = [rest[0], *rest[2:]]
+    phrase = " ".join(rest).lower()
+    departure = _DEPARTURE.match(phrase)
+    if departure:  # "left Google", "got laid off from Acme": no longer there, whatever the verb was
+        return True, None, phrase[departure.end() :].split()
+    if verb in _BE_FORMS:
+        liking = _LIKING.match(" ".join(rest[1:]).lower())
+        if liking:  # "is into jazz", "is a big fan of jazz": an attitude, as "likes jazz"
+            return negated, verb_key("like"), rest[1 + len(liking[0].split()) :]
+        if negated and rest[1:2] and rest[1].lower() in ("at", "in", "with", "into"):
+            return negated, None, rest[1:]  # "is no longer at Google": not there, whatever the verb was
     return negated, verb_key(verb), rest[1:]
 
 
@@ -233,8 +246,10 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     spoken = _DATE_PHRASE.sub(" ", " ".join(object_words)).split()
     words = [w.lower().strip(",.!") for w in spoken if w.lower() not in ("now", "currently", "still")]
     first = words[0] if words else ""
-    if verb in _HOME_KEYS and first in ("in", "to", "at"):
+    if verb in _HOME_KEYS and (first in ("in", "at") or "to" in words[:4]):  # "moved from NYC to LA"
         return f"{owner}|lives in"
+    if verb == "be" and first in ("called", "named") and len(words) in (2, 3):
+        return f"{owner}|name"
     if verb == "be" and words[:2] == ["based", "in"]:
         return f"{owner}|lives in"
     if verb == "work" and first in ("at", "for"):
@@ -242,8 +257,8 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     if verb == "work" and first == "as":
         return f"{owner}|works as"
     if verb == "be":
-        if len(words) in (2, 3) and words[0] in ("a", "an") and " ".join(words[1:]) in _OCCUPATIONS:
-            return f"{owner}|works as"
+        if 2 <= len(words) <= 4 and words[0] in ("a", "an") and words[-1] in _OCCUPATIONS:
+            return f"{owner}|works as"  # "is a nurse", "is a software developer"
         if words and words[0].isdigit() and (len(words) == 1 or words[1:3] == ["years", "old"]):
             return f"{owner}|age"
         if len(words) in (1, 2) and words[-1] in _DIETS and words[0] in _DIETS | {"a"}:
@@ -291,14 +306,20 @@ def same_object(first: frozenset[str], second: frozenset[str]) -> bool:
     return first <= second or second <= first
 
 
+def opposite_verbs(first: str | None, second: str | None) -> bool:
+    """Attitudes that exclude each other: "Alice hates sushi now" and "Alice likes sushi."."""
+    liking, disliking = _VERB_GROUPS_KEYED
+    return (first in liking and second in disliking) or (first in disliking and second in liking)
+
+
 def contradicts(new: Claim, old: Claim) -> bool:
-    """A retraction of a memory, or a memory's retraction taken back ("Alice likes jazz again")."""
-    return (
-        new.subject == old.subject
-        and new.negated != old.negated
-        and same_verb(new.verb, old.verb)
-        and same_object(new.objects, old.objects)
-    )
+    """A retraction of a memory, a memory's retraction taken back ("Alice likes jazz again"), or
+    the opposite attitude to the same thing."""
+    if new.subject != old.subject or not same_object(new.objects, old.objects):
+        return False
+    if new.negated != old.negated:
+        return same_verb(new.verb, old.verb)
+    return not new.negated and opposite_verbs(new.verb, old.verb)
 
 
 def supersedes(new: Claim, old: Claim) -> bool:

@@ -52,22 +52,25 @@ _CONTRACTIONS = [
     (re.compile(r"\b(can)'t\b", re.I), r"\1not"),
     (re.compile(r"\b(w)on't\b", re.I), r"\1ill not"),
     (re.compile(r"\bain't\b", re.I), "is not"),
+    (re.compile(r"\b(name|it|that|he|she|there|here|who|what|where)'s\b", re.I), r"\1 is"),
     (re.compile(r"\b([A-Za-z]+)n't\b"), r"\1 not"),
 ]
 _EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)(DPpO/\\|*]+|<3+|\^\^|\^_\^)(?=\s|$|[.,!?])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|[;:]\s+|\s+-{1,2}\s+|[.!?]{2,}\s*")
 # Clause breaks: ", and/but/so" before anything; " and/but/so/then" when a new subject or "now" follows.
 # Clause breaks: ", and/but/so"; " and/but/so" or a bare comma before a new first-person subject or "now";
-# a comma before a question or request to the assistant ("..., can you find me a dentist?").
+# a comma before a question or request to the assistant ("..., can you find me a dentist?"); "and"
+# before a second verb of the same subject ("I'm 27 and live in Boston").
 _CLAUSE_BREAK = re.compile(
     r"(,\s+(?:and|but|so|then|though)\s+|\s+(?:and|but|so|then|while|whereas)\s+(?=(?:now\s+|also\s+)?"
     r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b|(?:I|we|We|my|My)\b)|"
-    r",\s+(?=(?:can|could|would|will) (?:you|u)\b|(?:what|where|how|why|when|who|do you|is there|any)\b))"
+    r",\s+(?=(?:can|could|would|will) (?:you|u)\b|(?:what|where|how|why|when|who|do you|is there|any)\b)|"
+    r"\s+and\s+(?=(?:live|work|have|love|like|hate|enjoy|need|own|play|study|teach)\s))"
 )
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
 _TRAILING_FILLER = re.compile(
-    r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw))+(?=[.!]*$)"
+    r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw|after all))+(?=[.!]*$)"
 )
 
 

@@ -46,6 +46,7 @@ _ATTRIBUTE_SLOTS = {
     "phone": ("phone number",),
     "number": ("phone number",),
     "email": ("email",),
+    "name": ("name",),
     "birthday": ("birthday",),
 }
 _ATTRIBUTE_WORDS = frozenset(
@@ -111,12 +112,15 @@ class OfflineMemoryManager:
         return facts
 
     def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
-        return [self.decide(fact, candidates) for fact, candidates in zip(facts, neighbours)]
+        return [
+            self.decide(fact, candidates, speaker_name(fact.sources[0].name, scope))
+            for fact, candidates in zip(facts, neighbours)
+        ]
 
-    def decide(self, fact: Fact, neighbours: list[Neighbour]) -> Decision:
+    def decide(self, fact: Fact, neighbours: list[Neighbour], speaker: str) -> Decision:
         near = [n for n in neighbours if n.similarity >= self.config.slot_update_threshold]
         if fact.forget:
-            doomed = forgotten(fact.text, [n.memory for n in neighbours])
+            doomed = forgotten(fact.text, [n.memory for n in neighbours], speaker)
             return (
                 Decision(EventType.DELETE, target=doomed[0], also_delete=doomed[1:])
                 if doomed
@@ -184,11 +188,13 @@ def compatible(new: Claim | None, old: Claim | None) -> bool:
     return new is None or old is None or (new.subject == old.subject and new.negated == old.negated)
 
 
-def forgotten(description: str, memories: list[MemoryRecord]) -> list[MemoryRecord]:
+def forgotten(description: str, memories: list[MemoryRecord], speaker: str) -> list[MemoryRecord]:
     """The memories a request to forget describes: a statement ("Alice loves jazz"), a topic every
-    content word of which they hold ("Alice's sister"), or an attribute of a slot ("Alice's job")."""
+    content word of which they hold ("Alice's sister", "the sushi thing"), or an attribute of a
+    slot ("Alice's job"). The speaker's name alone is no topic."""
     wanted = claim_of(description)
     words = content_roots(description) - _DESCRIPTORS
+    topic = words - content_roots(speaker)
     owner, _, attribute = description.rstrip(".").rpartition("'s ")
     slots = (
         {f"{owner.lower()}|{name}" for name in _ATTRIBUTE_SLOTS.get(attribute.lower().split()[-1], ())}
@@ -201,18 +207,18 @@ def forgotten(description: str, memories: list[MemoryRecord]) -> list[MemoryReco
         if (
             (claim is not None and claim.slot in slots)
             or (wanted is not None and claim is not None and states(wanted, claim))
-            or (len(words) > 1 and words <= content_roots(memory.text) and owned_by(claim, words))
+            or (topic and words <= content_roots(memory.text) and owned_by(claim, words, speaker))
         ):
             doomed.append(memory)
     return doomed
 
 
-def owned_by(claim: Claim | None, words: frozenset[str]) -> bool:
+def owned_by(claim: Claim | None, words: frozenset[str], speaker: str) -> bool:
     """Whether a memory's subject is the one a request to forget names: "forget my address" leaves
     "Alice's sister's address is ..." alone, whose subject names the sister."""
     if claim is None:
         return True
-    return content_roots(claim.subject) <= words | _ATTRIBUTE_WORDS
+    return content_roots(claim.subject) - content_roots(speaker) <= words | _ATTRIBUTE_WORDS
 
 
 def states(wanted: Claim, claim: Claim) -> bool:

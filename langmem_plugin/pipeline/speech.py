@@ -17,7 +17,7 @@ from .grammar import WORD, casual_to_standard, clauses, strip_decoration
 # Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").
 _OPENING = re.compile(
     r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
-    r"sorry|wait|oops|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|"
+    r"sorry|wait|oops|(?:it )?turns out(?: that)?|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|"
     r"these days|nowadays|"
     r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|"
     r"keep in mind|"
@@ -69,6 +69,13 @@ FILLERS = frozenset(
 )
 
 
+# The verbs a message may start with when its subject, the speaker, goes without saying.
+_SUBJECTLESS = re.compile(
+    r"^(?:(?:just|really|also|still|finally|recently|totally|absolutely) )*"
+    r"(?:been|got|went|had|have|love|like|hate|enjoy|adore|work|live|need|moved|bought|adopted|visited|started|"
+    r"finished|tried|learned|learnt|took|made|met|quit|stopped|[a-z]{3,}ed)\b(?!,)",
+    re.I,
+)
 # Verbs that say nothing without what they are about: "... but I stopped", "I know", "I agree".
 _NEEDS_OBJECT = frozenset(
     "stopped started quit tried did meant know knew think guess agree want need like love hate see "
@@ -90,6 +97,15 @@ def _without_openings(clause: str) -> str:
         if shorter == clause:
             return clause
         clause = shorter
+
+
+def _with_subject(clause: str) -> str:
+    """A subjectless fragment about the speaker with its "I": "Just got back from Japan!",
+    "love hiking and camping", "been learning guitar lately"."""
+    if len(WORD.findall(clause)) < 3 or not _SUBJECTLESS.match(clause):
+        return clause
+    clause = "I " + clause[0].lower() + clause[1:]
+    return re.sub(r"^I ((?:\w+ )*?)been\b", r"I \1have been", clause)
 
 
 def forget_request(clause: str) -> str | None:
@@ -130,7 +146,7 @@ def statements(text: str, min_words: int) -> list[Statement]:
     """The statements and requests to forget that a user's message holds, in order."""
     found: list[Statement] = []
     for clause in clauses(casual_to_standard(strip_decoration(text))):
-        clause = _without_openings(clause)
+        clause = _with_subject(_without_openings(clause))
         forget = forget_request(clause)
         if forget is not None:
             if forget:
