@@ -12,16 +12,16 @@ import re
 from dataclasses import dataclass
 
 from ..tiers.vector.relevance import STOPWORDS
-from .grammar import WORD, casual_to_standard, clauses, strip_decoration
+from .grammar import WORD, casual_to_standard, clauses, expand_contractions, strip_decoration
 
 # Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").
 _OPENING = re.compile(
     r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
-    r"sorry|wait|oops|(?:it )?turns out(?: that)?|update|correction|quick update|heads up|lol|haha|yeah|yep|yes|no|nope|now|then|"
-    r"these days|nowadays|"
-    r"just so you know|for the record|for your information|(?:please |pls |just )?(?:remember|note|"
-    r"keep in mind|"
-    r"don't forget|do not forget|make a note)(?: that)?|note to self)\b[,:!.]?\s+)",
+    r"hmm+|um+|uh+|er|sorry|wait|oops|(?:it )?turns out(?: that)?|update|correction|quick update|heads up|"
+    r"lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|just so you know|for the record|"
+    r"for your information|note to self|"
+    r"(?:please |pls |just )?(?:remember|note|keep in mind|don't forget|do not forget|make a note)(?: that)?"
+    r")\b[,:!.]?\s+)",
     re.I,
 )
 _FORGET = re.compile(
@@ -51,14 +51,26 @@ _QUESTION = re.compile(
     r"(?:you|u|I|we|it|they|he|she|my|your|the|there|this|that|anyone)\b",
     re.I,
 )
+# Requests and commands to the assistant, and talk about the conversation itself.
 _REQUEST = re.compile(
     r"^(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|let's|lets|let me|"
-    r"remind me|"
-    r"tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|explain|summari[sz]e|"
-    r"translate|"
-    r"send|schedule|draft|look up|search|thanks for|thank you for)\b",
+    r"remind me|tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|rewrite|explain|"
+    r"summari[sz]e|translate|send|schedule|draft|look up|search|thanks for|thank you for|make|change|"
+    r"shorten|expand|continue|go on|go ahead|list|generate|create|describe|define|compare|convert|calculate|"
+    r"keep|answer|try|use|add|fix|check|"
+    r"I (?:need|want|would like|'d like) (?:some )?(?:help|advice|ideas|suggestions|to know)|"
+    r"I was wondering|I have (?:a|another|one more) question|I am (?:back|here|ready|done))\b",
     re.I,
 )
+# The assistant or the conversation as what a clause is about: "you're the best", "I agree with you",
+# "that makes sense", "it's raining here".
+_ABOUT_THE_EXCHANGE = re.compile(r"\b(?:you|your|yours|yourself|u)\b|^(?:that|this|it|there)\b", re.I)
+# Verbs that say nothing about the speaker without an object: "I hope so", "I'll try that", "I don't know".
+_EMPTY_VERBS = frozenset(
+    "stopped started quit tried try did meant know knew think guess agree want need see mean suppose "
+    "hope wonder understand remember wait promise bet doubt care mind believe feel".split()
+)
+_POSSESSIVE = re.compile(r"\b(?:my|our)\b", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
 FILLERS = frozenset(
     "hi hello hey thanks thank ok okay yes yeah yep no nope sure cool great lol haha bye goodbye wow "
@@ -76,13 +88,6 @@ _SUBJECTLESS = re.compile(
     r"finished|tried|learned|learnt|took|made|met|quit|stopped|[a-z]{3,}ed)\b(?!,)",
     re.I,
 )
-# Verbs that say nothing without what they are about: "... but I stopped", "I know", "I agree".
-_NEEDS_OBJECT = frozenset(
-    "stopped started quit tried did meant know knew think guess agree want need like love hate see "
-    "mean suppose".split()
-)
-
-
 @dataclass(frozen=True)
 class Statement:
     """A clause to turn into a fact (`forget` False) or the description of what to forget."""
@@ -92,8 +97,12 @@ class Statement:
 
 
 def _without_openings(clause: str) -> str:
+    """The clause without introductory words and interjections ("btw", "Awesome, ...")."""
     while True:
         shorter = _OPENING.sub("", clause, count=1)
+        head, comma, rest = shorter.partition(", ")
+        if comma and all(w.lower() in FILLERS for w in WORD.findall(head)):
+            shorter = rest
         if shorter == clause:
             return clause
         clause = shorter
@@ -129,17 +138,17 @@ def states_something(clause: str, min_words: int) -> bool:
 
     Questions, requests to the assistant and clauses of greetings and fillers alone state nothing.
     """
-    if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(clause):
+    spelt_out = expand_contractions(clause)
+    if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(spelt_out):
         return False
-    words = [w.lower().strip("'") for w in WORD.findall(clause)]
-    content = [
-        w
-        for w in words
-        if w and w not in FILLERS and w not in STOPWORDS and w not in ("i'm", "that's", "it's")
-    ]
-    if not content or (len(words) == 2 and words[0] in ("i", "we") and words[1] in _NEEDS_OBJECT):
+    first_person = bool(_FIRST_PERSON.search(clause))
+    if _ABOUT_THE_EXCHANGE.search(clause) and not (_POSSESSIVE.search(clause) and _ABOUT_THE_EXCHANGE.match(clause)):
+        return False  # "it's my birthday" stays
+    words = [w.lower() for w in WORD.findall(spelt_out)]
+    content = [w for w in words if w not in FILLERS and w not in STOPWORDS and w not in ("am", "that", "so")]
+    if not content or (first_person and all(w in _EMPTY_VERBS for w in content)):
         return False
-    return bool(_FIRST_PERSON.search(clause)) or len(words) >= min_words
+    return first_person or len(words) >= min_words
 
 
 def statements(text: str, min_words: int) -> list[Statement]:
