@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..tiers.vector.relevance import STOPWORDS, word_root
-from .grammar import IRREGULAR_PAST, MODALS, WORD, is_adverb
+from .grammar import IRREGULAR_PAST, MODALS, WORD, expand_contractions, is_adverb
 
 _AUXILIARIES = frozenset("is are was were am be been has have had does do did".split()) | MODALS
 _PREPOSITIONS = frozenset("in to at for as with on from into about by of near".split())
@@ -81,6 +81,7 @@ _OCCUPATIONS = frozenset(
     "scientist secretary singer student surgeon teacher therapist translator tutor vet veterinarian "
     "waiter waitress writer analyst intern".split()
 )
+_NOT_WORKING = frozenset({"unemployed", "jobless", "retired", "self-employed", "between jobs", "out of work"})
 _DIETS = frozenset(
     "vegetarian vegan pescatarian pescetarian carnivore omnivore flexitarian keto paleo".split()
 )
@@ -204,6 +205,8 @@ def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
     rest = words[index:]
     if not rest:
         return negated, None, []
+    if rest[0].lower() in _BE_FORMS and len(rest) > 1 and rest[1].lower().endswith("ing"):
+        rest = rest[1:]  # "is living in Rome": the verb is "live"
     verb = rest[0].lower()
     if (
         negated
@@ -248,6 +251,8 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     first = words[0] if words else ""
     if verb in _HOME_KEYS and (first in ("in", "at") or "to" in words[:4]):  # "moved from NYC to LA"
         return f"{owner}|lives in"
+    if verb == "be" and " ".join(words) in _NOT_WORKING:
+        return f"{owner}|works at"  # "is unemployed now" ends "works at Google."
     if verb == "be" and first in ("called", "named") and len(words) in (2, 3):
         return f"{owner}|name"
     if verb == "be" and words[:2] == ["based", "in"]:
@@ -274,6 +279,7 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
 
 def claim_of(text: str) -> Claim | None:
     """The claim a third-person fact states, or None when its subject and verb cannot be told apart."""
+    text = expand_contractions(text)
     superseded: frozenset[str] = frozenset()
     tail = SUPERSEDED_TAIL.search(text)
     if tail and tail.start() > 0:

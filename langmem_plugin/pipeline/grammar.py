@@ -65,7 +65,8 @@ _CLAUSE_BREAK = re.compile(
     r"(,\s+(?:and|but|so|then|though)\s+|\s+(?:and|but|so|then|while|whereas)\s+(?=(?:now\s+|also\s+)?"
     r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b|(?:I|we|We|my|My)\b)|"
     r",\s+(?=(?:can|could|would|will) (?:you|u)\b|(?:what|where|how|why|when|who|do you|is there|any)\b)|"
-    r"\s+and\s+(?=(?:live|work|have|love|like|hate|enjoy|need|own|play|study|teach)\s))"
+    r"\s+and\s+(?=(?:live|work|have|love|like|hate|enjoy|need|own|play|study|teach)\s)|"
+    r",\s+(?=(?:forget|delete|remove|erase)\b))"
 )
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".

@@ -19,7 +19,7 @@ _OPENING = re.compile(
     r"^(?:(?:oh|ah|hey|ok|okay|so|well|also|and|but|btw|by the way|fyi|actually|anyway|anyways|honestly|"
     r"hmm+|um+|uh+|er|sorry|wait|oops|(?:it )?turns out(?: that)?|update|correction|quick update|heads up|"
     r"lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|just so you know|for the record|"
-    r"for your information|note to self|"
+    r"for your information|note to self|(?:never ?mind|nvm)(?=[,!.])|"
     r"(?:please |pls |just )?(?:remember|note|keep in mind|don't forget|do not forget|make a note)(?: that)?"
     r")\b[,:!.]?\s+)",
     re.I,
@@ -28,8 +28,9 @@ _FORGET = re.compile(
     r"^(?:(?:please|pls|plz|kindly|just|and|also|oh|ok|okay|hey|now|actually)[,]?\s+)*"
     r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |"
     r"you should )?"
-    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|"
-    r"don't remember|do not remember|no need to remember)\b[,:]?\s*(?P<what>.*)$",
+    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|(?:never ?mind|nvm) (?=about|the|what|my)|"
+    r"(?:I )?(?:don't|do not) (?:want you to )?(?:remember|keep|store|save)|no need to remember)\b[,:]?\s*"
+    r"(?P<what>.*)$",
     re.I,
 )
 # Words between the verb and what is to be forgotten: "forget what I said about my sister".
