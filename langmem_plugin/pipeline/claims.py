@@ -95,9 +95,9 @@ _HOME_VERBS = ("live", "reside", "move", "relocate")
 
 @dataclass(frozen=True)
 class Claim:
-    """One statement: `subject` (lower case, e.g. "alice's sister"), whether it is negated or has
-    ceased ("does not", "no longer", "stopped", "used to"), the verb's lemma-like key (None for
-    "gave up coffee"), the roots of its object's content words, and its slot if it fills one."""
+    """One statement: `subject` (lower case, e.g. "alice's sister"), whether it is negated ("does
+    not", "no longer", "stopped", "used to"), the verb's lemma-like key (None for "gave up coffee"),
+    the roots of its object's content words, and its slot if it fills one."""
 
     subject: str
     negated: bool
@@ -105,6 +105,7 @@ class Claim:
     objects: frozenset[str]
     slot: str | None
     superseded: frozenset[str] = frozenset()  # roots of the value a correction replaces ("not Porto")
+    ceased: bool = False  # "stopped running", "no longer", "anymore": the verb ends, whatever its object
 
 
 def verb_key(word: str) -> str:
@@ -175,66 +176,51 @@ def split_subject(text: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def _predicate(words: list[str]) -> tuple[bool, str | None, list[str]]:
-    """(negated, verb key, object words) of the words after the subject."""
-    negated, index = False, 0
+def _predicate(words: list[str]) -> tuple[bool, bool, str | None, list[str]]:
+    """(negated, ceased, verb key, object words) of the words after the subject; ceased is a stop
+    ("stopped", "quit", "gave up", "no longer", "used to"), which ends the verb whatever its object."""
+    negated = ceased = False
+    index = 0
     while index < len(words):
         word, pair = words[index].lower(), " ".join(words[index : index + 2]).lower()
-        if pair in _CESSATION:
-            negated, index = True, index + 2
-        elif word in _CESSATION or word in ("never", "not"):
+        following = words[index + 1].lower() if index + 1 < len(words) else None
+        if pair in _CESSATION or word in _CESSATION:
+            negated = ceased = True
+            index += 2 if pair in _CESSATION else 1
+        elif word in ("never", "not", "cannot"):
             negated, index = True, index + 1
-        elif (
-            word in ("does", "do", "did", "will", "would", "can", "could")
-            and index + 1 < len(words)
-            and (words[index + 1].lower() in ("not", "never", "no"))
-        ):
+        elif word in ("does", "do", "did", "will", "would", "can", "could") and following in ("not", "never", "no"):
             negated, index = True, index + 2
-        elif word in ("cannot",):
-            negated, index = True, index + 1
-        elif (
-            word in ("has", "have", "had")
-            and index + 1 < len(words)
-            and words[index + 1].lower() in ("been", "got")
-        ):
-            index += 2 if words[index + 1].lower() == "got" else 1
-        elif is_adverb(word, words[index + 1] if index + 1 < len(words) else None) or word == "to":
+        elif word in ("has", "have", "had") and following in ("been", "got"):
+            index += 2 if following == "got" else 1
+        elif is_adverb(word, following) or word == "to":
             index += 1
         else:
             break
     rest = words[index:]
     if not rest:
-        return negated, None, []
+        return negated, ceased, None, []
+    if ceased and rest[0].lower() not in _AUXILIARIES and not rest[0].lower().endswith("ing"):
+        if words[index - 1].lower() in ("stopped", "quit", "up"):  # "gave up coffee", "quit Alice's job"
+            return negated, ceased, None, rest
+    if rest[0].lower() in _BE_FORMS and len(rest) > 1 and rest[1].lower() in ("no", "not"):
+        negated, rest = True, [rest[0], *rest[2:]]
+        if rest[1:2] and rest[1].lower() == "longer":
+            ceased, rest = True, [rest[0], *rest[2:]]
     if rest[0].lower() in _BE_FORMS and len(rest) > 1 and rest[1].lower().endswith("ing"):
         rest = rest[1:]  # "is living in Rome": the verb is "live"
     verb = rest[0].lower()
-    if (
-        negated
-        and rest[0].lower() not in _AUXILIARIES
-        and index
-        and words[index - 1].lower() in ("stopped", "quit", "up")
-    ):
-        if not verb.endswith("ing"):  # "gave up coffee", "quit Alice's job": the object alone
-            return negated, None, rest
-    if (
-        verb in ("is", "are", "was", "were", "am", "be", "been")
-        and len(rest) > 1
-        and rest[1].lower() in ("no", "not")
-    ):
-        negated, rest = True, [rest[0], *rest[2:]]
-        if rest[1:2] and rest[1].lower() == "longer":
-            rest = [rest[0], *rest[2:]]
     phrase = " ".join(rest).lower()
     departure = _DEPARTURE.match(phrase)
     if departure:  # "left Google", "got laid off from Acme": no longer there, whatever the verb was
-        return True, None, phrase[departure.end() :].split()
+        return True, True, None, phrase[departure.end() :].split()
     if verb in _BE_FORMS:
         liking = _LIKING.match(" ".join(rest[1:]).lower())
         if liking:  # "is into jazz", "is a big fan of jazz": an attitude, as "likes jazz"
-            return negated, verb_key("like"), rest[1 + len(liking[0].split()) :]
+            return negated, ceased, verb_key("like"), rest[1 + len(liking[0].split()) :]
         if negated and rest[1:2] and rest[1].lower() in ("at", "in", "with", "into"):
-            return negated, None, rest[1:]  # "is no longer at Google": not there, whatever the verb was
-    return negated, verb_key(verb), rest[1:]
+            return negated, ceased, None, rest[1:]  # "is no longer at Google": whatever the verb was
+    return negated, ceased, verb_key(verb), rest[1:]
 
 
 def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]) -> str | None:
@@ -289,13 +275,14 @@ def claim_of(text: str) -> Claim | None:
     if parts is None:
         return None
     subject, rest = parts
-    negated, verb, object_words = _predicate(rest)
+    negated, ceased, verb, object_words = _predicate(rest)
     if re.search(r"\bany ?more\b", text, re.I):
-        negated = True
+        negated = ceased = True
     objects = content_roots(_DATE_PHRASE.sub(" ", " ".join(object_words)))
     subject_key = subject.lower().removesuffix(" and others")
     objects = frozenset(o for o in objects if o != word_root(subject_key))
-    return Claim(subject_key, negated, verb, objects, _slot(subject, negated, verb, object_words), superseded)
+    slot = _slot(subject, negated, verb, object_words)
+    return Claim(subject_key, negated, verb, objects, slot, superseded, ceased)
 
 
 def same_verb(first: str | None, second: str | None) -> bool:
@@ -321,8 +308,11 @@ def opposite_verbs(first: str | None, second: str | None) -> bool:
 def contradicts(new: Claim, old: Claim) -> bool:
     """A retraction of a memory, a memory's retraction taken back ("Alice likes jazz again"), or
     the opposite attitude to the same thing."""
-    if new.subject != old.subject or not same_object(new.objects, old.objects):
+    if new.subject != old.subject:
         return False
+    ended = any(claim.ceased and claim.verb and not claim.objects for claim in (new, old))
+    if not same_object(new.objects, old.objects) and not ended:
+        return False  # "Alice stopped running." ends "Alice runs every morning." too
     if new.negated != old.negated:
         return same_verb(new.verb, old.verb)
     return not new.negated and opposite_verbs(new.verb, old.verb)

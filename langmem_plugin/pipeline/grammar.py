@@ -52,7 +52,7 @@ _CONTRACTIONS = [
     (re.compile(r"\b(can)'t\b", re.I), r"\1not"),
     (re.compile(r"\b(w)on't\b", re.I), r"\1ill not"),
     (re.compile(r"\bain't\b", re.I), "is not"),
-    (re.compile(r"\b(name|it|that|he|she|there|here|who|what|where)'s\b", re.I), r"\1 is"),
+    (re.compile(r"\b(name|it|that|there|here|who|what|where)'s\b", re.I), r"\1 is"),
     (re.compile(r"\b([A-Za-z]+)n't\b"), r"\1 not"),
 ]
 _EMOTICON = re.compile(r"(?:(?<=\s)|^)(?:[:;=8xX]-?[)(DPpO/\\|*]+|<3+|\^\^|\^_\^)(?=\s|$|[.,!?])")
