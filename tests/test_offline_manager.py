@@ -346,7 +346,9 @@ def test_every_retraction_form_contradicts_the_statement_and_is_taken_back_by_it
     place=st.sampled_from(["Madrid", "Acme", "porto", "New York"]),
 )
 def test_a_relatives_statement_never_fills_the_speakers_slot(relative, forms, place):
-    own, theirs = (claim_of(resolve_first_person(form.format(r=relative, p=place), "Alice")) for form in forms)
+    own, theirs = (
+        claim_of(resolve_first_person(form.format(r=relative, p=place), "Alice")) for form in forms
+    )
     assert own.slot and own.slot.startswith("alice|")
     assert theirs.slot and theirs.slot != own.slot and theirs.subject != own.subject
 
@@ -364,12 +366,53 @@ def test_a_request_to_forget_is_never_a_statement(opening, verb, what, end):
     assert len(found) == 1 and found[0].forget and "orget" not in found[0].text
 
 
+_SPEECH = st.lists(
+    st.sampled_from(
+        [
+            "I",
+            "i",
+            "we",
+            "my",
+            "me",
+            "not",
+            "anymore",
+            "forget",
+            "that",
+            "love",
+            "work",
+            "at",
+            "'m",
+            ",",
+            "and",
+            "now",
+            "User",
+            "(previously",
+            ")",
+            "?",
+            "!",
+            "😅",
+            "34",
+            "Porto",
+            "don't",
+            "used",
+            "to",
+        ]
+    ),
+    max_size=12,
+).map(" ".join)
+
+
 @settings(max_examples=300)
-@given(text=st.text(max_size=200))
-def test_any_message_yields_well_formed_facts(text):
+@given(
+    text=st.one_of(st.text(max_size=200), _SPEECH),
+    name=st.one_of(st.none(), st.text(min_size=1, max_size=12)),
+)
+def test_any_message_from_any_speaker_yields_well_formed_facts(text, name):
+    """Whatever is said, by whatever name: facts that end a sentence, with the slots their own text gives."""
     message = ConversationMessage(
         role="user",
         content=text or "x",
+        name=name,
         message_id="m",
         turn_id="t",
         timestamp=datetime(2024, 5, 1, tzinfo=timezone.utc),
@@ -377,3 +420,11 @@ def test_any_message_yields_well_formed_facts(text):
     for fact in OfflineMemoryManager().extract_facts([message], Scope(user_id="alice")):
         assert fact.text.strip() and fact.text[-1] in ".!"
         assert fact.slot is None or fact.slot == slot_of(fact.text)
+
+
+@given(name=st.text(min_size=1, max_size=12).filter(lambda n: n.strip() and "\ue000" not in n))
+def test_the_speakers_name_is_never_rewritten(name):
+    assert (
+        resolve_first_person("I love my dog and we walk", name)
+        == f"{name} loves {name}'s dog and {name} and others walk"
+    )

@@ -54,6 +54,7 @@ _IRREGULAR_LEMMAS = {
     "gave": "give",
     "came": "come",
 }
+_NEGATED_AUXILIARIES = frozenset("does do did will would can could should has have had".split())
 _BE_FORMS = frozenset("is are was were am be been".split())
 _DEPARTURE = re.compile(r"(?:left|leaves|(?:got|was|has been) (?:laid off|fired) from|resigned from)\s+")
 _LIKING = re.compile(r"(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+")
@@ -189,7 +190,7 @@ def _predicate(words: list[str]) -> tuple[bool, bool, str | None, list[str]]:
             index += 2 if pair in _CESSATION else 1
         elif word in ("never", "not", "cannot"):
             negated, index = True, index + 1
-        elif word in ("does", "do", "did", "will", "would", "can", "could") and following in ("not", "never", "no"):
+        elif word in _NEGATED_AUXILIARIES and following in ("not", "never"):
             negated, index = True, index + 2
         elif word in ("has", "have", "had") and following in ("been", "got"):
             index += 2 if following == "got" else 1
@@ -250,7 +251,7 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     if verb == "be":
         if 2 <= len(words) <= 4 and words[0] in ("a", "an") and words[-1] in _OCCUPATIONS:
             return f"{owner}|works as"  # "is a nurse", "is a software developer"
-        if words and words[0].isdigit() and (len(words) == 1 or words[1:3] == ["years", "old"]):
+        if words and words[0].isdigit() and (len(words) == 1 or words[1:] in (["years", "old"], ["yo"])):
             return f"{owner}|age"
         if len(words) in (1, 2) and words[-1] in _DIETS and words[0] in _DIETS | {"a"}:
             return f"{owner}|diet"

@@ -71,7 +71,8 @@ _CLAUSE_BREAK = re.compile(
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
 _TRAILING_FILLER = re.compile(
-    r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw|after all))+(?=[.!]*$)"
+    r"(?:[\s,]+(?:tbh|lol|lmao|haha+|actually|honestly|though|i guess|I guess|rn|fyi|btw|after all))+"
+    r"(?=[.!]*$)"
 )
 
 
@@ -196,18 +197,22 @@ def _conjugated(words: list[str]) -> list[str]:
     return words[:index] + [third_person(words[index])] + words[index + 1 :]
 
 
+# Stands for the speaker while the sentence is rewritten, so that no name (a user id such as "We",
+# "my" or "a\\1") is itself rewritten or read as a regular-expression template.
+_SPEAKER = "\ue000"
+
+
 def resolve_first_person(sentence: str, speaker: str) -> str:
     """'I love my dog' -> 'Alice loves Alice's dog'; 'we' -> 'Alice and others'; 'The user' -> 'Alice'.
 
     The sentence is expected in standard spelling (`casual_to_standard`); contractions are spelt out.
     """
-    sentence = expand_contractions(sentence)
-    sentence = _USER_POSSESSIVE.sub(f"{speaker}'s", sentence)
-    sentence = _USER_SUBJECT.sub(speaker, sentence)
-
-    sentence = _AFTER_I.sub(lambda m: " ".join([speaker, *_conjugated(m[1].split())]), sentence)
-    sentence = re.sub(r"\bI\b", speaker, sentence)
-    sentence = _PLURAL_SUBJECT.sub(f"{speaker} and others", sentence)
+    sentence = expand_contractions(sentence.replace(_SPEAKER, ""))
+    sentence = _USER_POSSESSIVE.sub(f"{_SPEAKER}'s", sentence)
+    sentence = _USER_SUBJECT.sub(_SPEAKER, sentence)
+    sentence = _AFTER_I.sub(lambda m: " ".join([_SPEAKER, *_conjugated(m[1].split())]), sentence)
+    sentence = re.sub(r"\bI\b", _SPEAKER, sentence)
+    sentence = _PLURAL_SUBJECT.sub(f"{_SPEAKER} and others", sentence)
     for pattern, form in _OBJECT_FORMS:
-        sentence = pattern.sub(form.format(s=speaker), sentence)
-    return sentence.replace(f"{speaker}'s's", f"{speaker}'s")
+        sentence = pattern.sub(form.format(s=_SPEAKER), sentence)
+    return sentence.replace(f"{_SPEAKER}'s's", f"{_SPEAKER}'s").replace(_SPEAKER, speaker)

@@ -28,14 +28,16 @@ _FORGET = re.compile(
     r"^(?:(?:please|pls|plz|kindly|just|and|also|oh|ok|okay|hey|now|actually)[,]?\s+)*"
     r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |"
     r"you should )?"
-    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|(?:never ?mind|nvm) (?=about|the|what|my)|"
+    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|"
+    r"(?:never ?mind|nvm) (?=about|the|what|my)|"
     r"(?:I )?(?:don't|do not) (?:want you to )?(?:remember|keep|store|save)|no need to remember)\b[,:]?\s*"
     r"(?P<what>.*)$",
     re.I,
 )
 # Words between the verb and what is to be forgotten: "forget what I said about my sister".
 _FORGET_FILLER = re.compile(
-    r"^(?:about|that|the (?:fact|memory|note|info|information|bit|part|thing|stuff|detail)s?(?: (?:that|"
+    r"^(?:(?:that )?I (?:said|mentioned|told you|say)(?: that| about)?|"
+    r"about|that|the (?:fact|memory|note|info|information|bit|part|thing|stuff|detail)s?(?: (?:that|"
     r"about|of))?|"
     r"what (?:I|i) (?:said|told you|mentioned|say|wrote|shared)(?: (?:about|regarding|re))?|"
     r"everything (?:about|regarding|on)|anything (?:about|regarding)|all (?:about|the stuff about)|"
@@ -66,6 +68,12 @@ _REQUEST = re.compile(
 # The assistant or the conversation as what a clause is about: "you're the best", "I agree with you",
 # "that makes sense", "it's raining here".
 _ABOUT_THE_EXCHANGE = re.compile(r"\b(?:you|your|yours|yourself|u)\b|^(?:that|this|it|there)\b", re.I)
+# States a message may start with when "I'm" goes without saying: "allergic to shellfish", "vegan btw".
+_STATE_FRAGMENT = re.compile(
+    r"^(?:allergic|intolerant|lactose intolerant|gluten intolerant|vegan|vegetarian|pescatarian|married|"
+    r"single|engaged|divorced|pregnant|retired|unemployed|diabetic|\d{1,3} (?:years? old|yo|y/o))\b(?![,?])",
+    re.I,
+)
 # Verbs that say nothing about the speaker without an object: "I hope so", "I'll try that", "I don't know".
 _EMPTY_VERBS = frozenset(
     "stopped started quit tried try did meant know knew think guess agree want need see mean suppose "
@@ -85,7 +93,8 @@ FILLERS = frozenset(
 # The verbs a message may start with when its subject, the speaker, goes without saying.
 _SUBJECTLESS = re.compile(
     r"^(?:(?:just|really|also|still|finally|recently|totally|absolutely) )*"
-    r"(?:been|got|went|had|have|love|like|hate|enjoy|adore|work|live|need|moved|bought|adopted|visited|started|"
+    r"(?:been|got|went|had|have|love|like|hate|enjoy|adore|work|live|need|moved|bought|adopted|visited|"
+    r"started|"
     r"finished|tried|learned|learnt|took|made|met|quit|stopped|[a-z]{3,}ed)\b(?!,)",
     re.I,
 )
@@ -112,6 +121,8 @@ def _without_openings(clause: str) -> str:
 def _with_subject(clause: str) -> str:
     """A subjectless fragment about the speaker with its "I": "Just got back from Japan!",
     "love hiking and camping", "been learning guitar lately"."""
+    if _STATE_FRAGMENT.match(clause):
+        return "I am " + clause[0].lower() + clause[1:]
     if len(WORD.findall(clause)) < 3 or not _SUBJECTLESS.match(clause):
         return clause
     clause = "I " + clause[0].lower() + clause[1:]
@@ -143,7 +154,8 @@ def states_something(clause: str, min_words: int) -> bool:
     if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(spelt_out):
         return False
     first_person = bool(_FIRST_PERSON.search(clause))
-    if _ABOUT_THE_EXCHANGE.search(clause) and not (_POSSESSIVE.search(clause) and _ABOUT_THE_EXCHANGE.match(clause)):
+    about_the_exchange = _ABOUT_THE_EXCHANGE.search(clause)
+    if about_the_exchange and not (_POSSESSIVE.search(clause) and _ABOUT_THE_EXCHANGE.match(clause)):
         return False  # "it's my birthday" stays
     words = [w.lower() for w in WORD.findall(spelt_out)]
     content = [w for w in words if w not in FILLERS and w not in STOPWORDS and w not in ("am", "that", "so")]
