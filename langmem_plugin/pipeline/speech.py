@@ -20,6 +20,7 @@ _OPENING = re.compile(
     r"hmm+|um+|uh+|er|sorry|wait|oops|(?:it )?turns out(?: that)?|update|correction|quick update|heads up|"
     r"lol|haha|yeah|yep|yes|no|nope|now|then|these days|nowadays|just so you know|for the record|"
     r"for your information|note to self|(?:never ?mind|nvm)(?=[,!.])|"
+    r"(?:as |like )?I (?:told you|said|mentioned)(?: before| earlier)?(?: that)?|"
     r"(?:please |pls |just )?(?:remember|note|keep in mind|don't forget|do not forget|make a note)(?: that)?"
     r")\b[,:!.]?\s+)",
     re.I,
@@ -77,7 +78,7 @@ _STATE_FRAGMENT = re.compile(
 # Verbs that say nothing about the speaker without an object: "I hope so", "I'll try that", "I don't know".
 _EMPTY_VERBS = frozenset(
     "stopped started quit tried try did meant know knew think guess agree want need see mean suppose "
-    "hope wonder understand remember wait promise bet doubt care mind believe feel".split()
+    "hope wonder understand remember wait promise bet doubt care mind believe feel said told mentioned".split()
 )
 _POSSESSIVE = re.compile(r"\b(?:my|our)\b", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
