@@ -63,7 +63,7 @@ _DATE_PHRASE = re.compile(
     r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|"
     r"evening) of )?(?:[A-Z][a-z]+day )?"
     r"(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|November|December)?"
-    r" ?\d{4}\b|\b(?:any ?more|these days|nowadays|right now|at the moment|for now)\b"
+    r" ?\d{4}\b|\b(?:any ?more|no more|these days|nowadays|right now|at the moment|for now)\b"
 )
 # ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of X", "rather than X"
 SUPERSEDED_TAIL = re.compile(
@@ -277,7 +277,7 @@ def claim_of(text: str) -> Claim | None:
         return None
     subject, rest = parts
     negated, ceased, verb, object_words = _predicate(rest)
-    if re.search(r"\bany ?more\b", text, re.I):
+    if re.search(r"\b(?:any ?more|no more)\b", text, re.I):
         negated = ceased = True
     objects = content_roots(_DATE_PHRASE.sub(" ", " ".join(object_words)))
     subject_key = subject.lower().removesuffix(" and others")

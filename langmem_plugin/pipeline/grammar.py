@@ -61,13 +61,22 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|[;:]\s+|\s+-{1,2}\s+|[.!?]{2,}\s*
 # Clause breaks: ", and/but/so"; " and/but/so" or a bare comma before a new first-person subject or "now";
 # a comma before a question or request to the assistant ("..., can you find me a dentist?"); "and"
 # before a second verb of the same subject ("I'm 27 and live in Boston").
+# Verbs that start a second predicate of the same subject: "I'm 27 and live in Boston".
+_SECOND_VERB = (
+    r"(?:live|lives|work|works|have|has|love|loves|like|likes|hate|hates|enjoy|enjoys|need|needs|own|owns|"
+    r"play|plays|study|studies|teach|teaches|eat|eats|drink|drinks|started|moved|left|quit|got|went|bought|"
+    r"adopted|joined)"
+)
 _CLAUSE_BREAK = re.compile(
     r"(,\s+(?:and|but|so|then|though)\s+|\s+(?:and|but|so|then|while|whereas)\s+(?=(?:now\s+|also\s+)?"
     r"(?:I|we|We|my|My|now|these days|nowadays)\b)|,\s+(?=(?:but\s+)?now\b|(?:I|we|We|my|My)\b)|"
     r",\s+(?=(?:can|could|would|will) (?:you|u)\b|(?:what|where|how|why|when|who|do you|is there|any)\b)|"
-    r"\s+and\s+(?=(?:live|work|have|love|like|hate|enjoy|need|own|play|study|teach)\s)|"
-    r",\s+(?=(?:forget|delete|remove|erase)\b))"
+    r",\s+(?=(?:forget|delete|remove|erase)\b)|"
+    r"(?:,\s+|\s+)(?:and|but)\s+(?=(?:also\s+|now\s+)?" + _SECOND_VERB + r"\s))"
 )
+_SECOND_PREDICATE = re.compile(r"(?:also\s+|now\s+)?" + _SECOND_VERB + r"\s")
+# A subject whose second verb ("... and work at SAP") makes a clause of its own.
+_SHARED_SUBJECT = re.compile(r"^(?:I|we|We|[Tt]he user|User)\b")
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
 _TRAILING_FILLER = re.compile(
@@ -118,6 +127,7 @@ def clauses(text: str) -> list[str]:
     for sentence in _SENTENCE_END.split(text):
         parts = _CLAUSE_BREAK.split(sentence)  # [clause, separator, clause, ...]
         pending = ""
+        subject = _SHARED_SUBJECT.match(sentence.strip())
         for index in range(0, len(parts), 2):
             pending += parts[index]
             is_last = index + 1 >= len(parts)
@@ -125,6 +135,8 @@ def clauses(text: str) -> list[str]:
                 pending += parts[index + 1]
                 continue
             piece = _TRAILING_FILLER.sub("", pending.strip().strip(",;").strip())
+            if index and subject and _SECOND_PREDICATE.match(piece):
+                piece = f"{subject[0]} {piece}"  # "I live in Berlin and work at SAP": "I work at SAP"
             if piece.strip(" ,"):
                 pieces.append(piece)
             pending = ""

@@ -140,8 +140,9 @@ class OfflineMemoryManager:
                 return Decision(
                     EventType.UPDATE, target=neighbour.memory
                 )  # a refinement says more of the same
-        if alike and alike[0] is neighbours[0] and alike[0].similarity >= self.config.duplicate_threshold:
-            return Decision(EventType.NOOP, target=alike[0].memory)
+        top = alike[0] if alike and alike[0] is neighbours[0] else None
+        if top and top.similarity >= self.config.duplicate_threshold and agree(claim, claim_of(top.memory.text)):
+            return Decision(EventType.NOOP, target=top.memory)  # a paraphrase: "adores jazz" ~ "loves jazz"
         return Decision(EventType.ADD)
 
     def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
@@ -181,6 +182,12 @@ def replaces(fact: Fact, claim: Claim | None, memory: MemoryRecord) -> bool:
     if fact.slot is not None and old.slot == fact.slot:
         return True
     return contradicts(claim, old) or supersedes(claim, old)
+
+
+def agree(new: Claim | None, old: Claim | None) -> bool:
+    """Whether two similar facts say the same: same verb (or attitude) about the same object, or
+    unreadable. "Alice grew up in Lyon." is no repeat of "Alice lives in Lyon."."""
+    return new is None or old is None or (same_verb(new.verb, old.verb) and same_object(new.objects, old.objects))
 
 
 def compatible(new: Claim | None, old: Claim | None) -> bool:
