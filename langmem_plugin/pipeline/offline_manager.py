@@ -121,11 +121,9 @@ class OfflineMemoryManager:
         near = [n for n in neighbours if n.similarity >= self.config.slot_update_threshold]
         if fact.forget:
             doomed = forgotten(fact.text, [n.memory for n in neighbours], speaker)
-            return (
-                Decision(EventType.DELETE, target=doomed[0], also_delete=doomed[1:])
-                if doomed
-                else Decision(EventType.DELETE)
-            )
+            if not doomed:
+                return Decision(EventType.DELETE)
+            return Decision(EventType.DELETE, target=doomed[0], also_delete=doomed[1:])
         claim = claim_of(fact.text)
         replaced = [n.memory for n in near if replaces(fact, claim, n.memory)]
         if replaced:
@@ -137,11 +135,11 @@ class OfflineMemoryManager:
             if new_words <= old_words and neighbour.similarity >= self.config.duplicate_threshold:
                 return Decision(EventType.NOOP, target=neighbour.memory)
             if old_words < new_words and old_words - content_roots(claim.subject if claim else ""):
-                return Decision(
-                    EventType.UPDATE, target=neighbour.memory
-                )  # a refinement says more of the same
+                # a refinement says more of the same: "Alice loves surfing in Peniche."
+                return Decision(EventType.UPDATE, target=neighbour.memory)
         top = alike[0] if alike and alike[0] is neighbours[0] else None
-        if top and top.similarity >= self.config.duplicate_threshold and agree(claim, claim_of(top.memory.text)):
+        repeated = top and top.similarity >= self.config.duplicate_threshold
+        if repeated and agree(claim, claim_of(top.memory.text)):
             return Decision(EventType.NOOP, target=top.memory)  # a paraphrase: "adores jazz" ~ "loves jazz"
         return Decision(EventType.ADD)
 
@@ -187,7 +185,9 @@ def replaces(fact: Fact, claim: Claim | None, memory: MemoryRecord) -> bool:
 def agree(new: Claim | None, old: Claim | None) -> bool:
     """Whether two similar facts say the same: same verb (or attitude) about the same object, or
     unreadable. "Alice grew up in Lyon." is no repeat of "Alice lives in Lyon."."""
-    return new is None or old is None or (same_verb(new.verb, old.verb) and same_object(new.objects, old.objects))
+    if new is None or old is None:
+        return True
+    return same_verb(new.verb, old.verb) and same_object(new.objects, old.objects)
 
 
 def compatible(new: Claim | None, old: Claim | None) -> bool:

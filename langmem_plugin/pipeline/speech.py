@@ -78,7 +78,8 @@ _STATE_FRAGMENT = re.compile(
 # Verbs that say nothing about the speaker without an object: "I hope so", "I'll try that", "I don't know".
 _EMPTY_VERBS = frozenset(
     "stopped started quit tried try did meant know knew think guess agree want need see mean suppose "
-    "hope wonder understand remember wait promise bet doubt care mind believe feel said told mentioned".split()
+    "hope wonder understand remember wait promise bet doubt care mind believe feel said told "
+    "mentioned".split()
 )
 _POSSESSIVE = re.compile(r"\b(?:my|our)\b", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
