@@ -57,7 +57,7 @@ _IRREGULAR_LEMMAS = {
 _NEGATED_AUXILIARIES = frozenset("does do did will would can could should has have had".split())
 _BE_FORMS = frozenset("is are was were am be been".split())
 _DEPARTURE = re.compile(r"(?:left|leaves|(?:got|was|has been) (?:laid off|fired) from|resigned from)\s+")
-_LIKING = re.compile(r"(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+")
+_LIKING = re.compile(r"(?:(?:really|so|very|totally|still|not) )*(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+")
 _CESSATION = frozenset({"stopped", "quit", "quits", "stops", "gave up", "gives up", "used to", "no longer"})
 _DATE_PHRASE = re.compile(
     r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|"

@@ -71,7 +71,9 @@ _REQUEST = re.compile(
 _ABOUT_THE_EXCHANGE = re.compile(r"\b(?:you|your|yours|yourself|u)\b|^(?:that|this|it|there)\b", re.I)
 # States a message may start with when "I'm" goes without saying: "allergic to shellfish", "vegan btw".
 _STATE_FRAGMENT = re.compile(
-    r"^(?:allergic|intolerant|lactose intolerant|gluten intolerant|vegan|vegetarian|pescatarian|married|"
+    r"^(?:(?:not|no longer) )?(?:(?:really|so|very) )?"
+    r"(?:into|a (?:big |huge )?fan of|allergic|intolerant|lactose intolerant|gluten intolerant|vegan|"
+    r"vegetarian|pescatarian|married|"
     r"single|engaged|divorced|pregnant|retired|unemployed|diabetic|\d{1,3} (?:years? old|yo|y/o))\b(?![,?])",
     re.I,
 )
