@@ -1,18 +1,23 @@
 """The deterministic fallback manager: extraction, first person, dates, reconciliation, time."""
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from langchain.agents import create_agent
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 
 from langmem_plugin import EventType
+from langmem_plugin.integrations.middleware import MemoryMiddleware
 from langmem_plugin.pipeline.claims import claim_of, contradicts
 from langmem_plugin.pipeline.grammar import ADVERBS, clauses, resolve_first_person, third_person
 from langmem_plugin.pipeline.offline_manager import OfflineMemoryManager, slot_of
 from langmem_plugin.pipeline.speech import statements
-from langmem_plugin.records import ConversationMessage, Scope
 from langmem_plugin.pipeline.temporal import anchor_relative_dates
+from langmem_plugin.records import ConversationMessage, Scope
 
 MONDAY = datetime(2024, 4, 22, 18, 0, tzinfo=timezone.utc)
 
@@ -428,3 +433,28 @@ def test_the_speakers_name_is_never_rewritten(name):
         resolve_first_person("I love my dog and we walk", name)
         == f"{name} loves {name}'s dog and {name} and others walk"
     )
+
+
+class _AgentModel(GenericFakeChatModel):
+    """A scripted chat model an agent can bind its memory tools to."""
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+
+@dataclass
+class _User:
+    user_id: str
+
+
+def test_the_middleware_docs_example_is_remembered_and_forgotten_by_a_real_agent(memory):
+    """docs/integrations/middleware.md: "I'm vegetarian." through create_agent, then a request to
+    forget it, in LangChain v1 content blocks."""
+    model = _AgentModel(messages=iter([AIMessage("Noted."), AIMessage("Done.")]))
+    agent = create_agent(model, middleware=[MemoryMiddleware(memory)], context_schema=_User)
+    agent.invoke({"messages": [{"role": "user", "content": "I'm vegetarian."}]}, context=_User(user_id="ana"))
+    assert _texts(memory, "ana") == ["Ana is vegetarian."]
+    said = {"messages": [HumanMessage(content=[{"type": "text", "text": "please forget that I'm vegetarian"}])]}
+    agent.invoke(said, context=_User(user_id="ana"))
+    assert _texts(memory, "ana") == []
+    assert "forget" not in " ".join(r.text for r in memory.get_all(user_id="ana", include_invalidated=True))
