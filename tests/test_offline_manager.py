@@ -458,3 +458,21 @@ def test_the_middleware_docs_example_is_remembered_and_forgotten_by_a_real_agent
     agent.invoke(said, context=_User(user_id="ana"))
     assert _texts(memory, "ana") == []
     assert "forget" not in " ".join(r.text for r in memory.get_all(user_id="ana", include_invalidated=True))
+
+
+@given(
+    said=st.sampled_from(
+        [
+            "remove the onions from the recipe",
+            "delete the last paragraph",
+            "erase the whiteboard drawing",
+            "I don't keep pets",
+            "I don't remember his name",
+            "I deleted my Facebook account",
+            "my sister never forgets birthdays",
+        ]
+    ),
+    end=st.sampled_from(["", ".", " please", "!"]),
+)
+def test_tasks_and_statements_with_forget_words_are_never_requests_to_forget(said, end):
+    assert not any(statement.forget for statement in statements(said + end, 3))

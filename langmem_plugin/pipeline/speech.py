@@ -27,13 +27,17 @@ _OPENING = re.compile(
 )
 _FORGET = re.compile(
     r"^(?:(?:please|pls|plz|kindly|just|and|also|oh|ok|okay|hey|now|actually)[,]?\s+)*"
-    r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I'd like you to |you can |"
+    r"(?:(?:can|could|would|will) (?:you|u) (?:please )?|I want you to |I would like you to |you can |"
     r"you should )?"
-    r"(?:forget|delete|remove|erase|scrap|scratch|unlearn|disregard|wipe|purge|stop remembering|"
-    r"(?:never ?mind|nvm) (?=about|the|what|my)|"
-    r"(?:I )?(?:don't|do not) (?:want you to )?(?:remember|keep|store|save)|no need to remember)\b[,:]?\s*"
-    r"(?P<what>.*)$",
+    r"(?:(?P<forget>forget|unlearn|stop remembering|(?:never ?mind|nvm) (?=about|the|what|my)|"
+    r"(?:don't|do not|I (?:don't|do not) want you to) remember|no need to remember)|"
+    r"delete|remove|erase|scrap|scratch|disregard|wipe|purge)\b[,:]?\s*(?P<what>.*)$",
     re.I,
+)
+# What makes "delete ..." / "remove ..." a request about memories rather than a task ("remove the
+# onions from the recipe"): the speaker's own things, or words for what was said.
+_ABOUT_MEMORIES = re.compile(
+    r"\b(?:I|me|my|mine|we|us|our|thing|stuff|part|bit|info|information|memory|memories|note)\b", re.I
 )
 # Words between the verb and what is to be forgotten: "forget what I said about my sister".
 _FORGET_FILLER = re.compile(
@@ -61,9 +65,9 @@ _REQUEST = re.compile(
     r"remind me|tell me|help me|show me|give me|find me|get me|book|recommend|suggest|write|rewrite|explain|"
     r"summari[sz]e|translate|send|schedule|draft|look up|search|thanks for|thank you for|make|change|"
     r"shorten|expand|continue|go on|go ahead|list|generate|create|describe|define|compare|convert|calculate|"
-    r"keep|answer|try|use|add|fix|check|"
+    r"keep|answer|try|use|add|fix|check|remove|delete|erase|"
     r"I (?:need|want|would like|'d like) (?:some )?(?:help|advice|ideas|suggestions|to know)|"
-    r"I was wondering|I have (?:a|another|one more) question|I am (?:back|here|ready|done))\b",
+    r"I was wondering|I have (?:a|another|one more) question|I am (?:back|here|ready|done)[.!]*$)\b",
     re.I,
 )
 # The assistant or the conversation as what a clause is about: "you're the best", "I agree with you",
@@ -83,6 +87,14 @@ _EMPTY_VERBS = frozenset(
     "hope wonder understand remember wait promise bet doubt care mind believe feel said told "
     "mentioned".split()
 )
+# The verbs a message may start with when its subject, the speaker, goes without saying.
+_SUBJECTLESS = re.compile(
+    r"^(?:(?:just|really|also|still|finally|recently|totally|absolutely) )*"
+    r"(?:been|got|went|had|have|love|like|hate|enjoy|adore|work|live|need|moved|bought|adopted|visited|"
+    r"started|"
+    r"finished|tried|learned|learnt|took|made|met|quit|stopped|[a-z]{3,}ed)\b(?!,)",
+    re.I,
+)
 _POSSESSIVE = re.compile(r"\b(?:my|our)\b", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|me|my|mine|we|us|our|ours)\b|^(?:the user|user)\b", re.I)
 FILLERS = frozenset(
@@ -94,14 +106,6 @@ FILLERS = frozenset(
 )
 
 
-# The verbs a message may start with when its subject, the speaker, goes without saying.
-_SUBJECTLESS = re.compile(
-    r"^(?:(?:just|really|also|still|finally|recently|totally|absolutely) )*"
-    r"(?:been|got|went|had|have|love|like|hate|enjoy|adore|work|live|need|moved|bought|adopted|visited|"
-    r"started|"
-    r"finished|tried|learned|learnt|took|made|met|quit|stopped|[a-z]{3,}ed)\b(?!,)",
-    re.I,
-)
 @dataclass(frozen=True)
 class Statement:
     """A clause to turn into a fact (`forget` False) or the description of what to forget."""
@@ -145,6 +149,8 @@ def forget_request(clause: str) -> str | None:
         if shorter == what:
             break
         what = shorter
+    if not match["forget"] and what == match["what"] and not _ABOUT_MEMORIES.search(what):
+        return None
     what = _POLITE_END.sub("", what).strip(" ,")
     return "" if what.lower() in _VAGUE else what
 
@@ -158,8 +164,9 @@ def states_something(clause: str, min_words: int) -> bool:
     if "?" in clause or _QUESTION.match(clause) or _REQUEST.match(spelt_out):
         return False
     first_person = bool(_FIRST_PERSON.search(clause))
-    about_the_exchange = _ABOUT_THE_EXCHANGE.search(clause)
-    if about_the_exchange and not (_POSSESSIVE.search(clause) and _ABOUT_THE_EXCHANGE.match(clause)):
+    if _ABOUT_THE_EXCHANGE.search(clause) and not (
+        _POSSESSIVE.search(clause) and _ABOUT_THE_EXCHANGE.match(clause)
+    ):
         return False  # "it's my birthday" stays
     words = [w.lower() for w in WORD.findall(spelt_out)]
     content = [w for w in words if w not in FILLERS and w not in STOPWORDS and w not in ("am", "that", "so")]
