@@ -25,44 +25,24 @@ _NEUTRAL = frozenset(
 )
 # Verbs read as one attitude: "Alice does not like jazz anymore" retracts "Alice loves jazz".
 _VERB_GROUPS = [("like", "love", "enjoy", "adore", "prefer"), ("hate", "dislike", "detest")]
-_IRREGULAR_LEMMAS = {
-    "be": "be",
-    "been": "be",
-    "have": "have",
-    "do": "do",
-    "go": "go",
-    "went": "go",
-    "goes": "go",
-    "was": "be",
-    "were": "be",
-    "is": "be",
-    "are": "be",
-    "am": "be",
-    "has": "have",
-    "had": "have",
-    "does": "do",
-    "did": "do",
-    "ate": "eat",
-    "got": "get",
-    "made": "make",
-    "took": "take",
-    "bought": "buy",
-    "met": "meet",
-    "ran": "run",
-    "left": "leave",
-    "saw": "see",
-    "gave": "give",
-    "came": "come",
-}
+_IRREGULAR_LEMMAS = dict(
+    pair.split(":")
+    for pair in "be:be been:be was:be were:be is:be are:be am:be have:have has:have had:have do:do does:do "
+    "did:do go:go goes:go went:go ate:eat got:get made:make took:take bought:buy met:meet ran:run "
+    "left:leave saw:see gave:give came:come".split()
+)
 _NEGATED_AUXILIARIES = frozenset("does do did will would can could should has have had".split())
 _BE_FORMS = frozenset("is are was were am be been".split())
 _DEPARTURE = re.compile(r"(?:left|leaves|(?:got|was|has been) (?:laid off|fired) from|resigned from)\s+")
-_LIKING = re.compile(r"(?:(?:really|so|very|totally|still|not) )*(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+")
+_LIKING = re.compile(
+    r"(?:(?:really|so|very|totally|still|not) )*(?:into|(?:a |an |)(?:(?:big|huge|great) )?fan of|fond of)\s+"
+)
 _CESSATION = frozenset({"stopped", "quit", "quits", "stops", "gave up", "gives up", "used to", "no longer"})
 _DATE_PHRASE = re.compile(
     r"\b(?:in|on|since|from|until) (?:the (?:week|weekend|morning|afternoon|"
     r"evening) of )?(?:[A-Z][a-z]+day )?"
-    r"(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|November|December)?"
+    r"(?:\d{1,2} )?(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)?"
     r" ?\d{4}\b|\b(?:any ?more|no more|these days|nowadays|right now|at the moment|for now)\b"
 )
 # ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of X", "rather than X"
@@ -110,7 +90,7 @@ class Claim:
 
 
 def verb_key(word: str) -> str:
-    """A key shared by a verb's forms: likes / liked / liking / like -> 'like', studies -> 'study'."""
+    """A key shared by a verb's forms: likes / liked / liking / like -> 'lik', studies -> 'study'."""
     word = word.lower()
     if word in _IRREGULAR_LEMMAS:
         return _IRREGULAR_LEMMAS[word]

@@ -8,7 +8,8 @@ each fact with the memories nearest to it by simple, explainable rules (claims.p
 * a request to forget                                      -> DELETE the memories it describes
 * a retraction / correction of a memory, or a new value
   of the same single-valued slot ("lives in", "works at")  -> INVALIDATE the old memory, ADD the new
-* near-duplicate (cosine >= duplicate_threshold)          -> NOOP (provenance merged)
+* a repeat (cosine >= duplicate_threshold, same words
+  or the same verb and object)                             -> NOOP (provenance merged)
 * a refinement that keeps every content word of the old   -> UPDATE in place
 * anything else                                            -> ADD
 
@@ -58,7 +59,7 @@ _DESCRIPTORS = frozenset(
 )
 
 
-def fact_text(statement: str, speaker: str, message) -> str:
+def fact_text(statement: str, speaker: str, message: ConversationMessage) -> str:
     """A statement as a stored fact: third person, absolute dates, capitalised, with a full stop."""
     text = anchor_relative_dates(resolve_first_person(statement, speaker), message.timestamp)
     text = text[0].upper() + text[1:]
