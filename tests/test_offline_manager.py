@@ -476,3 +476,13 @@ def test_the_middleware_docs_example_is_remembered_and_forgotten_by_a_real_agent
 )
 def test_tasks_and_statements_with_forget_words_are_never_requests_to_forget(said, end):
     assert not any(statement.forget for statement in statements(said + end, 3))
+
+
+@pytest.mark.parametrize("user", ["12345", "bob@example.com", "3f2a9c1e-0d4b", "a\\1", "Über", "../etc"])
+def test_retractions_and_slots_work_for_any_user_id(memory, user):
+    memory.add("I like mushrooms. I live in Porto.", user_id=user)
+    memory.add("i dont like mushrooms anymore. I moved to Lisbon.", user_id=user)
+    speaker = user[0].upper() + user[1:]
+    assert _texts(memory, user) == sorted(
+        [f"{speaker} does not like mushrooms anymore.", f"{speaker} moved to Lisbon."]
+    )

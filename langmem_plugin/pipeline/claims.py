@@ -147,9 +147,10 @@ def _is_verb(words: list[str], index: int) -> bool:
 
 
 def split_subject(text: str) -> tuple[str, list[str]] | None:
-    """The subject (starting with a capitalised word) and the words after it, or None."""
+    """The subject (starting with a capitalised word or a user id such as "12345") and the words
+    after it, or None."""
     words = text.rstrip(".!").split()
-    if len(words) < 2 or not words[0][:1].isupper():
+    if len(words) < 2 or words[0][:1].islower():
         return None
     for index in range(1, len(words)):
         if _is_verb(words, index):
