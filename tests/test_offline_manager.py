@@ -177,6 +177,7 @@ def _texts(memory, user="alice"):
         ("I'm vegan.", ["Alice is vegan."]),
         ("I'm 34.", ["Alice is 34."]),
         ("I'm vegetarian and I live in Porto.", ["Alice is vegetarian.", "Alice lives in Porto."]),
+        ("About me:\n- im vegan\n- I'm 34 🙂", ["Alice is 34.", "Alice is vegan."]),
     ],
 )
 def test_short_first_person_facts_are_kept(memory, said, stored):

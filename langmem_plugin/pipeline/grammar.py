@@ -77,6 +77,7 @@ _CLAUSE_BREAK = re.compile(
 _SECOND_PREDICATE = re.compile(r"(?:also\s+|now\s+)?" + _SECOND_VERB + r"\s")
 # A subject whose second verb ("... and work at SAP") makes a clause of its own.
 _SHARED_SUBJECT = re.compile(r"^(?:I|we|We|[Tt]he user|User)\b")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022>]+|\d{1,2}[.)])\s+")  # "- I'm vegan", "2) I live in Porto"
 _CLAUSE_VERBS = frozenset("am is are was were have has had do does did will can".split())
 # What a casual message may end with that adds nothing to the statement: "I live in Braga actually".
 _TRAILING_FILLER = re.compile(
@@ -125,6 +126,7 @@ def clauses(text: str) -> list[str]:
     """
     pieces: list[str] = []
     for sentence in _SENTENCE_END.split(text):
+        sentence = _BULLET.sub("", sentence)
         parts = _CLAUSE_BREAK.split(sentence)  # [clause, separator, clause, ...]
         pending = ""
         subject = _SHARED_SUBJECT.match(sentence.strip())
