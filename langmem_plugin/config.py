@@ -108,7 +108,12 @@ class ManagerConfig(BaseModel):
         le=1,
         description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
     )
-    min_words: int = Field(default=3, ge=1)
+    min_words: int = Field(
+        default=3,
+        ge=1,
+        description="Offline manager: shortest clause kept as a fact when it does not mention the speaker; "
+        "first-person statements (\"I'm vegan.\") are kept at any length.",
+    )
     entity_match_threshold: float = Field(
         default=0.85,
         gt=0,
