@@ -146,18 +146,14 @@ def test_the_offline_manager_corrects_a_slot_it_understands(memory):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the offline manager does not yet read 'User' as the scope's user, 'now' as an adverb and "
-    "'(previously at X)' as superseded (the offline manager's language rules are another change)",
-)
 def test_the_seed_statement_with_the_offline_manager(memory):
     memory.add("I work at Microsoft.", user_id="u")
     operations = memory.update(SEED_STATEMENT, user_id="u")
     assert {(op.event, op.memory.text) for op in operations} == {
         (EventType.INVALIDATE, "U works at Microsoft."),
-        (EventType.ADD, "U works at Google."),
+        (EventType.ADD, "U now works at Google (previously at Microsoft)."),
     }
+    assert [m.text for m in memory.get_all(user_id="u")] == ["U now works at Google (previously at Microsoft)."]
 
 
 def test_statements_need_a_scope_and_ids_need_text(fast_memory):
