@@ -19,7 +19,9 @@ from langmem_plugin import Memory, MemoryMiddleware
 
 def build_agent(memory: Memory, model=None):
     model = model or chat_model() or OfflineAgentModel()
-    return create_agent(model, middleware=[MemoryMiddleware(memory)], context_schema=UserContext, name="agent")
+    return create_agent(
+        model, middleware=[MemoryMiddleware(memory)], context_schema=UserContext, name="agent"
+    )
 
 
 agent = build_agent(Memory.from_env())

@@ -26,8 +26,14 @@ def _tokens() -> dict[str, str]:
     try:
         tokens = json.loads(os.environ[TOKENS_VARIABLE])
     except (KeyError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(f'set {TOKENS_VARIABLE} to a JSON object of token -> user id, e.g. {{"s3cret": "alice"}}') from exc
-    if not isinstance(tokens, dict) or not tokens or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in tokens.items()):
+        raise ConfigurationError(
+            f'set {TOKENS_VARIABLE} to a JSON object of token -> user id, e.g. {{"s3cret": "alice"}}'
+        ) from exc
+    if (
+        not isinstance(tokens, dict)
+        or not tokens
+        or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in tokens.items())
+    ):
         raise ConfigurationError(f"{TOKENS_VARIABLE} must map non-empty token strings to non-empty user ids")
     return tokens
 
@@ -60,4 +66,6 @@ async def own_namespaces(ctx: Auth.types.AuthContext, value: dict) -> None:
     """The server's store API: a user reads and writes only namespaces that start with their id."""
     namespace = tuple(value.get("namespace") or ())
     if namespace[:1] != (ctx.user.identity,):
-        raise Auth.exceptions.HTTPException(status_code=403, detail="store namespaces start with your user id")
+        raise Auth.exceptions.HTTPException(
+            status_code=403, detail="store namespaces start with your user id"
+        )

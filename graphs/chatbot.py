@@ -36,7 +36,9 @@ class ChatState(TypedDict, total=False):
 
 
 def build_chatbot(memory: Memory, model=None):
-    model = model or chat_model() or FakeListChatModel(responses=["Noted!", "Here is what I remember about you."])
+    model = (
+        model or chat_model() or FakeListChatModel(responses=["Noted!", "Here is what I remember about you."])
+    )
 
     def respond(state: ChatState) -> dict:
         context = state.get("memory_context")

@@ -46,7 +46,10 @@ def chat_model() -> BaseChatModel | None:
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("LANGMEM_LLM__BASE_URL"):
         from langchain_openai import ChatOpenAI
 
-        return ChatOpenAI(model=os.environ.get("LANGMEM_LLM__MODEL", "gpt-4o-mini"), base_url=os.environ.get("LANGMEM_LLM__BASE_URL"))
+        return ChatOpenAI(
+            model=os.environ.get("LANGMEM_LLM__MODEL", "gpt-4o-mini"),
+            base_url=os.environ.get("LANGMEM_LLM__BASE_URL"),
+        )
     return None
 
 
@@ -74,7 +77,12 @@ class OfflineAgentModel(BaseChatModel):
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         wanted = REMEMBER.match(message_text(human)) if human is not None else None
         if wanted:
-            call = {"name": "add_memory", "args": {"text": wanted["fact"].strip()}, "id": f"remember-{human.id}", "type": "tool_call"}
+            call = {
+                "name": "add_memory",
+                "args": {"text": wanted["fact"].strip()},
+                "id": f"remember-{human.id}",
+                "type": "tool_call",
+            }
             return AIMessage("", tool_calls=[call])
         system = next((message_text(m) for m in messages if isinstance(m, SystemMessage)), "")
         recalled = system[system.index(HEADER) :] if HEADER in system else ""

@@ -46,8 +46,12 @@ def content_text(content: Any, what: str = "content") -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise InvalidInputError(f"{what} must be text or a list of content blocks, got {type(content).__name__}")
+        raise InvalidInputError(
+            f"{what} must be text or a list of content blocks, got {type(content).__name__}"
+        )
     for part in content:
         if not isinstance(part, (str, dict)):
-            raise InvalidInputError(f"{what}: a content block is a string or a dict, got {type(part).__name__}")
+            raise InvalidInputError(
+                f"{what}: a content block is a string or a dict, got {type(part).__name__}"
+            )
     return message_text(HumanMessage(content=content))

@@ -56,7 +56,8 @@ class RecordingChatModel(BaseChatModel):
 
     def system_texts(self) -> list[str]:
         """The text of each call's system message ("" for a call without one)."""
-        return [next((message_text(m) for m in prompt if isinstance(m, SystemMessage)), "") for prompt in self._prompts]
+        systems = [[m for m in prompt if isinstance(m, SystemMessage)] for prompt in self._prompts]
+        return [message_text(found[0]) if found else "" for found in systems]
 
     @property
     def _llm_type(self) -> str:

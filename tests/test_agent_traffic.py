@@ -28,17 +28,32 @@ from langmem_plugin.integrations.tools import NO_MEMORIES, create_memory_tools
 
 from .helpers import HashingEmbeddings, RecordingChatModel, tool_call
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 IMAGE_BLOCKS = [
     {"type": "image_url", "image_url": {"url": PNG}},  # OpenAI chat (agent-chat-ui)
     {"type": "input_image", "image_url": PNG},  # OpenAI Responses
-    {"type": "image", "source_type": "base64", "mime_type": "image/png", "data": PNG.split(",")[1]},  # LangChain v0
+    {
+        "type": "image",
+        "source_type": "base64",
+        "mime_type": "image/png",
+        "data": PNG.split(",")[1],
+    },  # LangChain v0
     {"type": "image", "base64": PNG.split(",")[1], "mime_type": "image/png"},  # LangChain v1
 ]
 MODES = ["invoke", "ainvoke", "astream"]
-# Either facade in every mode, except a sync run over an AsyncMemory (a ConfigurationError, tested on its own).
+# Either facade in every mode, except a sync run over an AsyncMemory (a ConfigurationError,
+# tested on its own).
 RUNS = pytest.mark.parametrize(
-    "facade, mode", [(kind, mode) for kind in ("Memory", "AsyncMemory") for mode in MODES if (kind, mode) != ("AsyncMemory", "invoke")],
+    "facade, mode",
+    [
+        (kind, mode)
+        for kind in ("Memory", "AsyncMemory")
+        for mode in MODES
+        if (kind, mode) != ("AsyncMemory", "invoke")
+    ],
     indirect=["facade"],
 )
 
@@ -94,11 +109,20 @@ async def drive(runnable, mode: str, payload: dict, **kwargs) -> dict:
 @RUNS
 @pytest.mark.parametrize("image", IMAGE_BLOCKS, ids=["openai-chat", "responses", "v0", "v1"])
 async def test_agent_recalls_block_list_turns_across_threads_per_user(facade, mode, image):
-    model = RecordingChatModel([AIMessage("Got it."), AIMessage("In Porto."), AIMessage("Nice picture."), AIMessage("No idea.")])
-    agent = create_agent(model, middleware=[MemoryMiddleware(facade, tools=False)], context_schema=UserContext)
+    model = RecordingChatModel(
+        [AIMessage("Got it."), AIMessage("In Porto."), AIMessage("Nice picture."), AIMessage("No idea.")]
+    )
+    agent = create_agent(
+        model, middleware=[MemoryMiddleware(facade, tools=False)], context_schema=UserContext
+    )
     fay, gus = UserContext("fay"), UserContext("gus")
 
-    await drive(agent, mode, {"messages": [HumanMessage(text_blocks("I live in Porto and I love surfing."))]}, context=fay)
+    await drive(
+        agent,
+        mode,
+        {"messages": [HumanMessage(text_blocks("I live in Porto and I love surfing."))]},
+        context=fay,
+    )
     assert await stored(facade, user_id="fay") == ["Fay lives in Porto.", "Fay loves surfing."]
 
     # a new thread: block-list text with an image recalls
@@ -110,7 +134,10 @@ async def test_agent_recalls_block_list_turns_across_threads_per_user(facade, mo
     result = await drive(agent, mode, {"messages": history}, context=fay)
     assert result["messages"][-1].content == "Nice picture."
     assert HEADER not in model.system_texts()[2]
-    assert await stored(facade, user_id="fay") == ["Fay lives in Porto.", "Fay loves surfing."]  # nothing lost or added
+    assert await stored(facade, user_id="fay") == [
+        "Fay lives in Porto.",
+        "Fay loves surfing.",
+    ]  # nothing lost or added
 
     await drive(agent, mode, {"messages": [HumanMessage(with_image("Where do I live?", image))]}, context=gus)
     assert model.system_texts()[3] == ""  # another user: nothing of fay's
@@ -143,8 +170,15 @@ def test_integrations_refuse_what_is_no_memory_facade():
 @RUNS
 async def test_a_fact_stored_by_the_tool_is_not_written_back_again(facade, mode):
     script = [tool_call("add_memory", {"text": "Ana plays the cello."}, "c1"), AIMessage("Noted.")]
-    agent = create_agent(RecordingChatModel(script), middleware=[MemoryMiddleware(facade)], context_schema=UserContext)
-    await drive(agent, mode, {"messages": [HumanMessage("Remember that Ana plays the cello.")]}, context=UserContext("ana"))
+    agent = create_agent(
+        RecordingChatModel(script), middleware=[MemoryMiddleware(facade)], context_schema=UserContext
+    )
+    await drive(
+        agent,
+        mode,
+        {"messages": [HumanMessage("Remember that Ana plays the cello.")]},
+        context=UserContext("ana"),
+    )
     records = facade.get_all(user_id="ana", include_invalidated=True)
     records = await records if asyncio.iscoroutine(records) else records
     assert [r.text for r in records] == ["Ana plays the cello."]
@@ -158,7 +192,9 @@ async def test_a_failed_tool_call_leaves_the_turn_to_the_write_back(tmp_path):
         script = [tool_call("add_memory", {"text": "   "}, "c1"), AIMessage("Sorry, that failed.")]
         model = RecordingChatModel(script)
         agent = create_agent(model, middleware=[MemoryMiddleware(memory)], context_schema=UserContext)
-        result = await drive(agent, "ainvoke", {"messages": [HumanMessage("I live in Lisbon.")]}, context=UserContext("ivo"))
+        result = await drive(
+            agent, "ainvoke", {"messages": [HumanMessage("I live in Lisbon.")]}, context=UserContext("ivo")
+        )
         tool_message = next(m for m in result["messages"] if isinstance(m, ToolMessage))
         assert tool_message.status == "error" and "empty" in tool_message.content
         assert [r.text for r in memory.get_all(user_id="ivo")] == ["Ivo lives in Lisbon."]  # nothing lost
@@ -173,7 +209,10 @@ async def test_a_block_list_system_prompt_keeps_its_blocks_and_cache_control(fac
     cached = {"type": "text", "text": "You are a helpful assistant.", "cache_control": {"type": "ephemeral"}}
     model = RecordingChatModel([AIMessage("Oslo.")])
     agent = create_agent(
-        model, system_prompt=SystemMessage([dict(cached)]), middleware=[MemoryMiddleware(facade)], context_schema=UserContext
+        model,
+        system_prompt=SystemMessage([dict(cached)]),
+        middleware=[MemoryMiddleware(facade)],
+        context_schema=UserContext,
     )
     await drive(agent, mode, {"messages": [HumanMessage("Where do I live?")]}, context=UserContext("hal"))
     system = model.prompts[0][0]
@@ -187,8 +226,15 @@ async def test_a_string_system_prompt_gets_the_memories_appended(tmp_path):
     with Memory({"path": str(tmp_path / "m")}, embeddings=HashingEmbeddings()) as memory:
         memory.add("Hal lives in Oslo.", user_id="hal", infer=False)
         model = RecordingChatModel([AIMessage("Oslo.")])
-        agent = create_agent(model, system_prompt="Be brief.", middleware=[MemoryMiddleware(memory)], context_schema=UserContext)
-        await drive(agent, "ainvoke", {"messages": [HumanMessage("Where do I live?")]}, context=UserContext("hal"))
+        agent = create_agent(
+            model,
+            system_prompt="Be brief.",
+            middleware=[MemoryMiddleware(memory)],
+            context_schema=UserContext,
+        )
+        await drive(
+            agent, "ainvoke", {"messages": [HumanMessage("Where do I live?")]}, context=UserContext("hal")
+        )
         assert model.system_texts()[0].startswith(f"Be brief.\n\n{HEADER}\n- Hal lives in Oslo.")
 
 
@@ -199,18 +245,37 @@ async def test_a_string_system_prompt_gets_the_memories_appended(tmp_path):
 async def test_subgraph_reads_blocks_recalls_per_user_and_survives_an_image_alone(facade, mode):
     graph = build_memory_graph(facade, context_schema=UserContext)
     eve = UserContext("eve")
-    await drive(graph, mode, {"messages": [HumanMessage(text_blocks("I play the violin in an orchestra."))]}, context=eve)
+    await drive(
+        graph,
+        mode,
+        {"messages": [HumanMessage(text_blocks("I play the violin in an orchestra."))]},
+        context=eve,
+    )
     assert await stored(facade, user_id="eve") == ["Eve plays the violin in an orchestra."]
 
-    out = await drive(graph, mode, {"messages": [HumanMessage(with_image("What do I play in the orchestra?", IMAGE_BLOCKS[1]))]}, context=eve)
+    out = await drive(
+        graph,
+        mode,
+        {"messages": [HumanMessage(with_image("What do I play in the orchestra?", IMAGE_BLOCKS[1]))]},
+        context=eve,
+    )
     assert "Eve plays the violin in an orchestra." in out["memory_context"]
 
-    history = [HumanMessage("What do I play in the orchestra?"), AIMessage("The violin."), HumanMessage([IMAGE_BLOCKS[0]])]
+    history = [
+        HumanMessage("What do I play in the orchestra?"),
+        AIMessage("The violin."),
+        HumanMessage([IMAGE_BLOCKS[0]]),
+    ]
     out = await drive(graph, mode, {"messages": history}, context=eve)
     assert out["memory_context"] == ""
     assert await stored(facade, user_id="eve") == ["Eve plays the violin in an orchestra."]
 
-    other = await drive(graph, mode, {"messages": [HumanMessage(text_blocks("What do I play in the orchestra?"))]}, context=UserContext("zed"))
+    other = await drive(
+        graph,
+        mode,
+        {"messages": [HumanMessage(text_blocks("What do I play in the orchestra?"))]},
+        context=UserContext("zed"),
+    )
     assert other["memory_context"] == ""
 
 
@@ -221,7 +286,10 @@ async def test_background_write_back_with_an_async_memory(tmp_path):
         config = {"configurable": {"user_id": "dee", "thread_id": "t1"}}
         with blockbuster_ctx():
             await graph.ainvoke({"messages": [HumanMessage(text_blocks("first draft"))]}, config=config)
-            await graph.ainvoke({"messages": [HumanMessage(with_image("I collect vinyl records", IMAGE_BLOCKS[0]))]}, config=config)
+            await graph.ainvoke(
+                {"messages": [HumanMessage(with_image("I collect vinyl records", IMAGE_BLOCKS[0]))]},
+                config=config,
+            )
         await asyncio.to_thread(graph.writer.flush)
         assert [r.text for r in await memory.get_all(user_id="dee")] == ["I collect vinyl records"]
     finally:
@@ -242,11 +310,17 @@ async def test_tools_run_natively_async_per_user(tmp_path):
             tool_call("search_memory", {"query": "allergic peanuts"}, "c3"),
             AIMessage("Nothing."),
         ]
-        agent = create_agent(RecordingChatModel(script), create_memory_tools(memory), context_schema=UserContext)
-        ask = lambda text, user: drive(agent, "ainvoke", {"messages": [HumanMessage(text_blocks(text))]}, context=UserContext(user))  # noqa: E731
+        agent = create_agent(
+            RecordingChatModel(script), create_memory_tools(memory), context_schema=UserContext
+        )
+        ask = lambda text, user: drive(
+            agent, "ainvoke", {"messages": [HumanMessage(text_blocks(text))]}, context=UserContext(user)
+        )  # noqa: E731
         await ask("I'm allergic to peanuts, remember that.", "ana")
         found = await ask("What am I allergic to?", "ana")
-        assert "allergic to peanuts" in next(m for m in found["messages"] if isinstance(m, ToolMessage)).content
+        assert (
+            "allergic to peanuts" in next(m for m in found["messages"] if isinstance(m, ToolMessage)).content
+        )
         other = await ask("What am I allergic to?", "bob")
         assert [m.content for m in other["messages"] if isinstance(m, ToolMessage)] == [NO_MEMORIES]
         with pytest.raises(ConfigurationError):  # a sync call of a tool bound to an AsyncMemory
@@ -302,7 +376,14 @@ def expected_lines(memory, question: str, threshold: float | None) -> list[str]:
 @settings(max_examples=40, deadline=None)
 @given(question=st.sampled_from(QUESTIONS), threshold=st.one_of(st.none(), st.floats(0, 1)))
 def test_recall_injects_exactly_the_memories_at_or_above_the_threshold(scored_memory, question, threshold):
-    block = recall(scored_memory, [HumanMessage(question)], {"user_id": "fay"}, limit=8, max_tokens=10_000, threshold=threshold)
+    block = recall(
+        scored_memory,
+        [HumanMessage(question)],
+        {"user_id": "fay"},
+        limit=8,
+        max_tokens=10_000,
+        threshold=threshold,
+    )
     assert recalled_lines(block) == expected_lines(scored_memory, question, threshold)
 
 
@@ -314,7 +395,11 @@ async def test_every_integration_applies_its_threshold(tmp_path, minilm, thresho
     question = "What's 2+2?"
     expected = expected_lines(scored_memory, question, wanted)
     model = RecordingChatModel([AIMessage("4")])
-    agent = create_agent(model, middleware=[MemoryMiddleware(scored_memory, tools=False, **options)], context_schema=UserContext)
+    agent = create_agent(
+        model,
+        middleware=[MemoryMiddleware(scored_memory, tools=False, **options)],
+        context_schema=UserContext,
+    )
     await agent.ainvoke({"messages": [HumanMessage(question)]}, context=UserContext("fay"))
     graph = build_memory_graph(scored_memory, context_schema=UserContext, **options)
     out = await graph.ainvoke({"messages": [HumanMessage(question)]}, context=UserContext("fay"))

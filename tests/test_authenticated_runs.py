@@ -43,11 +43,21 @@ class UserContext:
     user_id: str | None = None
 
 
-def server_run(authenticated: str | None, context: dict | None = None, configurable: dict | None = None) -> dict:
+def server_run(
+    authenticated: str | None, context: dict | None = None, configurable: dict | None = None
+) -> dict:
     """The (context, config) langgraph-api gives a run: the client's context is mirrored into
     configurable, the auth keys are the server's, user_id defaults to the authenticated user."""
     base = dict(context or configurable or {})
-    base.update({"run_id": "r-1", "thread_id": "t-1", "graph_id": "agent", "assistant_id": "a-1", "langgraph_request_id": "q-1"})
+    base.update(
+        {
+            "run_id": "r-1",
+            "thread_id": "t-1",
+            "graph_id": "agent",
+            "assistant_id": "a-1",
+            "langgraph_request_id": "q-1",
+        }
+    )
     base["langgraph_auth_user"] = User(authenticated) if authenticated else None
     base["langgraph_auth_user_id"] = authenticated or ""
     base["langgraph_auth_permissions"] = []
@@ -70,10 +80,16 @@ FORBIDDEN = {"context", "configurable"}
 def test_the_authenticated_user_is_the_scope():
     assert scope_from(**server_run("alice"))["user_id"] == "alice"
     assert scope_from(**server_run("alice", context={"user_id": "alice"}))["user_id"] == "alice"
-    only_the_user = {"configurable": {"langgraph_auth_user": {"identity": "alice"}}}  # no id key: the user's identity
+    only_the_user = {
+        "configurable": {"langgraph_auth_user": {"identity": "alice"}}
+    }  # no id key: the user's identity
     assert scope_from(None, only_the_user)["user_id"] == "alice"
     custom = ScopeMapping(context={}, configurable={"user_id": "customer", "agent_id": "agent_id"})
-    assert scope_from(None, {"configurable": {"customer": "alice", "agent_id": "bot", "langgraph_auth_user_id": "alice"}}, custom) == {
+    assert scope_from(
+        None,
+        {"configurable": {"customer": "alice", "agent_id": "bot", "langgraph_auth_user_id": "alice"}},
+        custom,
+    ) == {
         "user_id": "alice",
         "agent_id": "bot",
         "run_id": None,
@@ -119,7 +135,9 @@ def bob_leaked(texts) -> bool:
 async def test_middleware_and_tools_serve_only_the_authenticated_user(memory, name, claim, mode):
     script = [tool_call("search_memory", {"query": "vault code"}, "s1"), AIMessage("Here you are.")]
     model = RecordingChatModel(script)
-    agent = create_agent(model, middleware=[MemoryMiddleware(memory, infer=False)], context_schema=UserContext)
+    agent = create_agent(
+        model, middleware=[MemoryMiddleware(memory, infer=False)], context_schema=UserContext
+    )
     run = server_run("alice", **claim)
     payload = {"messages": [HumanMessage("What is my vault code?")]}
     call = agent.invoke if mode == "invoke" else agent.ainvoke
@@ -165,7 +183,9 @@ def test_tools_alone_serve_only_the_authenticated_user(memory):
 
 
 @pytest.mark.parametrize("name, claim", CLAIMS, ids=[name for name, _ in CLAIMS])
-@pytest.mark.parametrize("namespace", [("vaults", "{langgraph_user_id}"), ("vaults", "{langgraph_auth_user_id}")])
+@pytest.mark.parametrize(
+    "namespace", [("vaults", "{langgraph_user_id}"), ("vaults", "{langgraph_auth_user_id}")]
+)
 async def test_store_refuses_an_authenticated_run_that_names_another_user(memory, name, claim, namespace):
     """LangMem's search tool on MemoryStore, its namespace from the client's `langgraph_user_id`
     or (as docs/integrations/store.md recommends with auth) from the authenticated user."""

@@ -31,11 +31,18 @@ SILENT_PARTS = [
     {"type": "file", "url": "https://example.com/report.pdf", "mime_type": "application/pdf"},
     {"type": "reasoning", "reasoning": "the user wants a cat"},
 ]
-texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
+texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40).filter(
+    str.strip
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.tuples(st.sampled_from(range(len(TEXT_PARTS))), texts), st.sampled_from(SILENT_PARTS)), max_size=6))
+@given(
+    st.lists(
+        st.one_of(st.tuples(st.sampled_from(range(len(TEXT_PARTS))), texts), st.sampled_from(SILENT_PARTS)),
+        max_size=6,
+    )
+)
 def test_the_text_is_every_text_part_in_order_and_nothing_else(parts):
     content, expected = [], []
     for part in parts:
@@ -53,7 +60,9 @@ def test_string_content_and_ai_messages():
     assert content_text("plain text") == "plain text"
     assert message_text(AIMessage("an answer")) == "an answer"
     tool_use = {"type": "tool_use", "id": "t1", "name": "add_memory", "input": {"text": "x"}}
-    anthropic = AIMessage([{"type": "text", "text": "Saving it."}, tool_use], response_metadata={"model_provider": "anthropic"})
+    anthropic = AIMessage(
+        [{"type": "text", "text": "Saving it."}, tool_use], response_metadata={"model_provider": "anthropic"}
+    )
     assert message_text(anthropic) == "Saving it."  # the tool call is no text
 
 
@@ -68,7 +77,10 @@ def test_memory_add_reads_every_client_format_and_refuses_an_image_alone(tmp_pat
         messages = [
             {"role": "user", "content": [{"type": "input_text", "text": "I keep bees."}, SILENT_PARTS[2]]},
             HumanMessage([{"type": "text", "text": "I grow tomatoes."}, SILENT_PARTS[0]]),
-            {"role": "user", "content": [{"type": "text-plain", "text": "I bake bread.", "mime_type": "text/plain"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text-plain", "text": "I bake bread.", "mime_type": "text/plain"}],
+            },
         ]
         stored = memory.add(messages, user_id="uma", infer=False)
         assert [op.memory.text for op in stored] == ["I keep bees.", "I grow tomatoes.", "I bake bread."]

@@ -40,7 +40,11 @@ OPEN_NOTICE = "runs without authentication"
 
 
 def offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))
+    }
     env.update(
         LANGMEM_PATH=str(tmp_path / "memory"),
         LANGSMITH_TRACING="false",
@@ -57,9 +61,22 @@ def langgraph_dev(tmp_path: Path, config: str, **env: str):
     """A `langgraph dev` server on 127.0.0.1: yields (url, path of its log)."""
     port = free_port()
     log_path = tmp_path / "server.log"
-    command = [str(LANGGRAPH), "dev", "--config", config, "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"]
+    command = [
+        str(LANGGRAPH),
+        "dev",
+        "--config",
+        config,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+    ]
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env={**offline_env(tmp_path), **env}, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**offline_env(tmp_path), **env}, stdout=log, stderr=subprocess.STDOUT
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             try:
@@ -85,7 +102,11 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     tokens = json.dumps(TOKENS)
-    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev-auth"), "graphs/langgraph.auth.json", CHATBOT_AUTH_TOKENS=tokens) as running:
+    with langgraph_dev(
+        tmp_path_factory.mktemp("langgraph-dev-auth"),
+        "graphs/langgraph.auth.json",
+        CHATBOT_AUTH_TOKENS=tokens,
+    ) as running:
         yield running
 
 
@@ -99,7 +120,9 @@ def run(client, graph: str, messages: list[dict], **kwargs) -> tuple[str, dict]:
     the thread's error)."""
     thread = client.threads.create()["thread_id"]
     values: dict = {}
-    for part in client.runs.stream(thread, graph, input={"messages": messages}, stream_mode="values", **kwargs):
+    for part in client.runs.stream(
+        thread, graph, input={"messages": messages}, stream_mode="values", **kwargs
+    ):
         if part.event == "values":
             values = part.data
     status = client.runs.list(thread)[0]["status"]
@@ -117,7 +140,12 @@ def recalled(graph: str, values: dict) -> str:
 
 def test_one_user_is_remembered_across_threads_and_another_sees_nothing(server):
     client = get_sync_client(url=server[0])
-    status, first = run(client, "chatbot", [human("I'm Dana, I live in Porto and I love sardines.")], context={"user_id": "dana"})
+    status, first = run(
+        client,
+        "chatbot",
+        [human("I'm Dana, I live in Porto and I love sardines.")],
+        context={"user_id": "dana"},
+    )
     assert status == "success" and first["messages"][-1]["type"] == "ai"
     status, later = run(client, "chatbot", [human("Where do I live?")], context={"user_id": "dana"})
     assert "Porto" in later["memory_context"], later
@@ -128,7 +156,9 @@ def test_one_user_is_remembered_across_threads_and_another_sees_nothing(server):
 
 def test_a_run_without_a_user_gets_a_clear_error(server):
     status, error = run(get_sync_client(url=server[0]), "chatbot", [human("hello")])
-    assert status == "error" and error["error"] == "MissingScopeError" and "user_id" in error["message"], error
+    assert status == "error" and error["error"] == "MissingScopeError" and "user_id" in error["message"], (
+        error
+    )
 
 
 def test_the_open_server_says_that_clients_choose_their_user(server):
@@ -139,25 +169,49 @@ def test_the_open_server_says_that_clients_choose_their_user(server):
 def test_block_lists_text_with_an_image_and_an_image_alone(server, graph):
     client = get_sync_client(url=server[0])
     owner, other = f"{graph}-fay", f"{graph}-gus"
-    status, _ = run(client, graph, [human([{"type": "text", "text": "I live in Porto and I love surfing."}])], context={"user_id": owner})
+    status, _ = run(
+        client,
+        graph,
+        [human([{"type": "text", "text": "I live in Porto and I love surfing."}])],
+        context={"user_id": owner},
+    )
     assert status == "success"
     for image in IMAGES:
-        status, values = run(client, graph, [human([{"type": "text", "text": "Where do I live?"}, image])], context={"user_id": owner})
+        status, values = run(
+            client,
+            graph,
+            [human([{"type": "text", "text": "Where do I live?"}, image])],
+            context={"user_id": owner},
+        )
         assert status == "success" and "lives in Porto" in recalled(graph, values), (image, values)
         status, values = run(client, graph, [human([image])], context={"user_id": owner})  # nothing textual
         assert status == "success", (image, values)
         assert "Porto" not in recalled(graph, values)  # no recall with an older text
-    status, values = run(client, graph, [human([{"type": "input_text", "text": "Where do I live?"}])], context={"user_id": owner})
+    status, values = run(
+        client,
+        graph,
+        [human([{"type": "input_text", "text": "Where do I live?"}])],
+        context={"user_id": owner},
+    )
     assert "lives in Porto" in recalled(graph, values)  # nothing stored before was lost
-    status, values = run(client, graph, [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])], context={"user_id": other})
+    status, values = run(
+        client,
+        graph,
+        [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])],
+        context={"user_id": other},
+    )
     assert status == "success" and "Porto" not in recalled(graph, values)
 
 
 def test_the_agent_stores_a_fact_its_tool_saved_once(server):
     client = get_sync_client(url=server[0])
-    status, values = run(client, "agent", [human("Remember that Ana plays the cello.")], context={"user_id": "ana-tools"})
+    status, values = run(
+        client, "agent", [human("Remember that Ana plays the cello.")], context={"user_id": "ana-tools"}
+    )
     assert status == "success" and values["messages"][-1]["content"] == "Done."
-    status, values = run(client, "agent", [human("Which instrument does Ana play?")], context={"user_id": "ana-tools"})
+    status, values = run(
+        client, "agent", [human("Which instrument does Ana play?")], context={"user_id": "ana-tools"}
+    )
     assert recalled("agent", values).count("Ana plays the cello.") == 1
 
 
@@ -175,9 +229,17 @@ CLAIMS = [
     ("own context", {"context": {"user_id": "alice"}}, True),
     ("context", {"context": {"user_id": "bob"}}, False),
     ("configurable", {"config": {"configurable": {"user_id": "bob"}}}, False),
-    ("langmem key", {"config": {"configurable": {"langgraph_user_id": "bob"}}}, True),  # no scope of ours reads it
+    (
+        "langmem key",
+        {"config": {"configurable": {"langgraph_user_id": "bob"}}},
+        True,
+    ),  # no scope of ours reads it
     ("auth key in context", {"context": {"langgraph_auth_user_id": "bob"}}, True),  # the server drops it
-    ("auth key in configurable", {"config": {"configurable": {"langgraph_auth_user_id": "bob"}}}, True),  # overwritten
+    (
+        "auth key in configurable",
+        {"config": {"configurable": {"langgraph_auth_user_id": "bob"}}},
+        True,
+    ),  # overwritten
 ]
 
 
@@ -188,7 +250,9 @@ def test_an_authenticated_user_recalls_only_her_own_memories(auth_server, graph)
     assert run(bob, graph, [human("I live in Oslo.")])[0] == "success"
     assert run(alice, graph, [human([{"type": "text", "text": "I live in Porto."}])])[0] == "success"
     for name, claim, allowed in CLAIMS:
-        status, values = run(alice, graph, [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])], **claim)
+        status, values = run(
+            alice, graph, [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])], **claim
+        )
         if allowed:
             assert status == "success" and "lives in Porto" in recalled(graph, values), (name, values)
             assert "Oslo" not in json.dumps(values), name

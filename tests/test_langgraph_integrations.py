@@ -90,7 +90,8 @@ def test_langgraph_configs_point_at_compiled_graphs_and_the_auth_module(monkeypa
     nodes = {}
     for name, spec in config["graphs"].items():
         path, attribute = spec.split(":")
-        graph = getattr(load_graph_module(f"{name}_dev", ROOT / path), attribute)  # paths are relative to the repo root
+        # paths are relative to the repo root
+        graph = getattr(load_graph_module(f"{name}_dev", ROOT / path), attribute)
         nodes[name] = set(graph.get_graph().nodes)
     assert {"memory", "respond"} <= nodes["chatbot"] and {"model", "tools"} <= nodes["agent"]
     if "auth" in config:

@@ -49,7 +49,11 @@ class LangMemBaseMemory(BaseMemory):
         block = None
         if text.strip():
             block = yield from recall_step(
-                [HumanMessage(text)], self._scope(), limit=self.limit, max_tokens=self.max_tokens, threshold=self.threshold
+                [HumanMessage(text)],
+                self._scope(),
+                limit=self.limit,
+                max_tokens=self.max_tokens,
+                threshold=self.threshold,
             )
         return {self.memory_key: block or ""}
 

@@ -62,7 +62,9 @@ class MemoryMiddleware(AgentMiddleware):
             return request
         return request.override(system_message=with_memories(request.system_message, block))
 
-    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
         return handler(run(self.memory, self._request_step(request)))
 
     async def awrap_model_call(

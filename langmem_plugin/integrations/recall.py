@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 
 from ..content import message_text
 from ..records import SearchHit
-from .calls import AnyMemory, Step, arun, call, run
+from .calls import AnyMemory, Step, call, run
 from .tools import WRITING_TOOLS
 
 HEADER = "Relevant long-term memories about the user (most relevant first):"
@@ -105,7 +105,12 @@ def search_step(
 
 
 def recall_step(
-    messages: Sequence[AnyMessage], scope: dict[str, Any], *, limit: int, max_tokens: int, threshold: float | None
+    messages: Sequence[AnyMessage],
+    scope: dict[str, Any],
+    *,
+    limit: int,
+    max_tokens: int,
+    threshold: float | None,
 ) -> Step[str | None]:
     hits = yield from search_step(messages, scope, limit=limit, threshold=threshold)
     return format_memories(select(hits, max_tokens))
@@ -126,18 +131,6 @@ def recall(
     max_tokens: int,
     threshold: float | None = RECALL_THRESHOLD,
 ) -> str | None:
-    """The system-prompt block for the latest user turn, or None when nothing is relevant."""
+    """The system-prompt block for the latest user turn, or None when nothing is relevant (the
+    integrations' async paths drive `recall_step` with `calls.arun`)."""
     return run(memory, recall_step(messages, scope, limit=limit, max_tokens=max_tokens, threshold=threshold))
-
-
-async def arecall(
-    memory: AnyMemory,
-    messages: Sequence[AnyMessage],
-    scope: dict[str, Any],
-    *,
-    limit: int,
-    max_tokens: int,
-    threshold: float | None = RECALL_THRESHOLD,
-) -> str | None:
-    """`recall` for async paths (an AsyncMemory natively, a Memory in a worker thread)."""
-    return await arun(memory, recall_step(messages, scope, limit=limit, max_tokens=max_tokens, threshold=threshold))

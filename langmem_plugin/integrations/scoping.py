@@ -76,7 +76,8 @@ def owner_of(claimed: Any, configurable: Mapping[str, Any]) -> Any:
         return claimed
     if claimed not in (None, "") and claimed != identity:
         raise ForbiddenScopeError(
-            f"this run is authenticated as user {identity!r}; it cannot use the memories of user_id {claimed!r}"
+            f"this run is authenticated as user {identity!r}; "
+            f"it cannot use the memories of user_id {claimed!r}"
         )
     return identity
 

@@ -35,7 +35,17 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 import numpy as np
 from langgraph.config import get_config
 from langgraph.runtime import get_runtime
-from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, Op, PutOp, Result, SearchItem, SearchOp
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
 from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
@@ -59,7 +69,11 @@ LOCK_POLL_SECONDS = 0.002
 
 
 def namespace_scope(namespace: tuple[str, ...]) -> NamespaceUserId:
-    if not isinstance(namespace, tuple) or not namespace or not all(isinstance(part, str) and part for part in namespace):
+    if (
+        not isinstance(namespace, tuple)
+        or not namespace
+        or not all(isinstance(part, str) and part for part in namespace)
+    ):
         raise InvalidInputError(f"a namespace is a non-empty tuple of non-empty strings, got {namespace!r}")
     for part in namespace:
         check_encodable(part, "namespace label")
@@ -76,11 +90,15 @@ def check_value(value: Any) -> None:
     while pending:
         node, depth, path = pending.pop()
         if isinstance(node, (dict, list, tuple)) and depth > MAX_VALUE_DEPTH:
-            raise InvalidInputError(f"store value nests deeper than {MAX_VALUE_DEPTH} levels (at {path[:200]})")
+            raise InvalidInputError(
+                f"store value nests deeper than {MAX_VALUE_DEPTH} levels (at {path[:200]})"
+            )
         if isinstance(node, dict):
             for key, child in node.items():
                 if not isinstance(key, str):
-                    raise InvalidInputError(f"store value keys are strings, got {type(key).__name__} at {path[:200]}")
+                    raise InvalidInputError(
+                        f"store value keys are strings, got {type(key).__name__} at {path[:200]}"
+                    )
                 check_encodable(key, f"store value key at {path[:200]}")
                 pending.append((child, depth + 1, f"{path}.{key}"))
         elif isinstance(node, (list, tuple)):
@@ -90,7 +108,9 @@ def check_value(value: Any) -> None:
         elif isinstance(node, float) and not math.isfinite(node):
             raise InvalidInputError(f"store values are JSON: {node} at {path[:200]} is not a JSON number")
         elif node is not None and not isinstance(node, (bool, int, float)):
-            raise InvalidInputError(f"store values are JSON: {type(node).__name__} at {path[:200]} is not storable")
+            raise InvalidInputError(
+                f"store values are JSON: {type(node).__name__} at {path[:200]} is not storable"
+            )
 
 
 def _check_op(op: Op) -> None:
@@ -132,7 +152,9 @@ def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False
-    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+    pairs = (
+        zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+    )
     return all(p == "*" or k == p for k, p in pairs)
 
 
@@ -180,7 +202,11 @@ class MemoryStore(BaseStore):
     def index_config(self) -> dict[str, Any]:
         """LangGraph's IndexConfig shape: dims, embed, fields ("$" stands for the JSON fallback)."""
         dims = getattr(self.embeddings, "dimensions", None) or len(self.embeddings.embed_query("dimensions"))
-        return {"dims": dims, "embed": self.embeddings, "fields": self.index_fields or [*DEFAULT_TEXT_PATHS, "$"]}
+        return {
+            "dims": dims,
+            "embed": self.embeddings,
+            "fields": self.index_fields or [*DEFAULT_TEXT_PATHS, "$"],
+        }
 
     # -- mapping -----------------------------------------------------------------------------
 
@@ -203,7 +229,10 @@ class MemoryStore(BaseStore):
     def _scores_step(self, query: str, records: list[MemoryRecord], scope: str) -> Step[list[float]]:
         """LangGraph's score: the best cosine similarity between the query and any one text of
         the item (vectors come from the embedding cache, filled at put time)."""
-        per_record = [json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text] for r in records]
+        per_record = [
+            json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text]
+            for r in records
+        ]
         vectors = yield call(self._embed, [query] + [t for texts in per_record for t in texts], scope)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms == 0, 1, norms)
@@ -222,7 +251,9 @@ class MemoryStore(BaseStore):
         return found[0] if found else None
 
     @staticmethod
-    def _item(namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False):
+    def _item(
+        namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False
+    ):
         fields = dict(
             namespace=namespace,
             key=str(record.metadata["store_key"]),
@@ -248,10 +279,16 @@ class MemoryStore(BaseStore):
         existing = yield from self._find_step(op.namespace, op.key)
         if op.value is None:
             if existing is not None:
-                yield call("delete", existing.id, user_id=scope)  # the namespace stays listed, as in InMemoryStore
+                yield call(
+                    "delete", existing.id, user_id=scope
+                )  # the namespace stays listed, as in InMemoryStore
             return None
         texts = self._texts(op.value, op.index)
-        metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False), "store_indexed": bool(texts)}
+        metadata = {
+            "store_key": op.key,
+            "store_value": json.dumps(op.value, ensure_ascii=False),
+            "store_indexed": bool(texts),
+        }
         if len(texts) > 1:  # one memory holds them all; each is still scored on its own
             metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
             yield call(self._embed, texts, scope)
@@ -292,12 +329,16 @@ class MemoryStore(BaseStore):
                     unranked.append((record.updated_at, item))
         ranked.sort(key=lambda r: -r[0])
         unranked.sort(key=lambda r: r[0], reverse=True)
-        results = [item for _, item in ranked] + [item for _, item in unranked]  # unindexed after ranked, as InMemoryStore
+        results = [item for _, item in ranked] + [
+            item for _, item in unranked
+        ]  # unindexed after ranked, as InMemoryStore
         return results[op.offset : wanted]
 
     def _list_namespaces_step(self, op: ListNamespacesOp) -> Step[list[tuple[str, ...]]]:
         namespaces = [
-            ns for ns in (yield from self._namespaces_step()) if all(_namespace_matches(ns, c) for c in (op.match_conditions or ()))
+            ns
+            for ns in (yield from self._namespaces_step())
+            if all(_namespace_matches(ns, c) for c in (op.match_conditions or ()))
         ]
         if op.max_depth is not None:
             namespaces = sorted({ns[: op.max_depth] for ns in namespaces})

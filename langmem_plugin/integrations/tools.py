@@ -96,7 +96,11 @@ def create_memory_tools(memory: AnyMemory, *, scope: ScopeMapping | None = None)
         sync, coroutine = _model_facing(memory, function)
         tools.append(
             StructuredTool.from_function(
-                sync, coroutine=coroutine, name=function.__name__, description=function.__doc__, handle_tool_error=True
+                sync,
+                coroutine=coroutine,
+                name=function.__name__,
+                description=function.__doc__,
+                handle_tool_error=True,
             )
         )
     return tools

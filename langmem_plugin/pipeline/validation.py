@@ -45,10 +45,11 @@ def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None,
         if any(ord(c) < 32 for c in value):
             raise InvalidScopeError(f"{name} contains control characters")
         check_encodable(value, name, InvalidScopeError)
-    if isinstance(user_id, str) and user_id.startswith(NAMESPACE_PREFIX) and not isinstance(user_id, NamespaceUserId):
+    reserved = isinstance(user_id, str) and user_id.startswith(NAMESPACE_PREFIX)
+    if reserved and not isinstance(user_id, NamespaceUserId):
         raise ForbiddenScopeError(
-            f"user ids starting with {NAMESPACE_PREFIX!r} are reserved for LangGraph store namespaces (MemoryStore); "
-            "choose another user id"
+            f"user ids starting with {NAMESPACE_PREFIX!r} are reserved for LangGraph store namespaces "
+            "(MemoryStore); choose another user id"
         )
     if all(v is None for v in ids.values()):
         raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
