@@ -1,10 +1,11 @@
 """Memory as a LangGraph subgraph: retrieve -> reason -> write_back.
 
 Use it as a node of a parent graph that shares the `messages` key; it leaves the recalled block
-in `memory_context` for the parent's model node. Scope comes from the runtime context
-(`context_schema`), then the configurable keys a `ScopeMapping` names (scoping.py). Write-back
-runs inline, or in a background thread debounced per thread id so that the user's reply is not
-delayed.
+in `memory_context` for the parent's model node. Scope comes from the authenticated user of a
+LangGraph server with auth, else the runtime context (`context_schema`), then the configurable
+keys a `ScopeMapping` names (scoping.py). Write-back runs inline, or in a background thread
+debounced per thread id so that the user's reply is not delayed. The nodes that touch memory
+have a sync and an async form over one step each (calls.py).
 """
 
 from __future__ import annotations
