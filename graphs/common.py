@@ -35,9 +35,10 @@ class UserContext:
 
 
 def notice_open_server() -> None:
-    """Say at start-up when the server authenticates nobody. `langgraph dev` and the images
-    `langgraph build` makes pass langgraph.json's `auth` section as LANGGRAPH_AUTH."""
-    if not os.environ.get("LANGGRAPH_AUTH"):
+    """Say at start-up when the LangGraph API server authenticates nobody. `langgraph dev` and
+    the images `langgraph build` makes pass langgraph.json's `graphs` as LANGSERVE_GRAPHS and its
+    `auth` section as LANGGRAPH_AUTH; a script importing the graphs is no server."""
+    if os.environ.get("LANGSERVE_GRAPHS") and not os.environ.get("LANGGRAPH_AUTH"):
         logging.getLogger("graphs").warning(OPEN_SERVER_NOTICE)
 
 
