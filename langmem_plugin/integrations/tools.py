@@ -1,7 +1,9 @@
 """LangChain tools so that an agent can search and manage its memories.
 
-The scope is injected from the run (`ToolRuntime`: context, then config["configurable"]) and is
-not part of any tool's arguments, so the model can neither see nor choose it.
+The scope is injected from the run (`ToolRuntime`: the authenticated user of a LangGraph server
+with auth, else context, then config["configurable"]) and is not part of any tool's arguments,
+so the model can neither see nor choose it. Each tool has a function and a coroutine over one
+step (calls.py), for a Memory or an AsyncMemory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .scoping import ScopeMapping, scope_from
 
 
 NO_MEMORIES = "No memories match this query."
+# Raised to the caller, never shown to the model: it cannot fix a scope or a configuration.
 NOT_FOR_THE_MODEL = (MissingScopeError, InvalidScopeError, ConfigurationError)
 # The tools that store, change or delete memories: a turn in which one of them succeeded has had
 # its memories managed by the agent, and a write-back leaves it alone (recall.latest_turn).
