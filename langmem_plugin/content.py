@@ -41,13 +41,13 @@ def message_text(message: BaseMessage) -> str:
     return "\n".join(part for part in parts if part is not None and part.strip())
 
 
-def content_text(content: Any, what: str = "content") -> str:
+def content_text(content: Any, what: str = "message") -> str:
     """The text of raw message content: a string, or a list of strings and content blocks."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise InvalidInputError(
-            f"{what} must be text or a list of content blocks, got {type(content).__name__}"
+            f"{what}: content must be text or a list of content blocks, got {type(content).__name__}"
         )
     for part in content:
         if not isinstance(part, (str, dict)):
