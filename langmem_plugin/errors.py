@@ -23,6 +23,11 @@ class InvalidScopeError(InvalidInputError):
     """A scope id is not a usable string."""
 
 
+class ForbiddenScopeError(InvalidScopeError):
+    """A run authenticated as one user named another user's scope (or a reserved scope id); nothing
+    was read or written."""
+
+
 class CrossUserDeleteError(InvalidInputError):
     """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
 

@@ -7,6 +7,12 @@ import re
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from langmem_plugin.content import message_text
 
 
 class HashingEmbeddings(Embeddings):
@@ -29,3 +35,43 @@ class HashingEmbeddings(Embeddings):
 
     def embed_query(self, text):
         return self._vector(text)
+
+
+class RecordingChatModel(BaseChatModel):
+    """A scripted tool-calling chat model that records every prompt it is given.
+
+    The script and the record are private attributes: LangSmith tracing serialises a model's
+    fields. Sync and async calls share `_generate` (BaseChatModel runs it in a thread for async)."""
+
+    _script: list[AIMessage] = PrivateAttr(default_factory=list)
+    _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    def __init__(self, script: list[AIMessage]):
+        super().__init__()
+        self._script = list(script)
+
+    @property
+    def prompts(self) -> list[list[BaseMessage]]:
+        return self._prompts
+
+    def system_texts(self) -> list[str]:
+        """The text of each call's system message ("" for a call without one)."""
+        systems = [[m for m in prompt if isinstance(m, SystemMessage)] for prompt in self._prompts]
+        return [message_text(found[0]) if found else "" for found in systems]
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self._prompts.append(list(messages))
+        if not self._script:
+            raise AssertionError(f"the model was called {len(self._prompts)} times, more than scripted")
+        return ChatResult(generations=[ChatGeneration(message=self._script.pop(0))])
+
+
+def tool_call(name: str, args: dict, call_id: str) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])

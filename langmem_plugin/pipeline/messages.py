@@ -10,6 +10,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
 
 from ..config import LimitsConfig
+from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..records import ConversationMessage, Scope, new_uuids, utc_now
 from .validation import check_encodable, check_text
@@ -55,28 +56,14 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     return moment
 
 
-def _content_text(content: Any, index: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # LangChain content blocks: keep the text parts
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "\n".join(parts)
-    raise InvalidInputError(f"message {index}: content must be text, got {type(content).__name__}")
-
-
 def _fields(message: Any, index: int) -> dict[str, Any]:
     if isinstance(message, str):
-        return {"role": "user", "content": message}
+        return {"role": "user", "text": message}
     if isinstance(message, BaseMessage):
         extra = {**message.response_metadata, **message.additional_kwargs}
         return {
             "role": message.type,
-            "content": message.content,
+            "text": message_text(message),
             "name": message.name,
             "id": message.id,
             "timestamp": extra.get("timestamp"),
@@ -85,7 +72,11 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
     if isinstance(message, dict):
         if "content" not in message:
             raise InvalidInputError(f"message {index}: a message dict needs a 'content' key")
-        return {**message, "timestamp": message.get("timestamp", message.get("created_at"))}
+        return {
+            **message,
+            "text": content_text(message["content"], f"message {index}"),
+            "timestamp": message.get("timestamp", message.get("created_at")),
+        }
     raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
 
 
@@ -108,7 +99,7 @@ def normalize_messages(
         role = _ROLES.get(str(fields.get("role") or "user").lower())
         if role is None:
             raise InvalidInputError(f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}")
-        text = _content_text(fields["content"], index)
+        text = fields["text"]
         if not text.strip() and role not in SPEAKER_ROLES:
             continue
         check_text(limits, text, f"message {index}")

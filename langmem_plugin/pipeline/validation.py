@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from ..config import LimitsConfig
 from ..errors import (
     EmptyContentError,
+    ForbiddenScopeError,
     InputTooLargeError,
     InvalidInputError,
     InvalidMetadataError,
@@ -19,6 +20,17 @@ from ..errors import (
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
 from ..storable import check_encodable, check_int_range
+
+
+# The user ids of LangGraph store namespaces (integrations/store.py) start with this prefix. A
+# plain string id that starts with it is refused, so that no id a caller or a client chooses can
+# name a namespace; only a `NamespaceUserId`, which the store builds, may.
+NAMESPACE_PREFIX = "ns:"
+
+
+class NamespaceUserId(str):
+    """The user id of a store namespace: `ns:` + the namespace as JSON. Built by the store adapter,
+    never parsed from input, so its type is what sets it apart from a chosen string id."""
 
 
 def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Scope:
@@ -35,6 +47,12 @@ def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None,
         if any(ord(c) < 32 for c in value):
             raise InvalidScopeError(f"{name} contains control characters")
         check_encodable(value, name, InvalidScopeError)
+    reserved = isinstance(user_id, str) and user_id.startswith(NAMESPACE_PREFIX)
+    if reserved and not isinstance(user_id, NamespaceUserId):
+        raise ForbiddenScopeError(
+            f"user ids starting with {NAMESPACE_PREFIX!r} are reserved for LangGraph store namespaces "
+            "(MemoryStore); choose another user id"
+        )
     if all(v is None for v in ids.values()):
         raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
     return Scope(**ids)
