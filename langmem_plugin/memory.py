@@ -85,7 +85,8 @@ class Memory(_Facade):
         infer: bool = True,
         timestamp: Any = None,
     ) -> list[MemoryOperation]:
-        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager extract facts.
+        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager
+        extract facts.
 
         A call that raised (a server went down mid-write) may have stored part of its batch;
         calling it again with the same arguments stores each memory exactly once. Messages that

@@ -94,7 +94,9 @@ def _graph_store(config: MemoryConfig, root: Path) -> GraphStore | None:
         from .tiers.graph.neo4j_backend import Neo4jGraphStore
 
         graph = config.graph
-        return Neo4jGraphStore(graph.uri, graph.user, graph.password, graph.database, retry_seconds=graph.retry_seconds)
+        return Neo4jGraphStore(
+            graph.uri, graph.user, graph.password, graph.database, retry_seconds=graph.retry_seconds
+        )
     from .tiers.graph.sqlite_backend import SQLiteGraphStore
 
     return SQLiteGraphStore(root / "graph.sqlite3", synchronous=config.synchronous)
@@ -163,7 +165,9 @@ def build_services(
             vector=vector,
             graph=graph,
             kv=kv,
-            embedder=CachedEmbeddings(embeddings or default_embeddings(config), kv if config.embedder.cache else None),
+            embedder=CachedEmbeddings(
+                embeddings or default_embeddings(config), kv if config.embedder.cache else None
+            ),
             manager=manager or _manager(config, llm, kv),
         )
     except BaseException:

@@ -92,8 +92,9 @@ class RedisServer:
         if binary is None:
             skip_unless_ci("redis-server is not installed (make test installs it from Debian's packages)")
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        where = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence, "--dir", str(self.directory)],
+            [binary, *where, "--save", "", *persistence],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

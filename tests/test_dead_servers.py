@@ -28,7 +28,7 @@ from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.vector import weaviate_backend
 
 from .helpers import HashingEmbeddings
-from .servers import Neo4jServer, RedisServer, WeaviateNode, server_network
+from .servers import Neo4jServer, RedisServer, WeaviateNode, start_weaviate
 
 NAMES = ["Rui", "Ines", "Tiago", "Marta", "Joana"]
 TOWNS = ["Porto", "Braga", "Faro", "Evora", "Coimbra", "Sintra"]
@@ -307,14 +307,7 @@ def test_neo4j_killed_before_the_relations_of_an_add(tmp_path, neo4j_server, mon
 
 @pytest.fixture
 def weaviate_server(tmp_path):
-    with server_network() as network:
-        node = WeaviateNode("node1", tmp_path / "weaviate", network)
-        node.start()
-        try:
-            node.wait_ready()
-            yield node
-        finally:
-            node.stop()
+    yield from start_weaviate(tmp_path / "weaviate")
 
 
 class RestartingNode:

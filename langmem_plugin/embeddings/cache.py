@@ -47,7 +47,8 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
         row = int(np.flatnonzero(unusable)[0])
         what = "all zeros" if norms[row] == 0.0 else "not finite (NaN or infinity)"
         raise InvalidEmbeddingError(
-            f"the embedder's vector for text {row + 1} of {len(vectors)} is {what}: it has no direction to compare"
+            f"the embedder's vector for text {row + 1} of {len(vectors)} is {what}: "
+            "it has no direction to compare"
         )
     if np.all(np.abs(norms - 1.0) <= _UNIT_TOLERANCE):
         return vectors

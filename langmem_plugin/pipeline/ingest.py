@@ -55,6 +55,7 @@ WRITE_CHUNK = 2000
 # A batch of models validated in one call costs about half as much per model as one call each.
 _RECORDS = TypeAdapter(list[MemoryRecord])
 _OPERATIONS = TypeAdapter(list[MemoryOperation])
+_STORING = (EventType.ADD, EventType.UPDATE)  # decisions whose memory gets the fact's relations
 
 
 def new_record(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
@@ -95,7 +96,8 @@ def add(
     clean_metadata = check_metadata(limits, metadata)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, default_time)
-    call = services.failed_adds.start(call_fingerprint(scope, clean_metadata, infer, default_time, given), given)
+    fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
+    call = services.failed_adds.start(fingerprint, given)
     try:
         if call.retry:  # what the failed try stored gets its history and graph writes first
             settle_journal(services)
@@ -137,11 +139,13 @@ def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list
         for index, record in enumerate(records):
             first.setdefault(record.id, index)
         kept = list(first.values())
-        earlier = _write_new(services, [records[i] for i in kept], vectors[kept], API_ACTOR, now, check_stored=True)
+        unique = [records[i] for i in kept]
+        earlier = _write_new(services, unique, vectors[kept], API_ACTOR, now, check_stored=True)
         operations = []
         for index, record in enumerate(records):
             if record.id in earlier or first[record.id] != index:
-                operations.append({"event": EventType.NOOP, "memory": earlier.get(record.id, records[first[record.id]])})
+                stored = earlier.get(record.id, records[first[record.id]])
+                operations.append({"event": EventType.NOOP, "memory": stored})
             else:
                 operations.append({"event": EventType.ADD, "memory": record})
         return _OPERATIONS.validate_python(operations)
@@ -173,7 +177,8 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     a message whose text changed under the same id is a memory of its own. A message without an
     id of its own gets a random one (normalize_messages), so its memory is new on every call but
     the retry of a failed one."""
-    return derived_uuids(f"message|{scope.key()}", (f"{len(m.message_id)}:{m.message_id}{m.content}" for m in conversation))
+    keys = (f"{len(m.message_id)}:{m.message_id}{m.content}" for m in conversation)
+    return derived_uuids(f"message|{scope.key()}", keys)
 
 
 def _verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
@@ -236,7 +241,9 @@ def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.n
     return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
 
 
-def _plan(services: MemoryServices, call: AddCall, scope: Scope, facts: list[Fact]) -> tuple[list[_PlannedFact], list]:
+def _plan(
+    services: MemoryServices, call: AddCall, scope: Scope, facts: list[Fact]
+) -> tuple[list[_PlannedFact], list]:
     """Ask the manager everything before anything is written: a failure leaves the store untouched."""
     vectors = services.embedder.embed([f.text for f in facts], scope)
     decisions: list[Decision | None] = []
@@ -262,20 +269,23 @@ def _plan(services: MemoryServices, call: AddCall, scope: Scope, facts: list[Fac
             if facts[index].forget and decision.event is not EventType.DELETE:
                 decision = Decision(EventType.DELETE)  # the words of a request to forget are never stored
             decisions[index] = decision
+    memory_ids = [str(uuid.uuid4()) if d.target is None else d.target.id for d in decisions]
     plan = [
-        _PlannedFact(
-            fact, vector, decision, decision.target.id if decision.target is not None else str(uuid.uuid4()), index in own
-        )
-        for index, (fact, vector, decision) in enumerate(zip(facts, vectors, decisions))
+        _PlannedFact(*planned, own=index in own)
+        for index, planned in enumerate(zip(facts, vectors, decisions, memory_ids))
     ]
     # relations of an own memory are extracted again: the failed try may have died before writing them
-    storing = [(p.fact, p.memory_id) for p in plan if p.decision.event in (EventType.ADD, EventType.UPDATE) or p.own]
+    storing = [(p.fact, p.memory_id) for p in plan if p.own or p.decision.event in _STORING]
     relations = services.manager.extract_relations(storing, scope) if services.graph is not None and storing else []
     return plan, relations
 
 
 def _apply(
-    services: MemoryServices, call: AddCall, scope: Scope, metadata: dict, planned: tuple[list[_PlannedFact], list]
+    services: MemoryServices,
+    call: AddCall,
+    scope: Scope,
+    metadata: dict,
+    planned: tuple[list[_PlannedFact], list],
 ) -> list[MemoryOperation]:
     plan, relations = planned
     actor = services.manager.name
@@ -303,7 +313,8 @@ def _apply(
             doomed = [m for m in decision.targets() if m.id not in deleted]
             if doomed:
                 write_new_records()
-                _retire(services, call, [current.get(m.id, m) for m in doomed], actor, fact.sources, operations)
+                retiring = [current.get(m.id, m) for m in doomed]
+                _retire(services, call, retiring, actor, fact.sources, operations)
                 deleted.update(m.id for m in doomed)
             continue
         target = current.get(decision.target.id, decision.target) if decision.target is not None else None
@@ -333,8 +344,9 @@ def _apply(
             )
             write_new_records()
             close = partial(_close_relations, [updated.id], fact_time)
+            event = history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)
             with _followed_by(services, call, [updated.id], partial(_rewritten_at, now), close):
-                with audited_write(services, [history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)]):
+                with audited_write(services, [event]):
                     services.vector.replace(updated, item.vector)
             current[updated.id] = updated
             rewritten.add(updated.id)
@@ -358,10 +370,11 @@ def _apply(
             current[record.id] = record
             operations.append(MemoryOperation(event=EventType.ADD, memory=record))
     write_new_records()
-    stored = {op.memory.id for op in operations if op.event in (EventType.ADD, EventType.UPDATE)} | related
+    stored = {op.memory.id for op in operations if op.event in _STORING} | related
     relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
     if services.graph is not None and relations:
-        kept = with_relation_ids(_match_known_entities(services, scope, [r for r in relations if r.memory_id in stored]), now)
+        matched = _match_known_entities(services, scope, [r for r in relations if r.memory_id in stored])
+        kept = with_relation_ids(matched, now)
         add = partial(_add_relations, scope, kept)
         call.follow_ups.append(GraphFollowUp([], _always, add))  # every vector write of the call is stored
         add(services.graph)
@@ -449,7 +462,14 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
     return [replace(r, source=rename(r.source), target=rename(r.target)) for r in relations]
 
 
-def _retire(services, call: AddCall, records: list[MemoryRecord], actor: str, sources: list[SourceRef], operations: list[MemoryOperation]) -> None:
+def _retire(
+    services,
+    call: AddCall,
+    records: list[MemoryRecord],
+    actor: str,
+    sources: list[SourceRef],
+    operations: list[MemoryOperation],
+) -> None:
     """A DELETE decision: the memories leave the vector and graph tiers; their history, with the
     request that retired them as its source, stays until a purge of the scope erases it."""
     ids = [r.id for r in records]
@@ -460,10 +480,19 @@ def _retire(services, call: AddCall, records: list[MemoryRecord], actor: str, so
     operations.extend(MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records)
 
 
-def _invalidate(services, call: AddCall, old: MemoryRecord, at: datetime, actor: str, sources: list[SourceRef], operations: list[MemoryOperation]) -> MemoryRecord:
+def _invalidate(
+    services,
+    call: AddCall,
+    old: MemoryRecord,
+    at: datetime,
+    actor: str,
+    sources: list[SourceRef],
+    operations: list[MemoryOperation],
+) -> MemoryRecord:
     closed = old.model_copy(update={"valid_to": at, "updated_at": call.now})
+    event = history_event(EventType.INVALIDATE, closed, actor, old.text, None, call.now, sources)
     with _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)):
-        with audited_write(services, [history_event(EventType.INVALIDATE, closed, actor, old.text, None, call.now, sources)]):
+        with audited_write(services, [event]):
             services.vector.replace(closed)
     operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))
     return closed

@@ -157,8 +157,9 @@ def normalize_messages(
     )
 
 
-def _given(role: str, content: str, name: Any, caller_id: Any, caller_turn: Any, moment: datetime | None) -> str:
+def _given(role: str, content: str, name: Any, caller_id: Any, turn: Any, moment: datetime | None) -> str:
     """One message's caller-given fields as one string; each field is length-prefixed, so no
     text can pass for another field."""
-    parts = [role, content, name or "", str(caller_id or ""), str(caller_turn or ""), moment.isoformat() if moment else ""]
+    time = moment.isoformat() if moment else ""
+    parts = [role, content, name or "", str(caller_id or ""), str(turn or ""), time]
     return "".join(f"{len(part)}:{part}" for part in parts)

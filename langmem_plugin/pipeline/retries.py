@@ -60,7 +60,11 @@ class AddCall:
 
 
 def call_fingerprint(
-    scope: Scope, metadata: Mapping[str, Any], infer: bool, timestamp: datetime | None, given: NormalizedMessages
+    scope: Scope,
+    metadata: Mapping[str, Any],
+    infer: bool,
+    timestamp: datetime | None,
+    given: NormalizedMessages,
 ) -> str:
     header = json.dumps(
         [scope.key(), metadata, infer, None if timestamp is None else timestamp.isoformat()], sort_keys=True

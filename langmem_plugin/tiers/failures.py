@@ -52,7 +52,10 @@ class ServerBackend:
     backend_secrets: tuple[str, ...] = ()
 
 
-def reports_failures(backend: str, failures: Callable[[], tuple[type[BaseException], ...]]) -> Callable[[T], T]:
+Failures = Callable[[], tuple[type[BaseException], ...]]
+
+
+def reports_failures(backend: str, failures: Failures) -> Callable[[T], T]:
     """Class decorator: the public methods and `__init__` of a `ServerBackend` subclass raise
     `BackendError` for the exception types `failures()` returns (imported lazily: the client
     library is an optional extra)."""
@@ -66,7 +69,7 @@ def reports_failures(backend: str, failures: Callable[[], tuple[type[BaseExcepti
     return decorate
 
 
-def _reporting(method: Callable[..., Any], backend: str, failures: Callable[[], tuple[type[BaseException], ...]]):
+def _reporting(method: Callable[..., Any], backend: str, failures: Failures):
     if method.__name__ == "__init__":
         what = "cannot connect to {backend} at {address}"
     else:
@@ -80,12 +83,13 @@ def _reporting(method: Callable[..., Any], backend: str, failures: Callable[[], 
             if not isinstance(exc, _imported(failures)):
                 raise
             detail = redacted(f"{type(exc).__name__}: {exc}", self.backend_secrets)
-            raise BackendError(f"{what.format(backend=backend, address=self.backend_address)}: {detail}") from exc
+            where = what.format(backend=backend, address=self.backend_address)
+            raise BackendError(f"{where}: {detail}") from exc
 
     return call
 
 
-def _imported(failures: Callable[[], tuple[type[BaseException], ...]]) -> tuple[type[BaseException], ...]:
+def _imported(failures: Failures) -> tuple[type[BaseException], ...]:
     """The client's failure types; none when the client is not installed (the constructor then
     raises its `ConfigurationError`, which must not turn into an ImportError here)."""
     try:

@@ -46,8 +46,14 @@ def with_relation_ids(mentions: list[RelationMention], written_at: datetime) -> 
     keys = (
         "".join(
             f"{len(part)}:{part}"
-            for part in (m.memory_id, written_at.isoformat(), normalize_name(m.source.name), relation_type(m.relation),
-                         normalize_name(m.target.name), m.valid_from.isoformat())
+            for part in (
+                m.memory_id,
+                written_at.isoformat(),
+                normalize_name(m.source.name),
+                relation_type(m.relation),
+                normalize_name(m.target.name),
+                m.valid_from.isoformat(),
+            )
         )
         for m in mentions
     )

@@ -142,7 +142,8 @@ class Neo4jGraphStore(ServerBackend):
               ON CREATE SET t.id = row.target_id, t.name = row.target_name, t.type = row.target_type,
                             t.user_id = $user_id, t.agent_id = $agent_id, t.run_id = $run_id, t.created_at = $now
             MERGE (s)-[r:LANGMEM_RELATION {id: row.id}]->(t)
-              ON CREATE SET r.relation = row.relation, r.memory_id = row.memory_id, r.valid_from = row.valid_from,
+              ON CREATE SET r.relation = row.relation, r.memory_id = row.memory_id,
+                            r.valid_from = row.valid_from,
                             r.user_id = $user_id, r.agent_id = $agent_id, r.run_id = $run_id
               ON MATCH SET r.valid_to = null
             """

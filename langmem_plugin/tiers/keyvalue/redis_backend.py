@@ -53,7 +53,8 @@ class RedisKeyValueStore(ServerBackend):
             self._client = redis.Redis.from_url(url)
         except ValueError as exc:
             raise ConfigurationError(f"kv.url is not a Redis URL: {redacted(str(exc), (url,))}") from exc
-        self.backend_secrets = tuple(s for s in (self._client.connection_pool.connection_kwargs.get("password"),) if s)
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        self.backend_secrets = (password,) if password else ()
         self._prefix = prefix
         self._client.ping()
 
