@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import pytest
@@ -84,58 +85,69 @@ class Writer(threading.Thread):
         assert not self.unexpected, self.unexpected
 
 
-def operations(victim: str, doomed: str) -> dict[str, Callable[[Any], Any]]:
-    """Every public operation, on data of its own (`victim` memory, `doomed` user): some change it."""
+VICTIMS = ("get", "update", "delete", "history")  # operations on a memory of their own
+
+
+def operations(victims: dict[str, str], doomed: str, probe: str) -> dict[str, Callable[[Any], Any]]:
+    """Every public operation, each on data of its own (some change it when half their tiers work)."""
     return {
-        "add": lambda m: m.add("I keep bees", user_id="probe", infer=False),
-        "add(infer=True)": lambda m: m.add("I keep bees in Leiria", user_id="probe"),
+        "add": lambda m: m.add("I keep bees", user_id=probe, infer=False),
+        "add(infer=True)": lambda m: m.add("I keep bees in Leiria", user_id=probe),
         "search": lambda m: m.search("parcel depot", user_id="keeper"),
-        "get": lambda m: m.get(victim),
+        "get": lambda m: m.get(victims["get"]),
         "get_all": lambda m: m.get_all(user_id="keeper"),
-        "update": lambda m: m.update(victim, "I keep wasps now"),
-        "delete": lambda m: m.delete(victim),
+        "update": lambda m: m.update(victims["update"], "I keep wasps now"),
+        "delete": lambda m: m.delete(victims["delete"]),
         "delete_all": lambda m: m.delete_all(user_id=doomed),
-        "history": lambda m: m.history(victim),
+        "history": lambda m: m.history(victims["history"]),
         "related": lambda m: m.related(["Ana"], user_id="keeper"),
         "get_profile": lambda m: m.get_profile(user_id="keeper"),
-        "set_profile": lambda m: m.set_profile({"plan": "pro"}, user_id="probe"),
+        "set_profile": lambda m: m.set_profile({"plan": "pro"}, user_id=probe),
     }
 
 
-def outcomes(facade, victim: str, doomed: str, address: str) -> dict[str, str]:
-    """'ok' or 'BackendError' for each operation (asyncio.run for AsyncMemory); a BackendError
-    must name the server and its address, and nothing else may be raised."""
-    found = {}
-    for name, operation in operations(victim, doomed).items():
-        try:
-            result = operation(facade)
-            if asyncio.iscoroutine(result):
-                asyncio.run(result)
-            found[name] = "ok"
-        except BackendError as exc:
-            assert address in str(exc), f"{name}: {exc}"
-            found[name] = "BackendError"
-    return found
+def outcome(facade, operation: Callable[[Any], Any], address: str) -> str:
+    """'ok', or 'BackendError' naming the server and its address; anything else propagates."""
+    try:
+        result = operation(facade)
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+        return "ok"
+    except BackendError as exc:
+        assert address in str(exc), str(exc)
+        return "BackendError"
 
 
-def seed(memory: Memory) -> dict[str, tuple[str, str]]:
-    """Data for the operations of each facade: a keeper user, a victim memory and a doomed user."""
+def seed(memory: Memory) -> dict[str, tuple[dict[str, str], str, str]]:
+    """Data for the operations of each facade: a keeper user, victim memories, a doomed user and a
+    probe user to add to (each facade its own: a fact the other added would be a NOOP)."""
     memory.add("Parcel 900 reached depot 1.", user_id="keeper", infer=False)
     memory.add({"role": "user", "name": "Ana", "content": "I met Rui in Porto."}, user_id="keeper")
     memory.set_profile({"city": "Porto"}, user_id="keeper")
     targets = {}
     for facade in ("sync", "async"):
-        victim = memory.add(f"The {facade} victim keeps bees", user_id="victims", infer=False)[0].memory.id
+        texts = [f"The {facade} {name} victim keeps bees" for name in VICTIMS]
+        victims = {name: op.memory.id for name, op in zip(VICTIMS, memory.add(texts, user_id="victims", infer=False))}
         doomed = f"doomed-{facade}"
         memory.add(f"{facade} data to delete", user_id=doomed, infer=False)
-        targets[facade] = (victim, doomed)
+        targets[facade] = (victims, doomed, f"probe-{facade}")
     return targets
 
 
 def check_down(memory: Memory, async_memory: AsyncMemory, targets, open_config: dict, address: str, needs_server: set[str]) -> None:
-    for facade, instance in (("sync", memory), ("async", async_memory)):
-        expected = {name: "BackendError" if name in needs_server else "ok" for name in operations("", "")}
-        assert outcomes(instance, *targets[facade], address) == expected, facade
+    """Every operation of both facades at once (a client library may retry for a minute before
+    it gives up), then opening a Memory."""
+    calls = {
+        (facade, name): operation
+        for facade, instance in (("sync", memory), ("async", async_memory))
+        for name, operation in operations(*targets[facade]).items()
+    }
+    instances = {"sync": memory, "async": async_memory}
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = {key: pool.submit(outcome, instances[key[0]], operation, address) for key, operation in calls.items()}
+        found = {key: future.result() for key, future in futures.items()}
+    expected = {key: "BackendError" if key[1] in needs_server else "ok" for key in calls}
+    assert found == expected
     with pytest.raises(BackendError, match=address):
         Memory(open_config, embeddings=HashingEmbeddings())
 
@@ -344,7 +356,7 @@ def test_weaviate_down_mid_stream(tmp_path, weaviate_server):
 def test_weaviate_killed_after_the_first_page_of_a_batch(tmp_path, weaviate_server, monkeypatch):
     config = weaviate_config(tmp_path, weaviate_server)
     page = weaviate_backend.PAGE
-    messages = [{"role": "user", "content": f"Sensor {i} read {i % 7} degrees"} for i in range(2 * page + 100)]
+    messages = [{"role": "user", "content": f"Sensor {i} read {i % 7} degrees"} for i in range(page + 300)]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
         store = memory.services.vector
         insert_many = store._insert_many
@@ -362,8 +374,8 @@ def test_weaviate_killed_after_the_first_page_of_a_batch(tmp_path, weaviate_serv
         assert store.count(Scope(user_id="u")) == page  # the first page was stored
         operations = memory.add(messages, user_id="u", infer=False)  # the client's retry
         assert [op.event for op in operations] == [EventType.ADD] * len(messages)
-        stored = memory.get_all(user_id="u", limit=len(messages) + 10)
+        stored = memory.get_all(user_id="u", limit=1000)
         assert sorted(r.text for r in stored) == sorted(m["content"] for m in messages)
         assert {len(memory.history(r.id)) for r in stored} == {1}
     with reopened_without_journal(config, monkeypatch) as memory:
-        assert len(memory.get_all(user_id="u", limit=len(messages) + 10)) == len(messages)
+        assert len(memory.get_all(user_id="u", limit=1000)) == len(messages)
