@@ -379,3 +379,21 @@ def test_weaviate_killed_after_the_first_page_of_a_batch(tmp_path, weaviate_serv
         assert {len(memory.history(r.id)) for r in stored} == {1}
     with reopened_without_journal(config, monkeypatch) as memory:
         assert len(memory.get_all(user_id="u", limit=1000)) == len(messages)
+
+
+def test_weaviate_back_without_its_data_is_not_read_as_empty(tmp_path, weaviate_server):
+    """A fresh server on the same address (data directory lost): the open Memory does not
+    recreate its collection, and every read raises BackendError rather than answering empty."""
+    config = weaviate_config(tmp_path, weaviate_server)
+    with Memory(config, embeddings=HashingEmbeddings()) as memory:
+        record = memory.add("Parcel 77 reached depot 3.", user_id="u", infer=False)[0].memory
+        weaviate_server.stop()
+        weaviate_server.data_dir = tmp_path / "fresh"
+        RestartingNode(weaviate_server).start()
+        for read in (
+            lambda: memory.get(record.id),
+            lambda: memory.search("parcel", user_id="u"),
+            lambda: memory.get_all(user_id="u"),
+        ):
+            with pytest.raises(BackendError, match="could not find class"):
+                read()
