@@ -51,6 +51,12 @@ class GraphTierConfig(BaseModel):
     user: str | None = None
     password: str | None = Field(default=None, repr=False)
     database: str | None = None
+    retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Neo4j: how long a query is retried while the server is unreachable (or a cluster elects "
+        "a leader) before the call raises BackendError",
+    )
 
 
 class KeyValueTierConfig(BaseModel):

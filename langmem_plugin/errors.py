@@ -60,6 +60,10 @@ class DimensionMismatchError(LangMemError):
     """The embedder's vector size differs from the size the store was created with."""
 
 
+class InvalidEmbeddingError(LangMemError):
+    """The embedder returned a vector with no direction (all zeros) or with NaN / infinite values."""
+
+
 class MemoryNotFoundError(LangMemError, KeyError):
     """No memory has the given id."""
 

@@ -83,7 +83,14 @@ class Memory(_Facade):
         infer: bool = True,
         timestamp: Any = None,
     ) -> list[MemoryOperation]:
-        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager extract facts."""
+        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager
+        extract facts.
+
+        A call that raised (a server went down mid-write) may have stored part of its batch;
+        calling it again with the same arguments stores each memory exactly once. Messages that
+        bring their own id are recognised across processes too: a message (id and text) stored
+        before answers NOOP. The same text said again after a successful call is a new statement.
+        See docs/architecture.md, "Server failures and retried adds"."""
         scope = self._scope(user_id, agent_id, run_id)
         return operations.add(self.services, messages, scope, metadata, infer, timestamp)
 

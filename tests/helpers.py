@@ -24,7 +24,8 @@ class HashingEmbeddings(Embeddings):
 
     def _vector(self, text: str) -> list[float]:
         vector = np.zeros(self.dimensions, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
+        # a text without words ("!!!", an emoji) is one token of its own: no vector is all zeros
+        for word in re.findall(r"\w+", text.lower()) or [text]:
             digest = hashlib.md5(word.encode()).digest()
             vector[int.from_bytes(digest[:4], "little") % self.dimensions] += 1.0
         norm = np.linalg.norm(vector)

@@ -132,7 +132,7 @@ class SQLiteGraphStore(ManifestRow):
             self._without_entities.clear()
             for mention in mentions:
                 relation = Relation(
-                    id=str(uuid.uuid4()),
+                    id=mention.id or str(uuid.uuid4()),
                     source_id=self._entity_id(scope, mention.source),
                     relation=relation_type(mention.relation),
                     target_id=self._entity_id(scope, mention.target),
@@ -140,8 +140,9 @@ class SQLiteGraphStore(ManifestRow):
                     memory_id=mention.memory_id,
                     valid_from=mention.valid_from,
                 )
-                self._conn.execute(
-                    f"INSERT INTO relations ({_RELATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self._conn.execute(  # a relation stored already (a retried write) is open again
+                    f"INSERT INTO relations ({_RELATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (id) DO UPDATE SET valid_to = NULL",
                     (
                         relation.id,
                         scope.user_id,

@@ -12,7 +12,8 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from ...errors import BackendError, ConfigurationError
+from ...errors import ConfigurationError
+from ..failures import ServerBackend, redacted, reports_failures, server_address
 from .base import with_new_items
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -34,19 +35,28 @@ def _decode(raw: bytes | None) -> Any:
     return value
 
 
-class RedisKeyValueStore:
+def _failures() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.RedisError,)
+
+
+@reports_failures("Redis", _failures)
+class RedisKeyValueStore(ServerBackend):
     def __init__(self, url: str, prefix: str = "langmem"):
         try:
             import redis
         except ImportError as exc:
             raise ConfigurationError("the redis key-value backend needs: pip install 'langmem-plugin[redis]'") from exc
-        self._redis = redis
-        self._client = redis.Redis.from_url(url)
-        self._prefix = prefix
+        self.backend_address = server_address(url)
         try:
-            self._client.ping()
-        except redis.RedisError as exc:
-            raise BackendError(f"cannot reach Redis at {url}: {exc}") from exc
+            self._client = redis.Redis.from_url(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"kv.url is not a Redis URL: {redacted(str(exc), (url,))}") from exc
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        self.backend_secrets = (password,) if password else ()
+        self._prefix = prefix
+        self._client.ping()
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self._prefix}:{namespace}:{key}"

@@ -27,6 +27,7 @@ import numpy as np
 from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .relevance import keyword_coverage, keyword_terms, relevance, rrf_ranking
@@ -152,7 +153,16 @@ def _missing_tenant(exc: Exception) -> bool:
     return "tenant not found" in str(exc).lower() or "not found: tenant" in str(exc).lower()
 
 
-class WeaviateVectorStore:
+def _failures() -> tuple[type[BaseException], ...]:
+    import grpc
+    import httpx
+    from weaviate.exceptions import WeaviateBaseError
+
+    return (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError)
+
+
+@reports_failures("Weaviate", _failures)
+class WeaviateVectorStore(ServerBackend):
     def __init__(
         self,
         url: str,
@@ -171,20 +181,23 @@ class WeaviateVectorStore:
 
         parsed = urlparse(url)
         secure = parsed.scheme == "https"
-        try:
-            self._client = weaviate.connect_to_custom(
-                http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-                grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
-                auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
-            )
-        except Exception as exc:  # noqa: BLE001 - the client raises several unrelated types
-            raise BackendError(f"cannot reach Weaviate at {url}: {exc}") from exc
+        self.backend_address = server_address(url)
+        self.backend_secrets = (api_key,) if api_key else ()
+        self._client = weaviate.connect_to_custom(
+            http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
+            grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+            auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
+        )
         self._multi_tenancy = multi_tenancy
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
-        self._ensure_collections()
-        self._dimensions: int | None = self._stored_dimensions()
+        try:
+            self._ensure_collections()
+            self._dimensions: int | None = self._stored_dimensions()
+        except BaseException:
+            self._client.close()
+            raise
 
     # -- schema -------------------------------------------------------------------------------
 
