@@ -169,9 +169,9 @@ def test_cli_import_is_all_or_nothing_and_names_the_place_of_a_bad_message(tmp_p
     plain.write_text(json.dumps(messages))
     store = tmp_path / "s"
     first = cli("import", str(jsonl), "--user-id", "u", store=store, check=False)
-    assert first.returncode == 2 and first.stderr.strip() == "error: line 26: content must be text, got dict"
+    assert first.returncode == 2 and first.stderr.strip() == "error: line 26: content must be text or a list of content blocks, got dict"
     second = json_error(cli("import", str(plain), "--user-id", "u", "--json", store=store, check=False))
-    assert second == {"type": "InvalidInputError", "message": "message 25: content must be text, got dict"}
+    assert second == {"type": "InvalidInputError", "message": "message 25: content must be text or a list of content blocks, got dict"}
     messages[24]["timestamp"] = "yesterday-ish"
     messages[24]["content"] = "I collect stamp number 24."
     plain.write_text(json.dumps(messages))
