@@ -18,7 +18,7 @@ from .helpers import HashingEmbeddings
 def test_every_message_is_checked_before_anything_is_stored_and_errors_name_the_place(tmp_path):
     good = [{"role": "user", "content": f"fact number {i}"} for i in range(6)]
     for bad, error, message in (
-        ({"role": "user", "content": 7}, InvalidInputError, "message 4: content must be text, got int"),
+        ({"role": "user", "content": 7}, InvalidInputError, "message 4: content must be text or a list of content blocks, got int"),
         ({"role": "wizard", "content": "hi"}, InvalidInputError, "message 4: unknown role 'wizard'"),
         ({"role": "user", "content": "x" * 30}, InputTooLargeError, "message 4 has 30 characters"),
         (

@@ -252,6 +252,24 @@ def test_now_is_an_adverb_and_the_employer_slot_moves(memory):
     assert memory.get(microsoft.id).valid_to is not None
 
 
+@pytest.mark.parametrize(
+    "known, said, event, text",
+    [
+        ("Alice works at Acme Corp.", "I work at Acme Corp on the robotics team.", EventType.UPDATE,
+         "Alice works at Acme Corp on the robotics team."),
+        ("Alice is 34.", "I'm 34 years old.", EventType.UPDATE, "Alice is 34 years old."),
+        ("Alice lives in Porto.", "I live in Porto now.", EventType.NOOP, "Alice lives in Porto."),
+    ],
+)
+def test_the_same_value_of_a_slot_said_again_or_in_more_detail_changes_nothing(memory, known, said, event, text):
+    """More detail about the same employer or age refines the memory in place, the same city said
+    again is a repeat; neither was ever untrue, so nothing is invalidated."""
+    old = memory.add(known, user_id="alice", infer=False)[0].memory
+    operations = memory.add(said, user_id="alice")
+    assert [(op.event, op.memory.id, op.memory.text) for op in operations] == [(event, old.id, text)]
+    assert memory.get(old.id).valid_to is None
+
+
 def test_quit_is_read_as_the_past(memory):
     memory.add("Alice smokes.", user_id="alice", infer=False, timestamp="2023-01-01T00:00:00Z")
     memory.add("I quit smoking last year.", user_id="alice", timestamp="2024-05-15T12:00:00Z")

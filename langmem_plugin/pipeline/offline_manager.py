@@ -179,7 +179,8 @@ def replaces(fact: Fact, claim: Claim | None, memory: MemoryRecord) -> bool:
     if claim is None or old is None:
         return False
     if fact.slot is not None and old.slot == fact.slot:
-        return True
+        # a new value of the slot; the same value said in more detail refines it, and changes nothing
+        return claim.negated != old.negated or not old.objects <= claim.objects - claim.superseded
     return contradicts(claim, old) or supersedes(claim, old)
 
 
