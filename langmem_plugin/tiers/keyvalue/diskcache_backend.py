@@ -25,13 +25,14 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import diskcache
+import filelock
 
-from ...errors import BackendError
+from ...errors import BackendError, StoreBusyError
 from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, truncate_wal
 from .base import with_new_items
 
@@ -243,6 +244,22 @@ class DiskCacheKeyValueStore:
         with closing(self._connect(namespace)) as conn:
             rows = conn.execute(query, (prefix, upper) if upper else (prefix,)).fetchall()
         return [key for (key,) in rows if isinstance(key, str) and key.startswith(prefix)]
+
+    @contextmanager
+    def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        """An advisory lock (flock) on `<name>.lock` beside the namespaces: the kernel releases it
+        when its process dies. Each call opens the file anew, so threads exclude each other too."""
+        if not _NAMESPACE.match(name):
+            raise BackendError(f"invalid lock name {name!r}")
+        held = filelock.FileLock(self._directory / f"{name}.lock", timeout=wait_seconds)
+        try:
+            held.acquire()
+        except filelock.Timeout as exc:
+            raise StoreBusyError(f"the {name} lock of {self._directory} stayed held for {wait_seconds:g} s") from exc
+        try:
+            yield
+        finally:
+            held.release()
 
     def erase_deleted(self) -> None:
         """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
