@@ -31,18 +31,12 @@ from ..errors import InvalidInputError
 from ..filters import matches_filters
 from ..memory import Memory
 from ..records import MemoryRecord, Scope
+from .store_namespaces import NAMESPACES, namespace_scope
 
-NAMESPACES = "store_namespaces"
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.
 DEFAULT_TEXT_PATHS = ("content.content", "content", "text")
 KEY_LOCKS = 64
-
-
-def namespace_scope(namespace: tuple[str, ...]) -> str:
-    if not namespace or not all(isinstance(part, str) and part for part in namespace):
-        raise InvalidInputError(f"a namespace is a non-empty tuple of non-empty strings, got {namespace!r}")
-    return "ns:" + json.dumps(list(namespace), ensure_ascii=False)
 
 
 def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
