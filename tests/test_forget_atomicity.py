@@ -11,6 +11,7 @@ adapter's entries too), full of separators.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -29,7 +30,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from langmem_plugin import Memory, MemoryNotFoundError, StoreBusyError
+from langmem_plugin import AsyncMemory, Memory, MemoryNotFoundError, StoreBusyError
 from langmem_plugin.embeddings.cache import NAMESPACE as EMBEDDINGS
 from langmem_plugin.integrations.store import MemoryStore
 from langmem_plugin.integrations.store_namespaces import namespace_scope
@@ -352,6 +353,35 @@ def test_sigkill_at_random_moments_of_a_purge_leaves_the_user_whole_or_gone(tmp_
     assert outcomes["deleting", "gone"] + outcomes["erasing", "gone"] >= 3
 
 
+@pytest.mark.slow
+def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
+    """`langmem-plugin forget` SIGKILLed as soon as its journal entry is written; the next command
+    (any: here `list` of another user) finishes the purge."""
+    path = tmp_path / "m"
+    ids = fill({"path": str(path)}, bulk=1500)
+    with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as memory:
+        bystander = bystander_state(memory)
+    cli = [sys.executable, "-m", "langmem_plugin", "--path", str(path)]
+    child = subprocess.Popen([*cli, "forget", "--user-id", U], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    kv = DiskCacheKeyValueStore(path / "kv")
+    try:
+        deadline = time.monotonic() + 120
+        while not kv.keys(SCOPE_INDEX, DELETING):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.001)
+    finally:
+        kv.close()
+    os.kill(child.pid, signal.SIGKILL)
+    assert "forgot" not in child.communicate(timeout=30)[0]
+    assert _left_by_the_kill(path) in ("deleting", "erasing")
+    listed = subprocess.run([*cli, "list", "--user-id", V], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "Frobisher lives in Gnarlbury." in listed.stdout
+    with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as reopened:
+        assert victim_state(reopened, ids) == GONE
+        assert bystander_state(reopened) == bystander
+        assert victim_bytes_left(reopened, ids) == set()
+
+
 # -- delete_alls at once --------------------------------------------------------------------------
 
 PROCESSES, THREADS, ROUNDS = 4, 4, 3
@@ -398,6 +428,25 @@ def test_delete_alls_from_several_processes_and_threads_at_once_all_complete(tmp
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         assert [r.text for r in memory.get_all(user_id=V)] == ["Frobisher lives in Gnarlbury"]
         assert memory.services.kv.keys(SCOPE_INDEX, DELETING) == []
+
+
+def test_async_purges_at_once_all_complete_and_delete_each_memory_once(tmp_path):
+    async def scenario() -> None:
+        async with AsyncMemory({"path": str(tmp_path / "m")}, embeddings=HashingEmbeddings()) as memory:
+            await memory.add("Frobisher lives in Gnarlbury", user_id=V, infer=False)
+
+            async def add_then_purge(i: int) -> int:
+                user = f"u{i % 3}"
+                await memory.add(f"{user} note {i}", user_id=user, infer=False)
+                return await memory.delete_all(user_id=user, purge=True)
+
+            counts = await asyncio.gather(*(add_then_purge(i) for i in range(12)))
+            assert sum(counts) == 12  # every add precedes the last purge of its user
+            assert [r.text for r in await memory.get_all(user_id=V)] == ["Frobisher lives in Gnarlbury"]
+            for user in ("u0", "u1", "u2"):
+                assert await memory.get_all(user_id=user) == []
+
+    asyncio.run(scenario())
 
 
 def test_a_delete_all_waits_for_the_lock_a_bounded_time_then_raises_a_typed_error(tmp_path):

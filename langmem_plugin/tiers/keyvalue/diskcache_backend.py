@@ -51,6 +51,8 @@ _UPDATE = (
 )
 # Below SQLite's default 1e9-byte limit on a row.
 INLINE_MAX_BYTES = 512 * 2**20
+# How often a waiter tries a held lock again (flock has no wait with a timeout).
+_LOCK_POLL_SECONDS = 0.01
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
 
@@ -251,7 +253,7 @@ class DiskCacheKeyValueStore:
         when its process dies. Each call opens the file anew, so threads exclude each other too."""
         if not _NAMESPACE.match(name):
             raise BackendError(f"invalid lock name {name!r}")
-        held = filelock.FileLock(self._directory / f"{name}.lock", timeout=wait_seconds)
+        held = filelock.FileLock(self._directory / f"{name}.lock", timeout=wait_seconds, poll_interval=_LOCK_POLL_SECONDS)
         try:
             held.acquire()
         except filelock.Timeout as exc:
