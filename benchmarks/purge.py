@@ -54,7 +54,8 @@ def _fill(memory: Memory, size: int, per_user: int) -> int:
     rng = np.random.default_rng(size)
     users = size // per_user
     for user in range(users):
-        texts = [f"user{user} likes " + " ".join(rng.choice(WORDS, 4)) + f" item{user}x{i}" for i in range(per_user)]
+        likes = [" ".join(rng.choice(WORDS, 4)) for _ in range(per_user)]
+        texts = [f"user{user} likes {words} item{user}x{i}" for i, words in enumerate(likes)]
         memory.add(texts, user_id=f"user{user}", agent_id="bot", infer=False)
         memory.set_profile({"n": user}, user_id=f"user{user}", agent_id="bot")
     return users
@@ -65,7 +66,8 @@ def run(size: int, per_user: int, repeats: int) -> dict:
         users = _fill(memory, size, per_user)
         timings: dict[str, list[float]] = {"delete_all_ms": [], "purge_ms": []}
         for repeat in range(repeats):
-            for label, user, purge in (("delete_all_ms", 2 * repeat, False), ("purge_ms", 2 * repeat + 1, True)):
+            calls = (("delete_all_ms", 2 * repeat, False), ("purge_ms", 2 * repeat + 1, True))
+            for label, user, purge in calls:
                 started = time.perf_counter()
                 memory.delete_all(user_id=f"user{user}", purge=purge)
                 timings[label].append(round((time.perf_counter() - started) * 1000, 1))
@@ -105,7 +107,8 @@ def run_concurrent(size: int, per_user: int, processes: int, threads: int, repea
         context = mp.get_context("spawn")
         barrier, results = context.Barrier(processes), context.Queue()
         workers = [
-            context.Process(target=_purging_process, args=(path, w, threads, repeats, barrier, results)) for w in range(processes)
+            context.Process(target=_purging_process, args=(path, w, threads, repeats, barrier, results))
+            for w in range(processes)
         ]
         started = time.perf_counter()
         for worker in workers:
@@ -133,12 +136,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--memories-per-user", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5, help="users deleted by each kind of call (by each thread)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="users deleted by each kind of call (by each thread)"
+    )
     parser.add_argument("--processes", type=int, default=0, help="purge at once from this many processes")
     parser.add_argument("--threads", type=int, default=4, help="threads of each purging process")
     args = parser.parse_args()
     if args.processes:
-        results = [run_concurrent(s, args.memories_per_user, args.processes, args.threads, args.repeats) for s in args.sizes]
+        results = [
+            run_concurrent(size, args.memories_per_user, args.processes, args.threads, args.repeats)
+            for size in args.sizes
+        ]
     else:
         results = [run(size, args.memories_per_user, args.repeats) for size in args.sizes]
     print(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "results": results}, indent=2))

@@ -44,7 +44,8 @@ def stored_bytes(memory) -> dict[str, bytes]:
         names = sorted(client.scan_iter(match=f"{memory.config.kv.prefix}:*", count=1000))
         stored["redis"] = b"\n".join(part for name in names for part in (name, client.get(name) or b""))
     if memory.config.graph.enabled and memory.config.graph.backend == "neo4j":
-        rows = services.graph._run("MATCH (n) OPTIONAL MATCH (n)-[r]-() RETURN properties(n) AS n, properties(r) AS r")
+        everything = "MATCH (n) OPTIONAL MATCH (n)-[r]-() RETURN properties(n) AS n, properties(r) AS r"
+        rows = services.graph._run(everything)
         stored["neo4j"] = "\n".join(repr((row["n"], row["r"])) for row in rows).encode()
     if memory.config.vector.backend == "weaviate":
         vector = services.vector

@@ -163,7 +163,10 @@ from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueSto
 
 redis_backend.LOCK_LEASE_SECONDS = 1.0
 kind, where, prefix = sys.argv[1:4]
-kv = DiskCacheKeyValueStore(where) if kind == "diskcache" else redis_backend.RedisKeyValueStore(where, prefix=prefix)
+if kind == "diskcache":
+    kv = DiskCacheKeyValueStore(where)
+else:
+    kv = redis_backend.RedisKeyValueStore(where, prefix=prefix)
 with kv.lock("delete_all", 10):
     print("held", flush=True)
     time.sleep(600)
@@ -178,7 +181,8 @@ def test_lock_of_a_process_killed_holding_it_is_released(kv):
     else:
         kind, where = "diskcache", str(kv._directory)
     root = Path(__file__).resolve().parent.parent
-    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, kind, where, getattr(kv, "_prefix", "")], cwd=root, stdout=subprocess.PIPE, text=True)
+    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, getattr(kv, "_prefix", "")]
+    holder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(StoreBusyError):
         with kv.lock("delete_all", 0.1):

@@ -49,7 +49,11 @@ U = namespace_scope(NAMESPACE)
 V = "user-mw3pd"
 U_WORDS = ["Quillibrand", "Zorblaxton", "Vextrapolis", "Snorkelwimp", "Plonkwhistle"]
 V_WORDS = ["Frobisher", "Gnarlbury"]
-U_SCOPES = ({"user_id": U}, {"user_id": U, "agent_id": "bot7"}, {"user_id": U, "agent_id": "bot7", "run_id": "r-qv7xk"})
+U_SCOPES = (
+    {"user_id": U},
+    {"user_id": U, "agent_id": "bot7"},
+    {"user_id": U, "agent_id": "bot7", "run_id": "r-qv7xk"},
+)
 
 
 # -- the victim, the bystander, and what "whole" and "gone" mean ------------------------------------
@@ -59,7 +63,10 @@ def _scripted_llm() -> GenericFakeChatModel:
     """Two answers, one add: the extraction and the graph (a third call would raise StopIteration)."""
     answers = [
         {"facts": [{"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"]}]},
-        {"entities": [], "relations": [{"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}]},
+        {
+            "entities": [],
+            "relations": [{"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}],
+        },
     ]
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(a)) for a in answers))
 
@@ -70,7 +77,9 @@ def _say(memory: Memory, text: str, name: str, **scope) -> str:
 
 def fill(config: dict, bulk: int = 0) -> list[str]:
     """The victim's data in every tier, the bystander's beside it; returns the victim's memory ids."""
-    with Memory({**config, "llm": {"parallel_calls": 1}}, embeddings=HashingEmbeddings(), llm=_scripted_llm()) as memory:
+    with Memory(
+        {**config, "llm": {"parallel_calls": 1}}, embeddings=HashingEmbeddings(), llm=_scripted_llm()
+    ) as memory:
         message = {"role": "user", "name": "Quillibrand", "content": "I own a Plonkwhistle.", "id": "m1"}
         ids = [memory.add(message, user_id=U, agent_id="bot7")[0].memory.id]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
@@ -88,8 +97,15 @@ def fill(config: dict, bulk: int = 0) -> list[str]:
         memory.search("Where is the Plonkwhistle?", user_id=U)
         for start in range(0, bulk, 500):
             texts = [f"Quillibrand note {i} about Zorblaxton" for i in range(start, min(bulk, start + 500))]
-            ids += [op.memory.id for op in memory.add(texts, user_id=U, agent_id="bot7", run_id="r-qv7xk", infer=False)]
-            memory.add([f"Frobisher note {i} about Gnarlbury" for i in range(start, min(bulk, start + 500))], user_id=V, infer=False)
+            ids += [
+                op.memory.id
+                for op in memory.add(texts, user_id=U, agent_id="bot7", run_id="r-qv7xk", infer=False)
+            ]
+            memory.add(
+                [f"Frobisher note {i} about Gnarlbury" for i in range(start, min(bulk, start + 500))],
+                user_id=V,
+                infer=False,
+            )
         _say(memory, "I live in Gnarlbury.", "Frobisher", user_id=V, agent_id="bot7")
         memory.set_profile({"nickname": "Frobisher"}, user_id=V, agent_id="bot7")
     return ids
@@ -205,7 +221,11 @@ class CrashAfter:
 def _stack_config(stack: str, request, directory: Path) -> dict:
     config: dict = {"path": str(directory)}
     if stack == "redis+neo4j":
-        config["kv"] = {"backend": "redis", "url": request.getfixturevalue("redis_url"), "prefix": f"t{uuid.uuid4().hex[:12]}"}
+        config["kv"] = {
+            "backend": "redis",
+            "url": request.getfixturevalue("redis_url"),
+            "prefix": f"t{uuid.uuid4().hex[:12]}",
+        }
         config["graph"] = {"backend": "neo4j", "uri": request.getfixturevalue("neo4j_uri")}
     elif stack.startswith("weaviate"):
         node = request.getfixturevalue("weaviate_node")
@@ -216,7 +236,11 @@ def _stack_config(stack: str, request, directory: Path) -> dict:
             "collection": "F" + uuid.uuid4().hex[:12],
             "multi_tenancy": stack == "weaviate-tenants",
         }
-        config["kv"] = {"backend": "redis", "url": request.getfixturevalue("redis_url"), "prefix": f"t{uuid.uuid4().hex[:12]}"}
+        config["kv"] = {
+            "backend": "redis",
+            "url": request.getfixturevalue("redis_url"),
+            "prefix": f"t{uuid.uuid4().hex[:12]}",
+        }
     return config
 
 
@@ -274,10 +298,13 @@ def test_a_plain_delete_all_cut_short_is_finished_with_one_delete_event_per_memo
         _crash_delete_all(config, n, purge=False)
         with Memory(config, embeddings=HashingEmbeddings()) as reopened:
             after = victim_state(reopened, ids)
-            assert after["memories"] == [] and after["graph"] == [] and after["store"] == [], f"crash after write {n}"
+            assert after["memories"] == [] and after["graph"] == [] and after["store"] == [], (
+                f"crash after write {n}"
+            )
             live = set(before["memories"])
             assert after["history"] == {
-                memory_id: events + ["DELETE"] if memory_id in live else events for memory_id, events in before["history"].items()
+                memory_id: events + ["DELETE"] if memory_id in live else events
+                for memory_id, events in before["history"].items()
             }, f"crash after write {n} of {writes}"
             assert after["profiles"] == before["profiles"]  # a plain delete_all keeps them
             assert bystander_state(reopened) == bystander
@@ -303,7 +330,9 @@ memory.close()
 
 
 def _start_purge(path: Path) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", PURGE_CHILD, str(path), U], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", PURGE_CHILD, str(path), U], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "ready"
     return child
 
@@ -374,7 +403,9 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
     os.kill(child.pid, signal.SIGKILL)
     assert "forgot" not in child.communicate(timeout=30)[0]
     assert _left_by_the_kill(path) in ("deleting", "erasing")
-    listed = subprocess.run([*cli, "list", "--user-id", V], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    listed = subprocess.run(
+        [*cli, "list", "--user-id", V], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert listed.returncode == 0 and "Frobisher lives in Gnarlbury." in listed.stdout
     with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as reopened:
         assert victim_state(reopened, ids) == GONE
@@ -451,7 +482,10 @@ def test_async_purges_at_once_all_complete_and_delete_each_memory_once(tmp_path)
 
 def test_a_delete_all_waits_for_the_lock_a_bounded_time_then_raises_a_typed_error(tmp_path):
     config = {"path": str(tmp_path / "m"), "delete_all_wait_seconds": 0.3}
-    with Memory(config, embeddings=HashingEmbeddings()) as memory, Memory(config, embeddings=HashingEmbeddings()) as other:
+    with (
+        Memory(config, embeddings=HashingEmbeddings()) as memory,
+        Memory(config, embeddings=HashingEmbeddings()) as other,
+    ):
         memory_id = memory.add("Quillibrand lives in Zorblaxton", user_id=U, infer=False)[0].memory.id
         with other.services.kv.lock(DELETION_LOCK, 1):
             started = time.monotonic()
@@ -483,7 +517,12 @@ def test_sigkill_of_a_purge_holding_the_redis_lock_is_finished_by_the_next_open(
     from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS
 
     config, ids, bystander = _fresh_store("redis+neo4j", request, tmp_path / "m")
-    child = subprocess.Popen([sys.executable, "-c", HOLDER_CHILD, json.dumps(config), U], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER_CHILD, json.dumps(config), U],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == "ready"
     with Memory(config, embeddings=HashingEmbeddings()) as watcher:
         deadline = time.monotonic() + 60

@@ -304,7 +304,8 @@ def test_a_wal_that_cannot_be_emptied_is_an_error_not_a_silent_trace(tmp_path):
     with pytest.raises(StoreBusyError, match="write-ahead log"):
         truncate_wal(writer, wait_seconds=0.3)
     assert 0.3 <= time.monotonic() - started < 5
-    assert writer.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)  # the connection's own is restored
+    # the connection's own busy timeout is restored
+    assert writer.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
     reader.execute("COMMIT")
     truncate_wal(writer)
     assert (tmp_path / "x.sqlite3-wal").stat().st_size == 0
@@ -314,7 +315,8 @@ def test_a_wal_busy_with_another_checkpoint_is_emptied_once_that_one_ends(tmp_pa
     """SQLite answers a checkpoint at once, without its busy timeout, while another connection
     checkpoints the same log (a writer's automatic checkpoint, another purge): it is tried again."""
     path = tmp_path / "x.sqlite3"
-    writer, other = open_sqlite(path), sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    writer = open_sqlite(path)
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     writer.execute("CREATE TABLE t (x)")
     writer.execute("INSERT INTO t VALUES ('secret')")
     # a checkpoint that holds the log: blocked by a reader, it waits in its busy handler
@@ -322,7 +324,8 @@ def test_a_wal_busy_with_another_checkpoint_is_emptied_once_that_one_ends(tmp_pa
     reader.execute("BEGIN")
     reader.execute("SELECT * FROM t").fetchall()
     writer.execute("INSERT INTO t VALUES ('more')")
-    holding = threading.Thread(target=lambda: other.execute("PRAGMA busy_timeout = 400").execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    other.execute("PRAGMA busy_timeout = 400")
+    holding = threading.Thread(target=lambda: other.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     holding.start()
     time.sleep(0.1)
     threading.Timer(0.2, lambda: reader.execute("COMMIT")).start()

@@ -6,7 +6,8 @@ Key-value entries that hold a scope's data:
 - journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
   namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
-  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names its scope exactly;
+  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names
+  its scope exactly;
 - the LangGraph store adapter's list of namespaces, whose keys map to their scope through the
   adapter's own function (integrations/store_namespaces.py).
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
@@ -36,13 +37,23 @@ from ..integrations.store_namespaces import NAMESPACES as STORE_NAMESPACES, list
 from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
 from ..services import MemoryServices
-from .audit import API_ACTOR, HISTORY, SCOPE_INDEX, erase_journal, history_event, indexed_scopes, log_events, scope_index_prefixes
+from .audit import (
+    API_ACTOR,
+    HISTORY,
+    SCOPE_INDEX,
+    erase_journal,
+    history_event,
+    indexed_scopes,
+    log_events,
+    scope_index_prefixes,
+)
 
 PROFILES = "profiles"
 SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS)
 # The scope index is scanned under the most selective id the scope gives.
 _SELECTIVITY = ("run_id", "user_id", "agent_id")
-# Deletion journal keys in SCOPE_INDEX (scope-index keys start with a scope field, add journal keys with `journal/`).
+# Deletion journal keys in SCOPE_INDEX (scope-index keys start with a scope field, add journal
+# keys with `journal/`).
 DELETING = "deleting/"
 DELETION_LOCK = "delete_all"
 # A purge's journal entry once the scope's data is deleted and only the overwriting remains.
@@ -120,7 +131,9 @@ def _carry_out_journal(services: MemoryServices) -> None:
         _carry_out(services, key, entry, resumed=True)
 
 
-def _carry_out(services: MemoryServices, key: str, entry: dict[str, Any], resumed: bool) -> list[MemoryRecord]:
+def _carry_out(
+    services: MemoryServices, key: str, entry: dict[str, Any], resumed: bool
+) -> list[MemoryRecord]:
     deleted: list[MemoryRecord] = []
     if "scope" in entry:
         scope = Scope.from_key(entry["scope"])
@@ -142,17 +155,21 @@ def _carry_out(services: MemoryServices, key: str, entry: dict[str, Any], resume
     return deleted
 
 
-def _unlogged_deletions(services: MemoryServices, scope: Scope, at: datetime, logged: set[str]) -> list[HistoryEvent]:
+def _unlogged_deletions(
+    services: MemoryServices, scope: Scope, at: datetime, logged: set[str]
+) -> list[HistoryEvent]:
     """DELETE events of the scope's memories that a crashed delete_all removed from the vector
     tier before logging them: those whose history does not end with one."""
     candidates = [memory_id for memory_id in indexed_memories(services, scope) if memory_id not in logged]
     stored = {record.id for record in services.vector.get(candidates)}  # added since the crash: not deleted
     events = []
-    for memory_id, history in services.kv.get_many(HISTORY, [i for i in candidates if i not in stored]).items():
+    histories = services.kv.get_many(HISTORY, [i for i in candidates if i not in stored])
+    for history in histories.values():
         last = HistoryEvent.model_validate(history[-1])
         if last.event is not EventType.DELETE:
             text = last.new_text if last.new_text is not None else last.old_text
-            events.append(last.model_copy(update={"event": EventType.DELETE, "old_text": text, "new_text": None, "actor": API_ACTOR, "at": at}))
+            deletion = {"event": EventType.DELETE, "old_text": text, "new_text": None, "at": at}
+            events.append(last.model_copy(update={**deletion, "actor": API_ACTOR}))
     return events
 
 

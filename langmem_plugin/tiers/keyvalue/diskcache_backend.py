@@ -253,11 +253,12 @@ class DiskCacheKeyValueStore:
         when its process dies. Each call opens the file anew, so threads exclude each other too."""
         if not _NAMESPACE.match(name):
             raise BackendError(f"invalid lock name {name!r}")
-        held = filelock.FileLock(self._directory / f"{name}.lock", timeout=wait_seconds, poll_interval=_LOCK_POLL_SECONDS)
+        path = self._directory / f"{name}.lock"
+        held = filelock.FileLock(path, timeout=wait_seconds, poll_interval=_LOCK_POLL_SECONDS)
         try:
             held.acquire()
         except filelock.Timeout as exc:
-            raise StoreBusyError(f"the {name} lock of {self._directory} stayed held for {wait_seconds:g} s") from exc
+            raise StoreBusyError(f"the {name} lock ({path}) stayed held for {wait_seconds:g} s") from exc
         try:
             yield
         finally:

@@ -104,18 +104,24 @@ class RedisKeyValueStore:
 
     @contextmanager
     def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        # thread_local=False: the renewing thread needs the holder's token
         held = self._client.lock(
-            self._key("locks", name), timeout=LOCK_LEASE_SECONDS, sleep=0.02, blocking_timeout=wait_seconds, thread_local=False
+            self._key("locks", name),
+            timeout=LOCK_LEASE_SECONDS,
+            sleep=0.02,
+            blocking_timeout=wait_seconds,
+            thread_local=False,
         )
         if not held.acquire():
-            raise StoreBusyError(f"the {name} lock of Redis prefix {self._prefix!r} stayed held for {wait_seconds:g} s")
+            where = f"Redis prefix {self._prefix!r}"
+            raise StoreBusyError(f"the {name} lock of {where} stayed held for {wait_seconds:g} s")
         released = threading.Event()
 
         def renew() -> None:
             while not released.wait(LOCK_LEASE_SECONDS / 3):
                 try:
                     held.reacquire()
-                except self._redis.RedisError:  # lost (lease ran out) or Redis unreachable: the next renewal tells
+                except self._redis.RedisError:  # lost (lease ran out) or Redis unreachable: tried again
                     pass
 
         renewer = threading.Thread(target=renew, name=f"langmem-lock-{name}", daemon=True)
