@@ -49,13 +49,11 @@ def stored_bytes(memory) -> dict[str, bytes]:
         stored["neo4j"] = "\n".join(repr((row["n"], row["r"])) for row in rows).encode()
     if memory.config.vector.backend == "weaviate":
         vector = services.vector
-        handles = [vector._tenant_map]
-        if memory.config.vector.multi_tenancy:
+        handles = [vector._collection]
+        if memory.config.vector.multi_tenancy:  # the tenant map too, and each tenant's shard
             tenants = sorted(vector._collection.tenants.get())
             stored["weaviate tenants"] = "\n".join(tenants).encode()
-            handles += [vector._collection.with_tenant(name) for name in tenants]
-        else:
-            handles.append(vector._collection)
+            handles = [vector._tenant_map, *(vector._collection.with_tenant(name) for name in tenants)]
         objects = [repr(item.properties) for handle in handles for item in handle.iterator()]
         stored["weaviate"] = "\n".join(objects).encode()
     return stored

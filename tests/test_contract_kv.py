@@ -142,7 +142,7 @@ def test_lock_has_one_holder_among_threads_and_gives_up_after_its_wait(kv):
             waiter = threading.Thread(target=late)
             waiter.start()
             waiter.join()
-    assert len(refused) == 1 and 0.2 <= refused[0] < 5
+    assert len(refused) == 1 and 0.15 <= refused[0] < 5  # redis-py gives up a poll (20 ms) early
     with kv.lock("delete_all", 0.2):  # free again
         pass
 

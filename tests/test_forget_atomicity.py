@@ -39,6 +39,7 @@ from langmem_plugin.pipeline.audit import SCOPE_INDEX
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS, RedisKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings, stored_bytes
@@ -244,12 +245,12 @@ def _stack_config(stack: str, request, directory: Path) -> dict:
     return config
 
 
-def _fresh_store(stack: str, request, directory: Path) -> tuple[dict, list[str], dict]:
+def _fresh_store(stack: str, request, directory: Path, bulk: int = 0) -> tuple[dict, list[str], dict]:
     config = _stack_config(stack, request, directory)
     if stack == "redis+neo4j":
         with Memory(config, embeddings=HashingEmbeddings()) as memory:
             memory.services.graph.reset()  # one Neo4j server for the session
-    ids = fill(config)
+    ids = fill(config, bulk)
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
         return config, ids, bystander_state(memory)
 
@@ -349,6 +350,18 @@ def _left_by_the_kill(path: Path) -> str:
     return "erasing" if "scope" not in entries[0] else "deleting"
 
 
+def _kill_once_journaled(child: subprocess.Popen, kv) -> str:
+    """SIGKILL the child as soon as its purge's journal entry is in the key-value tier `kv` (read
+    directly: opening a Memory would wait for the purge); its output."""
+    deadline = time.monotonic() + 120
+    while not kv.keys(SCOPE_INDEX, DELETING):
+        assert child.poll() is None, "the purge ended before its journal entry was seen"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    os.kill(child.pid, signal.SIGKILL)
+    return child.communicate(timeout=30)[0]
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_of_a_purge_leaves_the_user_whole_or_gone(tmp_path):
     template = tmp_path / "template"
@@ -394,14 +407,9 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
     child = subprocess.Popen([*cli, "forget", "--user-id", U], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     kv = DiskCacheKeyValueStore(path / "kv")
     try:
-        deadline = time.monotonic() + 120
-        while not kv.keys(SCOPE_INDEX, DELETING):
-            assert child.poll() is None and time.monotonic() < deadline
-            time.sleep(0.001)
+        assert "forgot" not in _kill_once_journaled(child, kv)
     finally:
         kv.close()
-    os.kill(child.pid, signal.SIGKILL)
-    assert "forgot" not in child.communicate(timeout=30)[0]
     assert _left_by_the_kill(path) in ("deleting", "erasing")
     listed = subprocess.run(
         [*cli, "list", "--user-id", V], cwd=ROOT, capture_output=True, text=True, timeout=300
@@ -514,23 +522,20 @@ print("done", flush=True)
 def test_sigkill_of_a_purge_holding_the_redis_lock_is_finished_by_the_next_open(request, tmp_path):
     """The lock of a process that died holding it runs out within its lease; the next open waits
     for it and finishes the purge (Redis key-value tier, Neo4j graph)."""
-    from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS
-
-    config, ids, bystander = _fresh_store("redis+neo4j", request, tmp_path / "m")
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER_CHILD, json.dumps(config), U],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout.readline().strip() == "ready"
-    with Memory(config, embeddings=HashingEmbeddings()) as watcher:
-        deadline = time.monotonic() + 60
-        while not watcher.services.kv.keys(SCOPE_INDEX, DELETING):  # the purge has begun: kill it now
-            assert time.monotonic() < deadline
-            time.sleep(0.001)
-    os.kill(child.pid, signal.SIGKILL)
-    assert "done" not in child.communicate(timeout=30)[0]
+    config, ids, bystander = _fresh_store("redis+neo4j", request, tmp_path / "m", bulk=1000)
+    kv = RedisKeyValueStore(config["kv"]["url"], prefix=config["kv"]["prefix"])
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", HOLDER_CHILD, json.dumps(config), U],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout.readline().strip() == "ready"
+        assert "done" not in _kill_once_journaled(child, kv)
+        assert kv.keys(SCOPE_INDEX, DELETING)  # killed inside the purge
+    finally:
+        kv.close()
     started = time.monotonic()
     with Memory(config, embeddings=HashingEmbeddings()) as reopened:
         assert time.monotonic() - started < LOCK_LEASE_SECONDS + 30
