@@ -312,6 +312,25 @@ def test_a_plain_delete_all_cut_short_is_finished_with_one_delete_event_per_memo
             assert reopened.services.kv.keys(SCOPE_INDEX, DELETING) == []
 
 
+def test_an_open_leaves_an_interrupted_purge_to_the_live_holder_of_the_lock(tmp_path):
+    """While a live process holds the deletion lock, an open waits for it a bounded time and
+    leaves the journal to it (the holder carried out what it found when it took the lock)."""
+    config = {"path": str(tmp_path / "m"), "delete_all_wait_seconds": 0.3}
+    ids = fill(config)
+    _crash_delete_all(config, 3, purge=True)
+    holder = DiskCacheKeyValueStore(tmp_path / "m" / "kv")  # opening a Memory would finish the purge
+    try:
+        with holder.lock(DELETION_LOCK, 1):
+            started = time.monotonic()
+            with Memory(config, embeddings=HashingEmbeddings()) as opened:
+                assert 0.3 <= time.monotonic() - started < 10
+                assert opened.services.kv.keys(SCOPE_INDEX, DELETING)  # left to the holder
+    finally:
+        holder.close()
+    with Memory(config, embeddings=HashingEmbeddings()) as reopened:
+        assert victim_state(reopened, ids) == GONE
+
+
 # -- SIGKILL at random moments of a purge ---------------------------------------------------------
 
 TRIALS = 24

@@ -28,6 +28,7 @@ could not, from each memory's history.
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -118,11 +119,12 @@ def finish_interrupted_deletions(services: MemoryServices) -> None:
     """Carry out the delete_all calls that a crash interrupted (run on open)."""
     if not services.kv.keys(SCOPE_INDEX, DELETING):
         return
-    try:
-        with services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds):
-            _carry_out_journal(services)
-    except StoreBusyError:
-        pass  # a live process holds the lock: it carried out every entry left before it took it
+    with ExitStack() as held:
+        try:
+            held.enter_context(services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds))
+        except StoreBusyError:
+            return  # a live process holds the lock: it carried out every entry left before it took it
+        _carry_out_journal(services)
 
 
 def _carry_out_journal(services: MemoryServices) -> None:
