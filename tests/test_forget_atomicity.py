@@ -176,6 +176,20 @@ def test_fill_puts_the_victim_in_every_place(tmp_path):
         assert victim_bytes_left(memory, ids) == set()
 
 
+def test_a_purge_of_thousands_of_memories_leaves_no_byte_in_rebalanced_pages(tmp_path):
+    """Thousands of memories written in batches beside another user's make SQLite rebalance
+    pages, whose unused space keeps copies of cells (tests/test_scope_safety.py); the purge
+    rewrites every file, so the scan finds none of the victim's."""
+    config = {"path": str(tmp_path / "m")}
+    ids = fill(config, bulk=3000)
+    with Memory(config, embeddings=HashingEmbeddings()) as memory:
+        bystander = bystander_state(memory)
+        assert memory.delete_all(user_id=U, purge=True) == 3003
+        assert victim_state(memory, ids) == GONE
+        assert bystander_state(memory) == bystander
+        assert victim_bytes_left(memory, ids) == set()
+
+
 # -- a crash after every write of a delete_all, on every backend -------------------------------------
 
 

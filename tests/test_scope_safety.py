@@ -5,6 +5,7 @@ bulk deletes across users."""
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import threading
 import time
@@ -20,7 +21,13 @@ from langmem_plugin.pipeline import audit
 from langmem_plugin.pipeline.audit import scope_index_prefixes
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.sqlite_common import BUSY_TIMEOUT_MS, open_sqlite, truncate_wal
+from langmem_plugin.tiers.sqlite_common import (
+    BUSY_TIMEOUT_MS,
+    open_sqlite,
+    rewrite_without_deleted,
+    truncate_wal,
+    write_transaction,
+)
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings, stored_bytes
@@ -291,6 +298,33 @@ def test_cli_scope_checks(tmp_path, capsys, monkeypatch):
     assert "across_users" in capsys.readouterr().err
     assert main(["--path", str(tmp_path / "cli"), "--json", "forget", "--agent-id", "bot", "--across-users"]) == 0
     assert '"deleted": 2' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_rewritten_file_keeps_no_copy_of_deleted_keys_that_rebalanced_pages_held(tmp_path, seed):
+    """secure_delete zeroes deleted cells, but a page rebuilt by B-tree rebalancing keeps old
+    bytes in its unused space: with these seeds one deleted key survives there (the file scan
+    sees it), which rewriting the file removes while every live row stays."""
+    path = tmp_path / "x.sqlite3"
+    conn = open_sqlite(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, owner TEXT NOT NULL)")
+    rng = random.Random(seed)
+    keys: dict[str, list[str]] = {"victim": [], "other": []}
+    for batch in range(12):  # memory ids of two users, written in alternate batches
+        owner = "victim" if batch % 2 == 0 else "other"
+        batch_keys = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(500)]
+        keys[owner] += batch_keys
+        with write_transaction(conn):
+            conn.executemany("INSERT INTO t (k, owner) VALUES (?, ?)", [(k, owner) for k in batch_keys])
+    with write_transaction(conn):
+        conn.execute("DELETE FROM t WHERE owner = 'victim'")
+    truncate_wal(conn)
+    data = path.read_bytes()
+    assert any(k.encode() in data for k in keys["victim"])  # left in a rebalanced page's unused space
+    rewrite_without_deleted(conn)
+    data = path.read_bytes()
+    assert [k for k in keys["victim"] if k.encode() in data] == []
+    assert all(k.encode() in data for k in keys["other"])
 
 
 def test_a_wal_that_cannot_be_emptied_is_an_error_not_a_silent_trace(tmp_path):

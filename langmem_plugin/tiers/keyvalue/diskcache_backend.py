@@ -33,7 +33,7 @@ import diskcache
 import filelock
 
 from ...errors import BackendError, StoreBusyError
-from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, truncate_wal
+from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, rewrite_without_deleted
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -265,11 +265,12 @@ class DiskCacheKeyValueStore:
             held.release()
 
     def erase_deleted(self) -> None:
-        """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
+        """Rewrite each namespace's file without any copy of a deleted row, and empty its
+        write-ahead log (VACUUM keeps diskcache's rowids: its table has an INTEGER PRIMARY KEY)."""
         for child in self._directory.iterdir():
             if _NAMESPACE.match(child.name) and (child / diskcache.core.DBNAME).is_file():
                 with closing(self._connect(child.name)) as conn:
-                    truncate_wal(conn)
+                    rewrite_without_deleted(conn)
 
     def read_manifest(self, namespace: str) -> dict | None:
         """The store manifest (see manifest.py) that this namespace's file carries."""
