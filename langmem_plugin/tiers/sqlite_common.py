@@ -129,8 +129,8 @@ def rewrite_without_deleted(conn: sqlite3.Connection) -> None:
     secure_delete zeroes deleted cells and freed pages, but a page that B-tree rebalancing
     rebuilt keeps its old bytes in the unused space between its cell pointers and its cells:
     copies of cells that lived there, deleted ones too (SQLite's rebuildPage does not clear it).
-    Only a rebuilt file holds no copy of anything deleted. It costs a write of the whole file
-    (about 17 ms per MB on the project machine), holding the write lock meanwhile."""
+    Only a rebuilt file holds no copy of anything deleted. It costs a write of the whole file,
+    holding the write lock meanwhile (docs/benchmarks.md, Forgetting)."""
     conn.execute("VACUUM")
     truncate_wal(conn)
 
