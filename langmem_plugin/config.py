@@ -166,6 +166,12 @@ class MemoryConfig(BaseModel):
     synchronous: Literal["NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite fsync level; FULL survives power loss, NORMAL only process crashes."
     )
+    delete_all_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a delete_all (purge or not) waits for those of other threads and "
+        "processes on the same store, which run one at a time, before raising StoreBusyError.",
+    )
     vector: VectorTierConfig = Field(default_factory=VectorTierConfig)
     graph: GraphTierConfig = Field(default_factory=GraphTierConfig)
     kv: KeyValueTierConfig = Field(default_factory=KeyValueTierConfig)

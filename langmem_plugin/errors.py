@@ -115,6 +115,12 @@ class BackendError(LangMemError):
     """A storage backend failed (disk full, locked database, server down)."""
 
 
+class StoreBusyError(BackendError):
+    """Another process kept a part of the store busy for longer than the bounded wait: the
+    deletion lock past `delete_all_wait_seconds`, or a write-ahead log that a purge must empty.
+    Nothing is half done: a journaled deletion finishes with the next `delete_all` or open."""
+
+
 class StoreCorruptedError(BackendError):
     """A tier's files are damaged or the tiers disagree about the store they belong to.
 

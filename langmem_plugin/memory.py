@@ -13,6 +13,7 @@ from .config import MemoryConfig
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
+from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
@@ -37,6 +38,7 @@ class _Facade:
         try:
             check_manifest(self.services)  # never serve an empty tier next to surviving ones
             settle_journal(self.services)  # audit what a crashed writer committed but did not log
+            finish_interrupted_deletions(self.services)  # a crash never leaves half a scope deleted
         except BaseException:
             self.services.close()
             raise

@@ -18,8 +18,8 @@ from .errors import (
     NoClearMatchError,
 )
 from .manifest import restamp_manifest
-from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event, log_events
-from .pipeline.forget import PROFILES, purge as _purge, users_within
+from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event
+from .pipeline.forget import PROFILES, delete_scope, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.manager import Decision, MemoryManager, Neighbour
 from .pipeline.messages import parse_timestamp
@@ -355,7 +355,9 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
     history, profiles and cached embeddings and LLM answers from every tier (right to be forgotten).
 
     A scope without user_id spans every user of its agent or run; deleting the data of more than
-    one user that way must be asked for with across_users=True."""
+    one user that way must be asked for with across_users=True. Calls on one store run one at a
+    time and are journaled: a crash leaves the scope whole or the call finished by the next open
+    (pipeline/forget.py)."""
     scope.required_filter()
     if scope.user_id is None and not across_users:
         users = users_within(services, scope, purge)
@@ -365,15 +367,7 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
                 f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
                 "across_users=True to delete them all"
             )
-    deleted = services.vector.delete_scope(scope)
-    if services.graph is not None:
-        services.graph.delete_scope(scope)
-    if purge:
-        _purge(services, scope, deleted)
-    else:
-        now = utc_now()
-        log_events(services, [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, now) for r in deleted])
-    return len(deleted)
+    return len(delete_scope(services, scope, purge))
 
 
 @traced("langmem.reset")

@@ -50,13 +50,12 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
 from ..filters import matches_filters
-from ..pipeline.validation import NAMESPACE_PREFIX, NamespaceUserId
 from ..records import MemoryRecord, Scope
 from ..storable import check_encodable
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import check_claimed_users
+from .store_namespaces import NAMESPACES, namespace_scope
 
-NAMESPACES = "store_namespaces"
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.
 DEFAULT_TEXT_PATHS = ("content.content", "content", "text")
@@ -66,18 +65,6 @@ KEY_LOCKS = 64
 MAX_VALUE_DEPTH = 100
 # How often an async put waiting for its key's lock looks again (it never blocks the event loop).
 LOCK_POLL_SECONDS = 0.002
-
-
-def namespace_scope(namespace: tuple[str, ...]) -> NamespaceUserId:
-    if (
-        not isinstance(namespace, tuple)
-        or not namespace
-        or not all(isinstance(part, str) and part for part in namespace)
-    ):
-        raise InvalidInputError(f"a namespace is a non-empty tuple of non-empty strings, got {namespace!r}")
-    for part in namespace:
-        check_encodable(part, "namespace label")
-    return NamespaceUserId(NAMESPACE_PREFIX + json.dumps(list(namespace), ensure_ascii=False))
 
 
 def check_value(value: Any) -> None:
@@ -146,7 +133,6 @@ async def _held(lock: threading.Lock) -> AsyncIterator[None]:
         yield
     finally:
         lock.release()
-
 
 def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     path = tuple(condition.path)

@@ -12,7 +12,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
+from ..sqlite_common import (
+    ManifestRow,
+    open_sqlite,
+    raise_typed_sqlite_errors,
+    rewrite_without_deleted,
+    scope_clause,
+    write_transaction,
+)
 from ..timestamps import from_epoch, to_epoch
 from .base import EntityMention, RelationMention, normalize_name, relation_type
 
@@ -254,9 +261,9 @@ class SQLiteGraphStore(ManifestRow):
             self._conn.execute(f"DELETE FROM entities WHERE {clause}", params)
 
     def erase_deleted(self) -> None:
-        """secure_delete has zeroed the freed pages; the WAL still holds their old images."""
+        """Rewrite the file without any copy of a deleted row, and empty the WAL."""
         with self._lock:
-            truncate_wal(self._conn)
+            rewrite_without_deleted(self._conn)
 
     def reset(self) -> None:
         with self._lock, write_transaction(self._conn):

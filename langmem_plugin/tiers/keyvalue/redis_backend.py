@@ -2,7 +2,8 @@
 
 Keys are `<prefix>:<namespace>:<key>`; values are JSON (bytes travel base64-wrapped), so any
 client can read them. `append` is an optimistic transaction (WATCH/MULTI, retried on conflict),
-so concurrent writers on any number of machines never lose an audit-log entry.
+so concurrent writers on any number of machines never lose an audit-log entry. Locks are
+redis-py's (a key set with NX and a lease), renewed while held.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any, Iterable, Mapping
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreBusyError
 from ..failures import ServerBackend, redacted, reports_failures, server_address
 from .base import with_new_items
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _BYTES = "__bytes__"
+# A lock's lease: a holder renews it every third of it, so a process that dies holding the lock
+# lets go of it within this time.
+LOCK_LEASE_SECONDS = 10.0
 
 
 def _encode(value: Any) -> str:
@@ -105,6 +111,40 @@ class RedisKeyValueStore(ServerBackend):
         head = f"{self._prefix}:{namespace}:"
         pattern = _GLOB_SPECIAL.sub(r"\\\1", head + prefix) + "*"
         return [name.decode()[len(head) :] for name in self._client.scan_iter(match=pattern, count=1000)]
+
+    @contextmanager
+    def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        # thread_local=False: the renewing thread needs the holder's token
+        held = self._client.lock(
+            self._key("locks", name),
+            timeout=LOCK_LEASE_SECONDS,
+            sleep=0.02,
+            blocking_timeout=wait_seconds,
+            thread_local=False,
+        )
+        if not held.acquire():
+            where = f"Redis prefix {self._prefix!r}"
+            raise StoreBusyError(f"the {name} lock of {where} stayed held for {wait_seconds:g} s")
+        released = threading.Event()
+
+        def renew() -> None:
+            while not released.wait(LOCK_LEASE_SECONDS / 3):
+                try:
+                    held.reacquire()
+                except self._redis.RedisError:  # lost (lease ran out) or Redis unreachable: tried again
+                    pass
+
+        renewer = threading.Thread(target=renew, name=f"langmem-lock-{name}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            released.set()
+            renewer.join()
+            try:
+                held.release()
+            except self._redis.RedisError:  # the lease ran out while Redis was unreachable: nothing is held
+                pass
 
     def erase_deleted(self) -> None:
         """DEL frees a key's memory at once; RDB snapshots and the AOF drop it at their next

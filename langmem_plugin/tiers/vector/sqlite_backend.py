@@ -23,7 +23,14 @@ from pydantic import TypeAdapter
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
+from ..sqlite_common import (
+    ManifestRow,
+    open_sqlite,
+    raise_typed_sqlite_errors,
+    rewrite_without_deleted,
+    scope_clause,
+    write_transaction,
+)
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .ann_index import AnnMaintainer
@@ -495,11 +502,12 @@ class SQLiteVectorStore(ManifestRow):
 
     def erase_deleted(self) -> None:
         """Rewrite the FTS index without the entries of deleted rows (FTS5 keeps them in its
-        segments until a merge), then empty the WAL; secure_delete has zeroed the freed pages."""
+        segments until a merge), then the file without any copy of a deleted row, and empty the
+        WAL. VACUUM keeps every rowid: both tables have an INTEGER PRIMARY KEY."""
         with self._lock:
             with write_transaction(self._conn):
                 self._conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
-            truncate_wal(self._conn)
+            rewrite_without_deleted(self._conn)
             if self._ann is not None:
                 live = self._conn.execute("SELECT rowid FROM memories").fetchall()
                 self._ann.erase(np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live)))

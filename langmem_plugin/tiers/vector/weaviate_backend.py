@@ -463,7 +463,10 @@ class WeaviateVectorStore(ServerBackend):
             self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+        """The map entries go before the objects: a deletion that a crash cut short and that is
+        repeated finds the objects left by their scope, but map entries only through objects."""
         deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
+        self._forget_tenants([r.id for r in deleted])
         if self._multi_tenancy and scope == Scope(user_id=scope.user_id):
             # the user's whole tenant: removing it drops its shard, nothing is left behind on disk
             self._collection.tenants.remove([tenant_name(scope.user_id)])
@@ -471,7 +474,6 @@ class WeaviateVectorStore(ServerBackend):
             where = scope_filter(scope, self._multi_tenancy)
             while deleted and self._read(scope, lambda h: h.data.delete_many(where=where).matches, 0):
                 pass  # the server deletes at most QUERY_MAXIMUM_RESULTS objects per call
-        self._forget_tenants([r.id for r in deleted])
         return deleted
 
     def count(self, scope: Scope) -> int:
