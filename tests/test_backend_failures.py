@@ -5,6 +5,9 @@ tests/test_dead_servers.py."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import pytest
 
 from langmem_plugin import BackendError, InvalidInputError, Memory
@@ -61,6 +64,14 @@ class ExampleBackend(ServerBackend):
     def _private(self) -> None:
         raise ClientFailure("not wrapped")
 
+    @contextmanager
+    def lock(self, fail_on: str) -> Iterator[None]:
+        if fail_on == "enter":
+            raise ClientFailure("lost on enter")
+        yield
+        if fail_on == "exit":
+            raise ClientFailure("lost on exit")
+
 
 def test_only_the_client_failures_of_public_methods_are_translated():
     with pytest.raises(BackendError, match=r"^cannot connect to Example at db.example:1: ClientFailure: refused, password \*\*\*$"):
@@ -74,6 +85,17 @@ def test_only_the_client_failures_of_public_methods_are_translated():
         backend.read(KeyError("x"))
     with pytest.raises(ClientFailure):
         backend._private()
+
+
+@pytest.mark.parametrize("fail_on", ["enter", "exit"])
+def test_a_context_manager_method_reports_failures_on_entering_and_leaving(fail_on):
+    """A lock talks to its server when it is taken and released, after the method has returned."""
+    with pytest.raises(BackendError, match=rf"^Example at db.example:1 failed in lock: ClientFailure: lost on {fail_on}$"):
+        with ExampleBackend().lock(fail_on):
+            pass
+    with pytest.raises(InvalidInputError):  # what the body raises passes through as it is
+        with ExampleBackend().lock("never"):
+            raise InvalidInputError("bad")
 
 
 def test_a_memory_that_cannot_open_its_graph_closes_the_tiers_it_opened(tmp_path, monkeypatch):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import BackendError
@@ -75,10 +76,10 @@ def _reporting(method: Callable[..., Any], backend: str, failures: Failures):
     else:
         what = "{backend} at {address} failed in " + method.__name__
 
-    @functools.wraps(method)
-    def call(self: ServerBackend, *args: Any, **kwargs: Any) -> Any:
+    @contextmanager
+    def reported(self: ServerBackend) -> Iterator[None]:
         try:
-            return method(self, *args, **kwargs)
+            yield
         except Exception as exc:
             if not isinstance(exc, _imported(failures)):
                 raise
@@ -86,7 +87,31 @@ def _reporting(method: Callable[..., Any], backend: str, failures: Failures):
             where = what.format(backend=backend, address=self.backend_address)
             raise BackendError(f"{where}: {detail}") from exc
 
+    @functools.wraps(method)
+    def call(self: ServerBackend, *args: Any, **kwargs: Any) -> Any:
+        with reported(self):
+            result = method(self, *args, **kwargs)
+        if isinstance(result, AbstractContextManager):  # a lock: it talks to the server on enter and exit
+            return _ReportedContext(result, lambda: reported(self))
+        return result
+
     return call
+
+
+class _ReportedContext(AbstractContextManager):
+    """A backend's context manager whose entering and leaving report failures like its methods do."""
+
+    def __init__(self, inner: AbstractContextManager, reported: Callable[[], AbstractContextManager]):
+        self._inner = inner
+        self._reported = reported
+
+    def __enter__(self) -> Any:
+        with self._reported():
+            return self._inner.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        with self._reported():
+            return self._inner.__exit__(*exc_info)
 
 
 def _imported(failures: Failures) -> tuple[type[BaseException], ...]:
