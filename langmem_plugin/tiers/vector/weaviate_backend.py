@@ -29,7 +29,16 @@ from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .relevance import keyword_coverage, keyword_terms, relevance, rrf_ranking
+from .relevance import (
+    MIN_ROOT,
+    is_common,
+    keyword_coverage,
+    keyword_terms,
+    relevance,
+    rrf_ranking,
+    term_weight,
+    word_root,
+)
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -62,6 +71,17 @@ def validity_filter(as_of: datetime | None):
         return Filter.by_property("valid_to").greater_or_equal(OPEN)
     moment = to_epoch(as_of)
     return Filter.all_of([Filter.by_property("valid_from").less_or_equal(moment), Filter.by_property("valid_to").greater_than(moment)])
+
+
+def term_filter(term: str):
+    """Memories with a word that `relevance.term_matches` finds for the query term: its root and
+    any further letters, or a short root and at most two (Weaviate's `like` wildcards on the words
+    of `text`)."""
+    Filter = _filters()
+    root = word_root(term)
+    if len(root) >= MIN_ROOT:
+        return Filter.by_property("text").like(root + "*")
+    return Filter.any_of([Filter.by_property("text").like(root + "?" * extra) for extra in range(3)])
 
 
 def combine(*filters):
@@ -399,23 +419,31 @@ class WeaviateVectorStore:
         dense = keyword = graph = []
         if params.dense_weight and self._dimensions is not None:
             dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
-        if query.strip() and params.keyword_weight:
-            keyword = ranked(self._read(scope, lambda h: h.query.bm25(query, query_properties=["text"], filters=where, limit=fetch, include_vector=True).objects, []))
+        terms, weights = self._weighted_terms(scope, query) if params.keyword_weight else ([], [])
+        if terms:
+            bm25 = " ".join(terms)
+            keyword = ranked(
+                self._read(
+                    scope,
+                    lambda h: h.query.bm25(
+                        bm25, query_properties=["text"], filters=where, limit=fetch, include_vector=True
+                    ).objects,
+                    [],
+                )
+            )
         if params.graph_links and params.graph_weight:
             linked_ids = list(params.graph_links)
             linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
             objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
             graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
         fused = rrf_ranking([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
-        # The same relevance as every backend (keyword terms weighted equally: Weaviate does not
-        # expose document frequencies); neighbouring-turn context is the embedded backend's only.
-        terms = keyword_terms(query)
+        # The same relevance as every backend; neighbouring-turn context is the embedded backend's only.
         evidence = {}
         for memory_id in fused:
             record = seen[memory_id][0]
             evidence[memory_id] = (
                 cosine(seen[memory_id][1], vector),
-                keyword_coverage(terms, [1.0] * len(terms), record.text) if terms and params.keyword_weight else None,
+                keyword_coverage(terms, weights, record.text) if terms else None,
                 params.graph_links.get(memory_id) if params.graph_weight else None,
             )
         score = {
@@ -431,6 +459,32 @@ class WeaviateVectorStore:
             make_hit(seen[i][0], score[i], evidence[i], fused[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
             for i in ordered[: params.limit]
         ]
+
+    def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
+        """How many of the scope's memories (valid or not, as the embedded backend counts) have each
+        term, and how many it has: one count from the server per term, and one in all."""
+        if not terms:
+            return [], 0
+        where = scope_filter(scope, self._multi_tenancy)
+
+        def count(condition) -> int:
+            return self._read(
+                scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
+            )
+
+        return [count(combine(where, term_filter(t))) for t in terms], count(where)
+
+    def _weighted_terms(self, scope: Scope, query: str) -> tuple[list[str], list[float]]:
+        """The query terms that are not common in the scope, and their weights (`relevance.term_weight`):
+        what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
+        terms = keyword_terms(query)
+        counts, total = self._term_counts(scope, terms)
+        kept = [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)]
+        return [t for t, _ in kept], [term_weight(count, total) for _, count in kept]
+
+    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+        counts, total = self._term_counts(scope, terms)
+        return [t for t, count in zip(terms, counts) if is_common(count, total)]
 
     def delete(self, memory_ids: list[str]) -> None:
         Filter = _filters()
