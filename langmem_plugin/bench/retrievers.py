@@ -11,6 +11,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..embeddings.cache import embed_texts
 from ..memory import Memory
+from ..records import SearchHit
 from .locomo_data import Conversation
 
 WARM_BATCH = 256
@@ -99,8 +100,12 @@ class LangMemRetriever:
             ]
             self.memory.add(messages, user_id=conversation.sample_id, infer=self._infer)
 
+    def hits(self, conversation: Conversation, query: str, k: int) -> list[SearchHit]:
+        """The conversation's top k memories for the query, with their relevance scores."""
+        return self.memory.search(query, user_id=conversation.sample_id, limit=k)
+
     def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
-        hits = self.memory.search(query, user_id=conversation.sample_id, limit=k)
+        hits = self.hits(conversation, query, k)
         return [RetrievedItem(h.memory.text, frozenset(s.message_id for s in h.memory.sources)) for h in hits]
 
     def close(self) -> None:
