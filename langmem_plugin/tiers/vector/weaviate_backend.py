@@ -29,6 +29,8 @@ from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
+from .scope_keywords import ScopeKeywords
+from .word_counts import ScopeWordCounts
 from .relevance import (
     MIN_ROOT,
     is_common,
@@ -42,6 +44,9 @@ from .relevance import (
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
+# Scopes up to this many memories have their words counted client-side from their texts
+# (word_counts.py); larger ones by the server, one aggregate query per query word.
+COUNTED_SCOPE_MAX_ROWS = 5000
 OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in the future)
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
@@ -203,6 +208,7 @@ class WeaviateVectorStore:
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
+        self._word_counts = ScopeWordCounts()
         self._ensure_collections()
         self._dimensions: int | None = self._stored_dimensions()
 
@@ -462,17 +468,60 @@ class WeaviateVectorStore:
 
     def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
         """How many of the scope's memories (valid or not, as the embedded backend counts) have each
-        term, and how many it has: one count from the server per term, and one in all."""
+        term, and how many it has. A scope of at most `COUNTED_SCOPE_MAX_ROWS` memories is counted
+        from its texts (read again only when its fingerprint changed); a larger one by the server,
+        one aggregate query per term."""
         if not terms:
             return [], 0
+        fingerprint = self._fingerprint(scope)
+        if fingerprint[0] > COUNTED_SCOPE_MAX_ROWS:
+            where = scope_filter(scope, self._multi_tenancy)
+            return [self._count(scope, combine(where, term_filter(t))) for t in terms], fingerprint[0]
+        keywords = self._word_counts.get(scope, fingerprint)
+        if keywords is None:
+            keywords = ScopeKeywords(self._texts(scope))
+            self._word_counts.put(scope, fingerprint, keywords)
+        return [keywords.document_count(t) for t in terms], len(keywords)
+
+    def _count(self, scope: Scope, condition) -> int:
+        return self._read(
+            scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
+        )
+
+    def _fingerprint(self, scope: Scope) -> tuple[int, float | None, float | None]:
+        """The scope's size, and the sum and latest of its memories' update times (one aggregate
+        query): an insert or a delete changes the size, a rewrite (stamped with the time it is
+        made, the newest) the latest."""
+        from weaviate.classes.query import Metrics
+
         where = scope_filter(scope, self._multi_tenancy)
+        updated = [Metrics("updated_at").number(sum_=True, maximum=True)]
+        found = self._read(
+            scope,
+            lambda h: h.aggregate.over_all(filters=where, total_count=True, return_metrics=updated),
+            None,
+        )
+        if found is None or not found.total_count:
+            return (0, None, None)
+        metrics = found.properties["updated_at"]
+        return (found.total_count, metrics.sum_, metrics.maximum)
 
-        def count(condition) -> int:
-            return self._read(
-                scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
+    def _texts(self, scope: Scope) -> list[str]:
+        """Every text of the scope, valid or not (a page of `PAGE` per query)."""
+        where = scope_filter(scope, self._multi_tenancy)
+        texts: list[str] = []
+        while True:
+            offset = len(texts)
+            page = self._read(
+                scope,
+                lambda h: h.query.fetch_objects(
+                    filters=where, limit=PAGE, offset=offset, return_properties=["text"]
+                ).objects,
+                [],
             )
-
-        return [count(combine(where, term_filter(t))) for t in terms], count(where)
+            texts += [o.properties["text"] for o in page]
+            if len(page) < PAGE:
+                return texts
 
     def _weighted_terms(self, scope: Scope, query: str) -> tuple[list[str], list[float]]:
         """The query terms that are not common in the scope, and their weights (`relevance.term_weight`):
@@ -493,6 +542,7 @@ class WeaviateVectorStore:
                 chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
                 handle.data.delete_many(where=Filter.by_id().contains_any(chunk))
         self._forget_tenants(memory_ids)
+        self._word_counts.clear()  # no deleted text stays in this process's memory
 
     def _forget_tenants(self, memory_ids: list[str]) -> None:
         """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
@@ -513,11 +563,11 @@ class WeaviateVectorStore:
             while deleted and self._read(scope, lambda h: h.data.delete_many(where=where).matches, 0):
                 pass  # the server deletes at most QUERY_MAXIMUM_RESULTS objects per call
         self._forget_tenants([r.id for r in deleted])
+        self._word_counts.clear()
         return deleted
 
     def count(self, scope: Scope) -> int:
-        where = scope_filter(scope, self._multi_tenancy)
-        return self._read(scope, lambda h: h.aggregate.over_all(filters=where, total_count=True).total_count, 0)
+        return self._count(scope, scope_filter(scope, self._multi_tenancy))
 
     def erase_deleted(self) -> None:
         """Deleted objects leave every query at once; Weaviate drops them from its LSM segments
@@ -528,6 +578,7 @@ class WeaviateVectorStore:
         self._client.collections.delete([self._name, self._tenant_map_name])
         self._ensure_collections()
         self._dimensions = None
+        self._word_counts.clear()
 
     def close(self) -> None:
         self._client.close()
