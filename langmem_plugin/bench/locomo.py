@@ -3,7 +3,8 @@
 For every question of categories 1-4 each system retrieves k memories; a memory covers the
 dia_ids it was built from (its provenance), and the question's evidence dia_ids decide
 Recall@k (any / all evidence) and NDCG@k. Latency is the search call alone: queries are
-embedded before timing.
+embedded before timing, and the time to embed a text first seen within a search (the question
+less the words common in the scope, which langmem embeds instead) is left out.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[
     return factories[name]()
 
 
-def evaluate_system(system: Retriever, conversations: list[Conversation], k_max: int) -> dict:
+def evaluate_system(
+    system: Retriever, conversations: list[Conversation], k_max: int, embeddings: MemoizedEmbeddings
+) -> dict:
+    """`embeddings`: the memo the system embeds with, whose embedding time the search latency leaves out."""
     rows: list[tuple[int, dict[str, float], float]] = []  # (category, scores, search ms) per question
     retrieved_tokens: list[int] = []
     ingest_seconds = 0.0
@@ -84,9 +88,9 @@ def evaluate_system(system: Retriever, conversations: list[Conversation], k_max:
         system.ingest(conversation)
         ingest_seconds += time.perf_counter() - started
         for question in retrieval_questions(conversation):
-            started = time.perf_counter()
+            started, embedding = time.perf_counter(), embeddings.seconds
             items = system.search(conversation, question.question, k_max)
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed_ms = (time.perf_counter() - started - (embeddings.seconds - embedding)) * 1000
             outputs = {"retrieved": retrieval_outputs(items)}
             scores = run_evaluators([retrieval_evaluator], {"question": question.question}, outputs, {"evidence": question.evidence})
             rows.append((question.category, scores, elapsed_ms))
@@ -122,7 +126,10 @@ def run_retrieval(
 ) -> dict:
     conversations = load_locomo(data)[:limit_conversations]
     shared, embed_seconds = _warm_embeddings(conversations, embeddings)
-    results = {name: evaluate_system(build_system(name, shared, memory_config), conversations, max(KS)) for name in systems}
+    results = {
+        name: evaluate_system(build_system(name, shared, memory_config), conversations, max(KS), shared)
+        for name in systems
+    }
     report = {
         "benchmark": "locomo-retrieval",
         "data": str(data),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -44,6 +45,7 @@ class MemoizedEmbeddings(Embeddings):
         self.inner = embeddings
         self.model = f"memo:{getattr(embeddings, 'model_name', type(embeddings).__name__)}"
         self._vectors: dict[str, np.ndarray] = {}
+        self.seconds = 0.0  # spent embedding, so that a timed search can leave out a text it embeds
 
     def missing(self, texts: list[str]) -> list[str]:
         """The distinct texts not embedded yet: what warm() will embed, for a progress total."""
@@ -54,7 +56,10 @@ class MemoizedEmbeddings(Embeddings):
         missing = self.missing(texts)
         for start in range(0, len(missing), WARM_BATCH):
             batch = missing[start : start + WARM_BATCH]
-            for text, vector in zip(batch, embed_texts(self.inner, batch)):
+            started = time.perf_counter()
+            vectors = embed_texts(self.inner, batch)
+            self.seconds += time.perf_counter() - started
+            for text, vector in zip(batch, vectors):
                 self._vectors[text] = vector
             if progress is not None:
                 progress(len(batch))

@@ -223,7 +223,7 @@ def format_scores(report: dict) -> str:
     chosen = f"{report['recommended_threshold']:.2f}"
     columns = (("layout", 14), ("system", 18), ("R@k", 7), ("ev. share >=0.5", 17), ("ev. kept", 10))
     columns += (("other removed", 15), ("unrelated q. with a hit", 25))
-    header = "".join(f"{name:<{width}}" if width > 14 else f"{name:>{width}}" for name, width in columns)
+    header = "".join(f"{name:<{width}}" if at < 2 else f"{name:>{width}}" for at, (name, width) in enumerate(columns))
     lines = [f"recommended threshold {chosen}: {report['threshold_rule']}", header, "-" * len(header)]
     for layout, systems in report["layouts"].items():
         for name, summary in systems.items():
