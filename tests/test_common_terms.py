@@ -169,26 +169,36 @@ def test_weaviate_weighs_and_counts_terms_as_the_embedded_backend(
 
 @pytest.mark.parametrize("backend", ["weaviate", "weaviate-tenants"])
 def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(tmp_path, request, backend):
+    """A scope's texts are read once; this client's inserts extend its counts, any other change
+    (another client's insert, a rewrite) has them read again, and a delete drops them all."""
     store = VECTOR_BACKENDS[backend](tmp_path, request)
+    other = VECTOR_BACKENDS[backend](tmp_path, request)  # another process's client, same collection
+    reads: list[Scope] = []
+    read_texts = store._texts
+    store._texts = lambda scope: reads.append(scope) or read_texts(scope)
     try:
-        records = _records(_texts(4, 2))
+        records = _records(_texts(4, 2))  # Zora kept a lamp / a cello, kept a tiger / a maple
         vectors, _ = _vectors(6)
         store.insert(records, vectors[:4])
         assert store.common_terms(USER, ["zora", "kept"]) == ["kept"]  # Zora in 2 of 4: half is not most
         [more] = _records(["Zora kept a lamp too"])
         store.insert([more], vectors[4:5])
-        assert store.common_terms(USER, ["zora", "kept"]) == ["zora", "kept"]  # 3 of 5
-        rewritten = more.model_copy(
-            update={"text": "a lamp", "updated_at": more.updated_at + timedelta(seconds=1)}
-        )
-        store.replace(rewritten)
-        assert store.common_terms(USER, ["zora", "kept"]) == ["kept"]  # 2 of 5
+        assert store.common_terms(USER, ["zora", "kept"]) == ["zora", "kept"]  # 3 of 5, 5 of 5
+        assert len(reads) == 1
+        [theirs] = _records(["Zora saw a tiger"])
+        other.insert([theirs], vectors[5:6])
+        assert store.common_terms(USER, ["zora", "kept"]) == ["zora", "kept"]  # 4 of 6, 5 of 6
+        assert len(reads) == 2
+        store.replace(more.model_copy(update={"text": "a lamp", "updated_at": more.updated_at + timedelta(1)}))
+        assert store.common_terms(USER, ["zora", "kept"]) == ["kept"]  # 3 of 6, 4 of 6
+        assert len(reads) == 3
         store.delete([records[2].id])
-        assert not store._word_counts._held  # a delete drops every scope's counted texts
-        assert store.common_terms(USER, ["zora", "kept", "lamp"]) == ["kept"]  # 2 of 4, 3 of 4, 1
+        assert not store._word_counts.held()  # a delete drops every scope's counted texts
+        assert store.common_terms(USER, ["zora", "kept", "lamp"]) == ["zora", "kept"]  # 3, 3 and 2 of 5
         store.delete_scope(USER)
-        assert not store._word_counts._held and store.common_terms(USER, ["zora"]) == []
+        assert not store._word_counts.held() and store.common_terms(USER, ["zora"]) == []
     finally:
+        other.close()
         store.close()
 
 

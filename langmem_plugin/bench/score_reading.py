@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
@@ -55,7 +56,6 @@ UNRELATED_QUESTIONS = (
     "Who painted the Mona Lisa?",
 )
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(20))
-LAYOUTS = ("conversation", "speaker")
 EVIDENCE_KEPT = 0.99
 THRESHOLD_RULE = (
     f"the highest threshold (in steps of 0.05) that keeps at least {EVIDENCE_KEPT:.0%} of the evidence hits "
@@ -73,9 +73,8 @@ class ScoreSample:
     # the best hit of each unrelated question in each scope (0: none), scope by scope, in
     # UNRELATED_QUESTIONS order
     unrelated_top: list[float] = field(default_factory=list)
-    found: list[float] = field(
-        default_factory=list
-    )  # per scored question: 1 if an evidence turn is among the hits
+    # per scored question: 1 if an evidence turn is among its hits, else 0
+    found: list[float] = field(default_factory=list)
 
 
 def speaker_conversations(conversation: Conversation) -> list[Conversation]:
@@ -196,7 +195,9 @@ def recommended_threshold(summaries: list[dict]) -> float:
     )
 
 
-def read_scores(build, conversations: list[Conversation], systems: tuple[str, ...], k: int) -> dict:
+def read_scores(
+    build: Callable[[str], LangMemRetriever], conversations: list[Conversation], systems: tuple[str, ...], k: int
+) -> dict:
     """Every system in every layout; `build(name)` makes a fresh system (its own store)."""
     layouts = {
         "conversation": conversations,
@@ -223,7 +224,9 @@ def format_scores(report: dict) -> str:
     chosen = f"{report['recommended_threshold']:.2f}"
     columns = (("layout", 14), ("system", 18), ("R@k", 7), ("ev. share >=0.5", 17), ("ev. kept", 10))
     columns += (("other removed", 15), ("unrelated q. with a hit", 25))
-    header = "".join(f"{name:<{width}}" if at < 2 else f"{name:>{width}}" for at, (name, width) in enumerate(columns))
+    header = "".join(
+        f"{name:<{width}}" if at < 2 else f"{name:>{width}}" for at, (name, width) in enumerate(columns)
+    )
     lines = [f"recommended threshold {chosen}: {report['threshold_rule']}", header, "-" * len(header)]
     for layout, systems in report["layouts"].items():
         for name, summary in systems.items():

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import sys
 import uuid
 import warnings
 from datetime import datetime
@@ -353,6 +355,27 @@ class WeaviateVectorStore:
             handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
             objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
             self._insert_many(handle, objects)
+        self._count_inserted(records)
+
+    def _count_inserted(self, records: list[MemoryRecord]) -> None:
+        """Extend the counted texts of each held scope the records fall in, when its fingerprint (one
+        aggregate query) shows that they are all that changed: a chat's add, search, add, search
+        then reads no scope's texts again. Any other change leaves them to be read at the next search."""
+        for scope, (count, total, latest), keywords in self._word_counts.held():
+            added = [r for r in records if scope.matches(r.scope)]
+            if not added:
+                continue
+            stamps = [to_epoch(r.updated_at) for r in added]
+            newest = max(stamps) if latest is None else max(latest, *stamps)
+            expected = (count + len(added), (total or 0.0) + sum(stamps), newest)
+            found = self._fingerprint(scope)
+            # the server sums in its own order: allow the rounding of a float sum of that many terms
+            if found[0] == expected[0] and found[2] == expected[2] and math.isclose(
+                found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon
+            ):
+                self._word_counts.put(scope, found, keywords.extended([r.text for r in added]))
+            else:
+                self._word_counts.drop(scope)
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         if not self.get([record.id]):

@@ -50,6 +50,17 @@ class ScopeWordCounts:
                 _, (_, _, dropped) = self._held.popitem(last=False)
                 self._bytes -= dropped
 
+    def held(self) -> list[tuple[Scope, Hashable, ScopeKeywords]]:
+        """Every scope held, with its fingerprint and counts."""
+        with self._lock:
+            return [(scope, held[0], held[1]) for scope, held in self._held.items()]
+
+    def drop(self, scope: Scope) -> None:
+        with self._lock:
+            held = self._held.pop(scope, None)
+            if held is not None:
+                self._bytes -= held[2]
+
     def clear(self) -> None:
         with self._lock:
             self._held.clear()
