@@ -168,14 +168,22 @@ def test_weaviate_weighs_and_counts_terms_as_the_embedded_backend(
 
 
 @pytest.mark.parametrize("backend", ["weaviate", "weaviate-tenants"])
-def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(tmp_path, request, backend):
-    """A scope's texts are read once; this client's inserts extend its counts, any other change
-    (another client's insert, a rewrite) has them read again, and a delete drops them all."""
+@pytest.mark.parametrize("counted", ["from texts", "by the server"])
+def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(
+    tmp_path, request, monkeypatch, backend, counted
+):
+    """A scope's texts are read once (or each word counted by the server once); this client's
+    inserts extend its counts, any other change (another client's insert, a rewrite) has them
+    counted again, and a delete drops them all."""
     store = VECTOR_BACKENDS[backend](tmp_path, request)
     other = VECTOR_BACKENDS[backend](tmp_path, request)  # another process's client, same collection
-    reads: list[Scope] = []
-    read_texts = store._texts
-    store._texts = lambda scope: reads.append(scope) or read_texts(scope)
+    reads: list = []  # each time the scope's counts start afresh
+    if counted == "by the server":
+        monkeypatch.setattr(weaviate_backend, "COUNTED_SCOPE_MAX_ROWS", 0)
+        monkeypatch.setattr(weaviate_backend, "ServerCounts", _counting(weaviate_backend.ServerCounts, reads))
+    else:
+        read_texts = store._texts
+        store._texts = lambda scope: reads.append(scope) or read_texts(scope)
     try:
         records = _records(_texts(4, 2))  # Zora kept a lamp / a cello, kept a tiger / a maple
         vectors, _ = _vectors(6)
@@ -200,6 +208,17 @@ def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(tmp_pa
     finally:
         other.close()
         store.close()
+
+
+def _counting(server_counts, made: list):
+    """ServerCounts that records each time a scope's counts start afresh."""
+
+    def make(total, count, known=None):
+        if known is None:
+            made.append(total)
+        return server_counts(total, count, known)
+
+    return make
 
 
 @settings(max_examples=300)

@@ -32,7 +32,7 @@ from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .scope_keywords import ScopeKeywords
-from .word_counts import ScopeWordCounts
+from .word_counts import ScopeWordCounts, ServerCounts
 from .relevance import (
     MIN_ROOT,
     is_common,
@@ -361,7 +361,7 @@ class WeaviateVectorStore:
         """Extend the counted texts of each held scope the records fall in, when its fingerprint (one
         aggregate query) shows that they are all that changed: a chat's add, search, add, search
         then reads no scope's texts again. Any other change leaves them to be read at the next search."""
-        for scope, (count, total, latest), keywords in self._word_counts.held():
+        for scope, (count, total, latest), counts in self._word_counts.held():
             added = [r for r in records if scope.matches(r.scope)]
             if not added:
                 continue
@@ -373,7 +373,7 @@ class WeaviateVectorStore:
             if found[0] == expected[0] and found[2] == expected[2] and math.isclose(
                 found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon
             ):
-                self._word_counts.put(scope, found, keywords.extended([r.text for r in added]))
+                self._word_counts.put(scope, found, counts.extended([r.text for r in added]))
             else:
                 self._word_counts.drop(scope)
 
@@ -491,20 +491,23 @@ class WeaviateVectorStore:
 
     def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
         """How many of the scope's memories (valid or not, as the embedded backend counts) have each
-        term, and how many it has. A scope of at most `COUNTED_SCOPE_MAX_ROWS` memories is counted
-        from its texts (read again only when its fingerprint changed); a larger one by the server,
-        one aggregate query per term."""
+        term, and how many it has, kept until the scope's fingerprint changes. A scope of at most
+        `COUNTED_SCOPE_MAX_ROWS` memories is counted from its texts; a larger one by the server, one
+        aggregate query per term not counted yet."""
         if not terms:
             return [], 0
         fingerprint = self._fingerprint(scope)
-        if fingerprint[0] > COUNTED_SCOPE_MAX_ROWS:
-            where = scope_filter(scope, self._multi_tenancy)
-            return [self._count(scope, combine(where, term_filter(t))) for t in terms], fingerprint[0]
-        keywords = self._word_counts.get(scope, fingerprint)
-        if keywords is None:
-            keywords = ScopeKeywords(self._texts(scope))
-            self._word_counts.put(scope, fingerprint, keywords)
-        return [keywords.document_count(t) for t in terms], len(keywords)
+        counts = self._word_counts.get(scope, fingerprint)
+        if counts is None:
+            if fingerprint[0] > COUNTED_SCOPE_MAX_ROWS:
+                where = scope_filter(scope, self._multi_tenancy)
+                counts = ServerCounts(
+                    fingerprint[0], lambda term: self._count(scope, combine(where, term_filter(term)))
+                )
+            else:
+                counts = ScopeKeywords(self._texts(scope))
+            self._word_counts.put(scope, fingerprint, counts)
+        return [counts.document_count(t) for t in terms], len(counts)
 
     def _count(self, scope: Scope, condition) -> int:
         return self._read(
