@@ -171,7 +171,7 @@ class SearchHit(BaseModel):
 
     memory: MemoryRecord
     score: float
-    similarity: float  # cosine similarity of query and memory vectors
+    similarity: float  # cosine of the memory and the query (less words common in the scope) vectors
     keyword_score: float | None = None  # share of the query's IDF-weighted keywords in the memory
     graph_score: float | None = None  # specificity of the query entities the graph links to it
     context_score: float | None = None  # best relevance of its neighbouring turns
