@@ -24,6 +24,7 @@ from .errors import (
     MissingScopeError,
 )
 from .history_text import history_lines
+from .integrations.store_namespaces import namespace_scope
 from .memory import Memory
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope
@@ -186,6 +187,13 @@ def _parser() -> argparse.ArgumentParser:
     forget = commands.add_parser("forget", help="erase every memory, history and profile of a scope")
     _scope_arguments(forget, "whose data to erase, sub-scopes included")
     forget.add_argument(
+        "--namespace",
+        nargs="+",
+        metavar="LABEL",
+        help="instead of --user-id: the items of a LangGraph store namespace kept by MemoryStore "
+        "(e.g. --namespace memories alice)",
+    )
+    forget.add_argument(
         "--across-users",
         action="store_true",
         help="allow a scope without --user-id to erase several users' data",
@@ -203,6 +211,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _scope(args: argparse.Namespace) -> dict:
     return {"user_id": args.user_id, "agent_id": args.agent_id, "run_id": args.run_id}
+
+
+def _forget_scope(args: argparse.Namespace) -> dict:
+    """`forget`'s scope: the ids given, or a store namespace's (whose user id no option can name)."""
+    if args.namespace is None:
+        return _scope(args)
+    if args.user_id is not None:
+        raise InvalidInputError("give --namespace or --user-id, not both: a namespace is a scope of its own")
+    return {**_scope(args), "user_id": namespace_scope(tuple(args.namespace))}
 
 
 def _config(args: argparse.Namespace) -> MemoryConfig:
@@ -368,7 +385,7 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "export":
             _export(args, memory)
         elif args.command == "forget":
-            count = memory.delete_all(**_scope(args), purge=True, across_users=args.across_users)
+            count = memory.delete_all(**_forget_scope(args), purge=True, across_users=args.across_users)
             _emit(args, {"deleted": count}, [f"forgot {count} memories, their history and the profile"])
 
 

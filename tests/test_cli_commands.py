@@ -248,3 +248,22 @@ def test_cli_list_says_when_it_stops_at_its_limit(tmp_path):
     assert cut.stderr.strip() == "listed the newest 1 memories; there are more: raise --limit (at most 1000)"
     whole = cli("list", "--user-id", "u", "--limit", "2", store=store)
     assert len(whole.stdout.splitlines()) == 2 and whole.stderr == ""
+
+
+def test_cli_forget_erases_a_store_namespace_which_no_user_id_can_name(tmp_path):
+    from langmem_plugin import Memory
+    from langmem_plugin.integrations.store import MemoryStore
+
+    from .helpers import HashingEmbeddings
+
+    store = tmp_path / "s"
+    with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
+        MemoryStore(memory).put(("memories", "bob"), "k", {"content": "bob vault 4417"})
+        MemoryStore(memory).put(("memories", "ann"), "k", {"content": "ann vault 1234"})
+    named = cli("forget", "--user-id", 'ns:["memories", "bob"]', store=store, check=False)
+    assert named.returncode == 2 and "reserved" in named.stderr
+    both = cli("forget", "--namespace", "memories", "bob", "--user-id", "bob", store=store, check=False)
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert "forgot 1 memories" in cli("forget", "--namespace", "memories", "bob", store=store).stdout
+    with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
+        assert MemoryStore(memory).list_namespaces() == [("memories", "ann")]

@@ -348,12 +348,15 @@ def test_an_open_leaves_an_interrupted_purge_to_the_live_holder_of_the_lock(tmp_
 # -- SIGKILL at random moments of a purge ---------------------------------------------------------
 
 TRIALS = 24
+# The victim's user id is a store namespace's, which only `namespace_scope` can make: a child is
+# given the namespace, as JSON, and makes it itself.
 PURGE_CHILD = """
-import sys, time
+import json, sys, time
 from langmem_plugin import Memory
+from langmem_plugin.integrations.store_namespaces import namespace_scope
 from tests.helpers import HashingEmbeddings
 
-config, user = {"path": sys.argv[1]}, sys.argv[2]
+config, user = {"path": sys.argv[1]}, namespace_scope(tuple(json.loads(sys.argv[2])))
 memory = Memory(config, embeddings=HashingEmbeddings())
 print("ready", flush=True)
 started = time.perf_counter()
@@ -365,7 +368,10 @@ memory.close()
 
 def _start_purge(path: Path) -> subprocess.Popen:
     child = subprocess.Popen(
-        [sys.executable, "-c", PURGE_CHILD, str(path), U], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", PURGE_CHILD, str(path), json.dumps(NAMESPACE)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout.readline().strip() == "ready"
     return child
@@ -437,7 +443,9 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
     with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as memory:
         bystander = bystander_state(memory)
     cli = [sys.executable, "-m", "langmem_plugin", "--path", str(path)]
-    child = subprocess.Popen([*cli, "forget", "--user-id", U], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [*cli, "forget", "--namespace", *NAMESPACE], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     kv = DiskCacheKeyValueStore(path / "kv")
     try:
         assert "forgot" not in _kill_once_journaled(child, kv)
@@ -542,11 +550,12 @@ def test_a_delete_all_waits_for_the_lock_a_bounded_time_then_raises_a_typed_erro
 HOLDER_CHILD = """
 import json, sys
 from langmem_plugin import Memory
+from langmem_plugin.integrations.store_namespaces import namespace_scope
 from tests.helpers import HashingEmbeddings
 
 memory = Memory(json.loads(sys.argv[1]), embeddings=HashingEmbeddings())
 print("ready", flush=True)
-memory.delete_all(user_id=sys.argv[2], purge=True)
+memory.delete_all(user_id=namespace_scope(tuple(json.loads(sys.argv[2]))), purge=True)
 print("done", flush=True)
 """
 
@@ -559,7 +568,7 @@ def test_sigkill_of_a_purge_holding_the_redis_lock_is_finished_by_the_next_open(
     kv = RedisKeyValueStore(config["kv"]["url"], prefix=config["kv"]["prefix"])
     try:
         child = subprocess.Popen(
-            [sys.executable, "-c", HOLDER_CHILD, json.dumps(config), U],
+            [sys.executable, "-c", HOLDER_CHILD, json.dumps(config), json.dumps(NAMESPACE)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

@@ -50,6 +50,8 @@ from .retrieval import search_params
 from .validation import check_metadata, check_text
 
 NEIGHBOURS = 10
+# Candidates searched per neighbour wanted: those of sub-scopes are left out (`_neighbours`).
+SUB_SCOPE_MARGIN = 3
 # Memories per journaled write of a verbatim add: bounds the journal entry and the transaction.
 WRITE_CHUNK = 2000
 # A batch of models validated in one call costs about half as much per model as one call each.
@@ -236,9 +238,22 @@ class _PlannedFact:
 
 
 def _neighbours(services: MemoryServices, scope: Scope, fact: Fact, vector: np.ndarray) -> list[Neighbour]:
-    # the manager compares a fact with the memories most like it, not with their neighbouring turns
-    hits = services.vector.search(scope, vector, fact.text, search_params(services, limit=NEIGHBOURS, context=False))
-    return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)
+    """The memories of exactly the add's scope most like the fact (not their neighbouring turns).
+
+    A search of a scope also reaches its sub-scopes (`agent_id="bot"` spans every user of the
+    bot), but an add only ever changes memories of its own scope: an agent-level fact must not
+    rewrite, invalidate or retire a user's memory, nor a user-level one a run's."""
+    params = search_params(services, limit=NEIGHBOURS * SUB_SCOPE_MARGIN, context=False)
+    hits = [h for h in services.vector.search(scope, vector, fact.text, params) if h.memory.scope == scope]
+    return sorted((Neighbour(h.memory, h.similarity) for h in hits), key=lambda n: -n.similarity)[:NEIGHBOURS]
+
+
+def _own_duplicate(services: MemoryServices, scope: Scope, fact: Fact) -> MemoryRecord | None:
+    """A current memory of exactly the add's scope with the fact's text (see `_neighbours`)."""
+    if fact.forget:  # a request to forget a known text is the manager's to answer, never a duplicate
+        return None
+    duplicate = services.vector.find_by_hash(scope, content_hash(fact.text))
+    return duplicate if duplicate is not None and duplicate.scope == scope else None
 
 
 def _plan(
@@ -250,8 +265,7 @@ def _plan(
     undecided: list[int] = []
     own: set[int] = set()  # facts whose memory a failed try of this call stored (added or updated)
     for index, fact in enumerate(facts):
-        # a request to forget a known text is the manager's to answer, never a duplicate
-        duplicate = None if fact.forget else services.vector.find_by_hash(scope, content_hash(fact.text))
+        duplicate = _own_duplicate(services, scope, fact)
         decisions.append(None if duplicate is None else Decision(EventType.NOOP, target=duplicate))
         if duplicate is None:
             undecided.append(index)
