@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -182,14 +183,14 @@ class MemoryConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MemoryConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
             raise ConfigurationError(f"invalid memory config: {exc}") from exc
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "MemoryConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryConfig:
         """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30)."""
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}

@@ -13,8 +13,9 @@ directories may use one Redis prefix) with their own durability; they carry no m
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from .errors import ConfigurationError, StoreCorruptedError
 from .pipeline.audit import HISTORY, SCOPE_INDEX

@@ -12,13 +12,13 @@ See docs/coming-from-mem0.md.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from . import memory as core
-from . import operations
+from . import memory as core, operations
 from .config import MemoryConfig
 from .errors import (
     ConfigurationError,
@@ -280,7 +280,7 @@ class Memory(_Facade):
     def reset(self) -> None:
         operations.reset(self.services)
 
-    def __enter__(self) -> "Memory":
+    def __enter__(self) -> Memory:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -375,7 +375,7 @@ class AsyncMemory(_Facade):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    async def __aenter__(self) -> "AsyncMemory":
+    async def __aenter__(self) -> AsyncMemory:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,8 +7,9 @@ pipeline/ingest.py and search in pipeline/retrieval.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import (
     CrossUserDeleteError,

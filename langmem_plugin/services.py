@@ -10,8 +10,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from .config import MemoryConfig
-from .errors import ConfigurationError
 from .embeddings import CachedEmbeddings
+from .errors import ConfigurationError
 from .pipeline.manager import MemoryManager
 from .pipeline.offline_manager import OfflineMemoryManager
 from .pipeline.retries import FailedCalls
@@ -129,7 +129,7 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
     try:
         llm = config.llm
         return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
-    except Exception as exc:  # noqa: BLE001 - the provider's own error (e.g. openai.OpenAIError: no API key)
+    except Exception as exc:  # the provider's own error (e.g. openai.OpenAIError: no API key)
         raise ConfigurationError(
             f"cannot build the chat model {config.llm.model!r}: {type(exc).__name__}: {exc} "
             "(set OPENAI_API_KEY, or pass any LangChain chat model as Memory(llm=...))"

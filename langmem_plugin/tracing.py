@@ -7,7 +7,8 @@ entered only when a run is recorded."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from langchain_core.tracers.langchain import LangChainTracer
 from langsmith import get_current_run_tree, traceable

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timezone
+from datetime import UTC, date
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from .config import LimitsConfig
 from .errors import (
@@ -344,7 +345,7 @@ def _shape(document: Document, scope: Scope | None, batch_size: int) -> ImportPl
             return _exported_memories(Document(memories, document.name), memories, scope)
         results = value.get("results")
         if isinstance(results, list) and results:
-            if isinstance(results[0], dict) and MEMORY_KEYS <= set(results[0]):
+            if isinstance(results[0], dict) and set(results[0]) >= MEMORY_KEYS:
                 # our drop-in's get_all(): its items carry provenance and valid time
                 return _exported_memories(Document(results, document.name), results, scope)
             plan = _mem0_memories(Document(results, document.name), results, "result", scope)
@@ -364,9 +365,9 @@ def _shape(document: Document, scope: Scope | None, batch_size: int) -> ImportPl
         if not isinstance(item, dict):
             raise ImportFormatError(f"{document.place(index, 'item')}: every item must be a JSON object")
     first = items[0]
-    if MEMORY_KEYS <= set(first):
+    if set(first) >= MEMORY_KEYS:
         return _exported_memories(document, items, scope)
-    if MEM0_KEYS <= set(first) and "content" not in first:
+    if set(first) >= MEM0_KEYS and "content" not in first:
         return _mem0_memories(document, items, "memory", scope)
     if "speaker_a" in first or "conversation" in first:
         return _locomo(items)
@@ -509,7 +510,7 @@ def export_document(memory: Memory, scope: Scope, include_invalidated: bool) -> 
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "exported_at": utc_now().astimezone(timezone.utc).isoformat(),
+        "exported_at": utc_now().astimezone(UTC).isoformat(),
         "scope": scope.as_filter(),
         "memories": list(export_items(memory, scope, include_invalidated)),
     }

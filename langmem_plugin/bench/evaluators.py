@@ -6,7 +6,7 @@ evaluators, F1 and the LLM judge, live in qa.py)."""
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from .metrics import ndcg, recall_all, recall_any
 from .retrievers import RetrievedItem

@@ -13,8 +13,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -22,11 +23,18 @@ from langsmith import Client
 
 from .. import progress
 from ..config import MemoryConfig
-from ..extras import Requirement, require
 from ..errors import InvalidInputError
+from ..extras import Requirement, require
 from ..services import configured_chat_model
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
-from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment, summarise
+from .experiment import (
+    dataset_name,
+    ensure_dataset,
+    langsmith_configured,
+    locomo_examples,
+    run_experiment,
+    summarise,
+)
 from .locomo_data import Conversation, load_locomo, retrieval_questions
 from .plots import plot_recall_curves
 from .qa import run_qa

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import InvalidInputError
@@ -58,7 +58,7 @@ class Conversation:
 def parse_session_time(value: str) -> datetime:
     """'1:56 pm on 8 May, 2023' -> aware datetime (UTC: the dataset gives no zone)."""
     try:
-        return datetime.strptime(value.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
     except ValueError as exc:
         raise InvalidInputError(f"unrecognised LoCoMo session time {value!r}") from exc
 

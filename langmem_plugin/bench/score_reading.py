@@ -19,8 +19,8 @@ lets through costs a line of prompt. So the rule keeps nearly all the evidence t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 

@@ -11,9 +11,10 @@ calls are coroutines, and a sync caller may itself be running inside an event lo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Mapping, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from ..errors import ConfigurationError
 from ..memory import AsyncMemory, Memory

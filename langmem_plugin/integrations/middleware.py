@@ -4,7 +4,8 @@ step each (calls.py), so `invoke`, `ainvoke`, `stream` and `astream` behave alik
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langgraph.config import get_config

@@ -16,8 +16,9 @@ for every run, and reading it as a memory scope would give every run a memory of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigurationError, ForbiddenScopeError, MissingScopeError
 

@@ -28,9 +28,10 @@ import asyncio
 import json
 import math
 import threading
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from langgraph.config import get_config

@@ -9,6 +9,7 @@ from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
+from ..identity import model_identity
 from ..pipeline.manager import Decision, Neighbour
 from ..pipeline.messages import SPEAKER_ROLES, speaker_name
 from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
@@ -16,7 +17,6 @@ from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from ..identity import model_identity
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Callable, Literal, TypeVar
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -98,14 +99,14 @@ class StructuredCaller:
         if self._mode != "prompt":
             try:
                 return self._native(messages, schema)
-            except Exception as exc:  # noqa: BLE001 - any refusal of structured output
+            except Exception as exc:  # any refusal of structured output
                 if self._mode != "auto":
                     raise LLMCallError(f"{self._identity} failed with structured output {self._mode!r}: {exc}") from exc
                 logger.warning("%s: no native structured output (%s); asking for JSON in the prompt", self._identity, exc)
                 self._mode = "prompt"
         try:
             return _text(self.model.invoke(messages)), None
-        except Exception as exc:  # noqa: BLE001 - surfaced as one typed error
+        except Exception as exc:  # surfaced as one typed error
             raise LLMCallError(f"calling {self._identity} failed: {exc}") from exc
 
     def __call__(

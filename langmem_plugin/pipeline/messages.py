@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
@@ -40,7 +41,7 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            moment = datetime.fromtimestamp(value, tz=timezone.utc)
+            moment = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise ValueOutOfRangeError(f"{what} {value!r} is not a representable epoch time (years 1-9999)") from exc
     elif isinstance(value, str):
@@ -50,9 +51,9 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
             raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
     else:
         raise InvalidInputError(f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}")
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
-        datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)  # the tiers store epoch seconds
+        datetime.fromtimestamp(moment.timestamp(), tz=UTC)  # the tiers store epoch seconds
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueOutOfRangeError(f"{what} {value!r} is outside the storable range (years 1-9999 UTC)") from exc
     return moment

@@ -23,9 +23,10 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..records import ConversationMessage, MemoryRecord, Scope, utc_now
 from ..tiers.graph import GraphStore
@@ -69,7 +70,7 @@ def call_fingerprint(
     header = json.dumps(
         [scope.key(), metadata, infer, None if timestamp is None else timestamp.isoformat()], sort_keys=True
     )
-    return hashlib.sha256(f"{header}\x1e{given.fingerprint}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{header}\x1e{given.fingerprint}".encode()).hexdigest()
 
 
 class FailedCalls:

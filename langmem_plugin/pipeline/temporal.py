@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Callable
 
 _WEEKDAYS = [d.lower() for d in calendar.day_name]
 _NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..config import LimitsConfig
 from ..errors import (
@@ -20,7 +21,6 @@ from ..errors import (
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
 from ..storable import check_encodable, check_int_range
-
 
 # The user ids of LangGraph store namespaces (integrations/store.py) start with this prefix. A
 # plain string id that starts with it is refused, so that no id a caller or a client chooses can

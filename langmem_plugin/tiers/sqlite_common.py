@@ -6,9 +6,10 @@ import functools
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import BackendError, StoreBusyError, StoreCorruptedError, StorePathError
 

@@ -8,7 +8,8 @@ locks, which every process sharing the store sees.
 
 from __future__ import annotations
 
-from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping
+from typing import Any, ContextManager, Protocol, runtime_checkable
 
 
 @runtime_checkable

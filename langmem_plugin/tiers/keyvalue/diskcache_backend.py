@@ -25,15 +25,21 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import diskcache
 import filelock
 
 from ...errors import BackendError, StoreBusyError
-from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, rewrite_without_deleted
+from ..sqlite_common import (
+    BUSY_TIMEOUT_MS,
+    make_directory,
+    raise_typed_sqlite_errors,
+    rewrite_without_deleted,
+)
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -12,8 +12,9 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ...errors import ConfigurationError, StoreBusyError
 from ..failures import ServerBackend, redacted, reports_failures, server_address

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Hashable, Sequence
 from functools import lru_cache
-from typing import Collection, Hashable, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
+
 Item = TypeVar("Item", bound=Hashable)
 
 WORD = re.compile(r"\w+", re.UNICODE)

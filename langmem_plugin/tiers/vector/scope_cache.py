@@ -4,8 +4,8 @@ recently searched scopes are dropped (and reloaded with one query when searched 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 

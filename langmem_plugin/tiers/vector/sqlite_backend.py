@@ -11,11 +11,12 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -32,8 +33,8 @@ from ..sqlite_common import (
     write_transaction,
 )
 from ..timestamps import from_epoch, to_epoch
-from .base import SearchParams
 from .ann_index import AnnMaintainer
+from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex
 from .relevance import (
     MAX_TERM_SHARE,

@@ -21,19 +21,24 @@ import re
 import sys
 import uuid
 import warnings
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ...errors import (
+    BackendError,
+    ConfigurationError,
+    DimensionMismatchError,
+    MemoryNotFoundError,
+    MissingScopeError,
+)
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .scope_keywords import ScopeKeywords
-from .word_counts import ScopeWordCounts, ServerCounts
 from .relevance import (
     MIN_ROOT,
     is_common,
@@ -44,6 +49,8 @@ from .relevance import (
     term_weight,
     word_root,
 )
+from .scope_keywords import ScopeKeywords
+from .word_counts import ScopeWordCounts, ServerCounts
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -300,7 +307,7 @@ class WeaviateVectorStore(ServerBackend):
         handle = self._handle(scope)
         try:
             return query(handle)
-        except Exception as exc:  # noqa: BLE001 - the client wraps server errors in several types
+        except Exception as exc:  # the client wraps server errors in several types
             if self._multi_tenancy and _missing_tenant(exc):
                 return empty
             raise
