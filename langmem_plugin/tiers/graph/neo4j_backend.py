@@ -112,24 +112,23 @@ class Neo4jGraphStore(ServerBackend):
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         scope.required_filter()
         ids = {f: getattr(scope, f) for f in _SCOPE_FIELDS}
-        rows = []
-        for mention in mentions:
-            rows.append(
-                {
-                    "source_name": mention.source.name.strip(),
-                    "source_normalized": normalize_name(mention.source.name),
-                    "source_type": mention.source.type,
-                    "source_id": str(uuid.uuid4()),
-                    "target_name": mention.target.name.strip(),
-                    "target_normalized": normalize_name(mention.target.name),
-                    "target_type": mention.target.type,
-                    "target_id": str(uuid.uuid4()),
-                    "id": mention.id or str(uuid.uuid4()),
-                    "relation": relation_type(mention.relation),
-                    "memory_id": mention.memory_id,
-                    "valid_from": to_epoch(mention.valid_from),
-                }
-            )
+        rows = [
+            {
+                "source_name": mention.source.name.strip(),
+                "source_normalized": normalize_name(mention.source.name),
+                "source_type": mention.source.type,
+                "source_id": str(uuid.uuid4()),
+                "target_name": mention.target.name.strip(),
+                "target_normalized": normalize_name(mention.target.name),
+                "target_type": mention.target.type,
+                "target_id": str(uuid.uuid4()),
+                "id": mention.id or str(uuid.uuid4()),
+                "relation": relation_type(mention.relation),
+                "memory_id": mention.memory_id,
+                "valid_from": to_epoch(mention.valid_from),
+            }
+            for mention in mentions
+        ]
         if not rows:
             return []
         records = self._run(

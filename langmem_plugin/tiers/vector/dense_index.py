@@ -102,7 +102,7 @@ class DenseIndex:
         new_capacity = max(needed, capacity * 2)
         for name in self._arrays():
             old = getattr(self, name)
-            new = np.zeros((new_capacity,) + old.shape[1:], dtype=old.dtype)
+            new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype)
             new[: self._size] = old[: self._size]
             setattr(self, name, new)
 
@@ -152,7 +152,7 @@ class DenseIndex:
         for own, other, step in ((self._before, self._after, -1), (self._after, self._before, 1)):
             # only a row with no neighbour on that side within the batch can have one held before it
             loose = own[positions] < 0
-            for rowid, position in zip(rowids[loose].tolist(), positions[loose].tolist()):
+            for rowid, position in zip(rowids[loose].tolist(), positions[loose].tolist(), strict=True):
                 neighbour = self._position.get(rowid + step, -1)
                 if 0 <= neighbour < first_new:
                     own[position] = neighbour
@@ -263,7 +263,7 @@ class DenseIndex:
     def mark_indexed(self, rowids: np.ndarray) -> None:
         """The graph now holds these rows' vectors as copied, unless a write touched them since."""
         touched = self._touched or set()
-        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist())) if p is not None and r not in touched]
+        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist()), strict=True) if p is not None and r not in touched]
         self._indexed[positions] = True
         self._touched = None
 

@@ -140,7 +140,7 @@ def keyword_coverage(terms: Sequence[str], weights: Sequence[float], text: str) 
     if total <= 0:
         return 0.0
     lowered = text.lower()
-    found = sum(weight for term, weight in zip(terms, weights) if term_matches(term, lowered))
+    found = sum(weight for term, weight in zip(terms, weights, strict=True) if term_matches(term, lowered))
     return found / total
 
 

@@ -153,6 +153,6 @@ class ScopeKeywords:
         if total <= 0:
             return np.zeros(len(positions), dtype=np.float64)
         found = np.zeros(len(self), dtype=np.float64)
-        for term, weight in zip(terms, weights):
+        for term, weight in zip(terms, weights, strict=True):
             found[self.occurrences(term)[0]] += weight
         return found[positions] / total

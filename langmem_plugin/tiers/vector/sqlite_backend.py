@@ -134,7 +134,7 @@ _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 def _updated_row(row: tuple, assignments: Mapping[str, Any]) -> tuple:
     """A `_COLUMNS` row with the values an UPDATE assigned."""
-    return tuple(assignments.get(name, value) for name, value in zip(_COLUMN_NAMES, row))
+    return tuple(assignments.get(name, value) for name, value in zip(_COLUMN_NAMES, row, strict=True))
 
 
 def _row_nbytes(row: tuple) -> int:
@@ -151,7 +151,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     """The `memories` columns after rowid, in insert order."""
     rows = []
     to_json = _SOURCES.serializer.to_json  # `_SOURCES.dump_json` less its per-call keyword handling
-    for record, vector in zip(records, vectors):
+    for record, vector in zip(records, vectors, strict=True):
         scope = record.scope
         rows.append(
             (
@@ -175,7 +175,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
 
 def _cached_rows(rows: list[tuple], positions: list[int], rowids: list[int]) -> list[tuple]:
     """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given their rowids."""
-    return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids)]
+    return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids, strict=True)]
 
 
 def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
@@ -417,8 +417,8 @@ class SQLiteVectorStore(ManifestRow):
                 created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
-                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows)])
-                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at)])
+                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows, strict=True)])
+                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at, strict=True)])
             rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
             self._add_to_cached_indexes(by_scope, rowid_array, vectors, rows)
             for scope in created:
@@ -488,7 +488,7 @@ class SQLiteVectorStore(ManifestRow):
             self._conn.execute(f"DELETE FROM memory_fts WHERE rowid IN ({marks})", chunk)
 
     def _remove_from_cached_scopes(self, rowids: list[int]) -> None:
-        for _, cached in self._indexes.items():
+        for _, cached in self._indexes.items():  # noqa: PERF102 - a ScopeCache, whose items() is a snapshot
             small = cached.current_small()
             for rowid in rowids:
                 cached.index.remove(rowid)
@@ -643,7 +643,7 @@ class SQLiteVectorStore(ManifestRow):
             rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
         rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
         hits = []
-        for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
+        for slot, position, rowid in zip(order.tolist(), hit_positions, rowids, strict=True):
             relevance = float(score[slot])
             hits.append(
                 {
@@ -713,10 +713,7 @@ class SQLiteVectorStore(ManifestRow):
             "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
             (match, limit),
         ).fetchall()
-        ranked = []
-        for position in index.positions([r[0] for r in rows]):
-            if position is not None and allowed[position]:
-                ranked.append(position)
+        ranked = [p for p in index.positions([r[0] for r in rows]) if p is not None and allowed[p]]
         return ranked[:candidates], terms, weights
 
     def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -64,24 +64,20 @@ NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to")
 TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
 
 
-def _filters():
-    from weaviate.classes.query import Filter
-
-    return Filter
-
-
 def scope_filter(scope: Scope, multi_tenancy: bool):
     """Equality on every given scope id. In multi-tenancy mode user_id also picks the tenant, and
     is still filtered on inside it, so a tenant could never serve another user's records."""
     ids = scope.required_filter()
     if multi_tenancy and "user_id" not in ids:
         raise MissingScopeError("with Weaviate multi-tenancy every call needs a user_id (the tenant)")
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     return Filter.all_of([Filter.by_property(f).equal(v) for f, v in ids.items()])
 
 
 def validity_filter(as_of: datetime | None):
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     if as_of is None:
         return Filter.by_property("valid_to").greater_or_equal(OPEN)
     moment = to_epoch(as_of)
@@ -92,7 +88,8 @@ def term_filter(term: str):
     """Memories with a word that `relevance.term_matches` finds for the query term: its root and
     any further letters, or a short root and at most two (Weaviate's `like` wildcards on the words
     of `text`)."""
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     root = word_root(term)
     if len(root) >= MIN_ROOT:
         return Filter.by_property("text").like(root + "*")
@@ -100,10 +97,12 @@ def term_filter(term: str):
 
 
 def combine(*filters):
+    from weaviate.classes.query import Filter
+
     present = [f for f in filters if f is not None]
     if not present:
         return None
-    return present[0] if len(present) == 1 else _filters().all_of(present)
+    return present[0] if len(present) == 1 else Filter.all_of(present)
 
 
 def to_properties(record: MemoryRecord) -> dict[str, Any]:
@@ -313,7 +312,8 @@ class WeaviateVectorStore(ServerBackend):
             raise
 
     def _tenants_of(self, memory_ids: list[str]) -> dict[str, str]:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         found: dict[str, str] = {}
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
@@ -409,7 +409,8 @@ class WeaviateVectorStore(ServerBackend):
         )
 
     def get(self, memory_ids: list[str]) -> list[MemoryRecord]:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         found: dict[str, MemoryRecord] = {}
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
             for start in range(0, len(ids), PAGE):
@@ -420,7 +421,8 @@ class WeaviateVectorStore(ServerBackend):
         return [found[i] for i in memory_ids if i in found]
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(None), Filter.by_property("hash").equal(content_hash))
         objects = self._read(scope, lambda h: h.query.fetch_objects(filters=where, limit=1).objects, [])
         return from_properties(objects[0].properties) if objects else None
@@ -435,7 +437,12 @@ class WeaviateVectorStore(ServerBackend):
         while len(records) < limit:
             page = self._read(
                 scope,
-                lambda h: h.query.fetch_objects(filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("created_at", ascending=False)).objects,
+                lambda h: h.query.fetch_objects(
+                    filters=where,
+                    limit=PAGE,
+                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                    sort=Sort.by_property("created_at", ascending=False),
+                ).objects,
                 [],
             )
             records += [r for r in (from_properties(o.properties) for o in page) if _metadata_matches(r, filters)]
@@ -561,7 +568,10 @@ class WeaviateVectorStore(ServerBackend):
             page = self._read(
                 scope,
                 lambda h: h.query.fetch_objects(
-                    filters=where, limit=PAGE, offset=offset, return_properties=["text"]
+                    filters=where,
+                    limit=PAGE,
+                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                    return_properties=["text"],
                 ).objects,
                 [],
             )
@@ -574,15 +584,16 @@ class WeaviateVectorStore(ServerBackend):
         what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
         counts, total = self._term_counts(scope, terms)
-        kept = [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)]
+        kept = [(t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)]
         return [t for t, _ in kept], [term_weight(count, total) for _, count in kept]
 
     def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
         counts, total = self._term_counts(scope, terms)
-        return [t for t, count in zip(terms, counts) if is_common(count, total)]
+        return [t for t, count in zip(terms, counts, strict=True) if is_common(count, total)]
 
     def delete(self, memory_ids: list[str]) -> None:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
             for start in range(0, len(ids), PAGE):
                 chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
@@ -594,7 +605,8 @@ class WeaviateVectorStore(ServerBackend):
         """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
         if not self._multi_tenancy:
             return
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
             self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
