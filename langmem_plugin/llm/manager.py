@@ -17,7 +17,7 @@ from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
+from .structured import InvalidAnswerError, StructuredCaller, StructuredOutputMode
 
 
 def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str:
@@ -55,15 +55,15 @@ class LLMMemoryManager:
         def validate(answer: FactList) -> None:
             for index, fact in enumerate(answer.facts):
                 if not fact.text.strip():
-                    raise InvalidAnswer(f"fact {index} is empty")
+                    raise InvalidAnswerError(f"fact {index} is empty")
                 unknown = [i for i in fact.source_message_ids if i not in by_id]
                 if unknown:
-                    raise InvalidAnswer(f"fact {index} cites unknown message ids {unknown}; use the [id=...] values")
+                    raise InvalidAnswerError(f"fact {index} cites unknown message ids {unknown}; use the [id=...] values")
                 if fact.date is not None:
                     try:
                         date.fromisoformat(fact.date)
                     except ValueError:
-                        raise InvalidAnswer(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
+                        raise InvalidAnswerError(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
 
         answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages, scope), FactList, validate)
         facts = []
@@ -92,17 +92,17 @@ class LLMMemoryManager:
         def validate(answer: DecisionList) -> None:
             indices = sorted(d.fact_index for d in answer.decisions)
             if indices != list(range(len(facts))):
-                raise InvalidAnswer(f"give exactly one decision per fact index 0..{len(facts) - 1}, got {indices}")
+                raise InvalidAnswerError(f"give exactly one decision per fact index 0..{len(facts) - 1}, got {indices}")
             for decision in answer.decisions:
                 if decision.action == "ADD":
                     continue
                 if decision.memory_id is None or not 0 <= decision.memory_id < len(existing):
-                    raise InvalidAnswer(
+                    raise InvalidAnswerError(
                         f"fact {decision.fact_index}: {decision.action} needs one of the listed memory ids "
                         f"0..{len(existing) - 1}, got {decision.memory_id}"
                     )
                 if decision.action == "UPDATE" and not (decision.text or "").strip():
-                    raise InvalidAnswer(f"fact {decision.fact_index}: UPDATE needs the merged text")
+                    raise InvalidAnswerError(f"fact {decision.fact_index}: UPDATE needs the merged text")
 
         answer = self._call(scope, self.prompts.reconciliation(), user, DecisionList, validate)
         decisions: list[Decision] = [Decision(EventType.ADD)] * len(facts)
@@ -122,7 +122,7 @@ class LLMMemoryManager:
         def validate(answer: GraphExtraction) -> None:
             for relation in answer.relations:
                 if not (relation.source.strip() and relation.target.strip() and relation.relation.strip()):
-                    raise InvalidAnswer("every relation needs a source, a relation and a target")
+                    raise InvalidAnswerError("every relation needs a source, a relation and a target")
 
         answer = self._call(scope, self.prompts.graph, f"Fact: {fact.text}", GraphExtraction, validate)
         types = {e.name.strip().lower(): e.type for e in answer.entities}

@@ -32,7 +32,7 @@ class LLMCallError(LangMemError):
     """The model could not be called (server down, rejected request); nothing was stored."""
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswerError(ValueError):
     """Raised by a semantic check (e.g. an unknown memory id) to make the model try again."""
 
 

@@ -190,7 +190,7 @@ def _verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime)
         [
             # the message is the record's only source: its time is the earliest
             _new_record_fields(memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now)
-            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation)
+            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
         ]
     )
 
@@ -278,16 +278,16 @@ def _plan(
         if len(answers) != len(undecided):
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
-        for index, decision in zip(undecided, answers):
+        for index, decision in zip(undecided, answers, strict=True):
             if any(t.id not in shown for t in decision.targets()):
                 raise LangMemError(f"{services.manager.name} chose a memory it was not shown")
-            if facts[index].forget and decision.event is not EventType.DELETE:
-                decision = Decision(EventType.DELETE)  # the words of a request to forget are never stored
             decisions[index] = decision
+            if facts[index].forget and decision.event is not EventType.DELETE:
+                decisions[index] = Decision(EventType.DELETE)  # the words of a request to forget are never stored
     memory_ids = [str(uuid.uuid4()) if d.target is None else d.target.id for d in decisions]
     plan = [
         _PlannedFact(*planned, own=index in own)
-        for index, planned in enumerate(zip(facts, vectors, decisions, memory_ids))
+        for index, planned in enumerate(zip(facts, vectors, decisions, memory_ids, strict=True))
     ]
     # relations of an own memory are extracted again: the failed try may have died before writing them
     storing = [(p.fact, p.memory_id) for p in plan if p.own or p.decision.event in _STORING]
@@ -360,9 +360,11 @@ def _apply(
             write_new_records()
             close = partial(_close_relations, [updated.id], fact_time)
             event = history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)
-            with _followed_by(services, call, [updated.id], partial(_rewritten_at, now), close):
-                with audited_write(services, [event]):
-                    services.vector.replace(updated, item.vector)
+            with (
+                _followed_by(services, call, [updated.id], partial(_rewritten_at, now), close),
+                audited_write(services, [event]),
+            ):
+                services.vector.replace(updated, item.vector)
             current[updated.id] = updated
             rewritten.add(updated.id)
             operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
@@ -370,8 +372,8 @@ def _apply(
             record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
             text = fact.text if taken else (decision.text or fact.text)  # a merged text was meant for the target
             record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now)
-            for old in decision.also_invalidate:
-                old = current.get(old.id, old)
+            for contradicted in decision.also_invalidate:
+                old = current.get(contradicted.id, contradicted)
                 if old.valid_to is not None:
                     continue
                 if fact_time < old.valid_from:
@@ -467,7 +469,7 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
     similarity = vectors[: len(unmatched)] @ vectors[len(unmatched) :].T
     renamed = {
         name: known[int(row.argmax())].name
-        for name, row in zip(unmatched, similarity)
+        for name, row in zip(unmatched, similarity, strict=True)
         if row.max() >= services.config.manager.entity_match_threshold
     }
 
@@ -489,9 +491,11 @@ def _retire(
     request that retired them as its source, stays until a purge of the scope erases it."""
     ids = [r.id for r in records]
     events = [history_event(EventType.DELETE, r, actor, r.text, None, call.now, sources) for r in records]
-    with _followed_by(services, call, ids, _gone, partial(_delete_relations, ids)):
-        with audited_write(services, events):
-            services.vector.delete(ids)
+    with (
+        _followed_by(services, call, ids, _gone, partial(_delete_relations, ids)),
+        audited_write(services, events),
+    ):
+        services.vector.delete(ids)
     operations.extend(MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records)
 
 
@@ -506,8 +510,10 @@ def _invalidate(
 ) -> MemoryRecord:
     closed = old.model_copy(update={"valid_to": at, "updated_at": call.now})
     event = history_event(EventType.INVALIDATE, closed, actor, old.text, None, call.now, sources)
-    with _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)):
-        with audited_write(services, [event]):
-            services.vector.replace(closed)
+    with (
+        _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)),
+        audited_write(services, [event]),
+    ):
+        services.vector.replace(closed)
     operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))
     return closed

@@ -46,7 +46,7 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
             raise ValueOutOfRangeError(f"{what} {value!r} is not a representable epoch time (years 1-9999)") from exc
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
             raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
     else:

@@ -77,7 +77,7 @@ def named_entities(text: str, speaker: str) -> list[str]:
     entities: list[str] = []
     words = text.split()
     run: list[str] = []
-    for index, raw in enumerate(words + [""]):
+    for index, raw in enumerate([*words, ""]):
         word = raw.strip('.,;:!?"()')
         possessive = word.endswith("'s")
         word = word[:-2] if possessive else word
@@ -115,7 +115,7 @@ class OfflineMemoryManager:
     def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
         return [
             self.decide(fact, candidates, speaker_name(fact.sources[0].name, scope))
-            for fact, candidates in zip(facts, neighbours)
+            for fact, candidates in zip(facts, neighbours, strict=True)
         ]
 
     def decide(self, fact: Fact, neighbours: list[Neighbour], speaker: str) -> Decision:

@@ -116,7 +116,7 @@ def _graph_links(
                 linked.setdefault(entity_id, set()).add(relation.memory_id)
     if not linked:
         return {}
-    total = max(services.vector.count(scope), max(len(m) for m in linked.values()))
+    total = max(services.vector.count(scope), *(len(m) for m in linked.values()))
     specificity = {e: entity_specificity(len(m), total) for e, m in linked.items()}
     linked = {e: m for e, m in linked.items() if specificity[e] > 0}
     if not linked:
