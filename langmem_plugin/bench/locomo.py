@@ -77,7 +77,7 @@ def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[
         "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False, config=memory_config),
         "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True, config=memory_config),
         "dense-only": lambda: DenseRetriever(embeddings),
-        "bm25": lambda: BM25Retriever(),
+        "bm25": BM25Retriever,
         "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
     }
     return factories[name]()

@@ -60,7 +60,7 @@ class MemoizedEmbeddings(Embeddings):
             started = time.perf_counter()
             vectors = embed_texts(self.inner, batch)
             self.seconds += time.perf_counter() - started
-            for text, vector in zip(batch, vectors):
+            for text, vector in zip(batch, vectors, strict=True):
                 self._vectors[text] = vector
             if progress is not None:
                 progress(len(batch))
@@ -185,7 +185,7 @@ class BM25Retriever:
         if not tokens.vocab:
             return []
         documents, scores = retriever.retrieve(tokens, k=min(k, len(texts)), show_progress=False)
-        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0]) if s > 0]
+        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0], strict=True) if s > 0]
 
     def close(self) -> None:
         self._index.clear()

@@ -118,7 +118,7 @@ def sample_scores(system: LangMemRetriever, conversations: list[Conversation], k
             evidence = set(question.evidence)
             hits = system.hits(conversation, question.question, k)
             covered = [{s.message_id for s in hit.memory.sources} for hit in hits]
-            for hit, dia_ids in zip(hits, covered):
+            for hit, dia_ids in zip(hits, covered, strict=True):
                 (sample.evidence if dia_ids & evidence else sample.other).append(hit.score)
             sample.found.append(recall_any(covered, evidence, k))
         for question in UNRELATED_QUESTIONS:
