@@ -58,8 +58,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = [
-    *_INTEGRATIONS,
+__all__ = [  # literal names, so that static tools see the lazy integrations too
     "AsyncMemory",
     "BackendError",
     "ConfigurationError",
@@ -78,16 +77,20 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidScopeError",
     "InvalidTextError",
+    "LangMemBaseMemory",
     "LangMemError",
     "Memory",
     "MemoryConfig",
+    "MemoryMiddleware",
     "MemoryNotFoundError",
     "MemoryOperation",
     "MemoryRecord",
+    "MemoryStore",
     "MissingDependencyError",
     "MissingScopeError",
     "NoClearMatchError",
     "Scope",
+    "ScopeMapping",
     "SearchHit",
     "SourceRef",
     "StoreBusyError",
@@ -95,5 +98,7 @@ __all__ = [
     "StorePathError",
     "ValueOutOfRangeError",
     "as_mem0_result",
+    "build_memory_graph",
+    "create_memory_tools",
 ]
 __version__ = "0.1.0"

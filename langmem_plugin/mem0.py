@@ -198,7 +198,7 @@ class _Facade:
         return cls(config_from_mem0(config_dict), **kwargs)
 
     def close(self) -> None:
-        self.langmem._close()
+        self.langmem._close()  # noqa: SLF001 - the synchronous close both facades share
 
 
 class Memory(_Facade):

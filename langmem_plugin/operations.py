@@ -254,7 +254,7 @@ class _CorrectionManager:
         decisions = self.manager.reconcile(facts, neighbours, scope)
         if len(decisions) != len(facts):
             return decisions  # the pipeline reports the manager's miscount
-        return [self._authoritative(fact, decision) for fact, decision in zip(facts, decisions)]
+        return [self._authoritative(fact, decision) for fact, decision in zip(facts, decisions, strict=True)]
 
     @staticmethod
     def _authoritative(fact: Fact, decision: Decision) -> Decision:

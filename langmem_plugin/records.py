@@ -6,15 +6,14 @@ import hashlib
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from enum import Enum
-from typing import Union
+from enum import StrEnum
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import MissingScopeError
 
-MetadataValue = Union[str, int, float, bool, None]
+MetadataValue = str | int | float | bool | None
 
 
 def utc_now() -> datetime:
@@ -186,7 +185,7 @@ class SearchHit(BaseModel):
         return {**self.memory.to_dict(), "score": self.score}
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
     DELETE = "DELETE"

@@ -190,7 +190,7 @@ def _chunks(messages: list[dict[str, Any]], places: list[str], size: int) -> lis
     Lisbon") must arrive in a later batch to invalidate the earlier fact."""
     batches: list[Batch] = []
     previous_day = None
-    for message, place in zip(messages, places):
+    for message, place in zip(messages, places, strict=True):
         try:
             day = _day(message)
         except InvalidInputError as exc:
@@ -406,7 +406,7 @@ def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
         except InvalidInputError as exc:
             raise _at(batch.places[0], exc) from exc
         kept = Batch([], batch.metadata, batch.verbatim, [])
-        for message, place in zip(batch.messages, batch.places):
+        for message, place in zip(batch.messages, batch.places, strict=True):
             try:
                 normalize_messages([message], limits)
             except InvalidInputError as exc:

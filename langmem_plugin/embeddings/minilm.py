@@ -333,7 +333,7 @@ class MiniLMEmbeddings(Embeddings):
         else:
             with ThreadPoolExecutor(max_workers=min(self.threads, len(chunks))) as pool:
                 results = list(pool.map(encode, chunks))
-        for chunk, vectors in zip(chunks, results):
+        for chunk, vectors in zip(chunks, results, strict=True):
             out[chunk] = vectors
         return out
 

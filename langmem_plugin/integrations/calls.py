@@ -14,12 +14,12 @@ import asyncio
 from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ..memory import AsyncMemory, Memory
 
-AnyMemory = Union[Memory, AsyncMemory]
+AnyMemory = Memory | AsyncMemory
 T = TypeVar("T")
 
 

@@ -128,7 +128,7 @@ def _check_run_user() -> None:
 async def _held(lock: threading.Lock) -> AsyncIterator[None]:
     """A key lock taken from async code: polled, so that the event loop never blocks and a
     cancelled wait holds nothing; the same lock serialises sync and async writers."""
-    while not lock.acquire(blocking=False):
+    while not lock.acquire(blocking=False):  # noqa: ASYNC110 - a threading.Lock has no awaitable wait
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         yield
@@ -140,7 +140,7 @@ def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     if len(namespace) < len(path):
         return False
     pairs = (
-        zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+        zip(namespace, path, strict=False) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path), strict=False)
     )
     return all(p == "*" or k == p for k, p in pairs)
 
@@ -241,13 +241,13 @@ class MemoryStore(BaseStore):
     def _item(
         namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False
     ):
-        fields = dict(
-            namespace=namespace,
-            key=str(record.metadata["store_key"]),
-            value=json.loads(str(record.metadata["store_value"])),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-        )
+        fields: dict[str, Any] = {
+            "namespace": namespace,
+            "key": str(record.metadata["store_key"]),
+            "value": json.loads(str(record.metadata["store_value"])),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
         return SearchItem(**fields, score=score) if search else Item(**fields)
 
     def _namespaces_step(self) -> Step[list[tuple[str, ...]]]:
@@ -304,7 +304,7 @@ class MemoryStore(BaseStore):
                 # unindexed items are never ranked; items stored before store_indexed existed are indexed
                 records = [h.memory for h in hits if h.memory.metadata.get("store_indexed") is not False]
                 scores = (yield from self._scores_step(op.query, records, scope)) if records else []
-                for record, score in zip(records, scores):
+                for record, score in zip(records, scores, strict=True):
                     item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
                         ranked.append((score, item))
