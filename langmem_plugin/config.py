@@ -39,8 +39,9 @@ class VectorTierConfig(BaseModel):
     cache_mib: int = Field(
         default=256,
         ge=1,
-        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' rows and "
-        "keyword statistics); the least recently searched scopes are dropped beyond it and reloaded with one query.",
+        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' "
+        "rows and keyword statistics); the least recently searched scopes are dropped beyond it and "
+        "reloaded with one query.",
     )
 
 
@@ -74,8 +75,8 @@ class EmbedderConfig(BaseModel):
     cache: bool = True
     runtime: Literal["auto", "numpy", "onnx"] = Field(
         default="auto",
-        description="MiniLM's forward pass: ONNX Runtime (installed with the local extra; about twice as fast on a query) "
-        "when installed, else numpy; or either one by name",
+        description="MiniLM's forward pass: ONNX Runtime (installed with the local extra; about twice as "
+        "fast on a query) when installed, else numpy; or either one by name",
     )
     threads: int | None = Field(
         default=None, ge=1, description="cores a batch of texts is spread over (None: all); a single text uses one"
@@ -113,7 +114,8 @@ class ManagerConfig(BaseModel):
         default=0.3,
         gt=0,
         le=1,
-        description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
+        description="Minimum similarity for a same-slot fact to replace an older one, or a refinement "
+        "to update it.",
     )
     min_words: int = Field(
         default=3,
@@ -125,7 +127,8 @@ class ManagerConfig(BaseModel):
         default=0.85,
         gt=0,
         le=1,
-        description="Cosine similarity of entity names at which a new mention is the same node as a known entity.",
+        description="Cosine similarity of entity names at which a new mention is the same node as a "
+        "known entity.",
     )
 
 
@@ -141,8 +144,8 @@ class LLMConfig(BaseModel):
     parallel_calls: int = Field(default=4, ge=1)
     structured_output: Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"] = Field(
         default="auto",
-        description="how answers are constrained: the model's default structured output with a JSON-in-prompt "
-        "fallback (auto), a given with_structured_output method, or the prompt alone",
+        description="how answers are constrained: the model's default structured output with a "
+        "JSON-in-prompt fallback (auto), a given with_structured_output method, or the prompt alone",
     )
     cache: bool = Field(default=True, description="cache answers in the key-value tier by model + prompt hash")
     custom_extraction: str | None = None

@@ -29,7 +29,8 @@ class ForbiddenScopeError(InvalidScopeError):
 
 
 class CrossUserDeleteError(InvalidInputError):
-    """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
+    """A bulk delete without user_id would remove the data of several users and across_users=True
+    was not given."""
 
 
 class InvalidMetadataError(InvalidInputError):
@@ -108,7 +109,8 @@ class StorePathError(ConfigurationError):
 
 
 class ExperimentError(LangMemError):
-    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be incomplete."""
+    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be
+    incomplete."""
 
 
 class BackendError(LangMemError):

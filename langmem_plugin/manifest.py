@@ -67,7 +67,8 @@ def check_manifest(services: MemoryServices) -> None:
     if len(store_ids) > 1:
         groups = {sid: sorted(n for n, m in present.items() if m["store_id"] == sid) for sid in store_ids}
         raise StoreCorruptedError(
-            f"the tier files belong to different stores ({'; '.join(', '.join(g) for g in groups.values())}): "
+            f"the tier files belong to different stores "
+            f"({'; '.join(', '.join(g) for g in groups.values())}): "
             "a file was copied in from another memory directory; restore the directory from a backup"
         )
     newest = max((manifest["format"] for manifest in present.values()), default=FORMAT_VERSION)

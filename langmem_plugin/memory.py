@@ -115,7 +115,8 @@ class Memory(_Facade):
     def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryRecord:
-        """The memory with this id. Given scope ids must match it, else MemoryNotFoundError, as for a missing id."""
+        """The memory with this id. Given scope ids must match it, else MemoryNotFoundError, as for a
+        missing id."""
         return operations.get(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def get_all(

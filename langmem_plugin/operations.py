@@ -364,7 +364,8 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
         users = users_within(services, scope, purge)
         if len(users) > 1:
             raise CrossUserDeleteError(
-                f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) would delete the data of "
+                f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) "
+                "would delete the data of "
                 f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
                 "across_users=True to delete them all"
             )

@@ -105,7 +105,8 @@ class Scope(BaseModel):
 
     @classmethod
     def from_key(cls, key: str) -> Scope:
-        """Inverse of `key()`; a string that is not a scope key gives an empty Scope (matches nothing useful)."""
+        """Inverse of `key()`; a string that is not a scope key gives an empty Scope (matches nothing
+        useful)."""
         ids: dict[str, str] = {}
         for pair in key.split("|"):
             field, _, value = pair.partition("=")

@@ -66,7 +66,8 @@ def ensure_dataset(client: Client, name: str, examples: list[dict], description:
         dataset = client.read_dataset(dataset_name=name)
         if dataset.example_count is not None and dataset.example_count != len(examples):
             raise ExperimentError(
-                f"LangSmith dataset {name!r} holds {dataset.example_count} examples, not {len(examples)}: delete it and run again"
+                f"LangSmith dataset {name!r} holds {dataset.example_count} examples, not {len(examples)}: "
+                "delete it and run again"
             )
         return dataset
     dataset = client.create_dataset(name, description=description, metadata={"source": "LoCoMo"})
@@ -169,7 +170,10 @@ def run_experiment(
             scores: dict[str, float] = {}
             for result in row["evaluation_results"]["results"]:
                 if result.score is None:
-                    raise ExperimentError(f"evaluator {result.key!r} gave no score on example {row['example'].id}: {result.comment}")
+                    raise ExperimentError(
+                        f"evaluator {result.key!r} gave no score on example {row['example'].id}: "
+                        f"{result.comment}"
+                    )
                 scores[result.key] = float(result.score)
             rows.append((row["example"].outputs["category"], scores, row["run"].outputs["search_ms"]))
     finally:

@@ -72,7 +72,8 @@ def required_modules(systems: tuple[str, ...], qa: bool) -> list[Requirement]:
 
 
 def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None) -> Retriever:
-    """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem systems."""
+    """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem
+    systems."""
     factories: dict[str, Callable[[], Retriever]] = {
         "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False, config=memory_config),
         "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True, config=memory_config),
@@ -232,7 +233,8 @@ def format_table(report: dict) -> str:
         lines.append(
             f"{name:<26}"
             + "".join(f"{overall[f'recall_any@{k}']:>8.3f}" for k in KS)
-            + f"{overall['ndcg@10']:>9.3f}{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
+            + f"{overall['ndcg@10']:>9.3f}"
+            + f"{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
         )
     lines.extend(f"{name:<26}experiment {result['experiment']}" for name, result in report["systems"].items() if "experiment" in result)
     return "\n".join(lines)
@@ -262,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-config",
         type=_json_object,
-        help='JSON MemoryConfig fields for the langmem systems, e.g. \'{"search": {"dense_weight": 2}}\' (one configuration per run)',
+        help="JSON MemoryConfig fields for the langmem systems, "
+        """e.g. '{"search": {"dense_weight": 2}}' (one configuration per run)""",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
     parser.add_argument("--qa", action="store_true", help="also answer and judge every question (needs an LLM)")
@@ -305,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_scores(report), file=sys.stderr)
         return 0
     if args.langsmith and not langsmith_configured():
-        progress.note("[locomo] --langsmith: neither LANGSMITH_API_KEY nor LANGCHAIN_API_KEY is set; running the same evaluators locally")
+        progress.note(
+            "[locomo] --langsmith: neither LANGSMITH_API_KEY nor LANGCHAIN_API_KEY is set; "
+            "running the same evaluators locally"
+        )
     if args.langsmith and langsmith_configured():
         report = run_langsmith(
             args.data,

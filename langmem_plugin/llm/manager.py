@@ -68,7 +68,8 @@ class LLMMemoryManager:
         answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages, scope), FactList, validate)
         facts = []
         for extracted in answer.facts:
-            # A fact citing no message came from this call all the same: it keeps the whole call as provenance.
+            # A fact citing no message came from this call all the same: it keeps the whole call as
+            # provenance.
             cited = extracted.source_message_ids or list(by_id)
             sources = [by_id[i].source() for i in dict.fromkeys(cited)]
             facts.append(Fact(text=extracted.text.strip(), sources=sources, event_date=extracted.date))

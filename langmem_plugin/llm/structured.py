@@ -114,7 +114,8 @@ class StructuredCaller:
     ) -> T:
         """Ask for a `schema` answer on behalf of `scope`; cached answers are keyed `<scope key>/<hash>`,
         so a purge of the scope finds and erases them (they hold the scope's facts)."""
-        instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{json.dumps(schema.model_json_schema())}"
+        schema_json = json.dumps(schema.model_json_schema())
+        instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{schema_json}"
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
         digest = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
         key = f"{scope.key()}/{digest}"
@@ -140,5 +141,6 @@ class StructuredCaller:
                 self._cache.put_many(CACHE_NAMESPACE, {key: answer.model_dump(mode="json")})
             return answer
         raise LLMOutputError(
-            f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: {'; '.join(problems)}"
+            f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: "
+            f"{'; '.join(problems)}"
         )

@@ -96,7 +96,8 @@ class NormalizedMessages:
 def normalize_messages(
     messages: str | Sequence[Any], limits: LimitsConfig, default_timestamp: datetime | None = None
 ) -> NormalizedMessages:
-    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are skipped."""
+    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are
+    skipped."""
     if isinstance(messages, (str, dict, BaseMessage)):
         messages = [messages]
     if not isinstance(messages, Sequence) or not messages:

@@ -1,4 +1,5 @@
-"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the query's entities."""
+"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the
+query's entities."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .validation import check_limit, check_text, check_threshold
 
 
 def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> SearchParams:
-    """SearchParams from the configured search settings (overridable); each ranker yields at least `limit` candidates."""
+    """SearchParams from the configured search settings (overridable); each ranker yields at least
+    `limit` candidates."""
     config = services.config.search
     settings: dict[str, Any] = {
         "limit": limit,

@@ -85,5 +85,5 @@ def anchor_relative_dates(text: str, moment: datetime) -> str:
         return text
     day = moment.date()
     for pattern, render in _RULES:
-        text = pattern.sub(lambda match: render(match, day), text)  # noqa: B023 - called before the loop goes on
+        text = pattern.sub(lambda match: render(match, day), text)  # noqa: B023 - used at once
     return text

@@ -94,7 +94,8 @@ def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataVal
         check_int_range(value, f"metadata value for {key!r}", InvalidMetadataError)
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InvalidMetadataError(
-                f"metadata value for {key!r} must be a string, number, boolean or None, got {type(value).__name__}"
+                f"metadata value for {key!r} must be a string, number, boolean or None, "
+                f"got {type(value).__name__}"
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidMetadataError(f"metadata value for {key!r} must be finite")

@@ -69,7 +69,8 @@ class GraphStore(Protocol):
         ...
 
     def invalidate_memory_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
-        """Close (valid_to = at) the open relations that came from these memories; they stay queryable as of earlier times."""
+        """Close (valid_to = at) the open relations that came from these memories; they stay
+        queryable as of earlier times."""
         ...
 
     def delete_memory_relations(self, memory_ids: list[str]) -> None: ...

@@ -78,7 +78,8 @@ class DenseIndex:
         self._position: dict[int, int] = {}
         self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
         self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
-        # keyword-ranker cache, valid until the rows change: term -> (count, counted up to, the table's matches when few)
+        # keyword-ranker cache, valid until the rows change:
+        # term -> (count, counted up to, the table's matches when few)
         self.term_counts: dict[str, tuple[int, int, int | None]] = {}
         # big scopes' terms counted only as far as telling whether they are common (`relevance.is_common`)
         self.common_terms: dict[str, bool] = {}

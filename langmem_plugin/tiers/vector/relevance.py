@@ -52,9 +52,10 @@ MIN_ROOT = 4  # shorter roots would match unrelated words ("car" -> "career")
 # likelier in a memory that does not answer than in one that does.
 MAX_TERM_SHARE = 0.5
 STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
-    "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
-    "to too us was we were what when where which who whom why will with would you your yours".split()
+    "a an and are as at be been but by did do does for from had has have he her hers him his how i if "
+    "in into is it its me my mine no not of on or our ours she so than that the their theirs them then "
+    "there these they this those to too us was we were what when where which who whom why will with "
+    "would you your yours".split()
 )
 
 
@@ -80,7 +81,8 @@ def word_root(word: str) -> str:
 
 
 def fts_term(term: str) -> str:
-    """FTS5 expression for one query word: the word itself (porter-stemmed by the index) or its root as a prefix."""
+    """FTS5 expression for one query word: the word itself (porter-stemmed by the index) or its root as
+    a prefix."""
     root = word_root(term)
     if root == term:
         return f'"{term}"'
@@ -96,7 +98,8 @@ def term_body(term: str) -> str:
 
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
-    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
+    """Words starting with the term's root; a root too short to strip matches itself plus at most 2
+    letters (dog, dogs)."""
     return re.compile(rf"\b{term_body(term)}")
 
 
@@ -175,7 +178,8 @@ def with_context(miss: np.ndarray, context: np.ndarray) -> np.ndarray:
 def rrf_ranking(rankings: list[tuple[list[Item], float]], k: int) -> dict[Item, float]:
     """Reciprocal rank fusion: sum of weight / (k + rank) over the rankers that returned an item.
     Every backend fuses its rankers with it (`SearchHit.fused_score`, the tie-break of relevance); the
-    embedded one with an array form of it over a scope's positions (`sqlite_backend._fused`), equal bit for bit."""
+    embedded one with an array form of it over a scope's positions (`sqlite_backend._fused`), equal
+    bit for bit."""
     fused: dict[Item, float] = {}
     for ranked, weight in rankings:
         if weight == 0:

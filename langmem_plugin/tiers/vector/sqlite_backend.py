@@ -78,7 +78,10 @@ INSERT_ROW = (
     "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
-_COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
+_COLUMNS = (
+    "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, "
+    "valid_from, valid_to"
+)
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' rows).
 CACHE_BYTES = 256 * 2**20
 # Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py), and their
@@ -174,7 +177,8 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
 
 
 def _cached_rows(rows: list[tuple], positions: list[int], rowids: list[int]) -> list[tuple]:
-    """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given their rowids."""
+    """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given
+    their rowids."""
     return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids, strict=True)]
 
 
@@ -292,7 +296,8 @@ class SQLiteVectorStore(ManifestRow):
             self._dimensions = self._read_dimensions()
         if width != self._dimensions:
             raise DimensionMismatchError(
-                f"vectors have {width} dimensions but this store holds {self._dimensions}-dimensional vectors; "
+                f"vectors have {width} dimensions but this store holds "
+                f"{self._dimensions}-dimensional vectors; "
                 "use the embedder the store was created with, or a new path"
             )
 
@@ -413,7 +418,8 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             with self._write():
                 self._check_dimensions(vectors)
-                # a scope this insert creates is cached from the rows in hand: its first search need not load them
+                # a scope this insert creates is cached from the rows in hand: its first search need not
+                # load them
                 created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
@@ -431,7 +437,8 @@ class SQLiteVectorStore(ManifestRow):
     def _add_to_cached_indexes(
         self, by_scope: dict[Scope, list[int]], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]
     ) -> None:
-        """Append new rows (positions by scope) to every cached matrix whose scope they fall in, one block per scope."""
+        """Append new rows (positions by scope) to every cached matrix whose scope they fall in, one
+        block per scope."""
         for scope, positions in by_scope.items():
             holders = self._cached_scopes_holding(scope)
             if not holders:
@@ -710,14 +717,16 @@ class SQLiteVectorStore(ManifestRow):
         else:
             limit = sum(table_matches)
         rows = self._conn.execute(
-            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
+            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? "
+            "ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
             (match, limit),
         ).fetchall()
         ranked = [p for p in index.positions([r[0] for r in rows]) if p is not None and allowed[p]]
         return ranked[:candidates], terms, weights
 
     def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the same conversation.
+        """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the
+        same conversation.
 
         Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
         order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart. The relation
@@ -735,7 +744,8 @@ class SQLiteVectorStore(ManifestRow):
         return own[keep], near[keep]
 
     def _keyword_coverage(self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]) -> np.ndarray:
-        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`), from its stored text."""
+        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`),
+        from its stored text."""
         rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
         rows = self._conn.execute(
             f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids

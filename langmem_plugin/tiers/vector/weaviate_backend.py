@@ -4,9 +4,10 @@ One collection holds every memory with a self-provided vector. Scopes are either
 properties (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
 then becomes mandatory; a plain side collection maps memory ids to tenants for by-id calls).
 Search takes the dense, BM25 and graph-linked candidates from the server and orders them by the
-relevance score every backend computes (tiers/vector/relevance.py). Validity is stored as numbers with an open-ended
-sentinel, so "valid now" and "valid at t" are plain range filters. Metadata filters are applied
-to candidates client-side (metadata is free-form JSON, not part of the collection schema).
+relevance score every backend computes (tiers/vector/relevance.py). Validity is stored as numbers
+with an open-ended sentinel, so "valid now" and "valid at t" are plain range filters. Metadata
+filters are applied to candidates client-side (metadata is free-form JSON, not part of the
+collection schema).
 
 The query building is pure functions (tests/test_weaviate_queries.py); the contract suite and
 tests/test_weaviate_memory.py run against real servers started by tests/servers.py.
@@ -267,7 +268,9 @@ class WeaviateVectorStore(ServerBackend):
     def _ensure_collections(self) -> None:
         from weaviate.classes.config import DataType, Property, Tokenization
 
-        exact = lambda name: Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD)  # noqa: E731
+        def exact(name: str) -> Property:
+            return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD)
+
         properties = [exact(name) for name in TEXT_PROPERTIES if name != "text"]
         properties += [Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD)]
         properties += [Property(name=name, data_type=DataType.NUMBER) for name in NUMBER_PROPERTIES]
@@ -602,7 +605,8 @@ class WeaviateVectorStore(ServerBackend):
         self._word_counts.clear()  # no deleted text stays in this process's memory
 
     def _forget_tenants(self, memory_ids: list[str]) -> None:
-        """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
+        """Drop map entries after their objects (a crash in between leaves an entry to nothing, which
+        reads as absent)."""
         if not self._multi_tenancy:
             return
         from weaviate.classes.query import Filter
