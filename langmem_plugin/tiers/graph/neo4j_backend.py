@@ -93,7 +93,7 @@ class Neo4jGraphStore(ServerBackend):
         self.backend_secrets = (password,) if password else ()
         self._driver = neo4j.GraphDatabase.driver(
             uri,
-            auth=(user, password) if user else None,
+            auth=(user, password or "") if user else None,
             notifications_min_severity="OFF",
             max_transaction_retry_time=retry_seconds,
         )

@@ -25,7 +25,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,7 @@ class DiskCacheKeyValueStore:
         keys: list[str],
         values_from: Callable[[dict[str, Any]], Mapping[str, Any]],
         read_old: bool,
-        remove: list[str] = (),
+        remove: Sequence[str] = (),
     ) -> None:
         """diskcache's `set` for many keys in one transaction: read the keys' rows, then update the
         rows that exist and insert the others, with one statement each; the keys in `remove` are

@@ -33,7 +33,7 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
-def _decode(raw: bytes | None) -> Any:
+def _decode(raw: bytes | str | None) -> Any:
     if raw is None:
         return None
     value = json.loads(raw)
@@ -115,6 +115,8 @@ class RedisKeyValueStore(ServerBackend):
 
     @contextmanager
     def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        from redis.exceptions import RedisError
+
         # thread_local=False: the renewing thread needs the holder's token
         held = self._client.lock(
             self._key("locks", name),
@@ -130,7 +132,7 @@ class RedisKeyValueStore(ServerBackend):
 
         def renew() -> None:
             while not released.wait(LOCK_LEASE_SECONDS / 3):
-                with suppress(self._redis.RedisError):  # lost (lease ran out) or Redis unreachable: tried again
+                with suppress(RedisError):  # lost (lease ran out) or Redis unreachable: tried again
                     held.reacquire()
 
         renewer = threading.Thread(target=renew, name=f"langmem-lock-{name}", daemon=True)
@@ -140,7 +142,7 @@ class RedisKeyValueStore(ServerBackend):
         finally:
             released.set()
             renewer.join()
-            with suppress(self._redis.RedisError):  # the lease ran out while Redis was unreachable: nothing is held
+            with suppress(RedisError):  # the lease ran out while Redis was unreachable: nothing is held
                 held.release()
 
     def erase_deleted(self) -> None:

@@ -246,10 +246,12 @@ class AnnMaintainer:
         with self._store_lock:
             if not self._current(key, index, generation):
                 return
+            graph = index.graph
+            if graph is None:  # dropped meanwhile (drop_graph): the next round builds one
+                return
             removed, index.removed = index.removed, []
             index.start_tracking()
             rowids, vectors, _ = index.unindexed_rows(0, len(index), ROUND_ROWS)
-            graph = index.graph
         for rowid in removed:
             with graph.lock, suppress(RuntimeError):  # never added, or already deleted
                 graph.index.mark_deleted(rowid)
@@ -279,9 +281,9 @@ class AnnMaintainer:
         """Graph first, then its description naming the graph's sha256; each via a temporary file
         and an atomic rename, so a crash leaves either the old pair, or a pair that disagrees."""
         with self._store_lock:
-            if not self._current(key, index, generation):
-                return
             graph = index.graph
+            if graph is None or not self._current(key, index, generation):
+                return
             labels, prints = index.indexed_rows()
             store_id = self._store_id() or ""
         graph_path, meta_path = self._paths(key)

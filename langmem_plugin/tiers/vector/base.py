@@ -5,6 +5,7 @@ Every read and write takes a `Scope`; a backend must never return a record outsi
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,17 +65,17 @@ class VectorStore(Protocol):
         """Newest first."""
         ...
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         """The query terms (`relevance.keyword_terms`) found in most of the scope's memories
         (`relevance.is_common`), counted as keyword coverage matches them: search gives them no
         weight, and the caller leaves them out of the query it embeds."""
         ...
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]: ...
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> builtins.list[SearchHit]: ...
 
-    def delete(self, memory_ids: list[str]) -> None: ...
+    def delete(self, memory_ids: builtins.list[str]) -> None: ...
 
-    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+    def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
         """Delete every memory in the scope and return what was deleted."""
         ...
 

@@ -222,7 +222,7 @@ class DenseIndex:
         if take == 0:
             return [], None
         if self.graph is not None:
-            ranked = self._ann_ranking(vector, allowed, take)
+            ranked = self._ann_ranking(self.graph, vector, allowed, take)
             if ranked is not None:
                 return ranked, None
         similarities = self._matrix[: self._size] @ vector
@@ -231,13 +231,13 @@ class DenseIndex:
         top = top[np.argsort(-ranking[top], kind="stable")]
         return top[:take].tolist(), similarities
 
-    def _ann_ranking(self, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
+    def _ann_ranking(self, graph: AnnGraph, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
         """Graph candidates still holding their current vector, plus the rows the graph lacks
         (scanned exactly); None when those are too few or the unindexed tail is most of the scope."""
         unindexed = np.flatnonzero(~self._indexed[: self._size] & allowed)
         if 2 * len(unindexed) > self._size:
             return None
-        labels = self.graph.query(vector, 2 * take + 16)
+        labels = graph.query(vector, 2 * take + 16)
         if labels is None:
             return None
         found = [p for p in self.positions(labels.tolist()) if p is not None and self._indexed[p] and allowed[p]]

@@ -7,6 +7,7 @@ matrices are dropped and reloaded instead of going stale.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import sqlite3
@@ -353,7 +354,7 @@ class SQLiteVectorStore(ManifestRow):
         (None: not read). Its graph is left to its first search: a bulk import would otherwise build
         graphs of scopes the cache drops before any search (`_cached` registers them)."""
         # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
-        index = DenseIndex(self._dimensions, capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
+        index = DenseIndex(vectors.shape[1], capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
         if len(rowids):
             index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
@@ -591,7 +592,7 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> builtins.list[SearchHit]:
         scope_filter = scope.required_filter()
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
@@ -668,7 +669,7 @@ class SQLiteVectorStore(ManifestRow):
             )
         return _HITS.validate_python(hits)  # one validation of plain values: faster than building each model
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         with self._lock:
             self._sync_with_other_processes()
             cached = self._cached(scope)
@@ -683,7 +684,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[str], list[float]]:
+    ) -> tuple[builtins.list[int], builtins.list[str], builtins.list[float]]:
         """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
         counts = {t: keywords.document_count(t) for t in keyword_terms(query)}
         terms = [t for t, count in counts.items() if _ranked_term(count, len(keywords), max_docs)]
@@ -694,7 +695,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[str], list[float]]:
+    ) -> tuple[builtins.list[int], builtins.list[str], builtins.list[float]]:
         """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights.
 
         FTS5 confines a ranking to the scope by joining the terms with the scope's token, whose
@@ -712,10 +713,11 @@ class SQLiteVectorStore(ManifestRow):
             return [], [], []
         match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)})"
         table_matches = [counts[t][1] for t in terms]
-        if None in table_matches:
+        counted = [n for n in table_matches if n is not None]
+        if len(counted) < len(table_matches):
             match, limit = f"{match} AND {scope_match}", candidates * 4
         else:
-            limit = sum(table_matches)
+            limit = sum(counted)
         rows = self._conn.execute(
             "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? "
             "ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
@@ -743,7 +745,7 @@ class SQLiteVectorStore(ManifestRow):
         keep = allowed[near] & (np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS)
         return own[keep], near[keep]
 
-    def _keyword_coverage(self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]) -> np.ndarray:
+    def _keyword_coverage(self, index: DenseIndex, positions: builtins.list[int], terms: builtins.list[str], weights: builtins.list[float]) -> np.ndarray:
         """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`),
         from its stored text."""
         rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
@@ -832,7 +834,7 @@ class SQLiteVectorStore(ManifestRow):
         mask[positions] = True
         return mask
 
-    def _rows_by_rowid(self, rowids: list[int], cached: Mapping[int, tuple]) -> dict[int, tuple]:
+    def _rows_by_rowid(self, rowids: builtins.list[int], cached: Mapping[int, tuple]) -> dict[int, tuple]:
         """The full rows of the hits: those of a small scope from its cached rows, any other in one query."""
         found = {rowid: cached[rowid] for rowid in rowids if rowid in cached}
         missing = [rowid for rowid in rowids if rowid not in found]

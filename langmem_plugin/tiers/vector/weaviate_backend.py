@@ -15,6 +15,7 @@ tests/test_weaviate_memory.py run against real servers started by tests/servers.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import math
@@ -58,6 +59,8 @@ MAX_SCOPE_DELETE = 1_000_000
 # Scopes up to this many memories have their words counted client-side from their texts
 # (word_counts.py); larger ones by the server, one aggregate query per query word.
 COUNTED_SCOPE_MAX_ROWS = 5000
+# a scope's size, and the sum and latest of its memories' update times (None when it is empty)
+ScopeFingerprint = tuple[int, float | None, float | None]
 OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in the future)
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
@@ -214,6 +217,8 @@ class WeaviateVectorStore(ServerBackend):
         from urllib.parse import urlparse
 
         parsed = urlparse(url)
+        if not parsed.hostname:
+            raise ConfigurationError(f"the Weaviate URL {url!r} names no host (e.g. http://127.0.0.1:8080)")
         secure = parsed.scheme == "https"
         self.backend_address = server_address(url)
         self.backend_secrets = (api_key,) if api_key else ()
@@ -226,7 +231,7 @@ class WeaviateVectorStore(ServerBackend):
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
-        self._word_counts = ScopeWordCounts()
+        self._word_counts: ScopeWordCounts[ScopeFingerprint] = ScopeWordCounts()
         try:
             self._ensure_collections()
             self._dimensions: int | None = self._stored_dimensions()
@@ -287,7 +292,7 @@ class WeaviateVectorStore(ServerBackend):
             handles = [self._collection]
         else:
             entries = self._tenant_map.query.fetch_objects(limit=5).objects
-            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(e.properties["tenant"] for e in entries)]
+            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(str(e.properties["tenant"]) for e in entries)]
         for handle in handles:
             objects = handle.query.fetch_objects(limit=1, include_vector=True).objects
             if objects:
@@ -321,7 +326,7 @@ class WeaviateVectorStore(ServerBackend):
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
             entries = self._tenant_map.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects
-            found.update((e.properties["memory_id"], e.properties["tenant"]) for e in entries)
+            found.update((str(e.properties["memory_id"]), str(e.properties["tenant"])) for e in entries)
         return found
 
     def _by_handle(self, memory_ids: list[str]) -> list[tuple[Any, list[str]]]:
@@ -355,16 +360,13 @@ class WeaviateVectorStore(ServerBackend):
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(records), -1)
-        for record in records:
-            record.scope.required_filter()
-            if self._multi_tenancy and not record.scope.user_id:
-                raise MissingScopeError("with Weaviate multi-tenancy every memory needs a user_id (the tenant)")
+        tenants = [self._tenant(record.scope) for record in records]
         if not records:
             return
         self._check(vectors.shape[1])
         by_handle: dict[str, list[int]] = {}
-        for index, record in enumerate(records):
-            by_handle.setdefault(tenant_name(record.scope.user_id) if self._multi_tenancy else "", []).append(index)
+        for index, tenant in enumerate(tenants):
+            by_handle.setdefault(tenant, []).append(index)
         from weaviate.classes.data import DataObject
 
         if self._multi_tenancy:  # the map entry first: an object is never stored without one
@@ -380,6 +382,15 @@ class WeaviateVectorStore(ServerBackend):
             self._insert_many(handle, objects)
         self._count_inserted(records)
 
+    def _tenant(self, scope: Scope) -> str:
+        """The tenant of a memory of the scope ("" without multi-tenancy), checking the scope first."""
+        scope.required_filter()
+        if not self._multi_tenancy:
+            return ""
+        if not scope.user_id:
+            raise MissingScopeError("with Weaviate multi-tenancy every memory needs a user_id (the tenant)")
+        return tenant_name(scope.user_id)
+
     def _count_inserted(self, records: list[MemoryRecord]) -> None:
         """Extend the counted texts of each held scope the records fall in, when its fingerprint (one
         aggregate query) shows that they are all that changed: a chat's add, search, add, search
@@ -393,8 +404,11 @@ class WeaviateVectorStore(ServerBackend):
             expected = (count + len(added), (total or 0.0) + sum(stamps), newest)
             found = self._fingerprint(scope)
             # the server sums in its own order: allow the rounding of a float sum of that many terms
-            if found[0] == expected[0] and found[2] == expected[2] and math.isclose(
-                found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon
+            if (
+                found[0] == expected[0]
+                and found[2] == expected[2]
+                and found[1] is not None
+                and math.isclose(found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon)
             ):
                 self._word_counts.put(scope, found, counts.extended([r.text for r in added]))
             else:
@@ -454,7 +468,7 @@ class WeaviateVectorStore(ServerBackend):
             offset += PAGE
         return records[:limit]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> builtins.list[SearchHit]:
         """Dense, BM25 and graph-linked candidates from the server, ordered by the same relevance
         score as the embedded backend (reciprocal rank fusion breaks ties and is kept as evidence)."""
         from weaviate.classes.query import Filter
@@ -512,14 +526,14 @@ class WeaviateVectorStore(ServerBackend):
         ordered = sorted(fused, key=lambda i: (-score[i], -fused[i]))
         if params.threshold is not None:
             ordered = [i for i in ordered if score[i] >= params.threshold]
-        rank_maps = {"dense_rank": dense, "keyword_rank": keyword, "graph_rank": graph}
-        rank_maps = {name: {memory_id: r for r, memory_id in enumerate(ids, start=1)} for name, ids in rank_maps.items()}
+        rankings = {"dense_rank": dense, "keyword_rank": keyword, "graph_rank": graph}
+        rank_maps = {name: {memory_id: r for r, memory_id in enumerate(ids, start=1)} for name, ids in rankings.items()}
         return [
             make_hit(seen[i][0], score[i], evidence[i], fused[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
             for i in ordered[: params.limit]
         ]
 
-    def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
+    def _term_counts(self, scope: Scope, terms: builtins.list[str]) -> tuple[builtins.list[int], int]:
         """How many of the scope's memories (valid or not, as the embedded backend counts) have each
         term, and how many it has, kept until the scope's fingerprint changes. A scope of at most
         `COUNTED_SCOPE_MAX_ROWS` memories is counted from its texts; a larger one by the server, one
@@ -544,7 +558,7 @@ class WeaviateVectorStore(ServerBackend):
             scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
         )
 
-    def _fingerprint(self, scope: Scope) -> tuple[int, float | None, float | None]:
+    def _fingerprint(self, scope: Scope) -> ScopeFingerprint:
         """The scope's size, and the sum and latest of its memories' update times (one aggregate
         query): an insert or a delete changes the size, a rewrite (stamped with the time it is
         made, the newest) the latest."""
@@ -562,7 +576,7 @@ class WeaviateVectorStore(ServerBackend):
         metrics = found.properties["updated_at"]
         return (found.total_count, metrics.sum_, metrics.maximum)
 
-    def _texts(self, scope: Scope) -> list[str]:
+    def _texts(self, scope: Scope) -> builtins.list[str]:
         """Every text of the scope, valid or not (a page of `PAGE` per query)."""
         where = scope_filter(scope, self._multi_tenancy)
         texts: list[str] = []
@@ -582,7 +596,7 @@ class WeaviateVectorStore(ServerBackend):
             if len(page) < PAGE:
                 return texts
 
-    def _weighted_terms(self, scope: Scope, query: str) -> tuple[list[str], list[float]]:
+    def _weighted_terms(self, scope: Scope, query: str) -> tuple[builtins.list[str], builtins.list[float]]:
         """The query terms that are not common in the scope, and their weights (`relevance.term_weight`):
         what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
@@ -590,11 +604,11 @@ class WeaviateVectorStore(ServerBackend):
         kept = [(t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)]
         return [t for t, _ in kept], [term_weight(count, total) for _, count in kept]
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         counts, total = self._term_counts(scope, terms)
         return [t for t, count in zip(terms, counts, strict=True) if is_common(count, total)]
 
-    def delete(self, memory_ids: list[str]) -> None:
+    def delete(self, memory_ids: builtins.list[str]) -> None:
         from weaviate.classes.query import Filter
 
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
@@ -604,7 +618,7 @@ class WeaviateVectorStore(ServerBackend):
         self._forget_tenants(memory_ids)
         self._word_counts.clear()  # no deleted text stays in this process's memory
 
-    def _forget_tenants(self, memory_ids: list[str]) -> None:
+    def _forget_tenants(self, memory_ids: builtins.list[str]) -> None:
         """Drop map entries after their objects (a crash in between leaves an entry to nothing, which
         reads as absent)."""
         if not self._multi_tenancy:
@@ -615,12 +629,12 @@ class WeaviateVectorStore(ServerBackend):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
             self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
 
-    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+    def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
         """The map entries go before the objects: a deletion that a crash cut short and that is
         repeated finds the objects left by their scope, but map entries only through objects."""
         deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
         self._forget_tenants([r.id for r in deleted])
-        if self._multi_tenancy and scope == Scope(user_id=scope.user_id):
+        if self._multi_tenancy and scope.user_id and scope == Scope(user_id=scope.user_id):
             # the user's whole tenant: removing it drops its shard, nothing is left behind on disk
             self._collection.tenants.remove([tenant_name(scope.user_id)])
         else:
