@@ -23,7 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -158,8 +158,9 @@ class _SingleThreadedBlas:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
-        self._limiter = None
-        self._controller = None
+        # threadpoolctl's ThreadpoolLimiter and ThreadpoolController (the package has no types)
+        self._limiter: Any = None
+        self._controller: Any = None
 
     def __enter__(self) -> None:
         with self._lock:

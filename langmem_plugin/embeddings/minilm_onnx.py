@@ -36,10 +36,14 @@ class _GraphBuilder:
         self.constants.append(numpy_helper.from_array(value, name))
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes) -> str | list[str]:
+    def op(self, op_type: str, *inputs: str, **attributes) -> str:
+        """A node with one output, named in the returned string."""
+        return self.op_outputs(op_type, *inputs, outputs=1, **attributes)[0]
+
+    def op_outputs(self, op_type: str, *inputs: str, outputs: int, **attributes) -> list[str]:
         names = [f"{op_type}_{len(self.nodes)}_{i}" for i in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, **attributes))
-        return names[0] if outputs == 1 else names
+        return names
 
     def initializer_protos(self) -> list[TensorProto]:
         """The constants, and declarations of the weights whose data ONNX Runtime takes from
@@ -88,7 +92,7 @@ def build_graph(weights: EncoderWeights) -> tuple[bytes, dict[str, np.ndarray]]:
         w = {f.name: g.weight(f"layer{index}.{f.name}", getattr(layer, f.name)) for f in fields(EncoderLayer)}
 
         qkv = g.op("Transpose", g.op("Reshape", dense(hidden, w, "qkv"), qkv_shape), perm=[2, 0, 3, 1, 4])
-        query, key, value = (g.op("Squeeze", part, zero) for part in g.op("Split", qkv, axis=0, num_outputs=3, outputs=3))
+        query, key, value = (g.op("Squeeze", part, zero) for part in g.op_outputs("Split", qkv, axis=0, num_outputs=3, outputs=3))
         scores = g.op("Add", g.op("MatMul", query, g.op("Transpose", key, perm=[0, 1, 3, 2])), attention_bias)
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
         context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]), hidden_shape)
