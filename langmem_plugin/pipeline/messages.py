@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
@@ -83,6 +83,10 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
     raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
 
 
+# What add() takes: a text, one message (a role/content dict or a LangChain message), or a list of them.
+MessagesInput: TypeAlias = str | dict[str, Any] | BaseMessage | Sequence[Any]
+
+
 @dataclass(frozen=True)
 class NormalizedMessages:
     messages: list[ConversationMessage]
@@ -94,7 +98,7 @@ class NormalizedMessages:
 
 
 def normalize_messages(
-    messages: str | Sequence[Any], limits: LimitsConfig, default_timestamp: datetime | None = None
+    messages: MessagesInput, limits: LimitsConfig, default_timestamp: datetime | None = None
 ) -> NormalizedMessages:
     """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are
     skipped."""

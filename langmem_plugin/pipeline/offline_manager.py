@@ -139,8 +139,8 @@ class OfflineMemoryManager:
                 # a refinement says more of the same: "Alice loves surfing in Peniche."
                 return Decision(EventType.UPDATE, target=neighbour.memory)
         top = alike[0] if alike and alike[0] is neighbours[0] else None
-        repeated = top and top.similarity >= self.config.duplicate_threshold
-        if repeated and agree(claim, claim_of(top.memory.text)):
+        repeated = top is not None and top.similarity >= self.config.duplicate_threshold
+        if top is not None and repeated and agree(claim, claim_of(top.memory.text)):
             return Decision(EventType.NOOP, target=top.memory)  # a paraphrase: "adores jazz" ~ "loves jazz"
         return Decision(EventType.ADD)
 
