@@ -120,14 +120,14 @@ def default_embeddings(config: MemoryConfig) -> Embeddings:
 
 
 def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
-    if config.llm.model is None:
+    llm = config.llm
+    if llm.model is None:
         return None
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise ConfigurationError("llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'") from exc
     try:
-        llm = config.llm
         return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
     except Exception as exc:  # the provider's own error (e.g. openai.OpenAIError: no API key)
         raise ConfigurationError(

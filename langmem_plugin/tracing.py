@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.tracers.langchain import LangChainTracer
 from langsmith import get_current_run_tree, traceable
@@ -39,7 +39,7 @@ def _documents(outputs: Any) -> dict:
     return outputs if isinstance(outputs, dict) else {"output": outputs}
 
 
-def traced(name: str, run_type: str = "chain") -> Callable:
+def traced(name: str, run_type: Literal["chain", "retriever"] = "chain") -> Callable:
     """Trace an operation `fn(services, ..., scope=..., ...)` as a LangSmith run named `name`."""
 
     def decorator(function: Callable) -> Callable:

@@ -108,11 +108,12 @@ class LLMMemoryManager:
         answer = self._call(scope, self.prompts.reconciliation(), user, DecisionList, validate)
         decisions: list[Decision] = [Decision(EventType.ADD)] * len(facts)
         for item in answer.decisions:
-            target = existing[item.memory_id] if item.memory_id is not None and item.action != "ADD" else None
+            if item.action == "ADD" or item.memory_id is None:  # `validate` gives every other action an id
+                decisions[item.fact_index] = Decision(EventType.ADD)
+                continue
+            target = existing[item.memory_id]
             if item.action == "INVALIDATE":
                 decisions[item.fact_index] = Decision(EventType.ADD, also_invalidate=[target])
-            elif item.action == "ADD":
-                decisions[item.fact_index] = Decision(EventType.ADD)
             else:
                 decisions[item.fact_index] = Decision(EventType(item.action), target=target, text=item.text)
         return decisions
@@ -143,5 +144,5 @@ class LLMMemoryManager:
         if not facts:
             return []
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallel_calls, len(facts)))) as pool:
-            batches = list(pool.map(lambda item: self._relations_of(*item, scope), facts))
+            batches = list(pool.map(lambda item: self._relations_of(item[0], item[1], scope), facts))
         return [relation for batch in batches for relation in batch]

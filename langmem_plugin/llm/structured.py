@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -86,7 +86,10 @@ class StructuredCaller:
             response_format = {"type": "json_object", "schema": schema.model_json_schema()}
             return _text(self.model.bind(response_format=response_format).invoke(messages)), None
         options = {} if self._mode == "auto" else {"method": self._mode}
-        result = self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+        # with include_raw=True the answer is a dict: {"raw", "parsed", "parsing_error"}
+        result = cast(
+            dict[str, Any], self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+        )
         raw = result["raw"]
         parsed = result.get("parsed")
         text = _text(raw) if isinstance(raw, BaseMessage) else str(raw)
