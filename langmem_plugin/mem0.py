@@ -180,6 +180,8 @@ def history(services: MemoryServices, memory_id: Any) -> list[dict]:
 
 
 class _Facade:
+    _core: type[core.Memory | core.AsyncMemory]
+
     def __init__(
         self,
         config: Any = None,

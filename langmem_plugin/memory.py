@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -16,6 +16,7 @@ from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.manager import MemoryManager
+from .pipeline.messages import MessagesInput
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices, build_services
@@ -77,7 +78,7 @@ class Memory(_Facade):
 
     def add(
         self,
-        messages: str | Sequence[Any],
+        messages: MessagesInput,
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -218,7 +219,7 @@ class AsyncMemory(_Facade):
 
     async def add(
         self,
-        messages: str | Sequence[Any],
+        messages: MessagesInput,
         *,
         user_id: str | None = None,
         agent_id: str | None = None,

@@ -28,10 +28,10 @@ import asyncio
 import json
 import math
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from langgraph.config import get_config
@@ -160,7 +160,7 @@ class _FilterView(dict):
         return node
 
 
-def texts_at(value: dict, paths: Sequence[str]) -> list[str]:
+def texts_at(value: Mapping[str, Any], paths: Sequence[str]) -> list[str]:
     """Every non-empty text at the given paths, with LangGraph's path semantics ("$" = whole value)."""
     texts: list[str] = []
     for path in paths:
@@ -197,12 +197,14 @@ class MemoryStore(BaseStore):
 
     # -- mapping -----------------------------------------------------------------------------
 
-    def _texts(self, value: dict, index: list[str] | bool | None) -> list[str]:
+    def _texts(self, value: Mapping[str, Any], index: list[str] | Literal[False] | None) -> list[str]:
         """The texts a put indexes; none when the item is stored unindexed."""
         if index is False:
             return []
-        if index is not None or self.index_fields:
-            return texts_at(value, index if index is not None else self.index_fields)
+        if index is not None:
+            return texts_at(value, index)
+        if self.index_fields:
+            return texts_at(value, self.index_fields)
         for path in DEFAULT_TEXT_PATHS:
             texts = texts_at(value, [path])
             if texts:
@@ -331,7 +333,7 @@ class MemoryStore(BaseStore):
             namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
         return namespaces[op.offset : op.offset + op.limit]
 
-    def _step(self, op: Op) -> Step[Result]:
+    def _step(self, op: GetOp | SearchOp | ListNamespacesOp) -> Step[Result]:
         if isinstance(op, GetOp):
             return self._get_step(op)
         if isinstance(op, SearchOp):

@@ -132,7 +132,7 @@ def build_memory_graph(
     builder.add_edge("reason", "write_back")
     builder.add_edge("write_back", END)
     graph = builder.compile(name="memory")
-    graph.writer = writer
+    graph.writer = writer  # type: ignore[attr-defined]  # documented API: LangGraph's class declares none
     return graph
 
 
