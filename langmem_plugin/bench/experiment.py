@@ -94,7 +94,8 @@ class MemoryTarget:
         self.answer_k = answer_k
 
     def __call__(self, inputs: dict) -> dict:
-        conversation = self.conversations.get(inputs.get("conversation"))
+        name = inputs.get("conversation")
+        conversation = self.conversations.get(name) if isinstance(name, str) else None
         if conversation is None:
             raise InvalidInputError(f"example names conversation {inputs.get('conversation')!r}, which was not ingested")
         started = time.perf_counter()
@@ -124,8 +125,8 @@ def summarise(rows: list[tuple[int, dict[str, float], float]]) -> dict:
         return {metric: round(sum(values) / len(values), 4) for metric, values in sorted(lists.items())}
 
     overall: dict[str, list[float]] = defaultdict(list)
-    for scores in per_category.values():
-        for metric, values in scores.items():
+    for by_metric in per_category.values():
+        for metric, values in by_metric.items():
             overall[metric].extend(values)
     return {
         "questions": len(rows),
@@ -175,7 +176,10 @@ def run_experiment(
                         f"{result.comment}"
                     )
                 scores[result.key] = float(result.score)
-            rows.append((row["example"].outputs["category"], scores, row["run"].outputs["search_ms"]))
+            expected, produced = row["example"].outputs, row["run"].outputs
+            if expected is None or produced is None:
+                raise ExperimentError(f"example {row['example'].id} or its run has no outputs")
+            rows.append((expected["category"], scores, produced["search_ms"]))
     finally:
         system.close()
     return {**summarise(rows), "experiment": results.experiment_name}

@@ -22,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langsmith import Client
 
 from .. import progress
-from ..config import MemoryConfig
+from ..config import LLMConfig, MemoryConfig
 from ..errors import InvalidInputError
 from ..extras import Requirement, require
 from ..services import configured_chat_model
@@ -71,12 +71,19 @@ def required_modules(systems: tuple[str, ...], qa: bool) -> list[Requirement]:
     return needed + (NEEDED_FOR_QA if qa else [])
 
 
+def build_langmem_system(
+    name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None
+) -> LangMemRetriever:
+    """One of SCORED_SYSTEMS: langmem-plugin storing turns verbatim, or through its memory manager."""
+    return LangMemRetriever(name, embeddings, infer=name == "langmem-manager", config=memory_config)
+
+
 def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None) -> Retriever:
     """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem
     systems."""
     factories: dict[str, Callable[[], Retriever]] = {
-        "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False, config=memory_config),
-        "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True, config=memory_config),
+        "langmem-hybrid": lambda: build_langmem_system("langmem-hybrid", embeddings, memory_config),
+        "langmem-manager": lambda: build_langmem_system("langmem-manager", embeddings, memory_config),
         "dense-only": lambda: DenseRetriever(embeddings),
         "bm25": BM25Retriever,
         "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
@@ -170,7 +177,7 @@ def run_score_reading(
     shared, _ = _warm_embeddings(conversations, embeddings)
     shared.warm(list(UNRELATED_QUESTIONS))
     scored = tuple(name for name in systems if name in SCORED_SYSTEMS)
-    report = read_scores(lambda name: build_system(name, shared, memory_config), conversations, scored, k)
+    report = read_scores(lambda name: build_langmem_system(name, shared, memory_config), conversations, scored, k)
     sample_ids = [c.sample_id for c in conversations]
     return {**report, "data": str(data), "conversations": sample_ids, "embedder": shared.model}
 
@@ -242,7 +249,7 @@ def format_table(report: dict) -> str:
 
 def chat_model(model: str, base_url: str | None):
     """ChatOpenAI for OpenAI or any OpenAI-compatible server (base_url)."""
-    return configured_chat_model(MemoryConfig(llm={"model": model, "base_url": base_url}))
+    return configured_chat_model(MemoryConfig(llm=LLMConfig(model=model, base_url=base_url)))
 
 
 def _json_object(text: str) -> dict[str, Any]:

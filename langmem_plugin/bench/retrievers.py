@@ -84,7 +84,7 @@ class LangMemRetriever:
         self._infer = infer
         self._embedder = embeddings.model
         self._directory = tempfile.TemporaryDirectory(prefix="langmem-locomo-")
-        settings = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
+        settings: dict[str, Any] = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
         for key, value in (config or {}).items():
             settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
         self.memory = Memory(settings, embeddings=embeddings)
