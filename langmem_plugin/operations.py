@@ -26,7 +26,6 @@ from .pipeline.manager import Decision, MemoryManager, Neighbour
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
 from .pipeline.validation import (
-    check_encodable,
     check_limit,
     check_memory_id,
     check_metadata,
@@ -49,6 +48,7 @@ from .records import (
     utc_now,
 )
 from .services import MemoryServices
+from .storable import check_encodable
 from .tiers.graph import RelationMention
 from .tracing import traced
 

@@ -16,7 +16,8 @@ from ..config import LimitsConfig
 from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..records import ConversationMessage, Scope, new_uuids, utc_now
-from .validation import check_encodable, check_text
+from ..storable import check_encodable
+from .validation import check_text
 
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
 SPEAKER_ROLES = frozenset({"user"})
