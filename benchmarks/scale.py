@@ -42,8 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from langmem_plugin import Memory
-from langmem_plugin.bench.plots import plot_latency_vs_size
-from langmem_plugin.bench.workload import (
+from langmem_plugin.records import Scope
+from langmem_plugin.tiers.vector import SearchParams
+from langmem_plugin_bench.plots import plot_latency_vs_size
+from langmem_plugin_bench.workload import (
     VERBS,
     PrecomputedEmbeddings,
     low_rank_vectors,
@@ -51,8 +53,6 @@ from langmem_plugin.bench.workload import (
     make_vocabulary,
     percentile,
 )
-from langmem_plugin.records import Scope
-from langmem_plugin.tiers.vector import SearchParams
 
 
 def scope_of(layout: str, index: int, per_user: int) -> Scope:
