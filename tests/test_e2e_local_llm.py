@@ -81,7 +81,9 @@ def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_outp
         {"role": "user", "name": "Alice", "content": "Yesterday I adopted a dog named Miso.", "id": "t3", "timestamp": "2024-03-04T09:01:00Z"},
     ]
     outcomes = []
-    with Memory({"path": str(tmp_path / "e2e"), "llm": {"retries": 2, "parallel_calls": 2}}, embeddings=HashingEmbeddings(), llm=model) as memory:
+    with Memory(
+        {"path": str(tmp_path / "e2e"), "llm": {"retries": 2}}, embeddings=HashingEmbeddings(), llm=model
+    ) as memory:
         for attempt in range(2):  # a second, different turn exercises reconciliation against what was stored
             messages = conversation if attempt == 0 else [
                 {"role": "user", "name": "Alice", "content": "I moved to Porto last week.", "id": "t4", "timestamp": "2024-05-10T10:00:00Z"}
@@ -97,6 +99,11 @@ def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_outp
             outcomes.append([op.event.value for op in operations])
             known_ids = {m["id"] for m in messages}
             for op in operations:
+                if op.event is EventType.DELETE:  # the model read a request to forget: the memory retires
+                    assert (
+                        op.memory.id in before and memory.history(op.memory.id)[-1].event == EventType.DELETE
+                    )
+                    continue
                 assert op.event in (EventType.ADD, EventType.UPDATE, EventType.NOOP, EventType.INVALIDATE)
                 record = memory.get(op.memory.id)
                 assert record.text.strip() and record.scope.user_id == "alice"

@@ -6,11 +6,19 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..records import FactRelation
+
 
 class ExtractedFact(BaseModel):
-    text: str = Field(description="one atomic, self-contained fact in the third person")
+    text: str = Field(
+        description="an atomic, self-contained fact, third person; for a request to forget: what to forget"
+    )
     source_message_ids: list[str] = Field(description="ids of the messages the fact came from")
     date: str | None = Field(default=None, description="absolute date the fact refers to, YYYY-MM-DD")
+    forget: bool = Field(default=False, description="true when the speaker asks to forget it (never stored)")
+    relations: list[FactRelation] = Field(
+        default_factory=list, description="the relations between entities that the fact states"
+    )
 
 
 class FactList(BaseModel):
@@ -19,8 +27,12 @@ class FactList(BaseModel):
 
 class FactDecision(BaseModel):
     fact_index: int = Field(description="index of the new fact")
-    action: Literal["ADD", "UPDATE", "INVALIDATE", "NOOP"]
-    memory_id: int | None = Field(default=None, description="integer id of the existing memory, for UPDATE/INVALIDATE/NOOP")
+    action: Literal["ADD", "UPDATE", "INVALIDATE", "NOOP", "DELETE"]
+    memory_ids: list[int] = Field(
+        default_factory=list,
+        description="integer ids of existing memories: one for UPDATE and NOOP, one or more for INVALIDATE, "
+        "those the request names for DELETE",
+    )
     text: str | None = Field(default=None, description="merged text, for UPDATE")
 
 
@@ -28,17 +40,5 @@ class DecisionList(BaseModel):
     decisions: list[FactDecision]
 
 
-class GraphEntity(BaseModel):
-    name: str
-    type: str = "entity"
-
-
-class GraphRelation(BaseModel):
-    source: str
-    relation: str
-    target: str
-
-
 class GraphExtraction(BaseModel):
-    entities: list[GraphEntity] = Field(default_factory=list)
-    relations: list[GraphRelation] = Field(default_factory=list)
+    relations: list[FactRelation] = Field(default_factory=list)
