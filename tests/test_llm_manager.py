@@ -131,6 +131,7 @@ def test_add_extracts_facts_with_provenance_and_graph(make_memory):
     )  # nothing stored yet: no reconciliation, and the graph came with the facts
     system, user = recorder.calls[0]
     assert "I live in Paris." not in system.content and "[id=m1] [2024-04-22 18:40] Alice: I live in Paris." in user.content
+    assert '"items": {"enum": ["m1", "m2"], "type": "string"}' in user.content  # only shown ids can be cited
 
 
 def _seed(make_memory):
@@ -159,6 +160,7 @@ def test_update_refines_existing_memory(make_memory):
     assert memory.get(seeded.id).text == "Alice lives in the Marais in Paris"
     reconcile_prompt = recorder.calls[1][1].content
     assert "0: Alice lives in Paris" in reconcile_prompt and seeded.id not in reconcile_prompt  # integer ids, never UUIDs
+    assert '"items": {"const": 0, "type": "integer"}' in reconcile_prompt  # only listed memories can be named
     assert [e.event for e in memory.history(seeded.id)] == [EventType.ADD, EventType.UPDATE]
 
 
@@ -212,7 +214,7 @@ def test_hallucinated_memory_id_is_rejected_and_retried(make_memory):
     ops = memory.add(message("I live near the river."), user_id="alice")
     assert [(op.event, op.memory.id) for op in ops] == [(EventType.UPDATE, seeded.id)]
     feedback = recorder.calls[2][-1].content
-    assert "invalid" in feedback and "memory ids [7] are not listed; use ids 0..0" in feedback
+    assert feedback.startswith("That answer is invalid: decisions.0.memory_ids.0: Input should be 0\n")
 
 
 def test_hallucinated_ids_every_time_raise_and_store_nothing(make_memory):
@@ -283,7 +285,7 @@ def test_unknown_source_ids_and_bad_dates_are_retried(make_memory):
     )
     ops = make_memory(model).add(message("I ran a marathon yesterday."), user_id="alice")
     assert ops[0].memory.text == "Alice ran a marathon on 21 April 2024"
-    assert "unknown message ids ['m9']" in recorder.calls[1][-1].content
+    assert "facts.0.source_message_ids.0: Input should be 'm1'" in recorder.calls[1][-1].content
     assert "not YYYY-MM-DD" in recorder.calls[2][-1].content
 
 

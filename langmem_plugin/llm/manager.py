@@ -16,7 +16,7 @@ from ..records import ConversationMessage, EventType, Fact, FactRelation, Memory
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
-from .schemas import DecisionList, FactDecision, FactList, GraphExtraction
+from .schemas import DecisionList, FactDecision, FactList, GraphExtraction, decision_list_for, fact_list_citing
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 # how many existing memories each action but ADD acts on: (fewest, most; None: any number)
@@ -41,7 +41,8 @@ def _check_relations(relations: list[FactRelation], where: str) -> None:
 
 
 def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
-    """DELETE answers requests to forget, and they get nothing else; every id acted on is listed."""
+    """DELETE answers requests to forget, and they get nothing else; each action acts on as many of
+    the listed memories as it needs (the schema admits only listed ids)."""
     where = f"fact {decision.fact_index}"
     if fact.forget and decision.action != "DELETE":
         raise InvalidAnswer(f"{where} is a FORGET request: answer DELETE with the ids of what it names")
@@ -49,9 +50,6 @@ def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
         raise InvalidAnswer(f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE")
     if decision.action == "ADD":
         return  # ids given with an ADD act on nothing
-    unknown = [i for i in decision.memory_ids if not 0 <= i < existing]
-    if unknown:
-        raise InvalidAnswer(f"{where}: memory ids {unknown} are not listed; use ids 0..{existing - 1}")
     fewest, most = _TARGETS[decision.action]
     if not fewest <= len(set(decision.memory_ids)) <= (most or existing):
         wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
@@ -119,11 +117,6 @@ class LLMMemoryManager:
             for index, fact in enumerate(answer.facts):
                 if not fact.text.strip():
                     raise InvalidAnswer(f"fact {index} is empty")
-                unknown = [i for i in fact.source_message_ids if i not in by_id]
-                if unknown:
-                    raise InvalidAnswer(
-                        f"fact {index} cites unknown message ids {unknown}; use the [id=...] values"
-                    )
                 if fact.date is not None:
                     try:
                         date.fromisoformat(fact.date)
@@ -132,7 +125,8 @@ class LLMMemoryManager:
                 _check_relations(fact.relations, f"fact {index}")
 
         system = self.prompts.extraction(procedural)
-        answer = self._call(scope, system, _conversation_text(messages, scope), FactList, validate)
+        schema = fact_list_citing(list(by_id))
+        answer = self._call(scope, system, _conversation_text(messages, scope), schema, validate)
         facts = []
         for extracted in answer.facts:
             # A fact citing no message came from this call all the same: the whole call is its provenance.
@@ -174,7 +168,8 @@ class LLMMemoryManager:
             for decision in answer.decisions:
                 _check_decision(decision, facts[decision.fact_index], len(existing))
 
-        answer = self._call(scope, self.prompts.reconciliation(), user, DecisionList, validate)
+        schema = decision_list_for(len(facts), len(existing))
+        answer = self._call(scope, self.prompts.reconciliation(), user, schema, validate)
         decisions: list[Decision] = [Decision(EventType.ADD)] * len(facts)
         for item in answer.decisions:
             decisions[item.fact_index] = _decision(item, existing)

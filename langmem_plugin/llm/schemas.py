@@ -1,10 +1,14 @@
-"""Structured outputs the manager asks models for (JSON schema / tool calling / parsed JSON)."""
+"""Structured outputs the manager asks models for (JSON schema / tool calling / parsed JSON).
+
+Extraction and reconciliation use a schema made for the call, whose ids are an enum of those the
+prompt shows: a decoder constrained by the schema (llama.cpp's grammar, OpenAI's strict JSON
+schema) cannot write another, and any other model's answer citing one fails validation."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from ..records import FactRelation
 
@@ -42,3 +46,26 @@ class DecisionList(BaseModel):
 
 class GraphExtraction(BaseModel):
     relations: list[FactRelation] = Field(default_factory=list)
+
+
+def fact_list_citing(message_ids: Sequence[str]) -> type[FactList]:
+    """FactList whose facts cite only these message ids."""
+    cited = Literal[tuple(message_ids)]
+    fact = create_model(
+        "ExtractedFact",
+        __base__=ExtractedFact,
+        source_message_ids=(list[cited], Field(description="ids of the messages the fact came from")),
+    )
+    return create_model("FactList", __base__=FactList, facts=(list[fact], ...))
+
+
+def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
+    """DecisionList over fact indices 0..facts-1 and memory ids 0..memories-1."""
+    fields = FactDecision.model_fields
+    decision = create_model(
+        "FactDecision",
+        __base__=FactDecision,
+        fact_index=(Literal[tuple(range(facts))], fields["fact_index"]),
+        memory_ids=(list[Literal[tuple(range(memories))]], fields["memory_ids"]),
+    )
+    return create_model("DecisionList", __base__=DecisionList, decisions=(list[decision], ...))
