@@ -60,7 +60,7 @@ def fact_list_citing(message_ids: Sequence[str]) -> type[FactList]:
 
 
 def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
-    """DecisionList over fact indices 0..facts-1 and memory ids 0..memories-1."""
+    """DecisionList of one decision per fact, over fact indices 0..facts-1 and memory ids 0..memories-1."""
     fields = FactDecision.model_fields
     decision = create_model(
         "FactDecision",
@@ -68,4 +68,5 @@ def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
         fact_index=(Literal[tuple(range(facts))], fields["fact_index"]),
         memory_ids=(list[Literal[tuple(range(memories))]], fields["memory_ids"]),
     )
-    return create_model("DecisionList", __base__=DecisionList, decisions=(list[decision], ...))
+    one_each = Field(min_length=facts, max_length=facts, description="one decision per new fact")
+    return create_model("DecisionList", __base__=DecisionList, decisions=(list[decision], one_each))
