@@ -34,6 +34,7 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -134,8 +135,9 @@ def chat_model(base_url: str, max_tokens: int, counter: CallCounter):
         base_url=base_url,
         api_key="not-needed",
         temperature=0,
-        max_tokens=max_tokens,
-        timeout=600,
+        # langchain-openai sends the limit as max_completion_tokens, which llama.cpp's server ignores
+        extra_body={"max_tokens": max_tokens},
+        timeout=1800,  # a 135M model on two shared cores: minutes per call
         max_retries=0,
         callbacks=[counter],
     )
@@ -414,6 +416,7 @@ def summarise(records: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the server is stopped on the way out
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a locomo10.json-style file")
     parser.add_argument(

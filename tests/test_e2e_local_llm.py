@@ -73,7 +73,8 @@ def local_server(tmp_path_factory):
 )
 def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_output):
     model = langchain_openai.ChatOpenAI(
-        model="smollm2", base_url=local_server, api_key="not-needed", temperature=0, max_tokens=512, timeout=120, max_retries=0
+        model="smollm2", base_url=local_server, api_key="not-needed", temperature=0, timeout=120, max_retries=0,
+        extra_body={"max_tokens": 512},  # the server ignores max_completion_tokens, langchain-openai's name for it
     )
     conversation = [
         {"role": "user", "name": "Alice", "content": "I live in Lisbon and I work as a nurse.", "id": "t1", "timestamp": "2024-03-04T09:00:00Z"},
