@@ -97,8 +97,13 @@ class CallCounter(BaseCallbackHandler):
             self.totals["completion_tokens"] += sum(u.get("output_tokens", 0) for u in usage)
 
     def on_llm_error(self, error, **kwargs) -> None:
+        """A reply cut at the token limit fails when langchain-openai parses it (structured output);
+        openai's error keeps the completion, so its tokens are counted too."""
+        usage = getattr(getattr(error, "completion", None), "usage", None)
         with self._lock:
             self.totals["failed_calls"] += 1
+            self.totals["prompt_tokens"] += getattr(usage, "prompt_tokens", 0)
+            self.totals["completion_tokens"] += getattr(usage, "completion_tokens", 0)
 
 
 def sessions(
@@ -237,7 +242,7 @@ class Mem0Classic:
 
     def __init__(self, prompts, utils, model, embeddings, extraction: str):
         self.prompts, self.utils = prompts, utils
-        self.model = model.bind(response_format={"type": "json_object"})
+        self.model = model  # a chat model answering in JSON
         self.embeddings = embeddings
         self.extraction = extraction
         self.store: dict[str, dict[str, tuple[str, np.ndarray]]] = {}  # user -> id -> (text, vector)
@@ -316,7 +321,12 @@ class Mem0Classic:
 def run_mem0(base_url: str, max_tokens: int, wheel: Path, extraction: str, embeddings, work) -> list[dict]:
     counter = CallCounter()
     prompts, utils = mem0_modules(wheel)
-    mem0 = Mem0Classic(prompts, utils, chat_model(base_url, max_tokens, counter), embeddings, extraction)
+    model = chat_model(base_url, max_tokens, counter)
+    # Mem0 sends response_format with a plain chat.completions.create: a reply cut at the limit
+    # comes back and fails its parsing. Bound as a request field it reaches the server the same
+    # way (langchain-openai parses the reply to a bound response_format, and raises on a cut one).
+    json_model = model.bind(extra_body={**model.extra_body, "response_format": {"type": "json_object"}})
+    mem0 = Mem0Classic(prompts, utils, json_model, embeddings, extraction)
 
     def add(conversation: Conversation, session) -> dict:
         messages = [{"role": "user", "content": f"{t.speaker}: {turn_text(t)}"} for t in session.turns]

@@ -119,3 +119,21 @@ def test_the_script_measures_every_system_through_the_local_server(tmp_path):
         assert all(a["prompt_tokens"] > 0 and a["completion_tokens"] > 0 for a in system["adds"]), name
     for add in report["systems"]["after"]["adds"] + report["systems"]["mem0"]["adds"]:
         assert add["calls"] - add["retries"] <= 2
+
+
+def test_a_reply_cut_at_the_limit_counts_its_tokens(bench):
+    from openai import LengthFinishReasonError
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletion
+
+    usage = CompletionUsage(prompt_tokens=1615, completion_tokens=512, total_tokens=2127)
+    counter = bench.CallCounter()
+    counter.on_llm_error(LengthFinishReasonError(completion=ChatCompletion.model_construct(usage=usage)))
+    counter.on_llm_error(ConnectionError("server unreachable"))  # no completion: nothing to count
+    assert counter.snapshot() == {
+        "calls": 0,
+        "retries": 0,
+        "failed_calls": 2,
+        "prompt_tokens": 1615,
+        "completion_tokens": 512,
+    }
