@@ -281,12 +281,14 @@ def test_unknown_source_ids_and_bad_dates_are_retried(make_memory):
     model, recorder = scripted(
         facts(("Alice ran a marathon", ["m9"])),
         facts(("Alice ran a marathon on 21 April 2024", ["m1"], {"date": "last Sunday"})),
+        facts(("Alice ran a marathon on 21 April 2024", ["m1"], {"date": "2024-02-30"})),
         facts(("Alice ran a marathon on 21 April 2024", ["m1"], {"date": "2024-04-21"})),
     )
-    ops = make_memory(model).add(message("I ran a marathon yesterday."), user_id="alice")
+    ops = make_memory(model, retries=3).add(message("I ran a marathon yesterday."), user_id="alice")
     assert ops[0].memory.text == "Alice ran a marathon on 21 April 2024"
     assert "facts.0.source_message_ids.0: Input should be 'm1'" in recorder.calls[1][-1].content
-    assert "not YYYY-MM-DD" in recorder.calls[2][-1].content
+    assert "facts.0.date: String should match pattern" in recorder.calls[2][-1].content
+    assert "fact 0 has date '2024-02-30', no calendar date" in recorder.calls[3][-1].content
 
 
 def test_answers_are_cached_in_the_key_value_tier(tmp_path):

@@ -16,7 +16,14 @@ from ..records import ConversationMessage, EventType, Fact, FactRelation, Memory
 from ..tiers.graph import EntityMention, RelationMention
 from ..tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
-from .schemas import DecisionList, FactDecision, FactList, GraphExtraction, decision_list_for, fact_list_citing
+from .schemas import (
+    DecisionList,
+    FactDecision,
+    FactList,
+    GraphExtraction,
+    decision_list_for,
+    fact_list_citing,
+)
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 # how many existing memories each action but ADD acts on: (fewest, most; None: any number)
@@ -121,7 +128,7 @@ class LLMMemoryManager:
                     try:
                         date.fromisoformat(fact.date)
                     except ValueError:
-                        raise InvalidAnswer(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
+                        raise InvalidAnswer(f"fact {index} has date {fact.date!r}, no calendar date") from None
                 _check_relations(fact.relations, f"fact {index}")
 
         system = self.prompts.extraction(procedural)

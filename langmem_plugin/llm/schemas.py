@@ -18,7 +18,9 @@ class ExtractedFact(BaseModel):
         description="an atomic, self-contained fact, third person; for a request to forget: what to forget"
     )
     source_message_ids: list[str] = Field(description="ids of the messages the fact came from")
-    date: str | None = Field(default=None, description="absolute date the fact refers to, YYYY-MM-DD")
+    date: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="the absolute date it refers to, as 2024-05-31"
+    )
     forget: bool = Field(default=False, description="true when the speaker asks to forget it (never stored)")
     relations: list[FactRelation] = Field(
         default_factory=list, description="the relations between entities that the fact states"
