@@ -128,7 +128,8 @@ class LLMMemoryManager:
                     try:
                         date.fromisoformat(fact.date)
                     except ValueError:
-                        raise InvalidAnswer(f"fact {index} has date {fact.date!r}, no calendar date") from None
+                        problem = f"fact {index} has date {fact.date!r}, no calendar date"
+                        raise InvalidAnswer(problem) from None
                 _check_relations(fact.relations, f"fact {index}")
 
         system = self.prompts.extraction(procedural)
