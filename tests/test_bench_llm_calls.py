@@ -15,23 +15,9 @@ from langchain_core.messages import AIMessage
 from langmem_plugin import Memory
 
 from .helpers import HashingEmbeddings
+from .test_bench_locomo import tiny_locomo
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "llm_calls.py"
-# Two sessions in the LoCoMo format: the second has something stored to be reconciled with.
-CONVERSATION = {
-    "sample_id": "conv-test",
-    "speaker_a": "Alice",
-    "speaker_b": "Bob",
-    "session_1_date_time": "1:56 pm on 8 May, 2023",
-    "session_1": [
-        {"speaker": "Alice", "dia_id": "D1:1", "text": "I live in Lisbon and I work as a nurse."},
-        {"speaker": "Bob", "dia_id": "D1:2", "text": "Nice! I just adopted a dog named Miso."},
-    ],
-    "session_2_date_time": "10:00 am on 12 June, 2023",
-    "session_2": [{"speaker": "Alice", "dia_id": "D2:1", "text": "I moved to Porto last week."}],
-}
-
-
 @pytest.fixture(scope="module")
 def bench():
     """benchmarks/llm_calls.py as a module (benchmarks/ is a folder of scripts, not a package)."""
@@ -108,7 +94,7 @@ def test_mem0s_add_is_one_extraction_then_one_update_with_the_retrieved_memories
 def test_the_script_measures_every_system_through_the_local_server(tmp_path):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (make test installs it)")
     data, out = tmp_path / "conversation.json", tmp_path / "calls.json"
-    data.write_text(json.dumps([CONVERSATION]))
+    data.write_text(json.dumps(tiny_locomo()[:1]))  # two sessions: the second is reconciled with the first
     argv = ["--data", str(data), "--max-tokens", "256", "--out", str(out)]
     completed = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=1800)
     assert completed.returncode == 0, completed.stderr[-3000:]
