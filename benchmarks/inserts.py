@@ -229,7 +229,7 @@ def bench_floor(texts: list[str], vectors: np.ndarray, batch: int, synchronous: 
     table, and without FTS5 and the secondary indexes (see the module docstring)."""
     scope = Scope(user_id="bench")
     now = utc_now()
-    messages = normalize_messages(texts, LimitsConfig(max_messages=len(texts)))
+    messages = normalize_messages(texts, LimitsConfig(max_messages=len(texts))).messages
     records = [new_record(i, m.content, scope, {}, [m.source()], now) for i, m in zip(new_uuids(len(messages)), messages)]
     rows = [(rowid, *row) for rowid, row in enumerate(_rows(records, vectors), start=1)]
     token = " ".join(scope_tokens(scope))

@@ -109,9 +109,11 @@ def make_workload(shape: str, size: int, users: int, per_user: int, queries: int
     vocabulary = make_vocabulary(rng)
     texts = make_sentences(rng, count, vocabulary)
     vectors = low_rank_vectors(rng, count + queries)
-    # the query number keeps every query text distinct, so the lookup table has one vector per query
+    # the query number keeps every query text distinct, so the lookup table has one vector per query;
+    # written q13, it is no memory's number ("#1300" starts with 13): a word in most of the user's
+    # memories would be left out of the text the search embeds, which the table does not hold
     query_texts = [
-        f"who {VERBS[q % len(VERBS)]} the {vocabulary[int(rng.zipf(1.3)) % len(vocabulary)]} (query {q})"
+        f"who {VERBS[q % len(VERBS)]} the {vocabulary[int(rng.zipf(1.3)) % len(vocabulary)]} (query q{q})"
         for q in range(queries)
     ]
     owners = ["user0"] * count if shape == "single" else [f"user{i // per_user}" for i in range(count)]

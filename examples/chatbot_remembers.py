@@ -10,9 +10,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graphs"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: graphs/
 
-from chatbot import UserContext, build_chatbot  # noqa: E402
+from graphs.chatbot import UserContext, build_chatbot  # noqa: E402
 from langchain_core.messages import HumanMessage  # noqa: E402
 
 from langmem_plugin import Memory  # noqa: E402
@@ -21,7 +21,8 @@ with Memory({"path": tempfile.mkdtemp(prefix="chatbot-")}) as memory:
     bot = build_chatbot(memory)
     ana = UserContext(user_id="ana")
     bot.invoke({"messages": [HumanMessage("I'm a vegetarian and I live in Porto.")]}, context=ana, config={"configurable": {"thread_id": "monday"}})
-    reply = bot.invoke({"messages": [HumanMessage("Suggest a dinner place near me?")]}, context=ana, config={"configurable": {"thread_id": "friday"}})
+    question = [HumanMessage("Where do I live, and what do I eat?")]
+    reply = bot.invoke({"messages": question}, context=ana, config={"configurable": {"thread_id": "friday"}})
     print("thread 'friday' recalled:\n" + reply["memory_context"])
-    other = bot.invoke({"messages": [HumanMessage("Suggest a dinner place near me?")]}, context=UserContext(user_id="bob"))
+    other = bot.invoke({"messages": question}, context=UserContext(user_id="bob"))
     print(f"bob's recall: {other['memory_context']!r}")

@@ -2,20 +2,21 @@
 
 Loadable by `langgraph dev` from the repository root:
 
-    langgraph dev --config graphs/langgraph.json
+    langgraph dev --config graphs/langgraph.json          # clients choose their user
+    CHATBOT_AUTH_TOKENS='{"<token>": "<user id>"}' langgraph dev --config graphs/langgraph.auth.json
 
-(paths in langgraph.json are relative to the directory the command runs in). The model is
+(paths in the configs are relative to the directory the command runs in). The model is
 ChatOpenAI when OPENAI_API_KEY or LANGMEM_LLM__BASE_URL is set, else a scripted offline model
 (it answers in turn "Noted!" and "Here is what I remember about you."), so the graph compiles and
 runs with no key. Memory comes from LANGMEM_* variables (`Memory.from_env()`, ./.langmem by
-default). Pass the user with `context={"user_id": ...}`; a run without one fails with
-MissingScopeError before the model is called.
+default). Under graphs/langgraph.auth.json the user is the one the Bearer token authenticates
+(graphs/auth.py); a run naming another user fails with ForbiddenScopeError. Without auth, pass
+the user with `context={"user_id": ...}` (the server says at start-up that clients choose their
+user); a run without one fails with MissingScopeError before the model is called.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from typing import Annotated
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -24,15 +25,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
+from graphs.common import UserContext, chat_model
 from langmem_plugin import Memory
 from langmem_plugin.integrations.subgraph import build_memory_graph
-
-
-@dataclass
-class UserContext:
-    # Optional so that a run without it reaches the memory subgraph, which raises a
-    # MissingScopeError naming what is missing, rather than a TypeError from the dataclass.
-    user_id: str | None = None
 
 
 class ChatState(TypedDict, total=False):
@@ -40,16 +35,10 @@ class ChatState(TypedDict, total=False):
     memory_context: str
 
 
-def chat_model():
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("LANGMEM_LLM__BASE_URL"):
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(model=os.environ.get("LANGMEM_LLM__MODEL", "gpt-4o-mini"), base_url=os.environ.get("LANGMEM_LLM__BASE_URL"))
-    return FakeListChatModel(responses=["Noted!", "Here is what I remember about you."])
-
-
 def build_chatbot(memory: Memory, model=None):
-    model = model or chat_model()
+    model = (
+        model or chat_model() or FakeListChatModel(responses=["Noted!", "Here is what I remember about you."])
+    )
 
     def respond(state: ChatState) -> dict:
         context = state.get("memory_context")

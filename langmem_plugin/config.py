@@ -51,6 +51,12 @@ class GraphTierConfig(BaseModel):
     user: str | None = None
     password: str | None = Field(default=None, repr=False)
     database: str | None = None
+    retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Neo4j: how long a query is retried while the server is unreachable (or a cluster elects "
+        "a leader) before the call raises BackendError",
+    )
 
 
 class KeyValueTierConfig(BaseModel):
@@ -108,7 +114,12 @@ class ManagerConfig(BaseModel):
         le=1,
         description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
     )
-    min_words: int = Field(default=3, ge=1)
+    min_words: int = Field(
+        default=3,
+        ge=1,
+        description="Offline manager: shortest clause kept as a fact when it does not mention the speaker; "
+        "first-person statements (\"I'm vegan.\") are kept at any length.",
+    )
     entity_match_threshold: float = Field(
         default=0.85,
         gt=0,
@@ -153,6 +164,12 @@ class MemoryConfig(BaseModel):
     path: Path = Field(default_factory=lambda: Path(".langmem"))
     synchronous: Literal["NORMAL", "FULL"] = Field(
         default="FULL", description="SQLite fsync level; FULL survives power loss, NORMAL only process crashes."
+    )
+    delete_all_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a delete_all (purge or not) waits for those of other threads and "
+        "processes on the same store, which run one at a time, before raising StoreBusyError.",
     )
     vector: VectorTierConfig = Field(default_factory=VectorTierConfig)
     graph: GraphTierConfig = Field(default_factory=GraphTierConfig)

@@ -23,6 +23,11 @@ class InvalidScopeError(InvalidInputError):
     """A scope id is not a usable string."""
 
 
+class ForbiddenScopeError(InvalidScopeError):
+    """A run authenticated as one user named another user's scope (or a reserved scope id); nothing
+    was read or written."""
+
+
 class CrossUserDeleteError(InvalidInputError):
     """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
 
@@ -55,6 +60,10 @@ class DimensionMismatchError(LangMemError):
     """The embedder's vector size differs from the size the store was created with."""
 
 
+class InvalidEmbeddingError(LangMemError):
+    """The embedder returned a vector with no direction (all zeros) or with NaN / infinite values."""
+
+
 class MemoryNotFoundError(LangMemError, KeyError):
     """No memory has the given id."""
 
@@ -64,6 +73,26 @@ class MemoryNotFoundError(LangMemError, KeyError):
 
     def __str__(self) -> str:
         return f"no memory with id {self.memory_id!r}"
+
+
+class NoClearMatchError(LangMemError, LookupError):
+    """A description given instead of a memory id matches no memory clearly enough to act on, so
+    nothing was changed. `candidates` holds the closest memories (`SearchHit`s), best first."""
+
+    def __init__(self, message: str, candidates: list | None = None):
+        super().__init__(message)
+        self.candidates = list(candidates or [])
+
+
+class ImportInterruptedError(LangMemError):
+    """An import stopped part-way because storing a batch failed (a backend or the manager).
+
+    The messages before `resume_at` (a 1-based position in the import's message order) are
+    stored; importing again from there (`langmem-plugin import --start N`) adds the rest."""
+
+    def __init__(self, message: str, resume_at: int):
+        super().__init__(message)
+        self.resume_at = resume_at
 
 
 class ConfigurationError(LangMemError):
@@ -84,6 +113,12 @@ class ExperimentError(LangMemError):
 
 class BackendError(LangMemError):
     """A storage backend failed (disk full, locked database, server down)."""
+
+
+class StoreBusyError(BackendError):
+    """Another process kept a part of the store busy for longer than the bounded wait: the
+    deletion lock past `delete_all_wait_seconds`, or a write-ahead log that a purge must empty.
+    Nothing is half done: a journaled deletion finishes with the next `delete_all` or open."""
 
 
 class StoreCorruptedError(BackendError):

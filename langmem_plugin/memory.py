@@ -13,8 +13,9 @@ from .config import MemoryConfig
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
+from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.manager import MemoryManager
-from .pipeline.validation import check_scope
+from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices, build_services
 
@@ -37,6 +38,7 @@ class _Facade:
         try:
             check_manifest(self.services)  # never serve an empty tier next to surviving ones
             settle_journal(self.services)  # audit what a crashed writer committed but did not log
+            finish_interrupted_deletions(self.services)  # a crash never leaves half a scope deleted
         except BaseException:
             self.services.close()
             raise
@@ -61,9 +63,7 @@ class _Facade:
 
     def _optional_scope(self, user_id: Any, agent_id: Any, run_id: Any) -> Scope | None:
         """By-id calls: no ids means any scope (Mem0's behaviour); given ids must match the record."""
-        if user_id is None and agent_id is None and run_id is None:
-            return None
-        return self._scope(user_id, agent_id, run_id)
+        return check_optional_scope(self.config.limits, user_id, agent_id, run_id)
 
 
 class Memory(_Facade):
@@ -85,7 +85,14 @@ class Memory(_Facade):
         infer: bool = True,
         timestamp: Any = None,
     ) -> list[MemoryOperation]:
-        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager extract facts."""
+        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager
+        extract facts.
+
+        A call that raised (a server went down mid-write) may have stored part of its batch;
+        calling it again with the same arguments stores each memory exactly once. Messages that
+        bring their own id are recognised across processes too: a message (id and text) stored
+        before answers NOOP. The same text said again after a successful call is a new statement.
+        See docs/architecture.md, "Server failures and retried adds"."""
         scope = self._scope(user_id, agent_id, run_id)
         return operations.add(self.services, messages, scope, metadata, infer, timestamp)
 
@@ -125,21 +132,30 @@ class Memory(_Facade):
 
     def update(
         self,
-        memory_id: str,
-        text: str,
+        memory_id: str | None = None,
+        text: str | None = None,
         *,
+        data: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> MemoryRecord:
-        scope = self._optional_scope(user_id, agent_id, run_id)
-        return operations.update(self.services, memory_id, text, metadata, scope)
+    ) -> MemoryRecord | list[MemoryOperation]:
+        """`update(memory_id, text)` (or Mem0's `update(memory_id=..., data=...)`) rewrites that memory
+        and returns it. `update(statement, user_id=...)`, a statement alone, is an authoritative
+        correction ("User now works at Google (previously at Microsoft)"): the manager records its
+        facts over what they contradict, and the operations are returned (operations.correct)."""
+        return operations.update_by_id_or_statement(
+            self.services, memory_id, text, data, metadata, user_id, agent_id, run_id
+        )
 
     def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> None:
-        operations.delete(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
+    ) -> MemoryRecord | list[MemoryRecord]:
+        """`delete(memory_id)` retires that memory and returns it. `delete(description, user_id=...)`,
+        any text that is not a memory id, retires the scope's memories it clearly matches and returns
+        them, or raises NoClearMatchError naming the closest ones (operations.clear_matches)."""
+        return operations.delete_by_id_or_description(self.services, memory_id, user_id, agent_id, run_id)
 
     def delete_all(
         self,
@@ -247,21 +263,23 @@ class AsyncMemory(_Facade):
 
     async def update(
         self,
-        memory_id: str,
-        text: str,
+        memory_id: str | None = None,
+        text: str | None = None,
         *,
+        data: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> MemoryRecord:
-        scope = self._optional_scope(user_id, agent_id, run_id)
-        return await self._run(operations.update, memory_id, text, metadata, scope)
+    ) -> MemoryRecord | list[MemoryOperation]:
+        return await self._run(
+            operations.update_by_id_or_statement, memory_id, text, data, metadata, user_id, agent_id, run_id
+        )
 
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> None:
-        await self._run(operations.delete, memory_id, self._optional_scope(user_id, agent_id, run_id))
+    ) -> MemoryRecord | list[MemoryRecord]:
+        return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
 
     async def delete_all(
         self,

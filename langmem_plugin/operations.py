@@ -7,24 +7,57 @@ pipeline/ingest.py and search in pipeline/retrieval.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
-from .errors import CrossUserDeleteError, InvalidInputError, MemoryNotFoundError
+from .errors import (
+    CrossUserDeleteError,
+    InvalidInputError,
+    MemoryNotFoundError,
+    MissingScopeError,
+    NoClearMatchError,
+)
 from .manifest import restamp_manifest
-from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event, log_events
-from .pipeline.forget import PROFILES, purge as _purge, users_within
+from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event
+from .pipeline.forget import PROFILES, delete_scope, users_within
 from .pipeline.ingest import add as _add
+from .pipeline.manager import Decision, MemoryManager, Neighbour
 from .pipeline.messages import parse_timestamp
-from .pipeline.retrieval import search as _search
-from .pipeline.validation import check_encodable, check_limit, check_memory_id, check_metadata, check_text
-from .records import EventType, Fact, HistoryEvent, MemoryRecord, Neighbourhood, Scope, content_hash, utc_now
+from .pipeline.retrieval import search as _search, search_params
+from .pipeline.validation import (
+    check_encodable,
+    check_limit,
+    check_memory_id,
+    check_metadata,
+    check_optional_scope,
+    check_scope,
+    check_text,
+    is_memory_id,
+)
+from .records import (
+    ConversationMessage,
+    EventType,
+    Fact,
+    HistoryEvent,
+    MemoryOperation,
+    MemoryRecord,
+    Neighbourhood,
+    Scope,
+    SearchHit,
+    content_hash,
+    utc_now,
+)
 from .services import MemoryServices
+from .tiers.graph import RelationMention
 from .tracing import traced
 
 __all__ = [
     "add",
+    "correct",
     "delete",
     "delete_all",
+    "delete_by_id_or_description",
+    "delete_matching",
     "get",
     "get_all",
     "get_profile",
@@ -34,6 +67,7 @@ __all__ = [
     "search",
     "set_profile",
     "update",
+    "update_by_id_or_statement",
 ]
 
 add = traced("langmem.add")(_add)
@@ -131,12 +165,188 @@ def update(
 
 
 @traced("langmem.delete")
-def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> None:
+def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
+    """Retire the memory with this id and return it; its history stays until a purge of its scope."""
     record = get(services, memory_id, scope)
-    with audited_write(services, [history_event(EventType.DELETE, record, API_ACTOR, record.text, None, utc_now())]):
-        services.vector.delete([record.id])
+    _retire(services, [record])
+    return record
+
+
+def _retire(services: MemoryServices, records: list[MemoryRecord]) -> None:
+    """The memories leave the vector and graph tiers, each with a DELETE event in its history."""
+    now = utc_now()
+    events = [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, now) for r in records]
+    with audited_write(services, events):
+        services.vector.delete([r.id for r in records])
     if services.graph is not None:
-        services.graph.delete_memory_relations([record.id])
+        services.graph.delete_memory_relations([r.id for r in records])
+
+
+# -- memories named by what they say instead of by id ---------------------------------------
+
+
+def update_by_id_or_statement(
+    services: MemoryServices,
+    target: Any,
+    text: Any = None,
+    data: Any = None,
+    metadata: Mapping[str, Any] | None = None,
+    user_id: Any = None,
+    agent_id: Any = None,
+    run_id: Any = None,
+) -> MemoryRecord | list[MemoryOperation]:
+    """`Memory.update`'s forms. A memory id with the new text (`text`, or `data` as Mem0 calls it)
+    rewrites that memory and returns it; a statement alone, which is not a memory id, is a
+    correction of the scope's memories (`correct`) and returns what it did."""
+    limits = services.config.limits
+    if text is not None and data is not None:
+        raise InvalidInputError("give the new text once: as text, or as data (Mem0's name for it)")
+    new_text = data if text is None else text
+    if new_text is not None:
+        scope = check_optional_scope(limits, user_id, agent_id, run_id)
+        return update(services, target, new_text, metadata, scope)
+    if target is None:
+        raise InvalidInputError("update needs a memory id and the new text, or a statement")
+    if isinstance(target, str) and is_memory_id(target):
+        raise InvalidInputError(f"update({target!r}) names a memory but no new text: update(memory_id, text)")
+    if user_id is None and agent_id is None and run_id is None:
+        raise MissingScopeError("update(statement) corrects a scope's memories: give user_id, agent_id or run_id")
+    return correct(services, target, check_scope(limits, user_id, agent_id, run_id), metadata)
+
+
+def delete_by_id_or_description(
+    services: MemoryServices, target: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+) -> MemoryRecord | list[MemoryRecord]:
+    """`Memory.delete`'s forms: a memory id retires that memory and returns it; any other text is a
+    description, and retires the memories of the scope it clearly matches (`delete_matching`)."""
+    target = check_memory_id(target)
+    limits = services.config.limits
+    if is_memory_id(target):
+        return delete(services, target, check_optional_scope(limits, user_id, agent_id, run_id))
+    if user_id is None and agent_id is None and run_id is None:
+        raise MissingScopeError(
+            f"{target[:80]!r} is not a memory id; deleting the memories a description matches needs "
+            "user_id, agent_id or run_id"
+        )
+    return delete_matching(services, target, check_scope(limits, user_id, agent_id, run_id))
+
+
+class _CorrectionManager:
+    """The scope's manager, answering for a statement that corrects the memory.
+
+    Extraction, relations and every decision are the manager's, with one exception: a fact it
+    would drop as already known (NOOP) although the memory says it in other words rewrites that
+    memory (UPDATE) instead, so the statement's words always win over an older near-duplicate.
+    """
+
+    def __init__(self, manager: MemoryManager):
+        self.manager = manager
+        self.name = manager.name
+        self.extracted = 0
+
+    def extract_facts(self, messages: list[ConversationMessage], scope: Scope) -> list[Fact]:
+        facts = self.manager.extract_facts(messages, scope)
+        self.extracted = len(facts)
+        return facts
+
+    def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
+        decisions = self.manager.reconcile(facts, neighbours, scope)
+        if len(decisions) != len(facts):
+            return decisions  # the pipeline reports the manager's miscount
+        return [self._authoritative(fact, decision) for fact, decision in zip(facts, decisions)]
+
+    @staticmethod
+    def _authoritative(fact: Fact, decision: Decision) -> Decision:
+        target = decision.target
+        if decision.event is EventType.NOOP and target is not None and target.hash != content_hash(fact.text):
+            return Decision(EventType.UPDATE, target=target, text=fact.text)
+        return decision
+
+    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
+        return self.manager.extract_relations(facts, scope)
+
+
+@traced("langmem.correct")
+def correct(
+    services: MemoryServices, statement: str, scope: Scope, metadata: Mapping[str, Any] | None = None
+) -> list[MemoryOperation]:
+    """Record an authoritative correction ("User now works at Google (previously at Microsoft)").
+
+    The statement goes through the add pipeline as the scope's user saying it now: its facts
+    supersede what they contradict (the manager invalidates a memory of the same single-valued
+    slot) and are never dropped as duplicates of an older memory worded differently. A statement
+    the manager finds no fact in raises InvalidInputError, with nothing changed."""
+    statement = check_text(services.config.limits, statement, "statement")
+    manager = _CorrectionManager(services.manager)
+    operations = _add(replace(services, manager=manager), statement, scope, metadata)
+    if not manager.extracted:
+        raise InvalidInputError(
+            f"{manager.name} found no fact to record in {statement[:80]!r}; nothing changed "
+            "(update(memory_id, text) rewrites one memory)"
+        )
+    return operations
+
+
+# A description picks out the memories whose relevance to it (SearchHit.score, from their own
+# words and meaning: no neighbouring turns, no graph links) is at least DESCRIPTION_MATCH; those
+# within DESCRIPTION_TIE of the best count alike, and they must stand DESCRIPTION_MARGIN above every
+# memory left alone. Anything less clear deletes nothing and names the closest memories.
+DESCRIPTION_MATCH = 0.55
+DESCRIPTION_TIE = 0.05
+DESCRIPTION_MARGIN = 0.1
+DESCRIPTION_CANDIDATES = 50
+
+
+def _named(hits: list[SearchHit]) -> str:
+    named = [f"{h.memory.text[:80]!r} (id {h.memory.id}, relevance {h.score:.2f})" for h in hits]
+    return "; ".join(named) or "none"
+
+
+def clear_matches(services: MemoryServices, description: str, scope: Scope) -> list[SearchHit]:
+    """The memories of the scope that `description` clearly picks out, or NoClearMatchError."""
+    text = check_text(services.config.limits, description, "description")
+    vector = services.embedder.embed([text], scope)[0]
+    params = search_params(services, limit=DESCRIPTION_CANDIDATES, context=False)
+    hits = sorted(services.vector.search(scope, vector, text, params), key=lambda h: -h.score)
+    best = hits[0].score if hits else 0.0
+    chosen = [h for h in hits if h.score >= max(DESCRIPTION_MATCH, best - DESCRIPTION_TIE)]
+    rest = hits[len(chosen) :]
+    if not chosen:
+        raise NoClearMatchError(
+            f"no memory matches {text[:80]!r} well (relevance {DESCRIPTION_MATCH} or more); closest: "
+            f"{_named(hits[:3])}; nothing was deleted",
+            hits[:3],
+        )
+    if rest and rest[0].score > chosen[-1].score - DESCRIPTION_MARGIN:
+        close = chosen + [h for h in rest if h.score > chosen[-1].score - DESCRIPTION_MARGIN]
+        raise NoClearMatchError(
+            f"{text[:80]!r} does not pick out memories clearly: {_named(close[:5])} score within "
+            f"{DESCRIPTION_MARGIN} of each other; nothing was deleted (describe it more precisely, "
+            "or delete by id)",
+            close,
+        )
+    if not rest and len(chosen) == DESCRIPTION_CANDIDATES:
+        raise NoClearMatchError(
+            f"{text[:80]!r} matches {DESCRIPTION_CANDIDATES} or more memories alike; nothing was deleted "
+            "(delete_all removes a whole scope)",
+            chosen,
+        )
+    return chosen
+
+
+@traced("langmem.delete_matching")
+def delete_matching(services: MemoryServices, description: str, scope: Scope) -> list[MemoryRecord]:
+    """Retire the memories of the scope that the description clearly matches (`clear_matches`) and
+    return them. A scope without user_id that would lose memories of several users refuses."""
+    records = [hit.memory for hit in clear_matches(services, description, scope)]
+    users = {r.scope.user_id for r in records}
+    if scope.user_id is None and len(users) > 1:
+        raise CrossUserDeleteError(
+            f"{description[:80]!r} matches the memories of {len(users)} users (memories without user_id "
+            "count as one); give user_id, or delete them by id"
+        )
+    _retire(services, records)
+    return records
 
 
 @traced("langmem.delete_all")
@@ -145,7 +355,9 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
     history, profiles and cached embeddings and LLM answers from every tier (right to be forgotten).
 
     A scope without user_id spans every user of its agent or run; deleting the data of more than
-    one user that way must be asked for with across_users=True."""
+    one user that way must be asked for with across_users=True. Calls on one store run one at a
+    time and are journaled: a crash leaves the scope whole or the call finished by the next open
+    (pipeline/forget.py)."""
     scope.required_filter()
     if scope.user_id is None and not across_users:
         users = users_within(services, scope, purge)
@@ -155,15 +367,7 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
                 f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
                 "across_users=True to delete them all"
             )
-    deleted = services.vector.delete_scope(scope)
-    if services.graph is not None:
-        services.graph.delete_scope(scope)
-    if purge:
-        _purge(services, scope, deleted)
-    else:
-        now = utc_now()
-        log_events(services, [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, now) for r in deleted])
-    return len(deleted)
+    return len(delete_scope(services, scope, purge))
 
 
 @traced("langmem.reset")

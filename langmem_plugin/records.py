@@ -6,7 +6,7 @@ import hashlib
 import os
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Union
+from typing import Iterable, Union
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,26 @@ def new_uuids(count: int) -> list[str]:
         h = digits[start : start + 32]
         ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}")
     return ids
+
+
+def derived_uuids(namespace: str, keys: Iterable[str]) -> list[str]:
+    """UUID-shaped ids (version 8, RFC 9562) that are a function of `namespace` and each key: the
+    same key always gives the same id, distinct keys distinct ids (SHA-256, truncated to 122 bits)."""
+    head = f"{len(namespace)}:{namespace}".encode("utf-8")
+    ids = []
+    for key in keys:
+        h = hashlib.sha256(head + key.encode("utf-8")).hexdigest()
+        ids.append(f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}")
+    return ids
+
+
+# Timestamps make a round trip through float epoch seconds in the tiers.
+SAME_INSTANT_SECONDS = 1e-3
+
+
+def same_instant(first: datetime, second: datetime) -> bool:
+    """Whether two timestamps, one of them read back from a tier, denote the same moment."""
+    return abs((first - second).total_seconds()) < SAME_INSTANT_SECONDS
 
 
 def content_hash(text: str) -> str:
@@ -151,7 +171,7 @@ class SearchHit(BaseModel):
 
     memory: MemoryRecord
     score: float
-    similarity: float  # cosine similarity of query and memory vectors
+    similarity: float  # cosine of the memory and the query (less words common in the scope) vectors
     keyword_score: float | None = None  # share of the query's IDF-weighted keywords in the memory
     graph_score: float | None = None  # specificity of the query entities the graph links to it
     context_score: float | None = None  # best relevance of its neighbouring turns

@@ -14,6 +14,7 @@ from .errors import ConfigurationError
 from .embeddings import CachedEmbeddings
 from .pipeline.manager import MemoryManager
 from .pipeline.offline_manager import OfflineMemoryManager
+from .pipeline.retries import FailedCalls
 from .tiers.graph import GraphStore
 from .tiers.keyvalue import KeyValueStore
 from .tiers.sqlite_common import make_directory
@@ -52,6 +53,8 @@ class MemoryServices:
     manager: MemoryManager
     # journal entries whose write is complete: removed with the next journaled write (pipeline/audit.py)
     finished_journal: FinishedKeys = field(default_factory=FinishedKeys)
+    # calls of add that raised, for their retry to repeat the same write (pipeline/retries.py)
+    failed_adds: FailedCalls = field(default_factory=FailedCalls)
 
     def close(self) -> None:
         self.vector.close()
@@ -91,7 +94,9 @@ def _graph_store(config: MemoryConfig, root: Path) -> GraphStore | None:
         from .tiers.graph.neo4j_backend import Neo4jGraphStore
 
         graph = config.graph
-        return Neo4jGraphStore(graph.uri, graph.user, graph.password, graph.database)
+        return Neo4jGraphStore(
+            graph.uri, graph.user, graph.password, graph.database, retry_seconds=graph.retry_seconds
+        )
     from .tiers.graph.sqlite_backend import SQLiteGraphStore
 
     return SQLiteGraphStore(root / "graph.sqlite3", synchronous=config.synchronous)
@@ -121,11 +126,17 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
         raise ConfigurationError("llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'") from exc
-    return ChatOpenAI(model=config.llm.model, base_url=config.llm.base_url, temperature=config.llm.temperature)
+    try:
+        llm = config.llm
+        return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
+    except Exception as exc:  # noqa: BLE001 - the provider's own error (e.g. openai.OpenAIError: no API key)
+        raise ConfigurationError(
+            f"cannot build the chat model {config.llm.model!r}: {type(exc).__name__}: {exc} "
+            "(set OPENAI_API_KEY, or pass any LangChain chat model as Memory(llm=...))"
+        ) from exc
 
 
 def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore) -> MemoryManager:
-    llm = llm or configured_chat_model(config)
     if llm is None:
         return OfflineMemoryManager(config.manager)
     from .llm.manager import LLMMemoryManager
@@ -147,14 +158,31 @@ def build_services(
     llm: BaseChatModel | None = None,
 ) -> MemoryServices:
     """manager= wins over llm=, which wins over config.llm; with none of them the offline manager runs."""
+    llm = llm or (None if manager is not None else configured_chat_model(config))  # before any tier opens
     root = Path(config.path).expanduser()
     make_directory(root, "memory directory")
-    kv = _kv_store(config, root)
-    return MemoryServices(
-        config=config,
-        vector=_vector_store(config, root),
-        graph=_graph_store(config, root),
-        kv=kv,
-        embedder=CachedEmbeddings(embeddings or default_embeddings(config), kv if config.embedder.cache else None),
-        manager=manager or _manager(config, llm, kv),
-    )
+    opened: list = []  # tiers opened so far: closed again when anything after them fails
+    try:
+        kv = _opened(opened, _kv_store(config, root))
+        vector = _opened(opened, _vector_store(config, root))
+        graph = _opened(opened, _graph_store(config, root))
+        return MemoryServices(
+            config=config,
+            vector=vector,
+            graph=graph,
+            kv=kv,
+            embedder=CachedEmbeddings(
+                embeddings or default_embeddings(config), kv if config.embedder.cache else None
+            ),
+            manager=manager or _manager(config, llm, kv),
+        )
+    except BaseException:
+        for tier in reversed(opened):
+            if tier is not None:
+                tier.close()
+        raise
+
+
+def _opened(opened: list, tier):
+    opened.append(tier)
+    return tier

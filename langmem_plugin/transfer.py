@@ -1,30 +1,66 @@
 """Bulk import of conversation exports and export of one user's memories with their history.
 
-Import reads JSON or JSONL and recognises four shapes: our own export (memories stored verbatim
-again, so an export round-trips), a list of `{role, content, name?, timestamp?}` messages (or
-`{"messages": [...]}`), LoCoMo samples, and ChatGPT's `conversations.json`. Everything is
-written through the public `Memory.add`, in batches, so validation, scoping and the audit log
-are the same as for any other call. What cannot be carried over is counted in the summary,
-never dropped silently.
+Import reads JSON or JSONL and recognises five shapes: our own export (memories stored verbatim
+again, so an export round-trips), Mem0's `get_all()` output (`{"results": [...]}` or a list of
+`{id, memory, ...}`, stored verbatim), a list of `{role, content, name?, timestamp?}` messages (or
+`{"messages": [...]}`), LoCoMo samples, and ChatGPT's `conversations.json`.
+
+An import is all or nothing as far as its input goes: the file is read within a size bound,
+every message is validated, and every memory carrying its own scope ids is checked against the
+import's scope before the first write; an error names the message's place in the file (`line 5`,
+`message 5`, `result 5`, ...). Everything is then written through the public `Memory.add`, in
+batches, so validation, scoping and the audit log are the same as for any other call. If storing
+fails part-way (a server goes away), ImportInterruptedError says which messages are stored and
+where to resume (`start`). What cannot be carried over is counted in the summary, never dropped
+silently.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
-from .errors import ImportFormatError, InputTooLargeError, InvalidInputError
+from .config import LimitsConfig
+from .errors import (
+    ImportFormatError,
+    ImportInterruptedError,
+    InputTooLargeError,
+    InvalidInputError,
+    LangMemError,
+)
 from .memory import Memory
-from .pipeline.messages import parse_timestamp
-from .records import Scope, utc_now
+from .pipeline.messages import normalize_messages, parse_timestamp
+from .pipeline.validation import check_metadata, load_json
+from .records import SCOPE_FIELDS, Scope, utc_now
 
 EXPORT_FORMAT = "langmem-plugin/export"
 EXPORT_VERSION = 1
-MEMORY_KEYS = frozenset({"id", "memory", "hash", "sources"})  # an item of our export, as written by export_items
+# an item of our export, as written by export_items
+MEMORY_KEYS = frozenset({"id", "memory", "hash", "sources"})
+MEM0_KEYS = frozenset({"id", "memory"})  # an item of Mem0's get_all() / search() results
+# Fields of a Mem0 item that the import carries (or derives again: hash, updated_at, a search's score).
+MEM0_CARRIED = frozenset(
+    {"id", "memory", "hash", "metadata", "created_at", "updated_at", "score", *SCOPE_FIELDS}
+)
+DEFAULT_MAX_MIB = 256
+READ_CHUNK = 1 << 20
+
+
+@dataclass
+class Document:
+    """A parsed import file; `lines[i]` is the line its top-level item i came from (JSONL only)."""
+
+    value: Any
+    name: str = "the document"
+    lines: list[int] | None = None
+
+    def place(self, index: int, noun: str) -> str:
+        """Where top-level item `index` is in the file, for error messages."""
+        return f"line {self.lines[index]}" if self.lines is not None else f"{noun} {index + 1}"
 
 
 @dataclass
@@ -33,7 +69,8 @@ class Batch:
 
     messages: list[dict[str, Any]]
     metadata: dict[str, Any] = field(default_factory=dict)
-    verbatim: bool = False  # our own export: always stored as given, whatever --no-infer says
+    verbatim: bool = False  # our export and Mem0's: always stored as given, whatever --no-infer says
+    places: list[str] = field(default_factory=list)  # where each message is in the file
 
 
 @dataclass
@@ -42,6 +79,12 @@ class ImportPlan:
     batches: list[Batch]
     skipped_invalidated: int = 0  # exported memories that had stopped being true
     sources_not_carried: int = 0  # provenance beyond a memory's first source
+    skipped_empty: int = 0  # assistant / system / tool messages without text (tool calls): nothing to store
+    fields_not_carried: Counter[str] = field(default_factory=Counter)  # Mem0 item fields with no equivalent
+
+    @property
+    def messages(self) -> int:
+        return sum(len(b.messages) for b in self.batches)
 
 
 @dataclass
@@ -52,42 +95,87 @@ class ImportSummary:
     events: dict[str, int]
     skipped_invalidated: int
     sources_not_carried: int
+    skipped_empty: int = 0
+    fields_not_carried: dict[str, int] = field(default_factory=dict)
+    started_at: int = 1  # the first message stored by this run (--start)
 
     def lines(self) -> list[str]:
         events = ", ".join(f"{count} {event}" for event, count in sorted(self.events.items())) or "no change"
-        lines = [f"imported {self.messages} messages ({self.format}) in {self.batches} batches: {events}"]
+        resumed = f", from message {self.started_at}" if self.started_at > 1 else ""
+        lines = [
+            f"imported {self.messages} messages ({self.format}{resumed}) in {self.batches} batches: {events}"
+        ]
         if self.skipped_invalidated:
             lines.append(
-                f"skipped {self.skipped_invalidated} invalidated memories: the public API stores current facts only"
+                f"skipped {self.skipped_invalidated} invalidated memories: "
+                "the public API stores current facts only"
             )
         if self.sources_not_carried:
-            lines.append(f"{self.sources_not_carried} extra provenance entries were not carried (one source per memory)")
+            lines.append(
+                f"{self.sources_not_carried} extra provenance entries were not carried "
+                "(one source per memory)"
+            )
+        if self.skipped_empty:
+            lines.append(f"skipped {self.skipped_empty} assistant / system / tool messages without text")
+        if self.fields_not_carried:
+            fields = ", ".join(f"{name} ({count})" for name, count in sorted(self.fields_not_carried.items()))
+            lines.append(f"fields with no equivalent were not carried: {fields}")
         return lines
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def read_document(path: str) -> Any:
-    """A JSON document, or JSONL (one JSON value a line) read as a list; '-' reads stdin."""
-    import sys
-
+def read_bounded(stream: IO[bytes], name: str, max_bytes: int) -> str:
+    """The stream's UTF-8 text, refusing more than `max_bytes` (an endless stream such as
+    /dev/zero included) and NUL bytes, which JSON text never holds, as soon as they are read."""
+    data = bytearray()
+    while chunk := stream.read(READ_CHUNK):
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            raise ImportFormatError(f"{name} is not JSON text: a NUL byte at offset {len(data) + nul}")
+        data += chunk
+        if len(data) > max_bytes:
+            raise InputTooLargeError(
+                f"{name} is larger than {max_bytes // 2**20} MiB; "
+                "raise the bound (import --max-mib) to read it"
+            )
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{name} is not UTF-8 text: {exc}") from None
+
+
+def read_document(path: str, max_bytes: int = DEFAULT_MAX_MIB * 2**20) -> Document:
+    """A JSON document, or JSONL (one JSON value a line) read as a list; '-' reads stdin."""
+    name = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            text = read_bounded(sys.stdin.buffer, name, max_bytes)
+        else:
+            with Path(path).open("rb") as stream:
+                text = read_bounded(stream, name, max_bytes)
+    except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc}") from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as whole_error:
-        items = []
+        return Document(load_json(text, name, ImportFormatError), name)
+    except ImportFormatError as whole_error:
+        if whole_error.__cause__ is None:
+            raise  # valid JSON, refused for its nesting
+        items, lines = [], []
         for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ImportFormatError(f"{path} is neither JSON ({whole_error}) nor JSONL (line {number}: {exc})") from exc
-        return items
+            if line.strip():
+                try:
+                    items.append(load_json(line, f"line {number}", ImportFormatError))
+                except ImportFormatError as exc:
+                    raise ImportFormatError(
+                        f"{name} is neither JSON ({whole_error}) nor JSONL ({exc})"
+                    ) from None
+                lines.append(number)
+        return Document(items, name, lines)
+
+
+# -- planning --------------------------------------------------------------------------------
 
 
 def _day(message: dict[str, Any]) -> date | None:
@@ -95,64 +183,124 @@ def _day(message: dict[str, Any]) -> date | None:
     return None if stamp is None else parse_timestamp(stamp, "message timestamp").date()
 
 
-def _chunks(messages: list[dict[str, Any]], size: int) -> list[Batch]:
+def _chunks(messages: list[dict[str, Any]], places: list[str], size: int) -> list[Batch]:
     """At most `size` messages a batch, and never two days (UTC) in one: the manager reconciles a
     batch's facts with what was stored before it, so a later session's correction ("I moved to
     Lisbon") must arrive in a later batch to invalidate the earlier fact."""
     batches: list[Batch] = []
-    for message in messages:
-        last = batches[-1].messages if batches else None
-        if last and len(last) < size and _day(last[-1]) == _day(message):
-            last.append(message)
+    previous_day = None
+    for message, place in zip(messages, places):
+        try:
+            day = _day(message)
+        except InvalidInputError as exc:
+            raise _at(place, exc) from exc
+        last = batches[-1] if batches else None
+        if last and len(last.messages) < size and previous_day == day:
+            last.messages.append(message)
+            last.places.append(place)
         else:
-            batches.append(Batch([message]))
+            batches.append(Batch([message], places=[place]))
+        previous_day = day
     return batches
 
 
-def _exported_memories(items: list[dict[str, Any]]) -> ImportPlan:
+def _add_verbatim(
+    batches: list[Batch], message: dict[str, Any], metadata: dict[str, Any], place: str
+) -> None:
+    """Consecutive memories with the same metadata share one add() call."""
+    if batches and batches[-1].metadata == metadata:
+        batches[-1].messages.append(message)
+        batches[-1].places.append(place)
+    else:
+        batches.append(Batch([message], metadata, verbatim=True, places=[place]))
+
+
+def _owner(item: dict[str, Any], place: str, scope: Scope | None) -> None:
+    """A memory that names its owner is imported only into that very scope."""
+    ids = {key: item[key] for key in SCOPE_FIELDS if item.get(key) is not None}
+    if scope is not None and ids and ids != scope.as_filter():
+        given = ", ".join(f"--{key.replace('_', '-')} {value}" for key, value in ids.items())
+        raise ImportFormatError(
+            f"{place} belongs to {ids}, not to the import's scope {scope.as_filter()}: import it with {given}"
+        )
+
+
+def _exported_memories(document: Document, items: list[Any], scope: Scope | None) -> ImportPlan:
     batches: list[Batch] = []
     skipped = not_carried = 0
-    for item in items:
+    for index, item in enumerate(items):
+        place = document.place(index, "memory")
+        if not isinstance(item, dict) or not isinstance(item.get("memory"), str):
+            raise ImportFormatError(f"{place}: an exported memory needs its text in 'memory'")
+        _owner(item, place, scope)
         if item.get("valid_to"):
             skipped += 1
             continue
         sources = item.get("sources") or []
-        first = sources[0] if sources else {}
-        message = {"role": first.get("role", "user"), "content": item["memory"], "timestamp": item.get("valid_from")}
+        first = sources[0] if isinstance(sources, list) and sources and isinstance(sources[0], dict) else {}
+        message = {
+            "role": first.get("role", "user"),
+            "content": item["memory"],
+            "timestamp": item.get("valid_from"),
+        }
         message.update({key: first[key] for key in ("name", "message_id", "turn_id") if first.get(key)})
         if "message_id" in message:
             message["id"] = message.pop("message_id")
-        not_carried += max(len(sources) - 1, 0)
-        metadata = item.get("metadata") or {}
-        if batches and batches[-1].metadata == metadata:
-            batches[-1].messages.append(message)
-        else:
-            batches.append(Batch([message], metadata, verbatim=True))
+        not_carried += max(len(sources) - 1, 0) if isinstance(sources, list) else 0
+        _add_verbatim(batches, message, item.get("metadata") or {}, place)
     return ImportPlan("langmem-plugin export", batches, skipped, not_carried)
+
+
+def _mem0_memories(document: Document, items: list[Any], noun: str, scope: Scope | None) -> ImportPlan:
+    """Mem0's memories, each stored verbatim as said when Mem0 created it; its Mem0 id becomes
+    the message id of its provenance."""
+    plan = ImportPlan("Mem0 memories", [])
+    for index, item in enumerate(items):
+        place = document.place(index, noun)
+        if not isinstance(item, dict) or not isinstance(item.get("memory"), str):
+            raise ImportFormatError(f"{place}: a Mem0 memory needs its text in 'memory'")
+        _owner(item, place, scope)
+        plan.fields_not_carried.update(key for key in item if key not in MEM0_CARRIED)
+        message = {
+            "role": "user",
+            "content": item["memory"],
+            "id": item.get("id"),
+            "timestamp": item.get("created_at"),
+        }
+        _add_verbatim(plan.batches, message, item.get("metadata") or {}, place)
+    return plan
 
 
 def _locomo(samples: list[dict[str, Any]]) -> ImportPlan:
     from .bench.locomo_data import parse_conversation
 
     batches = []
-    for sample in samples:
+    for index, sample in enumerate(samples):
         try:
             conversation = parse_conversation(sample)
-        except (KeyError, TypeError) as exc:
-            raise ImportFormatError(f"a LoCoMo sample lacks {exc}") from exc
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ImportFormatError(
+                f"LoCoMo sample {index + 1} is malformed: {type(exc).__name__} {exc}"
+            ) from exc
         for session in conversation.sessions:
             messages = [
                 {
                     "role": "user",
                     "name": turn.speaker,
-                    "content": " ".join(filter(None, [turn.text, turn.image_caption and f"[shares a photo: {turn.image_caption}]"])),
+                    "content": " ".join(
+                        filter(
+                            None,
+                            [turn.text, turn.image_caption and f"[shares a photo: {turn.image_caption}]"],
+                        )
+                    ),
                     "id": f"{conversation.sample_id}:{turn.dia_id}",
                     "timestamp": session.timestamp,
                 }
                 for turn in session.turns
             ]
             if messages:
-                batches.append(Batch(messages))
+                places = [f"sample {index + 1}, turn {turn.dia_id}" for turn in session.turns]
+                batches.append(Batch(messages, places=places))
     return ImportPlan("LoCoMo", batches)
 
 
@@ -171,59 +319,171 @@ def _chatgpt_messages(conversation: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _chatgpt(conversations: list[dict[str, Any]], batch_size: int) -> ImportPlan:
-    batches = [batch for c in conversations for batch in _chunks(_chatgpt_messages(c), batch_size)]
+    batches = []
+    for index, conversation in enumerate(conversations):
+        try:
+            messages = _chatgpt_messages(conversation)
+        except (AttributeError, TypeError) as exc:
+            raise ImportFormatError(f"ChatGPT conversation {index + 1} is malformed: {exc}") from exc
+        places = [f"conversation {index + 1}, message {m['id']}" for m in messages]
+        batches.extend(_chunks(messages, places, batch_size))
     return ImportPlan("ChatGPT export", batches)
 
 
-def plan_import(document: Any, batch_size: int) -> ImportPlan:
+def _shape(document: Document, scope: Scope | None, batch_size: int) -> ImportPlan:
     """Recognise the document's shape and cut it into add() batches."""
-    if batch_size < 1:
-        raise InvalidInputError("batch size must be at least 1")
-    if isinstance(document, dict):
-        if document.get("format") == EXPORT_FORMAT:
-            if document.get("version") != EXPORT_VERSION:
-                raise ImportFormatError(f"export version {document.get('version')!r} is not {EXPORT_VERSION}")
-            return _exported_memories(document.get("memories") or [])
-        if isinstance(document.get("messages"), list):
-            document = document["messages"]
+    value = document.value
+    noun = "message"
+    if isinstance(value, dict):
+        if value.get("format") == EXPORT_FORMAT:
+            if value.get("version") != EXPORT_VERSION:
+                raise ImportFormatError(f"export version {value.get('version')!r} is not {EXPORT_VERSION}")
+            memories = value.get("memories") or []
+            if not isinstance(memories, list):
+                raise ImportFormatError("an export's 'memories' must be a list")
+            return _exported_memories(Document(memories, document.name), memories, scope)
+        results = value.get("results")
+        if isinstance(results, list) and results:
+            if isinstance(results[0], dict) and MEMORY_KEYS <= set(results[0]):
+                # our drop-in's get_all(): its items carry provenance and valid time
+                return _exported_memories(Document(results, document.name), results, scope)
+            plan = _mem0_memories(Document(results, document.name), results, "result", scope)
+            relations = value.get("relations")
+            if isinstance(relations, list) and relations:
+                # Mem0's graph triples: memories stored verbatim bring no relations
+                plan.fields_not_carried["relations"] += len(relations)
+            return plan
+        if isinstance(value.get("messages"), list):
+            document = Document(value["messages"], document.name)
         else:
-            document = [document]
-    if not isinstance(document, list) or not document:
+            document = Document([value], document.name)
+    items = document.value
+    if not isinstance(items, list) or not items:
         raise ImportFormatError("nothing to import: expected a non-empty JSON list or object")
-    if not all(isinstance(item, dict) for item in document):
-        raise ImportFormatError("every item must be a JSON object")
-    first = document[0]
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ImportFormatError(f"{document.place(index, 'item')}: every item must be a JSON object")
+    first = items[0]
     if MEMORY_KEYS <= set(first):
-        return _exported_memories(document)
+        return _exported_memories(document, items, scope)
+    if MEM0_KEYS <= set(first) and "content" not in first:
+        return _mem0_memories(document, items, "memory", scope)
     if "speaker_a" in first or "conversation" in first:
-        return _locomo(document)
+        return _locomo(items)
     if "mapping" in first:
-        return _chatgpt(document, batch_size)
+        return _chatgpt(items, batch_size)
     if "content" in first:
-        return ImportPlan("messages", _chunks(document, batch_size))
+        return ImportPlan(
+            "messages", _chunks(items, [document.place(i, noun) for i in range(len(items))], batch_size)
+        )
     raise ImportFormatError(
         f"unrecognised items (keys {sorted(first)[:8]}): expected messages with 'role' and 'content', "
-        "a langmem-plugin export, LoCoMo samples or a ChatGPT conversations.json"
+        "a langmem-plugin export, Mem0's get_all() results, LoCoMo samples or a ChatGPT conversations.json"
     )
 
 
+def _at(place: str, error: InvalidInputError) -> InvalidInputError:
+    """The same error, naming where the message is in the file instead of its index in a call."""
+    text = str(error)
+    text = f"{place}{text[len('message 0') :]}" if text.startswith("message 0") else f"{place}: {text}"
+    return type(error)(text)
+
+
+def _is_empty_reply(message: dict[str, Any], error: InvalidInputError) -> bool:
+    """An assistant / system / tool message without text (a tool call) carries nothing to store."""
+    role = str(message.get("role") or "user").lower()
+    return role not in ("user", "human") and str(error) == "every message is empty"
+
+
+def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
+    """Check every message and metadata as add() will, before anything is stored; messages that
+    carry nothing are dropped and counted."""
+    batches = []
+    for batch in plan.batches:
+        try:
+            check_metadata(limits, batch.metadata)
+        except InvalidInputError as exc:
+            raise _at(batch.places[0], exc) from exc
+        kept = Batch([], batch.metadata, batch.verbatim, [])
+        for message, place in zip(batch.messages, batch.places):
+            try:
+                normalize_messages([message], limits)
+            except InvalidInputError as exc:
+                if _is_empty_reply(message, exc):
+                    plan.skipped_empty += 1
+                    continue
+                raise _at(place, exc) from exc
+            kept.messages.append(message)
+            kept.places.append(place)
+        if kept.messages:
+            batches.append(kept)
+    plan.batches = batches
+    return plan
+
+
+def plan_import(
+    document: Document | Any, batch_size: int, limits: LimitsConfig | None = None, scope: Scope | None = None
+) -> ImportPlan:
+    """Recognise the document's shape, cut it into add() batches and validate every message (and,
+    given the import's scope, the owner every memory names) before anything is stored."""
+    if batch_size < 1:
+        raise InvalidInputError("batch size must be at least 1")
+    if not isinstance(document, Document):
+        document = Document(document)
+    return _validated(_shape(document, scope, batch_size), limits or LimitsConfig())
+
+
 def run_import(
-    memory: Memory, plan: ImportPlan, scope: Scope, infer: bool, advance: Callable[[int], None] = lambda _: None
+    memory: Memory,
+    plan: ImportPlan,
+    scope: Scope,
+    infer: bool,
+    advance: Callable[[int], None] = lambda _: None,
+    start: int = 1,
 ) -> ImportSummary:
-    """Store every batch through Memory.add; `advance` is told how many messages each batch held."""
+    """Store every batch through Memory.add, from the `start`-th message of the plan (1-based);
+    `advance` is told how many messages each batch held."""
+    if start < 1 or start > max(plan.messages, 1):
+        raise InvalidInputError(f"start must be between 1 and {plan.messages}, got {start}")
     events: Counter[str] = Counter()
     ids = scope.model_dump()
+    position = stored = batches = 0
     for batch in plan.batches:
-        for operation in memory.add(batch.messages, **ids, metadata=batch.metadata, infer=infer and not batch.verbatim):
-            events[operation.event.value] += 1
-        advance(len(batch.messages))
+        skip = min(max(start - 1 - position, 0), len(batch.messages))
+        position += len(batch.messages)
+        if skip == len(batch.messages):
+            continue
+        messages = batch.messages[skip:]
+        try:
+            operations = memory.add(
+                messages, **ids, metadata=batch.metadata, infer=infer and not batch.verbatim
+            )
+        except LangMemError as exc:
+            first = position - len(messages) + 1
+            kept = (
+                f"messages {start}-{first - 1} are stored"
+                if first > start
+                else "nothing of this run is stored"
+            )
+            raise ImportInterruptedError(
+                f"storing {batch.places[skip]} (message {first} of {plan.messages}) failed: {exc}; {kept}: "
+                f"import again with --start {first} to add the rest",
+                first,
+            ) from exc
+        events.update(operation.event.value for operation in operations)
+        stored += len(messages)
+        batches += 1
+        advance(len(messages))
     return ImportSummary(
         format=plan.format,
-        messages=sum(len(b.messages) for b in plan.batches),
-        batches=len(plan.batches),
+        messages=stored,
+        batches=batches,
         events=dict(events),
         skipped_invalidated=plan.skipped_invalidated,
         sources_not_carried=plan.sources_not_carried,
+        skipped_empty=plan.skipped_empty,
+        fields_not_carried=dict(plan.fields_not_carried),
+        started_at=start,
     )
 
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+from langmem_plugin.content import message_text
 
 
 class HashingEmbeddings(Embeddings):
@@ -18,7 +25,8 @@ class HashingEmbeddings(Embeddings):
 
     def _vector(self, text: str) -> list[float]:
         vector = np.zeros(self.dimensions, dtype=np.float32)
-        for word in re.findall(r"\w+", text.lower()):
+        # a text without words ("!!!", an emoji) is one token of its own: no vector is all zeros
+        for word in re.findall(r"\w+", text.lower()) or [text]:
             digest = hashlib.md5(word.encode()).digest()
             vector[int.from_bytes(digest[:4], "little") % self.dimensions] += 1.0
         norm = np.linalg.norm(vector)
@@ -29,3 +37,70 @@ class HashingEmbeddings(Embeddings):
 
     def embed_query(self, text):
         return self._vector(text)
+
+
+class RecordingChatModel(BaseChatModel):
+    """A scripted tool-calling chat model that records every prompt it is given.
+
+    The script and the record are private attributes: LangSmith tracing serialises a model's
+    fields. Sync and async calls share `_generate` (BaseChatModel runs it in a thread for async)."""
+
+    _script: list[AIMessage] = PrivateAttr(default_factory=list)
+    _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+
+    def __init__(self, script: list[AIMessage]):
+        super().__init__()
+        self._script = list(script)
+
+    @property
+    def prompts(self) -> list[list[BaseMessage]]:
+        return self._prompts
+
+    def system_texts(self) -> list[str]:
+        """The text of each call's system message ("" for a call without one)."""
+        systems = [[m for m in prompt if isinstance(m, SystemMessage)] for prompt in self._prompts]
+        return [message_text(found[0]) if found else "" for found in systems]
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self._prompts.append(list(messages))
+        if not self._script:
+            raise AssertionError(f"the model was called {len(self._prompts)} times, more than scripted")
+        return ChatResult(generations=[ChatGeneration(message=self._script.pop(0))])
+
+
+def tool_call(name: str, args: dict, call_id: str) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+def stored_bytes(memory) -> dict[str, bytes]:
+    """What a memory has stored anywhere, to scan for bytes that should be gone: every file of its
+    directory, and what its servers hold (every Redis key and value under its prefix, every Neo4j
+    node and relationship, every object and tenant name of its Weaviate collections)."""
+    root = Path(memory.config.path)
+    stored = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    services = memory.services
+    if memory.config.kv.backend == "redis":
+        client = services.kv._client
+        names = sorted(client.scan_iter(match=f"{memory.config.kv.prefix}:*", count=1000))
+        stored["redis"] = b"\n".join(part for name in names for part in (name, client.get(name) or b""))
+    if memory.config.graph.enabled and memory.config.graph.backend == "neo4j":
+        everything = "MATCH (n) OPTIONAL MATCH (n)-[r]-() RETURN properties(n) AS n, properties(r) AS r"
+        rows = services.graph._run(everything)
+        stored["neo4j"] = "\n".join(repr((row["n"], row["r"])) for row in rows).encode()
+    if memory.config.vector.backend == "weaviate":
+        vector = services.vector
+        handles = [vector._collection]
+        if memory.config.vector.multi_tenancy:  # the tenant map too, and each tenant's shard
+            tenants = sorted(vector._collection.tenants.get())
+            stored["weaviate tenants"] = "\n".join(tenants).encode()
+            handles = [vector._tenant_map, *(vector._collection.with_tenant(name) for name in tenants)]
+        objects = [repr(item.properties) for handle in handles for item in handle.iterator()]
+        stored["weaviate"] = "\n".join(objects).encode()
+    return stored

@@ -72,54 +72,111 @@ def skip_unless_ci(reason: str) -> None:
     pytest.skip(reason)
 
 
+@dataclass
+class RedisServer:
+    """A redis-server on a loopback port that stays the same across restarts. `persistent`: an
+    append-only file fsynced at every write, so a restart on the same directory (after a SIGKILL
+    too) keeps every acknowledged write; otherwise nothing is saved."""
+
+    directory: Path
+    persistent: bool = False
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            skip_unless_ci("redis-server is not installed (make test installs it from Debian's packages)")
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        where = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        self.process = subprocess.Popen(
+            [binary, *where, "--save", "", *persistence],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies mid-stream, with no shutdown of its own."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 def start_redis(directory: Path):
     """A throw-away redis-server: no persistence, loopback only. Yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        skip_unless_ci("redis-server is not installed (make test installs it from Debian's packages)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = RedisServer(directory)
     try:
-        wait_for_port(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 NEO4J_LAUNCHER = Path(__file__).resolve().parent / "neo4j_launcher" / "target"
 
 
-def start_neo4j(directory: Path):
-    """Neo4j Community 5.26 embedded with Bolt on a free loopback port (tests/neo4j_launcher).
-    Yields its bolt:// URI."""
-    java = shutil.which("java")
-    jar = NEO4J_LAUNCHER / "neo4j-launcher-1.0.jar"
-    if java is None or not jar.exists():
-        skip_unless_ci("the Neo4j launcher is not built: `make install-servers` builds it with Maven")
-    port = free_port()
-    classpath = ":".join([str(jar), str(NEO4J_LAUNCHER / "lib" / "*")])
-    log = (directory / "neo4j.log").open("w")
-    process = subprocess.Popen(
-        [java, "-Xmx512m", "-cp", classpath, "langmem.Neo4jLauncher", str(directory / "home"), str(port)],
-        stdin=subprocess.PIPE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, process, seconds=120)
-        yield f"bolt://127.0.0.1:{port}"
-    finally:
-        process.stdin.close()  # the launcher shuts Neo4j down when its stdin closes
+@dataclass
+class Neo4jServer:
+    """Neo4j Community 5.26 embedded with Bolt on a loopback port (tests/neo4j_launcher), its
+    database in `directory`; a restart serves the same port and database."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        java = shutil.which("java")
+        jar = NEO4J_LAUNCHER / "neo4j-launcher-1.0.jar"
+        if java is None or not jar.exists():
+            skip_unless_ci("the Neo4j launcher is not built: `make install-servers` builds it with Maven")
+        classpath = ":".join([str(jar), str(NEO4J_LAUNCHER / "lib" / "*")])
+        with (self.directory / "neo4j.log").open("a") as log:
+            self.process = subprocess.Popen(
+                [java, "-Xmx512m", "-cp", classpath, "langmem.Neo4jLauncher", str(self.directory / "home"), str(self.port)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, self.process, seconds=180)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown; the next start recovers the database from its transaction log."""
+        self.process.kill()
+        self.process.wait()
+        self.process.stdin.close()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.stdin.close()  # the launcher shuts Neo4j down when its stdin closes
         try:
-            process.wait(timeout=60)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            self.process.kill()
+            self.process.wait()
+
+
+def start_neo4j(directory: Path):
+    """The launcher on a free port. Yields its bolt:// URI."""
+    server = Neo4jServer(directory)
+    try:
+        server.start()
+        yield server.uri
+    finally:
+        server.stop()
 
 
 WEAVIATE_VERSION = "v1.35.2"

@@ -230,13 +230,14 @@ def test_a_verbatim_batch_builds_the_records_new_record_builds():
             {"role": "user", "content": "turned", "id": "m-7", "turn_id": "t-7", "timestamp": 1_700_000_000},
         ],
         LimitsConfig(),
-    )
+    ).messages
     scope, metadata, now = Scope(user_id="u", run_id="r"), {"source": "import", "n": 2}, utc_now()
     records = ingest._verbatim_records(messages, scope, metadata, now)
     expected = [ingest.new_record(r.id, m.content, scope, metadata, [m.source()], now) for r, m in zip(records, messages)]
     assert records == expected
     assert records[1].valid_from == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
-    assert len({r.id for r in records}) == 3 and all(uuid.UUID(r.id).version == 4 for r in records)
+    assert [r.id for r in records] == ingest.message_memory_ids(scope, messages)  # named after their messages
+    assert len({r.id for r in records}) == 3 and all(uuid.UUID(r.id).version == 8 for r in records)
     records[0].metadata["n"] = 3  # each record holds a metadata dict of its own
     assert records[1].metadata == metadata == {"source": "import", "n": 2}
 

@@ -6,11 +6,28 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from langmem_plugin.bench.locomo import KS, SYSTEMS, build_system, format_table, run_retrieval
+from langmem_plugin.bench.locomo import (
+    KS,
+    SYSTEMS,
+    build_system,
+    format_table,
+    run_retrieval,
+    run_score_reading,
+)
 from langmem_plugin.bench.locomo_data import load_locomo, parse_session_time
 from langmem_plugin.bench.metrics import ndcg, recall_all, recall_any, token_f1
 from langmem_plugin.bench.qa import JudgeFormatError, parse_judgement, run_qa
 from langmem_plugin.bench.retrievers import MemoizedEmbeddings
+from langmem_plugin.bench.score_reading import (
+    EVIDENCE_KEPT,
+    THRESHOLDS,
+    UNRELATED_QUESTIONS,
+    ScoreSample,
+    format_scores,
+    recommended_threshold,
+    speaker_conversations,
+    summarise_sample,
+)
 from langmem_plugin.cli import main as cli_main
 from langmem_plugin.errors import InvalidInputError
 
@@ -154,6 +171,62 @@ def test_cli_bench_writes_json_and_plot(locomo_file, tmp_path, capsys):
     assert set(report["systems"]) == {"langmem-hybrid", "bm25"}
     assert json.loads((out / "locomo.json").read_text())["benchmark"] == "locomo-retrieval"
     assert (out / "locomo_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_speaker_scopes_hold_one_speakers_turns_and_the_questions_naming_only_that_speaker(locomo_file):
+    nora, ivan = speaker_conversations(load_locomo(locomo_file)[0])
+    assert (nora.sample_id, ivan.sample_id) == ("conv-a:Nora", "conv-a:Ivan")
+    assert [t.dia_id for t in nora.turns] == ["D1:1", "D1:3", "D2:2"]
+    assert [t.dia_id for t in ivan.turns] == ["D1:2", "D2:1"]
+    assert [q.question for q in nora.questions] == [
+        "What is the name of Nora's kitten?",
+        "When did Nora adopt a kitten?",
+    ]
+    assert [(q.question, q.evidence) for q in ivan.questions] == [
+        ("Where did Ivan's violin teacher move?", ["D2:1"]),
+        ("Did Ivan adopt a dog?", ["D1:2"]),
+    ]
+
+
+def test_score_reading_sorts_every_hit_and_recommends_a_threshold(locomo_file):
+    report = run_score_reading(locomo_file, HashingEmbeddings())
+    assert set(report["layouts"]) == {"conversation", "speaker"}
+    questions = {"conversation": 5, "speaker": 4}  # Nora 2, Ivan 1 (his other: adversarial), Omar 1, Lea 0
+    for layout, systems in report["layouts"].items():
+        assert set(systems) == {"langmem-hybrid", "langmem-manager"}
+        for summary in systems.values():
+            assert summary["questions"] == questions[layout]
+            everything = summary["by_threshold"]["0.00"]
+            assert everything["hits_kept"] == summary["hits"]["evidence"] + summary["hits"]["other"] > 0
+            assert everything["evidence_kept"] == 1.0 and everything["other_removed"] == 0.0
+            assert everything["unrelated_questions_with_a_hit"] == 1.0
+            kept = [summary["by_threshold"][f"{t:.2f}"]["evidence_kept"] for t in THRESHOLDS]
+            assert kept == sorted(kept, reverse=True)
+            assert set(summary["unrelated_top_by_question"]) == set(UNRELATED_QUESTIONS)
+    chosen = report["recommended_threshold"]
+    summaries = [s for systems in report["layouts"].values() for s in systems.values()]
+    assert all(s["by_threshold"][f"{chosen:.2f}"]["evidence_kept"] >= EVIDENCE_KEPT for s in summaries)
+    assert f"recommended threshold {chosen:.2f}" in format_scores(report)
+
+
+def test_the_recommended_threshold_is_the_highest_that_keeps_the_evidence_of_every_sample():
+    strong = summarise_sample(ScoreSample(evidence=[0.9] * 99 + [0.42], other=[0.3]))
+    weak = summarise_sample(ScoreSample(evidence=[0.8] * 98 + [0.62] * 2, other=[0.7]))
+    assert recommended_threshold([strong]) == 0.9  # 99 of 100 at 0.90
+    assert recommended_threshold([weak]) == 0.6  # at 0.65 only 98 of 100
+    assert recommended_threshold([strong, weak]) == 0.6
+    assert strong["evidence_share_of_hits_at_least_0.5"] == pytest.approx(99 / 99)
+    assert weak["evidence_share_of_hits_at_least_0.5"] == pytest.approx(100 / 101)
+
+
+def test_cli_bench_scores_writes_json(locomo_file, tmp_path, capsys):
+    out = tmp_path / "results"
+    arguments = ["--data", str(locomo_file), "--scores", "--systems", "langmem-hybrid", "--out", str(out)]
+    assert cli_main(["bench", "locomo", *arguments]) == 0
+    report = json.loads((out / "locomo_scores.json").read_text())
+    assert report["benchmark"] == "locomo-scores"
+    assert set(report["layouts"]["conversation"]) == {"langmem-hybrid"}
+    assert json.loads(capsys.readouterr().out)["recommended_threshold"] == report["recommended_threshold"]
 
 
 @pytest.mark.locomo

@@ -1,6 +1,12 @@
 """Contract suite for the key-value tier protocol, run against every key-value backend."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +16,9 @@ from hypothesis import strategies as st
 from langmem_plugin.pipeline.audit import log_events
 from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now
-from langmem_plugin.tiers.keyvalue import KeyValueStore
+from langmem_plugin.errors import StoreBusyError
+from langmem_plugin.tiers.keyvalue import KeyValueStore, redis_backend
+from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
 
 from .backends import KV_BACKENDS
 from .scopes import scopes
@@ -98,6 +106,92 @@ def test_put_many_removes_keys_in_the_same_write(kv):
     assert kv.get_many("journal", ["done", "kept", "next"]) == {"kept": [1], "next": [2]}
     kv.put_many("journal", {}, remove=["kept", "next"])
     assert kv.keys("journal") == []
+
+
+# -- locks: one holder across threads and processes, a bounded wait, released by a holder's death --
+
+
+def test_lock_has_one_holder_among_threads_and_gives_up_after_its_wait(kv):
+    holders, overlaps = [], []
+
+    def worker() -> None:
+        for _ in range(5):
+            with kv.lock("delete_all", 30):
+                holders.append(threading.get_ident())
+                overlaps.append(len(holders) > 1)
+                time.sleep(0.005)
+                holders.pop()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [False] * 20
+    refused = []
+
+    def late() -> None:
+        started = time.monotonic()
+        with pytest.raises(StoreBusyError):
+            with kv.lock("delete_all", 0.2):
+                pass
+        refused.append(time.monotonic() - started)
+
+    with kv.lock("delete_all", 1):
+        with kv.lock("another_lock", 0.1):  # locks of other names are free
+            waiter = threading.Thread(target=late)
+            waiter.start()
+            waiter.join()
+    assert len(refused) == 1 and 0.15 <= refused[0] < 5  # redis-py gives up a poll (20 ms) early
+    with kv.lock("delete_all", 0.2):  # free again
+        pass
+
+
+def test_lock_is_kept_past_its_lease_while_held(kv, monkeypatch):
+    monkeypatch.setattr(redis_backend, "LOCK_LEASE_SECONDS", 0.3)
+    with kv.lock("delete_all", 1):
+        time.sleep(1.0)
+        with pytest.raises(StoreBusyError):
+            with kv.lock("delete_all", 0.1):
+                pass
+
+
+LOCK_HOLDER = """
+import sys, time
+from langmem_plugin.tiers.keyvalue import redis_backend
+from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+
+redis_backend.LOCK_LEASE_SECONDS = 1.0
+kind, where, prefix = sys.argv[1:4]
+if kind == "diskcache":
+    kv = DiskCacheKeyValueStore(where)
+else:
+    kv = redis_backend.RedisKeyValueStore(where, prefix=prefix)
+with kv.lock("delete_all", 10):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_lock_of_a_process_killed_holding_it_is_released(kv):
+    """On disk at once (the kernel drops the flock), on Redis when its lease (1 s here) runs out."""
+    if isinstance(kv, RedisKeyValueStore):
+        connection = kv._client.connection_pool.connection_kwargs
+        kind, where = "redis", f"redis://{connection['host']}:{connection['port']}/{connection.get('db', 0)}"
+    else:
+        kind, where = "diskcache", str(kv._directory)
+    root = Path(__file__).resolve().parent.parent
+    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, getattr(kv, "_prefix", "")]
+    holder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(StoreBusyError):
+        with kv.lock("delete_all", 0.1):
+            pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=30)
+    started = time.monotonic()
+    with kv.lock("delete_all", 30):
+        assert time.monotonic() - started < 5
 
 
 # -- scope keys: ids full of separators never collide, in the scope index or scope-keyed entries --

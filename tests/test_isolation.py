@@ -60,3 +60,37 @@ def test_keyword_index_respects_scope(fast_memory):
     fast_memory.add("unrelated note", user_id="b", infer=False)
     hits = fast_memory.search("zanzibar", user_id="b")
     assert all(h.memory.scope.user_id == "b" for h in hits)
+
+
+def _snapshot(memory, **scope):
+    return [(r.id, r.text, r.valid_to, r.updated_at, len(r.sources)) for r in memory.get_all(include_invalidated=True, **scope)]
+
+
+def test_an_inferred_add_changes_only_memories_of_its_own_scope(memory):
+    """An agent-level add spans every user of the agent when it reads, but must never rewrite,
+    invalidate, retire or merge its sources into one user's memory; nor a user-level add a run's."""
+    memory.add("I live in Porto.", user_id="alice", agent_id="bot")
+    memory.add("I love jazz.", user_id="alice", run_id="chat-1")
+    alice_bot, alice_run = _snapshot(memory, user_id="alice", agent_id="bot"), _snapshot(memory, run_id="chat-1")
+    assert len(alice_bot) == len(alice_run) == 1
+
+    said = ["Alice lives in Porto.", "Alice lives in Lisbon.", "Forget that Alice lives in Porto."]
+    for text in said:
+        memory.add(text, agent_id="bot")
+    for text in ["Alice loves jazz.", "I no longer love jazz.", "Forget that I love jazz."]:
+        memory.add(text, user_id="alice")
+
+    assert _snapshot(memory, user_id="alice", agent_id="bot") == alice_bot
+    assert _snapshot(memory, run_id="chat-1") == alice_run
+    for operations_scope in ({"agent_id": "bot"}, {"user_id": "alice"}):
+        for record in memory.get_all(include_invalidated=True, **operations_scope):
+            assert record.id in {alice_bot[0][0], alice_run[0][0]} or record.scope.as_filter() == operations_scope
+
+
+def test_an_add_still_reconciles_within_its_own_scope_beside_sub_scope_memories(memory):
+    memory.add("I live in Porto.", user_id="alice", run_id="chat-1")
+    porto = memory.add("I live in Porto.", user_id="alice")
+    assert [op.event.value for op in porto] == ["ADD"]  # the run's memory is not the user's
+    operations = memory.add("I live in Lisbon now.", user_id="alice")
+    assert [(op.event.value, op.memory.id) for op in operations][0] == ("INVALIDATE", porto[0].memory.id)
+    assert [r.text for r in memory.get_all(run_id="chat-1")] == ["Alice lives in Porto."]

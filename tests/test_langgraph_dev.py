@@ -1,17 +1,26 @@
-"""The graphs/ chatbot behind a real LangGraph API server (`langgraph dev`), driven by langgraph-sdk.
+"""The graphs/ chatbot and agent behind a real LangGraph API server (`langgraph dev`), driven by
+langgraph-sdk as agent-chat-ui and LangGraph Studio drive it.
 
-The server is started exactly as the docs say (`langgraph dev --config graphs/langgraph.json`
-from the repository root) on 127.0.0.1, offline: no LangSmith tracing, no CLI analytics, no
-version check, no chat model key (graphs/chatbot.py then uses its scripted model), the offline
-memory manager and the MiniLM embedder. The server sets its own `run_id` in `config["configurable"]` for every run;
-memory must still follow the user across threads.
+Each server is started exactly as the docs say (`langgraph dev --config graphs/langgraph.json`,
+or graphs/langgraph.auth.json with Bearer tokens, from the repository root) on 127.0.0.1,
+offline: no LangSmith tracing, no CLI analytics, no version check, no chat model key (the graphs
+then use their offline models), the offline memory manager and the MiniLM embedder. The dev
+server runs graphs under blockbuster, so a blocking call on its event loop fails the run. The
+server sets its own `run_id` in `config["configurable"]` for every run; memory must still follow
+the user across threads.
 """
 
+from __future__ import annotations
+
+import json
 import os
 import subprocess
 import sys
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
@@ -19,10 +28,23 @@ from .servers import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
+TOKENS = {"token-of-alice": "alice", "token-of-bob": "bob"}
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+# Images as clients attach them: agent-chat-ui (LangChain JS v1 block), OpenAI chat, OpenAI Responses.
+IMAGES = [
+    {"type": "image", "mimeType": "image/png", "data": PNG, "metadata": {"name": "cat.png"}},
+    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+    {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
+]
+OPEN_NOTICE = "runs without authentication"
 
 
 def offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))
+    }
     env.update(
         LANGMEM_PATH=str(tmp_path / "memory"),
         LANGSMITH_TRACING="false",
@@ -34,57 +56,219 @@ def offline_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def langgraph_dev(tmp_path: Path, config: str, **env: str):
+    """A `langgraph dev` server on 127.0.0.1: yields (url, path of its log)."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    command = [
+        str(LANGGRAPH),
+        "dev",
+        "--config",
+        config,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**offline_env(tmp_path), **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            try:
+                wait_for_http(f"{url}/ok", process, 180, "langgraph dev")
+            except RuntimeError as exc:
+                pytest.fail(f"{exc}:\n{log_path.read_text()[-4000:]}")
+            yield url, log_path
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("langgraph-dev")
-    port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    command = [str(LANGGRAPH), "dev", "--config", "graphs/langgraph.json", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--no-browser", "--no-reload"], cwd=ROOT, env=offline_env(tmp_path), stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_for_http(f"{url}/ok", process, 180, "langgraph dev")
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{(tmp_path / 'server.log').read_text()[-4000:]}")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with langgraph_dev(tmp_path_factory.mktemp("langgraph-dev"), "graphs/langgraph.json") as running:
+        yield running
 
 
-def ask(client, thread_id: str, text: str, user_id: str | None):
-    context = {"user_id": user_id} if user_id else None
-    return client.runs.wait(thread_id, "chatbot", input={"messages": [{"role": "human", "content": text}]}, context=context)
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    tokens = json.dumps(TOKENS)
+    with langgraph_dev(
+        tmp_path_factory.mktemp("langgraph-dev-auth"),
+        "graphs/langgraph.auth.json",
+        CHATBOT_AUTH_TOKENS=tokens,
+    ) as running:
+        yield running
+
+
+def human(content) -> dict:
+    """A human message as agent-chat-ui submits it."""
+    return {"id": str(uuid.uuid4()), "type": "human", "content": content}
+
+
+def run(client, graph: str, messages: list[dict], **kwargs) -> tuple[str, dict]:
+    """One run on a new thread, streamed as agent-chat-ui streams it: (status, final values or
+    the thread's error)."""
+    thread = client.threads.create()["thread_id"]
+    values: dict = {}
+    for part in client.runs.stream(
+        thread, graph, input={"messages": messages}, stream_mode="values", **kwargs
+    ):
+        if part.event == "values":
+            values = part.data
+    status = client.runs.list(thread)[0]["status"]
+    return status, values if status == "success" else client.threads.get(thread)["error"]
+
+
+def recalled(graph: str, values: dict) -> str:
+    """What the run recalled: the chatbot's memory_context, the agent's answer (its offline model
+    repeats the memories the middleware gave it)."""
+    return values["memory_context"] if graph == "chatbot" else values["messages"][-1]["content"]
+
+
+# -- without auth: clients choose their user ------------------------------------------------------
 
 
 def test_one_user_is_remembered_across_threads_and_another_sees_nothing(server):
-    client = get_sync_client(url=server)
-    monday, friday, other = (client.threads.create()["thread_id"] for _ in range(3))
-
-    first = ask(client, monday, "I'm Dana, I live in Porto and I love sardines.", "dana")
-    assert first["messages"][-1]["type"] == "ai"
-
-    recalled = ask(client, friday, "Where do I live?", "dana")
-    assert "Porto" in recalled["memory_context"], recalled
-    assert recalled["messages"][0]["content"] == "Where do I live?"  # a new thread: no history from monday
-
-    stranger = ask(client, other, "Where do I live?", "erik")
+    client = get_sync_client(url=server[0])
+    status, first = run(
+        client,
+        "chatbot",
+        [human("I'm Dana, I live in Porto and I love sardines.")],
+        context={"user_id": "dana"},
+    )
+    assert status == "success" and first["messages"][-1]["type"] == "ai"
+    status, later = run(client, "chatbot", [human("Where do I live?")], context={"user_id": "dana"})
+    assert "Porto" in later["memory_context"], later
+    assert later["messages"][0]["content"] == "Where do I live?"  # a new thread: no history from the first
+    status, stranger = run(client, "chatbot", [human("Where do I live?")], context={"user_id": "erik"})
     assert stranger["memory_context"] == ""
 
 
 def test_a_run_without_a_user_gets_a_clear_error(server):
-    client = get_sync_client(url=server)
-    thread = client.threads.create()["thread_id"]
-    run = client.runs.create(thread, "chatbot", input={"messages": [{"role": "human", "content": "hello"}]})
-    client.runs.join(thread, run["run_id"])
-    assert client.runs.get(thread, run["run_id"])["status"] == "error"
-    error = client.threads.get(thread)["error"]
-    assert error["error"] == "MissingScopeError" and "user_id" in error["message"], error
+    status, error = run(get_sync_client(url=server[0]), "chatbot", [human("hello")])
+    assert status == "error" and error["error"] == "MissingScopeError" and "user_id" in error["message"], (
+        error
+    )
+
+
+def test_the_open_server_says_that_clients_choose_their_user(server):
+    assert OPEN_NOTICE in server[1].read_text()
+
+
+@pytest.mark.parametrize("graph", ["chatbot", "agent"])
+def test_block_lists_text_with_an_image_and_an_image_alone(server, graph):
+    client = get_sync_client(url=server[0])
+    owner, other = f"{graph}-fay", f"{graph}-gus"
+    status, _ = run(
+        client,
+        graph,
+        [human([{"type": "text", "text": "I live in Porto and I love surfing."}])],
+        context={"user_id": owner},
+    )
+    assert status == "success"
+    for image in IMAGES:
+        status, values = run(
+            client,
+            graph,
+            [human([{"type": "text", "text": "Where do I live?"}, image])],
+            context={"user_id": owner},
+        )
+        assert status == "success" and "lives in Porto" in recalled(graph, values), (image, values)
+        status, values = run(client, graph, [human([image])], context={"user_id": owner})  # nothing textual
+        assert status == "success", (image, values)
+        assert "Porto" not in recalled(graph, values)  # no recall with an older text
+    status, values = run(
+        client,
+        graph,
+        [human([{"type": "input_text", "text": "Where do I live?"}])],
+        context={"user_id": owner},
+    )
+    assert "lives in Porto" in recalled(graph, values)  # nothing stored before was lost
+    status, values = run(
+        client,
+        graph,
+        [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])],
+        context={"user_id": other},
+    )
+    assert status == "success" and "Porto" not in recalled(graph, values)
+
+
+def test_the_agent_stores_a_fact_its_tool_saved_once(server):
+    client = get_sync_client(url=server[0])
+    status, values = run(
+        client, "agent", [human("Remember that Ana plays the cello.")], context={"user_id": "ana-tools"}
+    )
+    assert status == "success" and values["messages"][-1]["content"] == "Done."
+    status, values = run(
+        client, "agent", [human("Which instrument does Ana play?")], context={"user_id": "ana-tools"}
+    )
+    assert recalled("agent", values).count("Ana plays the cello.") == 1
+
+
+# -- with auth: the token is the user --------------------------------------------------------------
+
+
+def client_of(url: str, user: str):
+    token = next(token for token, owner in TOKENS.items() if owner == user)
+    return get_sync_client(url=url, headers={"Authorization": f"Bearer {token}"})
+
+
+# Every way a client can name a user, and whether the run may go ahead as alice.
+CLAIMS = [
+    ("nothing", {}, True),
+    ("own context", {"context": {"user_id": "alice"}}, True),
+    ("context", {"context": {"user_id": "bob"}}, False),
+    ("configurable", {"config": {"configurable": {"user_id": "bob"}}}, False),
+    (
+        "langmem key",
+        {"config": {"configurable": {"langgraph_user_id": "bob"}}},
+        True,
+    ),  # no scope of ours reads it
+    ("auth key in context", {"context": {"langgraph_auth_user_id": "bob"}}, True),  # the server drops it
+    (
+        "auth key in configurable",
+        {"config": {"configurable": {"langgraph_auth_user_id": "bob"}}},
+        True,
+    ),  # overwritten
+]
+
+
+@pytest.mark.parametrize("graph", ["chatbot", "agent"])
+def test_an_authenticated_user_recalls_only_her_own_memories(auth_server, graph):
+    url = auth_server[0]
+    alice, bob = client_of(url, "alice"), client_of(url, "bob")
+    assert run(bob, graph, [human("I live in Oslo.")])[0] == "success"
+    assert run(alice, graph, [human([{"type": "text", "text": "I live in Porto."}])])[0] == "success"
+    for name, claim, allowed in CLAIMS:
+        status, values = run(
+            alice, graph, [human([{"type": "text", "text": "Where do I live?"}, IMAGES[0]])], **claim
+        )
+        if allowed:
+            assert status == "success" and "lives in Porto" in recalled(graph, values), (name, values)
+            assert "Oslo" not in json.dumps(values), name
+        else:
+            assert status == "error" and values["error"] == "ForbiddenScopeError", (name, values)
+    status, values = run(bob, graph, [human("Where do I live?")])
+    assert "lives in Oslo" in recalled(graph, values) and "Porto" not in json.dumps(values)
+
+
+def test_the_auth_server_refuses_strangers_and_keeps_threads_apart(auth_server):
+    url, log = auth_server
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        get_sync_client(url=url, headers={"Authorization": "Bearer guessed"}).threads.create()
+    assert refused.value.response.status_code == 401
+    thread = client_of(url, "alice").threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as hidden:
+        client_of(url, "bob").threads.get(thread)
+    assert hidden.value.response.status_code == 404
+    assert OPEN_NOTICE not in log.read_text()

@@ -14,7 +14,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import PromptTemplate
 
-from langmem_plugin import Memory
+from langmem_plugin import ConfigurationError, Memory
 from langmem_plugin.integrations.classic import LangMemBaseMemory
 from langmem_plugin.integrations.middleware import MemoryMiddleware
 from langmem_plugin.integrations.subgraph import build_memory_graph
@@ -82,12 +82,30 @@ def test_subgraph_as_a_node_of_the_example_chatbot(memory):
     assert "jazz" in second["memory_context"] and second["messages"][-1].content == "You like jazz."
 
 
-def test_langgraph_json_points_at_a_compiled_graph(monkeypatch, tmp_path):
+@pytest.mark.parametrize("config_file", ["langgraph.json", "langgraph.auth.json"])
+def test_langgraph_configs_point_at_compiled_graphs_and_the_auth_module(monkeypatch, tmp_path, config_file):
     monkeypatch.setenv("LANGMEM_PATH", str(tmp_path / "dev"))
-    config = json.loads((ROOT / "graphs" / "langgraph.json").read_text())
-    path, attribute = config["graphs"]["chatbot"].split(":")
-    graph = getattr(load_graph_module("chatbot_dev", ROOT / path), attribute)  # paths are relative to the repo root
-    assert {"memory", "respond"} <= set(graph.get_graph().nodes)
+    monkeypatch.setenv("CHATBOT_AUTH_TOKENS", '{"t-1": "alice"}')
+    config = json.loads((ROOT / "graphs" / config_file).read_text())
+    nodes = {}
+    for name, spec in config["graphs"].items():
+        path, attribute = spec.split(":")
+        # paths are relative to the repo root
+        graph = getattr(load_graph_module(f"{name}_dev", ROOT / path), attribute)
+        nodes[name] = set(graph.get_graph().nodes)
+    assert {"memory", "respond"} <= nodes["chatbot"] and {"model", "tools"} <= nodes["agent"]
+    if "auth" in config:
+        path, attribute = config["auth"]["path"].split(":")
+        assert type(getattr(load_graph_module("auth_dev", ROOT / path), attribute)).__name__ == "Auth"
+
+
+def test_the_auth_module_needs_its_tokens(monkeypatch):
+    monkeypatch.delenv("CHATBOT_AUTH_TOKENS", raising=False)
+    with pytest.raises(ConfigurationError, match="CHATBOT_AUTH_TOKENS"):
+        load_graph_module("auth_without_tokens", ROOT / "graphs" / "auth.py")
+    monkeypatch.setenv("CHATBOT_AUTH_TOKENS", '{"t-1": ""}')
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        load_graph_module("auth_empty_user", ROOT / "graphs" / "auth.py")
 
 
 class ToolCallingFake(GenericFakeChatModel):

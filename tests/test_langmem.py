@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 from langmem import create_manage_memory_tool, create_memory_store_manager, create_search_memory_tool
 
 from langmem_plugin import Memory
-from langmem_plugin.integrations.store import MemoryStore
+from langmem_plugin.integrations.store import MemoryStore, namespace_scope
 
 from .helpers import HashingEmbeddings
 
@@ -24,7 +24,7 @@ def store(tmp_path):
 
 
 def texts(store: MemoryStore, user: str) -> list[str]:
-    return sorted(r.text for r in store.memory.get_all(user_id=f'ns:["memories", "{user}"]'))
+    return sorted(r.text for r in store.memory.get_all(user_id=namespace_scope(("memories", user))))
 
 
 def config(user: str) -> dict:

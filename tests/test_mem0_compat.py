@@ -82,4 +82,4 @@ def test_the_migration_page_runs_in_the_docs_snippet_test():
     from .test_docs_snippets import DOCS, ROOT, snippets
 
     page = ROOT / "docs" / "coming-from-mem0.md"
-    assert page in DOCS and len(snippets(page)) == 3 and all(marker == "" for marker, _, _ in snippets(page))
+    assert page in DOCS and len(snippets(page)) == 4 and all(marker == "" for marker, _, _ in snippets(page))

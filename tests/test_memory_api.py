@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langmem_plugin import EventType, Memory, MemoryNotFoundError
+from langmem_plugin import EventType, Memory, MemoryNotFoundError, MissingScopeError
 
 
 def test_add_verbatim_keeps_one_memory_per_message_with_provenance(memory):
@@ -81,9 +81,15 @@ def test_get_update_delete_and_history(memory):
 
 
 def test_unknown_ids_raise_typed_errors(memory):
+    unknown = "00000000-0000-4000-8000-000000000000"
     for call in (memory.get, memory.delete, memory.history, lambda i: memory.update(i, "text")):
         with pytest.raises(MemoryNotFoundError):
+            call(unknown)
+    for call in (memory.get, memory.history, lambda i: memory.update(i, "text")):
+        with pytest.raises(MemoryNotFoundError):
             call("no-such-id")
+    with pytest.raises(MissingScopeError):  # not an id: a description, which needs a scope
+        memory.delete("no-such-id")
 
 
 def test_delete_all_is_scoped_and_logged(memory):

@@ -35,5 +35,5 @@ def test_graph_memory_and_time_on_neo4j(neo4j_memory):
 
 
 def test_unreachable_neo4j_is_a_typed_error(tmp_path):
-    with pytest.raises(BackendError, match="cannot reach Neo4j"):
+    with pytest.raises(BackendError, match="cannot connect to Neo4j at 127.0.0.1:1"):
         Memory({"path": str(tmp_path / "x"), "graph": {"backend": "neo4j", "uri": "bolt://127.0.0.1:1"}}, embeddings=HashingEmbeddings())

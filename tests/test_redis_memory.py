@@ -41,5 +41,5 @@ def test_two_memories_share_one_redis_per_prefix(tmp_path, redis_url):
 
 
 def test_unreachable_redis_is_a_typed_error(tmp_path):
-    with pytest.raises(BackendError, match="cannot reach Redis"):
+    with pytest.raises(BackendError, match="cannot connect to Redis at 127.0.0.1:1"):
         Memory({"path": str(tmp_path / "x"), "kv": {"backend": "redis", "url": "redis://127.0.0.1:1/0"}}, embeddings=HashingEmbeddings())

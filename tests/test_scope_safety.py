@@ -5,22 +5,32 @@ bulk deletes across users."""
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from langmem_plugin import AsyncMemory, BackendError, CrossUserDeleteError, Memory, MemoryNotFoundError
+from langmem_plugin import AsyncMemory, CrossUserDeleteError, Memory, MemoryNotFoundError, StoreBusyError
 from langmem_plugin.cli import main
 from langmem_plugin.pipeline import audit
 from langmem_plugin.pipeline.audit import scope_index_prefixes
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.sqlite_common import open_sqlite, truncate_wal
+from langmem_plugin.tiers.sqlite_common import (
+    BUSY_TIMEOUT_MS,
+    open_sqlite,
+    rewrite_without_deleted,
+    truncate_wal,
+    write_transaction,
+)
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, stored_bytes
 from .scopes import scopes
 
 STACKS = ["embedded", "redis+neo4j"]
@@ -41,7 +51,6 @@ def _open(path: Path, stack: str, request, prefix: str) -> Memory:
 def stack(request, tmp_path):
     prefix = f"t{uuid.uuid4().hex[:12]}"
     memory = _open(tmp_path / "m", request.param, request, prefix)
-    memory.redis_prefix = prefix
     yield memory
     memory.close()
 
@@ -129,21 +138,6 @@ def _u_markers(memory_ids: list[str]) -> list[str]:
     return [U, U_RUN, *U_WORDS, *stems, *memory_ids, *scope_tokens(Scope(user_id=U)), *scope_tokens(Scope(run_id=U_RUN))]
 
 
-def _raw_files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _server_dump(memory: Memory) -> bytes:
-    """Every Redis key and value under this memory's prefix, and every Neo4j node and relationship."""
-    client = memory.services.kv._client
-    dump = []
-    for name in client.scan_iter(match=f"{memory.redis_prefix}:*", count=1000):
-        dump += [name, client.get(name) or b""]
-    rows = memory.services.graph._run("MATCH (n) OPTIONAL MATCH (n)-[r]-() RETURN properties(n) AS n, properties(r) AS r")
-    dump += [repr((row["n"], row["r"])).encode() for row in rows]
-    return b"\n".join(dump)
-
-
 def _assert_v_intact(memory: Memory) -> None:
     assert memory.get_profile(user_id=V, agent_id="bot7") == {"nickname": "Frobisher"}
     hits = memory.search("Gnarlbury", user_id=V, agent_id="bot7")
@@ -152,7 +146,7 @@ def _assert_v_intact(memory: Memory) -> None:
     assert {e.name for e in memory.related(["Frobisher"], user_id=V).entities} == {"Frobisher", "Gnarlbury"}
 
 
-def test_purge_leaves_no_byte_of_the_user_in_any_tier(stack, tmp_path):
+def test_purge_leaves_no_byte_of_the_user_in_any_tier(stack):
     u_ids = _fill(stack)
     assert stack.delete_all(user_id=U, purge=True) == 2
     for scope in ({"user_id": U}, {"user_id": U, "agent_id": "bot7"}, {"user_id": U, "agent_id": "bot7", "run_id": U_RUN}):
@@ -161,9 +155,7 @@ def test_purge_leaves_no_byte_of_the_user_in_any_tier(stack, tmp_path):
         with pytest.raises(MemoryNotFoundError):
             stack.history(memory_id)
     _assert_v_intact(stack)
-    stored = _raw_files(tmp_path / "m")
-    if stack.services.kv.__class__.__name__ == "RedisKeyValueStore":
-        stored["redis+neo4j"] = _server_dump(stack)
+    stored = stored_bytes(stack)
     markers = _u_markers(u_ids)
     left = {(name, marker) for name, data in stored.items() for marker in markers if marker.encode() in data}
     assert left == set()
@@ -176,7 +168,7 @@ def _format_1_scope_index(added: dict) -> dict:
     return {prefix + memory_id: scope.key() for scope, ids in added.items() for memory_id in ids for prefix in scope_index_prefixes(scope)}
 
 
-def test_purge_of_a_store_holding_both_scope_index_shapes_leaves_nothing(stack, tmp_path, monkeypatch):
+def test_purge_of_a_store_holding_both_scope_index_shapes_leaves_nothing(stack, monkeypatch):
     """Memories filed one key each by an earlier version and in runs by this one: a purge finds
     and erases both, sub-scopes included, and leaves the other user's alone."""
     with monkeypatch.context() as earlier_version:
@@ -196,9 +188,7 @@ def test_purge_of_a_store_holding_both_scope_index_shapes_leaves_nothing(stack, 
     assert indexed_memories(stack.services, Scope(user_id=U)) == {}
     assert stack.services.kv.keys("scope_memories", under_u) == []
     assert stack.search("Gnarlbury", user_id=V, agent_id="bot7")[0].memory.text == "Frobisher lives in Gnarlbury."
-    stored = _raw_files(tmp_path / "m")
-    if stack.services.kv.__class__.__name__ == "RedisKeyValueStore":
-        stored["redis+neo4j"] = _server_dump(stack)
+    stored = stored_bytes(stack)
     left = {(name, marker) for name, data in stored.items() for marker in _u_markers(old + new) if marker.encode() in data}
     assert left == set()
     assert b"Gnarlbury" in b"".join(stored.values())
@@ -310,16 +300,69 @@ def test_cli_scope_checks(tmp_path, capsys, monkeypatch):
     assert '"deleted": 2' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_rewritten_file_keeps_no_copy_of_deleted_keys_that_rebalanced_pages_held(tmp_path, seed):
+    """secure_delete zeroes deleted cells, but a page rebuilt by B-tree rebalancing keeps old
+    bytes in its unused space: with these seeds one deleted key survives there (the file scan
+    sees it), which rewriting the file removes while every live row stays."""
+    path = tmp_path / "x.sqlite3"
+    conn = open_sqlite(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, owner TEXT NOT NULL)")
+    rng = random.Random(seed)
+    keys: dict[str, list[str]] = {"victim": [], "other": []}
+    for batch in range(12):  # memory ids of two users, written in alternate batches
+        owner = "victim" if batch % 2 == 0 else "other"
+        batch_keys = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(500)]
+        keys[owner] += batch_keys
+        with write_transaction(conn):
+            conn.executemany("INSERT INTO t (k, owner) VALUES (?, ?)", [(k, owner) for k in batch_keys])
+    with write_transaction(conn):
+        conn.execute("DELETE FROM t WHERE owner = 'victim'")
+    truncate_wal(conn)
+    data = path.read_bytes()
+    assert any(k.encode() in data for k in keys["victim"])  # left in a rebalanced page's unused space
+    rewrite_without_deleted(conn)
+    data = path.read_bytes()
+    assert [k for k in keys["victim"] if k.encode() in data] == []
+    assert all(k.encode() in data for k in keys["other"])
+
+
 def test_a_wal_that_cannot_be_emptied_is_an_error_not_a_silent_trace(tmp_path):
-    """A reader outlasting the busy timeout keeps old pages in the WAL: the purge must say so."""
+    """A reader outlasting the wait keeps old pages in the WAL: the purge must say so."""
     writer, reader = open_sqlite(tmp_path / "x.sqlite3"), open_sqlite(tmp_path / "x.sqlite3")
     writer.execute("CREATE TABLE t (x)")
     reader.execute("BEGIN")
     reader.execute("SELECT * FROM t").fetchall()
     writer.execute("INSERT INTO t VALUES ('secret')")
-    writer.execute("PRAGMA busy_timeout = 50")
-    with pytest.raises(BackendError, match="write-ahead log"):
-        truncate_wal(writer)
+    started = time.monotonic()
+    with pytest.raises(StoreBusyError, match="write-ahead log"):
+        truncate_wal(writer, wait_seconds=0.3)
+    assert 0.3 <= time.monotonic() - started < 5
+    # the connection's own busy timeout is restored
+    assert writer.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
     reader.execute("COMMIT")
     truncate_wal(writer)
     assert (tmp_path / "x.sqlite3-wal").stat().st_size == 0
+
+
+def test_a_wal_busy_with_another_checkpoint_is_emptied_once_that_one_ends(tmp_path):
+    """SQLite answers a checkpoint at once, without its busy timeout, while another connection
+    checkpoints the same log (a writer's automatic checkpoint, another purge): it is tried again."""
+    path = tmp_path / "x.sqlite3"
+    writer = open_sqlite(path)
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("INSERT INTO t VALUES ('secret')")
+    # a checkpoint that holds the log: blocked by a reader, it waits in its busy handler
+    reader = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT * FROM t").fetchall()
+    writer.execute("INSERT INTO t VALUES ('more')")
+    other.execute("PRAGMA busy_timeout = 400")
+    holding = threading.Thread(target=lambda: other.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    holding.start()
+    time.sleep(0.1)
+    threading.Timer(0.2, lambda: reader.execute("COMMIT")).start()
+    truncate_wal(writer, wait_seconds=10)
+    holding.join()
+    assert path.with_name("x.sqlite3-wal").stat().st_size == 0

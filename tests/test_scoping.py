@@ -12,8 +12,12 @@ from langmem_plugin.integrations.subgraph import build_memory_graph
 
 from .helpers import HashingEmbeddings
 
-# What the LangGraph API server puts into config["configurable"] of every run (no auth).
+# What the LangGraph API server puts into config["configurable"] of every run (no auth: the
+# auth keys are there, empty).
 SERVER_CONFIGURABLE = {
+    "langgraph_auth_user": None,
+    "langgraph_auth_user_id": "",
+    "langgraph_auth_permissions": [],
     "run_id": "1f0-run",
     "thread_id": "1f0-thread",
     "graph_id": "chatbot",

@@ -47,12 +47,12 @@ def test_threshold_filters_on_the_relevance_score(demo_memory):
         demo_memory.search("anything", user_id="alice", threshold=-0.5)
 
 
-def test_hub_entity_weighs_less_than_a_specific_one(demo_memory):
-    """Alice is linked to most memories (a hub); Miso to few: the graph evidence follows specificity."""
-    alice = [h for h in demo_memory.search("Alice", user_id="alice", limit=10) if h.graph_score is not None]
+def test_an_entity_linked_to_most_memories_links_nothing(demo_memory):
+    """Alice is linked to most of her memories (a hub): no graph evidence; Miso to one: full specificity."""
+    alice = demo_memory.search("Alice", user_id="alice", limit=10)
+    assert alice and all(h.graph_score is None and h.graph_rank is None for h in alice)
     miso = [h for h in demo_memory.search("Miso", user_id="alice", limit=10) if h.graph_score is not None]
-    assert alice and miso
-    assert max(h.graph_score for h in alice) < min(h.graph_score for h in miso)
+    assert [h.graph_score for h in miso] == [1.0]
 
 
 def test_neighbouring_turns_lend_context(memory):

@@ -80,8 +80,9 @@ def test_json_and_jsonl_files_are_read(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps([{"content": "x"}]))
     (tmp_path / "b.jsonl").write_text('{"content": "x"}\n\n{"content": "y"}\n')
     (tmp_path / "c.json").write_text('{"content": "x"}\n{oops')
-    assert read_document(str(tmp_path / "a.json")) == [{"content": "x"}]
-    assert read_document(str(tmp_path / "b.jsonl")) == [{"content": "x"}, {"content": "y"}]
+    assert read_document(str(tmp_path / "a.json")).value == [{"content": "x"}]
+    jsonl = read_document(str(tmp_path / "b.jsonl"))
+    assert (jsonl.value, jsonl.lines) == ([{"content": "x"}, {"content": "y"}], [1, 3])
     with pytest.raises(ImportFormatError, match="line 2"):
         read_document(str(tmp_path / "c.json"))
     with pytest.raises(InvalidInputError):

@@ -105,7 +105,7 @@ def test_metadata_filters_match_the_sql_semantics():
 
 
 def test_unreachable_server_is_a_typed_error():
-    with pytest.raises(BackendError, match="cannot reach Weaviate"):
+    with pytest.raises(BackendError, match="cannot connect to Weaviate at 127.0.0.1:1"):
         WeaviateVectorStore("http://127.0.0.1:1")
 
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from ..content import message_text
 from ..errors import LangMemError
 from .evaluators import Evaluator, run_evaluators
 from .locomo_data import QA_CATEGORIES, Conversation
@@ -36,15 +37,10 @@ class JudgeFormatError(LangMemError):
     """The judge model's reply named neither CORRECT nor WRONG."""
 
 
-def _text(reply) -> str:
-    content = reply.content
-    return content if isinstance(content, str) else " ".join(str(part) for part in content)
-
-
 def answer_question(model: BaseChatModel, question: str, memories: list[str]) -> str:
     listing = "\n".join(f"- {m}" for m in memories) or "(no memories)"
     reply = model.invoke([SystemMessage(ANSWER_SYSTEM), HumanMessage(ANSWER_USER.format(memories=listing, question=question))])
-    return _text(reply).strip()
+    return message_text(reply).strip()
 
 
 def parse_judgement(text: str) -> bool:
@@ -61,7 +57,7 @@ def parse_judgement(text: str) -> bool:
 
 def judge_answer(model: BaseChatModel, question: str, gold: str, generated: str) -> bool:
     reply = model.invoke([SystemMessage(JUDGE_SYSTEM), HumanMessage(JUDGE_USER.format(question=question, gold=gold, generated=generated))])
-    return parse_judgement(_text(reply))
+    return parse_judgement(message_text(reply))
 
 
 def dated_memories(conversation: Conversation, items: list[RetrievedItem]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -11,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..embeddings.cache import embed_texts
 from ..memory import Memory
+from ..records import SearchHit
 from .locomo_data import Conversation
 
 WARM_BATCH = 256
@@ -43,6 +45,7 @@ class MemoizedEmbeddings(Embeddings):
         self.inner = embeddings
         self.model = f"memo:{getattr(embeddings, 'model_name', type(embeddings).__name__)}"
         self._vectors: dict[str, np.ndarray] = {}
+        self.seconds = 0.0  # spent embedding, so that a timed search can leave out a text it embeds
 
     def missing(self, texts: list[str]) -> list[str]:
         """The distinct texts not embedded yet: what warm() will embed, for a progress total."""
@@ -53,7 +56,10 @@ class MemoizedEmbeddings(Embeddings):
         missing = self.missing(texts)
         for start in range(0, len(missing), WARM_BATCH):
             batch = missing[start : start + WARM_BATCH]
-            for text, vector in zip(batch, embed_texts(self.inner, batch)):
+            started = time.perf_counter()
+            vectors = embed_texts(self.inner, batch)
+            self.seconds += time.perf_counter() - started
+            for text, vector in zip(batch, vectors):
                 self._vectors[text] = vector
             if progress is not None:
                 progress(len(batch))
@@ -99,8 +105,12 @@ class LangMemRetriever:
             ]
             self.memory.add(messages, user_id=conversation.sample_id, infer=self._infer)
 
+    def hits(self, conversation: Conversation, query: str, k: int) -> list[SearchHit]:
+        """The conversation's top k memories for the query, with their relevance scores."""
+        return self.memory.search(query, user_id=conversation.sample_id, limit=k)
+
     def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
-        hits = self.memory.search(query, user_id=conversation.sample_id, limit=k)
+        hits = self.hits(conversation, query, k)
         return [RetrievedItem(h.memory.text, frozenset(s.message_id for s in h.memory.sources)) for h in hits]
 
     def close(self) -> None:

@@ -1,17 +1,17 @@
 """`create_agent` middleware: memory tools for the agent, recalled memories before each model
-call, and the finished turn written back after the agent run."""
+call, and the finished turn written back after the agent run. Sync and async hooks share one
+step each (calls.py), so `invoke`, `ainvoke`, `stream` and `astream` behave alike."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import SystemMessage
 from langgraph.config import get_config
 
-from ..memory import Memory
 from ..tracing import tag_enclosing_runs
-from .recall import latest_turn, recall
+from .calls import AnyMemory, Step, arun, check_memory, run
+from .recall import RECALL_THRESHOLD, recall_step, with_memories, write_back_step
 from .scoping import ScopeMapping, scope_from
 from .tools import create_memory_tools
 
@@ -28,34 +28,55 @@ def _scope(runtime: Any, mapping: ScopeMapping | None) -> dict[str, Any]:
 
 
 class MemoryMiddleware(AgentMiddleware):
+    """`memory` is a Memory, or an AsyncMemory for agents run with `ainvoke` / `astream` (a sync
+    run given an AsyncMemory raises ConfigurationError). `threshold`: the least relevance a
+    recalled memory needs (None: no floor)."""
+
     def __init__(
         self,
-        memory: Memory,
+        memory: AnyMemory,
         *,
         limit: int = 8,
         max_tokens: int = 500,
+        threshold: float | None = RECALL_THRESHOLD,
         infer: bool = True,
         tools: bool = True,
         scope: ScopeMapping | None = None,
     ):
         super().__init__()
-        self.memory = memory
+        self.memory = check_memory(memory, "MemoryMiddleware")
         self.scope = scope
         self.limit = limit
         self.max_tokens = max_tokens
+        self.threshold = threshold
         self.infer = infer
         self.tools = create_memory_tools(memory, scope=scope) if tools else []
 
-    def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
-        block = recall(self.memory, request.messages, _scope(request.runtime, self.scope), limit=self.limit, max_tokens=self.max_tokens)
+    def _request_step(self, request: ModelRequest) -> Step[ModelRequest]:
+        """The request with the recalled memories in its system message (unchanged without any)."""
+        scope = _scope(request.runtime, self.scope)
+        block = yield from recall_step(
+            request.messages, scope, limit=self.limit, max_tokens=self.max_tokens, threshold=self.threshold
+        )
         if block is None:
-            return handler(request)
-        current = request.system_message.content if request.system_message is not None else ""
-        prompt = f"{current}\n\n{block}" if current else block
-        return handler(request.override(system_message=SystemMessage(prompt)))
+            return request
+        return request.override(system_message=with_memories(request.system_message, block))
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        return handler(run(self.memory, self._request_step(request)))
+
+    async def awrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
+    ) -> ModelResponse:
+        return await handler(await arun(self.memory, self._request_step(request)))
+
+    def _write_back(self, state: dict, runtime: Any) -> Step[None]:
+        return write_back_step(state["messages"], _scope(runtime, self.scope), infer=self.infer)
 
     def after_agent(self, state: dict, runtime: Any) -> None:
-        turn = latest_turn(state["messages"])
-        if turn:
-            self.memory.add(turn, infer=self.infer, **_scope(runtime, self.scope))
-        return None
+        run(self.memory, self._write_back(state, runtime))
+
+    async def aafter_agent(self, state: dict, runtime: Any) -> None:
+        await arun(self.memory, self._write_back(state, runtime))

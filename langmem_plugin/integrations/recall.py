@@ -1,15 +1,22 @@
-"""What every integration injects before a model call: relevant memories within a token budget."""
+"""What every integration does around a model call, written once for sync and async runs: recall
+the memories relevant to the latest user turn within a token budget, and pick what a finished
+turn writes back. The steps yield their memory calls (calls.py)."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 
-from ..memory import Memory
+from ..content import message_text
 from ..records import SearchHit
+from .calls import AnyMemory, Step, call, run
+from .tools import WRITING_TOOLS
 
 HEADER = "Relevant long-term memories about the user (most relevant first):"
+# The least relevance (SearchHit.score, 0-1) a memory needs to be injected into a prompt: below
+# it, a question about something else ("What's 2+2?") would carry unrelated memories along.
+RECALL_THRESHOLD = 0.3
 
 
 def estimate_tokens(text: str) -> int:
@@ -17,23 +24,41 @@ def estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def latest_user_text(messages: Sequence[AnyMessage]) -> str | None:
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage) and isinstance(message.content, str) and message.content.strip():
-            return message.content
+def _latest_human(messages: Sequence[AnyMessage]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return index
     return None
+
+
+def latest_user_text(messages: Sequence[AnyMessage]) -> str | None:
+    """The text of the latest human message; None when it has none (an image alone): recall then
+    finds nothing rather than searching with an older message."""
+    index = _latest_human(messages)
+    if index is None:
+        return None
+    text = message_text(messages[index]).strip()
+    return text or None
+
+
+def latest_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
+    """What a write-back stores of the latest turn: the last human message and the assistant text
+    after it, each reduced to its text. Tool calls and tool results are no user facts and are left
+    out. Nothing when the human message has no text, or when the agent's memory tools already
+    stored, changed or deleted memories during the turn (it chose what to keep; storing the turn
+    again would duplicate it)."""
+    start = _latest_human(messages)
+    if start is None or latest_user_text(messages) is None:
+        return []
+    turn = messages[start:]
+    if any(isinstance(m, ToolMessage) and m.name in WRITING_TOOLS and m.status != "error" for m in turn):
+        return []
+    texts = [(m, message_text(m).strip()) for m in turn if isinstance(m, (HumanMessage, AIMessage))]
+    return [m.model_copy(update={"content": text}) for m, text in texts if text]
 
 
 def _line(hit: SearchHit) -> str:
     return f"- {hit.memory.text} ({hit.memory.valid_from:%Y-%m-%d})"
-
-
-def latest_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
-    """The last human message and the assistant text after it: what a write-back stores."""
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return [m for m in messages[index:] if isinstance(m, (HumanMessage, AIMessage)) and m.content]
-    return []
 
 
 def select(hits: list[SearchHit], max_tokens: int) -> list[SearchHit]:
@@ -57,9 +82,55 @@ def format_memories(hits: list[SearchHit]) -> str | None:
     return "\n".join([HEADER, *lines])
 
 
-def recall(memory: Memory, messages: Sequence[AnyMessage], scope: dict[str, Any], *, limit: int, max_tokens: int) -> str | None:
-    """The system-prompt block for the latest user turn, or None when nothing is relevant."""
+def with_memories(system: SystemMessage | None, block: str) -> SystemMessage:
+    """The system message of one model call with the memory block appended. Block-list content
+    keeps every block of the caller's (and their `cache_control`); the memories are one more."""
+    if system is None:
+        return SystemMessage(block)
+    if isinstance(system.content, str):
+        content: Any = f"{system.content}\n\n{block}" if system.content else block
+    else:
+        content = [*system.content, {"type": "text", "text": block}]
+    return system.model_copy(update={"content": content})
+
+
+def search_step(
+    messages: Sequence[AnyMessage], scope: dict[str, Any], *, limit: int, threshold: float | None
+) -> Step[list[SearchHit]]:
+    """The memories relevant to the latest user turn, best first."""
     query = latest_user_text(messages)
     if query is None:
-        return None
-    return format_memories(select(memory.search(query, limit=limit, **scope), max_tokens))
+        return []
+    return (yield call("search", query, limit=limit, threshold=threshold, **scope))
+
+
+def recall_step(
+    messages: Sequence[AnyMessage],
+    scope: dict[str, Any],
+    *,
+    limit: int,
+    max_tokens: int,
+    threshold: float | None,
+) -> Step[str | None]:
+    hits = yield from search_step(messages, scope, limit=limit, threshold=threshold)
+    return format_memories(select(hits, max_tokens))
+
+
+def write_back_step(messages: Sequence[AnyMessage], scope: dict[str, Any], *, infer: bool) -> Step[None]:
+    turn = latest_turn(messages)
+    if turn:
+        yield call("add", turn, infer=infer, **scope)
+
+
+def recall(
+    memory: AnyMemory,
+    messages: Sequence[AnyMessage],
+    scope: dict[str, Any],
+    *,
+    limit: int,
+    max_tokens: int,
+    threshold: float | None = RECALL_THRESHOLD,
+) -> str | None:
+    """The system-prompt block for the latest user turn, or None when nothing is relevant (the
+    integrations' async paths drive `recall_step` with `calls.arun`)."""
+    return run(memory, recall_step(messages, scope, limit=limit, max_tokens=max_tokens, threshold=threshold))

@@ -1,7 +1,9 @@
 """A LangGraph `BaseStore` backed by `Memory`, so store-using graphs (and LangMem) run on our tiers.
 
-Each namespace is its own scope (user_id `ns:["a","b"]`), so the hard scope filter of every tier
-keeps namespaces apart. An item is one verbatim memory whose text is what gets embedded; the
+Each namespace is its own scope: user_id `ns:["a","b"]`, a `NamespaceUserId` that only this
+module builds; a plain user id starting with `ns:` is refused by every `Memory` call, so no id a
+caller or a client chooses can reach a namespace. The hard scope filter of every tier keeps
+namespaces apart. An item is one verbatim memory whose text is what gets embedded; the
 value itself travels in the metadata. Which text: the `index_fields` paths (LangGraph's path
 syntax, `a.b`, `a[0]`, `arr[*].text`, read with LangGraph's own `get_text_at_path`), or a put's
 own `index=[...]`; by default the first of `content.content`, `content`, `text` that holds text
@@ -13,43 +15,132 @@ Filters use the store's semantics (equality or $eq/$ne/$gt/$gte/$lt/$lte on fiel
 key reaches into nested dicts, as in LangGraph's SQLite and Postgres stores).
 Puts and deletes of one key are serialised by a lock, so concurrent writers of a key leave
 exactly one item (within one process; see docs/integrations/store.md).
+Every operation of a batch is checked before the first one runs: a value that is not JSON (bytes,
+sets, objects, non-string keys, NaN) or nests deeper than MAX_VALUE_DEPTH is an
+InvalidInputError and nothing of the batch is written. In a run the LangGraph API server
+authenticated, a client-supplied user id that is not the authenticated user's is refused
+(ForbiddenScopeError) before any operation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable, Sequence
 
 import numpy as np
-from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, Op, PutOp, Result, SearchItem, SearchOp
+from langgraph.config import get_config
+from langgraph.runtime import get_runtime
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
 from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
 from ..filters import matches_filters
-from ..memory import Memory
 from ..records import MemoryRecord, Scope
+from ..storable import check_encodable
+from .calls import AnyMemory, Step, arun, call, check_memory, run
+from .scoping import check_claimed_users
+from .store_namespaces import NAMESPACES, namespace_scope
 
-NAMESPACES = "store_namespaces"
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.
 DEFAULT_TEXT_PATHS = ("content.content", "content", "text")
 KEY_LOCKS = 64
+# How deep a stored value may nest (dicts and lists): far beyond any document a graph keeps,
+# far below what reading it back (json, recursive) can take.
+MAX_VALUE_DEPTH = 100
+# How often an async put waiting for its key's lock looks again (it never blocks the event loop).
+LOCK_POLL_SECONDS = 0.002
 
 
-def namespace_scope(namespace: tuple[str, ...]) -> str:
-    if not namespace or not all(isinstance(part, str) and part for part in namespace):
-        raise InvalidInputError(f"a namespace is a non-empty tuple of non-empty strings, got {namespace!r}")
-    return "ns:" + json.dumps(list(namespace), ensure_ascii=False)
+def check_value(value: Any) -> None:
+    """A put's value must be JSON: dicts with string keys, lists, strings, finite numbers,
+    booleans and None, at most MAX_VALUE_DEPTH deep. Walked without recursion, so a hostile
+    depth is an InvalidInputError, never a RecursionError."""
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"store values are dicts, got {type(value).__name__}")
+    pending: list[tuple[Any, int, str]] = [(value, 1, "value")]
+    while pending:
+        node, depth, path = pending.pop()
+        if isinstance(node, (dict, list, tuple)) and depth > MAX_VALUE_DEPTH:
+            raise InvalidInputError(
+                f"store value nests deeper than {MAX_VALUE_DEPTH} levels (at {path[:200]})"
+            )
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise InvalidInputError(
+                        f"store value keys are strings, got {type(key).__name__} at {path[:200]}"
+                    )
+                check_encodable(key, f"store value key at {path[:200]}")
+                pending.append((child, depth + 1, f"{path}.{key}"))
+        elif isinstance(node, (list, tuple)):
+            pending.extend((child, depth + 1, f"{path}[{index}]") for index, child in enumerate(node))
+        elif isinstance(node, str):
+            check_encodable(node, f"store value at {path[:200]}")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise InvalidInputError(f"store values are JSON: {node} at {path[:200]} is not a JSON number")
+        elif node is not None and not isinstance(node, (bool, int, float)):
+            raise InvalidInputError(
+                f"store values are JSON: {type(node).__name__} at {path[:200]} is not storable"
+            )
 
+
+def _check_op(op: Op) -> None:
+    """Everything about one operation that can be checked without reading the store."""
+    if isinstance(op, (GetOp, PutOp)):
+        namespace_scope(op.namespace)
+        if not isinstance(op.key, str):
+            raise InvalidInputError(f"store keys are strings, got {type(op.key).__name__}")
+        check_encodable(op.key, "store key")
+    if isinstance(op, PutOp) and op.value is not None:
+        check_value(op.value)
+    elif not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
+        raise InvalidInputError(f"unsupported store operation {type(op).__name__}")
+
+
+def _check_run_user() -> None:
+    """In a run the API server authenticated, refuse client-supplied user ids of another user."""
+    try:
+        config = get_config()
+    except RuntimeError:  # not inside a run (a script, the server's own store endpoints)
+        return
+    runtime = get_runtime()
+    check_claimed_users(getattr(runtime, "context", None), config)
+
+
+@asynccontextmanager
+async def _held(lock: threading.Lock) -> AsyncIterator[None]:
+    """A key lock taken from async code: polled, so that the event loop never blocks and a
+    cancelled wait holds nothing; the same lock serialises sync and async writers."""
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        lock.release()
 
 def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False
-    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+    pairs = (
+        zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+    )
     return all(p == "*" or k == p for k, p in pairs)
 
 
@@ -78,11 +169,13 @@ def texts_at(value: dict, paths: Sequence[str]) -> list[str]:
 
 
 class MemoryStore(BaseStore):
-    """LangGraph `BaseStore` on a `Memory`. `index_fields`: the paths embedded for every put
-    (LangGraph's `index={"fields": ...}`); None picks the first of DEFAULT_TEXT_PATHS that holds text."""
+    """LangGraph `BaseStore` on a `Memory` (or an `AsyncMemory`, for `abatch` and the async
+    methods; `batch` given an AsyncMemory raises ConfigurationError). `index_fields`: the paths
+    embedded for every put (LangGraph's `index={"fields": ...}`); None picks the first of
+    DEFAULT_TEXT_PATHS that holds text."""
 
-    def __init__(self, memory: Memory, *, index_fields: Sequence[str] | None = None):
-        self.memory = memory
+    def __init__(self, memory: AnyMemory, *, index_fields: Sequence[str] | None = None):
+        self.memory = check_memory(memory, "MemoryStore")
         self.index_fields = list(index_fields) if index_fields else None
         self._key_locks = [threading.Lock() for _ in range(KEY_LOCKS)]
 
@@ -95,7 +188,11 @@ class MemoryStore(BaseStore):
     def index_config(self) -> dict[str, Any]:
         """LangGraph's IndexConfig shape: dims, embed, fields ("$" stands for the JSON fallback)."""
         dims = getattr(self.embeddings, "dimensions", None) or len(self.embeddings.embed_query("dimensions"))
-        return {"dims": dims, "embed": self.embeddings, "fields": self.index_fields or [*DEFAULT_TEXT_PATHS, "$"]}
+        return {
+            "dims": dims,
+            "embed": self.embeddings,
+            "fields": self.index_fields or [*DEFAULT_TEXT_PATHS, "$"],
+        }
 
     # -- mapping -----------------------------------------------------------------------------
 
@@ -111,11 +208,18 @@ class MemoryStore(BaseStore):
                 return texts
         return [json.dumps(value, ensure_ascii=False, sort_keys=True)]
 
-    def _scores(self, query: str, records: list[MemoryRecord], scope: str) -> list[float]:
+    def _embed(self, texts: list[str], scope: str) -> np.ndarray:
+        """Vectors through the memory's embedding cache (a blocking call: a model or an API)."""
+        return self.memory.services.embedder.embed(texts, Scope(user_id=scope))
+
+    def _scores_step(self, query: str, records: list[MemoryRecord], scope: str) -> Step[list[float]]:
         """LangGraph's score: the best cosine similarity between the query and any one text of
         the item (vectors come from the embedding cache, filled at put time)."""
-        per_record = [json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text] for r in records]
-        vectors = self.memory.services.embedder.embed([query] + [t for texts in per_record for t in texts], Scope(user_id=scope))
+        per_record = [
+            json.loads(str(r.metadata["store_texts"])) if "store_texts" in r.metadata else [r.text]
+            for r in records
+        ]
+        vectors = yield call(self._embed, [query] + [t for texts in per_record for t in texts], scope)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms == 0, 1, norms)
         similarities = vectors[1:] @ vectors[0]
@@ -128,12 +232,14 @@ class MemoryStore(BaseStore):
     def _lock(self, namespace: tuple[str, ...], key: str) -> threading.Lock:
         return self._key_locks[hash((namespace, key)) % KEY_LOCKS]
 
-    def _find(self, namespace: tuple[str, ...], key: str) -> MemoryRecord | None:
-        found = self.memory.get_all(user_id=namespace_scope(namespace), filters={"store_key": key}, limit=1)
+    def _find_step(self, namespace: tuple[str, ...], key: str) -> Step[MemoryRecord | None]:
+        found = yield call("get_all", user_id=namespace_scope(namespace), filters={"store_key": key}, limit=1)
         return found[0] if found else None
 
     @staticmethod
-    def _item(namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False):
+    def _item(
+        namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False
+    ):
         fields = dict(
             namespace=namespace,
             key=str(record.metadata["store_key"]),
@@ -143,42 +249,48 @@ class MemoryStore(BaseStore):
         )
         return SearchItem(**fields, score=score) if search else Item(**fields)
 
-    def _namespaces(self) -> list[tuple[str, ...]]:
-        keys = self.memory.services.kv.keys(NAMESPACES)
+    def _namespaces_step(self) -> Step[list[tuple[str, ...]]]:
+        keys = yield call(self.memory.services.kv.keys, NAMESPACES)
         return sorted(tuple(json.loads(k)) for k in keys)
 
-    # -- operations --------------------------------------------------------------------------
+    # -- operations (each a step: one implementation for batch and abatch) -------------------
 
-    def _get(self, op: GetOp) -> Item | None:
-        record = self._find(op.namespace, op.key)
+    def _get_step(self, op: GetOp) -> Step[Item | None]:
+        record = yield from self._find_step(op.namespace, op.key)
         return None if record is None else self._item(op.namespace, record)
 
-    def _put(self, op: PutOp) -> None:
-        if op.value is not None and not isinstance(op.value, dict):
-            raise InvalidInputError(f"store values are dicts, got {type(op.value).__name__}")
+    def _put_step(self, op: PutOp) -> Step[None]:
+        """Run with the key's lock held: the lookup and the write of one key are atomic."""
         scope = namespace_scope(op.namespace)
-        with self._lock(op.namespace, op.key):  # lookup-then-write of one key is atomic
-            existing = self._find(op.namespace, op.key)
-            if op.value is None:
-                if existing is not None:
-                    self.memory.delete(existing.id, user_id=scope)  # the namespace stays listed, as in InMemoryStore
-                return
-            texts = self._texts(op.value, op.index)
-            metadata = {"store_key": op.key, "store_value": json.dumps(op.value, ensure_ascii=False), "store_indexed": bool(texts)}
-            if len(texts) > 1:  # one memory holds them all; each is still scored on its own
-                metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
-                self.memory.services.embedder.embed(texts, Scope(user_id=scope))
-            # An unindexed item still needs a text to be a memory; it is never ranked (store_indexed).
-            text = "\n".join(texts) if texts else json.dumps(op.value, ensure_ascii=False, sort_keys=True)
+        existing = yield from self._find_step(op.namespace, op.key)
+        if op.value is None:
             if existing is not None:
-                self.memory.update(existing.id, text, metadata=metadata, user_id=scope)
-                return
-            self.memory.add([{"role": "user", "content": text, "id": op.key}], user_id=scope, metadata=metadata, infer=False)
-            self.memory.services.kv.put_many(NAMESPACES, {json.dumps(list(op.namespace)): 1})
+                yield call(
+                    "delete", existing.id, user_id=scope
+                )  # the namespace stays listed, as in InMemoryStore
+            return None
+        texts = self._texts(op.value, op.index)
+        metadata = {
+            "store_key": op.key,
+            "store_value": json.dumps(op.value, ensure_ascii=False),
+            "store_indexed": bool(texts),
+        }
+        if len(texts) > 1:  # one memory holds them all; each is still scored on its own
+            metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
+            yield call(self._embed, texts, scope)
+        # An unindexed item still needs a text to be a memory; it is never ranked (store_indexed).
+        text = "\n".join(texts) if texts else json.dumps(op.value, ensure_ascii=False, sort_keys=True)
+        if existing is not None:
+            yield call("update", existing.id, text, metadata=metadata, user_id=scope)
+            return None
+        message = {"role": "user", "content": text, "id": op.key}
+        yield call("add", [message], user_id=scope, metadata=metadata, infer=False)
+        yield call(self.memory.services.kv.put_many, NAMESPACES, {json.dumps(list(op.namespace)): 1})
+        return None
 
-    def _search(self, op: SearchOp) -> list[SearchItem]:
+    def _search_step(self, op: SearchOp) -> Step[list[SearchItem]]:
         prefix = tuple(op.namespace_prefix)
-        namespaces = [ns for ns in self._namespaces() if ns[: len(prefix)] == prefix]
+        namespaces = [ns for ns in (yield from self._namespaces_step()) if ns[: len(prefix)] == prefix]
         wanted = op.offset + op.limit
         everything = self.memory.config.limits.max_limit
         ranked: list[tuple[float, SearchItem]] = []
@@ -187,45 +299,68 @@ class MemoryStore(BaseStore):
             scope = namespace_scope(namespace)
             if op.query:
                 limit = min(everything, max(wanted * 4, 20))
-                hits = self.memory.search(op.query, user_id=scope, limit=limit)
+                hits = yield call("search", op.query, user_id=scope, limit=limit)
                 # unindexed items are never ranked; items stored before store_indexed existed are indexed
                 records = [h.memory for h in hits if h.memory.metadata.get("store_indexed") is not False]
-                for record, score in zip(records, self._scores(op.query, records, scope) if records else []):
+                scores = (yield from self._scores_step(op.query, records, scope)) if records else []
+                for record, score in zip(records, scores):
                     item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
                         ranked.append((score, item))
-            records = self.memory.get_all(user_id=scope, limit=everything, filters=None if not op.query else {"store_indexed": False})
+            unindexed = None if not op.query else {"store_indexed": False}
+            records = yield call("get_all", user_id=scope, limit=everything, filters=unindexed)
             for record in records:
                 item = self._item(namespace, record, None, search=True)
                 if matches_filters(_FilterView(item.value), op.filter):
                     unranked.append((record.updated_at, item))
         ranked.sort(key=lambda r: -r[0])
         unranked.sort(key=lambda r: r[0], reverse=True)
-        results = [item for _, item in ranked] + [item for _, item in unranked]  # unindexed after ranked, as InMemoryStore
+        results = [item for _, item in ranked] + [
+            item for _, item in unranked
+        ]  # unindexed after ranked, as InMemoryStore
         return results[op.offset : wanted]
 
-    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+    def _list_namespaces_step(self, op: ListNamespacesOp) -> Step[list[tuple[str, ...]]]:
         namespaces = [
-            ns for ns in self._namespaces() if all(_namespace_matches(ns, c) for c in (op.match_conditions or ()))
+            ns
+            for ns in (yield from self._namespaces_step())
+            if all(_namespace_matches(ns, c) for c in (op.match_conditions or ()))
         ]
         if op.max_depth is not None:
             namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
         return namespaces[op.offset : op.offset + op.limit]
 
+    def _step(self, op: Op) -> Step[Result]:
+        if isinstance(op, GetOp):
+            return self._get_step(op)
+        if isinstance(op, SearchOp):
+            return self._search_step(op)
+        return self._list_namespaces_step(op)
+
+    def _checked(self, ops: Iterable[Op]) -> list[Op]:
+        """The batch, every operation checked before the first runs."""
+        ops = list(ops)
+        for op in ops:
+            _check_op(op)
+        _check_run_user()
+        return ops
+
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         results: list[Result] = []
-        for op in ops:
-            if isinstance(op, GetOp):
-                results.append(self._get(op))
-            elif isinstance(op, PutOp):
-                results.append(self._put(op))
-            elif isinstance(op, SearchOp):
-                results.append(self._search(op))
-            elif isinstance(op, ListNamespacesOp):
-                results.append(self._list_namespaces(op))
+        for op in self._checked(ops):
+            if isinstance(op, PutOp):
+                with self._lock(op.namespace, op.key):
+                    results.append(run(self.memory, self._put_step(op)))
             else:
-                raise InvalidInputError(f"unsupported store operation {type(op).__name__}")
+                results.append(run(self.memory, self._step(op)))
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await asyncio.to_thread(self.batch, list(ops))
+        results: list[Result] = []
+        for op in self._checked(ops):
+            if isinstance(op, PutOp):
+                async with _held(self._lock(op.namespace, op.key)):
+                    results.append(await arun(self.memory, self._put_step(op)))
+            else:
+                results.append(await arun(self.memory, self._step(op)))
+        return results

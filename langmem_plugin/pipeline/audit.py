@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 from pydantic import TypeAdapter
 
-from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id
+from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id, same_instant
 from ..services import MemoryServices
 
 HISTORY = "history"
@@ -43,8 +43,6 @@ API_ACTOR = "api"
 # another process; only entries older than this are dropped as never committed.
 IN_FLIGHT_SECONDS = 300.0
 _EVENTS = TypeAdapter(list[HistoryEvent])  # dumps a batch of events in one call
-# Timestamps make a round trip through float epoch seconds in the vector tier.
-_SAME_INSTANT_SECONDS = 1e-3
 # Memories per scope-index value (ids of ~37 bytes): a value stays a small row.
 INDEX_RUN = 500
 
@@ -210,8 +208,9 @@ def _settle(services: MemoryServices, namespace: str, key: str, entry: dict[str,
     if len(committed) < len(events) and time.time() - entry["written_at"] < in_flight_seconds:
         return
     log_events(services, committed)
-    # the index entries filed with the journal entry for memories that were never stored
-    kept = {e.memory_id for e in committed}
+    # the index entries filed with the journal entry for memories that are not stored (a memory
+    # another write stored under the same id, a retry's, keeps the entries filing it)
+    kept = set(stored)
     never_stored = [k for k, run in scope_index_entries(_added(events)).items() if kept.isdisjoint(run["memories"])]
     if namespace == SCOPE_INDEX:
         services.kv.put_many(SCOPE_INDEX, {}, remove=[*never_stored, key])
@@ -226,8 +225,9 @@ def _write_committed(event: HistoryEvent, record: MemoryRecord | None) -> bool:
     if record is None:
         return False
     if event.event is EventType.ADD:
-        return True  # memory ids are fresh uuids: the record exists only if this write made it
-    same_write = abs((record.updated_at - event.at).total_seconds()) < _SAME_INSTANT_SECONDS
+        # a retry may have stored the memory (its id derives from its message) at another time
+        return same_instant(record.created_at, event.at)
+    same_write = same_instant(record.updated_at, event.at)
     if event.event is EventType.INVALIDATE:
         return same_write and record.valid_to is not None
     return same_write and record.text == event.new_text

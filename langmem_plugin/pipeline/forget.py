@@ -1,26 +1,64 @@
-"""Forgetting a scope: which key-value entries belong to it, and the purge that erases them.
+"""Forgetting a scope: `delete_all`, journaled so that a crash never leaves half of it done, and
+the purge that erases everything else the scope holds.
 
-Two kinds of key-value entries hold a scope's data:
+Key-value entries that hold a scope's data:
 - entries keyed by memory id (`history`), found through the scope index (pipeline/audit.py);
 - journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
   namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
-  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names its scope exactly.
+  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names
+  its scope exactly;
+- the LangGraph store adapter's list of namespaces, whose keys map to their scope through the
+  adapter's own function (integrations/store_namespaces.py).
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
+
+A delete_all spans tiers that share no transaction, so it is journaled. It runs under the
+store's deletion lock (one at a time across threads and processes, each waiting up to
+`delete_all_wait_seconds`); holding it, it first writes an entry naming the scope (`deleting/`
+keys of the scope-index namespace), then deletes, then removes the entry. Whoever takes the lock
+next (a delete_all, or the next open) first carries out the entries it finds: only a process
+that died holding the lock leaves one. Every step can be repeated: the tiers delete by scope, and
+the scope index, through which the history is found, is deleted after the history. A purge then
+replaces its entry by one naming no scope, has every tier overwrite what it freed, and removes
+the entry: a crash in between overwrites again on resume, so no byte of the scope outlives it.
+A plain delete_all logs a DELETE event per memory; one resumed logs those its crashed run
+could not, from each memory's history.
 """
 
 from __future__ import annotations
 
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from typing import Any
+
 from ..embeddings.cache import NAMESPACE as EMBEDDINGS
+from ..errors import StoreBusyError
+from ..integrations.store_namespaces import NAMESPACES as STORE_NAMESPACES, listed_namespace_scope
 from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
-from ..records import MemoryRecord, Scope, encode_scope_id
+from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
 from ..services import MemoryServices
-from .audit import HISTORY, SCOPE_INDEX, erase_journal, indexed_scopes, scope_index_prefixes
+from .audit import (
+    API_ACTOR,
+    HISTORY,
+    SCOPE_INDEX,
+    erase_journal,
+    history_event,
+    indexed_scopes,
+    log_events,
+    scope_index_prefixes,
+)
 
 PROFILES = "profiles"
 SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS)
 # The scope index is scanned under the most selective id the scope gives.
 _SELECTIVITY = ("run_id", "user_id", "agent_id")
+# Deletion journal keys in SCOPE_INDEX (scope-index keys start with a scope field, add journal
+# keys with `journal/`).
+DELETING = "deleting/"
+DELETION_LOCK = "delete_all"
+# A purge's journal entry once the scope's data is deleted and only the overwriting remains.
+_ERASING: dict[str, Any] = {"erasing": True}
 
 
 def scope_of_key(key: str) -> Scope:
@@ -38,6 +76,11 @@ def scope_keyed_entries(services: MemoryServices, namespace: str, scope: Scope) 
         user = f"user_id={encode_scope_id(scope.user_id)}"
         candidates = [*services.kv.get_many(namespace, [user]), *services.kv.keys(namespace, user + "|"), *services.kv.keys(namespace, user + "/")]
     return [key for key in candidates if scope.matches(scope_of_key(key))]
+
+
+def listed_store_namespaces(services: MemoryServices, scope: Scope) -> list[str]:
+    """Keys of the store adapter's namespace list whose namespace lies within `scope`."""
+    return [key for key in services.kv.keys(STORE_NAMESPACES) if scope.matches(listed_namespace_scope(key))]
 
 
 def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]:
@@ -60,10 +103,83 @@ def users_within(services: MemoryServices, scope: Scope, purge: bool) -> set[str
     return live | {owner.user_id for owner in memories.values()} | profiles
 
 
-def purge(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -> None:
+def delete_scope(services: MemoryServices, scope: Scope, purge: bool) -> list[MemoryRecord]:
+    """Delete every memory within `scope` from every tier, journaled; with purge, erase the rest
+    of the scope too (see `erase_scope_entries`). Returns the memories deleted."""
+    scope.required_filter()
+    with services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds):
+        _carry_out_journal(services)
+        key = DELETING + uuid.uuid4().hex
+        entry = {"scope": scope.key(), "purge": purge, "at": utc_now().isoformat()}
+        services.kv.put_many(SCOPE_INDEX, {key: entry})
+        return _carry_out(services, key, entry, resumed=False)
+
+
+def finish_interrupted_deletions(services: MemoryServices) -> None:
+    """Carry out the delete_all calls that a crash interrupted (run on open)."""
+    if not services.kv.keys(SCOPE_INDEX, DELETING):
+        return
+    with ExitStack() as held:
+        try:
+            held.enter_context(services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds))
+        except StoreBusyError:
+            return  # a live process holds the lock: it carried out every entry left before it took it
+        _carry_out_journal(services)
+
+
+def _carry_out_journal(services: MemoryServices) -> None:
+    """With the deletion lock held: every journaled delete_all is one a crash interrupted."""
+    for key, entry in services.kv.get_many(SCOPE_INDEX, services.kv.keys(SCOPE_INDEX, DELETING)).items():
+        _carry_out(services, key, entry, resumed=True)
+
+
+def _carry_out(
+    services: MemoryServices, key: str, entry: dict[str, Any], resumed: bool
+) -> list[MemoryRecord]:
+    deleted: list[MemoryRecord] = []
+    if "scope" in entry:
+        scope = Scope.from_key(entry["scope"])
+        deleted = services.vector.delete_scope(scope)
+        if services.graph is not None:
+            services.graph.delete_scope(scope)
+        if not entry["purge"]:
+            at = datetime.fromisoformat(entry["at"])
+            events = [history_event(EventType.DELETE, r, API_ACTOR, r.text, None, at) for r in deleted]
+            if resumed:
+                events += _unlogged_deletions(services, scope, at, {r.id for r in deleted})
+            log_events(services, events)
+            services.kv.delete_many(SCOPE_INDEX, [key])
+            return deleted
+        erase_scope_entries(services, scope, deleted)
+        services.kv.put_many(SCOPE_INDEX, {key: _ERASING})
+    erase_freed(services)
+    services.kv.delete_many(SCOPE_INDEX, [key])
+    return deleted
+
+
+def _unlogged_deletions(
+    services: MemoryServices, scope: Scope, at: datetime, logged: set[str]
+) -> list[HistoryEvent]:
+    """DELETE events of the scope's memories that a crashed delete_all removed from the vector
+    tier before logging them: those whose history does not end with one."""
+    candidates = [memory_id for memory_id in indexed_memories(services, scope) if memory_id not in logged]
+    stored = {record.id for record in services.vector.get(candidates)}  # added since the crash: not deleted
+    events = []
+    histories = services.kv.get_many(HISTORY, [i for i in candidates if i not in stored])
+    for history in histories.values():
+        last = HistoryEvent.model_validate(history[-1])
+        if last.event is not EventType.DELETE:
+            text = last.new_text if last.new_text is not None else last.old_text
+            deletion = {"event": EventType.DELETE, "old_text": text, "new_text": None, "at": at}
+            events.append(last.model_copy(update={**deletion, "actor": API_ACTOR}))
+    return events
+
+
+def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -> None:
     """Erase what remains of `scope` after its memories were deleted: history, scope index entries
-    (under every id of each memory's scope), profiles and cached embeddings of the scope and its
-    sub-scopes; then have every tier overwrite what it freed."""
+    (under every id of each memory's scope), profiles, cached embeddings and LLM answers of the
+    scope and its sub-scopes, journal entries and store namespaces. The scope index goes after the
+    history it finds, so a repeat after a crash finds what is left."""
     memories = indexed_memories(services, scope)
     memories.update((record.id, record.scope) for record in deleted)
     services.kv.delete_many(HISTORY, memories)
@@ -73,7 +189,12 @@ def purge(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -
     )
     for namespace in SCOPE_KEYED_NAMESPACES:
         services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
+    services.kv.delete_many(STORE_NAMESPACES, listed_store_namespaces(services, scope))
     erase_journal(services, scope)
+
+
+def erase_freed(services: MemoryServices) -> None:
+    """Have every tier overwrite what deletions freed in its own files."""
     services.vector.erase_deleted()
     if services.graph is not None:
         services.graph.erase_deleted()

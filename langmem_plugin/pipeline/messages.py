@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -10,6 +12,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
 
 from ..config import LimitsConfig
+from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..records import ConversationMessage, Scope, new_uuids, utc_now
 from .validation import check_encodable, check_text
@@ -55,28 +58,14 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     return moment
 
 
-def _content_text(content: Any, index: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # LangChain content blocks: keep the text parts
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "\n".join(parts)
-    raise InvalidInputError(f"message {index}: content must be text, got {type(content).__name__}")
-
-
 def _fields(message: Any, index: int) -> dict[str, Any]:
     if isinstance(message, str):
-        return {"role": "user", "content": message}
+        return {"role": "user", "text": message}
     if isinstance(message, BaseMessage):
         extra = {**message.response_metadata, **message.additional_kwargs}
         return {
             "role": message.type,
-            "content": message.content,
+            "text": message_text(message),
             "name": message.name,
             "id": message.id,
             "timestamp": extra.get("timestamp"),
@@ -85,13 +74,27 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
     if isinstance(message, dict):
         if "content" not in message:
             raise InvalidInputError(f"message {index}: a message dict needs a 'content' key")
-        return {**message, "timestamp": message.get("timestamp", message.get("created_at"))}
+        return {
+            **message,
+            "text": content_text(message["content"], f"message {index}"),
+            "timestamp": message.get("timestamp", message.get("created_at")),
+        }
     raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
+
+
+@dataclass(frozen=True)
+class NormalizedMessages:
+    messages: list[ConversationMessage]
+    # digest of what the caller gave: roles, texts, names, and the ids, turn ids and times the
+    # messages brought; what was generated for them (ids, turn ids, the default time) is left out,
+    # so calling again with the same arguments gives the same digest
+    fingerprint: str
+    caller_ids: bool  # some message brought its own id
 
 
 def normalize_messages(
     messages: str | Sequence[Any], limits: LimitsConfig, default_timestamp: datetime | None = None
-) -> list[ConversationMessage]:
+) -> NormalizedMessages:
     """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are skipped."""
     if isinstance(messages, (str, dict, BaseMessage)):
         messages = [messages]
@@ -102,34 +105,52 @@ def normalize_messages(
     batch = uuid.uuid4().hex[:12]
     default_timestamp = default_timestamp or utc_now()
     normalized = []
+    given = []  # per message, the fields the caller gave
+    caller_ids = False
     fallback_ids = new_uuids(len(messages))  # for messages that bring no id of their own
     for index, raw in enumerate(messages):
         fields = _fields(raw, index)
         role = _ROLES.get(str(fields.get("role") or "user").lower())
         if role is None:
             raise InvalidInputError(f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}")
-        text = _content_text(fields["content"], index)
+        text = fields["text"]
         if not text.strip() and role not in SPEAKER_ROLES:
             continue
         check_text(limits, text, f"message {index}")
         name = fields.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")
-        message_id = fields.get("id") or fallback_ids[index].replace("-", "")
-        for what, value in (("name", name), ("id", message_id), ("turn_id", fields.get("turn_id"))):
+        caller_id, caller_turn = fields.get("id"), fields.get("turn_id")
+        for what, value in (("name", name), ("id", caller_id), ("turn_id", caller_turn)):
             if isinstance(value, str):
                 check_encodable(value, f"message {index} {what}")
         timestamp = fields.get("timestamp")
+        moment = None if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp")
+        content = text.strip()
+        caller_ids = caller_ids or bool(caller_id)
+        given.append(_given(role, content, name, caller_id, caller_turn, moment))
         normalized.append(
             {
                 "role": role,
-                "content": text.strip(),
+                "content": content,
                 "name": name or None,
-                "message_id": str(message_id),
-                "turn_id": str(fields.get("turn_id") or f"{batch}:{index}"),
-                "timestamp": default_timestamp if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp"),
+                "message_id": str(caller_id or fallback_ids[index].replace("-", "")),
+                "turn_id": str(caller_turn or f"{batch}:{index}"),
+                "timestamp": default_timestamp if moment is None else moment,
             }
         )
     if not normalized:
         raise EmptyContentError("every message is empty")
-    return _MESSAGES.validate_python(normalized)  # every field checked above: one call for the batch
+    return NormalizedMessages(
+        messages=_MESSAGES.validate_python(normalized),  # every field checked above: one call for the batch
+        fingerprint=hashlib.sha256("\x1e".join(given).encode("utf-8")).hexdigest(),
+        caller_ids=caller_ids,
+    )
+
+
+def _given(role: str, content: str, name: Any, caller_id: Any, turn: Any, moment: datetime | None) -> str:
+    """One message's caller-given fields as one string; each field is length-prefixed, so no
+    text can pass for another field."""
+    time = moment.isoformat() if moment else ""
+    parts = [role, content, name or "", str(caller_id or ""), str(turn or ""), time]
+    return "".join(f"{len(part)}:{part}" for part in parts)

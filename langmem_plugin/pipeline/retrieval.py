@@ -10,7 +10,7 @@ from ..filters import compile_filters
 from ..records import Scope, SearchHit, utc_now
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
-from ..tiers.vector.relevance import idf
+from ..tiers.vector.relevance import entity_specificity, keyword_terms, without_words
 from .messages import parse_timestamp
 from .temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
@@ -44,17 +44,22 @@ def search(
     limits = services.config.limits
     query = check_text(limits, query, "query")
     moment = None if as_of is None else parse_timestamp(as_of, "as_of")
+    limit, threshold = check_limit(limits, limit), check_threshold(threshold)
+    compile_filters(filters)  # reject a bad filter before reading the store
+    text = _with_anchored_dates(query, moment or utc_now())
+    # Words in most of the scope's memories (the user's name) tell none of them apart: they are left
+    # out of the query that is embedded, which they would otherwise be mostly about, and name no entity.
+    terms = keyword_terms(text)
+    common = set(services.vector.common_terms(scope, terms)) if terms else set()
     params = search_params(
         services,
-        limit=check_limit(limits, limit),
-        threshold=check_threshold(threshold),
+        limit=limit,
+        threshold=threshold,
         filters=filters,
         as_of=moment,
-        graph_links=_graph_links(services, scope, query, moment),
+        graph_links=_graph_links(services, scope, query, moment, common),
     )
-    compile_filters(filters)  # reject a bad filter before embedding the query
-    text = _with_anchored_dates(query, moment or utc_now())
-    vector = services.embedder.embed([text], scope)[0]
+    vector = services.embedder.embed([without_words(text, common) if common else text], scope)[0]
     return services.vector.search(scope, vector, text, params)
 
 
@@ -71,14 +76,25 @@ def _with_anchored_dates(query: str, moment: datetime) -> str:
 _QUERY_WORD = re.compile(r"[\w'-]+")
 
 
-def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: datetime | None) -> dict[str, float]:
+def _made_of(name: str, words: set[str]) -> bool:
+    """Whether every keyword of the name is one of the words (a name with no keyword is not)."""
+    terms = keyword_terms(name)
+    return bool(terms) and set(terms) <= words
+
+
+def _graph_links(
+    services: MemoryServices, scope: Scope, query: str, as_of: datetime | None, common: set[str]
+) -> dict[str, float]:
     """Memories behind the relations of entities the query names, with each link's specificity.
 
     Every 1-3 word span of the query is tried as an entity name; the graph tier only returns
     entities that exist in the scope. Like a keyword's IDF, an entity's specificity falls with
-    the share of the scope's memories it is linked to: 1 for an entity one memory mentions,
-    near 0 for a hub such as the user, linked to everything. A memory linked to several named
-    entities combines them as independent evidence. Best (most specific, then newest) first.
+    the share of the scope's memories it is linked to (`relevance.entity_specificity`): 1 for an
+    entity one memory mentions, none for an entity linked to most of them (a hub such as the
+    user). An entity whose name is made of `common` words (in most of the scope's memories, as
+    the user's is even where few of them have a relation to her) is no more specific. Neither
+    links anything. A memory linked to several named entities combines them as independent
+    evidence. Best (most specific, then newest) first.
     """
     if services.graph is None or not services.config.search.graph_weight or not services.graph.may_have_entities(scope):
         return {}
@@ -89,7 +105,9 @@ def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: date
         return {}
     hood = services.graph.neighbourhood(scope, sorted(spans), hops=1, as_of=as_of)
     wanted = {" ".join(s.lower().split()) for s in spans}
-    named = {e.id for e in hood.entities if e.normalized_name in wanted}
+    named = {
+        e.id for e in hood.entities if e.normalized_name in wanted and not _made_of(e.normalized_name, common)
+    }
     linked: dict[str, set[str]] = {}  # entity -> memories its relations came from
     for relation in hood.relations:
         for entity_id in {relation.source_id, relation.target_id} & named:
@@ -98,7 +116,10 @@ def _graph_links(services: MemoryServices, scope: Scope, query: str, as_of: date
     if not linked:
         return {}
     total = max(services.vector.count(scope), max(len(m) for m in linked.values()))
-    specificity = {e: idf(len(m), total) / idf(1, total) for e, m in linked.items()}
+    specificity = {e: entity_specificity(len(m), total) for e, m in linked.items()}
+    linked = {e: m for e, m in linked.items() if specificity[e] > 0}
+    if not linked:
+        return {}
     miss: dict[str, float] = {}
     newest: dict[str, datetime] = {}
     for entity_id, memory_ids in linked.items():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any, Mapping
 
 from ..config import LimitsConfig
 from ..errors import (
     EmptyContentError,
+    ForbiddenScopeError,
     InputTooLargeError,
     InvalidInputError,
     InvalidMetadataError,
@@ -17,6 +20,17 @@ from ..errors import (
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
 from ..storable import check_encodable, check_int_range
+
+
+# The user ids of LangGraph store namespaces (integrations/store.py) start with this prefix. A
+# plain string id that starts with it is refused, so that no id a caller or a client chooses can
+# name a namespace; only a `NamespaceUserId`, which the store builds, may.
+NAMESPACE_PREFIX = "ns:"
+
+
+class NamespaceUserId(str):
+    """The user id of a store namespace: `ns:` + the namespace as JSON. Built by the store adapter,
+    never parsed from input, so its type is what sets it apart from a chosen string id."""
 
 
 def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Scope:
@@ -33,9 +47,24 @@ def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None,
         if any(ord(c) < 32 for c in value):
             raise InvalidScopeError(f"{name} contains control characters")
         check_encodable(value, name, InvalidScopeError)
+    reserved = isinstance(user_id, str) and user_id.startswith(NAMESPACE_PREFIX)
+    if reserved and not isinstance(user_id, NamespaceUserId):
+        raise ForbiddenScopeError(
+            f"user ids starting with {NAMESPACE_PREFIX!r} are reserved for LangGraph store namespaces "
+            "(MemoryStore); choose another user id"
+        )
     if all(v is None for v in ids.values()):
         raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
     return Scope(**ids)
+
+
+def check_optional_scope(
+    limits: LimitsConfig, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+) -> Scope | None:
+    """By-id calls: no ids means any scope (Mem0's behaviour); given ids are checked as for check_scope."""
+    if user_id is None and agent_id is None and run_id is None:
+        return None
+    return check_scope(limits, user_id, agent_id, run_id)
 
 
 def check_text(limits: LimitsConfig, text: Any, what: str = "text") -> str:
@@ -97,3 +126,45 @@ def check_memory_id(memory_id: Any) -> str:
     if not isinstance(memory_id, str) or not memory_id.strip():
         raise InvalidInputError(f"memory id must be a non-empty string, got {memory_id!r}")
     return check_encodable(memory_id, "memory id")
+
+
+# Every memory id is a UUID as str(uuid.uuid4()) writes it (records.new_uuids, pipeline/ingest.py).
+_MEMORY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def is_memory_id(text: str) -> bool:
+    """True for text shaped like a memory id; `update` and `delete` read any other text as a
+    statement or a description of memories."""
+    return _MEMORY_ID.fullmatch(text) is not None
+
+
+# Deeper than any shape the importer, metadata or filters accept (a ChatGPT export nests about 7
+# levels); the bound keeps a hostile document from reaching Python's recursion limit.
+MAX_JSON_DEPTH = 64
+
+
+def load_json(text: str, what: str, error: type[InvalidInputError] = InvalidInputError) -> Any:
+    """Parse JSON text; malformed or too deeply nested input raises `error`, never RecursionError."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{what} is not JSON: {exc}") from exc
+    except RecursionError:
+        raise error(f"{what} nests arrays or objects more than {MAX_JSON_DEPTH} levels deep") from None
+    if _nesting_exceeds(value, MAX_JSON_DEPTH):
+        raise error(f"{what} nests arrays or objects more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and dicts nest deeper than `limit`, walked without recursion."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

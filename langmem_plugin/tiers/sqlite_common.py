@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-from ..errors import BackendError, StoreCorruptedError, StorePathError
+from ..errors import BackendError, StoreBusyError, StoreCorruptedError, StorePathError
 
 BUSY_TIMEOUT_MS = 30_000
+# The first pause before a busy checkpoint is tried again (doubled up to 0.2 s).
+_CHECKPOINT_RETRY_SECONDS = 0.005
 _CORRUPTION_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # extended codes add a suffix
 _Class = TypeVar("_Class", bound=type)
 
@@ -90,15 +93,46 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
-def truncate_wal(conn: sqlite3.Connection) -> None:
+def truncate_wal(conn: sqlite3.Connection, wait_seconds: float = BUSY_TIMEOUT_MS / 1000) -> None:
     """Copy the write-ahead log into the database and empty it: the log still holds old page images.
 
-    SQLite waits (busy timeout) for other connections' reads to end; if one outlasts it, the log
-    keeps its frames, so this raises instead of reporting the data as erased (the call can be repeated)."""
-    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    if busy:
-        path = conn.execute("PRAGMA database_list").fetchone()[2]
-        raise BackendError(f"could not empty the write-ahead log of {path}: another connection kept reading; try again")
+    A checkpoint waits (busy timeout) for other connections' reads to end, but finds the log busy
+    at once while another connection checkpoints it: a writer's automatic checkpoint, or another
+    purge's. So it is repeated until `wait_seconds` have passed; a log still busy then keeps its
+    frames, and this raises StoreBusyError instead of reporting the data as erased."""
+    deadline = time.monotonic() + wait_seconds
+    (busy_timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    pause = _CHECKPOINT_RETRY_SECONDS
+    try:
+        while True:
+            left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            conn.execute(f"PRAGMA busy_timeout = {min(busy_timeout_ms, left_ms)}")
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            if time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    raise StoreBusyError(
+        f"could not empty the write-ahead log of {path} within {wait_seconds:g} s: other connections kept "
+        "reading or checkpointing it; try again"
+    )
+
+
+def rewrite_without_deleted(conn: sqlite3.Connection) -> None:
+    """Rebuild the database file from its live rows (VACUUM), then empty the write-ahead log.
+
+    secure_delete zeroes deleted cells and freed pages, but a page that B-tree rebalancing
+    rebuilt keeps its old bytes in the unused space between its cell pointers and its cells:
+    copies of cells that lived there, deleted ones too (SQLite's rebuildPage does not clear it).
+    Only a rebuilt file holds no copy of anything deleted. It costs a write of the whole file,
+    holding the write lock meanwhile (docs/benchmarks.md, Forgetting)."""
+    conn.execute("VACUUM")
+    truncate_wal(conn)
 
 
 def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, list[str]]:

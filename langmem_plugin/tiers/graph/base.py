@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ...records import Entity, Neighbourhood, Relation, Scope
+from ...records import Entity, Neighbourhood, Relation, Scope, derived_uuids
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class RelationMention:
     target: EntityMention
     memory_id: str
     valid_from: datetime
+    # the relation's id, when the writer names it (`with_relation_ids`); else the backend draws one
+    id: str | None = None
 
 
 def normalize_name(name: str) -> str:
@@ -35,10 +37,35 @@ def relation_type(label: str) -> str:
     return "_".join("".join(c if c.isalnum() else " " for c in label).upper().split()) or "RELATED_TO"
 
 
+def with_relation_ids(mentions: list[RelationMention], written_at: datetime) -> list[RelationMention]:
+    """The mentions, each with the id its relation gets when the write at `written_at` stores it:
+    derived from its memory, that time, its normalised endpoints, its type and its start, so a
+    retried add that writes the same relations again (at the same time, see pipeline/retries.py)
+    names the same relations, which `add_relations` stores once. A later write of the same memory
+    (another time) names new relations."""
+    keys = (
+        "".join(
+            f"{len(part)}:{part}"
+            for part in (
+                m.memory_id,
+                written_at.isoformat(),
+                normalize_name(m.source.name),
+                relation_type(m.relation),
+                normalize_name(m.target.name),
+                m.valid_from.isoformat(),
+            )
+        )
+        for m in mentions
+    )
+    return [replace(m, id=relation_id) for m, relation_id in zip(mentions, derived_uuids("relation", keys))]
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
-        """Upsert both endpoints (matched by normalised name within the scope) and add the relations."""
+        """Upsert both endpoints (matched by normalised name within the scope) and add the relations.
+        A mention whose `id` names a stored relation adds nothing and leaves that relation open
+        (a retried write: see `with_relation_ids`). Returns the relations the mentions name."""
         ...
 
     def invalidate_memory_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from ...errors import BackendError, ConfigurationError, InvalidInputError
+from ...errors import ConfigurationError, InvalidInputError
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
+from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import RelationMention, normalize_name, relation_type
 
@@ -64,25 +65,45 @@ def _entity(node) -> Entity:
 _RELATION_RETURN = "RETURN r, s.id AS source, t.id AS target"
 
 
-class Neo4jGraphStore:
-    def __init__(self, uri: str, user: str | None = None, password: str | None = None, database: str | None = None):
+def _failures() -> tuple[type[BaseException], ...]:
+    from neo4j.exceptions import DriverError, Neo4jError
+
+    return (Neo4jError, DriverError, OSError)
+
+
+@reports_failures("Neo4j", _failures)
+class Neo4jGraphStore(ServerBackend):
+    def __init__(
+        self,
+        uri: str,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        *,
+        retry_seconds: float = 30.0,
+    ):
+        """`retry_seconds`: how long the driver retries a query while the server is unreachable
+        or a cluster elects a leader, before the call fails with `BackendError`."""
         try:
             import neo4j
         except ImportError as exc:
             raise ConfigurationError("the neo4j graph backend needs: pip install 'langmem-plugin[neo4j]'") from exc
-        self._neo4j = neo4j
+        self.backend_address = server_address(uri)
+        self.backend_secrets = (password,) if password else ()
         self._driver = neo4j.GraphDatabase.driver(
-            uri, auth=(user, password) if user else None, notifications_min_severity="OFF"
+            uri,
+            auth=(user, password) if user else None,
+            notifications_min_severity="OFF",
+            max_transaction_retry_time=retry_seconds,
         )
         self._database = database
         try:
             self._driver.verify_connectivity()
             for statement in _SCHEMA:
                 self._run(statement)
-        except neo4j.exceptions.Neo4jError as exc:
-            raise BackendError(f"Neo4j at {uri} refused the schema setup: {exc}") from exc
-        except (neo4j.exceptions.ServiceUnavailable, OSError) as exc:
-            raise BackendError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+        except BaseException:
+            self._driver.close()
+            raise
 
     def _run(self, query: str, **parameters):
         records, _, _ = self._driver.execute_query(query, parameters, database_=self._database)
@@ -103,7 +124,7 @@ class Neo4jGraphStore:
                     "target_normalized": normalize_name(mention.target.name),
                     "target_type": mention.target.type,
                     "target_id": str(uuid.uuid4()),
-                    "id": str(uuid.uuid4()),
+                    "id": mention.id or str(uuid.uuid4()),
                     "relation": relation_type(mention.relation),
                     "memory_id": mention.memory_id,
                     "valid_from": to_epoch(mention.valid_from),
@@ -120,8 +141,11 @@ class Neo4jGraphStore:
             MERGE (t:LangmemEntity {scope_key: $scope_key, normalized_name: row.target_normalized})
               ON CREATE SET t.id = row.target_id, t.name = row.target_name, t.type = row.target_type,
                             t.user_id = $user_id, t.agent_id = $agent_id, t.run_id = $run_id, t.created_at = $now
-            CREATE (s)-[r:LANGMEM_RELATION {id: row.id, relation: row.relation, memory_id: row.memory_id,
-                    valid_from: row.valid_from, user_id: $user_id, agent_id: $agent_id, run_id: $run_id}]->(t)
+            MERGE (s)-[r:LANGMEM_RELATION {id: row.id}]->(t)
+              ON CREATE SET r.relation = row.relation, r.memory_id = row.memory_id,
+                            r.valid_from = row.valid_from,
+                            r.user_id = $user_id, r.agent_id = $agent_id, r.run_id = $run_id
+              ON MATCH SET r.valid_to = null
             """
             + _RELATION_RETURN,
             rows=rows,

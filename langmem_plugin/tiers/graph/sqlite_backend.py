@@ -12,7 +12,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
-from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
+from ..sqlite_common import (
+    ManifestRow,
+    open_sqlite,
+    raise_typed_sqlite_errors,
+    rewrite_without_deleted,
+    scope_clause,
+    write_transaction,
+)
 from ..timestamps import from_epoch, to_epoch
 from .base import EntityMention, RelationMention, normalize_name, relation_type
 
@@ -132,7 +139,7 @@ class SQLiteGraphStore(ManifestRow):
             self._without_entities.clear()
             for mention in mentions:
                 relation = Relation(
-                    id=str(uuid.uuid4()),
+                    id=mention.id or str(uuid.uuid4()),
                     source_id=self._entity_id(scope, mention.source),
                     relation=relation_type(mention.relation),
                     target_id=self._entity_id(scope, mention.target),
@@ -140,8 +147,9 @@ class SQLiteGraphStore(ManifestRow):
                     memory_id=mention.memory_id,
                     valid_from=mention.valid_from,
                 )
-                self._conn.execute(
-                    f"INSERT INTO relations ({_RELATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self._conn.execute(  # a relation stored already (a retried write) is open again
+                    f"INSERT INTO relations ({_RELATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (id) DO UPDATE SET valid_to = NULL",
                     (
                         relation.id,
                         scope.user_id,
@@ -253,9 +261,9 @@ class SQLiteGraphStore(ManifestRow):
             self._conn.execute(f"DELETE FROM entities WHERE {clause}", params)
 
     def erase_deleted(self) -> None:
-        """secure_delete has zeroed the freed pages; the WAL still holds their old images."""
+        """Rewrite the file without any copy of a deleted row, and empty the WAL."""
         with self._lock:
-            truncate_wal(self._conn)
+            rewrite_without_deleted(self._conn)
 
     def reset(self) -> None:
         with self._lock, write_transaction(self._conn):

@@ -2,12 +2,13 @@
 
 Values are JSON-compatible objects or bytes, so that a network backend (Redis) can hold them too.
 Keys live in namespaces; `append` is atomic and idempotent so that concurrent writers never lose
-log entries and a replayed append never duplicates them.
+log entries and a replayed append never duplicates them. The tier also holds the store's named
+locks, which every process sharing the store sees.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -31,6 +32,12 @@ class KeyValueStore(Protocol):
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
         """Every key of the namespace that starts with `prefix` (rare, whole-scope operations only)."""
+        ...
+
+    def lock(self, name: str, wait_seconds: float) -> ContextManager[None]:
+        """Hold the lock `name`, shared by every thread and process using this store, for the
+        `with` block. Waits up to `wait_seconds` for it, then raises StoreBusyError. A process that
+        dies holding it lets go of it (at once on disk, within a lease on a server)."""
         ...
 
     def erase_deleted(self) -> None:

@@ -25,14 +25,15 @@ import re
 import sqlite3
 import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import diskcache
+import filelock
 
-from ...errors import BackendError
-from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, truncate_wal
+from ...errors import BackendError, StoreBusyError
+from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, rewrite_without_deleted
 from .base import with_new_items
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -50,6 +51,8 @@ _UPDATE = (
 )
 # Below SQLite's default 1e9-byte limit on a row.
 INLINE_MAX_BYTES = 512 * 2**20
+# How often a waiter tries a held lock again (flock has no wait with a timeout).
+_LOCK_POLL_SECONDS = 0.01
 # Not a str, so `keys()` and every namespace's own keys never meet it.
 _MANIFEST_KEY = b"langmem-manifest"
 
@@ -244,12 +247,30 @@ class DiskCacheKeyValueStore:
             rows = conn.execute(query, (prefix, upper) if upper else (prefix,)).fetchall()
         return [key for (key,) in rows if isinstance(key, str) and key.startswith(prefix)]
 
+    @contextmanager
+    def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        """An advisory lock (flock) on `<name>.lock` beside the namespaces: the kernel releases it
+        when its process dies. Each call opens the file anew, so threads exclude each other too."""
+        if not _NAMESPACE.match(name):
+            raise BackendError(f"invalid lock name {name!r}")
+        path = self._directory / f"{name}.lock"
+        held = filelock.FileLock(path, timeout=wait_seconds, poll_interval=_LOCK_POLL_SECONDS)
+        try:
+            held.acquire()
+        except filelock.Timeout as exc:
+            raise StoreBusyError(f"the {name} lock ({path}) stayed held for {wait_seconds:g} s") from exc
+        try:
+            yield
+        finally:
+            held.release()
+
     def erase_deleted(self) -> None:
-        """Empty each namespace's write-ahead log, which still holds the old images of deleted rows."""
+        """Rewrite each namespace's file without any copy of a deleted row, and empty its
+        write-ahead log (VACUUM keeps diskcache's rowids: its table has an INTEGER PRIMARY KEY)."""
         for child in self._directory.iterdir():
             if _NAMESPACE.match(child.name) and (child / diskcache.core.DBNAME).is_file():
                 with closing(self._connect(child.name)) as conn:
-                    truncate_wal(conn)
+                    rewrite_without_deleted(conn)
 
     def read_manifest(self, namespace: str) -> dict | None:
         """The store manifest (see manifest.py) that this namespace's file carries."""

@@ -2,7 +2,8 @@
 
 Keys are `<prefix>:<namespace>:<key>`; values are JSON (bytes travel base64-wrapped), so any
 client can read them. `append` is an optimistic transaction (WATCH/MULTI, retried on conflict),
-so concurrent writers on any number of machines never lose an audit-log entry.
+so concurrent writers on any number of machines never lose an audit-log entry. Locks are
+redis-py's (a key set with NX and a lease), renewed while held.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any, Iterable, Mapping
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Mapping
 
-from ...errors import BackendError, ConfigurationError
+from ...errors import ConfigurationError, StoreBusyError
+from ..failures import ServerBackend, redacted, reports_failures, server_address
 from .base import with_new_items
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 _BYTES = "__bytes__"
+# A lock's lease: a holder renews it every third of it, so a process that dies holding the lock
+# lets go of it within this time.
+LOCK_LEASE_SECONDS = 10.0
 
 
 def _encode(value: Any) -> str:
@@ -34,19 +41,28 @@ def _decode(raw: bytes | None) -> Any:
     return value
 
 
-class RedisKeyValueStore:
+def _failures() -> tuple[type[BaseException], ...]:
+    import redis
+
+    return (redis.RedisError,)
+
+
+@reports_failures("Redis", _failures)
+class RedisKeyValueStore(ServerBackend):
     def __init__(self, url: str, prefix: str = "langmem"):
         try:
             import redis
         except ImportError as exc:
             raise ConfigurationError("the redis key-value backend needs: pip install 'langmem-plugin[redis]'") from exc
-        self._redis = redis
-        self._client = redis.Redis.from_url(url)
-        self._prefix = prefix
+        self.backend_address = server_address(url)
         try:
-            self._client.ping()
-        except redis.RedisError as exc:
-            raise BackendError(f"cannot reach Redis at {url}: {exc}") from exc
+            self._client = redis.Redis.from_url(url)
+        except ValueError as exc:
+            raise ConfigurationError(f"kv.url is not a Redis URL: {redacted(str(exc), (url,))}") from exc
+        password = self._client.connection_pool.connection_kwargs.get("password")
+        self.backend_secrets = (password,) if password else ()
+        self._prefix = prefix
+        self._client.ping()
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self._prefix}:{namespace}:{key}"
@@ -95,6 +111,40 @@ class RedisKeyValueStore:
         head = f"{self._prefix}:{namespace}:"
         pattern = _GLOB_SPECIAL.sub(r"\\\1", head + prefix) + "*"
         return [name.decode()[len(head) :] for name in self._client.scan_iter(match=pattern, count=1000)]
+
+    @contextmanager
+    def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        # thread_local=False: the renewing thread needs the holder's token
+        held = self._client.lock(
+            self._key("locks", name),
+            timeout=LOCK_LEASE_SECONDS,
+            sleep=0.02,
+            blocking_timeout=wait_seconds,
+            thread_local=False,
+        )
+        if not held.acquire():
+            where = f"Redis prefix {self._prefix!r}"
+            raise StoreBusyError(f"the {name} lock of {where} stayed held for {wait_seconds:g} s")
+        released = threading.Event()
+
+        def renew() -> None:
+            while not released.wait(LOCK_LEASE_SECONDS / 3):
+                try:
+                    held.reacquire()
+                except self._redis.RedisError:  # lost (lease ran out) or Redis unreachable: tried again
+                    pass
+
+        renewer = threading.Thread(target=renew, name=f"langmem-lock-{name}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            released.set()
+            renewer.join()
+            try:
+                held.release()
+            except self._redis.RedisError:  # the lease ran out while Redis was unreachable: nothing is held
+                pass
 
     def erase_deleted(self) -> None:
         """DEL frees a key's memory at once; RDB snapshots and the AOF drop it at their next

@@ -80,6 +80,8 @@ class DenseIndex:
         self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
         # keyword-ranker cache, valid until the rows change: term -> (count, counted up to, the table's matches when few)
         self.term_counts: dict[str, tuple[int, int, int | None]] = {}
+        # big scopes' terms counted only as far as telling whether they are common (`relevance.is_common`)
+        self.common_terms: dict[str, bool] = {}
         self.version = 0  # bumped on every change, so caches derived from the rows know they are stale
 
     def __len__(self) -> int:
@@ -112,6 +114,7 @@ class DenseIndex:
 
     def _changed(self, rowids) -> None:
         self.term_counts.clear()
+        self.common_terms.clear()
         self.version += 1
         if self._touched is not None:
             self._touched.update(rowids)

@@ -3,17 +3,24 @@
 Every vector backend scores its hits with `relevance`, so `SearchHit.score` and `threshold`
 mean the same thing whatever stores the vectors:
 
-- semantic evidence: the cosine similarity of query and memory, clipped to [0, 1];
+- semantic evidence: the cosine similarity of the query (less its common words, below) and the
+  memory, clipped to [0, 1];
 - keyword evidence: the share of the query's keyword weight (IDF, so rare words count more)
   found in the memory, in [0, 1];
 - graph evidence: how specific the entities are that link the memory to the query (1 for an
-  entity only this memory mentions, near 0 for a hub such as the user, linked to everything),
+  entity only this memory mentions, falling with the share of memories it is linked to),
   times the semantic evidence: a link says what the memory is about, not that it answers;
 - context evidence: the best relevance of the memory's neighbouring turns (what was said just
   before and after it), at `CONTEXT_WEIGHT`.
 
 They are combined as independent pieces of evidence, 1 - (1 - s)(1 - k)(1 - g*s)(1 - 0.7c): any one strong
 signal makes a memory relevant, and signals that agree add up, without exceeding 1.
+
+A word or entity found in most of a scope's memories (the user's own name, the speaker of
+every turn) tells none of them apart, so it is no evidence at all (`is_common`): it weighs nothing
+in the keyword share, links nothing through the graph, and is left out of the query before it is
+embedded (`without_words`), since an embedding of "Where does Alice live?" is mostly "Alice" and
+lifts every one of her memories alike.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Hashable, Sequence, TypeVar
+from typing import Collection, Hashable, Sequence, TypeVar
 
 import numpy as np
 Item = TypeVar("Item", bound=Hashable)
@@ -37,6 +44,11 @@ _SUFFIXES = ("ically", "ations", "ation", "ities", "ingly", "ings", "ical", "nes
 # tried) and confirmed on the other 2; see docs/benchmarks.md.
 CONTEXT_WEIGHT = 0.7
 MIN_ROOT = 4  # shorter roots would match unrelated words ("car" -> "career")
+# A word in more than this share of a scope's memories is common (`is_common`). The
+# Robertson-Sparck Jones relevance weight, log((N - n + 0.5) / (n + 0.5)), which BM25's IDF
+# shifts to stay positive, is zero at half the memories and negative past it: such a word is
+# likelier in a memory that does not answer than in one that does.
+MAX_TERM_SHARE = 0.5
 STOPWORDS = frozenset(
     "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
     "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
@@ -94,6 +106,30 @@ def term_matches(term: str, text: str) -> bool:
 def idf(document_count: int, total: int) -> float:
     """BM25's inverse document frequency: rare words weigh more; never negative."""
     return math.log(1.0 + (total - document_count + 0.5) / (document_count + 0.5))
+
+
+def is_common(document_count: int, total: int) -> bool:
+    """Whether a word (or an entity) found in `document_count` of a scope's `total` memories is in
+    too many of them to be evidence for any: in more than `MAX_TERM_SHARE` of them, and in more than one."""
+    return document_count > 1 and document_count > MAX_TERM_SHARE * total
+
+
+def term_weight(document_count: int, total: int) -> float:
+    """A query word's (or an entity's) weight as evidence: its IDF, or nothing when it is common."""
+    return 0.0 if is_common(document_count, total) else idf(document_count, total)
+
+
+def entity_specificity(linked: int, total: int) -> float:
+    """How specific an entity linked to `linked` of a scope's `total` memories is, in [0, 1], like a
+    keyword's weight: 1 for an entity one memory is linked to, none for one most are (`is_common`)."""
+    return term_weight(linked, total) / idf(1, total)
+
+
+def without_words(text: str, words: Collection[str]) -> str:
+    """The text less every occurrence of the given lower-case words (as `keyword_terms` finds
+    them), spaces collapsed; the text itself when nothing else with a word in it would remain."""
+    kept = " ".join(WORD.sub(lambda word: "" if word[0].lower() in words else word[0], text).split())
+    return kept if WORD.search(kept) else text
 
 
 def keyword_coverage(terms: Sequence[str], weights: Sequence[float], text: str) -> float:

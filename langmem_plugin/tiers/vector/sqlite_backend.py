@@ -23,12 +23,28 @@ from pydantic import TypeAdapter
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
-from ..sqlite_common import ManifestRow, open_sqlite, raise_typed_sqlite_errors, scope_clause, truncate_wal, write_transaction
+from ..sqlite_common import (
+    ManifestRow,
+    open_sqlite,
+    raise_typed_sqlite_errors,
+    rewrite_without_deleted,
+    scope_clause,
+    write_transaction,
+)
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
 from .ann_index import AnnMaintainer
 from .dense_index import INFINITY, DenseIndex
-from .relevance import fts_term, idf, keyword_coverage, keyword_terms, miss_array, with_context
+from .relevance import (
+    MAX_TERM_SHARE,
+    fts_term,
+    is_common,
+    keyword_coverage,
+    keyword_terms,
+    miss_array,
+    term_weight,
+    with_context,
+)
 from .scope_cache import CachedScope, ScopeCache, SmallScopeRows
 from .scope_keywords import ScopeKeywords
 
@@ -70,9 +86,6 @@ KEYWORD_SCAN_MAX_ROWS = 5000
 # Python's memory for one cached row besides its text, metadata and sources: the tuple, its
 # floats, the id, scope id and hash strings (~500 bytes by tracemalloc) and its dict entry.
 CACHED_ROW_BYTES = 600
-# A term found in more than this share of a scope's memories cannot discriminate between them
-# (typically the user's own name); ranking on it would only add noise to the fusion.
-MAX_TERM_SHARE = 0.5
 # Adjacent memories further apart than this belong to different conversations: no shared context.
 CONTEXT_SECONDS = 3600.0
 
@@ -209,6 +222,12 @@ def _fused(size: int, rankings: list[tuple[list[int], float]], rrf_k: int) -> tu
         fused[at] += weight / (rrf_k + np.arange(1, len(at) + 1))
         found.append(at)
     return _first_occurrences(np.concatenate(found)), fused
+
+
+def _ranked_term(count: int, total: int, max_docs: int) -> bool:
+    """Whether the keyword ranker takes a query term found in `count` of the scope's `total` memories:
+    not a common one, nor one in more than `max_docs` of them (unless in at most one)."""
+    return not is_common(count, total) and (count <= 1 or count <= max_docs)
 
 
 def _scores(
@@ -495,11 +514,12 @@ class SQLiteVectorStore(ManifestRow):
 
     def erase_deleted(self) -> None:
         """Rewrite the FTS index without the entries of deleted rows (FTS5 keeps them in its
-        segments until a merge), then empty the WAL; secure_delete has zeroed the freed pages."""
+        segments until a merge), then the file without any copy of a deleted row, and empty the
+        WAL. VACUUM keeps every rowid: both tables have an INTEGER PRIMARY KEY."""
         with self._lock:
             with write_transaction(self._conn):
                 self._conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
-            truncate_wal(self._conn)
+            rewrite_without_deleted(self._conn)
             if self._ann is not None:
                 live = self._conn.execute("SELECT rowid FROM memories").fetchall()
                 self._ann.erase(np.fromiter((r[0] for r in live), dtype=np.int64, count=len(live)))
@@ -640,15 +660,28 @@ class SQLiteVectorStore(ManifestRow):
             )
         return _HITS.validate_python(hits)  # one validation of plain values: faster than building each model
 
+    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+        with self._lock:
+            self._sync_with_other_processes()
+            cached = self._cached(scope)
+            if cached is None or not len(cached.index) or not terms:
+                return []
+            small = self._small_scope(scope, cached)
+            if small is not None:
+                keywords = small.keywords(cached.index)
+                return [t for t in terms if is_common(keywords.document_count(t), len(keywords))]
+            scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
+            return [t for t in terms if self._is_common(cached.index, t, scope_match)]
+
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
     ) -> tuple[list[int], list[str], list[float]]:
         """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
         counts = {t: keywords.document_count(t) for t in keyword_terms(query)}
-        terms = [t for t, count in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(keywords), max_docs)]
+        terms = [t for t, count in counts.items() if _ranked_term(count, len(keywords), max_docs)]
         if not terms:
             return [], [], []
-        weights = [idf(counts[t], len(keywords)) for t in terms]
+        weights = [term_weight(counts[t], len(keywords)) for t in terms]
         return keywords.ranking(terms, allowed, candidates), terms, weights
 
     def _keyword_ranking(
@@ -665,8 +698,8 @@ class SQLiteVectorStore(ManifestRow):
         """
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
         counts = {t: self._document_count(index, t, scope_match, max_docs) for t in keyword_terms(query)}
-        terms = [t for t, (count, _) in counts.items() if count <= 1 or count <= min(MAX_TERM_SHARE * len(index), max_docs)]
-        weights = [idf(counts[t][0], len(index)) for t in terms]
+        terms = [t for t, (count, _) in counts.items() if _ranked_term(count, len(index), max_docs)]
+        weights = [term_weight(counts[t][0], len(index)) for t in terms]
         if not terms:
             return [], [], []
         match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)})"
@@ -763,6 +796,22 @@ class SQLiteVectorStore(ManifestRow):
                 ).fetchone()[0]
             cached = index.term_counts[term] = (count, max_docs, len(rowids) if len(rowids) <= max_docs else None)
         return cached[0], cached[2]
+
+    def _is_common(self, index: DenseIndex, term: str, scope_match: str) -> bool:
+        """`relevance.is_common` for a term of a big scope: decided by the keyword ranker's count when
+        that is exact or already past the share, else by FTS5 counting the scope's rows with the term
+        up to one more than `MAX_TERM_SHARE` of them; cached until the scope's rows change."""
+        bound = int(MAX_TERM_SHARE * len(index))
+        counted = index.term_counts.get(term)
+        if counted is not None and (counted[0] <= counted[1] or counted[0] > bound):
+            return is_common(counted[0], len(index))
+        if term not in index.common_terms:
+            count = self._conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
+                (f"{{text}}: {fts_term(term)} AND {scope_match}", bound + 1),
+            ).fetchone()[0]
+            index.common_terms[term] = is_common(count, len(index))
+        return index.common_terms[term]
 
     def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
         clause, params = scope_clause(scope_filter)

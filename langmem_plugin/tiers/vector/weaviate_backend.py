@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import sys
 import uuid
 import warnings
 from datetime import datetime
@@ -27,12 +29,27 @@ import numpy as np
 from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .relevance import keyword_coverage, keyword_terms, relevance, rrf_ranking
+from .scope_keywords import ScopeKeywords
+from .word_counts import ScopeWordCounts, ServerCounts
+from .relevance import (
+    MIN_ROOT,
+    is_common,
+    keyword_coverage,
+    keyword_terms,
+    relevance,
+    rrf_ranking,
+    term_weight,
+    word_root,
+)
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
+# Scopes up to this many memories have their words counted client-side from their texts
+# (word_counts.py); larger ones by the server, one aggregate query per query word.
+COUNTED_SCOPE_MAX_ROWS = 5000
 OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in the future)
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
@@ -62,6 +79,17 @@ def validity_filter(as_of: datetime | None):
         return Filter.by_property("valid_to").greater_or_equal(OPEN)
     moment = to_epoch(as_of)
     return Filter.all_of([Filter.by_property("valid_from").less_or_equal(moment), Filter.by_property("valid_to").greater_than(moment)])
+
+
+def term_filter(term: str):
+    """Memories with a word that `relevance.term_matches` finds for the query term: its root and
+    any further letters, or a short root and at most two (Weaviate's `like` wildcards on the words
+    of `text`)."""
+    Filter = _filters()
+    root = word_root(term)
+    if len(root) >= MIN_ROOT:
+        return Filter.by_property("text").like(root + "*")
+    return Filter.any_of([Filter.by_property("text").like(root + "?" * extra) for extra in range(3)])
 
 
 def combine(*filters):
@@ -152,7 +180,16 @@ def _missing_tenant(exc: Exception) -> bool:
     return "tenant not found" in str(exc).lower() or "not found: tenant" in str(exc).lower()
 
 
-class WeaviateVectorStore:
+def _failures() -> tuple[type[BaseException], ...]:
+    import grpc
+    import httpx
+    from weaviate.exceptions import WeaviateBaseError
+
+    return (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError)
+
+
+@reports_failures("Weaviate", _failures)
+class WeaviateVectorStore(ServerBackend):
     def __init__(
         self,
         url: str,
@@ -171,20 +208,24 @@ class WeaviateVectorStore:
 
         parsed = urlparse(url)
         secure = parsed.scheme == "https"
-        try:
-            self._client = weaviate.connect_to_custom(
-                http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-                grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
-                auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
-            )
-        except Exception as exc:  # noqa: BLE001 - the client raises several unrelated types
-            raise BackendError(f"cannot reach Weaviate at {url}: {exc}") from exc
+        self.backend_address = server_address(url)
+        self.backend_secrets = (api_key,) if api_key else ()
+        self._client = weaviate.connect_to_custom(
+            http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
+            grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+            auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
+        )
         self._multi_tenancy = multi_tenancy
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
-        self._ensure_collections()
-        self._dimensions: int | None = self._stored_dimensions()
+        self._word_counts = ScopeWordCounts()
+        try:
+            self._ensure_collections()
+            self._dimensions: int | None = self._stored_dimensions()
+        except BaseException:
+            self._client.close()
+            raise
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -327,6 +368,27 @@ class WeaviateVectorStore:
             handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
             objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
             self._insert_many(handle, objects)
+        self._count_inserted(records)
+
+    def _count_inserted(self, records: list[MemoryRecord]) -> None:
+        """Extend the counted texts of each held scope the records fall in, when its fingerprint (one
+        aggregate query) shows that they are all that changed: a chat's add, search, add, search
+        then reads no scope's texts again. Any other change leaves them to be read at the next search."""
+        for scope, (count, total, latest), counts in self._word_counts.held():
+            added = [r for r in records if scope.matches(r.scope)]
+            if not added:
+                continue
+            stamps = [to_epoch(r.updated_at) for r in added]
+            newest = max(stamps) if latest is None else max(latest, *stamps)
+            expected = (count + len(added), (total or 0.0) + sum(stamps), newest)
+            found = self._fingerprint(scope)
+            # the server sums in its own order: allow the rounding of a float sum of that many terms
+            if found[0] == expected[0] and found[2] == expected[2] and math.isclose(
+                found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon
+            ):
+                self._word_counts.put(scope, found, counts.extended([r.text for r in added]))
+            else:
+                self._word_counts.drop(scope)
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         if not self.get([record.id]):
@@ -399,23 +461,31 @@ class WeaviateVectorStore:
         dense = keyword = graph = []
         if params.dense_weight and self._dimensions is not None:
             dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
-        if query.strip() and params.keyword_weight:
-            keyword = ranked(self._read(scope, lambda h: h.query.bm25(query, query_properties=["text"], filters=where, limit=fetch, include_vector=True).objects, []))
+        terms, weights = self._weighted_terms(scope, query) if params.keyword_weight else ([], [])
+        if terms:
+            bm25 = " ".join(terms)
+            keyword = ranked(
+                self._read(
+                    scope,
+                    lambda h: h.query.bm25(
+                        bm25, query_properties=["text"], filters=where, limit=fetch, include_vector=True
+                    ).objects,
+                    [],
+                )
+            )
         if params.graph_links and params.graph_weight:
             linked_ids = list(params.graph_links)
             linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
             objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
             graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
         fused = rrf_ranking([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
-        # The same relevance as every backend (keyword terms weighted equally: Weaviate does not
-        # expose document frequencies); neighbouring-turn context is the embedded backend's only.
-        terms = keyword_terms(query)
+        # The same relevance as every backend; neighbouring-turn context is the embedded backend's only.
         evidence = {}
         for memory_id in fused:
             record = seen[memory_id][0]
             evidence[memory_id] = (
                 cosine(seen[memory_id][1], vector),
-                keyword_coverage(terms, [1.0] * len(terms), record.text) if terms and params.keyword_weight else None,
+                keyword_coverage(terms, weights, record.text) if terms else None,
                 params.graph_links.get(memory_id) if params.graph_weight else None,
             )
         score = {
@@ -432,6 +502,78 @@ class WeaviateVectorStore:
             for i in ordered[: params.limit]
         ]
 
+    def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
+        """How many of the scope's memories (valid or not, as the embedded backend counts) have each
+        term, and how many it has, kept until the scope's fingerprint changes. A scope of at most
+        `COUNTED_SCOPE_MAX_ROWS` memories is counted from its texts; a larger one by the server, one
+        aggregate query per term not counted yet."""
+        if not terms:
+            return [], 0
+        fingerprint = self._fingerprint(scope)
+        counts = self._word_counts.get(scope, fingerprint)
+        if counts is None:
+            if fingerprint[0] > COUNTED_SCOPE_MAX_ROWS:
+                where = scope_filter(scope, self._multi_tenancy)
+                counts = ServerCounts(
+                    fingerprint[0], lambda term: self._count(scope, combine(where, term_filter(term)))
+                )
+            else:
+                counts = ScopeKeywords(self._texts(scope))
+            self._word_counts.put(scope, fingerprint, counts)
+        return [counts.document_count(t) for t in terms], len(counts)
+
+    def _count(self, scope: Scope, condition) -> int:
+        return self._read(
+            scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
+        )
+
+    def _fingerprint(self, scope: Scope) -> tuple[int, float | None, float | None]:
+        """The scope's size, and the sum and latest of its memories' update times (one aggregate
+        query): an insert or a delete changes the size, a rewrite (stamped with the time it is
+        made, the newest) the latest."""
+        from weaviate.classes.query import Metrics
+
+        where = scope_filter(scope, self._multi_tenancy)
+        updated = [Metrics("updated_at").number(sum_=True, maximum=True)]
+        found = self._read(
+            scope,
+            lambda h: h.aggregate.over_all(filters=where, total_count=True, return_metrics=updated),
+            None,
+        )
+        if found is None or not found.total_count:
+            return (0, None, None)
+        metrics = found.properties["updated_at"]
+        return (found.total_count, metrics.sum_, metrics.maximum)
+
+    def _texts(self, scope: Scope) -> list[str]:
+        """Every text of the scope, valid or not (a page of `PAGE` per query)."""
+        where = scope_filter(scope, self._multi_tenancy)
+        texts: list[str] = []
+        while True:
+            offset = len(texts)
+            page = self._read(
+                scope,
+                lambda h: h.query.fetch_objects(
+                    filters=where, limit=PAGE, offset=offset, return_properties=["text"]
+                ).objects,
+                [],
+            )
+            texts += [o.properties["text"] for o in page]
+            if len(page) < PAGE:
+                return texts
+
+    def _weighted_terms(self, scope: Scope, query: str) -> tuple[list[str], list[float]]:
+        """The query terms that are not common in the scope, and their weights (`relevance.term_weight`):
+        what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
+        terms = keyword_terms(query)
+        counts, total = self._term_counts(scope, terms)
+        kept = [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)]
+        return [t for t, _ in kept], [term_weight(count, total) for _, count in kept]
+
+    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+        counts, total = self._term_counts(scope, terms)
+        return [t for t, count in zip(terms, counts) if is_common(count, total)]
+
     def delete(self, memory_ids: list[str]) -> None:
         Filter = _filters()
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
@@ -439,6 +581,7 @@ class WeaviateVectorStore:
                 chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
                 handle.data.delete_many(where=Filter.by_id().contains_any(chunk))
         self._forget_tenants(memory_ids)
+        self._word_counts.clear()  # no deleted text stays in this process's memory
 
     def _forget_tenants(self, memory_ids: list[str]) -> None:
         """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
@@ -450,7 +593,10 @@ class WeaviateVectorStore:
             self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
 
     def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+        """The map entries go before the objects: a deletion that a crash cut short and that is
+        repeated finds the objects left by their scope, but map entries only through objects."""
         deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
+        self._forget_tenants([r.id for r in deleted])
         if self._multi_tenancy and scope == Scope(user_id=scope.user_id):
             # the user's whole tenant: removing it drops its shard, nothing is left behind on disk
             self._collection.tenants.remove([tenant_name(scope.user_id)])
@@ -458,12 +604,11 @@ class WeaviateVectorStore:
             where = scope_filter(scope, self._multi_tenancy)
             while deleted and self._read(scope, lambda h: h.data.delete_many(where=where).matches, 0):
                 pass  # the server deletes at most QUERY_MAXIMUM_RESULTS objects per call
-        self._forget_tenants([r.id for r in deleted])
+        self._word_counts.clear()
         return deleted
 
     def count(self, scope: Scope) -> int:
-        where = scope_filter(scope, self._multi_tenancy)
-        return self._read(scope, lambda h: h.aggregate.over_all(filters=where, total_count=True).total_count, 0)
+        return self._count(scope, scope_filter(scope, self._multi_tenancy))
 
     def erase_deleted(self) -> None:
         """Deleted objects leave every query at once; Weaviate drops them from its LSM segments
@@ -474,6 +619,7 @@ class WeaviateVectorStore:
         self._client.collections.delete([self._name, self._tenant_map_name])
         self._ensure_collections()
         self._dimensions = None
+        self._word_counts.clear()
 
     def close(self) -> None:
         self._client.close()
