@@ -18,6 +18,8 @@ from .helpers import HashingEmbeddings
 from .test_bench_locomo import tiny_locomo
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "llm_calls.py"
+
+
 @pytest.fixture(scope="module")
 def bench():
     """benchmarks/llm_calls.py as a module (benchmarks/ is a folder of scripts, not a package)."""
