@@ -147,7 +147,6 @@ def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore)
         prompts=Prompts(custom_extraction=config.llm.custom_extraction, custom_update=config.llm.custom_update),
         cache=kv if config.llm.cache else None,
         retries=config.llm.retries,
-        parallel_calls=config.llm.parallel_calls,
         structured_output=config.llm.structured_output,
     )
 

@@ -62,14 +62,11 @@ U_SCOPES = (
 
 
 def _scripted_llm() -> GenericFakeChatModel:
-    """Two answers, one add: the extraction and the graph (a third call would raise StopIteration)."""
-    answers = [
-        {"facts": [{"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"]}]},
-        {
-            "entities": [],
-            "relations": [{"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}],
-        },
-    ]
+    """One answer, one add into an empty store: the extraction, whose fact carries its graph relation
+    (a second call would raise StopIteration)."""
+    owns = {"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}
+    fact = {"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"], "relations": [owns]}
+    answers = [{"facts": [fact]}]
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(a)) for a in answers))
 
 
@@ -79,9 +76,7 @@ def _say(memory: Memory, text: str, name: str, **scope) -> str:
 
 def fill(config: dict, bulk: int = 0) -> list[str]:
     """The victim's data in every tier, the bystander's beside it; returns the victim's memory ids."""
-    with Memory(
-        {**config, "llm": {"parallel_calls": 1}}, embeddings=HashingEmbeddings(), llm=_scripted_llm()
-    ) as memory:
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_scripted_llm()) as memory:
         message = {"role": "user", "name": "Quillibrand", "content": "I own a Plonkwhistle.", "id": "m1"}
         ids = [memory.add(message, user_id=U, agent_id="bot7")[0].memory.id]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
