@@ -142,14 +142,14 @@ def count_statements(memory: Memory) -> tuple[StatementCounter, Callable[[], Non
     plain = {"vector": vector._conn}
     vector._conn = counter.wrap(vector._conn)
     for namespace in NAMESPACES:
-        cache = memory.services.kv._cache(namespace)
-        plain[namespace] = cache._con
-        cache._local.con = counter.wrap(cache._con)
+        opened = memory.services.kv._namespace(namespace)
+        plain[namespace] = opened.conn
+        opened.conn = counter.wrap(opened.conn)
 
     def restore() -> None:
         vector._conn = plain["vector"]
         for namespace in NAMESPACES:
-            memory.services.kv._cache(namespace)._local.con = plain[namespace]
+            memory.services.kv._namespace(namespace).conn = plain[namespace]
         for conn in plain.values():
             conn.set_trace_callback(None)
 
@@ -264,7 +264,7 @@ def stage_timers(cpu: collections.Counter):
     a stage called inside another is counted in both."""
     from langmem_plugin.embeddings.cache import CachedEmbeddings
     from langmem_plugin.pipeline import audit, ingest
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+    from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
     from langmem_plugin.tiers.vector import sqlite_backend
 
     stages = [
@@ -275,8 +275,8 @@ def stage_timers(cpu: collections.Counter):
         (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),
         (sqlite_backend, "_rows", "  of which: encoding the rows in Python"),
         (audit, "_append_history", "history append, all of it"),
-        (DiskCacheKeyValueStore, "append", "  of which: the key-value append"),
-        (DiskCacheKeyValueStore, "put_many", "journal entry + scope index (one put)"),
+        (SQLiteKeyValueStore, "append", "  of which: the key-value append"),
+        (SQLiteKeyValueStore, "put_many", "journal entry + scope index (one put)"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in stages]
 

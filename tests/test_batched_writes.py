@@ -15,7 +15,7 @@ from langmem_plugin.config import LimitsConfig
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages
 from langmem_plugin.records import Scope, new_uuids, utc_now
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.sqlite_common import scope_clause
 
 from .helpers import HashingEmbeddings
@@ -53,8 +53,8 @@ def count_statements(memory: Memory) -> dict[str, int]:
     vector = memory.services.vector
     vector._conn = CountingConnection(vector._conn, counts)
     for namespace in NAMESPACES:
-        cache = memory.services.kv._cache(namespace)
-        cache._local.con = CountingConnection(cache._con, counts)
+        opened = memory.services.kv._namespace(namespace)
+        opened.conn = CountingConnection(opened.conn, counts)
     return counts
 
 
@@ -83,7 +83,7 @@ def test_a_thousand_message_add_costs_what_a_ten_message_add_costs(tmp_path):
 
 
 def _journal_after_close(path) -> list[str]:
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         return kv.keys(SCOPE_INDEX, JOURNAL_PREFIX)
     finally:
