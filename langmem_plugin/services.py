@@ -107,9 +107,9 @@ def _kv_store(config: MemoryConfig, root: Path) -> KeyValueStore:
         from .tiers.keyvalue.redis_backend import RedisKeyValueStore
 
         return RedisKeyValueStore(config.kv.url, prefix=config.kv.prefix)
-    from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+    from .tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
-    return DiskCacheKeyValueStore(root / "kv")
+    return SQLiteKeyValueStore(root / "kv")
 
 
 def default_embeddings(config: MemoryConfig) -> Embeddings:
