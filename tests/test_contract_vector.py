@@ -150,7 +150,10 @@ def test_search_is_the_shared_ranker_over_the_candidates(store):
     computes it over arrays): the same hits in the same order, each field equal bit for bit."""
     texts = ["alice kept a maple", "yes, twice", "alice kept a cello", "a tiger", "dogs kept", "the harbor"]
     minutes = [0, 1, 2, 3, 200, 400]  # the last two are no one's neighbouring turns
-    items = [record(text, ALICE, minutes=at, metadata={"n": i % 2}) for i, (text, at) in enumerate(zip(texts, minutes))]
+    items = [
+        record(text, ALICE, minutes=at, metadata={"n": i % 2})
+        for i, (text, at) in enumerate(zip(texts, minutes))
+    ]
     store.insert(items, np.stack([unit(0), unit(0, 1), unit(0), unit(2), unit(0, 3), unit(4)]))
     store.insert([record("bob kept a maple", BOB)], unit(0)[None, :])
     linked = {items[3].id: 1.0, items[1].id: 0.4, "unknown": 1.0}

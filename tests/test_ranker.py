@@ -28,17 +28,35 @@ from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 DIMENSIONS = 8
 USER, OTHER = Scope(user_id="zora"), Scope(user_id="max")
-WORDS = ["zora", "lamp", "cello", "tiger", "maple", "allergies", "allergic", "dog", "dogs", "visited", "visit", "paints"]
+WORDS = [
+    "zora",
+    "lamp",
+    "cello",
+    "tiger",
+    "maple",
+    "allergies",
+    "allergic",
+    "dog",
+    "dogs",
+    "visited",
+    "visit",
+    "paints",
+]
 # seconds between one memory and the next: the same conversation (within an hour) or not
 GAPS = [0, 30, 1800, 3600, 3601, 86400]
 
 
 def _hits(store, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[tuple]:
-    return [(h.memory.id, h.memory.score, h.model_dump(exclude={"memory"})) for h in store.search(scope, vector, query, params)]
+    return [
+        (h.memory.id, h.memory.score, h.model_dump(exclude={"memory"}))
+        for h in store.search(scope, vector, query, params)
+    ]
 
 
 def _ranked(store, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[tuple]:
-    return [(r.key, r.score, r.hit_fields()) for r in rank(store.candidates(scope, vector, query, params), params)]
+    return [
+        (r.key, r.score, r.hit_fields()) for r in rank(store.candidates(scope, vector, query, params), params)
+    ]
 
 
 @st.composite
@@ -104,7 +122,9 @@ def test_the_embedded_search_is_the_shared_ranker_over_its_candidates_bit_for_bi
     with pytest.MonkeyPatch.context() as patch:
         if keyword_path == "fts5":
             patch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)
-        store = SQLiteVectorStore(tmp_path_factory.mktemp(keyword_path) / "vectors.sqlite3", synchronous="OFF")
+        store = SQLiteVectorStore(
+            tmp_path_factory.mktemp(keyword_path) / "vectors.sqlite3", synchronous="OFF"
+        )
         try:
             cut = data.draw(st.integers(0, len(records)), label="records of a first insert")
             for batch in (slice(0, cut), slice(cut, None)):
@@ -114,7 +134,9 @@ def test_the_embedded_search_is_the_shared_ranker_over_its_candidates_bit_for_bi
                 query = " ".join(data.draw(st.lists(st.sampled_from(WORDS), max_size=4), label="query"))
                 vector = vectors[data.draw(st.integers(0, 5), label="query vector")]
                 params = data.draw(_params([r.id for r in records]))
-                assert _hits(store, USER, vector, query, params) == _ranked(store, USER, vector, query, params)
+                assert _hits(store, USER, vector, query, params) == _ranked(
+                    store, USER, vector, query, params
+                )
         finally:
             store.close()
 
@@ -122,24 +144,42 @@ def test_the_embedded_search_is_the_shared_ranker_over_its_candidates_bit_for_bi
 def test_one_search_with_every_kind_of_evidence_is_the_shared_ranker(tmp_path):
     """The equality above, on a search with dense, keyword, graph and context evidence, a tie of
     relevance and a threshold that leaves a candidate out."""
-    texts = ["zora visited the maple grove", "yes, twice!", "zora paints lamps", "a tiger", "dogs visit", "a harbor"]
+    texts = [
+        "zora visited the maple grove",
+        "yes, twice!",
+        "zora paints lamps",
+        "a tiger",
+        "dogs visit",
+        "a harbor",
+    ]
     seconds = [0, 1, 2, 3, 4, 2 * 86400]  # the last one, days later, is no other's neighbour
     records = [
         MemoryRecord(
-            id=f"m{i}", text=text, scope=USER, created_at=T0 + timedelta(seconds=at), updated_at=T0 + timedelta(seconds=at),
-            valid_from=T0 + timedelta(seconds=at), hash=content_hash(text),
+            id=f"m{i}",
+            text=text,
+            scope=USER,
+            created_at=T0 + timedelta(seconds=at),
+            updated_at=T0 + timedelta(seconds=at),
+            valid_from=T0 + timedelta(seconds=at),
+            hash=content_hash(text),
         )
         for i, (text, at) in enumerate(zip(texts, seconds))
     ]
     axes = np.eye(DIMENSIONS, dtype=np.float32)
-    vectors = np.stack([axes[0], (axes[0] + axes[1]) / np.sqrt(2), axes[0], 0.6 * axes[0] + 0.8 * axes[2], axes[3], axes[4]])
+    vectors = np.stack(
+        [axes[0], (axes[0] + axes[1]) / np.sqrt(2), axes[0], 0.6 * axes[0] + 0.8 * axes[2], axes[3], axes[4]]
+    )
     store = SQLiteVectorStore(tmp_path / "vectors.sqlite3")
     try:
         store.insert(records, vectors)
         params = SearchParams(graph_links={"m3": 1.0}, threshold=0.05)
         hits = {h.memory.id: h for h in store.search(USER, axes[0], "maple dogs", params)}
-        assert _hits(store, USER, axes[0], "maple dogs", params) == _ranked(store, USER, axes[0], "maple dogs", params)
-        assert list(hits)[:2] == ["m0", "m2"] and hits["m0"].score == hits["m2"].score == 1.0  # tie: fusion decides
+        assert _hits(store, USER, axes[0], "maple dogs", params) == _ranked(
+            store, USER, axes[0], "maple dogs", params
+        )
+        assert (
+            list(hits)[:2] == ["m0", "m2"] and hits["m0"].score == hits["m2"].score == 1.0
+        )  # tie: fusion decides
         assert hits["m0"].keyword_score > 0 and hits["m4"].keyword_score > 0 and hits["m3"].graph_score == 1.0
         assert hits["m1"].context_score == 1.0 and "m5" not in hits
         assert "m5" in {h.memory.id for h in store.search(USER, axes[0], "maple dogs", SearchParams())}
@@ -154,10 +194,16 @@ def _scope_candidates(draw) -> ScopeCandidates:
     size = draw(st.integers(1, 40))
     position = st.integers(0, size - 1)
     dense, keyword, graph = (draw(st.lists(position, unique=True, max_size=12)) for _ in range(3))
-    neighbours = draw(st.lists(st.tuples(position, position).filter(lambda pair: pair[0] != pair[1]), max_size=12))
-    scored = np.fromiter(dict.fromkeys([*dense, *keyword, *graph, *(p for pair in neighbours for p in pair)]), dtype=np.int64)
+    neighbours = draw(
+        st.lists(st.tuples(position, position).filter(lambda pair: pair[0] != pair[1]), max_size=12)
+    )
+    scored = np.fromiter(
+        dict.fromkeys([*dense, *keyword, *graph, *(p for pair in neighbours for p in pair)]), dtype=np.int64
+    )
     terms = [
-        TermEvidence(f"t{i}", draw(st.integers(0, size)), np.array(sorted(draw(st.sets(position))), dtype=np.int64))
+        TermEvidence(
+            f"t{i}", draw(st.integers(0, size)), np.array(sorted(draw(st.sets(position))), dtype=np.int64)
+        )
         for i in range(draw(st.integers(0, 4)))
     ]
     return ScopeCandidates(
@@ -170,7 +216,10 @@ def _scope_candidates(draw) -> ScopeCandidates:
         similarity=np.array([draw(st.floats(-1.0, 1.0)) for _ in scored], dtype=np.float64),
         terms=terms,
         total=size,
-        neighbours=(np.array([a for a, _ in neighbours], dtype=np.int64), np.array([b for _, b in neighbours], dtype=np.int64)),
+        neighbours=(
+            np.array([a for a, _ in neighbours], dtype=np.int64),
+            np.array([b for _, b in neighbours], dtype=np.int64),
+        ),
     )
 
 
@@ -185,8 +234,13 @@ def _scope_candidates(draw) -> ScopeCandidates:
 )
 def test_rank_scope_is_rank_bit_for_bit_on_any_candidates(found, weights, limit, rrf_k, threshold, context):
     params = SearchParams(
-        limit=limit, rrf_k=rrf_k, dense_weight=weights[0], keyword_weight=weights[1], graph_weight=weights[2],
-        threshold=threshold, context=context,
+        limit=limit,
+        rrf_k=rrf_k,
+        dense_weight=weights[0],
+        keyword_weight=weights[1],
+        graph_weight=weights[2],
+        threshold=threshold,
+        context=context,
     )
     expected = rank(found.keyed({p: p for p in range(found.size)}), params)
     assert rank_scope(found, params) == expected
@@ -210,6 +264,8 @@ def test_rank_scores_by_relevance_breaks_ties_by_fusion_and_lends_neighbours_con
     assert a.fused_score > b.fused_score and (a.dense_rank, b.dense_rank, c.keyword_rank) == (1, 2, 1)
     assert reply.fused_score is None and reply.context_score == c.score == 1.0
     assert reply.score == relevance(0.0, 0.0, None, 1.0) == pytest.approx(CONTEXT_WEIGHT)
-    assert c.context_score == 0.0 and a.context_score is None  # reply's own relevance; a has no candidate beside it
+    assert (
+        c.context_score == 0.0 and a.context_score is None
+    )  # reply's own relevance; a has no candidate beside it
     assert [h.key for h in rank(found, SearchParams(threshold=0.6))] == ["c", "reply"]
     assert [h.key for h in rank(found, SearchParams(context=False, limit=2))] == ["c", "a"]

@@ -98,7 +98,9 @@ def test_inflections_match_by_root():
     assert term_matches("allergies", "alice is allergic to peanuts.")
     assert term_matches("stopped", "we stop here") and term_matches("painting", "she paints")
     assert term_matches("dog", "two dogs") and not term_matches("car", "a career")
-    found = term_evidence([("allergies", 1), ("food", 2)], {"peanuts": "Alice is allergic to peanuts.", "tea": "Tea"})
+    found = term_evidence(
+        [("allergies", 1), ("food", 2)], {"peanuts": "Alice is allergic to peanuts.", "tea": "Tea"}
+    )
     assert [t.found for t in found] == [["peanuts"], []]
 
 

@@ -74,7 +74,9 @@ class VectorStore(Protocol):
         weight, and the caller leaves them out of the query it embeds."""
         ...
 
-    def candidates(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> Candidates[str]:
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
         """What each ranker (dense; keyword, on the query's terms that are not common; graph, the
         `params.graph_links` found) finds among the scope's memories valid now (or at `params.as_of`)
         that pass `params.filters`, keyed by memory id, with every candidate's raw signals and, with

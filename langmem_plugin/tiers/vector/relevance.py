@@ -239,7 +239,10 @@ class Ranked(Generic[Key]):
 def term_evidence(counts: Sequence[tuple[str, int]], texts: Mapping[Key, str]) -> list[TermEvidence[Key]]:
     """Each counted query word with the keys of the texts that contain an inflection of it."""
     lowered = [(key, text.lower()) for key, text in texts.items()]
-    return [TermEvidence(term, count, [key for key, text in lowered if term_matches(term, text)]) for term, count in counts]
+    return [
+        TermEvidence(term, count, [key for key, text in lowered if term_matches(term, text)])
+        for term, count in counts
+    ]
 
 
 def _weights(terms: Sequence[TermEvidence], total: int) -> list[float]:
@@ -262,7 +265,11 @@ def rank(candidates: Candidates[Key], params: SearchParams) -> list[Ranked[Key]]
     evidence; those under `params.threshold` are left out; at most `params.limit`."""
     found = candidates
     fused = rrf_ranking(
-        [(found.dense, params.dense_weight), (found.keyword, params.keyword_weight), (found.graph, params.graph_weight)],
+        [
+            (found.dense, params.dense_weight),
+            (found.keyword, params.keyword_weight),
+            (found.graph, params.graph_weight),
+        ],
         params.rrf_k,
     )
     pairs = [(key, near) for key, near in found.neighbours if key in fused] if params.context else []
@@ -285,7 +292,10 @@ def rank(candidates: Candidates[Key], params: SearchParams) -> list[Ranked[Key]]
     ordered = sorted(keys, key=lambda key: (-score[key], -fused.get(key, 0.0)))
     if params.threshold is not None:
         ordered = [key for key in ordered if score[key] >= params.threshold]
-    ranks = [{key: r for r, key in enumerate(ranked, start=1)} for ranked in (found.dense, found.keyword, found.graph)]
+    ranks = [
+        {key: r for r, key in enumerate(ranked, start=1)}
+        for ranked in (found.dense, found.keyword, found.graph)
+    ]
     return [
         Ranked(
             key,
@@ -343,7 +353,9 @@ class ScopeCandidates:
             similarity={keys[p]: s for p, s in zip(scored, self.similarity.tolist())},
             specificity={keys[p]: s for p, s in self.specificity.items()},
             terms=[
-                TermEvidence(t.term, t.document_count, [keys[p] for p in np.asarray(t.found).tolist() if p in inside])
+                TermEvidence(
+                    t.term, t.document_count, [keys[p] for p in np.asarray(t.found).tolist() if p in inside]
+                )
                 for t in self.terms
             ],
             total=self.total,
@@ -365,7 +377,9 @@ def with_context(miss: np.ndarray, context: np.ndarray) -> np.ndarray:
     return miss * (1.0 - np.clip(CONTEXT_WEIGHT * context, 0.0, 1.0))
 
 
-def fused_array(size: int, rankings: Sequence[tuple[Sequence[int], float]], k: int) -> tuple[np.ndarray, np.ndarray]:
+def fused_array(
+    size: int, rankings: Sequence[tuple[Sequence[int], float]], k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """`rrf_ranking` over positions 0 to `size` - 1: the fused positions in first-found order, and
     every position's fused value (0 for the others), summed in the same order, so bit for bit equal."""
     fused = np.zeros(size)
@@ -386,7 +400,11 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
     """
     positions, fused = fused_array(
         found.size,
-        [(found.dense, params.dense_weight), (found.keyword, params.keyword_weight), (found.graph, params.graph_weight)],
+        [
+            (found.dense, params.dense_weight),
+            (found.keyword, params.keyword_weight),
+            (found.graph, params.graph_weight),
+        ],
         params.rrf_k,
     )
     slot = np.full(found.size, -1, dtype=np.int64)
@@ -410,14 +428,21 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
             coverage = having[found.scored] / whole
     graph = np.zeros(found.size)
     graph[list(found.specificity)] = list(found.specificity.values())
-    evidence = (found.similarity, np.zeros(len(found.scored)) if coverage is None else coverage, graph[found.scored])
+    evidence = (
+        found.similarity,
+        np.zeros(len(found.scored)) if coverage is None else coverage,
+        graph[found.scored],
+    )
     score, context = _scores(params, evidence, pairs)
     candidates = slot[positions]
-    order = candidates[np.lexsort((-fused[positions], -score[candidates]))]  # stable: ties keep the candidates' order
+    # stable: ties of relevance and fusion keep the candidates' order
+    order = candidates[np.lexsort((-fused[positions], -score[candidates]))]
     if params.threshold is not None:
         order = order[score[order] >= params.threshold]
     order = order[: params.limit].tolist()
-    ranks = [{p: r for r, p in enumerate(ranked, start=1)} for ranked in (found.dense, found.keyword, found.graph)]
+    ranks = [
+        {p: r for r, p in enumerate(ranked, start=1)} for ranked in (found.dense, found.keyword, found.graph)
+    ]
     hits = []
     for at, position in zip(order, found.scored[order].tolist()):
         hits.append(
@@ -436,12 +461,16 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
 
 
 def _scores(
-    params: SearchParams, evidence: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: tuple[np.ndarray, np.ndarray]
+    params: SearchParams,
+    evidence: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pairs: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relevance and context evidence of each slot; `pairs` are (slot, neighbouring slot). A slot's
     context is its best neighbour's own relevance, either side; -inf without neighbours."""
     similarity, coverage, graph = evidence
-    miss = miss_array(params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
+    miss = miss_array(
+        params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph
+    )
     own = 1.0 - miss
     context = np.full(len(similarity), -np.inf)
     if not len(pairs[0]):

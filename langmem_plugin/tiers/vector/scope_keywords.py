@@ -1,4 +1,5 @@
-"""In-memory keyword statistics of one small scope: document counts, occurrences and BM25 ranking without FTS5.
+"""In-memory keyword statistics of one small scope: document counts, occurrences and BM25 ranking
+without FTS5.
 
 A scope of a few hundred memories (one user's) is searched faster by scanning its lower-cased
 texts once per query term than by several FTS5 queries. Terms match exactly as keyword coverage

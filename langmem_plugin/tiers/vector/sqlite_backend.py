@@ -560,18 +560,22 @@ class SQLiteVectorStore(ManifestRow):
             rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
         # one validation of plain values: faster than building each model
         return _HITS.validate_python(
-            [{"memory": _record_fields(rows[rowid], score=r.score), **r.hit_fields()} for r, rowid in zip(ranked, rowids)]
+            [
+                {"memory": _record_fields(rows[rowid], score=r.score), **r.hit_fields()}
+                for r, rowid in zip(ranked, rowids)
+            ]
         )
 
-    def candidates(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> Candidates[str]:
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
         with self._lock:
             found = self._scope_candidates(scope, vector, params, query)
             if found is None:
                 return Candidates()
             candidates, index, small = found
-            listed = first_occurrences(np.concatenate([np.asarray(p, dtype=np.int64) for p in (
-                candidates.dense, candidates.keyword, candidates.graph, candidates.scored
-            )]))
+            lists = (candidates.dense, candidates.keyword, candidates.graph, candidates.scored)
+            listed = first_occurrences(np.concatenate([np.asarray(p, dtype=np.int64) for p in lists]))
             rowids = index.rowid_at(listed).tolist()
             rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
             return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids)})
@@ -586,7 +590,9 @@ class SQLiteVectorStore(ManifestRow):
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         self._sync_with_other_processes()
         if self._dimensions is not None and vector.shape[0] != self._dimensions:
-            raise DimensionMismatchError(f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}")
+            raise DimensionMismatchError(
+                f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
+            )
         cached = self._cached(scope)
         if cached is None or len(cached.index) == 0:
             return None
@@ -595,19 +601,35 @@ class SQLiteVectorStore(ManifestRow):
         allowed = index.active_mask(as_of)
         if params.filters:
             allowed &= self._filter_mask(index, scope_filter, params.filters)
-        dense, similarities = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
+        dense, similarities = (
+            index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
+        )
         small = self._small_scope(scope, cached)
         keywords = None if small is None else small.keywords(index)
         if keywords is not None:
-            keyword, counts = self._scanned_keyword_ranking(keywords, query, allowed, params.candidates, params.keyword_max_docs)
+            keyword, counts = self._scanned_keyword_ranking(
+                keywords, query, allowed, params.candidates, params.keyword_max_docs
+            )
         else:
-            keyword, counts = self._keyword_ranking(index, scope, query, allowed, params.candidates, params.keyword_max_docs)
+            keyword, counts = self._keyword_ranking(
+                index, scope, query, allowed, params.candidates, params.keyword_max_docs
+            )
         specificity = self._graph_evidence(index, params.graph_links, allowed)
-        weighted = [(dense, params.dense_weight), (keyword, params.keyword_weight), (list(specificity), params.graph_weight)]
-        candidates = first_occurrences(np.array([p for ranked, weight in weighted if weight for p in ranked], dtype=np.int64))
-        neighbours = self._neighbours(index, candidates, allowed) if params.context else (_NO_POSITIONS, _NO_POSITIONS)
+        weighted = [
+            (dense, params.dense_weight),
+            (keyword, params.keyword_weight),
+            (list(specificity), params.graph_weight),
+        ]
+        candidates = first_occurrences(
+            np.array([p for ranked, weight in weighted if weight for p in ranked], dtype=np.int64)
+        )
+        neighbours = (
+            self._neighbours(index, candidates, allowed) if params.context else (_NO_POSITIONS, _NO_POSITIONS)
+        )
         scored = first_occurrences(np.concatenate([candidates, neighbours[1]]))
-        similarity = (index.similarity_of(scored, vector) if similarities is None else similarities[scored]).astype(np.float64)
+        similarity = (
+            index.similarity_of(scored, vector) if similarities is None else similarities[scored]
+        ).astype(np.float64)
         terms: list[TermEvidence[int]] = []
         if params.keyword_weight and counts:
             if keywords is not None:
@@ -654,7 +676,8 @@ class SQLiteVectorStore(ManifestRow):
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
     ) -> tuple[list[int], list[tuple[str, int]]]:
-        """BM25 ranking of the allowed rows, with the query terms kept and how many of the scope's rows have each.
+        """BM25 ranking of the allowed rows, with the query terms kept and how many of the scope's
+        rows have each.
 
         FTS5 confines a ranking to the scope by joining the terms with the scope's token, whose
         posting list holds every row of the scope: in a scope of a million rows that join costs
@@ -706,7 +729,9 @@ class SQLiteVectorStore(ManifestRow):
         """The stored texts of the positions' rows, by position."""
         rowids = index.rowid_at(positions).tolist()
         text_of = dict(
-            self._conn.execute(f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids)
+            self._conn.execute(
+                f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
+            )
         )
         return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids)}
 

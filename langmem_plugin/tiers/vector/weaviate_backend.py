@@ -424,7 +424,9 @@ class WeaviateVectorStore(ServerBackend):
             for r in rank(candidates, params)
         ]
 
-    def candidates(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> Candidates[str]:
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
         return self._found(scope, vector, query, params)[0]
 
     def _found(
