@@ -52,10 +52,10 @@ install-e2e: install-dev
 demo: install
 	$(BIN)/langmem-plugin demo
 
-# Lint, format and type checks on the package, configured in pyproject.toml (tools from the dev extra).
+# Lint, format and type checks on the packages, configured in pyproject.toml (tools from the dev extra).
 lint: install-dev
-	$(BIN)/ruff check langmem_plugin
-	$(BIN)/ruff format --check langmem_plugin
+	$(BIN)/ruff check langmem_plugin langmem_plugin_bench
+	$(BIN)/ruff format --check langmem_plugin langmem_plugin_bench
 	$(BIN)/mypy
 
 test: lint install-e2e install-servers

@@ -33,6 +33,7 @@ from .errors import (
     InvalidInputError,
     LangMemError,
 )
+from .locomo_format import parse_conversation
 from .memory import Memory
 from .pipeline.messages import normalize_messages, parse_timestamp
 from .pipeline.validation import check_metadata, load_json
@@ -273,8 +274,6 @@ def _mem0_memories(document: Document, items: list[Any], noun: str, scope: Scope
 
 
 def _locomo(samples: list[dict[str, Any]]) -> ImportPlan:
-    from .bench.locomo_data import parse_conversation
-
     batches = []
     for index, sample in enumerate(samples):
         try:
@@ -288,12 +287,7 @@ def _locomo(samples: list[dict[str, Any]]) -> ImportPlan:
                 {
                     "role": "user",
                     "name": turn.speaker,
-                    "content": " ".join(
-                        filter(
-                            None,
-                            [turn.text, turn.image_caption and f"[shares a photo: {turn.image_caption}]"],
-                        )
-                    ),
+                    "content": turn.content,
                     "id": f"{conversation.sample_id}:{turn.dia_id}",
                     "timestamp": session.timestamp,
                 }

@@ -21,11 +21,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langsmith import Client
 
-from .. import progress
-from ..config import LLMConfig, MemoryConfig
-from ..errors import InvalidInputError
-from ..extras import Requirement, require
-from ..services import configured_chat_model
+from langmem_plugin import progress
+from langmem_plugin.config import LLMConfig, MemoryConfig
+from langmem_plugin.errors import InvalidInputError
+from langmem_plugin.locomo_format import Conversation
+from langmem_plugin.services import configured_chat_model
+
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
 from .experiment import (
     dataset_name,
@@ -35,7 +36,8 @@ from .experiment import (
     run_experiment,
     summarise,
 )
-from .locomo_data import Conversation, load_locomo, retrieval_questions
+from .extras import Requirement, require
+from .locomo_data import load_locomo, retrieval_questions
 from .plots import plot_recall_curves
 from .qa import run_qa
 from .retrievers import (
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     require(required_modules(systems, args.qa), "langmem-plugin bench locomo")
 
-    from ..embeddings import MiniLMEmbeddings
+    from langmem_plugin.embeddings import MiniLMEmbeddings
 
     with progress.step("[locomo] loading the all-MiniLM-L6-v2 embedding model"):
         embeddings = MiniLMEmbeddings()
