@@ -26,7 +26,8 @@ class Turn:
         return " ".join(filter(None, [self.text, caption]))
 
     def render(self) -> str:
-        """The turn as every benchmark retriever indexes it: speaker, words, and the caption of a shared photo."""
+        """The turn as every benchmark retriever indexes it: speaker, words, and the caption of a shared
+        photo."""
         caption = f" [shares a photo: {self.image_caption}]" if self.image_caption else ""
         return f"{self.speaker}: {self.text}{caption}"
 

@@ -37,7 +37,8 @@ API_KEY_VARIABLES = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
 
 
 class ExperimentError(LangMemError):
-    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be incomplete."""
+    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be
+    incomplete."""
 
 
 def langsmith_configured() -> bool:

@@ -260,7 +260,7 @@ def _coverage(terms: Sequence[TermEvidence[Key]], total: int, keys: Sequence[Key
     if whole <= 0:
         return dict.fromkeys(keys, 0.0)
     found = [set(t.found) for t in terms]
-    return {key: sum(w for w, having in zip(weights, found) if key in having) / whole for key in keys}
+    return {key: sum(w for w, having in zip(weights, found, strict=True) if key in having) / whole for key in keys}
 
 
 def rank(candidates: Candidates[Key], params: SearchParams) -> list[Ranked[Key]]:
@@ -354,7 +354,7 @@ class ScopeCandidates:
             dense=[keys[p] for p in self.dense],
             keyword=[keys[p] for p in self.keyword],
             graph=[keys[p] for p in self.graph],
-            similarity={keys[p]: s for p, s in zip(scored, self.similarity.tolist())},
+            similarity={keys[p]: s for p, s in zip(scored, self.similarity.tolist(), strict=True)},
             specificity={keys[p]: s for p, s in self.specificity.items()},
             terms=[
                 TermEvidence(
@@ -363,7 +363,7 @@ class ScopeCandidates:
                 for t in self.terms
             ],
             total=self.total,
-            neighbours=[(keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours))],
+            neighbours=[(keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours), strict=True)],
         )
 
 
@@ -427,7 +427,7 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
         coverage = np.zeros(len(found.scored))
         if whole > 0:
             having = np.zeros(found.size)
-            for term, weight in zip(found.terms, weights):
+            for term, weight in zip(found.terms, weights, strict=True):
                 having[np.asarray(term.found, dtype=np.int64)] += weight
             coverage = having[found.scored] / whole
     graph = np.zeros(found.size)
@@ -448,7 +448,7 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
         {p: r for r, p in enumerate(ranked, start=1)} for ranked in (found.dense, found.keyword, found.graph)
     ]
     hits = []
-    for at, position in zip(order, found.scored[order].tolist()):
+    for at, position in zip(order, found.scored[order].tolist(), strict=True):
         hits.append(
             Ranked(
                 position,

@@ -557,7 +557,9 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
         """`relevance.rank_scope` of the scope's candidates: `relevance.rank` of `candidates`, over arrays."""
         with self._lock:
             found = self._scope_candidates(scope, vector, params, query)
@@ -571,7 +573,7 @@ class SQLiteVectorStore(ManifestRow):
         return _HITS.validate_python(
             [
                 {"memory": _record_fields(rows[rowid], score=r.score), **r.hit_fields()}
-                for r, rowid in zip(ranked, rowids)
+                for r, rowid in zip(ranked, rowids, strict=True)
             ]
         )
 
@@ -587,7 +589,7 @@ class SQLiteVectorStore(ManifestRow):
             listed = first_occurrences(np.concatenate([np.asarray(p, dtype=np.int64) for p in lists]))
             rowids = index.rowid_at(listed).tolist()
             rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
-            return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids)})
+            return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids, strict=True)})
 
     def _scope_candidates(
         self, scope: Scope, vector: np.ndarray, params: SearchParams, query: str
@@ -674,7 +676,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[tuple[str, int]]]:
+    ) -> tuple[builtins.list[int], builtins.list[tuple[str, int]]]:
         """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
         counts = [(t, keywords.document_count(t)) for t in keyword_terms(query)]
         counts = [(t, count) for t, count in counts if _ranked_term(count, len(keywords), max_docs)]
@@ -684,7 +686,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[tuple[str, int]]]:
+    ) -> tuple[builtins.list[int], builtins.list[tuple[str, int]]]:
         """BM25 ranking of the allowed rows, with the query terms kept and how many of the scope's
         rows have each.
 
@@ -712,10 +714,7 @@ class SQLiteVectorStore(ManifestRow):
             "ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
             (match, limit),
         ).fetchall()
-        ranked = []
-        for position in index.positions([r[0] for r in rows]):
-            if position is not None and allowed[position]:
-                ranked.append(position)
+        ranked = [p for p in index.positions([r[0] for r in rows]) if p is not None and allowed[p]]
         return ranked[:candidates], [(t, counts[t][0]) for t in terms]
 
     def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -745,7 +744,7 @@ class SQLiteVectorStore(ManifestRow):
                 f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
             )
         )
-        return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids)}
+        return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids, strict=True)}
 
     def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
         """Positions of the memories the graph links to the query, with the links' specificity, best first."""

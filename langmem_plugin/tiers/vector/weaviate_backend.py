@@ -25,7 +25,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from .relevance import (
 )
 from .scope_keywords import ScopeKeywords
 from .word_counts import ScopeWordCounts, ServerCounts
+
+if TYPE_CHECKING:
+    from weaviate import WeaviateClient
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
@@ -188,6 +191,26 @@ def _failures() -> tuple[type[BaseException], ...]:
     return (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError)
 
 
+def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
+    """A client of the Weaviate server at `url` (https: TLS), its gRPC API on the same host at
+    `grpc_port`; a URL without a host is a ConfigurationError, before any connection."""
+    try:
+        import weaviate
+    except ImportError as exc:
+        raise ConfigurationError("the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'") from exc
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        raise ConfigurationError(f"the Weaviate URL {url!r} names no host (e.g. http://127.0.0.1:8080)")
+    secure = parsed.scheme == "https"
+    return weaviate.connect_to_custom(
+        http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
+        grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+        auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
+    )
+
+
 @reports_failures("Weaviate", _failures)
 class WeaviateVectorStore(ServerBackend):
     def __init__(
@@ -200,23 +223,9 @@ class WeaviateVectorStore(ServerBackend):
         grpc_port: int = 50051,
         replication_factor: int = 1,
     ):
-        try:
-            import weaviate
-        except ImportError as exc:
-            raise ConfigurationError("the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'") from exc
-        from urllib.parse import urlparse
-
-        parsed = urlparse(url)
-        if not parsed.hostname:
-            raise ConfigurationError(f"the Weaviate URL {url!r} names no host (e.g. http://127.0.0.1:8080)")
-        secure = parsed.scheme == "https"
         self.backend_address = server_address(url)
         self.backend_secrets = (api_key,) if api_key else ()
-        self._client = weaviate.connect_to_custom(
-            http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-            grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
-            auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
-        )
+        self._client = connect(url, api_key=api_key, grpc_port=grpc_port)
         self._multi_tenancy = multi_tenancy
         self._replication_factor = replication_factor
         self._name = collection
@@ -455,7 +464,9 @@ class WeaviateVectorStore(ServerBackend):
             offset += PAGE
         return records[:limit]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
         """`relevance.rank` of the candidates, as hits."""
         candidates, records = self._found(scope, vector, query, params)
         return [
@@ -587,12 +598,12 @@ class WeaviateVectorStore(ServerBackend):
             if len(page) < PAGE:
                 return texts
 
-    def _weighed_terms(self, scope: Scope, query: str) -> tuple[list[tuple[str, int]], int]:
+    def _weighed_terms(self, scope: Scope, query: str) -> tuple[builtins.list[tuple[str, int]], int]:
         """The query terms that are not common in the scope with how many of its memories have each,
         and how many it has: what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
         counts, total = self._term_counts(scope, terms)
-        return [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)], total
+        return [(t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)], total
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         counts, total = self._term_counts(scope, terms)
