@@ -381,7 +381,29 @@ class WeaviateNode:
         self.network.expose(self.grpc_port)
 
     def wait_ready(self, seconds: float = 120) -> None:
-        wait_for_http(f"{self.url}/v1/.well-known/ready", self.process, seconds, f"weaviate {self.name} (see {self.data_dir.parent})")
+        """Ready for clients: the REST API reports ready and the gRPC API answers (after a restart it
+        may lag behind, and a client's first call, its gRPC health check, would fail)."""
+        what = f"weaviate {self.name} (see {self.data_dir.parent})"
+        deadline = time.monotonic() + seconds
+        wait_for_http(f"{self.url}/v1/.well-known/ready", self.process, seconds, what)
+        while not self.answers_grpc():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: its gRPC API does not answer on port {self.grpc_port}")
+            time.sleep(0.25)
+
+    def answers_grpc(self) -> bool:
+        """Whether a new client passes its start-up checks (REST and the gRPC health check)."""
+        import weaviate
+        from weaviate.exceptions import WeaviateBaseError
+
+        try:
+            weaviate.connect_to_custom(
+                http_host="127.0.0.1", http_port=self.http_port, http_secure=False,
+                grpc_host="127.0.0.1", grpc_port=self.grpc_port, grpc_secure=False,
+            ).close()
+        except WeaviateBaseError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
