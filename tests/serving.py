@@ -26,7 +26,6 @@ from langmem_plugin.records import Scope
 from .servers import ROOT, free_port, wait_for_http
 
 
-
 @contextmanager
 def serving(memory: Memory) -> Iterator[str]:
     """`create_app(memory)` under uvicorn on 127.0.0.1: yields its base URL."""

@@ -63,15 +63,22 @@ def caller(*grants: Grant) -> Caller:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(scopes, rights), min_size=1, max_size=3), st.none() | scopes, st.sampled_from(list(Right)))
-def test_a_resolved_scope_lies_within_a_grant_that_gives_the_right_and_keeps_every_given_id(held, asked, right):
+@given(
+    st.lists(st.tuples(scopes, rights), min_size=1, max_size=3),
+    st.none() | scopes,
+    st.sampled_from(list(Right)),
+)
+def test_a_resolved_scope_lies_within_a_grant_that_gives_the_right_and_keeps_every_given_id(
+    held, asked, right
+):
     who = caller(*(grant(scope, rights=given_rights) for scope, given_rights in held))
     try:
         access = resolve(who, right, asked)
     except NotGrantedError:
         # no grant with the right is compatible with the ids
         assert not any(
-            g.gives(right) and all(getattr(s, f) in (None, v) for f, v in (asked.as_filter() if asked else {}).items())
+            g.gives(right)
+            and all(getattr(s, f) in (None, v) for f, v in (asked.as_filter() if asked else {}).items())
             for g in who.grants
             for s in g.scopes
         )
@@ -86,7 +93,9 @@ def test_a_resolved_scope_lies_within_a_grant_that_gives_the_right_and_keeps_eve
 def test_ids_narrow_a_grant_and_contradicting_ids_are_refused():
     who = caller(grant(Scope(agent_id="support")))
     assert resolve(who, Right.READ, None).scope == Scope(agent_id="support")
-    assert resolve(who, Right.READ, Scope(user_id="alice")).scope == Scope(user_id="alice", agent_id="support")
+    assert resolve(who, Right.READ, Scope(user_id="alice")).scope == Scope(
+        user_id="alice", agent_id="support"
+    )
     with pytest.raises(NotGrantedError):
         resolve(who, Right.READ, Scope(user_id="alice", agent_id="billing"))
     with pytest.raises(NotGrantedError, match="forget"):
@@ -195,6 +204,11 @@ def keyring_for_text(tmp_path_factory):
 def test_a_tampered_key_is_refused(keyring):
     key, _ = keyring.create_key("someone")
     prefix, key_id, secret = key.split("_", 2)
-    for tampered in (f"{prefix}_{key_id}_{secret[:-1]}", f"{prefix}_{key_id[::-1]}_{secret}", key + "x", key.upper()):
+    for tampered in (
+        f"{prefix}_{key_id}_{secret[:-1]}",
+        f"{prefix}_{key_id[::-1]}_{secret}",
+        key + "x",
+        key.upper(),
+    ):
         with pytest.raises(UnauthenticatedError):
             keyring.authenticate(tampered)

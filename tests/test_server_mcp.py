@@ -63,19 +63,30 @@ async def test_every_tool_works_in_the_keys_scope_and_refuses_beyond_it(memory, 
     memory.add("Ben keeps bees", user_id="ben", infer=False)
     async with mcp_session(url, key) as mcp:
         assert {tool.name for tool in (await mcp.list_tools()).tools} == TOOLS
-        [added] = payload(await mcp.call_tool("add_memory", {"text": "Alice's cat is called Miso"}))["results"]
+        [added] = payload(await mcp.call_tool("add_memory", {"text": "Alice's cat is called Miso"}))[
+            "results"
+        ]
         found = payload(await mcp.call_tool("search_memory", {"query": "cat name"}))["results"]
         assert found[0]["id"] == added["id"] and found[0]["user_id"] == "alice"
-        assert payload(await mcp.call_tool("get_memory", {"memory_id": added["id"]}))["memory"] == added["memory"]
-        updated = await mcp.call_tool("update_memory", {"memory_id": added["id"], "text": "Alice's cat is Miso, a tabby"})
+        assert (
+            payload(await mcp.call_tool("get_memory", {"memory_id": added["id"]}))["memory"]
+            == added["memory"]
+        )
+        updated = await mcp.call_tool(
+            "update_memory", {"memory_id": added["id"], "text": "Alice's cat is Miso, a tabby"}
+        )
         assert payload(updated)["memory"] == "Alice's cat is Miso, a tabby"
         events = payload(await mcp.call_tool("memory_history", {"memory_id": added["id"]}))["results"]
         assert [e["event"] for e in events] == ["ADD", "UPDATE"]
-        assert "NotGrantedError" in refusal(await mcp.call_tool("search_memory", {"query": "bees", "user_id": "ben"}))
+        assert "NotGrantedError" in refusal(
+            await mcp.call_tool("search_memory", {"query": "bees", "user_id": "ben"})
+        )
         ben_memory = memory.get_all(user_id="ben")[0].id
         assert "MemoryNotFoundError" in refusal(await mcp.call_tool("get_memory", {"memory_id": ben_memory}))
         assert payload(await mcp.call_tool("delete_memory", {"memory_id": added["id"]}))["id"] == added["id"]
-        await mcp.call_tool("add_memory", {"text": "Alice is on the night shift", "user_id": "alice", "run_id": "s1"})
+        await mcp.call_tool(
+            "add_memory", {"text": "Alice is on the night shift", "user_id": "alice", "run_id": "s1"}
+        )
         forgotten = payload(await mcp.call_tool("forget_memories", {"run_id": "s1"}))
         assert forgotten == {"deleted": 1, "purged": True, "scope": {"user_id": "alice", "run_id": "s1"}}
     assert memory.get_all(user_id="alice") == []
@@ -90,7 +101,10 @@ async def test_the_profile_is_a_resource_of_the_current_or_a_named_scope(memory,
         templates = [t.uriTemplate for t in (await mcp.list_resource_templates()).resourceTemplates]
         assert templates == ["langmem://scopes/{scope}/profile"]
         current = await mcp.read_resource("langmem://scopes/current/profile")
-        assert json.loads(current.contents[0].text) == {"scope": {"user_id": "alice"}, "profile": {"language": "pt"}}
+        assert json.loads(current.contents[0].text) == {
+            "scope": {"user_id": "alice"},
+            "profile": {"language": "pt"},
+        }
         named = await mcp.read_resource("langmem://scopes/user_id%3Dalice%7Cagent_id%3Dbot7/profile")
         assert json.loads(named.contents[0].text)["profile"] == {"tone": "terse"}
         with pytest.raises(Exception, match="NotGrantedError"):
@@ -118,7 +132,13 @@ async def test_revoking_a_grant_or_a_key_stops_the_next_call(memory, url):
 async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(memory, url):
     key = make_key(memory, "ana-agent", user_id="ana")
     client = MultiServerMCPClient(
-        {"memory": {"transport": "streamable_http", "url": f"{url}/mcp", "headers": {"Authorization": f"Bearer {key}"}}}
+        {
+            "memory": {
+                "transport": "streamable_http",
+                "url": f"{url}/mcp",
+                "headers": {"Authorization": f"Bearer {key}"},
+            }
+        }
     )
     tools = await client.get_tools()
     assert {tool.name for tool in tools} == TOOLS
@@ -130,7 +150,9 @@ async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(mem
         ]
     )
     agent = create_agent(model, tools)
-    result = await agent.ainvoke({"messages": [{"role": "user", "content": "Remember my bike is a blue Brompton."}]})
+    result = await agent.ainvoke(
+        {"messages": [{"role": "user", "content": "Remember my bike is a blue Brompton."}]}
+    )
     assert result["messages"][-1].content == "You ride a blue Brompton."
     assert len(model.prompts) == 3
     seen = [m for m in model.prompts[2] if isinstance(m, ToolMessage)]
@@ -140,8 +162,14 @@ async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(mem
 
 
 def test_the_mcp_endpoint_refuses_a_missing_or_wrong_key_as_json(url):
-    for headers in ({}, {"Authorization": "Bearer lmk_0000000000000000_nope"}, {"Authorization": "Basic eDp5"}):
-        response = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
+    for headers in (
+        {},
+        {"Authorization": "Bearer lmk_0000000000000000_nope"},
+        {"Authorization": "Basic eDp5"},
+    ):
+        response = httpx.post(
+            f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers
+        )
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "UnauthenticatedError"
         assert response.headers["www-authenticate"].startswith("Bearer")
@@ -161,8 +189,14 @@ async def test_the_stdio_server_is_bound_to_its_command_lines_scope(tmp_path, mi
             assert {tool.name for tool in (await mcp.list_tools()).tools} == TOOLS
             payload(await mcp.call_tool("add_memory", {"text": "Alice prints on A4 paper"}))
             found = payload(await mcp.call_tool("search_memory", {"query": "paper size"}))["results"]
-            assert [(h["memory"], h["user_id"], h["agent_id"]) for h in found] == [("Alice prints on A4 paper", "alice", "desk")]
-            assert "NotGrantedError" in refusal(await mcp.call_tool("search_memory", {"query": "x", "user_id": "bob"}))
+            assert [(h["memory"], h["user_id"], h["agent_id"]) for h in found] == [
+                ("Alice prints on A4 paper", "alice", "desk")
+            ]
+            assert "NotGrantedError" in refusal(
+                await mcp.call_tool("search_memory", {"query": "x", "user_id": "bob"})
+            )
             assert "NotGrantedError" in refusal(await mcp.call_tool("forget_memories", {}))
     with Memory({"path": env["LANGMEM_PATH"]}, embeddings=minilm) as stored:
-        assert [r.text for r in stored.get_all(user_id="alice", agent_id="desk")] == ["Alice prints on A4 paper"]
+        assert [r.text for r in stored.get_all(user_id="alice", agent_id="desk")] == [
+            "Alice prints on A4 paper"
+        ]

@@ -42,7 +42,9 @@ def test_mem0_routes_round_trip_in_the_keys_own_scope(memory, url):
     key = make_key(memory, "alice-app", "read,write", user_id="alice")
     with client(url, key) as api:
         blocks = [{"type": "text", "text": "My favourite editor is Helix."}]
-        added = api.post("/v1/memories", json={"messages": [{"role": "user", "content": blocks}], "infer": False})
+        added = api.post(
+            "/v1/memories", json={"messages": [{"role": "user", "content": blocks}], "infer": False}
+        )
         assert added.status_code == 200, added.text
         [item] = added.json()["results"]
         assert item["event"] == "ADD" and item["memory"] == "My favourite editor is Helix."
@@ -58,7 +60,10 @@ def test_mem0_routes_round_trip_in_the_keys_own_scope(memory, url):
         assert api.patch("/v1/profile", json={"values": {"tz": "Europe/Lisbon"}}).json()["profile"] == {
             "tz": "Europe/Lisbon"
         }
-        assert api.get("/v1/profile").json() == {"scope": {"user_id": "alice"}, "profile": {"tz": "Europe/Lisbon"}}
+        assert api.get("/v1/profile").json() == {
+            "scope": {"user_id": "alice"},
+            "profile": {"tz": "Europe/Lisbon"},
+        }
         assert api.delete(f"/v1/memories/{memory_id}").json()["id"] == memory_id
         assert api.get("/v1/memories").json()["results"] == []
         missing = api.get(f"/v1/memories/{memory_id}")
@@ -79,8 +84,17 @@ def test_an_inferred_add_extracts_facts_in_the_keys_scope(memory, url):
 def test_the_openapi_document_lists_every_route_and_the_bearer_scheme(url):
     document = httpx.get(f"{url}/openapi.json").json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    assert {"/v1/memories", "/v1/memories/search", "/v1/memories/{memory_id}", "/v1/memories/{memory_id}/history",
-            "/v1/profile", "/v1/handoff", "/v1/grants", "/v1/grants/{grant_id}", "/v1/access-log"} <= set(document["paths"])
+    assert {
+        "/v1/memories",
+        "/v1/memories/search",
+        "/v1/memories/{memory_id}",
+        "/v1/memories/{memory_id}/history",
+        "/v1/profile",
+        "/v1/handoff",
+        "/v1/grants",
+        "/v1/grants/{grant_id}",
+        "/v1/access-log",
+    } <= set(document["paths"])
     assert document["paths"]["/v1/memories/search"]["post"]["responses"]["403"]
 
 
@@ -184,7 +198,10 @@ def test_an_app_key_over_an_agent_reaches_each_user_of_it_and_no_other_agent(mem
     key = make_key(memory, "support-app", "read,write,forget", agent_id="support")
     with client(url, key) as api:
         for user in ("ana", "ben"):
-            api.post("/v1/memories", json={"messages": f"{user} uses the pro plan", "user_id": user, "infer": False})
+            api.post(
+                "/v1/memories",
+                json={"messages": f"{user} uses the pro plan", "user_id": user, "infer": False},
+            )
         assert len(api.get("/v1/memories").json()["results"]) == 2
         assert len(api.get("/v1/memories", params={"user_id": "ana"}).json()["results"]) == 1
         assert api.get("/v1/memories", params={"agent_id": "sales"}).status_code == 403
@@ -204,7 +221,12 @@ def test_a_key_over_several_users_names_one_and_a_read_grant_cannot_write(memory
     with client(url, key) as api:
         ambiguous = api.post("/v1/memories", json={"messages": "hello there friend", "infer": False})
         assert ambiguous.status_code == 400 and error_of(ambiguous) == "MissingScopeError"
-        assert api.post("/v1/memories", json={"messages": "Ben rows", "user_id": "ben", "infer": False}).status_code == 200
+        assert (
+            api.post(
+                "/v1/memories", json={"messages": "Ben rows", "user_id": "ben", "infer": False}
+            ).status_code
+            == 200
+        )
         assert api.get(f"/v1/memories/{cy_memory}").status_code == 200
         refused = api.delete(f"/v1/memories/{cy_memory}")
         assert refused.status_code == 403 and error_of(refused) == "NotGrantedError"
@@ -222,4 +244,6 @@ async def test_concurrent_async_clients_each_store_in_their_own_scope_exactly_on
     statuses = await asyncio.gather(*(write(user, i) for user in keys for i in range(6)))
     assert statuses == [200] * 24
     for user in keys:
-        assert sorted(r.text for r in memory.get_all(user_id=user)) == sorted(f"{user} note {i}" for i in range(6))
+        assert sorted(r.text for r in memory.get_all(user_id=user)) == sorted(
+            f"{user} note {i}" for i in range(6)
+        )

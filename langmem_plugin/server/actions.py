@@ -55,7 +55,9 @@ class MemoryActions:
         check_reach(self.caller, narrowed)
         return narrowed
 
-    def _memory(self, memory_id: Any, right: Right, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> MemoryRecord:
+    def _memory(
+        self, memory_id: Any, right: Right, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> MemoryRecord:
         """The memory, when a grant gives `right` over it. One no grant lets the caller read is
         unknown to it; one it may read but not change is refused (NotGrantedError)."""
         narrowed = self._narrowing(user_id, agent_id, run_id)
@@ -63,7 +65,9 @@ class MemoryActions:
         if not may_touch(self.caller, Right.READ, record.scope, record.metadata):
             raise MemoryNotFoundError(memory_id)
         if not may_touch(self.caller, right, record.scope, record.metadata):
-            raise NotGrantedError(f"{self.caller.principal!r} has no {right.value} grant over memory {memory_id!r}")
+            raise NotGrantedError(
+                f"{self.caller.principal!r} has no {right.value} grant over memory {memory_id!r}"
+            )
         return record
 
     def _log(self, action: str, touched: dict[Scope, list[str]]) -> None:
@@ -198,13 +202,16 @@ class MemoryActions:
     def get_profile(self, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         access = self._access(Right.READ, user_id, agent_id, run_id)
         if access.filters is not None:
-            raise NotGrantedError("a grant confined to memories with given metadata does not show the profile")
+            raise NotGrantedError(
+                "a grant confined to memories with given metadata does not show the profile"
+            )
         self._log("get_profile", {access.scope: []})
-        return {"scope": access.scope.as_filter(), "profile": operations.get_profile(self.services, access.scope)}
+        return {
+            "scope": access.scope.as_filter(),
+            "profile": operations.get_profile(self.services, access.scope),
+        }
 
-    def set_profile(
-        self, values: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
-    ) -> dict:
+    def set_profile(self, values: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         access = self._access(Right.WRITE, user_id, agent_id, run_id)
         profile = operations.set_profile(self.services, access.scope, values)
         self._log("set_profile", {access.scope: []})
@@ -234,13 +241,12 @@ class MemoryActions:
         share right, any right but admin with admin."""
         scope = self._access(Right.SHARE, user_id, agent_id, run_id).scope
         if isinstance(rights, str) or not isinstance(rights, (list, tuple)):
-            raise InvalidInputError("rights is a list, e.g. [\"read\"]")
+            raise InvalidInputError('rights is a list, e.g. ["read"]')
         wanted = parse_rights(rights)
         beyond = wanted - shareable(self.caller, scope)
         if beyond:
-            raise NotGrantedError(
-                f"{self.caller.principal!r} cannot give {', '.join(sorted(r.value for r in beyond))} over this scope"
-            )
+            names = ", ".join(sorted(right.value for right in beyond))
+            raise NotGrantedError(f"{self.caller.principal!r} cannot give {names} over this scope")
         grant = Keyring(self.services.kv).grant(principal, [scope], wanted, self.caller.principal, filters)
         self._log("share", {scope: []})
         return grant.to_dict()
@@ -259,7 +265,9 @@ class MemoryActions:
         self._log("revoke_grant", {scope: [] for scope in revoked.scopes})
         return revoked.to_dict()
 
-    def access_log(self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, limit: int = 100) -> dict:
+    def access_log(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, limit: int = 100
+    ) -> dict:
         access = self._access(Right.ADMIN, user_id, agent_id, run_id)
         limit = check_limit(self.services.config.limits, limit)
         return {"results": read_access_log(self.services, access.scope, limit)}

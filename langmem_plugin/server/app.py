@@ -69,7 +69,13 @@ def create_app(memory: Memory, *, host: str = "127.0.0.1") -> FastAPI:
         description="Long-term memory as a service: REST under /v1, MCP at /mcp. Every call needs an "
         "API key (Authorization: Bearer <key>); its grants decide whose memories it reaches.",
         lifespan=lifespan,
-        middleware=[Middleware(AuthenticationMiddleware, backend=ApiKeyBackend(Keyring(memory.services.kv)), on_error=refuse_key)],
+        middleware=[
+            Middleware(
+                AuthenticationMiddleware,
+                backend=ApiKeyBackend(Keyring(memory.services.kv)),
+                on_error=refuse_key,
+            )
+        ],
         exception_handlers={
             LangMemError: _typed_error,
             RequestValidationError: _invalid_request,
@@ -81,4 +87,3 @@ def create_app(memory: Memory, *, host: str = "127.0.0.1") -> FastAPI:
     endpoint = RequireCaller(McpEndpoint(mcp.session_manager))
     app.router.routes.append(Route(MCP_PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]))
     return app
-

@@ -56,7 +56,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     create.add_argument("principal", help="who the key acts as, e.g. support-bot")
     create.add_argument("--label", help="a note to tell keys apart")
     _scope_options(create, scope_help + " (none: the key only, for a principal with grants)")
-    create.add_argument("--scope", action="append", default=[], help="a scope key, e.g. 'user_id=alice|agent_id=bot7'")
+    create.add_argument(
+        "--scope", action="append", default=[], help="a scope key, e.g. 'user_id=alice|agent_id=bot7'"
+    )
     _rights_option(create, "read,write")
 
     actions.add_parser("list", help="every key (never its secret)")
@@ -67,9 +69,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     grant = actions.add_parser("grant", help="give a principal rights over scopes")
     grant.add_argument("principal")
     _scope_options(grant, scope_help)
-    grant.add_argument("--scope", action="append", default=[], help="a scope key, e.g. 'user_id=alice|agent_id=bot7'")
+    grant.add_argument(
+        "--scope", action="append", default=[], help="a scope key, e.g. 'user_id=alice|agent_id=bot7'"
+    )
     _rights_option(grant, "read")
-    grant.add_argument("--filters", help='read grants only: JSON metadata conditions, e.g. \'{"topic": "billing"}\'')
+    grant.add_argument(
+        "--filters", help='read grants only: JSON metadata conditions, e.g. \'{"topic": "billing"}\''
+    )
 
     grants = actions.add_parser("grants", help="every grant, or a principal's")
     grants.add_argument("--principal")
@@ -91,7 +97,9 @@ def _scopes(args: argparse.Namespace, limits) -> list[Scope]:
     for key in getattr(args, "scope", []):
         parsed = Scope.from_key(key)
         if not parsed.as_filter():
-            raise InvalidScopeError(f"--scope {key!r} is not a scope key such as 'user_id=alice|agent_id=bot7'")
+            raise InvalidScopeError(
+                f"--scope {key!r} is not a scope key such as 'user_id=alice|agent_id=bot7'"
+            )
         scopes.append(check_scope(limits, parsed.user_id, parsed.agent_id, parsed.run_id))
     return scopes
 
@@ -108,14 +116,18 @@ def run_serve(args: argparse.Namespace, config: MemoryConfig) -> None:
     if args.stdio:
         scopes = _scopes(args, config.limits)
         if not scopes:
-            raise InvalidInputError("serve --stdio is bound to one scope: give --user-id, --agent-id or --run-id")
+            raise InvalidInputError(
+                "serve --stdio is bound to one scope: give --user-id, --agent-id or --run-id"
+            )
         from .stdio import run_stdio
 
         with Memory(config) as memory:
             run_stdio(memory, scopes[0], rights)
         return
     if any(getattr(args, field) is not None for field in SCOPE_FIELDS):
-        raise InvalidInputError("scope ids bind the stdio server; over HTTP, each key's grants give the scope")
+        raise InvalidInputError(
+            "scope ids bind the stdio server; over HTTP, each key's grants give the scope"
+        )
     if not 0 < args.port < 65536:
         raise InvalidInputError(f"--port must be between 1 and 65535, got {args.port}")
     import uvicorn
@@ -140,19 +152,28 @@ def run_keys(args: argparse.Namespace, config: MemoryConfig, emit: Emit) -> None
         if command == "create":
             key, record = keyring.create_key(args.principal, args.label)
             grant = keyring.grant(args.principal, scopes, rights, "command line") if scopes else None
-            lines = [f"key {key}", "  (shown once: store it now; only its hash is kept)", f"key id {record['key_id']}"]
+            lines = [
+                f"key {key}",
+                "  (shown once: store it now; only its hash is kept)",
+                f"key id {record['key_id']}",
+            ]
             lines += [f"grant {_grant_line(grant)}"] if grant else []
             emit(args, {"key": key, **record, "grant": grant.to_dict() if grant else None}, lines)
         elif command == "list":
             listed = keyring.keys()
-            lines = [f"{k['key_id']}  {k['principal']}  {k['created_at']}  {k['label'] or ''}".rstrip() for k in listed]
+            lines = [
+                f"{k['key_id']}  {k['principal']}  {k['created_at']}  {k['label'] or ''}".rstrip()
+                for k in listed
+            ]
             emit(args, listed, lines)
         elif command == "revoke":
             record = keyring.revoke_key(args.key_id)
             emit(args, record, [f"revoked key {record['key_id']} of {record['principal']}"])
         elif command == "grant":
             if not scopes:
-                raise InvalidInputError("keys grant needs a scope: --user-id, --agent-id, --run-id or --scope")
+                raise InvalidInputError(
+                    "keys grant needs a scope: --user-id, --agent-id, --run-id or --scope"
+                )
             grant = keyring.grant(args.principal, scopes, rights, "command line", filters)
             emit(args, grant.to_dict(), [_grant_line(grant)])
         elif command == "grants":

@@ -47,7 +47,8 @@ _PRINCIPAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}")
 def check_principal(name: Any) -> str:
     if not isinstance(name, str) or not _PRINCIPAL.fullmatch(name):
         raise InvalidInputError(
-            f"a principal is 1 to 128 letters, digits or _ . @ : - (starting with a letter or digit), got {name!r}"
+            "a principal is 1 to 128 letters, digits or _ . @ : - (starting with a letter or digit), "
+            f"got {name!r}"
         )
     return name
 

@@ -145,7 +145,9 @@ class Keyring:
         with self.kv.lock(GRANTS_LOCK, GRANTS_WAIT_SECONDS):
             for grant in self.all_grants():
                 if grant.id == grant_id:
-                    self._store(grant.principal, [g for g in self.grants_of(grant.principal) if g.id != grant_id])
+                    self._store(
+                        grant.principal, [g for g in self.grants_of(grant.principal) if g.id != grant_id]
+                    )
                     return grant
         raise InvalidInputError(f"no grant with id {grant_id!r}")
 

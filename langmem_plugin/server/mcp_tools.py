@@ -42,7 +42,9 @@ INSTRUCTIONS = (
 )
 NARROWS = "optional: narrows the scope your key acts on (never widens it)"
 ScopeId = Annotated[str | None, Field(description=NARROWS)]
-TargetId = Annotated[str | None, Field(description="an id of the scope to copy into, which your key may write")]
+TargetId = Annotated[
+    str | None, Field(description="an id of the scope to copy into, which your key may write")
+]
 MemoryId = Annotated[str, Field(description="a memory id, from search_memory or add_memory")]
 PROFILE_URI = "langmem://scopes/{scope}/profile"
 CURRENT_SCOPE = "current"
@@ -65,7 +67,8 @@ def scope_ids(segment: str) -> dict[str, str | None]:
     scope = Scope.from_key(unquote(segment))
     if not scope.as_filter():
         raise InvalidScopeError(
-            f"{segment!r} is not a scope: use {CURRENT_SCOPE!r} or a URL-encoded scope key such as user_id%3Dalice"
+            f"{segment!r} is not a scope: use {CURRENT_SCOPE!r} or a URL-encoded scope key "
+            "such as user_id%3Dalice"
         )
     return {field: getattr(scope, field) for field in SCOPE_FIELDS}
 
@@ -84,7 +87,9 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
     async def call(ctx: Context, method: str, *args: Any, **kwargs: Any) -> Any:
         try:
             actions = MemoryActions(memory, find_caller(ctx), via)
-            return await anyio.to_thread.run_sync(functools.partial(getattr(actions, method), *args, **kwargs))
+            return await anyio.to_thread.run_sync(
+                functools.partial(getattr(actions, method), *args, **kwargs)
+            )
         except LangMemError as exc:
             raise ToolError(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
 
@@ -119,7 +124,11 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
 
     @server.tool()
     async def get_memory(
-        memory_id: MemoryId, ctx: Context, user_id: ScopeId = None, agent_id: ScopeId = None, run_id: ScopeId = None
+        memory_id: MemoryId,
+        ctx: Context,
+        user_id: ScopeId = None,
+        agent_id: ScopeId = None,
+        run_id: ScopeId = None,
     ) -> dict:
         """One memory by id, with its metadata, valid time and sources."""
         return await call(ctx, "get", memory_id, user_id, agent_id, run_id)
@@ -138,14 +147,22 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
 
     @server.tool()
     async def delete_memory(
-        memory_id: MemoryId, ctx: Context, user_id: ScopeId = None, agent_id: ScopeId = None, run_id: ScopeId = None
+        memory_id: MemoryId,
+        ctx: Context,
+        user_id: ScopeId = None,
+        agent_id: ScopeId = None,
+        run_id: ScopeId = None,
     ) -> dict:
         """Forget one memory (get ids from search_memory). Its history stays."""
         return await call(ctx, "delete", memory_id, user_id, agent_id, run_id)
 
     @server.tool()
     async def memory_history(
-        memory_id: MemoryId, ctx: Context, user_id: ScopeId = None, agent_id: ScopeId = None, run_id: ScopeId = None
+        memory_id: MemoryId,
+        ctx: Context,
+        user_id: ScopeId = None,
+        agent_id: ScopeId = None,
+        run_id: ScopeId = None,
     ) -> dict:
         """How one memory changed: each event (ADD, UPDATE, INVALIDATE, DELETE), when and by whom."""
         return await call(ctx, "history", memory_id, user_id, agent_id, run_id)

@@ -43,7 +43,9 @@ def error_response(error: Exception) -> JSONResponse:
     traceback goes to the server's log)."""
     if not isinstance(error, LangMemError):
         logger.error("unexpected error in a server call", exc_info=error)
-        return JSONResponse(error_body("InternalServerError", "the server failed; see its log"), status_code=500)
+        return JSONResponse(
+            error_body("InternalServerError", "the server failed; see its log"), status_code=500
+        )
     status = next(code for kind, code in STATUSES if isinstance(error, kind))
     headers = AUTHENTICATE if status == 401 else None
     return JSONResponse(error_body(type(error).__name__, str(error)), status_code=status, headers=headers)

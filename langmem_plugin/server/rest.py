@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import InvalidFilterError
+from ..errors import InvalidFilterError, InvalidInputError
 from ..memory import Memory
 from ..pipeline.validation import load_json
 from .actions import MemoryActions
@@ -70,7 +70,9 @@ class AddRequest(Ids):
 class SearchRequest(Ids):
     query: str
     limit: int = 10
-    filters: dict[str, Any] | None = Field(default=None, description='metadata conditions, e.g. {"topic": "food"}')
+    filters: dict[str, Any] | None = Field(
+        default=None, description='metadata conditions, e.g. {"topic": "food"}'
+    )
     threshold: float | None = Field(default=None, description="lowest relevance returned, 0 to 1")
 
 
@@ -92,7 +94,9 @@ class HandoffRequest(BaseModel):
 
 class ShareRequest(Ids):
     principal: str = Field(description="who receives the grant")
-    rights: list[str] = Field(default_factory=lambda: ["read"], description="read; with admin also write, forget, share")
+    rights: list[str] = Field(
+        default_factory=lambda: ["read"], description="read; with admin also write, forget, share"
+    )
     filters: dict[str, Any] | None = Field(
         default=None, description="read-only grants: only memories whose metadata match these conditions"
     )
@@ -105,12 +109,25 @@ class ListQuery(Ids):
 
 
 class ForgetQuery(Ids):
-    purge: bool = Field(default=False, description="also erase history, profile and access log (right to be forgotten)")
-    across_users: bool = Field(default=False, description="allow a scope without user_id to span several users")
+    purge: bool = Field(
+        default=False, description="also erase history, profile and access log (right to be forgotten)"
+    )
+    across_users: bool = Field(
+        default=False, description="allow a scope without user_id to span several users"
+    )
 
 
 class AccessLogQuery(Ids):
     limit: int = 100
+
+
+def no_query(request: Request, _caller: Caller = Depends(current_caller)) -> None:
+    """For routes that take no query parameters: an id in the query string would otherwise be
+    ignored, and the call would act on another scope than its client meant. (After the key
+    check: an anonymous call is refused as such.)"""
+    if request.query_params:
+        names = ", ".join(sorted(set(request.query_params)))
+        raise InvalidInputError(f"this route takes no query parameters, got {names}: send them in the body")
 
 
 def rest_actions(request: Request, caller: Caller = Depends(current_caller)) -> MemoryActions:
@@ -119,6 +136,7 @@ def rest_actions(request: Request, caller: Caller = Depends(current_caller)) -> 
 
 
 Actions = Annotated[MemoryActions, Depends(rest_actions)]
+NO_QUERY = [Depends(no_query)]
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
@@ -127,15 +145,19 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-@router.post("/memories", summary="Remember messages (Mem0's add)")
+@router.post("/memories", summary="Remember messages (Mem0's add)", dependencies=NO_QUERY)
 def add_memories(body: AddRequest, actions: Actions) -> dict:
-    return actions.add(body.messages, **body.ids(), metadata=body.metadata, infer=body.infer, timestamp=body.timestamp)
+    return actions.add(
+        body.messages, **body.ids(), metadata=body.metadata, infer=body.infer, timestamp=body.timestamp
+    )
 
 
 @router.get("/memories", summary="List memories, newest first (Mem0's get_all)")
 def list_memories(query: Annotated[ListQuery, Query()], actions: Actions) -> dict:
     filters = None if query.filters is None else load_json(query.filters, "filters", InvalidFilterError)
-    return actions.list(**query.ids(), limit=query.limit, filters=filters, include_invalidated=query.include_invalidated)
+    return actions.list(
+        **query.ids(), limit=query.limit, filters=filters, include_invalidated=query.include_invalidated
+    )
 
 
 @router.delete("/memories", summary="Delete every memory of a scope (forget right)")
@@ -143,9 +165,11 @@ def delete_memories(query: Annotated[ForgetQuery, Query()], actions: Actions) ->
     return actions.forget(**query.ids(), purge=query.purge, across_users=query.across_users)
 
 
-@router.post("/memories/search", summary="Search memories (Mem0's search)")
+@router.post("/memories/search", summary="Search memories (Mem0's search)", dependencies=NO_QUERY)
 def search_memories(body: SearchRequest, actions: Actions) -> dict:
-    return actions.search(body.query, **body.ids(), limit=body.limit, filters=body.filters, threshold=body.threshold)
+    return actions.search(
+        body.query, **body.ids(), limit=body.limit, filters=body.filters, threshold=body.threshold
+    )
 
 
 @router.get("/memories/{memory_id}", summary="One memory")
@@ -153,7 +177,7 @@ def get_memory(memory_id: str, query: Annotated[Ids, Query()], actions: Actions)
     return actions.get(memory_id, **query.ids())
 
 
-@router.put("/memories/{memory_id}", summary="Rewrite one memory")
+@router.put("/memories/{memory_id}", summary="Rewrite one memory", dependencies=NO_QUERY)
 def update_memory(memory_id: str, body: UpdateRequest, actions: Actions) -> dict:
     return actions.update(memory_id, body.text, body.metadata, **body.ids())
 
@@ -173,27 +197,33 @@ def get_profile(query: Annotated[Ids, Query()], actions: Actions) -> dict:
     return actions.get_profile(**query.ids())
 
 
-@router.patch("/profile", summary="Set or remove profile keys")
+@router.patch("/profile", summary="Set or remove profile keys", dependencies=NO_QUERY)
 def set_profile(body: ProfileUpdate, actions: Actions) -> dict:
     return actions.set_profile(body.values, **body.ids())
 
 
-@router.post("/handoff", summary="Copy memories into another scope, with their provenance")
+@router.post(
+    "/handoff", summary="Copy memories into another scope, with their provenance", dependencies=NO_QUERY
+)
 def handoff(body: HandoffRequest, actions: Actions) -> dict:
     return actions.handoff(body.memory_ids, **body.to.ids())
 
 
-@router.get("/grants", summary="Your grants, and those you gave")
+@router.get("/grants", summary="Your grants, and those you gave", dependencies=NO_QUERY)
 def list_grants(actions: Actions) -> dict:
     return actions.grants()
 
 
-@router.post("/grants", summary="Give another principal access to a scope (share right)")
+@router.post(
+    "/grants", summary="Give another principal access to a scope (share right)", dependencies=NO_QUERY
+)
 def share(body: ShareRequest, actions: Actions) -> dict:
     return actions.share(body.principal, body.rights, body.filters, **body.ids())
 
 
-@router.delete("/grants/{grant_id}", summary="Revoke a grant; the next call of its holder is refused")
+@router.delete(
+    "/grants/{grant_id}", summary="Revoke a grant: its holder's next call is refused", dependencies=NO_QUERY
+)
 def revoke_grant(grant_id: str, actions: Actions) -> dict:
     return actions.revoke_grant(grant_id)
 
