@@ -58,6 +58,16 @@ def free_port_pair() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen, seconds: float = 20) -> None:
+    """Terminate a server process, and kill it if it is not gone within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_http(url: str, process: subprocess.Popen, seconds: float, what: str) -> None:
     """Poll `url` until it answers 200; raise RuntimeError (naming `what`) if the process exits or time runs out."""
     deadline = time.monotonic() + seconds

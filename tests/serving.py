@@ -23,7 +23,7 @@ from langmem_plugin.server.grants import Right
 from langmem_plugin.server.keys import Keyring
 from langmem_plugin.records import Scope
 
-from .servers import ROOT, free_port, wait_for_http
+from .servers import ROOT, free_port, stop_process, wait_for_http
 
 
 @contextmanager
@@ -112,9 +112,4 @@ def serve_process(env: dict[str, str], log: Path, *extra: str) -> Iterator[str]:
                 raise RuntimeError(f"{exc}:\n{log.read_text()[-4000:]}") from None
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 30)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
-from .servers import free_port, offline_env, wait_for_http
+from .servers import free_port, offline_env, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
@@ -67,12 +67,7 @@ def langgraph_dev(tmp_path: Path, config: str, **env: str):
                 pytest.fail(f"{exc}:\n{log_path.read_text()[-4000:]}")
             yield url, log_path
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from mcp.client.stdio import stdio_client
 from langmem_plugin import Memory, Scope
 from langmem_plugin.server.keys import Keyring
 
-from .helpers import HashingEmbeddings, RecordingChatModel, tool_call
+from .helpers import RecordingChatModel, tool_call
 from .servers import ROOT, offline_env
-from .serving import http_statuses, make_key, mcp_session, serving
+from .serving import http_statuses, make_key, mcp_session
 
 TOOLS = {
     "add_memory",
@@ -34,18 +34,6 @@ TOOLS = {
 }
 
 
-@pytest.fixture
-def memory(tmp_path):
-    with Memory({"path": str(tmp_path / "served")}, embeddings=HashingEmbeddings()) as instance:
-        yield instance
-
-
-@pytest.fixture
-def url(memory):
-    with serving(memory) as base:
-        yield base
-
-
 def payload(result) -> dict:
     """A tool result's JSON (FastMCP returns it as one text block)."""
     assert not result.isError, result.content
@@ -57,11 +45,11 @@ def refusal(result) -> str:
     return result.content[0].text
 
 
-async def test_every_tool_works_in_the_keys_scope_and_refuses_beyond_it(memory, url):
-    key = make_key(memory, "alice-app", "read,write,forget", user_id="alice")
-    make_key(memory, "ben-app", user_id="ben")
-    memory.add("Ben keeps bees", user_id="ben", infer=False)
-    async with mcp_session(url, key) as mcp:
+async def test_every_tool_works_in_the_keys_scope_and_refuses_beyond_it(fast_memory, served):
+    key = make_key(fast_memory, "alice-app", "read,write,forget", user_id="alice")
+    make_key(fast_memory, "ben-app", user_id="ben")
+    fast_memory.add("Ben keeps bees", user_id="ben", infer=False)
+    async with mcp_session(served, key) as mcp:
         assert {tool.name for tool in (await mcp.list_tools()).tools} == TOOLS
         [added] = payload(await mcp.call_tool("add_memory", {"text": "Alice's cat is called Miso"}))[
             "results"
@@ -81,7 +69,7 @@ async def test_every_tool_works_in_the_keys_scope_and_refuses_beyond_it(memory, 
         assert "NotGrantedError" in refusal(
             await mcp.call_tool("search_memory", {"query": "bees", "user_id": "ben"})
         )
-        ben_memory = memory.get_all(user_id="ben")[0].id
+        ben_memory = fast_memory.get_all(user_id="ben")[0].id
         assert "MemoryNotFoundError" in refusal(await mcp.call_tool("get_memory", {"memory_id": ben_memory}))
         assert payload(await mcp.call_tool("delete_memory", {"memory_id": added["id"]}))["id"] == added["id"]
         await mcp.call_tool(
@@ -89,15 +77,15 @@ async def test_every_tool_works_in_the_keys_scope_and_refuses_beyond_it(memory, 
         )
         forgotten = payload(await mcp.call_tool("forget_memories", {"run_id": "s1"}))
         assert forgotten == {"deleted": 1, "purged": True, "scope": {"user_id": "alice", "run_id": "s1"}}
-    assert memory.get_all(user_id="alice") == []
-    assert [r.text for r in memory.get_all(user_id="ben")] == ["Ben keeps bees"]
+    assert fast_memory.get_all(user_id="alice") == []
+    assert [r.text for r in fast_memory.get_all(user_id="ben")] == ["Ben keeps bees"]
 
 
-async def test_the_profile_is_a_resource_of_the_current_or_a_named_scope(memory, url):
-    memory.set_profile({"language": "pt"}, user_id="alice")
-    memory.set_profile({"tone": "terse"}, user_id="alice", agent_id="bot7")
-    key = make_key(memory, "alice-app", user_id="alice")
-    async with mcp_session(url, key) as mcp:
+async def test_the_profile_is_a_resource_of_the_current_or_a_named_scope(fast_memory, served):
+    fast_memory.set_profile({"language": "pt"}, user_id="alice")
+    fast_memory.set_profile({"tone": "terse"}, user_id="alice", agent_id="bot7")
+    key = make_key(fast_memory, "alice-app", user_id="alice")
+    async with mcp_session(served, key) as mcp:
         templates = [t.uriTemplate for t in (await mcp.list_resource_templates()).resourceTemplates]
         assert templates == ["langmem://scopes/{scope}/profile"]
         current = await mcp.read_resource("langmem://scopes/current/profile")
@@ -111,12 +99,12 @@ async def test_the_profile_is_a_resource_of_the_current_or_a_named_scope(memory,
             await mcp.read_resource("langmem://scopes/user_id%3Dbob/profile")
 
 
-async def test_revoking_a_grant_or_a_key_stops_the_next_call(memory, url):
-    keyring = Keyring(memory.services.kv)
+async def test_revoking_a_grant_or_a_key_stops_the_next_call(fast_memory, served):
+    keyring = Keyring(fast_memory.services.kv)
     key, record = keyring.create_key("temp-agent")
     grant = keyring.grant("temp-agent", [Scope(user_id="eve")], ["read", "write"], "test")
     with pytest.raises(BaseExceptionGroup) as refused:
-        async with mcp_session(url, key) as mcp:
+        async with mcp_session(served, key) as mcp:
             payload(await mcp.call_tool("add_memory", {"text": "Eve flies on Tuesday"}))
             keyring.revoke_grant(grant.id)
             assert "NotGrantedError" in refusal(await mcp.call_tool("search_memory", {"query": "flight"}))
@@ -124,18 +112,18 @@ async def test_revoking_a_grant_or_a_key_stops_the_next_call(memory, url):
             await mcp.call_tool("search_memory", {"query": "flight"})
     assert http_statuses(refused.value) == [401]
     with pytest.raises(BaseExceptionGroup) as again:  # a new session: refused at its first message
-        async with mcp_session(url, key):
+        async with mcp_session(served, key):
             pass
     assert http_statuses(again.value) == [401]
 
 
-async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(memory, url):
-    key = make_key(memory, "ana-agent", user_id="ana")
+async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(fast_memory, served):
+    key = make_key(fast_memory, "ana-agent", user_id="ana")
     client = MultiServerMCPClient(
         {
             "memory": {
                 "transport": "streamable_http",
-                "url": f"{url}/mcp",
+                "url": f"{served}/mcp",
                 "headers": {"Authorization": f"Bearer {key}"},
             }
         }
@@ -158,17 +146,17 @@ async def test_langchain_mcp_adapters_give_create_agent_the_tools_of_the_key(mem
     seen = [m for m in model.prompts[2] if isinstance(m, ToolMessage)]
     assert [m.name for m in seen] == ["add_memory", "search_memory"]
     assert "blue Brompton" in str(seen[1].content) and "ana" in str(seen[1].content)
-    assert [r.text for r in memory.get_all(user_id="ana")] == ["Ana's bike is a blue Brompton."]
+    assert [r.text for r in fast_memory.get_all(user_id="ana")] == ["Ana's bike is a blue Brompton."]
 
 
-def test_the_mcp_endpoint_refuses_a_missing_or_wrong_key_as_json(url):
+def test_the_mcp_endpoint_refuses_a_missing_or_wrong_key_as_json(served):
     for headers in (
         {},
         {"Authorization": "Bearer lmk_0000000000000000_nope"},
         {"Authorization": "Basic eDp5"},
     ):
         response = httpx.post(
-            f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers
+            f"{served}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers
         )
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "UnauthenticatedError"

@@ -6,30 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 
-from langmem_plugin import Memory, Scope
+from langmem_plugin import Scope
 from langmem_plugin.server.keys import Keyring
 from langmem_plugin.server.namespaces import ACCESS_LOG
 
-from .helpers import HashingEmbeddings
-from .serving import bearer, make_key, serving
+from .serving import bearer, make_key
 
 
-@pytest.fixture
-def memory(tmp_path):
-    with Memory({"path": str(tmp_path / "served")}, embeddings=HashingEmbeddings()) as instance:
-        yield instance
-
-
-@pytest.fixture
-def url(memory):
-    with serving(memory) as base:
-        yield base
-
-
-def client(url: str, key: str | None) -> httpx.Client:
-    return httpx.Client(base_url=url, headers=bearer(key) if key else {}, timeout=60)
+def client(served: str, key: str | None) -> httpx.Client:
+    return httpx.Client(base_url=served, headers=bearer(key) if key else {}, timeout=60)
 
 
 def error_of(response: httpx.Response) -> str:
@@ -38,9 +24,9 @@ def error_of(response: httpx.Response) -> str:
     return body["error"]["type"]
 
 
-def test_mem0_routes_round_trip_in_the_keys_own_scope(memory, url):
-    key = make_key(memory, "alice-app", "read,write", user_id="alice")
-    with client(url, key) as api:
+def test_mem0_routes_round_trip_in_the_keys_own_scope(fast_memory, served):
+    key = make_key(fast_memory, "alice-app", "read,write", user_id="alice")
+    with client(served, key) as api:
         blocks = [{"type": "text", "text": "My favourite editor is Helix."}]
         added = api.post(
             "/v1/memories", json={"messages": [{"role": "user", "content": blocks}], "infer": False}
@@ -68,21 +54,21 @@ def test_mem0_routes_round_trip_in_the_keys_own_scope(memory, url):
         assert api.get("/v1/memories").json()["results"] == []
         missing = api.get(f"/v1/memories/{memory_id}")
         assert missing.status_code == 404 and error_of(missing) == "MemoryNotFoundError"
-    assert memory.get_all(user_id="alice") == []
-    assert [e.event.value for e in memory.history(memory_id)] == ["ADD", "UPDATE", "DELETE"]
+    assert fast_memory.get_all(user_id="alice") == []
+    assert [e.event.value for e in fast_memory.history(memory_id)] == ["ADD", "UPDATE", "DELETE"]
 
 
-def test_an_inferred_add_extracts_facts_in_the_keys_scope(memory, url):
-    key = make_key(memory, "alice-app", user_id="alice")
-    with client(url, key) as api:
+def test_an_inferred_add_extracts_facts_in_the_keys_scope(fast_memory, served):
+    key = make_key(fast_memory, "alice-app", user_id="alice")
+    with client(served, key) as api:
         added = api.post("/v1/memories", json={"messages": "I love green curry and I live in Lisbon"})
     texts = sorted(item["memory"] for item in added.json()["results"])
     assert texts == ["Alice lives in Lisbon.", "Alice loves green curry."]
-    assert sorted(r.text for r in memory.get_all(user_id="alice")) == texts
+    assert sorted(r.text for r in fast_memory.get_all(user_id="alice")) == texts
 
 
-def test_the_openapi_document_lists_every_route_and_the_bearer_scheme(url):
-    document = httpx.get(f"{url}/openapi.json").json()
+def test_the_openapi_document_lists_every_route_and_the_bearer_scheme(served):
+    document = httpx.get(f"{served}/openapi.json").json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert {
         "/v1/memories",
@@ -98,9 +84,9 @@ def test_the_openapi_document_lists_every_route_and_the_bearer_scheme(url):
     assert document["paths"]["/v1/memories/search"]["post"]["responses"]["403"]
 
 
-def test_unknown_or_mistyped_fields_are_refused_and_nothing_is_stored(memory, url):
-    key = make_key(memory, "alice-app", user_id="alice")
-    with client(url, key) as api:
+def test_unknown_or_mistyped_fields_are_refused_and_nothing_is_stored(fast_memory, served):
+    key = make_key(fast_memory, "alice-app", user_id="alice")
+    with client(served, key) as api:
         for response in (
             api.post("/v1/memories", json={"messages": "I like tea", "userid": "bob"}),
             api.post("/v1/memories", json={"messages": "I like tea", "user_id": 7}),
@@ -111,21 +97,23 @@ def test_unknown_or_mistyped_fields_are_refused_and_nothing_is_stored(memory, ur
         assert empty.status_code == 400 and error_of(empty) == "EmptyContentError"
         bad_filter = api.get("/v1/memories", params={"filters": "{not json"})
         assert bad_filter.status_code == 400 and error_of(bad_filter) == "InvalidFilterError"
-    assert memory.get_all(user_id="alice") == [] and memory.get_all(user_id="bob") == []
+    assert fast_memory.get_all(user_id="alice") == [] and fast_memory.get_all(user_id="bob") == []
 
 
-def test_a_shared_grant_reads_only_the_memories_with_its_metadata_until_revoked(memory, url):
-    alice = make_key(memory, "alice-app", "read,write,share", user_id="alice")
-    bob = make_key(memory, "billing-desk")
-    with client(url, alice) as api:
+def test_a_shared_grant_reads_only_the_memories_with_its_metadata_until_revoked(fast_memory, served):
+    alice = make_key(fast_memory, "alice-app", "read,write,share", user_id="alice")
+    bob = make_key(fast_memory, "billing-desk")
+    with client(served, alice) as api:
         for text, topic in (("Invoice 42 is overdue.", "billing"), ("Alice is allergic to nuts.", "health")):
             api.post("/v1/memories", json={"messages": text, "infer": False, "metadata": {"topic": topic}})
         shared = api.post("/v1/grants", json={"principal": "billing-desk", "filters": {"topic": "billing"}})
         assert shared.status_code == 200, shared.text
         too_much = api.post("/v1/grants", json={"principal": "billing-desk", "rights": ["write"]})
         assert too_much.status_code == 403 and error_of(too_much) == "NotGrantedError"
-        health_id = next(r.id for r in memory.get_all(user_id="alice") if r.metadata["topic"] == "health")
-    with client(url, bob) as desk:
+        health_id = next(
+            r.id for r in fast_memory.get_all(user_id="alice") if r.metadata["topic"] == "health"
+        )
+    with client(served, bob) as desk:
         assert [m["memory"] for m in desk.get("/v1/memories").json()["results"]] == ["Invoice 42 is overdue."]
         found = desk.post("/v1/memories/search", json={"query": "allergic nuts invoice"}).json()["results"]
         assert [m["memory"] for m in found] == ["Invoice 42 is overdue."]
@@ -135,23 +123,23 @@ def test_a_shared_grant_reads_only_the_memories_with_its_metadata_until_revoked(
         assert desk.post("/v1/memories", json={"messages": "x", "user_id": "alice"}).status_code == 403
         assert desk.get("/v1/profile").status_code == 403
         assert desk.get("/v1/grants").json()["grants"][0]["filters"] == {"topic": "billing"}
-    with client(url, alice) as api:
+    with client(served, alice) as api:
         assert api.delete(f"/v1/grants/{shared.json()['id']}").status_code == 200
-    with client(url, bob) as desk:
+    with client(served, bob) as desk:
         refused = desk.get("/v1/memories")
         assert refused.status_code == 403 and error_of(refused) == "NotGrantedError"
 
 
-def test_handoff_copies_memories_with_their_provenance_once(memory, url):
+def test_handoff_copies_memories_with_their_provenance_once(fast_memory, served):
     triage = Scope(user_id="ana", agent_id="triage")
-    memory.add("Ana's router model is X200.", user_id="ana", agent_id="triage", infer=False)
-    original = memory.get_all(user_id="ana", agent_id="triage")[0]
-    keyring = Keyring(memory.services.kv)
+    fast_memory.add("Ana's router model is X200.", user_id="ana", agent_id="triage", infer=False)
+    original = fast_memory.get_all(user_id="ana", agent_id="triage")[0]
+    keyring = Keyring(fast_memory.services.kv)
     key, _ = keyring.create_key("dispatcher")
     keyring.grant("dispatcher", [triage], ["read"], "test")
     keyring.grant("dispatcher", [Scope(user_id="ana", agent_id="billing")], ["write"], "test")
-    billing = make_key(memory, "billing-bot", "read", user_id="ana", agent_id="billing")
-    with client(url, key) as api:
+    billing = make_key(fast_memory, "billing-bot", "read", user_id="ana", agent_id="billing")
+    with client(served, key) as api:
         body = {"memory_ids": [original.id], "to": {"user_id": "ana", "agent_id": "billing"}}
         first = api.post("/v1/handoff", json=body).json()["results"]
         again = api.post("/v1/handoff", json=body).json()["results"]
@@ -159,7 +147,7 @@ def test_handoff_copies_memories_with_their_provenance_once(memory, url):
         assert into_triage.status_code == 403  # the dispatcher may read triage, not write it
     assert first[0]["event"] == "ADD" and again[0]["event"] == "NOOP" and first[0]["id"] == again[0]["id"]
     assert first[0]["from"] == original.id
-    with client(url, billing) as bot:
+    with client(served, billing) as bot:
         [copy] = bot.get("/v1/memories").json()["results"]
         history = bot.get(f"/v1/memories/{copy['id']}/history").json()["results"]
     assert copy["memory"] == original.text and copy["agent_id"] == "billing"
@@ -169,17 +157,17 @@ def test_handoff_copies_memories_with_their_provenance_once(memory, url):
     assert [(e["event"], e["actor_id"]) for e in history] == [("ADD", "handoff:dispatcher")]
 
 
-def test_the_access_log_names_who_touched_what_without_text_and_a_purge_erases_it(memory, url):
-    alice = make_key(memory, "alice-app", "read,write,forget", user_id="alice")
-    bob = make_key(memory, "bob-app", user_id="bob")
-    auditor = make_key(memory, "auditor", "admin", user_id="alice")
-    with client(url, alice) as api:
+def test_the_access_log_names_who_touched_what_without_text_and_a_purge_erases_it(fast_memory, served):
+    alice = make_key(fast_memory, "alice-app", "read,write,forget", user_id="alice")
+    bob = make_key(fast_memory, "bob-app", user_id="bob")
+    auditor = make_key(fast_memory, "auditor", "admin", user_id="alice")
+    with client(served, alice) as api:
         added = api.post("/v1/memories", json={"messages": "Alice drinks oolong", "infer": False}).json()
         api.post("/v1/memories/search", json={"query": "what does alice drink"})
-    with client(url, bob) as api:
+    with client(served, bob) as api:
         api.post("/v1/memories", json={"messages": "Bob drinks espresso", "infer": False})
     memory_id = added["results"][0]["id"]
-    with client(url, auditor) as api:
+    with client(served, auditor) as api:
         entries = api.get("/v1/access-log").json()["results"]
         assert api.get("/v1/access-log", params={"user_id": "bob"}).status_code == 403
     assert [(e["principal"], e["action"], e["memory_ids"], e["via"]) for e in entries] == [
@@ -187,16 +175,16 @@ def test_the_access_log_names_who_touched_what_without_text_and_a_purge_erases_i
         ("alice-app", "add", [memory_id], "rest"),
     ]
     assert "oolong" not in str(entries)
-    with client(url, alice) as api:
+    with client(served, alice) as api:
         forgotten = api.delete("/v1/memories", params={"purge": "true"}).json()
     assert forgotten == {"deleted": 1, "purged": True, "scope": {"user_id": "alice"}}
-    keys = memory.services.kv.keys(ACCESS_LOG)
+    keys = fast_memory.services.kv.keys(ACCESS_LOG)
     assert keys and all(key.startswith("user_id=bob/") for key in keys)
 
 
-def test_an_app_key_over_an_agent_reaches_each_user_of_it_and_no_other_agent(memory, url):
-    key = make_key(memory, "support-app", "read,write,forget", agent_id="support")
-    with client(url, key) as api:
+def test_an_app_key_over_an_agent_reaches_each_user_of_it_and_no_other_agent(fast_memory, served):
+    key = make_key(fast_memory, "support-app", "read,write,forget", agent_id="support")
+    with client(served, key) as api:
         for user in ("ana", "ben"):
             api.post(
                 "/v1/memories",
@@ -208,17 +196,17 @@ def test_an_app_key_over_an_agent_reaches_each_user_of_it_and_no_other_agent(mem
         across = api.delete("/v1/memories")
         assert across.status_code == 400 and error_of(across) == "CrossUserDeleteError"
         assert api.delete("/v1/memories", params={"across_users": "true"}).json()["deleted"] == 2
-    assert memory.get_all(agent_id="support") == []
+    assert fast_memory.get_all(agent_id="support") == []
 
 
-def test_a_key_over_several_users_names_one_and_a_read_grant_cannot_write(memory, url):
-    keyring = Keyring(memory.services.kv)
+def test_a_key_over_several_users_names_one_and_a_read_grant_cannot_write(fast_memory, served):
+    keyring = Keyring(fast_memory.services.kv)
     key, _ = keyring.create_key("ops")
     keyring.grant("ops", [Scope(user_id="ana"), Scope(user_id="ben")], ["read", "write"], "test")
     keyring.grant("ops", [Scope(user_id="cy")], ["read"], "test")
-    memory.add("Cy likes chess", user_id="cy", infer=False)
-    cy_memory = memory.get_all(user_id="cy")[0].id
-    with client(url, key) as api:
+    fast_memory.add("Cy likes chess", user_id="cy", infer=False)
+    cy_memory = fast_memory.get_all(user_id="cy")[0].id
+    with client(served, key) as api:
         ambiguous = api.post("/v1/memories", json={"messages": "hello there friend", "infer": False})
         assert ambiguous.status_code == 400 and error_of(ambiguous) == "MissingScopeError"
         assert (
@@ -230,20 +218,20 @@ def test_a_key_over_several_users_names_one_and_a_read_grant_cannot_write(memory
         assert api.get(f"/v1/memories/{cy_memory}").status_code == 200
         refused = api.delete(f"/v1/memories/{cy_memory}")
         assert refused.status_code == 403 and error_of(refused) == "NotGrantedError"
-    assert [r.text for r in memory.get_all(user_id="cy")] == ["Cy likes chess"]
+    assert [r.text for r in fast_memory.get_all(user_id="cy")] == ["Cy likes chess"]
 
 
-async def test_concurrent_async_clients_each_store_in_their_own_scope_exactly_once(memory, url):
-    keys = {user: make_key(memory, f"{user}-app", user_id=user) for user in ("u0", "u1", "u2", "u3")}
+async def test_concurrent_async_clients_each_store_in_their_own_scope_exactly_once(fast_memory, served):
+    keys = {user: make_key(fast_memory, f"{user}-app", user_id=user) for user in ("u0", "u1", "u2", "u3")}
 
     async def write(user: str, index: int) -> int:
-        async with httpx.AsyncClient(base_url=url, headers=bearer(keys[user]), timeout=60) as api:
+        async with httpx.AsyncClient(base_url=served, headers=bearer(keys[user]), timeout=60) as api:
             body = {"messages": f"{user} note {index}", "infer": False}
             return (await api.post("/v1/memories", json=body)).status_code
 
     statuses = await asyncio.gather(*(write(user, i) for user in keys for i in range(6)))
     assert statuses == [200] * 24
     for user in keys:
-        assert sorted(r.text for r in memory.get_all(user_id=user)) == sorted(
+        assert sorted(r.text for r in fast_memory.get_all(user_id=user)) == sorted(
             f"{user} note {i}" for i in range(6)
         )

@@ -122,16 +122,21 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
         message = {"role": "user", "content": text}
         return await call(ctx, "add", [message], user_id, agent_id, run_id, metadata, infer)
 
-    @server.tool()
-    async def get_memory(
-        memory_id: MemoryId,
-        ctx: Context,
-        user_id: ScopeId = None,
-        agent_id: ScopeId = None,
-        run_id: ScopeId = None,
-    ) -> dict:
-        """One memory by id, with its metadata, valid time and sources."""
-        return await call(ctx, "get", memory_id, user_id, agent_id, run_id)
+    def by_id(method: str, name: str, description: str) -> None:
+        """A tool that acts on one memory, named by its id."""
+
+        async def tool(
+            memory_id: MemoryId,
+            ctx: Context,
+            user_id: ScopeId = None,
+            agent_id: ScopeId = None,
+            run_id: ScopeId = None,
+        ) -> dict:
+            return await call(ctx, method, memory_id, user_id, agent_id, run_id)
+
+        server.add_tool(tool, name=name, description=description)
+
+    by_id("get", "get_memory", "One memory by id, with its metadata, valid time and sources.")
 
     @server.tool()
     async def update_memory(
@@ -145,27 +150,12 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
         """Replace the text of one memory (get ids from search_memory)."""
         return await call(ctx, "update", memory_id, text, None, user_id, agent_id, run_id)
 
-    @server.tool()
-    async def delete_memory(
-        memory_id: MemoryId,
-        ctx: Context,
-        user_id: ScopeId = None,
-        agent_id: ScopeId = None,
-        run_id: ScopeId = None,
-    ) -> dict:
-        """Forget one memory (get ids from search_memory). Its history stays."""
-        return await call(ctx, "delete", memory_id, user_id, agent_id, run_id)
-
-    @server.tool()
-    async def memory_history(
-        memory_id: MemoryId,
-        ctx: Context,
-        user_id: ScopeId = None,
-        agent_id: ScopeId = None,
-        run_id: ScopeId = None,
-    ) -> dict:
-        """How one memory changed: each event (ADD, UPDATE, INVALIDATE, DELETE), when and by whom."""
-        return await call(ctx, "history", memory_id, user_id, agent_id, run_id)
+    by_id("delete", "delete_memory", "Forget one memory (get ids from search_memory). Its history stays.")
+    by_id(
+        "history",
+        "memory_history",
+        "How one memory changed: each event (ADD, UPDATE, INVALIDATE, DELETE), when and by whom.",
+    )
 
     @server.tool()
     async def forget_memories(
