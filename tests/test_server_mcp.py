@@ -163,6 +163,24 @@ def test_the_mcp_endpoint_refuses_a_missing_or_wrong_key_as_json(served):
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_a_request_naming_another_host_is_refused_before_any_tool_runs(fast_memory, served):
+    """DNS rebinding: a page on evil.example resolved to 127.0.0.1 sends `Host: evil.example`."""
+    key = make_key(fast_memory, "rebound", user_id="rita")
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "add_memory", "arguments": {"text": "Rita was here"}},
+    }
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+    rebound = httpx.post(f"{served}/mcp", json=call, headers={**headers, "Host": "evil.example"})
+    assert rebound.status_code == 421
+    assert fast_memory.get_all(user_id="rita") == []
+    direct = httpx.post(f"{served}/mcp", json=call, headers=headers)
+    assert direct.status_code == 200 and "Rita was here" in direct.text
+    assert [r.text for r in fast_memory.get_all(user_id="rita")] == ["Rita was here"]
+
+
 async def test_the_stdio_server_is_bound_to_its_command_lines_scope(tmp_path, minilm):
     env = offline_env(tmp_path)
     parameters = StdioServerParameters(

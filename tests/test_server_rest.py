@@ -11,6 +11,7 @@ from langmem_plugin import Scope
 from langmem_plugin.server.keys import Keyring
 from langmem_plugin.server.namespaces import ACCESS_LOG
 
+from .helpers import stored_bytes
 from .serving import bearer, make_key
 
 
@@ -235,3 +236,19 @@ async def test_concurrent_async_clients_each_store_in_their_own_scope_exactly_on
         assert sorted(r.text for r in fast_memory.get_all(user_id=user)) == sorted(
             f"{user} note {i}" for i in range(6)
         )
+
+
+def test_a_purge_leaves_no_byte_of_what_the_access_log_recorded(fast_memory, served):
+    """The access log holds memory ids and the scope; after `delete_all(purge=True)` no file of
+    the store holds them (its grants, which name the user, are the operator's to revoke)."""
+    key = make_key(fast_memory, "zed-app", user_id="zed")
+    with client(served, key) as api:
+        added = api.post("/v1/memories", json={"messages": "Zed collects old radios", "infer": False}).json()
+        memory_id = added["results"][0]["id"]
+        api.post("/v1/memories/search", json={"query": "radios"})
+        api.get(f"/v1/memories/{memory_id}")
+    assert fast_memory.services.kv.keys(ACCESS_LOG, "user_id=zed/")
+    fast_memory.delete_all(user_id="zed", purge=True)
+    assert fast_memory.services.kv.keys(ACCESS_LOG) == []
+    leftovers = [name for name, data in stored_bytes(fast_memory).items() if memory_id.encode() in data]
+    assert leftovers == []
