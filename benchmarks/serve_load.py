@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import httpx
 from mcp import ClientSession
@@ -101,7 +103,7 @@ def next_call(rng: random.Random, user: str, write_share: float, counter: int) -
     return "search", f"what does {user} like about {rng.choice(TOPICS)}"
 
 
-async def timed(tally: Tally, call) -> None:
+async def timed(tally: Tally, call: Callable[[], Awaitable[bool]]) -> None:
     started = time.perf_counter()
     try:
         ok = await call()
@@ -114,45 +116,48 @@ async def timed(tally: Tally, call) -> None:
         tally.error("refused")
 
 
-async def rest_client(url: str, key: str, user: str, args, deadline: float, tally: Tally, seed: int) -> None:
+Send = Callable[[str, str], Awaitable[bool]]
+
+
+async def repeat_calls(send: Send, user: str, args, deadline: float, tally: Tally, seed: int) -> None:
+    """One call after another until the deadline or --max-calls; `send(kind, text)` makes one."""
     rng = random.Random(seed)
+    for counter in range(args.max_calls):
+        if time.monotonic() >= deadline:
+            return
+        kind, text = next_call(rng, user, args.write_share, counter)
+        await timed(tally, functools.partial(send, kind, text))
+
+
+async def rest_client(url: str, key: str, user: str, args, deadline: float, tally: Tally, seed: int) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as http:
-        for counter in range(args.max_calls):
-            if time.monotonic() >= deadline:
-                return
-            kind, text = next_call(rng, user, args.write_share, counter)
 
-            async def call():
-                if kind == "add":
-                    response = await http.post("/v1/memories", json={"messages": text, "infer": False})
-                else:
-                    response = await http.post("/v1/memories/search", json={"query": text, "limit": 5})
-                return response.status_code == 200 and "results" in response.json()
+        async def send(kind: str, text: str) -> bool:
+            if kind == "add":
+                response = await http.post("/v1/memories", json={"messages": text, "infer": False})
+            else:
+                response = await http.post("/v1/memories/search", json={"query": text, "limit": 5})
+            return response.status_code == 200 and "results" in response.json()
 
-            await timed(tally, call)
+        await repeat_calls(send, user, args, deadline, tally, seed)
 
 
 async def mcp_client(url: str, key: str, user: str, args, deadline: float, tally: Tally, seed: int) -> None:
-    rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(120, read=300)) as http:
         async with streamable_http_client(f"{url}/mcp", http_client=http) as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                for counter in range(args.max_calls):
-                    if time.monotonic() >= deadline:
-                        return
-                    kind, text = next_call(rng, user, args.write_share, counter)
 
-                    async def call():
-                        if kind == "add":
-                            result = await session.call_tool("add_memory", {"text": text})
-                        else:
-                            result = await session.call_tool("search_memory", {"query": text, "limit": 5})
-                        return not result.isError
+                async def send(kind: str, text: str) -> bool:
+                    if kind == "add":
+                        result = await session.call_tool("add_memory", {"text": text})
+                    else:
+                        result = await session.call_tool("search_memory", {"query": text, "limit": 5})
+                    return not result.isError
 
-                    await timed(tally, call)
+                await repeat_calls(send, user, args, deadline, tally, seed)
 
 
 async def drive(url: str, keys: list[str], args) -> dict:

@@ -13,7 +13,8 @@ def test_serve_load_script_reports_both_doors_as_json_without_errors(tmp_path):
     output = tmp_path / "serve_load.json"
     argv = ["--mcp-clients", "1", "--rest-clients", "1", "--seconds", "3", "--max-calls", "6"]
     argv += ["--seed-memories", "3", "--write-share", "0.5", "--output", str(output)]
-    completed = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=400)
+    command = [sys.executable, str(SCRIPT), *argv]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr
     report = json.loads(output.read_text())
     assert report == json.loads(completed.stdout)
