@@ -1,4 +1,5 @@
-"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|bench|serve|keys`.
+"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|bench`,
+and `serve|keys` (server/commands.py).
 
 Every error is one line on stderr and exit status 2 (with `--json`, a JSON object
 `{"error": {"type", "message"}}` instead of the text line), raised before anything is written.

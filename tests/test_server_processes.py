@@ -5,12 +5,14 @@ commands whose changes every running server sees at its next call."""
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 
 import httpx
 import pytest
 
 from langmem_plugin import Memory
+from langmem_plugin.cli import main
 from langmem_plugin.server.namespaces import ACCESS_LOG
 
 from .servers import offline_env
@@ -51,6 +53,17 @@ def test_the_keys_commands_create_list_grant_and_revoke_with_typed_errors(tmp_pa
     assert json.loads(cli("keys", "list", "--json", env=env).stdout) == []
     assert cli("keys", "ungrant", grants[0]["id"], env=env).returncode == 0
     assert cli("serve", "--stdio", env=env).returncode == 2  # bound to no scope
+
+
+@pytest.mark.parametrize("module", ["mcp", "fastapi", "uvicorn"])
+def test_serve_without_the_server_extra_names_it_before_opening_the_store(
+    tmp_path, monkeypatch, capsys, module
+):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed: find_spec answers None
+    store = tmp_path / "store"
+    assert main(["--path", str(store), "serve", "--port", "1"]) == 2
+    assert 'pip install "langmem-plugin[server]"' in capsys.readouterr().err
+    assert not store.exists()
 
 
 @pytest.mark.slow

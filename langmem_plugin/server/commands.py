@@ -12,12 +12,18 @@ from typing import Any, Callable
 
 from ..config import MemoryConfig
 from ..errors import InvalidFilterError, InvalidInputError, InvalidScopeError
+from ..extras import Requirement, require
 from ..memory import Memory
 from ..pipeline.validation import check_scope, load_json
 from ..records import SCOPE_FIELDS, Scope
 from .grants import Grant, Right, parse_rights
 
 DEFAULT_PORT = 8765
+SERVER_PACKAGES: list[Requirement] = [
+    ("mcp", "mcp", "server"),
+    ("fastapi", "fastapi", "server"),
+    ("uvicorn", "uvicorn", "server"),
+]
 Emit = Callable[[argparse.Namespace, Any, list[str]], None]
 
 
@@ -112,6 +118,7 @@ def _grant_line(grant: Grant) -> str:
 
 
 def run_serve(args: argparse.Namespace, config: MemoryConfig) -> None:
+    require(SERVER_PACKAGES, "langmem-plugin serve")
     rights = _rights(args)
     if args.stdio:
         scopes = _scopes(args, config.limits)
