@@ -73,7 +73,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     revoke.add_argument("key_id", help="the key id, as keys list shows it")
 
     grant = actions.add_parser("grant", help="give a principal rights over scopes")
-    grant.add_argument("principal")
+    grant.add_argument("principal", help="who receives the grant, e.g. analytics")
     _scope_options(grant, scope_help)
     grant.add_argument(
         "--scope", action="append", default=[], help="a scope key, e.g. 'user_id=alice|agent_id=bot7'"
@@ -84,10 +84,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> list[argparse.ArgumentP
     )
 
     grants = actions.add_parser("grants", help="every grant, or a principal's")
-    grants.add_argument("--principal")
+    grants.add_argument("--principal", help="only the grants held by this principal")
 
     ungrant = actions.add_parser("ungrant", help="revoke a grant: its holder's next call is refused")
-    ungrant.add_argument("grant_id")
+    ungrant.add_argument("grant_id", help="the grant id, as keys grants shows it")
     return [create, *(actions.choices[name] for name in ("list", "revoke", "grant", "grants", "ungrant"))]
 
 
