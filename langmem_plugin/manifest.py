@@ -20,7 +20,7 @@ from .errors import ConfigurationError, StoreCorruptedError
 from .pipeline.audit import HISTORY, SCOPE_INDEX
 from .services import MemoryServices
 from .tiers.graph.sqlite_backend import SQLiteGraphStore
-from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from .tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from .tiers.vector.sqlite_backend import SQLiteVectorStore
 
 # 2: the scope index files a write's new memories in runs (pipeline/audit.py), which format-1
@@ -44,7 +44,7 @@ def _parts(services: MemoryServices) -> dict[str, _Part]:
     if isinstance(services.graph, SQLiteGraphStore):
         graph = services.graph
         parts["graph.sqlite3"] = _Part(graph.read_manifest, graph.add_manifest, graph.set_manifest)
-    if isinstance(services.kv, DiskCacheKeyValueStore):
+    if isinstance(services.kv, SQLiteKeyValueStore):
         kv = services.kv
         for namespace in CHECKED_NAMESPACES:
             parts[f"kv/{namespace}"] = _Part(

@@ -107,9 +107,9 @@ def _kv_store(config: MemoryConfig, root: Path) -> KeyValueStore:
         from .tiers.keyvalue.redis_backend import RedisKeyValueStore
 
         return RedisKeyValueStore(config.kv.url, prefix=config.kv.prefix)
-    from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+    from .tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
-    return DiskCacheKeyValueStore(root / "kv")
+    return SQLiteKeyValueStore(root / "kv")
 
 
 def default_embeddings(config: MemoryConfig) -> Embeddings:
@@ -147,7 +147,6 @@ def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore)
         prompts=Prompts(custom_extraction=config.llm.custom_extraction, custom_update=config.llm.custom_update),
         cache=kv if config.llm.cache else None,
         retries=config.llm.retries,
-        parallel_calls=config.llm.parallel_calls,
         structured_output=config.llm.structured_output,
     )
 

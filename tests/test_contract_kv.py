@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,9 +17,10 @@ from hypothesis import strategies as st
 from langmem_plugin.pipeline.audit import log_events
 from langmem_plugin.pipeline.forget import PROFILES, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import EventType, HistoryEvent, Scope, utc_now
-from langmem_plugin.errors import StoreBusyError
+from langmem_plugin.errors import InvalidInputError, StoreBusyError
 from langmem_plugin.tiers.keyvalue import KeyValueStore, redis_backend
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .backends import KV_BACKENDS
 from .scopes import scopes
@@ -81,8 +83,9 @@ def test_append_skips_items_already_present(kv):
 
 
 def test_batches_larger_than_one_query_and_values_larger_than_a_page(kv):
-    """Batch writes span several `IN (...)` chunks, and big values (diskcache keeps those over
-    32 KiB in files) are replaced, appended to and deleted like small ones."""
+    """Batch writes of many keys, and big values (a batch's journal entry; more than one SQLite
+    page, more than Redis's small-value encodings) are replaced, appended to and deleted like
+    small ones."""
     many = {f"k{i}": {"n": i} for i in range(1234)}
     kv.put_many("history", many)
     assert kv.get_many("history", list(many) + ["missing"]) == many
@@ -159,12 +162,12 @@ def test_lock_is_kept_past_its_lease_while_held(kv, monkeypatch):
 LOCK_HOLDER = """
 import sys, time
 from langmem_plugin.tiers.keyvalue import redis_backend
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 redis_backend.LOCK_LEASE_SECONDS = 1.0
 kind, where, prefix = sys.argv[1:4]
-if kind == "diskcache":
-    kv = DiskCacheKeyValueStore(where)
+if kind == "sqlite":
+    kv = SQLiteKeyValueStore(where)
 else:
     kv = redis_backend.RedisKeyValueStore(where, prefix=prefix)
 with kv.lock("delete_all", 10):
@@ -173,15 +176,18 @@ with kv.lock("delete_all", 10):
 """
 
 
-def test_lock_of_a_process_killed_holding_it_is_released(kv):
+@pytest.mark.parametrize("kind", sorted(KV_BACKENDS))
+def test_lock_of_a_process_killed_holding_it_is_released(kind, request, tmp_path):
     """On disk at once (the kernel drops the flock), on Redis when its lease (1 s here) runs out."""
-    if isinstance(kv, RedisKeyValueStore):
-        connection = kv._client.connection_pool.connection_kwargs
-        kind, where = "redis", f"redis://{connection['host']}:{connection['port']}/{connection.get('db', 0)}"
+    if kind == "redis":
+        where, prefix = request.getfixturevalue("redis_url"), f"t{uuid.uuid4().hex[:12]}"
+        kv = RedisKeyValueStore(where, prefix=prefix)
     else:
-        kind, where = "diskcache", str(kv._directory)
+        where, prefix = str(tmp_path / "kv"), ""
+        kv = SQLiteKeyValueStore(where)
+    request.addfinalizer(kv.close)
     root = Path(__file__).resolve().parent.parent
-    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, getattr(kv, "_prefix", "")]
+    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, prefix]
     holder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(StoreBusyError):
@@ -234,58 +240,25 @@ def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(kv, keys, prefix):
     assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))
 
 
-def _indexes(directory) -> set[str]:
-    import sqlite3
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=6))
+def test_any_key_written_reads_back_or_is_refused_before_anything_is_written(kv, keys):
+    """A key is found by every read once written. The embedded store refuses a key holding NUL
+    (its batch reads could not find it) with a typed error, writing none of the batch."""
+    kv.clear()
+    items = {key: [i] for i, key in enumerate(sorted(keys))}
+    for write in (lambda: kv.put_many("profiles", items), lambda: kv.append("profiles", items)):
+        try:
+            write()
+        except InvalidInputError:
+            assert isinstance(kv, SQLiteKeyValueStore) and any("\x00" in key for key in keys)
+            assert kv.keys("profiles") == []
+            continue
+        assert kv.get_many("profiles", keys) == items
+        assert {key: kv.get("profiles", key) for key in keys} == items
+        assert sorted(kv.keys("profiles")) == sorted(keys)
+        assert {key for key in keys if kv.keys("profiles", key) and key in kv.keys("profiles", key)} == keys
 
-    with sqlite3.connect(directory / "cache.db") as conn:
-        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-
-
-def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index_and_keeps_its_entries(tmp_path):
-    """Nothing here is evicted: the store-time index that diskcache's default policy keeps on
-    every insert goes, in old namespaces too, and their entries stay readable and writable."""
-    import diskcache
-
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
-
-    old = diskcache.Cache(str(tmp_path / "history"))  # as earlier versions created it
-    old.set("m-old", [{"event": "ADD"}])
-    old.close()
-    assert "Cache_store_time" in _indexes(tmp_path / "history")
-    store = DiskCacheKeyValueStore(tmp_path)
-    try:
-        store.append("history", {"m-old": [{"event": "UPDATE"}], "m-new": [{"event": "ADD"}]})
-        assert store.get("history", "m-old") == [{"event": "ADD"}, {"event": "UPDATE"}]
-        assert store.get_many("history", ["m-new"]) == {"m-new": [{"event": "ADD"}]}
-        store.put_many("fresh", {"k": 1})
-    finally:
-        store.close()
-    assert "Cache_store_time" not in _indexes(tmp_path / "history")
-    assert "Cache_store_time" not in _indexes(tmp_path / "fresh")
-
-
-def test_large_values_stay_in_the_database_file_and_earlier_value_files_still_read(tmp_path):
-    """A value over diskcache's 32 KiB default (a batch's journal entry) is kept in SQLite,
-    written and fsynced with its transaction; one that an earlier version put in a file of its
-    own is still read, replaced and deleted."""
-    import diskcache
-
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
-
-    old = diskcache.Cache(str(tmp_path / "journal"))  # as earlier versions created it
-    old.set("filed", {"text": "x" * 100_000})
-    old.close()
-    assert any(p.suffix == ".val" for p in (tmp_path / "journal").rglob("*"))
-    store = DiskCacheKeyValueStore(tmp_path)
-    try:
-        assert store.get_many("journal", ["filed"]) == {"filed": {"text": "x" * 100_000}}
-        store.put_many("journal", {"big": {"text": "y" * 100_000}}, remove=["filed"])
-        store.append("history", {"m": [{"text": "z" * 100_000}]})
-        assert store.get("journal", "big") == {"text": "y" * 100_000}
-        assert store.get("history", "m") == [{"text": "z" * 100_000}]
-    finally:
-        store.close()
-    assert not any(p.suffix == ".val" for p in tmp_path.rglob("*"))
 
 
 def test_append_mixing_new_keys_and_keys_that_hold_a_list(kv):

@@ -17,7 +17,7 @@ from langmem_plugin import InvalidEmbeddingError, Memory
 from langmem_plugin.embeddings import CachedEmbeddings
 from langmem_plugin.embeddings.cache import NAMESPACE, unit_rows
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .helpers import HashingEmbeddings
 
@@ -116,13 +116,13 @@ def test_vectors_with_no_direction_are_refused_before_anything_is_written(tmp_pa
 
 def test_cached_vectors_of_any_length_come_back_unit_length(tmp_path):
     """Entries cached as the embedder gave them (by a version that did not scale them) are scaled on the way out."""
-    kv = DiskCacheKeyValueStore(tmp_path / "kv")
+    kv = SQLiteKeyValueStore(tmp_path / "kv")
     try:
         inner = HashingEmbeddings()
         cached = CachedEmbeddings(inner, kv)
         scope = Scope(user_id="u")
         raw = np.asarray(inner.embed_documents(["old entry"]), dtype=np.float32) * 7.5
-        kv.put_many(NAMESPACE, {cached._key(scope, "old entry"): raw[0].tobytes()})
+        kv.put_many(NAMESPACE, {cached.keys(scope, ["old entry"])[0]: raw[0].tobytes()})
         vectors = cached.embed(["old entry", "new entry"], scope)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
         assert np.allclose(vectors[0], raw[0] / np.linalg.norm(raw[0]), atol=1e-6)

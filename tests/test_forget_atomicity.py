@@ -38,11 +38,12 @@ from langmem_plugin.llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from langmem_plugin.pipeline.audit import SCOPE_INDEX
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.testing.inspect import stored_bytes
 from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS, RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
-from .helpers import HashingEmbeddings, stored_bytes
+from .helpers import HashingEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = ("memories", "Quillibrand|user_id=v/%2F é")
@@ -61,14 +62,11 @@ U_SCOPES = (
 
 
 def _scripted_llm() -> GenericFakeChatModel:
-    """Two answers, one add: the extraction and the graph (a third call would raise StopIteration)."""
-    answers = [
-        {"facts": [{"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"]}]},
-        {
-            "entities": [],
-            "relations": [{"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}],
-        },
-    ]
+    """One answer, one add into an empty store: the extraction, whose fact carries its graph relation
+    (a second call would raise StopIteration)."""
+    owns = {"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}
+    fact = {"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"], "relations": [owns]}
+    answers = [{"facts": [fact]}]
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(a)) for a in answers))
 
 
@@ -78,9 +76,7 @@ def _say(memory: Memory, text: str, name: str, **scope) -> str:
 
 def fill(config: dict, bulk: int = 0) -> list[str]:
     """The victim's data in every tier, the bystander's beside it; returns the victim's memory ids."""
-    with Memory(
-        {**config, "llm": {"parallel_calls": 1}}, embeddings=HashingEmbeddings(), llm=_scripted_llm()
-    ) as memory:
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_scripted_llm()) as memory:
         message = {"role": "user", "name": "Quillibrand", "content": "I own a Plonkwhistle.", "id": "m1"}
         ids = [memory.add(message, user_id=U, agent_id="bot7")[0].memory.id]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
@@ -158,7 +154,7 @@ def bystander_state(memory: Memory) -> dict:
 
 def victim_bytes_left(memory: Memory, ids: list[str]) -> set[tuple[str, str]]:
     markers = [*U_WORDS, *(w.lower()[:7] for w in U_WORDS), *ids, *scope_tokens(Scope(user_id=U))]
-    stored = stored_bytes(memory)
+    stored = stored_bytes(memory.config)
     assert all(w.encode() in b"".join(stored.values()) for w in V_WORDS)  # the scan does see stored text
     return {(name, marker) for name, data in stored.items() for marker in markers if marker.encode() in data}
 
@@ -332,7 +328,7 @@ def test_an_open_leaves_an_interrupted_purge_to_the_live_holder_of_the_lock(tmp_
     config = {"path": str(tmp_path / "m"), "delete_all_wait_seconds": 0.3}
     ids = fill(config)
     _crash_delete_all(config, 3, purge=True)
-    holder = DiskCacheKeyValueStore(tmp_path / "m" / "kv")  # opening a Memory would finish the purge
+    holder = SQLiteKeyValueStore(tmp_path / "m" / "kv")  # opening a Memory would finish the purge
     try:
         with holder.lock(DELETION_LOCK, 1):
             started = time.monotonic()
@@ -379,7 +375,7 @@ def _start_purge(path: Path) -> subprocess.Popen:
 
 def _left_by_the_kill(path: Path) -> str:
     """What the killed purge left in its journal, read without opening (which would finish it)."""
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         entries = list(kv.get_many(SCOPE_INDEX, kv.keys(SCOPE_INDEX, DELETING)).values())
     finally:
@@ -446,7 +442,7 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
     child = subprocess.Popen(
         [*cli, "forget", "--namespace", *NAMESPACE], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         assert "forgot" not in _kill_once_journaled(child, kv)
     finally:

@@ -1,0 +1,1 @@
+"""Test support for langmem-plugin and the backends written for it (see the modules)."""
