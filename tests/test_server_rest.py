@@ -10,8 +10,8 @@ import httpx
 from langmem_plugin import Scope
 from langmem_plugin.server.keys import Keyring
 from langmem_plugin.server.namespaces import ACCESS_LOG
+from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import stored_bytes
 from .serving import bearer, make_key
 
 
@@ -250,5 +250,6 @@ def test_a_purge_leaves_no_byte_of_what_the_access_log_recorded(fast_memory, ser
     assert fast_memory.services.kv.keys(ACCESS_LOG, "user_id=zed/")
     fast_memory.delete_all(user_id="zed", purge=True)
     assert fast_memory.services.kv.keys(ACCESS_LOG) == []
-    leftovers = [name for name, data in stored_bytes(fast_memory).items() if memory_id.encode() in data]
+    stored = stored_bytes(fast_memory.config)
+    leftovers = [name for name, data in stored.items() if memory_id.encode() in data]
     assert leftovers == []

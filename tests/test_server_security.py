@@ -23,8 +23,9 @@ from mcp.shared.exceptions import McpError
 from langmem_plugin import Memory, Scope
 from langmem_plugin.server.app import MCP_PATH
 from langmem_plugin.server.keys import Keyring
+from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings, stored_bytes
+from .helpers import HashingEmbeddings
 from .serving import bearer, http_statuses, mcp_session, serving
 
 ALICE_TEXTS = ["Alice's passport number is X1234567", "Alice's doctor is Dr Okafor"]
@@ -102,7 +103,7 @@ def fresh_store(tmp_path):
 
 def snapshot(memory: Memory) -> dict[str, bytes]:
     """Every byte the store holds, but SQLite's shared-memory index, which readers update."""
-    return {name: data for name, data in stored_bytes(memory).items() if not name.endswith("-shm")}
+    return {name: data for name, data in stored_bytes(memory.config).items() if not name.endswith("-shm")}
 
 
 # -- REST --------------------------------------------------------------------------------------
