@@ -38,6 +38,8 @@ WRONG_AUTHORIZATIONS = [
     "Bearer",  # the scheme without a key
 ]
 REFUSED = {400, 403, 404, 422}  # another user's key or forged ids (401: no or a wrong key)
+ATTACKS = ("no key", "wrong key", "another user's key", "forged ids")
+COUNTED = ("attempts", "refused", "read", "written")
 
 
 @dataclass
@@ -99,6 +101,39 @@ def store(tmp_path_factory):
 def fresh_store(tmp_path):
     with scenario(tmp_path / "store") as served:
         yield served
+
+
+@dataclass
+class Tally:
+    """Per attack: the attempts, how many were refused, and how many read or wrote anything. The
+    suite prints it as one line (`pytest -rP`) and records it as a property of the test
+    (`--junitxml`), so the closing figures come from a command."""
+
+    door: str
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {attack: dict.fromkeys(COUNTED, 0) for attack in ATTACKS}
+    )
+
+    def count(self, attack: str, refused: bool, read: bool, written: bool) -> None:
+        row = self.counts[attack]
+        row["attempts"] += 1
+        row["refused"] += refused
+        row["read"] += read
+        row["written"] += written
+
+    def total(self) -> dict[str, int]:
+        return {name: sum(row[name] for row in self.counts.values()) for name in COUNTED}
+
+    def report(self, record_property: Callable[[str, str], None]) -> None:
+        summary = {"door": self.door, "total": self.total(), "by_attack": self.counts}
+        print(f"\nsecurity suite counts: {json.dumps(summary)}")
+        record_property("security_counts", json.dumps(summary))
+
+    def held(self) -> bool:
+        """Every kind of attack was tried, each attempt was refused, none read or wrote."""
+        total = self.total()
+        tried = all(row["attempts"] for row in self.counts.values())
+        return tried and total["attempts"] == total["refused"] and total["read"] == total["written"] == 0
 
 
 def snapshot(memory: Memory) -> dict[str, bytes]:
@@ -233,11 +268,11 @@ def _app_routes(url: str) -> set[tuple[str, str]]:
     return routes - {("GET", "/v1/health")}
 
 
-def test_every_rest_route_refuses_every_attack_reads_nothing_and_writes_nothing(store):
+def test_every_rest_route_refuses_every_attack_reads_nothing_and_writes_nothing(store, record_property):
     memory, url, victim = store
     assert set(REST_TABLE) == _app_routes(url), "a route without a row in the security table"
     before = snapshot(memory)
-    counts = {"attempts": 0, "refused": 0, "read": 0, "written": 0}
+    tally = Tally("REST")
     failures = []
     with httpx.Client(base_url=url, timeout=60) as api:
         for route, calls in REST_TABLE.items():
@@ -255,20 +290,17 @@ def test_every_rest_route_refuses_every_attack_reads_nothing_and_writes_nothing(
                 if attack == "another user's key" and route == ("GET", "/v1/grants"):
                     continue  # the credential decides: bob's key lists bob's grants
                 response = call.send(api, headers)
-                counts["attempts"] += 1
                 expected = {401} if attack in ("no key", "wrong key") else REFUSED
                 refused = response.status_code in expected and set(response.json()) == {"error"}
                 leaked = victim.leaked(response.text, call.sent())
                 written = snapshot(memory) != before
-                counts["refused"] += refused
-                counts["read"] += bool(leaked)
-                counts["written"] += written
+                tally.count(attack, refused, bool(leaked), written)
                 if not refused or leaked or written:
                     failures.append((route, attack, call, response.status_code, response.text[:200], leaked))
                     before = snapshot(memory)
-    print(f"\nREST security suite: {counts}")
+    tally.report(record_property)
     assert failures == []
-    assert counts["attempts"] == counts["refused"] and counts["read"] == counts["written"] == 0
+    assert tally.held(), tally.counts
 
 
 # -- MCP ---------------------------------------------------------------------------------------
@@ -317,23 +349,22 @@ def _rpc(method: str, params: dict) -> dict:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
 
 
-async def test_every_mcp_tool_and_resource_refuses_every_attack_reads_nothing_and_writes_nothing(store):
+async def test_every_mcp_tool_and_resource_refuses_every_attack_reads_nothing_and_writes_nothing(
+    store, record_property
+):
     memory, url, victim = store
     table = _tool(victim)
     before = snapshot(memory)
-    counts = {"attempts": 0, "refused": 0, "read": 0, "written": 0}
+    tally = Tally("MCP")
     failures = []
 
-    def judge(what: str, refused: bool, answer: str, sent: str) -> None:
+    def judge(attack: str, what: str, refused: bool, answer: str, sent: str) -> None:
         nonlocal before
         leaked = victim.leaked(answer, sent)
         written = snapshot(memory) != before
-        counts["attempts"] += 1
-        counts["refused"] += refused
-        counts["read"] += bool(leaked)
-        counts["written"] += written
+        tally.count(attack, refused, bool(leaked), written)
         if not refused or leaked or written:
-            failures.append((what, answer[:200], leaked, written))
+            failures.append((attack, what, answer[:200], leaked, written))
             before = snapshot(memory)
 
     async with mcp_session(url, victim.bob_key) as mcp:
@@ -345,13 +376,13 @@ async def test_every_mcp_tool_and_resource_refuses_every_attack_reads_nothing_an
             for attack, arguments in [("another user's key", own), *(("forged ids", a) for a in forged)]:
                 result = await mcp.call_tool(name, arguments)
                 answer = " ".join(getattr(block, "text", "") for block in result.content)
-                judge(f"{name} {attack} {arguments}", result.isError, answer, json.dumps(arguments))
+                judge(attack, f"{name} {arguments}", result.isError, answer, json.dumps(arguments))
         for uri in PROFILE_URIS:
             try:
                 answer, refused = (await mcp.read_resource(uri)).model_dump_json(), False
             except McpError as exc:
                 answer, refused = str(exc), True
-            judge(f"resource {uri}", refused, answer, uri)
+            judge("another user's key", f"resource {uri}", refused, answer, uri)
 
     # no key and wrong keys: every tool and resource as a raw JSON-RPC call, and the official client
     requests = [_rpc("tools/call", {"name": name, "arguments": own}) for name, (own, _) in table.items()]
@@ -359,24 +390,25 @@ async def test_every_mcp_tool_and_resource_refuses_every_attack_reads_nothing_an
     accept = {"Accept": "application/json, text/event-stream"}
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         for authorization in [None, *WRONG_AUTHORIZATIONS]:
+            attack = "wrong key" if authorization else "no key"
             headers = {**accept, **({"Authorization": authorization} if authorization else {})}
             for request in requests:
                 response = await http.post(MCP_PATH, json=request, headers=headers)
-                judge(
-                    f"raw {request['method']} {authorization}", response.status_code == 401, response.text, ""
-                )
+                what = f"raw {request['method']} {authorization}"
+                judge(attack, what, response.status_code == 401, response.text, "")
     for authorization in [None, *WRONG_AUTHORIZATIONS]:
+        attack = "wrong key" if authorization else "no key"
         key = None if authorization is None else authorization.removeprefix("Bearer ")
         try:
             async with mcp_session(url, key) as mcp:
                 await mcp.call_tool("search_memory", {"query": "passport"})
-            judge(f"client with {authorization}", False, "", "")
+            judge(attack, f"client with {authorization}", False, "", "")
         except BaseExceptionGroup as refused:
-            judge(f"client with {authorization}", http_statuses(refused) == [401], repr(refused), "")
+            judge(attack, f"client with {authorization}", http_statuses(refused) == [401], repr(refused), "")
 
-    print(f"\nMCP security suite: {counts}")
+    tally.report(record_property)
     assert failures == []
-    assert counts["attempts"] == counts["refused"] and counts["read"] == counts["written"] == 0
+    assert tally.held(), tally.counts
 
 
 # -- controls ----------------------------------------------------------------------------------
