@@ -22,9 +22,11 @@ from .errors import (
     MissingDependencyError,
     MissingScopeError,
     NoClearMatchError,
+    NotGrantedError,
     StoreBusyError,
     StoreCorruptedError,
     StorePathError,
+    UnauthenticatedError,
     ValueOutOfRangeError,
 )
 from .mem0_compat import as_mem0_result
@@ -89,6 +91,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "MissingDependencyError",
     "MissingScopeError",
     "NoClearMatchError",
+    "NotGrantedError",
     "Scope",
     "ScopeMapping",
     "SearchHit",
@@ -96,6 +99,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "StoreBusyError",
     "StoreCorruptedError",
     "StorePathError",
+    "UnauthenticatedError",
     "ValueOutOfRangeError",
     "as_mem0_result",
     "build_memory_graph",

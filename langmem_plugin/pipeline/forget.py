@@ -6,8 +6,8 @@ Key-value entries that hold a scope's data:
 - journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
   namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
-  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names
-  its scope exactly;
+  the embedding cache, cached LLM answers, the server's access log). `Scope.key()` never
+  contains `/`, so each key names its scope exactly;
 - the LangGraph store adapter's list of namespaces, whose keys map to their scope through the
   adapter's own function (integrations/store_namespaces.py).
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
@@ -37,6 +37,7 @@ from ..errors import StoreBusyError
 from ..integrations.store_namespaces import NAMESPACES as STORE_NAMESPACES, listed_namespace_scope
 from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
+from ..server.namespaces import ACCESS_LOG
 from ..services import MemoryServices
 from .audit import (
     API_ACTOR,
@@ -50,7 +51,7 @@ from .audit import (
 )
 
 PROFILES = "profiles"
-SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS)
+SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS, ACCESS_LOG)
 # The scope index is scanned under the most selective id the scope gives.
 _SELECTIVITY = ("run_id", "user_id", "agent_id")
 # Deletion journal keys in SCOPE_INDEX (scope-index keys start with a scope field, add journal
