@@ -34,7 +34,7 @@ from langmem_plugin import AsyncMemory, Memory, MemoryNotFoundError, StoreBusyEr
 from langmem_plugin.embeddings.cache import NAMESPACE as EMBEDDINGS
 from langmem_plugin.integrations.store import MemoryStore
 from langmem_plugin.integrations.store_namespaces import namespace_scope
-from langmem_plugin.llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
+from langmem_plugin.managers.llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from langmem_plugin.pipeline.audit import SCOPE_INDEX
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope

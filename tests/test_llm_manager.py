@@ -13,7 +13,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import AsyncMemory, EventType, Memory
-from langmem_plugin.llm.structured import LLMCallError, LLMOutputError, parse_json_object
+from langmem_plugin.managers.llm.structured import LLMCallError, LLMOutputError, parse_json_object
 
 from .helpers import HashingEmbeddings
 

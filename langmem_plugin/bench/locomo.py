@@ -24,7 +24,7 @@ from .. import progress
 from ..config import MemoryConfig
 from ..extras import Requirement, require
 from ..errors import InvalidInputError
-from ..services import configured_chat_model
+from ..builder import configured_chat_model
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
 from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment, summarise
 from .locomo_data import Conversation, load_locomo, retrieval_questions

@@ -35,7 +35,7 @@ from typing import Any
 from ..embeddings.cache import NAMESPACE as EMBEDDINGS
 from ..errors import StoreBusyError
 from ..integrations.store_namespaces import NAMESPACES as STORE_NAMESPACES, listed_namespace_scope
-from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
+from ..managers.llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
 from ..services import MemoryServices
 from .audit import (

@@ -33,6 +33,7 @@ import diskcache
 import filelock
 
 from ...errors import BackendError, StoreBusyError
+from ..capabilities import Capabilities
 from ..sqlite_common import BUSY_TIMEOUT_MS, make_directory, raise_typed_sqlite_errors, rewrite_without_deleted
 from .base import with_new_items
 
@@ -74,6 +75,8 @@ def _batch(keys: Iterable[str]) -> str:
 
 @raise_typed_sqlite_errors
 class DiskCacheKeyValueStore:
+    capabilities = Capabilities(manifest=True)
+
     def __init__(self, directory: str | Path):
         self._directory = self._path = Path(directory)
         make_directory(self._directory, "key-value directory")

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from ...records import MemoryRecord, Scope, SearchHit
+from ..capabilities import Capabilities
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class SearchParams:
 
 @runtime_checkable
 class VectorStore(Protocol):
+    capabilities: Capabilities
+
     @property
     def dimensions(self) -> int | None:
         """Vector size fixed by the first write; None while the store is empty and new."""

@@ -9,14 +9,13 @@ from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
-from ..pipeline.manager import Decision, Neighbour
-from ..pipeline.messages import SPEAKER_ROLES, speaker_name
-from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
-from ..tiers.graph import EntityMention, RelationMention
-from ..tiers.keyvalue import KeyValueStore
+from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
+from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
+from ...tiers.graph import EntityMention, RelationMention
+from ...tiers.keyvalue import KeyValueStore
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from ..identity import model_identity
+from ...identity import model_identity
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 

@@ -13,10 +13,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from ..errors import LangMemError
-from ..identity import model_identity
-from ..records import Scope
-from ..tiers.keyvalue import KeyValueStore
+from ...errors import LangMemError
+from ...identity import model_identity
+from ...records import Scope
+from ...tiers.keyvalue import KeyValueStore
 
 T = TypeVar("T", bound=BaseModel)
 logger = logging.getLogger(__name__)
