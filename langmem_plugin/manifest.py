@@ -18,15 +18,13 @@ from functools import partial
 from typing import Callable, NamedTuple, cast
 
 from .errors import ConfigurationError, StoreCorruptedError
-from .pipeline.audit import HISTORY, SCOPE_INDEX
+from .namespaces import manifest_namespaces
 from .services import MemoryServices
 from .tiers.capabilities import CarriesManifest, CarriesNamespaceManifests
 
 # 2: the scope index files a write's new memories in runs (pipeline/audit.py), which format-1
 # readers would skip on purge. Opening a format-1 store restamps it: what it holds stays valid.
 FORMAT_VERSION = 2
-# kv namespaces whose loss is silent data loss; the embedding and LLM caches are recomputable.
-CHECKED_NAMESPACES = (HISTORY, SCOPE_INDEX, "profiles")
 
 
 class _Part(NamedTuple):
@@ -43,7 +41,7 @@ def _parts(services: MemoryServices) -> dict[str, _Part]:
             parts[name] = _Part(carrier.read_manifest, carrier.add_manifest, carrier.set_manifest)
     if services.kv.capabilities.manifest:
         kv = cast(CarriesNamespaceManifests, services.kv)
-        for namespace in CHECKED_NAMESPACES:
+        for namespace in manifest_namespaces():  # those whose loss is silent data loss
             parts[f"kv/{namespace}"] = _Part(
                 partial(kv.read_manifest, namespace), partial(kv.add_manifest, namespace), partial(kv.set_manifest, namespace)
             )

@@ -31,7 +31,7 @@ from langmem_plugin.tiers.sqlite_common import (
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings, stored_bytes
-from .scopes import scopes
+from langmem_plugin.testing.scopes import scopes
 
 STACKS = ["embedded", "redis+neo4j"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from langmem_plugin.records import Scope
+from ..records import Scope
 
 # characters that any naive key format uses as syntax, plus prefixes of one another ("a", "ab")
 SEPARATORS = list("|=:/%\\\"'*?[]{}, ab") + ["%7C", "user_id=", "run_id=", "é", "日本", "🙂", "\u200b"]
