@@ -39,7 +39,7 @@ class _Facade:
         """config (a MemoryConfig or a dict of one) names the backends to open; `vector`, `graph`
         and `kv` are tier instances to use instead (any object implementing the tier's protocol,
         langmem_plugin.tiers). Tiers passed in stay the caller's: `close` leaves them open, so
-        that one instance can serve several memories; the caller closes them after the last."""
+        that one instance can serve memory after memory; the caller closes it after the last."""
         if config is None:
             config = MemoryConfig()
         elif not isinstance(config, MemoryConfig):
