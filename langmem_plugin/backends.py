@@ -62,7 +62,9 @@ def _neo4j_graph(config: MemoryConfig, root: Path):
     from .tiers.graph.neo4j_backend import Neo4jGraphStore
 
     graph = config.graph
-    return Neo4jGraphStore(graph.uri, graph.user, graph.password, graph.database, retry_seconds=graph.retry_seconds)
+    return Neo4jGraphStore(
+        graph.uri, graph.user, graph.password, graph.database, retry_seconds=graph.retry_seconds
+    )
 
 
 def _diskcache_kv(config: MemoryConfig, root: Path):

@@ -27,7 +27,9 @@ def default_embeddings(config: MemoryConfig) -> Embeddings:
     from .embeddings.minilm import MiniLMEmbeddings
 
     embedder = config.embedder
-    return MiniLMEmbeddings(batch_size=embedder.batch_size, runtime=embedder.runtime, threads=embedder.threads)
+    return MiniLMEmbeddings(
+        batch_size=embedder.batch_size, runtime=embedder.runtime, threads=embedder.threads
+    )
 
 
 def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
@@ -36,7 +38,9 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
-        raise ConfigurationError("llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'") from exc
+        raise ConfigurationError(
+            "llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'"
+        ) from exc
     try:
         llm = config.llm
         return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
@@ -55,7 +59,9 @@ def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore)
 
     return LLMMemoryManager(
         llm,
-        prompts=Prompts(custom_extraction=config.llm.custom_extraction, custom_update=config.llm.custom_update),
+        prompts=Prompts(
+            custom_extraction=config.llm.custom_extraction, custom_update=config.llm.custom_update
+        ),
         cache=kv if config.llm.cache else None,
         retries=config.llm.retries,
         parallel_calls=config.llm.parallel_calls,

@@ -46,37 +46,64 @@ class Namespace:
 NAMESPACES: dict[str, Namespace] = {}
 
 
-def _declare(name: str, holds: str, purge: PurgeRule, *, expires: bool, user_text: bool, manifest: bool = False) -> str:
+def _declare(
+    name: str, holds: str, purge: PurgeRule, *, expires: bool, user_text: bool, manifest: bool = False
+) -> str:
     NAMESPACES[name] = Namespace(name, holds, purge, expires, user_text, manifest)
     return name
 
 
 HISTORY = _declare(
-    "history", "each memory's audit events, with its old and new text", PurgeRule.BY_MEMORY_ID,
-    expires=False, user_text=True, manifest=True,
+    "history",
+    "each memory's audit events, with its old and new text",
+    PurgeRule.BY_MEMORY_ID,
+    expires=False,
+    user_text=True,
+    manifest=True,
 )
 SCOPE_INDEX = _declare(
-    "scope_memories", "the memory ids of each scope, the write journal and the delete_all journal",
-    PurgeRule.SCOPE_INDEX, expires=False, user_text=True, manifest=True,
+    "scope_memories",
+    "the memory ids of each scope, the write journal and the delete_all journal",
+    PurgeRule.SCOPE_INDEX,
+    expires=False,
+    user_text=True,
+    manifest=True,
 )
 PROFILES = _declare(
-    "profiles", "each scope's profile values", PurgeRule.BY_SCOPE_KEY, expires=False, user_text=True, manifest=True
+    "profiles",
+    "each scope's profile values",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=False,
+    user_text=True,
+    manifest=True,
 )
 EMBEDDINGS = _declare(
-    "embeddings", "vectors of the texts each scope embedded, keyed by the text's hash", PurgeRule.BY_SCOPE_KEY,
-    expires=True, user_text=False,
+    "embeddings",
+    "vectors of the texts each scope embedded, keyed by the text's hash",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=True,
+    user_text=False,
 )
 LLM_ANSWERS = _declare(
-    "llm_responses", "the chat model's answers for each scope, by model and prompt hash", PurgeRule.BY_SCOPE_KEY,
-    expires=True, user_text=True,
+    "llm_responses",
+    "the chat model's answers for each scope, by model and prompt hash",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=True,
+    user_text=True,
 )
 STORE_NAMESPACES = _declare(
-    "store_namespaces", "the LangGraph store namespaces that hold items (their labels name users)",
-    PurgeRule.BY_STORE_NAMESPACE, expires=False, user_text=True,
+    "store_namespaces",
+    "the LangGraph store namespaces that hold items (their labels name users)",
+    PurgeRule.BY_STORE_NAMESPACE,
+    expires=False,
+    user_text=True,
 )
 LEGACY_JOURNAL = _declare(
-    "journal", "the write journal of stores of format 1 (read on open and on purge only)", PurgeRule.BY_EVENT_SCOPE,
-    expires=False, user_text=True,
+    "journal",
+    "the write journal of stores of format 1 (read on open and on purge only)",
+    PurgeRule.BY_EVENT_SCOPE,
+    expires=False,
+    user_text=True,
 )
 
 

@@ -32,9 +32,14 @@ def test_the_embedded_graph_knows_a_scope_without_entities(tmp_path):
 def test_another_process_adding_entities_ends_a_remembered_empty_scope(tmp_path):
     from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 
-    reader, writer = SQLiteGraphStore(tmp_path / "graph.sqlite3"), SQLiteGraphStore(tmp_path / "graph.sqlite3")
+    reader, writer = (
+        SQLiteGraphStore(tmp_path / "graph.sqlite3"),
+        SQLiteGraphStore(tmp_path / "graph.sqlite3"),
+    )
     assert reader.neighbourhood(ALICE, ["Alice"]).entities == [] and not reader.may_have_entities(ALICE)
-    writer.add_relations(ALICE, [rel("Alice", "works at", "Acme")])  # another connection: data_version changes
+    writer.add_relations(
+        ALICE, [rel("Alice", "works at", "Acme")]
+    )  # another connection: data_version changes
     assert reader.may_have_entities(ALICE)
     assert names(reader.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}
     reader.close()

@@ -85,7 +85,9 @@ def _indexes(directory) -> set[str]:
         return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
 
-def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index_and_keeps_its_entries(tmp_path):
+def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index_and_keeps_its_entries(
+    tmp_path,
+):
     """Nothing here is evicted: the store-time index that diskcache's default policy keeps on
     every insert goes, in old namespaces too, and their entries stay readable and writable."""
     import diskcache

@@ -57,7 +57,10 @@ def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
     model = _model(
         {"facts": [{"text": "Ana owns a kayak", "source_message_ids": ["m1"]}]},
         {"entities": [], "relations": [{"source": "Ana", "relation": "owns", "target": "kayak"}]},
-        {"entities": [], "relations": [{"source": "Ana", "relation": "owns", "target": "red kayak"}]},  # the update's
+        {
+            "entities": [],
+            "relations": [{"source": "Ana", "relation": "owns", "target": "red kayak"}],
+        },  # the update's
     )
     config = {"path": str(tmp_path / "mem"), "llm": {"parallel_calls": 1}}
     with Memory(config, embeddings=HashingEmbeddings(), llm=model, kv=kv) as memory:
@@ -93,4 +96,7 @@ def test_the_store_adapter_forgets_a_purged_namespace_and_keeps_the_others(tmp_p
 def test_the_manifest_covers_what_cannot_be_recomputed_and_only_caches_expire():
     assert manifest_namespaces() == ["history", "scope_memories", "profiles"]
     assert all(not NAMESPACES[name].expires for name in manifest_namespaces())
-    assert {name for name, namespace in NAMESPACES.items() if namespace.expires} == {"embeddings", "llm_responses"}
+    assert {name for name, namespace in NAMESPACES.items() if namespace.expires} == {
+        "embeddings",
+        "llm_responses",
+    }

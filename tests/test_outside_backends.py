@@ -104,7 +104,9 @@ def test_a_memory_runs_on_instances_the_caller_passes_and_leaves_them_open(tmp_p
         assert (memory.services.vector, memory.services.graph, memory.services.kv) == (vector, graph, kv)
         memory.add("I'm vegan. I live in Lisbon.", user_id="ana")
         memory.set_profile({"diet": "vegan"}, user_id="ana")
-        assert {hit.memory.text for hit in memory.search("where does Ana live", user_id="ana")} >= {"Ana lives in Lisbon."}
+        assert {hit.memory.text for hit in memory.search("where does Ana live", user_id="ana")} >= {
+            "Ana lives in Lisbon."
+        }
         assert vector.count(ANA) == len(memory.get_all(user_id="ana")) > 0
         assert kv.keys("history") and kv.keys("profiles")  # the audit log and profile went to the dict
         assert memory.related(["Ana"], user_id="ana").relations  # the graph passed in holds the relations
@@ -143,13 +145,17 @@ def test_a_registered_backend_is_named_in_the_config(tmp_path):
         assert "dict" in backend_names("kv")
         with pytest.raises(ConfigurationError, match="registered already"):
             register_backend("kv", "dict", open_dict)
-        with Memory({"path": str(tmp_path / "mem"), "kv": {"backend": "dict"}}, embeddings=HashingEmbeddings()) as memory:
+        with Memory(
+            {"path": str(tmp_path / "mem"), "kv": {"backend": "dict"}}, embeddings=HashingEmbeddings()
+        ) as memory:
             memory.add("I like jazz.", user_id="ana", infer=False)
             assert memory.services.kv is opened[0] and opened[0].keys("history")
         assert opened[0].closed  # a backend the memory opened is closed with it
     finally:
         unregister_backend("kv", "dict")
-    with pytest.raises(ConfigurationError, match="unknown kv backend 'dict': registered backends are diskcache, redis"):
+    with pytest.raises(
+        ConfigurationError, match="unknown kv backend 'dict': registered backends are diskcache, redis"
+    ):
         MemoryConfig.from_dict({"kv": {"backend": "dict"}})
 
 

@@ -14,7 +14,9 @@ import numpy as np
 class EncoderLayer:
     """One transformer layer, matrices laid out (in, out) for `x @ weight`."""
 
-    qkv_weight: np.ndarray  # query, key and value fused into one product; query pre-scaled by 1/sqrt(head size)
+    qkv_weight: (
+        np.ndarray
+    )  # query, key and value fused into one product; query pre-scaled by 1/sqrt(head size)
     qkv_bias: np.ndarray
     attention_output_weight: np.ndarray
     attention_output_bias: np.ndarray
@@ -63,7 +65,9 @@ def load_encoder_weights(directory: Path) -> EncoderWeights:
         layers.append(
             EncoderLayer(
                 qkv_weight=np.concatenate([matrix(query) * scale, matrix(key), matrix(value)], axis=1),
-                qkv_bias=np.concatenate([raw[query + ".bias"] * scale, raw[key + ".bias"], raw[value + ".bias"]]),
+                qkv_bias=np.concatenate(
+                    [raw[query + ".bias"] * scale, raw[key + ".bias"], raw[value + ".bias"]]
+                ),
                 attention_output_weight=matrix(p + "attention.output.dense"),
                 attention_output_bias=raw[p + "attention.output.dense.bias"],
                 attention_norm_weight=raw[p + "attention.output.LayerNorm.weight"],
@@ -78,7 +82,8 @@ def load_encoder_weights(directory: Path) -> EncoderWeights:
         )
     return EncoderWeights(
         word_embeddings=raw["embeddings.word_embeddings.weight"],
-        position_embeddings=raw["embeddings.position_embeddings.weight"] + raw["embeddings.token_type_embeddings.weight"][0],
+        position_embeddings=raw["embeddings.position_embeddings.weight"]
+        + raw["embeddings.token_type_embeddings.weight"][0],
         embedding_norm_weight=raw["embeddings.LayerNorm.weight"],
         embedding_norm_bias=raw["embeddings.LayerNorm.bias"],
         layers=tuple(layers),

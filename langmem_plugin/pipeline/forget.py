@@ -172,27 +172,37 @@ def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[Me
             _ERASERS[rule](services, namespace, scope, memories)
 
 
-def _erase_memory_entries(services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]) -> None:
+def _erase_memory_entries(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
     services.kv.delete_many(namespace, memories)
 
 
-def _erase_scope_index(services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]) -> None:
+def _erase_scope_index(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
     # a key is named after one memory (format 1) or after the first of its run: both are here
-    services.kv.delete_many(
-        namespace, [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
-    )
+    keys = [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
+    services.kv.delete_many(namespace, keys)
     erase_journal(services, scope, namespace)
 
 
-def _erase_scope_keyed(services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]) -> None:
+def _erase_scope_keyed(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
     services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
 
 
-def _erase_store_namespaces(services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]) -> None:
-    services.kv.delete_many(namespace, [key for key in services.kv.keys(namespace) if scope.matches(listed_namespace_scope(key))])
+def _erase_store_namespaces(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
+    listed = services.kv.keys(namespace)
+    services.kv.delete_many(namespace, [key for key in listed if scope.matches(listed_namespace_scope(key))])
 
 
-def _erase_journal(services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]) -> None:
+def _erase_journal(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
     erase_journal(services, scope, namespace)
 
 

@@ -4,9 +4,10 @@ An `add` that raises (a server went down, the process lost a tier mid-write) may
 or all of its batch before failing. Its caller cannot tell, and calls again with the same
 arguments. Each call is identified by a fingerprint of its scope, metadata, `infer`, `timestamp`
 and of what its messages gave (roles, texts, names, and the ids, turn ids and times they brought;
-never what was generated for them). A call that fails is kept (`MemoryServices.failed_adds`, services.py) under its fingerprint with
-what it generated: the normalised messages (their generated ids, turn ids and default times) and
-its clock reading `now`, and the graph-tier writes that follow its vector-tier writes. The next
+never what was generated for them). A call that fails is kept under its fingerprint
+(`MemoryServices.failed_adds`, services.py) with what it generated: the normalised messages
+(their generated ids, turn ids and default times) and its clock reading `now`, and the
+graph-tier writes that follow its vector-tier writes. The next
 call with that fingerprint takes it over and writes exactly what the failed one meant to write,
 so every write it repeats lands on the same ids with the same content, and nothing is stored
 twice (pipeline/ingest.py says how each kind of write repeats).

@@ -30,8 +30,8 @@ def namespace_scope(namespace: tuple[str, ...]) -> NamespaceUserId:
 
 
 def listed_namespace_scope(key: str) -> Scope:
-    """The scope of the store namespace an entry of namespaces.STORE_NAMESPACES lists (an empty Scope, which no
-    purge matches, for a key that lists no namespace)."""
+    """The scope of the store namespace an entry of namespaces.STORE_NAMESPACES lists (an empty
+    Scope, which no purge matches, for a key that lists no namespace)."""
     try:
         namespace = json.loads(key)
     except ValueError:

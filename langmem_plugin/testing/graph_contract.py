@@ -22,7 +22,9 @@ ALICE = Scope(user_id="alice")
 
 
 def rel(source: str, label: str, target: str, memory_id: str = "m1", days: int = 0) -> RelationMention:
-    return RelationMention(EntityMention(source, "person"), label, EntityMention(target), memory_id, T0 + timedelta(days=days))
+    return RelationMention(
+        EntityMention(source, "person"), label, EntityMention(target), memory_id, T0 + timedelta(days=days)
+    )
 
 
 def names(neighbourhood) -> set[str]:
@@ -44,7 +46,10 @@ class GraphStoreContract:
         assert sorted(r.relation for r in hood.relations) == ["LIVES_IN", "WORKS_AT"]
 
     def test_hops(self, graph):
-        graph.add_relations(ALICE, [rel("Alice", "knows", "Bob"), rel("Bob", "works at", "Acme"), rel("Acme", "based in", "Oslo")])
+        graph.add_relations(
+            ALICE,
+            [rel("Alice", "knows", "Bob"), rel("Bob", "works at", "Acme"), rel("Acme", "based in", "Oslo")],
+        )
         assert names(graph.neighbourhood(ALICE, ["Alice"], hops=1)) == {"Alice", "Bob"}
         assert names(graph.neighbourhood(ALICE, ["Alice"], hops=2)) == {"Alice", "Bob", "Acme"}
         assert graph.neighbourhood(ALICE, ["Nobody"]).entities == []
@@ -62,10 +67,16 @@ class GraphStoreContract:
         assert [r.valid_to for r in closed] == [T0 + timedelta(days=10)]
         graph.add_relations(ALICE, [rel("Alice", "lives in", "Lisbon", memory_id="new", days=10)])
         assert names(graph.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Lisbon"}
-        assert names(graph.neighbourhood(ALICE, ["Alice"], as_of=T0 + timedelta(days=5))) == {"Alice", "Porto"}
+        assert names(graph.neighbourhood(ALICE, ["Alice"], as_of=T0 + timedelta(days=5))) == {
+            "Alice",
+            "Porto",
+        }
 
     def test_delete_memory_relations_and_scope(self, graph):
-        graph.add_relations(ALICE, [rel("Alice", "knows", "Bob", memory_id="m1"), rel("Alice", "knows", "Dan", memory_id="m2")])
+        graph.add_relations(
+            ALICE,
+            [rel("Alice", "knows", "Bob", memory_id="m1"), rel("Alice", "knows", "Dan", memory_id="m2")],
+        )
         graph.delete_memory_relations(["m1"])
         assert names(graph.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Dan"}
         assert graph.neighbourhood(ALICE, ["Bob"]).entities == []
@@ -87,7 +98,9 @@ class GraphStoreContract:
 
         def writer(worker: int) -> None:
             for i in range(10):
-                graph.add_relations(ALICE, [rel("Alice", "knows", f"Friend {worker}-{i}", memory_id=f"m{worker}-{i}")])
+                graph.add_relations(
+                    ALICE, [rel("Alice", "knows", f"Friend {worker}-{i}", memory_id=f"m{worker}-{i}")]
+                )
 
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
         for thread in threads:
@@ -105,7 +118,9 @@ class GraphStoreContract:
         victim_entities = {e.id for e in graph.entities(victim)}
         assert not victim_entities & {added[0].source_id, added[0].target_id}
         graph.delete_scope(victim)
-        assert [r.memory_id for r in graph.neighbourhood(intruder, ["Alice"]).relations] == ["intruder-memory"]
+        assert [r.memory_id for r in graph.neighbourhood(intruder, ["Alice"]).relations] == [
+            "intruder-memory"
+        ]
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(first=scopes(), second=scopes())
@@ -127,12 +142,18 @@ class GraphStoreContract:
         """A backend may remember which scopes had no entities: an addition must end that, its own
         or another store's on the same data (what the backend's factory opens a second time)."""
         team = Scope(user_id="alice", agent_id="planner")
-        assert graph.neighbourhood(ALICE, ["Alice"]).entities == [] and graph.neighbourhood(team, ["Alice"]).entities == []
+        assert (
+            graph.neighbourhood(ALICE, ["Alice"]).entities == []
+            and graph.neighbourhood(team, ["Alice"]).entities == []
+        )
         graph.may_have_entities(ALICE)  # a backend that remembers empty scopes remembers these two now
         graph.may_have_entities(team)
         graph.add_relations(team, [rel("Alice", "works at", "Acme")])
         assert graph.may_have_entities(ALICE) and graph.may_have_entities(team)  # search must not skip them
-        assert names(graph.neighbourhood(ALICE, ["Alice"])) == {"Alice", "Acme"}  # a sub-scope's entities count
+        assert names(graph.neighbourhood(ALICE, ["Alice"])) == {
+            "Alice",
+            "Acme",
+        }  # a sub-scope's entities count
         assert names(graph.neighbourhood(team, ["Alice"])) == {"Alice", "Acme"}
         bob = Scope(user_id="bob")
         assert graph.neighbourhood(bob, ["Bob"]).entities == []

@@ -22,11 +22,15 @@ from ..records import EventType, HistoryEvent, Scope, utc_now
 from ..tiers.keyvalue import KeyValueStore
 from .scopes import scopes
 
-_KEY_TEXT = st.text(alphabet=st.sampled_from(["a", "b", "/", "|", "é", "\ud7ff", "\ue000", "\U0010ffff", "日"]), max_size=4)
+_KEY_TEXT = st.text(
+    alphabet=st.sampled_from(["a", "b", "/", "|", "é", "\ud7ff", "\ue000", "\U0010ffff", "日"]), max_size=4
+)
 
 
 def _added(memory_id: str, scope: Scope) -> HistoryEvent:
-    return HistoryEvent(memory_id=memory_id, event=EventType.ADD, new_text="t", actor="api", at=utc_now(), scope=scope)
+    return HistoryEvent(
+        memory_id=memory_id, event=EventType.ADD, new_text="t", actor="api", at=utc_now(), scope=scope
+    )
 
 
 class KeyValueStoreContract:
@@ -40,7 +44,11 @@ class KeyValueStoreContract:
     def test_put_get_delete(self, kv):
         kv.put_many("profiles", {"a": {"name": "Ana"}, "b": [1, 2], "c": b"\x00\x01"})
         assert kv.get("profiles", "a") == {"name": "Ana"}
-        assert kv.get_many("profiles", ["a", "b", "c", "missing"]) == {"a": {"name": "Ana"}, "b": [1, 2], "c": b"\x00\x01"}
+        assert kv.get_many("profiles", ["a", "b", "c", "missing"]) == {
+            "a": {"name": "Ana"},
+            "b": [1, 2],
+            "c": b"\x00\x01",
+        }
         assert kv.get("other", "a") is None
         kv.delete_many("profiles", ["a", "missing"])
         assert kv.get("profiles", "a") is None
@@ -170,7 +178,9 @@ class KeyValueStoreContract:
         """New keys are inserted as they come; a key that already holds a list is extended in the
         same atomic write, items it holds skipped, and a repeated item within one append kept once."""
         kv.append("history", {"old": [{"event": "ADD"}]})
-        kv.append("history", {"new-1": [1, 1, 2], "old": [{"event": "ADD"}, {"event": "UPDATE"}], "new-2": [3]})
+        kv.append(
+            "history", {"new-1": [1, 1, 2], "old": [{"event": "ADD"}, {"event": "UPDATE"}], "new-2": [3]}
+        )
         assert kv.get_many("history", ["old", "new-1", "new-2"]) == {
             "old": [{"event": "ADD"}, {"event": "UPDATE"}],
             "new-1": [1, 2],

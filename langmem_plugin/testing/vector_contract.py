@@ -77,7 +77,9 @@ class VectorStoreContract:
             store.search(ALICE, np.ones(DIM + 1), "alpha", SearchParams())
 
     def test_scope_is_required_and_isolating(self, store):
-        store.insert([record("alice likes tea", ALICE), record("bob likes tea", BOB)], np.stack([unit(0), unit(0)]))
+        store.insert(
+            [record("alice likes tea", ALICE), record("bob likes tea", BOB)], np.stack([unit(0), unit(0)])
+        )
         hits = store.search(ALICE, unit(0), "tea", SearchParams(limit=10))
         assert [h.memory.text for h in hits] == ["alice likes tea"]
         assert [r.text for r in store.list(BOB, limit=10)] == ["bob likes tea"]
@@ -109,8 +111,12 @@ class VectorStoreContract:
         }
         for scope, name in ((ALICE, "alice"), (BOB, "bob")):
             keyword_only = SearchParams(limit=10, dense_weight=0.0, context=False)
-            assert [h.memory.text for h in store.search(scope, unit(1), "coffee", keyword_only)] == [f"{name} coffee"]
-            dense = {h.memory.text for h in store.search(scope, unit(0), "", SearchParams(limit=10, context=False))}
+            assert [h.memory.text for h in store.search(scope, unit(1), "coffee", keyword_only)] == [
+                f"{name} coffee"
+            ]
+            dense = {
+                h.memory.text for h in store.search(scope, unit(0), "", SearchParams(limit=10, context=False))
+            }
             assert dense - {"warm up"} == {f"{name} tea", f"{name} coffee"}
         assert [r.text for r in store.list(BOB, limit=10, filters={"tag": "a"})] == ["bob coffee"]
 
@@ -131,20 +137,26 @@ class VectorStoreContract:
         ]
         store.insert(items, np.stack([unit(0), unit(1), unit(2)]))
         dense_only = store.search(ALICE, unit(0), "", SearchParams(limit=3))
-        assert dense_only[0].memory.text == "the cat sleeps on the sofa" and dense_only[0].keyword_rank is None
+        assert (
+            dense_only[0].memory.text == "the cat sleeps on the sofa" and dense_only[0].keyword_rank is None
+        )
         both = store.search(ALICE, unit(0, 1), "zanzibar", SearchParams(limit=3))
         assert both[0].memory.text == "zanzibar trip booked"
         assert both[0].keyword_rank == 1 and both[0].dense_rank is not None
         keyword_only = store.search(ALICE, unit(2), "zanzibar", SearchParams(limit=3, dense_weight=0.0))
         assert keyword_only[0].memory.text == "zanzibar trip booked"
-        assert all(h.keyword_rank is None and h.score < keyword_only[0].score for h in keyword_only[1:])  # context only
+        assert all(
+            h.keyword_rank is None and h.score < keyword_only[0].score for h in keyword_only[1:]
+        )  # context only
         assert all(a.score >= b.score for a, b in zip(both, both[1:]))
 
     def test_threshold_applies_to_relevance(self, store):
         # two hours apart: not neighbouring turns of one conversation, so no shared context
         store.insert([record("near", ALICE), record("far", ALICE, minutes=120)], np.stack([unit(0), unit(5)]))
         hits = store.search(ALICE, unit(0), "", SearchParams(threshold=0.5))
-        assert [(h.memory.text, round(h.similarity, 3), round(h.score, 3)) for h in hits] == [("near", 1.0, 1.0)]
+        assert [(h.memory.text, round(h.similarity, 3), round(h.score, 3)) for h in hits] == [
+            ("near", 1.0, 1.0)
+        ]
         assert all(0.0 <= h.score <= 1.0 for h in store.search(ALICE, unit(0, 5), "far", SearchParams()))
 
     def test_metadata_filters(self, store):
@@ -154,12 +166,16 @@ class VectorStoreContract:
             record("c", ALICE, metadata={"kind": "travel", "stars": 4}),
         ]
         store.insert(items, np.stack([unit(0), unit(0), unit(0)]))
-        search = lambda filters: sorted(h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters)))
+        search = lambda filters: sorted(
+            h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters))
+        )
         assert search({"kind": "food"}) == ["a", "b"]
         assert search({"stars": {"$gte": 4}}) == ["a", "c"]
         assert search({"kind": {"$ne": "food"}}) == ["c"]
         assert search({"kind": {"$in": ["travel"]}, "stars": {"$lt": 5}}) == ["c"]
-        assert sorted(r.text for r in store.list(ALICE, limit=10, filters={"stars": {"$nin": [2, 4]}})) == ["a"]
+        assert sorted(r.text for r in store.list(ALICE, limit=10, filters={"stars": {"$nin": [2, 4]}})) == [
+            "a"
+        ]
 
     def test_list_is_newest_first_and_limited(self, store):
         items = [record(f"item {i}", ALICE, minutes=i) for i in range(5)]
@@ -170,7 +186,9 @@ class VectorStoreContract:
         needs_keyword_search(store)
         original = record("old words here", ALICE)
         store.insert([original], unit(0)[None, :])
-        changed = original.model_copy(update={"text": "fresh vocabulary", "hash": content_hash("fresh vocabulary")})
+        changed = original.model_copy(
+            update={"text": "fresh vocabulary", "hash": content_hash("fresh vocabulary")}
+        )
         store.replace(changed, unit(3))
         assert store.get([original.id])[0].text == "fresh vocabulary"
         assert store.search(ALICE, unit(3), "vocabulary", SearchParams())[0].keyword_rank == 1
@@ -182,7 +200,9 @@ class VectorStoreContract:
         current = record("lives in Lisbon", ALICE, minutes=60)
         closed = record("lives in Porto", ALICE, valid_to=T0 + timedelta(minutes=60))
         store.insert([current, closed], np.stack([unit(0), unit(0)]))
-        assert [h.memory.text for h in store.search(ALICE, unit(0), "lives", SearchParams())] == ["lives in Lisbon"]
+        assert [h.memory.text for h in store.search(ALICE, unit(0), "lives", SearchParams())] == [
+            "lives in Lisbon"
+        ]
         past = store.search(ALICE, unit(0), "lives", SearchParams(as_of=T0 + timedelta(minutes=30)))
         assert [h.memory.text for h in past] == ["lives in Porto"]
         assert store.find_by_hash(ALICE, content_hash("lives in Porto")) is None
@@ -196,7 +216,10 @@ class VectorStoreContract:
         store.insert(items, np.stack([unit(i) for i in range(4)]))
         store.search(ALICE, unit(0), "", SearchParams())  # warm any cache before deleting
         store.delete([items[0].id, "missing"])
-        assert sorted(h.memory.text for h in store.search(ALICE, unit(0), "a0", SearchParams())) == ["a1", "a2"]
+        assert sorted(h.memory.text for h in store.search(ALICE, unit(0), "a0", SearchParams())) == [
+            "a1",
+            "a2",
+        ]
         deleted = store.delete_scope(ALICE)
         assert sorted(r.text for r in deleted) == ["a1", "a2"]
         assert store.search(ALICE, unit(1), "", SearchParams()) == []
@@ -218,7 +241,9 @@ class VectorStoreContract:
         first.close()
         second = open_store()
         assert second.dimensions == DIM
-        assert [h.memory.text for h in second.search(ALICE, unit(2), "durable", SearchParams())] == ["durable"]
+        assert [h.memory.text for h in second.search(ALICE, unit(2), "durable", SearchParams())] == [
+            "durable"
+        ]
 
     def test_reset(self, store):
         store.insert([record("x", ALICE)], unit(0)[None, :])
