@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from ..errors import LangMemError
+from ..managers.base import Decision, Neighbour
 from ..records import (
     ConversationMessage,
     EventType,
@@ -43,7 +44,6 @@ from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
-from ..managers.base import Decision, Neighbour
 from .messages import normalize_messages, parse_timestamp
 from .retries import call_fingerprint
 from .retrieval import search_params

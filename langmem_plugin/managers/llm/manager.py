@@ -9,13 +9,13 @@ from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
-from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
+from ...identity import model_identity
 from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ...tiers.graph import EntityMention, RelationMention
 from ...tiers.keyvalue import KeyValueStore
+from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
 from .prompts import Prompts
 from .schemas import DecisionList, FactList, GraphExtraction
-from ...identity import model_identity
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
 
 
