@@ -5,8 +5,8 @@ vectors in the same run.
 Prints JSON. Embedding is excluded: a lookup table returns precomputed 384-d vectors (the same
 generator as benchmarks/scale.py), so the numbers are the write path's: records, FTS5, vectors,
 history events, scope index and the write journal. Statements and transactions of one add call
-are counted on every connection the store writes through (the vector file and each key-value
-namespace): see `StatementCounter`.
+are counted on every SQLite connection it uses (the vector file and each key-value namespace):
+see `langmem_plugin.testing.inspect.sqlite_activity`.
 
     python benchmarks/inserts.py                       # batch sizes 1, 100, 1000
     python benchmarks/inserts.py --memories 100000 --batches 1000
@@ -43,7 +43,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -56,10 +55,9 @@ from langmem_plugin.config import LimitsConfig  # noqa: E402
 from langmem_plugin.pipeline.ingest import new_record  # noqa: E402
 from langmem_plugin.pipeline.messages import normalize_messages  # noqa: E402
 from langmem_plugin.records import Scope, new_uuids, utc_now  # noqa: E402
+from langmem_plugin.testing.inspect import sqlite_activity  # noqa: E402
 from langmem_plugin.tiers.sqlite_common import open_sqlite, write_transaction  # noqa: E402
 from langmem_plugin.tiers.vector.sqlite_backend import _SCHEMA, INSERT_FTS, INSERT_ROW, _rows, scope_tokens  # noqa: E402
-
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 class LookupEmbeddings(Embeddings):
@@ -89,73 +87,6 @@ class LookupEmbeddings(Embeddings):
         return self._vector(text).tolist()
 
 
-class StatementCounter:
-    """Counts, on the connections it wraps, the statements sent from Python (`sql_calls`: an
-    executemany is one), the statements SQLite ran (`sqlite_statements`, from the trace callback:
-    each executemany row, trigger and FTS5-internal statement counts) and the transactions (a
-    BEGIN, or a write outside one)."""
-
-    def __init__(self):
-        self.sql_calls = 0
-        self.sqlite_statements = 0
-        self.transactions = 0
-
-    def wrap(self, conn: sqlite3.Connection) -> "_Counted":
-        conn.set_trace_callback(self._trace)
-        return _Counted(conn, self)
-
-    def _trace(self, sql: str) -> None:
-        self.sqlite_statements += 1
-
-    def report(self) -> dict:
-        return {"transactions": self.transactions, "sql_calls": self.sql_calls, "sqlite_statements": self.sqlite_statements}
-
-
-class _Counted:
-    def __init__(self, conn: sqlite3.Connection, counter: StatementCounter):
-        self._conn = conn
-        self._counter = counter
-
-    def execute(self, sql, *args):
-        verb = sql.lstrip()[:8].upper()
-        self._counter.sql_calls += 1
-        if verb.startswith("BEGIN") or (verb.startswith(_WRITES) and not self._conn.in_transaction):
-            self._counter.transactions += 1
-        return self._conn.execute(sql, *args)
-
-    def executemany(self, sql, rows):
-        self._counter.sql_calls += 1
-        return self._conn.executemany(sql, rows)
-
-    def __getattr__(self, name):
-        return getattr(self._conn, name)
-
-
-NAMESPACES = ("history", "scope_memories", "journal", "embeddings")
-
-
-def count_statements(memory: Memory) -> tuple[StatementCounter, Callable[[], None]]:
-    """Route the vector file's and each written key-value namespace's connection through a
-    counter; returns it and a function that puts the plain connections back."""
-    counter = StatementCounter()
-    vector = memory.services.vector
-    plain = {"vector": vector._conn}
-    vector._conn = counter.wrap(vector._conn)
-    for namespace in NAMESPACES:
-        cache = memory.services.kv._cache(namespace)
-        plain[namespace] = cache._con
-        cache._local.con = counter.wrap(cache._con)
-
-    def restore() -> None:
-        vector._conn = plain["vector"]
-        for namespace in NAMESPACES:
-            memory.services.kv._cache(namespace)._local.con = plain[namespace]
-        for conn in plain.values():
-            conn.set_trace_callback(None)
-
-    return counter, restore
-
-
 def config(directory: str, embedding_cache: bool, synchronous: str = "FULL") -> dict:
     return {
         "path": directory,
@@ -170,14 +101,13 @@ def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool
     with tempfile.TemporaryDirectory() as directory:
         with Memory(config(directory, embedding_cache, synchronous), embeddings=LookupEmbeddings(table, 384)) as memory:
             memory.add(["warm up"], user_id="warm", infer=False)
-            counter, restore = count_statements(memory)
-            first = memory.add(texts[:batch], user_id="bench", infer=False)
-            restore()
+            with sqlite_activity() as activity:
+                first = memory.add(texts[:batch], user_id="bench", infer=False)
             started, cpu_started = time.perf_counter(), time.process_time()
             for start in range(batch, len(texts), batch):
                 memory.add(texts[start : start + batch], user_id="bench", infer=False)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-            stored = memory.services.vector.count(memory._scope("bench", None, None))
+            stored = memory.services.vector.count(Scope(user_id="bench"))
     timed = len(texts) - batch
     assert stored == len(texts) and len(first) == batch
     return {
@@ -189,7 +119,7 @@ def bench_batch(texts: list[str], table: dict, batch: int, embedding_cache: bool
         "inserts_per_second": round(timed / seconds, 1),
         "ms_per_add_call": round(1000 * seconds / (timed / batch), 3),
         "cpu_us_per_memory": round(1e6 * cpu_seconds / timed, 1),
-        "per_add_call": counter.report(),
+        "per_add_call": activity.report(),
     }
 
 
@@ -269,7 +199,7 @@ def stage_timers(cpu: collections.Counter):
 
     stages = [
         (ingest, "normalize_messages", "normalise and validate messages"),
-        (ingest, "_verbatim_records", "MemoryRecord objects and content hashes"),
+        (ingest, "verbatim_records", "MemoryRecord objects and content hashes"),
         (ingest, "added_events", "history event objects"),
         (CachedEmbeddings, "embed", "embedding (lookup table) and embedding-cache read"),
         (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),

@@ -8,7 +8,7 @@ partition key), LanceDB (flat scan with a user_id prefilter, no index), Chroma (
 on user_id), Qdrant local mode (payload filter) and LangGraph's InMemoryStore with a vector
 index (one namespace per user). A peer whose package is missing is reported as skipped with the
 reason, never measured with a stand-in. Each system runs in a fresh process, back to back, on
-the same sentences and low-rank vectors (langmem_plugin/bench/workload.py, as in
+the same sentences and low-rank vectors (langmem_plugin_bench/workload.py, as in
 benchmarks/scale.py), generated once per shape and loaded by each process.
 
 Embedding is excluded everywhere: every system gets the precomputed vectors (ours and
@@ -46,8 +46,8 @@ from typing import Protocol
 
 import numpy as np
 
-from langmem_plugin.bench.plots import plot_peers
-from langmem_plugin.bench.workload import (
+from langmem_plugin_bench.plots import plot_peers
+from langmem_plugin_bench.workload import (
     VERBS,
     PrecomputedEmbeddings,
     low_rank_vectors,

@@ -42,8 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from langmem_plugin import Memory
-from langmem_plugin.bench.plots import plot_latency_vs_size
-from langmem_plugin.bench.workload import (
+from langmem_plugin.records import Scope
+from langmem_plugin.tiers.vector import SearchParams
+from langmem_plugin_bench.plots import plot_latency_vs_size
+from langmem_plugin_bench.workload import (
     VERBS,
     PrecomputedEmbeddings,
     low_rank_vectors,
@@ -51,8 +53,6 @@ from langmem_plugin.bench.workload import (
     make_vocabulary,
     percentile,
 )
-from langmem_plugin.records import Scope
-from langmem_plugin.tiers.vector import SearchParams
 
 
 def scope_of(layout: str, index: int, per_user: int) -> Scope:
@@ -103,7 +103,7 @@ def ann_report(open_memory, scope, query_texts, query_vectors, vectors, size, ef
     tick = time.perf_counter()
     assert store.wait_for_ann()
     load = time.perf_counter() - tick
-    graph = store._indexes.get(scope).index.graph  # benchmark only: set the search width on the live graph
+    graph = store.scope_cache.get(scope).index.graph  # benchmark only: set the search width on the live graph
     sweep = []
     scopes = [scope] * len(query_texts)
     for ef in efs:
@@ -126,7 +126,7 @@ def ann_report(open_memory, scope, query_texts, query_vectors, vectors, size, ef
     report = {
         "reopen_seconds": round(reopen, 2),
         "ann_load_seconds": round(load, 2),
-        "ann_rebuilt_on_reopen": store._ann.builds > 0,
+        "ann_rebuilt_on_reopen": store.ann.builds > 0,
         "ann_ef_sweep": sweep,
     }
     reopened.close()

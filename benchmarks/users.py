@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import VERBS, PrecomputedEmbeddings, low_rank_vectors, make_sentences, make_vocabulary, percentile  # noqa: E402
 
 from langmem_plugin import Memory  # noqa: E402
+from langmem_plugin.records import Scope  # noqa: E402
+from langmem_plugin.testing.inspect import sqlite_activity  # noqa: E402
 from langmem_plugin.tiers.vector import SearchParams  # noqa: E402
 
 
@@ -76,19 +78,17 @@ def bench_langmem(directory: Path, users: int, per_user: int, data, cache_mib: i
             memory.search(text, user_id=user, limit=10)
             facade.append(time.perf_counter() - tick)
         store = memory.services.vector
-        scopes = [memory._scope(u, None, None) for u in query_users]
+        scopes = [Scope(user_id=u) for u in query_users]
         params = SearchParams(limit=10)
         tier = []
         for text, vector, scope in zip(query_texts, query_vectors, scopes):
             tick = time.perf_counter()
             store.search(scope, vector, text, params)
             tier.append(time.perf_counter() - tick)
-        executed: list[str] = []
-        store._conn.set_trace_callback(executed.append)
-        memory.search(query_texts[-1], user_id=query_users[-1], limit=10)
-        store._conn.set_trace_callback(None)
-        statements = len([s for s in executed if not s.startswith("--")])  # FTS5's own lookups report as "-- ..."
-        cached_mib = round(store._indexes.nbytes / 2**20, 1)  # the per-scope cache once every user was searched
+        with sqlite_activity() as activity:
+            memory.search(query_texts[-1], user_id=query_users[-1], limit=10)
+        statements = len([s for s in activity.statements if not s.startswith("--")])  # FTS5's own lookups: "-- ..."
+        cached_mib = round(store.scope_cache.nbytes / 2**20, 1)  # the per-scope cache once every user was searched
     disk_bytes = directory_bytes(directory)
     return {
         "system": "langmem-plugin",

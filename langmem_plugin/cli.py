@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -21,6 +22,7 @@ from .errors import (
     InvalidMetadataError,
     LangMemError,
     MemoryNotFoundError,
+    MissingDependencyError,
     MissingScopeError,
 )
 from .history_text import history_lines
@@ -342,11 +344,22 @@ def _export(args: argparse.Namespace, memory: Memory) -> None:
     )
 
 
+def _bench(bench_args: list[str]) -> None:
+    """The harness is the langmem_plugin_bench package, shipped beside this one but outside its
+    import path, so that the runtime never loads it; it checks its own extra's packages first."""
+    if find_spec("langmem_plugin_bench") is None:  # an install made before the package existed
+        raise MissingDependencyError(
+            "bench needs the langmem_plugin_bench package, which installs with langmem-plugin: "
+            'reinstall it (in a checkout: pip install -e ".[bench]")'
+        )
+    from langmem_plugin_bench.locomo import main as locomo_main
+
+    locomo_main(bench_args)
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.command == "bench":
-        from .bench.locomo import main as locomo_main
-
-        locomo_main(args.bench_args)
+        _bench(args.bench_args)
         return
     if args.command == "demo":
         from .demo import run_demo

@@ -107,10 +107,6 @@ class StorePathError(ConfigurationError):
     """The memory directory (or a tier's file or folder in it) cannot be created or opened."""
 
 
-class ExperimentError(LangMemError):
-    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be incomplete."""
-
-
 class BackendError(LangMemError):
     """A storage backend failed (disk full, locked database, server down)."""
 

@@ -64,6 +64,8 @@ class _Facade:
 
     @classmethod
     def from_env(cls, **kwargs: Any):
+        """A memory configured by the environment: LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD>
+        (MemoryConfig.from_env); `kwargs` as for the constructor. Raises ConfigurationError."""
         return cls(MemoryConfig.from_env(), **kwargs)
 
     @classmethod
@@ -82,6 +84,15 @@ class _Facade:
 class Memory(_Facade):
     """Long-term memory over the vector, graph and key-value tiers.
 
+    Scope ids (user_id, agent_id, run_id) are strings, and an id left out matches any (Mem0's
+    rule): `search(q, agent_id="bot")` reaches every user's memories of that agent, so a
+    multi-user application always passes user_id (docs/scopes.md). A call on a scope needs at
+    least one id (MissingScopeError); a call by memory id takes them optionally, and reports a
+    memory outside the ids given exactly as a missing one. Every bad argument raises an
+    InvalidInputError subclass before anything is read or written (InvalidScopeError for an id
+    that is not a usable string, ForbiddenScopeError for a reserved one); a failing tier raises
+    BackendError.
+
     >>> memory = Memory({"path": "/tmp/mem"})
     >>> memory.add("I moved to Berlin last week", user_id="alice")
     >>> memory.search("where does alice live?", user_id="alice")
@@ -98,8 +109,16 @@ class Memory(_Facade):
         infer: bool = True,
         timestamp: Any = None,
     ) -> list[MemoryOperation]:
-        """Remember messages. infer=False stores each message verbatim; infer=True lets the manager
-        extract facts.
+        """Remember messages: a string, a message dict ("role", "content", optionally "name", "id",
+        "timestamp"), a LangChain message, or a list of them, in exactly the scope given.
+
+        infer=True lets the manager extract facts and reconcile each with the memories of exactly
+        this scope (never a run's, an agent's or another user's): it adds, updates, invalidates or
+        keeps. infer=False stores each message verbatim. `metadata` goes on every memory written;
+        `timestamp` is when messages that carry none were said (default: now). Returns one
+        MemoryOperation per fact or message, with what was done (ADD, UPDATE, INVALIDATE, NOOP).
+        Raises for bad messages (EmptyContentError, InputTooLargeError, InvalidMetadataError, ...)
+        before anything is written.
 
         A call that raised (a server went down mid-write) may have stored part of its batch;
         calling it again with the same arguments stores each memory exactly once. Messages that
@@ -121,13 +140,19 @@ class Memory(_Facade):
         threshold: float | None = None,
         as_of: Any = None,
     ) -> list[SearchHit]:
+        """The memories within the scope (at least one id) most relevant to `query`, best first:
+        at most `limit` SearchHits, each with its relevance `score` in [0, 1] and the evidence it
+        came from. `threshold` drops hits scoring below it; `filters` matches metadata
+        (InvalidFilterError when malformed). Facts that stopped being true are left out; with
+        `as_of` (a datetime or ISO string), the facts true at that moment are searched instead."""
         scope = self._scope(user_id, agent_id, run_id)
         return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
 
     def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryRecord:
-        """The memory with this id. Given scope ids must match it, else MemoryNotFoundError, as for a missing id."""
+        """The MemoryRecord with this id. Scope ids are optional; given ones must match the memory,
+        else MemoryNotFoundError, exactly as for an id that does not exist."""
         return operations.get(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def get_all(
@@ -140,6 +165,9 @@ class Memory(_Facade):
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
     ) -> list[MemoryRecord]:
+        """The memories within the scope (at least one id), newest first, at most `limit`;
+        `filters` matches metadata. Facts that stopped being true are left out unless
+        `include_invalidated`."""
         scope = self._scope(user_id, agent_id, run_id)
         return operations.get_all(self.services, scope, limit, filters, include_invalidated)
 
@@ -155,9 +183,11 @@ class Memory(_Facade):
         run_id: str | None = None,
     ) -> MemoryRecord | list[MemoryOperation]:
         """`update(memory_id, text)` (or Mem0's `update(memory_id=..., data=...)`) rewrites that memory
-        and returns it. `update(statement, user_id=...)`, a statement alone, is an authoritative
-        correction ("User now works at Google (previously at Microsoft)"): the manager records its
-        facts over what they contradict, and the operations are returned (operations.correct)."""
+        and returns it; scope ids are optional and, given, must match it (else MemoryNotFoundError).
+        `update(statement, user_id=...)`, a statement alone, is an authoritative correction ("User
+        now works at Google (previously at Microsoft)") of the scope's memories, which needs scope
+        ids (MissingScopeError): the manager records its facts over what they contradict, and the
+        operations are returned (operations.correct); InvalidInputError when it finds no fact."""
         return operations.update_by_id_or_statement(
             self.services, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
@@ -165,9 +195,12 @@ class Memory(_Facade):
     def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryRecord | list[MemoryRecord]:
-        """`delete(memory_id)` retires that memory and returns it. `delete(description, user_id=...)`,
-        any text that is not a memory id, retires the scope's memories it clearly matches and returns
-        them, or raises NoClearMatchError naming the closest ones (operations.clear_matches)."""
+        """`delete(memory_id)` retires that memory and returns it (its history stays until a purge);
+        scope ids are optional and, given, must match it (else MemoryNotFoundError).
+        `delete(description, user_id=...)`, any text that is not a memory id, needs scope ids
+        (MissingScopeError) and retires the scope's memories it clearly matches and returns them,
+        or raises NoClearMatchError naming the closest ones (operations.clear_matches), and
+        CrossUserDeleteError when, without user_id, they belong to several users."""
         return operations.delete_by_id_or_description(self.services, memory_id, user_id, agent_id, run_id)
 
     def delete_all(
@@ -179,12 +212,20 @@ class Memory(_Facade):
         purge: bool = False,
         across_users: bool = False,
     ) -> int:
-        """Delete every memory within the scope (sub-scopes included); see operations.delete_all."""
+        """Delete every memory within the scope (at least one id; sub-scopes included) and return
+        how many. purge=True also erases their history, the profiles and the cached embeddings and
+        LLM answers of the scope, leaving no byte of them in any tier (docs/scopes.md). Without
+        user_id, deleting the data of several users raises CrossUserDeleteError unless
+        across_users=True. Journaled: a crash leaves the scope whole or the next open finishes it;
+        StoreBusyError when another process holds the deletion lock too long."""
         return operations.delete_all(self.services, self._scope(user_id, agent_id, run_id), purge, across_users)
 
     def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> list[HistoryEvent]:
+        """Every event of the memory with this id, oldest first (ADD, UPDATE, INVALIDATE, DELETE, with
+        the text before and after), also after its delete and until a purge. Scope ids are
+        optional; given ones must match the memory, else MemoryNotFoundError as for a missing id."""
         return operations.history(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     def related(
@@ -197,21 +238,30 @@ class Memory(_Facade):
         hops: int = 1,
         as_of: Any = None,
     ) -> Neighbourhood:
-        """Entities within `hops` relations of the named ones, from the graph tier."""
+        """The entities within `hops` (1 or 2) relations of the named ones, and those relations, from
+        the graph tier of the scope (at least one id); `as_of` reads the relations true then.
+        Empty when the graph tier is disabled."""
         return operations.neighbourhood(self.services, self._scope(user_id, agent_id, run_id), names, hops, as_of)
 
     def get_profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> dict:
+        """The key-values stored for exactly this scope (at least one id; profiles are per exact
+        scope, not matched like memories); {} when none."""
         return operations.get_profile(self.services, self._scope(user_id, agent_id, run_id))
 
     def set_profile(
         self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict:
+        """Merge `values` into exactly this scope's profile (at least one id) and return the
+        profile; a None value removes its key. InvalidMetadataError unless `values` is a flat
+        mapping of string keys to JSON scalars."""
         return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
 
     def reset(self) -> None:
+        """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
         operations.reset(self.services)
 
     def close(self) -> None:
+        """Release the tiers (files, server connections); the memory is unusable afterwards."""
         self._close()
 
     def __enter__(self) -> "Memory":
@@ -222,7 +272,8 @@ class Memory(_Facade):
 
 
 class AsyncMemory(_Facade):
-    """The same operations as `Memory`, awaitable; each runs the shared implementation in a worker thread."""
+    """The same operations as `Memory`, awaitable; each runs the shared implementation in a worker
+    thread, with the scope rules, results and errors documented on its `Memory` namesake."""
 
     async def _run(self, function, *args: Any) -> Any:
         return await asyncio.to_thread(function, self.services, *args)
@@ -238,6 +289,7 @@ class AsyncMemory(_Facade):
         infer: bool = True,
         timestamp: Any = None,
     ) -> list[MemoryOperation]:
+        """Awaitable `Memory.add`: remember messages in exactly the scope given; returns the operations."""
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.add, messages, scope, metadata, infer, timestamp)
 
@@ -253,12 +305,14 @@ class AsyncMemory(_Facade):
         threshold: float | None = None,
         as_of: Any = None,
     ) -> list[SearchHit]:
+        """Awaitable `Memory.search`: the scope's memories most relevant to `query`, best first."""
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
 
     async def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryRecord:
+        """Awaitable `Memory.get`: the memory with this id; given scope ids must match it."""
         return await self._run(operations.get, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     async def get_all(
@@ -271,6 +325,7 @@ class AsyncMemory(_Facade):
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
     ) -> list[MemoryRecord]:
+        """Awaitable `Memory.get_all`: the scope's memories, newest first."""
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.get_all, scope, limit, filters, include_invalidated)
 
@@ -285,6 +340,7 @@ class AsyncMemory(_Facade):
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> MemoryRecord | list[MemoryOperation]:
+        """Awaitable `Memory.update`: rewrite a memory by id, or record a statement as a correction."""
         return await self._run(
             operations.update_by_id_or_statement, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
@@ -292,6 +348,7 @@ class AsyncMemory(_Facade):
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryRecord | list[MemoryRecord]:
+        """Awaitable `Memory.delete`: retire a memory by id, or those a description clearly matches."""
         return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
 
     async def delete_all(
@@ -303,11 +360,13 @@ class AsyncMemory(_Facade):
         purge: bool = False,
         across_users: bool = False,
     ) -> int:
+        """Awaitable `Memory.delete_all`: delete (purge=True: erase) every memory of the scope."""
         return await self._run(operations.delete_all, self._scope(user_id, agent_id, run_id), purge, across_users)
 
     async def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> list[HistoryEvent]:
+        """Awaitable `Memory.history`: the events of the memory with this id, oldest first."""
         return await self._run(operations.history, memory_id, self._optional_scope(user_id, agent_id, run_id))
 
     async def related(
@@ -320,22 +379,27 @@ class AsyncMemory(_Facade):
         hops: int = 1,
         as_of: Any = None,
     ) -> Neighbourhood:
+        """Awaitable `Memory.related`: the graph neighbourhood of the named entities in the scope."""
         return await self._run(operations.neighbourhood, self._scope(user_id, agent_id, run_id), names, hops, as_of)
 
     async def get_profile(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict:
+        """Awaitable `Memory.get_profile`: exactly this scope's profile."""
         return await self._run(operations.get_profile, self._scope(user_id, agent_id, run_id))
 
     async def set_profile(
         self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict:
+        """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
 
     async def reset(self) -> None:
+        """Awaitable `Memory.reset`: erase the whole store, every user's data."""
         await self._run(operations.reset)
 
     async def aclose(self) -> None:
+        """Awaitable `Memory.close`: release the tiers; the memory is unusable afterwards."""
         await asyncio.to_thread(self._close)
 
     async def __aenter__(self) -> "AsyncMemory":

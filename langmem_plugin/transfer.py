@@ -32,6 +32,7 @@ from .errors import (
     InvalidInputError,
     LangMemError,
 )
+from .locomo_format import parse_conversation
 from .memory import Memory
 from .pipeline.messages import normalize_messages, parse_timestamp
 from .pipeline.validation import check_metadata, load_json
@@ -272,8 +273,6 @@ def _mem0_memories(document: Document, items: list[Any], noun: str, scope: Scope
 
 
 def _locomo(samples: list[dict[str, Any]]) -> ImportPlan:
-    from .bench.locomo_data import parse_conversation
-
     batches = []
     for index, sample in enumerate(samples):
         try:
@@ -287,12 +286,7 @@ def _locomo(samples: list[dict[str, Any]]) -> ImportPlan:
                 {
                     "role": "user",
                     "name": turn.speaker,
-                    "content": " ".join(
-                        filter(
-                            None,
-                            [turn.text, turn.image_caption and f"[shares a photo: {turn.image_caption}]"],
-                        )
-                    ),
+                    "content": turn.content,
                     "id": f"{conversation.sample_id}:{turn.dia_id}",
                     "timestamp": session.timestamp,
                 }

@@ -4,6 +4,8 @@ reloaded on reopen instead of rebuilt, caught up with rows it lacks, erased with
 from __future__ import annotations
 
 import logging
+import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -54,10 +56,10 @@ def test_graph_is_built_in_the_background_and_leads_the_search(tmp_path):
     store = open_store(tmp_path)
     rows = vectors(300, 0)
     fill(store, ALICE, rows)
-    assert store._ann.builds == 0  # nothing was built on write or on the first search
+    assert store.ann.builds == 0  # nothing was built on write or on the first search
     ready(store, ALICE)
-    index = store._indexes.get(ALICE).index
-    assert store._ann.builds == 1 and index.graph is not None and index.unindexed_count() == 0
+    index = store.scope_cache.get(ALICE).index
+    assert store.ann.builds == 1 and index.graph is not None and index.unindexed_count() == 0
     for q in (5, 77, 250):
         assert texts(store, ALICE, rows[q]) == exact_top(rows, rows[q])
     assert (tmp_path / "vectors.ann" / f"{scope_digest(ALICE)}.hnsw").exists()
@@ -79,8 +81,8 @@ def test_reopen_loads_the_saved_graph_and_only_adds_rows_written_since(tmp_path)
     late = rows[350]
     assert texts(reopened, ALICE, late)[0] == "late 50"  # found while the graph may still be loading
     assert reopened.wait_for_ann(timeout=60)
-    index = reopened._indexes.get(ALICE).index
-    assert (reopened._ann.builds, reopened._ann.loads) == (0, 1)
+    index = reopened.scope_cache.get(ALICE).index
+    assert (reopened.ann.builds, reopened.ann.loads) == (0, 1)
     assert index.graph is not None and index.unindexed_count() == 0
     assert texts(reopened, ALICE, late)[0] == "late 50"
 
@@ -89,8 +91,8 @@ def test_reopen_loads_the_saved_graph_and_only_adds_rows_written_since(tmp_path)
     writer.close()
     assert texts(reopened, ALICE, vectors(1, 9)[0])[0] == "newest 0"
     assert reopened.wait_for_ann(timeout=60)
-    assert (reopened._ann.builds, reopened._ann.loads) == (0, 2)  # the reloaded matrix loaded the file again
-    assert reopened._indexes.get(ALICE).index.unindexed_count() == 0
+    assert (reopened.ann.builds, reopened.ann.loads) == (0, 2)  # the reloaded matrix loaded the file again
+    assert reopened.scope_cache.get(ALICE).index.unindexed_count() == 0
     reopened.close()
 
 
@@ -99,8 +101,8 @@ def test_rows_the_graph_lacks_are_scanned_exactly(tmp_path):
     rows = vectors(300, 2)
     fill(store, ALICE, rows)
     ready(store, ALICE)
-    index = store._indexes.get(ALICE).index
-    store._ann.close()  # no catch-up from now on: new rows stay outside the graph
+    index = store.scope_cache.get(ALICE).index
+    store.ann.close()  # no catch-up from now on: new rows stay outside the graph
     fresh = vectors(5, 3)
     fill(store, ALICE, fresh, prefix="fresh")
     assert index.unindexed_count() == 5
@@ -125,8 +127,8 @@ def test_deletes_replacements_and_invalidations_are_respected(tmp_path):
     store.replace(gone.model_copy(update={"valid_to": datetime(2024, 6, 1, tzinfo=timezone.utc)}))
     assert top[1] not in texts(store, ALICE, query)
     assert store.wait_for_ann(timeout=60)
-    index = store._indexes.get(ALICE).index
-    assert index.unindexed_count() == 0 and not index.removed and store._ann.builds == 1
+    index = store.scope_cache.get(ALICE).index
+    assert index.unindexed_count() == 0 and not index.removed and store.ann.builds == 1
     assert texts(store, ALICE, -query)[0] == "row 20"  # now through the graph, with its new vector
     assert top[0] not in texts(store, ALICE, query) and top[1] not in texts(store, ALICE, query)
     store.close()
@@ -156,7 +158,7 @@ def test_a_damaged_or_half_written_index_is_rebuilt_not_an_error(tmp_path, caplo
     with caplog.at_level(logging.WARNING):
         ready(reopened, ALICE)
     expected = (0, 1) if damage == "stray temporary" else (1, 0)
-    assert (reopened._ann.builds, reopened._ann.loads) == expected
+    assert (reopened.ann.builds, reopened.ann.loads) == expected
     assert texts(reopened, ALICE, rows[9])[0] == "row 9"
     if damage != "stray temporary":
         assert "rebuilding the ANN index" in caplog.text
@@ -174,7 +176,8 @@ def test_purge_erases_every_graph_holding_the_purged_rows(tmp_path):
     ready(store, Scope(user_id="other"))  # a graph of the other user alone: kept
     directory = tmp_path / "vectors.ann"
     kept = (directory / f"{scope_digest(Scope(user_id='other'))}.hnsw").read_bytes()
-    victim_rowids = {r for r, in store._conn.execute("SELECT rowid FROM memories WHERE user_id = 'victim'")}
+    with closing(sqlite3.connect(tmp_path / "vectors.sqlite3")) as conn:
+        victim_rowids = {r for r, in conn.execute("SELECT rowid FROM memories WHERE user_id = 'victim'")}
 
     store.delete_scope(Scope(user_id="victim"))
     store.erase_deleted()
@@ -186,7 +189,7 @@ def test_purge_erases_every_graph_holding_the_purged_rows(tmp_path):
             assert not victim_rowids & set(saved["file_labels"].tolist())
     assert (directory / f"{scope_digest(Scope(user_id='other'))}.hnsw").read_bytes() == kept
     assert set(texts(store, team, other_rows[3], limit=150, candidates=150)) == {f"other {i}" for i in range(150)}
-    assert store._indexes.get(team).index.graph is not None and store._ann.builds == 3  # team graph rebuilt
+    assert store.scope_cache.get(team).index.graph is not None and store.ann.builds == 3  # team graph rebuilt
     store.close()
 
 
@@ -209,6 +212,6 @@ def test_config_sets_the_search_width_and_rejects_a_bad_one(tmp_path):
         memory.search("note", user_id="alice")
         store = memory.services.vector
         assert store.wait_for_ann(timeout=60)
-        assert store._indexes.get(Scope(user_id="alice")).index.graph.ef_search == 64
+        assert store.scope_cache.get(Scope(user_id="alice")).index.graph.ef_search == 64
     with pytest.raises(ConfigurationError):
         Memory({"path": str(tmp_path), "vector": {"ann_ef_search": 0}}, embeddings=HashingEmbeddings())

@@ -16,48 +16,11 @@ from langmem_plugin.config import LimitsConfig
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages
 from langmem_plugin.records import Scope, new_uuids, utc_now
+from langmem_plugin.testing.inspect import sqlite_activity
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.sqlite_common import scope_clause
 
 from .helpers import HashingEmbeddings
-
-NAMESPACES = ("embeddings", "journal", "history", "scope_memories")
-
-
-class CountingConnection:
-    """Forwards to a sqlite3 connection, counting the statements sent (an executemany is one)
-    and the transactions begun."""
-
-    def __init__(self, connection: sqlite3.Connection, counts: dict[str, int]):
-        self._connection = connection
-        self._counts = counts
-
-    def execute(self, sql, *args):
-        self._counts["statements"] += 1
-        if sql.lstrip().upper().startswith("BEGIN"):
-            self._counts["transactions"] += 1
-        elif not self._connection.in_transaction and sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
-            self._counts["transactions"] += 1  # autocommit
-        return self._connection.execute(sql, *args)
-
-    def executemany(self, sql, rows):
-        self._counts["statements"] += 1
-        return self._connection.executemany(sql, rows)
-
-    def __getattr__(self, name):
-        return getattr(self._connection, name)
-
-
-def count_statements(memory: Memory) -> dict[str, int]:
-    """Route the vector file's and every written key-value namespace's connection through a counter."""
-    counts = {"statements": 0, "transactions": 0}
-    vector = memory.services.vector
-    vector._conn = CountingConnection(vector._conn, counts)
-    for namespace in NAMESPACES:
-        cache = memory.services.kv._cache(namespace)
-        cache._local.con = CountingConnection(cache._con, counts)
-    return counts
-
 
 def _messages(count: int, tag: str) -> list[dict]:
     return [{"role": "user", "content": f"{tag} note {i} about topic {i % 17}"} for i in range(count)]
@@ -66,11 +29,11 @@ def _messages(count: int, tag: str) -> list[dict]:
 def _cost_of_add(tmp_path, count: int) -> dict[str, int]:
     with Memory({"path": str(tmp_path / f"m{count}"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
         memory.add("warm up every tier", user_id="u", infer=False)
-        counts = count_statements(memory)
-        operations = memory.add(_messages(count, "batch"), user_id="u", infer=False)
+        with sqlite_activity() as activity:
+            operations = memory.add(_messages(count, "batch"), user_id="u", infer=False)
         assert len(operations) == count
-        assert memory.services.vector.count(memory._scope("u", None, None)) == count + 1
-        return dict(counts)
+        assert memory.services.vector.count(Scope(user_id="u")) == count + 1
+        return {"statements": activity.calls, "transactions": activity.transactions}
 
 
 def test_a_thousand_message_add_costs_what_a_ten_message_add_costs(tmp_path):
@@ -143,12 +106,12 @@ def test_new_facts_of_one_message_share_one_write(tmp_path):
     for count, message in enumerate(["I live in Berlin.", "I live in Berlin. I work at Acme Corp as an engineer. I love eating sushi on Fridays."]):
         with Memory({"path": str(tmp_path / f"m{count}"), "graph": {"enabled": False}}, embeddings=HashingEmbeddings()) as memory:
             memory.add("warm up every tier today please", user_id="u", infer=False)
-            counts = count_statements(memory)
-            operations = memory.add(message, user_id="u")
+            with sqlite_activity() as activity:
+                operations = memory.add(message, user_id="u")
             assert [op.event for op in operations] == [EventType.ADD] * (1 + 2 * count)
             for operation in operations:
                 assert [e.event for e in memory.history(operation.memory.id)] == [EventType.ADD]
-            costs.append(counts["transactions"])
+            costs.append(activity.transactions)
     assert costs[1] == costs[0]
 
 
@@ -196,12 +159,12 @@ def test_agent_and_run_indexes_skip_rows_without_those_ids_and_still_serve_their
         memory.add(_messages(30, "plain"), user_id="u", infer=False)
         memory.add(_messages(3, "bot"), user_id="u", agent_id="bot", run_id="r1", infer=False)
         vector = memory.services.vector
-        for scope, index in (({"agent_id": "bot"}, "memories_agent"), ({"run_id": "r1"}, "memories_run")):
-            clause, params = scope_clause(scope)
-            plan = " ".join(row[3] for row in vector._conn.execute(f"EXPLAIN QUERY PLAN SELECT rowid, vector FROM memories WHERE {clause}", params))
-            assert f"USING INDEX {index}" in plan
-            assert vector.count(Scope(**scope)) == 3
         with sqlite3.connect(path / "vectors.sqlite3") as conn:
+            for scope, index in (({"agent_id": "bot"}, "memories_agent"), ({"run_id": "r1"}, "memories_run")):
+                clause, params = scope_clause(scope)
+                query = f"EXPLAIN QUERY PLAN SELECT rowid, vector FROM memories WHERE {clause}"
+                assert f"USING INDEX {index}" in " ".join(row[3] for row in conn.execute(query, params))
+                assert vector.count(Scope(**scope)) == 3
             assert conn.execute("SELECT count(*) FROM memories INDEXED BY memories_agent WHERE agent_id IS NOT NULL").fetchone() == (3,)
     indexes = _index_sql(path / "vectors.sqlite3")
     assert "WHERE agent_id IS NOT NULL" in indexes["memories_agent"] and "WHERE run_id IS NOT NULL" in indexes["memories_run"]
@@ -233,7 +196,7 @@ def test_a_verbatim_batch_builds_the_records_new_record_builds():
         LimitsConfig(),
     ).messages
     scope, metadata, now = Scope(user_id="u", run_id="r"), {"source": "import", "n": 2}, utc_now()
-    records = ingest._verbatim_records(messages, scope, metadata, now)
+    records = ingest.verbatim_records(messages, scope, metadata, now)
     expected = [ingest.new_record(r.id, m.content, scope, metadata, [m.source()], now) for r, m in zip(records, messages)]
     assert records == expected
     assert records[1].valid_from == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from langmem_plugin.bench.locomo import (
+from langmem_plugin.cli import main as cli_main
+from langmem_plugin.errors import InvalidInputError
+from langmem_plugin.locomo_format import parse_session_time
+from langmem_plugin_bench.locomo import (
     KS,
     SYSTEMS,
     build_system,
@@ -14,11 +17,11 @@ from langmem_plugin.bench.locomo import (
     run_retrieval,
     run_score_reading,
 )
-from langmem_plugin.bench.locomo_data import load_locomo, parse_session_time
-from langmem_plugin.bench.metrics import ndcg, recall_all, recall_any, token_f1
-from langmem_plugin.bench.qa import JudgeFormatError, parse_judgement, run_qa
-from langmem_plugin.bench.retrievers import MemoizedEmbeddings
-from langmem_plugin.bench.score_reading import (
+from langmem_plugin_bench.locomo_data import load_locomo
+from langmem_plugin_bench.metrics import ndcg, recall_all, recall_any, token_f1
+from langmem_plugin_bench.qa import JudgeFormatError, parse_judgement, run_qa
+from langmem_plugin_bench.retrievers import MemoizedEmbeddings
+from langmem_plugin_bench.score_reading import (
     EVIDENCE_KEPT,
     THRESHOLDS,
     UNRELATED_QUESTIONS,
@@ -28,8 +31,6 @@ from langmem_plugin.bench.score_reading import (
     speaker_conversations,
     summarise_sample,
 )
-from langmem_plugin.cli import main as cli_main
-from langmem_plugin.errors import InvalidInputError
 
 from .helpers import HashingEmbeddings
 

@@ -108,7 +108,7 @@ def test_embedding_cache_embeds_each_text_once(tmp_path):
     cached.embed(["a"], bob)  # another scope never reads (or learns about) alice's entries
     assert inner.calls[-1] == ["a"]
     other_model = CachedEmbeddings(HashingEmbeddings(16), kv)
-    assert other_model._key(alice, "a") != cached._key(alice, "a")
+    assert other_model.keys(alice, ["a"]) != cached.keys(alice, ["a"])
     kv.close()
 
 

@@ -179,8 +179,7 @@ def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(
         monkeypatch.setattr(weaviate_backend, "COUNTED_SCOPE_MAX_ROWS", 0)
         monkeypatch.setattr(weaviate_backend, "ServerCounts", _counting(weaviate_backend.ServerCounts, reads))
     else:
-        read_texts = store._texts
-        store._texts = lambda scope: reads.append(scope) or read_texts(scope)
+        monkeypatch.setattr(weaviate_backend, "ScopeKeywords", _counting_texts(weaviate_backend.ScopeKeywords, reads))
     try:
         records = _records(_texts(4, 2))  # Zora kept a lamp / a cello, kept a tiger / a maple
         vectors, _ = _vectors(6)
@@ -196,15 +195,25 @@ def test_weaviate_word_counts_follow_every_write_and_keep_no_deleted_text(
         assert len(reads) == 2
         store.replace(more.model_copy(update={"text": "a lamp", "updated_at": more.updated_at + timedelta(1)}))
         assert store.common_terms(USER, ["zora", "kept"]) == ["kept"]  # 3 of 6, 4 of 6
-        assert len(reads) == 3
+        assert len(reads) == 3 and store.counted_scopes() == [USER]
         store.delete([records[2].id])
-        assert not store._word_counts.held()  # a delete drops every scope's counted texts
+        assert store.counted_scopes() == []  # a delete drops every scope's counted texts
         assert store.common_terms(USER, ["zora", "kept", "lamp"]) == ["zora", "kept"]  # 3, 3 and 2 of 5
         store.delete_scope(USER)
-        assert not store._word_counts.held() and store.common_terms(USER, ["zora"]) == []
+        assert store.counted_scopes() == [] and store.common_terms(USER, ["zora"]) == []
     finally:
         other.close()
         store.close()
+
+
+def _counting_texts(scope_keywords, made: list):
+    """ScopeKeywords that records each time a scope's texts are read and counted afresh."""
+
+    def make(texts):
+        made.append(len(texts))
+        return scope_keywords(texts)
+
+    return make
 
 
 def _counting(server_counts, made: list):

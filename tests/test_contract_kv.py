@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from langmem_plugin.errors import StoreBusyError
 from langmem_plugin.testing import KeyValueStoreContract
 from langmem_plugin.tiers.keyvalue import redis_backend
+from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
 
 from .backends import KV_BACKENDS
@@ -57,15 +59,18 @@ with kv.lock("delete_all", 10):
 """
 
 
-def test_lock_of_a_process_killed_holding_it_is_released(kv):
+@pytest.mark.parametrize("kind", sorted(KV_BACKENDS))
+def test_lock_of_a_process_killed_holding_it_is_released(kind, request, tmp_path):
     """On disk at once (the kernel drops the flock), on Redis when its lease (1 s here) runs out."""
-    if isinstance(kv, RedisKeyValueStore):
-        connection = kv._client.connection_pool.connection_kwargs
-        kind, where = "redis", f"redis://{connection['host']}:{connection['port']}/{connection.get('db', 0)}"
+    if kind == "redis":
+        where, prefix = request.getfixturevalue("redis_url"), f"t{uuid.uuid4().hex[:12]}"
+        kv = RedisKeyValueStore(where, prefix=prefix)
     else:
-        kind, where = "diskcache", str(kv._directory)
+        where, prefix = str(tmp_path / "kv"), ""
+        kv = DiskCacheKeyValueStore(where)
+    request.addfinalizer(kv.close)
     root = Path(__file__).resolve().parent.parent
-    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, getattr(kv, "_prefix", "")]
+    argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, prefix]
     holder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(StoreBusyError):
@@ -92,8 +97,6 @@ def test_a_namespace_from_the_default_eviction_policy_drops_its_store_time_index
     every insert goes, in old namespaces too, and their entries stay readable and writable."""
     import diskcache
 
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
-
     old = diskcache.Cache(str(tmp_path / "history"))  # as earlier versions created it
     old.set("m-old", [{"event": "ADD"}])
     old.close()
@@ -115,8 +118,6 @@ def test_large_values_stay_in_the_database_file_and_earlier_value_files_still_re
     written and fsynced with its transaction; one that an earlier version put in a file of its
     own is still read, replaced and deleted."""
     import diskcache
-
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 
     old = diskcache.Cache(str(tmp_path / "journal"))  # as earlier versions created it
     old.set("filed", {"text": "x" * 100_000})

@@ -359,14 +359,14 @@ def test_weaviate_killed_after_the_first_page_of_a_batch(tmp_path, weaviate_serv
     messages = [{"role": "user", "content": f"Sensor {i} read {i % 7} degrees"} for i in range(page + 300)]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
         store = memory.services.vector
-        insert_many = store._insert_many
+        insert_pages = weaviate_backend.insert_pages
 
         def first_page_then_die(handle, objects):
-            insert_many(handle, objects[:page])
+            insert_pages(handle, objects[:page])
             weaviate_server.kill()
-            insert_many(handle, objects[page:])
+            insert_pages(handle, objects[page:])
 
-        monkeypatch.setattr(store, "_insert_many", first_page_then_die)
+        monkeypatch.setattr(weaviate_backend, "insert_pages", first_page_then_die)
         with pytest.raises(BackendError, match=f"Weaviate at 127.0.0.1:{weaviate_server.http_port}"):
             memory.add(messages, user_id="u", infer=False)
         monkeypatch.undo()

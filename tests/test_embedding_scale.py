@@ -123,7 +123,7 @@ def test_cached_vectors_of_any_length_come_back_unit_length(tmp_path):
         cached = CachedEmbeddings(inner, kv)
         scope = Scope(user_id="u")
         raw = np.asarray(inner.embed_documents(["old entry"]), dtype=np.float32) * 7.5
-        kv.put_many(EMBEDDINGS, {cached._key(scope, "old entry"): raw[0].tobytes()})
+        kv.put_many(EMBEDDINGS, {cached.keys(scope, ["old entry"])[0]: raw[0].tobytes()})
         vectors = cached.embed(["old entry", "new entry"], scope)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
         assert np.allclose(vectors[0], raw[0] / np.linalg.norm(raw[0]), atol=1e-6)

@@ -36,11 +36,12 @@ from langmem_plugin.integrations.store import MemoryStore
 from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope
+from langmem_plugin.testing.inspect import stored_bytes
 from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS, RedisKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
-from .helpers import HashingEmbeddings, stored_bytes
+from .helpers import HashingEmbeddings
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = ("memories", "Quillibrand|user_id=v/%2F é")
@@ -156,7 +157,7 @@ def bystander_state(memory: Memory) -> dict:
 
 def victim_bytes_left(memory: Memory, ids: list[str]) -> set[tuple[str, str]]:
     markers = [*U_WORDS, *(w.lower()[:7] for w in U_WORDS), *ids, *scope_tokens(Scope(user_id=U))]
-    stored = stored_bytes(memory)
+    stored = stored_bytes(memory.config)
     assert all(w.encode() in b"".join(stored.values()) for w in V_WORDS)  # the scan does see stored text
     return {(name, marker) for name, data in stored.items() for marker in markers if marker.encode() in data}
 

@@ -11,12 +11,12 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langsmith import Client
 
-from langmem_plugin.bench import locomo
-from langmem_plugin.bench.evaluators import KS
-from langmem_plugin.bench.locomo import run_langsmith, run_retrieval
-from langmem_plugin.bench.metrics import token_f1
 from langmem_plugin.cli import main as cli_main
-from langmem_plugin.errors import ExperimentError
+from langmem_plugin_bench import locomo
+from langmem_plugin_bench.evaluators import KS
+from langmem_plugin_bench.experiment import ExperimentError
+from langmem_plugin_bench.locomo import run_langsmith, run_retrieval
+from langmem_plugin_bench.metrics import token_f1
 
 from .helpers import HashingEmbeddings
 from .langsmith_server import RecordingLangSmith
@@ -194,9 +194,9 @@ def test_a_file_without_scored_questions_is_an_error(tmp_path):
 
 
 def test_an_example_for_a_conversation_never_ingested_is_an_error(one_conversation):
-    from langmem_plugin.bench.experiment import MemoryTarget
-    from langmem_plugin.bench.locomo_data import load_locomo
     from langmem_plugin.errors import InvalidInputError
+    from langmem_plugin_bench.experiment import MemoryTarget
+    from langmem_plugin_bench.locomo_data import load_locomo
 
     target = MemoryTarget(locomo.build_system("bm25", None), load_locomo(one_conversation), k=5)
     with pytest.raises(InvalidInputError):

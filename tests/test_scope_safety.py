@@ -21,6 +21,8 @@ from langmem_plugin.pipeline import audit
 from langmem_plugin.pipeline.audit import scope_index_prefixes
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope
+from langmem_plugin.testing.inspect import stored_bytes
+from langmem_plugin.testing.scopes import scopes
 from langmem_plugin.tiers.sqlite_common import (
     BUSY_TIMEOUT_MS,
     open_sqlite,
@@ -30,8 +32,7 @@ from langmem_plugin.tiers.sqlite_common import (
 )
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
-from .helpers import HashingEmbeddings, stored_bytes
-from langmem_plugin.testing.scopes import scopes
+from .helpers import HashingEmbeddings
 
 STACKS = ["embedded", "redis+neo4j"]
 
@@ -155,7 +156,7 @@ def test_purge_leaves_no_byte_of_the_user_in_any_tier(stack):
         with pytest.raises(MemoryNotFoundError):
             stack.history(memory_id)
     _assert_v_intact(stack)
-    stored = stored_bytes(stack)
+    stored = stored_bytes(stack.config)
     markers = _u_markers(u_ids)
     left = {(name, marker) for name, data in stored.items() for marker in markers if marker.encode() in data}
     assert left == set()
@@ -188,7 +189,7 @@ def test_purge_of_a_store_holding_both_scope_index_shapes_leaves_nothing(stack, 
     assert indexed_memories(stack.services, Scope(user_id=U)) == {}
     assert stack.services.kv.keys("scope_memories", under_u) == []
     assert stack.search("Gnarlbury", user_id=V, agent_id="bot7")[0].memory.text == "Frobisher lives in Gnarlbury."
-    stored = stored_bytes(stack)
+    stored = stored_bytes(stack.config)
     left = {(name, marker) for name, data in stored.items() for marker in _u_markers(old + new) if marker.encode() in data}
     assert left == set()
     assert b"Gnarlbury" in b"".join(stored.values())

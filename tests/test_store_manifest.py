@@ -2,8 +2,11 @@
 of serving an empty tier next to surviving history and profiles."""
 
 import shutil
+import sqlite3
 import uuid
+from contextlib import closing
 
+import diskcache
 import pytest
 
 from langmem_plugin import EventType, Memory
@@ -75,11 +78,12 @@ def test_graph_enabled_later_joins_the_store(tmp_path):
 def test_store_from_before_manifests_is_adopted(tmp_path):
     path = tmp_path / "m"
     memory_id = _fill(path)
-    with _open(path) as memory:  # drop every manifest, as a store written by an older version
-        memory.services.vector._conn.execute("DELETE FROM meta WHERE key = 'manifest'")
-        memory.services.graph._conn.execute("DELETE FROM meta WHERE key = 'manifest'")
-        for namespace in ("history", "scope_memories", "profiles"):
-            memory.services.kv._cache(namespace).delete(MANIFEST_KEY)
+    for database in ("vectors.sqlite3", "graph.sqlite3"):  # drop every manifest, as an older version wrote none
+        with closing(sqlite3.connect(path / database)) as conn, conn:
+            conn.execute("DELETE FROM meta WHERE key = 'manifest'")
+    for namespace in ("history", "scope_memories", "profiles"):
+        with diskcache.Cache(str(path / "kv" / namespace)) as cache:
+            assert cache.delete(MANIFEST_KEY)
     with _open(path) as memory:
         assert memory.get(memory_id).text == "I keep bees in the garden"
     (path / "vectors.sqlite3").write_bytes(b"")

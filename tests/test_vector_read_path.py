@@ -2,7 +2,9 @@
 statistics of small scopes (the same matching as keyword coverage), vectorised relevance, and
 how few SQL statements one search runs."""
 
+import sqlite3
 import uuid
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from langmem_plugin.records import MemoryRecord, Scope, utc_now
+from langmem_plugin.testing.inspect import sqlite_activity
 from langmem_plugin.tiers.vector.base import SearchParams
 from langmem_plugin.tiers.vector.dense_index import DenseIndex
 from langmem_plugin.tiers.vector.relevance import (
@@ -52,13 +55,9 @@ def store(tmp_path):
 
 def _statements(store: SQLiteVectorStore, scope: Scope, query: str) -> list[str]:
     """The statements one search runs (FTS5's internal ones, reported with a leading --, left out)."""
-    executed: list[str] = []
-    store._conn.set_trace_callback(executed.append)
-    try:
+    with sqlite_activity() as activity:
         store.search(scope, np.ones(DIMENSIONS, dtype=np.float32), query, SearchParams())
-    finally:
-        store._conn.set_trace_callback(None)
-    return [s for s in executed if not s.startswith("--")]
+    return [s for s in activity.statements if not s.startswith("--")]
 
 
 def test_cached_scopes_stay_within_the_byte_bound_and_evicted_scopes_still_answer(store):
@@ -69,8 +68,8 @@ def test_cached_scopes_stay_within_the_byte_bound_and_evicted_scopes_still_answe
     for scope in users:
         hits = store.search(scope, _vectors(rng, 1)[0], "likes", SearchParams())
         assert {h.memory.scope for h in hits} == {scope} and len(hits) == 10
-        assert store._indexes.nbytes <= store._indexes.max_bytes
-    assert 1 < len(store._indexes) < len(users)  # older users were dropped, not kept without limit
+        assert store.scope_cache.nbytes <= store.scope_cache.max_bytes
+    assert 1 < len(store.scope_cache) < len(users)  # older users were dropped, not kept without limit
     first = store.search(users[0], _vectors(rng, 1)[0], "item3", SearchParams(limit=1))
     assert first[0].memory.text == "user0 likes item3"  # reloaded after eviction
 
@@ -80,17 +79,18 @@ def test_a_scope_over_the_bound_is_still_searched(tmp_path):
     scope = Scope(user_id="big")
     store.insert(_records(scope, [f"note {i}" for i in range(50)]), _vectors(np.random.default_rng(1), 50))
     assert len(store.search(scope, np.ones(DIMENSIONS, dtype=np.float32), "note", SearchParams(limit=50))) == 50
-    assert len(store._indexes) == 1
+    assert len(store.scope_cache) == 1
     store.close()
 
 
-def test_a_small_scope_search_runs_a_bounded_number_of_sql_statements(store):
+def test_a_small_scope_search_runs_a_bounded_number_of_sql_statements(store, tmp_path):
     scope = Scope(user_id="alice")
     texts = [f"alice visited the museum number {i}" for i in range(40)] + ["alice adopted a dog"]
     store.insert(_records(scope, texts), _vectors(np.random.default_rng(2), len(texts)))
-    store._indexes.clear()
-    cold = _statements(store, scope, "which dog did alice adopt")
-    warm = _statements(store, scope, "museum visits")
+    reopened = SQLiteVectorStore(tmp_path / "vectors.sqlite3", cache_bytes=20_000)  # nothing cached yet
+    cold = _statements(reopened, scope, "which dog did alice adopt")
+    warm = _statements(reopened, scope, "museum visits")
+    reopened.close()
     assert len(cold) <= 3  # data_version, the scope's size, its rows
     assert len(warm) == 1  # data_version: the hits' rows are the scope's cached rows
     assert not any("memory_fts" in s for s in cold + warm)
@@ -103,8 +103,8 @@ def test_the_insert_that_creates_a_scope_caches_it_and_its_first_search_loads_no
     vectors, query = _vectors(rng, len(texts)), _vectors(rng, 1)[0]
     writer = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL")
     writer.insert(_records(scope, texts[:20]) + _records(team, texts[20:]), vectors)
-    assert [s for s in (scope, team) if writer._indexes.get(s) is None] == []
-    assert len(writer._indexes.get(scope).index) == len(texts) and len(writer._indexes.get(team).index) == 11
+    assert [s for s in (scope, team) if writer.scope_cache.get(s) is None] == []
+    assert len(writer.scope_cache.get(scope).index) == len(texts) and len(writer.scope_cache.get(team).index) == 11
     reader = SQLiteVectorStore(tmp_path / "vectors.sqlite3")
     for searched in (scope, team):
         executed = _statements(writer, searched, "bicycle repair")
@@ -113,20 +113,16 @@ def test_the_insert_that_creates_a_scope_caches_it_and_its_first_search_loads_no
         loaded = reader.search(searched, query, "bicycle repair", SearchParams())
         assert [(h.memory.id, h.score) for h in cached] == [(h.memory.id, h.score) for h in loaded]
     writer.insert(_records(scope, ["carol sold the bicycle"]), _vectors(rng, 1))  # an existing scope: appended, not replaced
-    assert len(writer._indexes.get(scope).index) == len(texts) + 1
+    assert len(writer.scope_cache.get(scope).index) == len(texts) + 1
     reader.close()
     writer.close()
 
 
 def _loads(store: SQLiteVectorStore, scope: Scope, rng: np.random.Generator) -> int:
     """Searches the scope; 1 if that loaded it from the table, else 0."""
-    executed: list[str] = []
-    store._conn.set_trace_callback(executed.append)
-    try:
+    with sqlite_activity() as activity:
         store.search(scope, _vectors(rng, 1)[0], "note", SearchParams())
-    finally:
-        store._conn.set_trace_callback(None)
-    return sum("count(*)" in statement for statement in executed)
+    return sum("count(*)" in statement for statement in activity.statements)
 
 
 def _users_with_room_for(path, count: int, room: float, rng: np.random.Generator) -> tuple[list[Scope], SQLiteVectorStore]:
@@ -135,7 +131,7 @@ def _users_with_room_for(path, count: int, room: float, rng: np.random.Generator
     writer = SQLiteVectorStore(path, synchronous="NORMAL")
     for scope in users:
         writer.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
-    one_scope = writer._indexes.get(users[0]).nbytes
+    one_scope = writer.scope_cache.get(users[0]).nbytes
     writer.close()
     return users, SQLiteVectorStore(path, cache_bytes=int(one_scope * room))
 
@@ -148,7 +144,7 @@ def test_searching_more_users_in_turn_than_fit_reloads_only_a_few_per_round(tmp_
     assert sum(_loads(store, scope, rng) for scope in users) == 30  # the first round loads everyone
     for _ in range(5):
         assert sum(_loads(store, scope, rng) for scope in users) <= 15  # 5 do not fit: 3 loads each at most
-        assert store._indexes.nbytes <= store._indexes.max_bytes and len(store._indexes) >= 24
+        assert store.scope_cache.nbytes <= store.scope_cache.max_bytes and len(store.scope_cache) >= 24
     store.close()
 
 
@@ -162,7 +158,7 @@ def test_a_user_searched_twice_joins_a_full_cache(tmp_path):
     _loads(store, users[4], rng)  # another user's first search takes the newcomer's place
     assert _loads(store, newcomer, rng) == 1  # missed twice: kept now
     assert _loads(store, newcomer, rng) == 0
-    assert sum(store._indexes.peek(scope) is not None for scope in users[:3]) == 2  # the least recently used left
+    assert sum(store.scope_cache.peek(scope) is not None for scope in users[:3]) == 2  # the least recently used left
     store.close()
 
 
@@ -175,9 +171,9 @@ def test_a_bulk_import_of_new_scopes_does_not_push_out_the_searched_ones(tmp_pat
     imported = [Scope(user_id=f"imported{u}") for u in range(40)]
     for scope in imported:
         store.insert(_records(scope, [f"{scope.user_id} note {i}" for i in range(10)]), _vectors(rng, 10))
-        assert store._indexes.nbytes <= store._indexes.max_bytes
-    cached = [scope for scope in imported if store._indexes.get(scope) is not None]
-    assert store._indexes.get(searched) is not None
+        assert store.scope_cache.nbytes <= store.scope_cache.max_bytes
+    cached = [scope for scope in imported if store.scope_cache.get(scope) is not None]
+    assert store.scope_cache.get(searched) is not None
     assert 0 < len(cached) < len(imported) and cached == imported[: len(cached)]  # the first that fitted, not the latest
     last = imported[-1]
     assert {h.memory.scope for h in store.search(last, _vectors(rng, 1)[0], "note", SearchParams())} == {last}
@@ -190,7 +186,7 @@ def test_a_write_only_import_keeps_its_written_scopes_within_the_byte_bound(tmp_
     big = Scope(user_id="importer")
     for batch in range(20):
         store.insert(_records(big, [f"imported note {batch}-{i}" for i in range(50)]), _vectors(rng, 50))
-        assert store._indexes.nbytes <= store._indexes.max_bytes
+        assert store.scope_cache.nbytes <= store.scope_cache.max_bytes
     assert len(store.search(big, _vectors(rng, 1)[0], "note", SearchParams(limit=1000, candidates=1000))) == 1000
     store.close()
 
@@ -273,22 +269,28 @@ def test_hits_from_a_cached_small_scope_are_the_stored_rows_after_any_writes(tmp
     writer.close()
 
 
-def test_a_scope_that_outgrows_the_small_bound_drops_its_rows_and_reads_them_again_when_small(store, monkeypatch):
+def test_a_scope_that_outgrows_the_small_bound_drops_its_rows_and_reads_them_again_when_small(store, tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 5)
     scope = Scope(user_id="erin")
     rng = np.random.default_rng(8)
     first = _records(scope, [f"erin kept diary page {i}" for i in range(4)])
     store.insert(first, _vectors(rng, 4))
-    assert len(store._indexes.get(scope).small.rows) == 4
+    assert len(store.scope_cache.get(scope).small.rows) == 4
     more = _records(scope, [f"erin wrote letter {i}" for i in range(3)])
     store.insert(more, _vectors(rng, 3))
-    assert store._indexes.get(scope).small is None  # 7 rows: ranked by FTS5, hits read from the table
+    assert store.scope_cache.get(scope).small is None  # 7 rows: ranked by FTS5, hits read from the table
     hits = store.search(scope, _vectors(rng, 1)[0], "letter", SearchParams(limit=10))
     assert {h.memory.text for h in hits} == {r.text for r in first + more}
     store.delete([r.id for r in more])
     hits = store.search(scope, _vectors(rng, 1)[0], "diary", SearchParams(limit=10))
     assert {h.memory.text for h in hits} == {r.text for r in first}
-    assert set(store._indexes.get(scope).small.rows) == {store._rowid(r.id) for r in first}
+    assert set(store.scope_cache.get(scope).small.rows) == _rowids(tmp_path / "vectors.sqlite3", first)
+
+
+def _rowids(path, records: list[MemoryRecord]) -> set[int]:
+    with closing(sqlite3.connect(path)) as conn:
+        ids = [r.id for r in records]
+        return {r for r, in conn.execute(f"SELECT rowid FROM memories WHERE id IN ({', '.join('?' * len(ids))})", ids)}
 
 
 def test_extended_keyword_statistics_equal_those_built_at_once():
@@ -382,14 +384,14 @@ def test_a_big_scope_counts_a_frequent_term_only_up_to_keyword_max_docs(store, m
     keyword_only = SearchParams(limit=20, dense_weight=0.0, keyword_max_docs=3, context=False)
     hits = store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin cello", keyword_only)
     assert sorted(h.memory.text for h in hits) == ["bob bought a cello", "bob sold the cello"]
-    counts = store._indexes.get(scope).index.term_counts
+    counts = store.scope_cache.get(scope).index.term_counts
     assert counts["violin"] == (4, 3, None) and counts["cello"] == (2, 3, 2)  # counted to 4, not to 12
     wider = SearchParams(limit=20, dense_weight=0.0, keyword_max_docs=20, context=False)
     assert len(store.search(scope, _vectors(np.random.default_rng(4), 1)[0], "violin", wider)) == 12
     assert counts["violin"] == (12, 20, 12)  # a larger bound counts again
 
 
-def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store, monkeypatch):
+def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store, tmp_path, monkeypatch):
     """Terms with few matches in the whole table are ranked without joining the scope's token;
     the result must be what the joined query gives: only the scope's rows, in BM25 order."""
     monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", 0)
@@ -403,17 +405,18 @@ def test_a_big_scope_ranked_without_the_scope_join_gets_the_joined_ranking(store
 
     def joined(query_terms: str) -> list[str]:
         tokens = " ".join(sqlite_backend.scope_tokens(alice))
-        rows = store._conn.execute(
-            "SELECT m.text FROM memory_fts f JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ? "
-            "ORDER BY bm25(memory_fts, 1.0, 0.0)",
-            (f"{{text}}: ({query_terms}) AND {{scope}}: ({tokens})",),
-        ).fetchall()
+        with closing(sqlite3.connect(tmp_path / "vectors.sqlite3")) as conn:
+            rows = conn.execute(
+                "SELECT m.text FROM memory_fts f JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ? "
+                "ORDER BY bm25(memory_fts, 1.0, 0.0)",
+                (f"{{text}}: ({query_terms}) AND {{scope}}: ({tokens})",),
+            ).fetchall()
         return [r[0] for r in rows]
 
     keyword_only = SearchParams(limit=50, candidates=50, dense_weight=0.0, keyword_max_docs=20, context=False)
     query = _vectors(rng, 1)[0]
     parrot = [h.memory.text for h in store.search(alice, query, "parrot", keyword_only)]
-    counts = store._indexes.get(alice).index.term_counts
+    counts = store.scope_cache.get(alice).index.term_counts
     assert counts["parrot"] == (8, 20, 14)  # 14 matches in the table: ranked without the join
     assert parrot == joined("parrot")
     tiger = [h.memory.text for h in store.search(alice, query, "tiger", keyword_only)]

@@ -64,10 +64,10 @@ class CachedEmbeddings:
         self._kv = kv
         self._identity = model_identity(embeddings)
 
-    def _key(self, scope: Scope, text: str) -> str:
-        return self._keys(scope, [text])[0]
-
-    def _keys(self, scope: Scope, texts: list[str]) -> list[str]:
+    def keys(self, scope: Scope, texts: list[str]) -> list[str]:
+        """The cache key of each text embedded for `scope`: the scope's key, then a digest of the
+        model's identity and the text, so that a purge finds a scope's entries by its prefix and
+        another model never reads them."""
         scope_key = scope.key()
         identity = f"{self._identity}\x1f"
         return [f"{scope_key}/{hashlib.sha256((identity + text).encode('utf-8')).hexdigest()}" for text in texts]
@@ -82,7 +82,7 @@ class CachedEmbeddings:
             return np.zeros((0, 0), dtype=np.float32)
         if self._kv is None:
             return unit_rows(embed_texts(self.embeddings, texts))
-        keys = self._keys(scope, texts)
+        keys = self.keys(scope, texts)
         cached = self._kv.get_many(EMBEDDINGS, keys)
         unique_missing: dict[str, int] = {}
         for i, key in enumerate(keys):

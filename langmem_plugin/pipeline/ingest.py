@@ -130,7 +130,7 @@ def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list
     """
     now = call.now
     with collector_paused():
-        records = _verbatim_records(call.conversation, scope, metadata, now)
+        records = verbatim_records(call.conversation, scope, metadata, now)
     # the embedder (a model or a remote API, maybe minutes of the caller's code) runs with the collector on
     vectors = services.embedder.embed([r.text for r in records], scope, remember=False)
     with collector_paused():
@@ -183,7 +183,7 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     return derived_uuids(f"message|{scope.key()}", keys)
 
 
-def _verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
+def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
     """`new_record` of each message, its own source, validated in one call."""
     return _RECORDS.validate_python(
         [

@@ -1,10 +1,12 @@
-"""The tier contract suites, for any backend: the built-in ones run them in this project's tests,
-and a backend written elsewhere runs the same ones before it is passed to
-`Memory(vector=..., graph=..., kv=...)` or registered (langmem_plugin/backends.py).
+"""Test support for langmem-plugin and the backends written for it.
 
-Importing this package needs pytest and hypothesis (`pip install "langmem-plugin[testing]"`);
-the rest of langmem_plugin never imports it. Subclass a suite in a test module and define its
-fixture:
+`inspect` observes stores from outside (SQLite activity, stored bytes). The tier contract suites,
+`VectorStoreContract`, `GraphStoreContract` and `KeyValueStoreContract`, are the ones the
+built-in backends run; a backend written elsewhere runs them before it is passed to
+`Memory(vector=..., graph=..., kv=...)` or registered (langmem_plugin/backends.py). The suites
+need pytest and hypothesis (`pip install "langmem-plugin[testing]"`), imported only when a suite
+is; the rest of langmem_plugin never imports this package. Subclass a suite in a test module and
+define its fixture:
 
     from langmem_plugin.testing import KeyValueStoreContract
 
@@ -16,9 +18,23 @@ fixture:
             store.close()
 """
 
-from .graph_contract import GraphStoreContract
-from .kv_contract import KeyValueStoreContract
-from .scopes import scopes
-from .vector_contract import VectorStoreContract
+from importlib import import_module
 
-__all__ = ["GraphStoreContract", "KeyValueStoreContract", "VectorStoreContract", "scopes"]
+_SUITES = {
+    "GraphStoreContract": "graph_contract",
+    "KeyValueStoreContract": "kv_contract",
+    "VectorStoreContract": "vector_contract",
+    "scopes": "scopes",
+}
+
+
+def __getattr__(name: str):
+    module = _SUITES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = list(_SUITES)

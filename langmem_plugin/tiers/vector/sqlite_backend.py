@@ -857,3 +857,18 @@ class SQLiteVectorStore(ManifestRow):
         """Block until the background ANN work queued so far is done (benchmarks, tests); False
         if `timeout` seconds passed first. Searches never need this: they stay exact meanwhile."""
         return True if self._ann is None else self._ann.wait_idle(timeout)
+
+    # -- for inspection (tests, benchmarks) ------------------------------------------------------
+
+    @property
+    def scope_cache(self) -> ScopeCache:
+        """The scopes held in memory between searches, within `cache_bytes`: each one's matrix
+        (and its ANN graph), keyword statistics and, for a small scope, its rows; what the next
+        search of a scope finds ready. The store keeps it in step with its writes."""
+        return self._indexes
+
+    @property
+    def ann(self) -> AnnMaintainer | None:
+        """The background ANN maintainer, None without `ann_min_rows`: its `builds` and `loads`
+        count the graphs built from rows and loaded from their files."""
+        return self._ann

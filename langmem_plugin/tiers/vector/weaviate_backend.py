@@ -177,6 +177,17 @@ def make_hit(
     )
 
 
+def insert_pages(handle, objects: list) -> None:
+    """Write `objects` through a collection (or tenant) handle, `PAGE` at a time: synchronous gRPC
+    batch writes (the client's background batcher adds ~0.25 s per call). A page the server
+    rejects raises; the pages before it stay written."""
+    for start in range(0, len(objects), PAGE):
+        result = handle.data.insert_many(objects[start : start + PAGE])
+        if result.has_errors:
+            errors = list(result.errors.values())
+            raise BackendError(f"Weaviate rejected {len(errors)} objects: {errors[0].message}")
+
+
 def _missing_tenant(exc: Exception) -> bool:
     return "tenant not found" in str(exc).lower() or "not found: tenant" in str(exc).lower()
 
@@ -326,19 +337,16 @@ class WeaviateVectorStore(ServerBackend):
             groups.setdefault(tenant, []).append(memory_id)
         return [(self._collection.with_tenant(tenant), ids) for tenant, ids in groups.items()]
 
-    def _insert_many(self, handle, objects: list) -> None:
-        """Synchronous gRPC batch writes (the client's background batcher adds ~0.25 s per call)."""
-        for start in range(0, len(objects), PAGE):
-            result = handle.data.insert_many(objects[start : start + PAGE])
-            if result.has_errors:
-                errors = list(result.errors.values())
-                raise BackendError(f"Weaviate rejected {len(errors)} objects: {errors[0].message}")
-
     # -- protocol -----------------------------------------------------------------------------
 
     @property
     def dimensions(self) -> int | None:
         return self._dimensions
+
+    def counted_scopes(self) -> list[Scope]:
+        """The scopes whose words this client holds counted in memory (for the common-term rule),
+        texts included for a small scope; any delete drops them all, so no deleted text stays."""
+        return [scope for scope, _, _ in self._word_counts.held()]
 
     def _check(self, width: int) -> None:
         if self._dimensions is None:
@@ -366,11 +374,11 @@ class WeaviateVectorStore(ServerBackend):
                 for tenant, indices in by_handle.items()
                 for i in indices
             ]
-            self._insert_many(self._tenant_map, entries)
+            insert_pages(self._tenant_map, entries)
         for tenant, indices in by_handle.items():
             handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
             objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
-            self._insert_many(handle, objects)
+            insert_pages(handle, objects)
         self._count_inserted(records)
 
     def _count_inserted(self, records: list[MemoryRecord]) -> None:

@@ -1,18 +1,15 @@
-"""LoCoMo conversations as typed records (the public locomo10.json format)."""
+"""LoCoMo conversations as typed records (the public locomo10.json format): what `import` reads
+from a LoCoMo file, and what the benchmark (langmem_plugin_bench) scores retrieval on."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
-from ..errors import InvalidInputError
+from .errors import InvalidInputError
 
 _SESSION_KEY = re.compile(r"^session_(\d+)$")
-QA_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
-RETRIEVAL_CATEGORIES = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -22,8 +19,14 @@ class Turn:
     text: str
     image_caption: str | None
 
+    @property
+    def content(self) -> str:
+        """What the speaker said, with the caption of a photo they shared: the message `import` stores."""
+        caption = self.image_caption and f"[shares a photo: {self.image_caption}]"
+        return " ".join(filter(None, [self.text, caption]))
+
     def render(self) -> str:
-        """The turn as every retriever indexes it: speaker, words, and the caption of a shared photo."""
+        """The turn as every benchmark retriever indexes it: speaker, words, and the caption of a shared photo."""
         caption = f" [shares a photo: {self.image_caption}]" if self.image_caption else ""
         return f"{self.speaker}: {self.text}{caption}"
 
@@ -93,22 +96,5 @@ def parse_conversation(raw: dict) -> Conversation:
         )
         for q in raw.get("qa", [])
     ]
-    return Conversation(raw.get("sample_id", "conversation"), (body["speaker_a"], body["speaker_b"]), sessions, questions)
-
-
-def load_locomo(path: str | Path) -> list[Conversation]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"cannot read LoCoMo data from {path}: {exc}") from exc
-    if isinstance(data, dict):
-        data = [data]
-    try:
-        return [parse_conversation(item) for item in data]
-    except (KeyError, TypeError) as exc:
-        raise InvalidInputError(f"{path} is not in the locomo10.json format: missing {exc}") from exc
-
-
-def retrieval_questions(conversation: Conversation) -> list[Question]:
-    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no answer)."""
-    return [q for q in conversation.questions if q.category in RETRIEVAL_CATEGORIES and q.evidence]
+    speakers = (body["speaker_a"], body["speaker_b"])
+    return Conversation(raw.get("sample_id", "conversation"), speakers, sessions, questions)

@@ -24,14 +24,20 @@ from langchain_core.language_models import BaseChatModel
 from langsmith import Client, evaluate, tracing_context
 from langsmith.schemas import Dataset
 
-from ..errors import ExperimentError, InvalidInputError
+from langmem_plugin.errors import InvalidInputError, LangMemError
+from langmem_plugin.locomo_format import Conversation
+
 from .evaluators import Evaluator, retrieval_evaluator, retrieval_outputs
-from .locomo_data import QA_CATEGORIES, Conversation, retrieval_questions
+from .locomo_data import QA_CATEGORIES, retrieval_questions
 from .metrics import percentiles_ms
 from .qa import answer_f1_evaluator, answer_question, dated_memories, judge_evaluator
 from .retrievers import Retriever
 
 API_KEY_VARIABLES = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
+
+
+class ExperimentError(LangMemError):
+    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be incomplete."""
 
 
 def langsmith_configured() -> bool:

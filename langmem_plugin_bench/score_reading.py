@@ -24,8 +24,10 @@ from typing import Callable
 
 import numpy as np
 
-from .. import progress
-from .locomo_data import Conversation, Question, retrieval_questions
+from langmem_plugin import progress
+from langmem_plugin.locomo_format import Conversation, Question
+
+from .locomo_data import retrieval_questions
 from .metrics import recall_any
 from .retrievers import LangMemRetriever
 

@@ -10,10 +10,12 @@ from collections import defaultdict
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from ..content import message_text
-from ..errors import LangMemError
+from langmem_plugin.content import message_text
+from langmem_plugin.errors import LangMemError
+from langmem_plugin.locomo_format import Conversation
+
 from .evaluators import Evaluator, run_evaluators
-from .locomo_data import QA_CATEGORIES, Conversation
+from .locomo_data import QA_CATEGORIES
 from .metrics import token_f1
 from .retrievers import RetrievedItem, Retriever
 

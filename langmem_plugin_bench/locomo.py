@@ -20,14 +20,23 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langsmith import Client
 
-from .. import progress
-from ..config import MemoryConfig
-from ..extras import Requirement, require
-from ..errors import InvalidInputError
-from ..builder import configured_chat_model
+from langmem_plugin import progress
+from langmem_plugin.builder import configured_chat_model
+from langmem_plugin.config import MemoryConfig
+from langmem_plugin.errors import InvalidInputError
+from langmem_plugin.locomo_format import Conversation
+
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
-from .experiment import dataset_name, ensure_dataset, langsmith_configured, locomo_examples, run_experiment, summarise
-from .locomo_data import Conversation, load_locomo, retrieval_questions
+from .experiment import (
+    dataset_name,
+    ensure_dataset,
+    langsmith_configured,
+    locomo_examples,
+    run_experiment,
+    summarise,
+)
+from .extras import Requirement, require
+from .locomo_data import load_locomo, retrieval_questions
 from .plots import plot_recall_curves
 from .qa import run_qa
 from .retrievers import (
@@ -285,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
     require(required_modules(systems, args.qa), "langmem-plugin bench locomo")
 
-    from ..embeddings import MiniLMEmbeddings
+    from langmem_plugin.embeddings import MiniLMEmbeddings
 
     with progress.step("[locomo] loading the all-MiniLM-L6-v2 embedding model"):
         embeddings = MiniLMEmbeddings()

@@ -10,10 +10,10 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from ..embeddings.cache import embed_texts
-from ..memory import Memory
-from ..records import SearchHit
-from .locomo_data import Conversation
+from langmem_plugin.embeddings.cache import embed_texts
+from langmem_plugin.locomo_format import Conversation
+from langmem_plugin.memory import Memory
+from langmem_plugin.records import SearchHit
 
 WARM_BATCH = 256
 
