@@ -39,7 +39,7 @@ from langmem_plugin import Memory  # noqa: E402
 from langmem_plugin.embeddings import CachedEmbeddings, MiniLMEmbeddings  # noqa: E402
 from langmem_plugin.errors import ConfigurationError  # noqa: E402
 from langmem_plugin.records import Scope  # noqa: E402
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore  # noqa: E402
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LOCOMO = REPO.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
@@ -105,9 +105,9 @@ def single_query_latency(variants: dict[str, Embeddings], queries: list[str]) ->
 
 
 def cached_query_latency(embedder: Embeddings, queries: list[str]) -> dict:
-    """A repeated query through the per-scope embedding cache in the key-value tier (diskcache)."""
+    """A repeated query through the per-scope embedding cache in the key-value tier (SQLite)."""
     with tempfile.TemporaryDirectory() as directory:
-        kv = DiskCacheKeyValueStore(Path(directory) / "kv")
+        kv = SQLiteKeyValueStore(Path(directory) / "kv")
         cached = CachedEmbeddings(embedder, kv)
         scope = Scope(user_id="bench")
         for query in queries:

@@ -87,6 +87,7 @@ class LookupEmbeddings(Embeddings):
         return self._vector(text).tolist()
 
 
+
 def config(directory: str, embedding_cache: bool, synchronous: str = "FULL") -> dict:
     return {
         "path": directory,
@@ -194,7 +195,7 @@ def stage_timers(cpu: collections.Counter):
     a stage called inside another is counted in both."""
     from langmem_plugin.embeddings.cache import CachedEmbeddings
     from langmem_plugin.pipeline import audit, ingest
-    from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+    from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
     from langmem_plugin.tiers.vector import sqlite_backend
 
     stages = [
@@ -205,8 +206,8 @@ def stage_timers(cpu: collections.Counter):
         (sqlite_backend.SQLiteVectorStore, "insert", "vector tier insert (rows + FTS5), all of it"),
         (sqlite_backend, "_rows", "  of which: encoding the rows in Python"),
         (audit, "_append_history", "history append, all of it"),
-        (DiskCacheKeyValueStore, "append", "  of which: the key-value append"),
-        (DiskCacheKeyValueStore, "put_many", "journal entry + scope index (one put)"),
+        (SQLiteKeyValueStore, "append", "  of which: the key-value append"),
+        (SQLiteKeyValueStore, "put_many", "journal entry + scope index (one put)"),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in stages]
 

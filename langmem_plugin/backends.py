@@ -67,10 +67,10 @@ def _neo4j_graph(config: MemoryConfig, root: Path):
     )
 
 
-def _diskcache_kv(config: MemoryConfig, root: Path):
-    from .tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+def _sqlite_kv(config: MemoryConfig, root: Path):
+    from .tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
-    return DiskCacheKeyValueStore(root / "kv")
+    return SQLiteKeyValueStore(root / "kv")
 
 
 def _redis_kv(config: MemoryConfig, root: Path):
@@ -82,7 +82,7 @@ def _redis_kv(config: MemoryConfig, root: Path):
 _REGISTRY: dict[str, dict[str, Factory]] = {
     "vector": {"sqlite": _sqlite_vector, "weaviate": _weaviate_vector},
     "graph": {"sqlite": _sqlite_graph, "neo4j": _neo4j_graph},
-    "kv": {"diskcache": _diskcache_kv, "redis": _redis_kv},
+    "kv": {"diskcache": _sqlite_kv, "redis": _redis_kv},
 }
 
 

@@ -64,7 +64,6 @@ def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore)
         ),
         cache=kv if config.llm.cache else None,
         retries=config.llm.retries,
-        parallel_calls=config.llm.parallel_calls,
         structured_output=config.llm.structured_output,
     )
 

@@ -155,7 +155,6 @@ class LLMConfig(BaseModel):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. a local server")
     temperature: float = Field(default=0.0, ge=0)
     retries: int = Field(default=2, ge=0, description="extra attempts after an invalid answer")
-    parallel_calls: int = Field(default=4, ge=1)
     structured_output: Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"] = Field(
         default="auto",
         description="how answers are constrained: the model's default structured output with a JSON-in-prompt "

@@ -279,6 +279,16 @@ class ConversationMessage(BaseModel):
         return {"message_id": self.message_id, "turn_id": self.turn_id, "role": self.role, "name": self.name, "timestamp": self.timestamp}
 
 
+class FactRelation(BaseModel):
+    """A relation a fact states, as a memory manager extracts it together with the fact."""
+
+    source: str = Field(description="entity the relation starts from, named as in the fact")
+    relation: str = Field(description='short verb phrase, e.g. "lives in", "works at", "sister of"')
+    target: str = Field(description="entity the relation points to")
+    source_type: str = Field(default="entity", description="person, place, organisation, thing, ...")
+    target_type: str = Field(default="entity", description="person, place, organisation, thing, ...")
+
+
 class Fact(BaseModel):
     """A candidate memory produced by a memory manager, before reconciliation."""
 
@@ -289,4 +299,7 @@ class Fact(BaseModel):
     # The speaker asked to forget this ("forget that I love jazz" -> "Alice loves jazz"): the
     # manager's reconcile answers DELETE for the memories it names, and the text is never stored.
     forget: bool = False
+    # The graph relations the manager extracted with the fact, so that its extract_relations
+    # needs no further work; None when they were not extracted (a text given to Memory.update).
+    relations: list[FactRelation] | None = None
 

@@ -14,8 +14,8 @@ from typing import Callable
 
 from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 from langmem_plugin.tiers.vector.weaviate_backend import WeaviateVectorStore
 
@@ -62,6 +62,6 @@ GRAPH_BACKENDS: dict[str, Factory] = {
     "neo4j": _neo4j,
 }
 KV_BACKENDS: dict[str, Factory] = {
-    "diskcache": lambda root, request: DiskCacheKeyValueStore(root / "kv"),
+    "sqlite": lambda root, request: SQLiteKeyValueStore(root / "kv"),
     "redis": _redis,
 }

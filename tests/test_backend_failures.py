@@ -13,8 +13,8 @@ import pytest
 from langmem_plugin import BackendError, InvalidInputError, Memory
 from langmem_plugin.tiers.failures import ServerBackend, reports_failures, server_address
 from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 from langmem_plugin.tiers.vector.weaviate_backend import WeaviateVectorStore
 
@@ -100,10 +100,10 @@ def test_a_context_manager_method_reports_failures_on_entering_and_leaving(fail_
 
 def test_a_memory_that_cannot_open_its_graph_closes_the_tiers_it_opened(tmp_path, monkeypatch):
     closed = []
-    for cls in (DiskCacheKeyValueStore, SQLiteVectorStore):
+    for cls in (SQLiteKeyValueStore, SQLiteVectorStore):
         close = cls.close
         monkeypatch.setattr(cls, "close", lambda self, close=close, name=cls.__name__: (closed.append(name), close(self)))
     config = {"path": str(tmp_path / "m"), "graph": {"backend": "neo4j", "uri": "bolt://127.0.0.1:1", "retry_seconds": 0}}
     with pytest.raises(BackendError, match="cannot connect to Neo4j at 127.0.0.1:1"):
         Memory(config, embeddings=HashingEmbeddings())
-    assert sorted(closed) == ["DiskCacheKeyValueStore", "SQLiteVectorStore"]
+    assert sorted(closed) == ["SQLiteKeyValueStore", "SQLiteVectorStore"]

@@ -17,10 +17,11 @@ from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages
 from langmem_plugin.records import Scope, new_uuids, utc_now
 from langmem_plugin.testing.inspect import sqlite_activity
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.sqlite_common import scope_clause
 
 from .helpers import HashingEmbeddings
+
 
 def _messages(count: int, tag: str) -> list[dict]:
     return [{"role": "user", "content": f"{tag} note {i} about topic {i % 17}"} for i in range(count)]
@@ -47,7 +48,7 @@ def test_a_thousand_message_add_costs_what_a_ten_message_add_costs(tmp_path):
 
 
 def _journal_after_close(path) -> list[str]:
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         return kv.keys(SCOPE_INDEX, JOURNAL_PREFIX)
     finally:

@@ -19,7 +19,7 @@ from langmem_plugin.cli import _parser, main
 from langmem_plugin.demo import run_demo
 from langmem_plugin.embeddings import CachedEmbeddings
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .helpers import HashingEmbeddings
 
@@ -98,7 +98,7 @@ class CountingEmbeddings(HashingEmbeddings):
 
 def test_embedding_cache_embeds_each_text_once(tmp_path):
     inner = CountingEmbeddings()
-    kv = DiskCacheKeyValueStore(tmp_path / "kv")
+    kv = SQLiteKeyValueStore(tmp_path / "kv")
     cached = CachedEmbeddings(inner, kv)
     alice, bob = Scope(user_id="alice"), Scope(user_id="bob")
     first = cached.embed(["a", "b", "a"], alice)

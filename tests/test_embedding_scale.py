@@ -18,7 +18,7 @@ from langmem_plugin.embeddings import CachedEmbeddings
 from langmem_plugin.embeddings.cache import unit_rows
 from langmem_plugin.namespaces import EMBEDDINGS
 from langmem_plugin.records import Scope
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .helpers import HashingEmbeddings
 
@@ -117,7 +117,7 @@ def test_vectors_with_no_direction_are_refused_before_anything_is_written(tmp_pa
 
 def test_cached_vectors_of_any_length_come_back_unit_length(tmp_path):
     """Entries cached as the embedder gave them (by a version that did not scale them) are scaled on the way out."""
-    kv = DiskCacheKeyValueStore(tmp_path / "kv")
+    kv = SQLiteKeyValueStore(tmp_path / "kv")
     try:
         inner = HashingEmbeddings()
         cached = CachedEmbeddings(inner, kv)

@@ -37,8 +37,8 @@ from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope
 from langmem_plugin.testing.inspect import stored_bytes
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
 from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS, RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings
@@ -60,14 +60,11 @@ U_SCOPES = (
 
 
 def _scripted_llm() -> GenericFakeChatModel:
-    """Two answers, one add: the extraction and the graph (a third call would raise StopIteration)."""
-    answers = [
-        {"facts": [{"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"]}]},
-        {
-            "entities": [],
-            "relations": [{"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}],
-        },
-    ]
+    """One answer, one add into an empty store: the extraction, whose fact carries its graph relation
+    (a second call would raise StopIteration)."""
+    owns = {"source": "Quillibrand", "relation": "owns", "target": "Plonkwhistle"}
+    fact = {"text": "Quillibrand owns a Plonkwhistle", "source_message_ids": ["m1"], "relations": [owns]}
+    answers = [{"facts": [fact]}]
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(a)) for a in answers))
 
 
@@ -77,9 +74,7 @@ def _say(memory: Memory, text: str, name: str, **scope) -> str:
 
 def fill(config: dict, bulk: int = 0) -> list[str]:
     """The victim's data in every tier, the bystander's beside it; returns the victim's memory ids."""
-    with Memory(
-        {**config, "llm": {"parallel_calls": 1}}, embeddings=HashingEmbeddings(), llm=_scripted_llm()
-    ) as memory:
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_scripted_llm()) as memory:
         message = {"role": "user", "name": "Quillibrand", "content": "I own a Plonkwhistle.", "id": "m1"}
         ids = [memory.add(message, user_id=U, agent_id="bot7")[0].memory.id]
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
@@ -331,7 +326,7 @@ def test_an_open_leaves_an_interrupted_purge_to_the_live_holder_of_the_lock(tmp_
     config = {"path": str(tmp_path / "m"), "delete_all_wait_seconds": 0.3}
     ids = fill(config)
     _crash_delete_all(config, 3, purge=True)
-    holder = DiskCacheKeyValueStore(tmp_path / "m" / "kv")  # opening a Memory would finish the purge
+    holder = SQLiteKeyValueStore(tmp_path / "m" / "kv")  # opening a Memory would finish the purge
     try:
         with holder.lock(DELETION_LOCK, 1):
             started = time.monotonic()
@@ -378,7 +373,7 @@ def _start_purge(path: Path) -> subprocess.Popen:
 
 def _left_by_the_kill(path: Path) -> str:
     """What the killed purge left in its journal, read without opening (which would finish it)."""
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         entries = list(kv.get_many(SCOPE_INDEX, kv.keys(SCOPE_INDEX, DELETING)).values())
     finally:
@@ -445,7 +440,7 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
     child = subprocess.Popen(
         [*cli, "forget", "--namespace", *NAMESPACE], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    kv = DiskCacheKeyValueStore(path / "kv")
+    kv = SQLiteKeyValueStore(path / "kv")
     try:
         assert "forgot" not in _kill_once_journaled(child, kv)
     finally:

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage
 from langmem_plugin import Memory, MemoryStore
 from langmem_plugin.namespaces import LEGACY_JOURNAL, NAMESPACES, manifest_namespaces
 from langmem_plugin.pipeline.store_namespaces import namespace_scope
-from langmem_plugin.tiers.keyvalue.diskcache_backend import DiskCacheKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .helpers import HashingEmbeddings
 
@@ -19,7 +19,7 @@ from .helpers import HashingEmbeddings
 class RecordingKeyValueStore:
     """The embedded key-value tier, recording the namespace of every write made through it."""
 
-    def __init__(self, inner: DiskCacheKeyValueStore) -> None:
+    def __init__(self, inner: SQLiteKeyValueStore) -> None:
         self.inner = inner
         self.capabilities = inner.capabilities
         self.written: set[str] = set()
@@ -53,16 +53,16 @@ def _model(*replies: dict) -> GenericFakeChatModel:
 
 
 def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
-    kv = RecordingKeyValueStore(DiskCacheKeyValueStore(tmp_path / "kv"))
+    kv = RecordingKeyValueStore(SQLiteKeyValueStore(tmp_path / "kv"))
+    owns = {"source": "Ana", "relation": "owns", "target": "kayak"}
     model = _model(
-        {"facts": [{"text": "Ana owns a kayak", "source_message_ids": ["m1"]}]},
-        {"entities": [], "relations": [{"source": "Ana", "relation": "owns", "target": "kayak"}]},
+        {"facts": [{"text": "Ana owns a kayak", "source_message_ids": ["m1"], "relations": [owns]}]},
         {
             "entities": [],
             "relations": [{"source": "Ana", "relation": "owns", "target": "red kayak"}],
         },  # the update's
     )
-    config = {"path": str(tmp_path / "mem"), "llm": {"parallel_calls": 1}}
+    config = {"path": str(tmp_path / "mem")}
     with Memory(config, embeddings=HashingEmbeddings(), llm=model, kv=kv) as memory:
         message = {"role": "user", "name": "Ana", "content": "I own a kayak.", "id": "m1"}
         [added] = memory.add([message], user_id="ana")

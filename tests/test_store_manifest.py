@@ -6,13 +6,11 @@ import sqlite3
 import uuid
 from contextlib import closing
 
-import diskcache
 import pytest
 
 from langmem_plugin import EventType, Memory
 from langmem_plugin.errors import ConfigurationError, StoreCorruptedError
 from langmem_plugin.manifest import FORMAT_VERSION, _parts
-from langmem_plugin.tiers.keyvalue.diskcache_backend import _MANIFEST_KEY as MANIFEST_KEY
 
 from .helpers import HashingEmbeddings
 
@@ -82,8 +80,9 @@ def test_store_from_before_manifests_is_adopted(tmp_path):
         with closing(sqlite3.connect(path / database)) as conn, conn:
             conn.execute("DELETE FROM meta WHERE key = 'manifest'")
     for namespace in ("history", "scope_memories", "profiles"):
-        with diskcache.Cache(str(path / "kv" / namespace)) as cache:
-            assert cache.delete(MANIFEST_KEY)
+        with closing(sqlite3.connect(path / "kv" / namespace / "cache.db")) as conn, conn:
+            conn.execute("DELETE FROM meta WHERE key = 'manifest'")
+
     with _open(path) as memory:
         assert memory.get(memory_id).text == "I keep bees in the garden"
     (path / "vectors.sqlite3").write_bytes(b"")

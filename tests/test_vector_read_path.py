@@ -16,11 +16,12 @@ from langmem_plugin.testing.inspect import sqlite_activity
 from langmem_plugin.tiers.vector.base import SearchParams
 from langmem_plugin.tiers.vector.dense_index import DenseIndex
 from langmem_plugin.tiers.vector.relevance import (
-    keyword_coverage,
+    fused_array,
     keyword_terms,
     miss_array,
     relevance,
     rrf_ranking,
+    term_evidence,
     term_matches,
     term_pattern,
     with_context,
@@ -28,7 +29,7 @@ from langmem_plugin.tiers.vector.relevance import (
 )
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
 from langmem_plugin.tiers.vector import sqlite_backend
-from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore, _fused
+from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
 DIMENSIONS = 16
 
@@ -315,13 +316,12 @@ TEXTS = [
 
 
 @pytest.mark.parametrize("term", ["visited", "dog", "café", "über", "allergy", "straße", "visit", "final", "revisit"])
-def test_in_memory_document_counts_and_coverage_match_keyword_coverage(term):
+def test_in_memory_occurrences_are_the_memories_keyword_coverage_finds(term):
     keywords = ScopeKeywords(TEXTS)
     documents, _ = keywords.occurrences(term)
     assert documents.tolist() == [i for i, t in enumerate(TEXTS) if term_matches(term, t.lower())]
-    terms, weights = [term, "dog", "allergy"], [1.5, 0.7, 0.2]
-    positions = np.arange(len(TEXTS))
-    assert keywords.coverage(positions, terms, weights).tolist() == [keyword_coverage(terms, weights, t) for t in TEXTS]
+    [found] = term_evidence([(term, len(documents))], dict(enumerate(TEXTS)))
+    assert found.found == documents.tolist()
 
 
 @st.composite
@@ -368,7 +368,7 @@ def test_array_fusion_equals_rrf_ranking_bit_for_bit():
         ([], 1.0),
         (rng.permutation(200)[:10].tolist(), 0.0),  # a ranker turned off contributes nothing
     ]
-    positions, fused = _fused(200, rankings, 60)
+    positions, fused = fused_array(200, rankings, 60)
     expected = rrf_ranking(rankings, 60)
     assert positions.tolist() == list(expected)
     assert fused[positions].tolist() == list(expected.values())

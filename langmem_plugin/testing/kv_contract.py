@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ..errors import StoreBusyError
+from ..errors import InvalidInputError, StoreBusyError
 from ..pipeline.audit import log_events
 from ..namespaces import PROFILES
 from ..pipeline.forget import indexed_memories, scope_keyed_entries
@@ -86,8 +86,9 @@ class KeyValueStoreContract:
         assert kv.get("history", "x") == [{"event": "ADD", "at": 1}, {"event": "UPDATE", "at": 2}]
 
     def test_batches_larger_than_one_query_and_values_larger_than_a_page(self, kv):
-        """Batch writes span several `IN (...)` chunks, and big values (diskcache keeps those over
-        32 KiB in files) are replaced, appended to and deleted like small ones."""
+        """Batch writes of many keys, and big values (a batch's journal entry; more than one SQLite
+        page, more than Redis's small-value encodings) are replaced, appended to and deleted like
+        small ones."""
         many = {f"k{i}": {"n": i} for i in range(1234)}
         kv.put_many("history", many)
         assert kv.get_many("history", list(many) + ["missing"]) == many
@@ -173,6 +174,29 @@ class KeyValueStoreContract:
         kv.clear()
         kv.put_many("scope_memories", {key: 1 for key in keys})
         assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))
+
+    def refuses_key(self, kv, key: str) -> bool:
+        """Whether `kv` refuses `key` with InvalidInputError (override for a backend that does)."""
+        return False
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(keys=st.sets(st.text(min_size=1, max_size=6), min_size=1, max_size=6))
+    def test_any_key_written_reads_back_or_is_refused_before_anything_is_written(self, kv, keys):
+        """A key is found by every read once written. A backend that refuses a key (`refuses_key`)
+        raises a typed error and writes none of the batch."""
+        kv.clear()
+        items = {key: [i] for i, key in enumerate(sorted(keys))}
+        for write in (lambda: kv.put_many("profiles", items), lambda: kv.append("profiles", items)):
+            try:
+                write()
+            except InvalidInputError:
+                assert any(self.refuses_key(kv, key) for key in keys)
+                assert kv.keys("profiles") == []
+                continue
+            assert kv.get_many("profiles", keys) == items
+            assert {key: kv.get("profiles", key) for key in keys} == items
+            assert sorted(kv.keys("profiles")) == sorted(keys)
+            assert {key for key in keys if key in kv.keys("profiles", key)} == keys
 
     def test_append_mixing_new_keys_and_keys_that_hold_a_list(self, kv):
         """New keys are inserted as they come; a key that already holds a list is extended in the

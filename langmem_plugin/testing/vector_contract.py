@@ -16,6 +16,7 @@ import pytest
 from ..errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ..records import MemoryRecord, Scope, SourceRef, content_hash
 from ..tiers.vector import SearchParams, VectorStore
+from ..tiers.vector.relevance import rank
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 DIM = 8
@@ -149,6 +150,32 @@ class VectorStoreContract:
             h.keyword_rank is None and h.score < keyword_only[0].score for h in keyword_only[1:]
         )  # context only
         assert all(a.score >= b.score for a, b in zip(both, both[1:]))
+
+    def test_search_is_the_shared_ranker_over_the_candidates(self, store):
+        """Every backend's search is `relevance.rank` of the candidates it finds (the embedded one
+        computes it over arrays): the same hits in the same order, each field equal bit for bit."""
+        texts = ["alice kept a maple", "yes, twice", "alice kept a cello", "a tiger", "dogs kept", "the harbor"]
+        minutes = [0, 1, 2, 3, 200, 400]  # the last two are no one's neighbouring turns
+        items = [
+            record(text, ALICE, minutes=at, metadata={"n": i % 2})
+            for i, (text, at) in enumerate(zip(texts, minutes))
+        ]
+        store.insert(items, np.stack([unit(0), unit(0, 1), unit(0), unit(2), unit(0, 3), unit(4)]))
+        store.insert([record("bob kept a maple", BOB)], unit(0)[None, :])
+        linked = {items[3].id: 1.0, items[1].id: 0.4, "unknown": 1.0}
+        for params in (
+            SearchParams(graph_links=linked),
+            SearchParams(graph_links=linked, threshold=0.3, limit=3),
+            SearchParams(context=False, dense_weight=0.5, keyword_weight=2.0),
+            SearchParams(filters={"n": 0}, graph_links=linked),
+            SearchParams(as_of=T0 + timedelta(minutes=100), candidates=2),
+        ):
+            hits = store.search(ALICE, unit(0), "maple dogs kept tiger", params)
+            ranked = rank(store.candidates(ALICE, unit(0), "maple dogs kept tiger", params), params)
+            assert [(h.memory.id, h.memory.score, h.model_dump(exclude={"memory"})) for h in hits] == [
+                (r.key, r.score, r.hit_fields()) for r in ranked
+            ]
+            assert hits and all(h.memory.scope == ALICE for h in hits)
 
     def test_threshold_applies_to_relevance(self, store):
         # two hours apart: not neighbouring turns of one conversation, so no shared context

@@ -1,4 +1,4 @@
-"""SQLite plumbing shared by the embedded vector and graph tiers: WAL, busy timeout, write transactions."""
+"""SQLite plumbing shared by the embedded tiers: WAL, busy timeout, write transactions."""
 
 from __future__ import annotations
 
@@ -145,23 +145,42 @@ def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, li
 MANIFEST_KEY = "manifest"
 
 
+def read_manifest_row(conn: sqlite3.Connection) -> dict | None:
+    """The store manifest (see manifest.py), kept as one row of a `meta (key, value)` table."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def add_manifest_row(conn: sqlite3.Connection, manifest: dict) -> dict:
+    """Inside a write transaction: store the manifest unless one is there already; return the one
+    stored."""
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest))
+    )
+    return read_manifest_row(conn)
+
+
+def set_manifest_row(conn: sqlite3.Connection, manifest: dict) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest))
+    )
+
+
 class ManifestRow:
-    """The store manifest kept as one row of a `meta (key, value)` table (see manifest.py)."""
+    """The manifest methods of a store whose one connection `_conn` is guarded by `_lock`."""
 
     _conn: sqlite3.Connection
     _lock: Any
 
     def read_manifest(self) -> dict | None:
         with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()
-        return json.loads(row[0]) if row else None
+            return read_manifest_row(self._conn)
 
     def add_manifest(self, manifest: dict) -> dict:
         """Store the manifest unless one is there already; return the one stored."""
         with self._lock, write_transaction(self._conn):
-            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest)))
-            return json.loads(self._conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()[0])
+            return add_manifest_row(self._conn, manifest)
 
     def set_manifest(self, manifest: dict) -> None:
         with self._lock, write_transaction(self._conn):
-            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest)))
+            set_manifest_row(self._conn, manifest)

@@ -1,22 +1,32 @@
-"""LLMMemoryManager: any LangChain chat model extracts facts, reconciles them with existing
-memories and extracts graph relations. Every answer is validated (schema, known ids, known
-message ids, dates); invalid answers are retried with the error fed back, then fail loudly."""
+"""LLMMemoryManager: any LangChain chat model extracts facts with their graph relations in one
+call and reconciles them with existing memories in a second, so an `add` costs at most two calls
+whatever the number of facts. Every answer is validated (schema, known ids, known message ids,
+dates, the forget action); invalid answers are retried with the error fed back, then fail loudly."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
 from ...identity import model_identity
-from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
+from ...records import ConversationMessage, EventType, Fact, FactRelation, MemoryRecord, Scope
 from ...tiers.graph import EntityMention, RelationMention
 from ...tiers.keyvalue import KeyValueStore
 from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
 from .prompts import Prompts
-from .schemas import DecisionList, FactList, GraphExtraction
+from .schemas import (
+    DecisionList,
+    FactDecision,
+    FactList,
+    GraphExtraction,
+    decision_list_for,
+    fact_list_citing,
+)
 from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
+
+# how many existing memories each action but ADD acts on: (fewest, most; None: any number)
+_TARGETS = {"UPDATE": (1, 1), "NOOP": (1, 1), "INVALIDATE": (1, None), "DELETE": (0, None)}
 
 
 def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str:
@@ -25,10 +35,70 @@ def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str
     def label(m: ConversationMessage) -> str:
         return speaker_name(m.name, scope) if m.role in SPEAKER_ROLES else (m.name or m.role)
 
-    return "\n".join(f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {label(m)}: {m.content}" for m in messages)
+    return "\n".join(
+        f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {label(m)}: {m.content}" for m in messages
+    )
+
+
+def _check_relations(relations: list[FactRelation], where: str) -> None:
+    for relation in relations:
+        if not (relation.source.strip() and relation.relation.strip() and relation.target.strip()):
+            raise InvalidAnswer(f"{where}: every relation needs a source, a relation and a target")
+
+
+def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
+    """DELETE answers requests to forget, and they get nothing else; each action acts on as many of
+    the listed memories as it needs (the schema admits only listed ids)."""
+    where = f"fact {decision.fact_index}"
+    if fact.forget and decision.action != "DELETE":
+        raise InvalidAnswer(f"{where} is a FORGET request: answer DELETE with the ids of what it names")
+    if decision.action == "DELETE" and not fact.forget:
+        raise InvalidAnswer(f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE")
+    if decision.action == "ADD":
+        return  # ids given with an ADD act on nothing
+    fewest, most = _TARGETS[decision.action]
+    if not fewest <= len(set(decision.memory_ids)) <= (most or existing):
+        wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
+        raise InvalidAnswer(
+            f"{where}: {decision.action} needs {wanted} of the listed memory ids, got {decision.memory_ids}"
+        )
+    if decision.action == "UPDATE" and not (decision.text or "").strip():
+        raise InvalidAnswer(f"{where}: UPDATE needs the merged text")
+
+
+def _decision(item: FactDecision, existing: list[MemoryRecord]) -> Decision:
+    if item.action == "ADD":
+        return Decision(EventType.ADD)
+    targets = [existing[i] for i in dict.fromkeys(item.memory_ids)]
+    if item.action == "INVALIDATE":
+        return Decision(EventType.ADD, also_invalidate=targets)
+    if item.action == "DELETE":
+        return Decision(EventType.DELETE, target=targets[0] if targets else None, also_delete=targets[1:])
+    return Decision(EventType(item.action), target=targets[0], text=item.text)
+
+
+def _fact_line(index: int, fact: Fact) -> str:
+    marker = "FORGET " if fact.forget else ""
+    return f"{index}: {marker}{fact.text} (said {fact.sources[0].timestamp:%Y-%m-%d})"
+
+
+def _mentions(fact: Fact, relations: list[FactRelation], memory_id: str) -> list[RelationMention]:
+    return [
+        RelationMention(
+            source=EntityMention(r.source.strip(), r.source_type.strip() or "entity"),
+            relation=r.relation.strip(),
+            target=EntityMention(r.target.strip(), r.target_type.strip() or "entity"),
+            memory_id=memory_id,
+            valid_from=fact.sources[0].timestamp,
+        )
+        for r in relations
+    ]
 
 
 class LLMMemoryManager:
+    """At most two calls per `add`: extraction (facts, forget requests and relations), then one
+    reconciliation of every fact that has existing memories to be compared with."""
+
     def __init__(
         self,
         model: BaseChatModel,
@@ -36,11 +106,9 @@ class LLMMemoryManager:
         prompts: Prompts | None = None,
         cache: KeyValueStore | None = None,
         retries: int = 2,
-        parallel_calls: int = 4,
         structured_output: StructuredOutputMode = "auto",
     ):
         self.model = model
-        self.parallel_calls = parallel_calls
         self.prompts = prompts or Prompts()
         self._call = StructuredCaller(model, retries=retries, cache=cache, mode=structured_output)
         self.name = f"llm:{model_identity(model)}"
@@ -55,91 +123,79 @@ class LLMMemoryManager:
             for index, fact in enumerate(answer.facts):
                 if not fact.text.strip():
                     raise InvalidAnswer(f"fact {index} is empty")
-                unknown = [i for i in fact.source_message_ids if i not in by_id]
-                if unknown:
-                    raise InvalidAnswer(f"fact {index} cites unknown message ids {unknown}; use the [id=...] values")
                 if fact.date is not None:
                     try:
                         date.fromisoformat(fact.date)
                     except ValueError:
-                        raise InvalidAnswer(f"fact {index} has date {fact.date!r}, not YYYY-MM-DD") from None
+                        problem = f"fact {index} has date {fact.date!r}, no calendar date"
+                        raise InvalidAnswer(problem) from None
+                _check_relations(fact.relations, f"fact {index}")
 
-        answer = self._call(scope, self.prompts.extraction(procedural), _conversation_text(messages, scope), FactList, validate)
+        system = self.prompts.extraction(procedural)
+        schema = fact_list_citing(list(by_id))
+        answer = self._call(scope, system, _conversation_text(messages, scope), schema, validate)
         facts = []
         for extracted in answer.facts:
-            # A fact citing no message came from this call all the same: it keeps the whole call as provenance.
+            # A fact citing no message came from this call all the same: the whole call is its provenance.
             cited = extracted.source_message_ids or list(by_id)
-            sources = [by_id[i].source() for i in dict.fromkeys(cited)]
-            facts.append(Fact(text=extracted.text.strip(), sources=sources, event_date=extracted.date))
+            facts.append(
+                Fact(
+                    text=extracted.text.strip(),
+                    sources=[by_id[i].source() for i in dict.fromkeys(cited)],
+                    event_date=extracted.date,
+                    forget=extracted.forget,
+                    relations=[] if extracted.forget else extracted.relations,
+                )
+            )
         return facts
 
     # -- reconciliation ------------------------------------------------------------------------
 
     def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
-        """One call decides every fact; existing memories are shown by small integer ids, never UUIDs."""
+        """One call decides every fact; existing memories are shown by small integer ids, never UUIDs.
+        With no existing memory there is nothing to decide: facts are added, requests to forget
+        retire nothing, and no call is made."""
         existing: list[MemoryRecord] = []
         for candidates in neighbours:
             for neighbour in candidates:
                 if all(neighbour.memory.id != m.id for m in existing):
                     existing.append(neighbour.memory)
         if not existing:
-            return [Decision(EventType.ADD) for _ in facts]
+            return [Decision(EventType.DELETE if f.forget else EventType.ADD) for f in facts]
         listing = "\n".join(f"{i}: {m.text} (since {m.valid_from:%Y-%m-%d})" for i, m in enumerate(existing))
-        new = "\n".join(f"{i}: {f.text} (said {f.sources[0].timestamp:%Y-%m-%d})" for i, f in enumerate(facts))
+        new = "\n".join(_fact_line(i, f) for i, f in enumerate(facts))
         user = f"Existing memories:\n{listing}\n\nNew facts:\n{new}"
 
         def validate(answer: DecisionList) -> None:
             indices = sorted(d.fact_index for d in answer.decisions)
             if indices != list(range(len(facts))):
-                raise InvalidAnswer(f"give exactly one decision per fact index 0..{len(facts) - 1}, got {indices}")
+                raise InvalidAnswer(
+                    f"give exactly one decision per fact index 0..{len(facts) - 1}, got {indices}"
+                )
             for decision in answer.decisions:
-                if decision.action == "ADD":
-                    continue
-                if decision.memory_id is None or not 0 <= decision.memory_id < len(existing):
-                    raise InvalidAnswer(
-                        f"fact {decision.fact_index}: {decision.action} needs one of the listed memory ids "
-                        f"0..{len(existing) - 1}, got {decision.memory_id}"
-                    )
-                if decision.action == "UPDATE" and not (decision.text or "").strip():
-                    raise InvalidAnswer(f"fact {decision.fact_index}: UPDATE needs the merged text")
+                _check_decision(decision, facts[decision.fact_index], len(existing))
 
-        answer = self._call(scope, self.prompts.reconciliation(), user, DecisionList, validate)
+        schema = decision_list_for(len(facts), len(existing))
+        answer = self._call(scope, self.prompts.reconciliation(), user, schema, validate)
         decisions: list[Decision] = [Decision(EventType.ADD)] * len(facts)
         for item in answer.decisions:
-            target = existing[item.memory_id] if item.memory_id is not None and item.action != "ADD" else None
-            if item.action == "INVALIDATE":
-                decisions[item.fact_index] = Decision(EventType.ADD, also_invalidate=[target])
-            elif item.action == "ADD":
-                decisions[item.fact_index] = Decision(EventType.ADD)
-            else:
-                decisions[item.fact_index] = Decision(EventType(item.action), target=target, text=item.text)
+            decisions[item.fact_index] = _decision(item, existing)
         return decisions
 
     # -- graph ---------------------------------------------------------------------------------
 
-    def _relations_of(self, fact: Fact, memory_id: str, scope: Scope) -> list[RelationMention]:
+    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
+        """The relations extracted with each fact, at no call; a fact extracted without them (the
+        text given to `Memory.update`) costs one call."""
+        mentions: list[RelationMention] = []
+        for fact, memory_id in facts:
+            relations = fact.relations if fact.relations is not None else self._relations_of(fact, scope)
+            mentions += _mentions(fact, relations, memory_id)
+        return mentions
+
+    def _relations_of(self, fact: Fact, scope: Scope) -> list[FactRelation]:
         def validate(answer: GraphExtraction) -> None:
-            for relation in answer.relations:
-                if not (relation.source.strip() and relation.target.strip() and relation.relation.strip()):
-                    raise InvalidAnswer("every relation needs a source, a relation and a target")
+            _check_relations(answer.relations, "the answer")
 
         answer = self._call(scope, self.prompts.graph, f"Fact: {fact.text}", GraphExtraction, validate)
-        types = {e.name.strip().lower(): e.type for e in answer.entities}
-        return [
-            RelationMention(
-                source=EntityMention(r.source.strip(), types.get(r.source.strip().lower(), "entity")),
-                relation=r.relation,
-                target=EntityMention(r.target.strip(), types.get(r.target.strip().lower(), "entity")),
-                memory_id=memory_id,
-                valid_from=fact.sources[0].timestamp,
-            )
-            for r in answer.relations
-        ]
-
-    def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
-        """One call per fact, run in parallel: they are independent."""
-        if not facts:
-            return []
-        with ThreadPoolExecutor(max_workers=max(1, min(self.parallel_calls, len(facts)))) as pool:
-            batches = list(pool.map(lambda item: self._relations_of(*item, scope), facts))
-        return [relation for batch in batches for relation in batch]
+        return answer.relations

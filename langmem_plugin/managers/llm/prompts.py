@@ -11,31 +11,50 @@ from dataclasses import dataclass
 USER_FACTS = """You extract long-term memories about the people in a conversation.
 Return atomic facts: one self-contained statement each, in the third person, naming the person
 by the name shown before their message ("Alice lives in Berlin", not "The user lives in Berlin").
-Keep preferences, biographical details, plans, relationships, events with their dates, opinions.
+Keep preferences, biographical details, plans, relationships, events with their dates, opinions;
+a short statement is a fact too ("I'm vegetarian." -> "Alice is vegetarian").
 Skip greetings, questions, small talk and anything the assistant said unless the user confirmed it.
+A fact about someone else (a relative, a friend) names that person as its subject
+("my sister lives in Rome" -> "Alice's sister lives in Rome"), never the speaker.
+A negation or retraction is a fact stating what is true now: "I don't eat meat anymore" ->
+"Alice no longer eats meat"; "I used to smoke but now I run" -> "Alice no longer smokes" and
+"Alice runs"; "Actually, I'm a nurse, not a teacher" -> "Alice is a nurse, not a teacher".
+A request to forget ("forget that I love jazz", "please forget my phone number", "delete what I
+said about my ex") is one fact with "forget": true whose text names what to forget ("Alice loves
+jazz", "Alice's phone number"); it is never stored, so never write it as an ordinary fact too.
 When a message implies a date ("yesterday", "last week"), resolve it against that message's
 timestamp and write the absolute date into the fact, and also give it as "date" (YYYY-MM-DD).
-For every fact list the ids of the messages it came from."""
+For every fact list the ids of the messages it came from, and the relations it states between
+named entities as (source, relation, target) with a short verb phrase ("lives in", "works at",
+"sister of") and each entity's type (person, place, organisation, thing)."""
 
 AGENT_FACTS = """You extract procedural memories for an AI agent from a conversation.
 Return atomic statements about how the agent should behave for this user or task: instructions,
 corrections the user made, preferences about format and tools, steps that worked. Write each as a
-self-contained instruction. For every statement list the ids of the messages it came from."""
+self-contained instruction; a retraction states what holds now ("stop using bullet points" ->
+"Do not use bullet points"). A request to forget an instruction is one statement with
+"forget": true whose text names the instruction; it is never stored. For every statement list
+the ids of the messages it came from, and the relations it states as (source, relation, target)."""
 
 RECONCILE = """You maintain a store of memories. For each new fact decide one action against the
 existing memories shown with it (each identified by a small integer id):
 - ADD: the fact is new information.
-- UPDATE: the fact refines or extends existing memory <id> (same subject, more or corrected detail);
-  give the merged text.
-- INVALIDATE: the fact contradicts existing memory <id>, which stops being true (e.g. a move, a
-  job change); the new fact is also stored.
+- UPDATE: the fact refines or extends existing memory <id> (same subject, more or corrected
+  detail); give the merged text.
+- INVALIDATE: the fact contradicts or retracts existing memories <ids>, which stop being true:
+  a move, a job change, "no longer", "not ... anymore", "stopped", "quit", "used to X but now Y",
+  "Actually ..., not ...". The new fact is also stored.
 - NOOP: the fact is already known (same meaning as memory <id>).
-Only use ids that are listed. Answer with one decision per fact, by fact index."""
+- DELETE: only for a fact marked FORGET, a request to forget: list the ids of the memories it
+  names (none if no memory matches). Nothing is stored. A FORGET fact is always DELETE.
+A fact about another person (a relative, a friend) never updates, invalidates or repeats a
+memory about the speaker, nor the reverse. Only use ids that are listed. Answer with one
+decision per fact, by fact index."""
 
-GRAPH = """You extract a knowledge graph from facts. Return the entities (people, places,
-organisations, things, with a short type) and the relations between them as
-(source, relation, target), where relation is a short verb phrase such as "lives in" or
-"works at". Use the person's name for the subject. Only include what the facts state."""
+GRAPH = """You extract a knowledge graph from a fact: the relations it states between entities
+(people, places, organisations, things) as (source, relation, target), where relation is a short
+verb phrase such as "lives in" or "works at", with each entity's type. Use the person's name for
+the subject. Only include what the fact states."""
 
 
 @dataclass(frozen=True)

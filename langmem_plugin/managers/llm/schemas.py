@@ -1,16 +1,30 @@
-"""Structured outputs the manager asks models for (JSON schema / tool calling / parsed JSON)."""
+"""Structured outputs the manager asks models for (JSON schema / tool calling / parsed JSON).
+
+Extraction and reconciliation use a schema made for the call, whose ids are an enum of those the
+prompt shows: a decoder constrained by the schema (llama.cpp's grammar, OpenAI's strict JSON
+schema) cannot write another, and any other model's answer citing one fails validation."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from ...records import FactRelation
 
 
 class ExtractedFact(BaseModel):
-    text: str = Field(description="one atomic, self-contained fact in the third person")
+    text: str = Field(
+        description="an atomic, self-contained fact, third person; for a request to forget: what to forget"
+    )
     source_message_ids: list[str] = Field(description="ids of the messages the fact came from")
-    date: str | None = Field(default=None, description="absolute date the fact refers to, YYYY-MM-DD")
+    date: str | None = Field(
+        default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="the absolute date it refers to: 2024-05-31"
+    )
+    forget: bool = Field(default=False, description="true when the speaker asks to forget it (never stored)")
+    relations: list[FactRelation] = Field(
+        default_factory=list, description="the relations between entities that the fact states"
+    )
 
 
 class FactList(BaseModel):
@@ -19,8 +33,12 @@ class FactList(BaseModel):
 
 class FactDecision(BaseModel):
     fact_index: int = Field(description="index of the new fact")
-    action: Literal["ADD", "UPDATE", "INVALIDATE", "NOOP"]
-    memory_id: int | None = Field(default=None, description="integer id of the existing memory, for UPDATE/INVALIDATE/NOOP")
+    action: Literal["ADD", "UPDATE", "INVALIDATE", "NOOP", "DELETE"]
+    memory_ids: list[int] = Field(
+        default_factory=list,
+        description="integer ids of existing memories: one for UPDATE and NOOP, one or more for INVALIDATE, "
+        "those the request names for DELETE",
+    )
     text: str | None = Field(default=None, description="merged text, for UPDATE")
 
 
@@ -28,17 +46,29 @@ class DecisionList(BaseModel):
     decisions: list[FactDecision]
 
 
-class GraphEntity(BaseModel):
-    name: str
-    type: str = "entity"
-
-
-class GraphRelation(BaseModel):
-    source: str
-    relation: str
-    target: str
-
-
 class GraphExtraction(BaseModel):
-    entities: list[GraphEntity] = Field(default_factory=list)
-    relations: list[GraphRelation] = Field(default_factory=list)
+    relations: list[FactRelation] = Field(default_factory=list)
+
+
+def fact_list_citing(message_ids: Sequence[str]) -> type[FactList]:
+    """FactList whose facts cite only these message ids."""
+    cited = Literal[tuple(message_ids)]
+    fact = create_model(
+        "ExtractedFact",
+        __base__=ExtractedFact,
+        source_message_ids=(list[cited], Field(description="ids of the messages the fact came from")),
+    )
+    return create_model("FactList", __base__=FactList, facts=(list[fact], ...))
+
+
+def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
+    """DecisionList of one decision per fact, over fact indices 0..facts-1 and memory ids 0..memories-1."""
+    fields = FactDecision.model_fields
+    decision = create_model(
+        "FactDecision",
+        __base__=FactDecision,
+        fact_index=(Literal[tuple(range(facts))], fields["fact_index"]),
+        memory_ids=(list[Literal[tuple(range(memories))]], fields["memory_ids"]),
+    )
+    one_each = Field(min_length=facts, max_length=facts, description="one decision per new fact")
+    return create_model("DecisionList", __base__=DecisionList, decisions=(list[decision], one_each))

@@ -56,6 +56,16 @@ def _text(message: BaseMessage) -> str:
     return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
 
 
+def _problem(error: ValueError) -> str:
+    """What is wrong with an answer, in one line fed back to the model: each schema error as
+    `location: message`, without pydantic's links to its documentation."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'the answer'}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+    return " ".join(str(error).split())
+
+
 StructuredOutputMode = Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"]
 
 
@@ -129,10 +139,11 @@ class StructuredCaller:
                 if validate is not None:
                     validate(answer)
             except (ValidationError, ValueError) as exc:
-                problems.append(" ".join(str(exc).split())[:300])
+                problem = _problem(exc)
+                problems.append(problem[:300])
                 messages += [
                     AIMessage(text or "(empty reply)"),
-                    HumanMessage(f"That answer is invalid: {exc}\nReply again with corrected JSON only."),
+                    HumanMessage(f"That answer is invalid: {problem}\nReply again with corrected JSON only."),
                 ]
                 continue
             if self._cache is not None:

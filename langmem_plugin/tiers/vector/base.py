@@ -1,18 +1,23 @@
 """Vector tier protocol: memory records with their vectors, hybrid (dense + keyword) search.
 
-Every read and write takes a `Scope`; a backend must never return a record outside it.
+Every read and write takes a `Scope`; a backend must never return a record outside it. A backend
+finds a search's candidates and their raw signals (`candidates`); one ranker, `relevance.rank`,
+scores and orders them for every backend (`search`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 from ...records import MemoryRecord, Scope, SearchHit
 from ..capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from .relevance import Candidates
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,18 @@ class VectorStore(Protocol):
         weight, and the caller leaves them out of the query it embeds."""
         ...
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]: ...
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
+        """What each ranker (dense; keyword, on the query's terms that are not common; graph, the
+        `params.graph_links` found) finds among the scope's memories valid now (or at `params.as_of`)
+        that pass `params.filters`, keyed by memory id, with every candidate's raw signals and, with
+        `params.context`, its neighbouring turns (see `relevance.Candidates`)."""
+        ...
+
+    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+        """`relevance.rank` of `candidates`, as hits: computed otherwise only if equal bit for bit."""
+        ...
 
     def delete(self, memory_ids: list[str]) -> None: ...
 

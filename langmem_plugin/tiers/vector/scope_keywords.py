@@ -1,10 +1,11 @@
-"""In-memory keyword statistics of one small scope: document counts, BM25 ranking and coverage without FTS5.
+"""In-memory keyword statistics of one small scope: document counts, occurrences and BM25 ranking
+without FTS5.
 
 A scope of a few hundred memories (one user's) is searched faster by scanning its lower-cased
 texts once per query term than by several FTS5 queries. Terms match exactly as keyword coverage
 matches them (`relevance.term_matches`: the word or an inflection of its root), so the document
-counts, IDF weights and coverage are those of `relevance.py`; BM25 uses the scope's own
-statistics (FTS5's uses the whole table's, every user's).
+counts, IDF weights and the memories found for each word are those `relevance.rank` weighs; BM25
+uses the scope's own statistics (FTS5's uses the whole table's, every user's).
 """
 
 from __future__ import annotations
@@ -146,13 +147,3 @@ class ScopeKeywords:
         if len(matching) > candidates:
             matching = matching[np.argpartition(-scores[matching], candidates - 1)[:candidates]]
         return matching[np.argsort(-scores[matching], kind="stable")].tolist()
-
-    def coverage(self, positions: np.ndarray, terms: list[str], weights: list[float]) -> np.ndarray:
-        """`relevance.keyword_coverage` of each position's text: the share of the terms' weight it contains."""
-        total = sum(weights)
-        if total <= 0:
-            return np.zeros(len(positions), dtype=np.float64)
-        found = np.zeros(len(self), dtype=np.float64)
-        for term, weight in zip(terms, weights):
-            found[self.occurrences(term)[0]] += weight
-        return found[positions] / total

@@ -38,13 +38,15 @@ from .ann_index import AnnMaintainer
 from .dense_index import INFINITY, DenseIndex
 from .relevance import (
     MAX_TERM_SHARE,
+    Candidates,
+    ScopeCandidates,
+    TermEvidence,
+    first_occurrences,
     fts_term,
     is_common,
-    keyword_coverage,
     keyword_terms,
-    miss_array,
-    term_weight,
-    with_context,
+    rank_scope,
+    term_evidence,
 )
 from .scope_cache import CachedScope, ScopeCache, SmallScopeRows
 from .scope_keywords import ScopeKeywords
@@ -205,47 +207,10 @@ def _valid_to(record: MemoryRecord) -> float:
 _NO_POSITIONS = np.zeros(0, dtype=np.int64)
 
 
-def _first_occurrences(values: np.ndarray) -> np.ndarray:
-    """The distinct values in the order they first occur (a dict keeps that order; faster than
-    np.unique for the few hundred candidates of a search)."""
-    return np.fromiter(dict.fromkeys(values.tolist()), dtype=np.int64)
-
-
-def _fused(size: int, rankings: list[tuple[list[int], float]], rrf_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`relevance.rrf_ranking` over the scope's positions: the fused positions in first-seen order, and
-    every position's fused value (0 for the others), summed in the same order, so bit for bit equal."""
-    fused = np.zeros(size)
-    found = [_NO_POSITIONS]
-    for ranked, weight in rankings:
-        if weight == 0 or not ranked:
-            continue
-        at = np.asarray(ranked, dtype=np.int64)
-        fused[at] += weight / (rrf_k + np.arange(1, len(at) + 1))
-        found.append(at)
-    return _first_occurrences(np.concatenate(found)), fused
-
-
 def _ranked_term(count: int, total: int, max_docs: int) -> bool:
     """Whether the keyword ranker takes a query term found in `count` of the scope's `total` memories:
     not a common one, nor one in more than `max_docs` of them (unless in at most one)."""
     return not is_common(count, total) and (count <= 1 or count <= max_docs)
-
-
-def _scores(
-    params: SearchParams, evidence: tuple[np.ndarray, np.ndarray, np.ndarray], pairs: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Relevance and context evidence of each slot; `pairs` are (slot, neighbouring slot). A slot's
-    context is its best neighbour's own relevance, either side; -inf without neighbours."""
-    similarity, coverage, graph = evidence
-    miss = miss_array(params.dense_weight * similarity, params.keyword_weight * coverage, params.graph_weight * graph)
-    own = 1.0 - miss
-    context = np.full(len(similarity), -np.inf)
-    if not len(pairs[0]):
-        return own, context
-    slots, near_slots = pairs
-    np.maximum.at(context, slots, own[near_slots])
-    np.maximum.at(context, near_slots, own[slots])
-    return 1.0 - with_context(miss, context), context
 
 
 @raise_typed_sqlite_errors
@@ -587,81 +552,106 @@ class SQLiteVectorStore(ManifestRow):
             return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
 
     def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+        """`relevance.rank_scope` of the scope's candidates: `relevance.rank` of `candidates`, over arrays."""
+        with self._lock:
+            found = self._scope_candidates(scope, vector, params, query)
+            if found is None:
+                return []
+            candidates, index, small = found
+            ranked = rank_scope(candidates, params)
+            rowids = index.rowid_at(np.array([r.key for r in ranked], dtype=np.int64)).tolist()
+            rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
+        # one validation of plain values: faster than building each model
+        return _HITS.validate_python(
+            [
+                {"memory": _record_fields(rows[rowid], score=r.score), **r.hit_fields()}
+                for r, rowid in zip(ranked, rowids)
+            ]
+        )
+
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
+        with self._lock:
+            found = self._scope_candidates(scope, vector, params, query)
+            if found is None:
+                return Candidates()
+            candidates, index, small = found
+            lists = (candidates.dense, candidates.keyword, candidates.graph, candidates.scored)
+            listed = first_occurrences(np.concatenate([np.asarray(p, dtype=np.int64) for p in lists]))
+            rowids = index.rowid_at(listed).tolist()
+            rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
+            return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids)})
+
+    def _scope_candidates(
+        self, scope: Scope, vector: np.ndarray, params: SearchParams, query: str
+    ) -> tuple[ScopeCandidates, DenseIndex, SmallScopeRows | None] | None:
+        """What each ranker finds among the scope's memories valid now (or at `params.as_of`) that
+        pass the filters, with their signals; the scope's index and rows (None: not small) to build
+        hits from; None for a scope without memories."""
         scope_filter = scope.required_filter()
         vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
-        with self._lock:
-            self._sync_with_other_processes()
-            if self._dimensions is not None and vector.shape[0] != self._dimensions:
-                raise DimensionMismatchError(
-                    f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
-                )
-            cached = self._cached(scope)
-            if cached is None or len(cached.index) == 0:
-                return []
-            index = cached.index
-            as_of = None if params.as_of is None else params.as_of.timestamp()
-            allowed = index.active_mask(as_of)
-            if params.filters:
-                allowed &= self._filter_mask(index, scope_filter, params.filters)
-            dense_ranked, similarities = index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
-            small = self._small_scope(scope, cached)
-            keywords = None if small is None else small.keywords(index)
-            if keywords is not None:
-                keyword_ranked, terms, weights = self._scanned_keyword_ranking(
-                    keywords, query, allowed, params.candidates, params.keyword_max_docs
-                )
-            else:
-                keyword_ranked, terms, weights = self._keyword_ranking(
-                    index, scope, query, allowed, params.candidates, params.keyword_max_docs
-                )
-            graph_evidence = self._graph_evidence(index, params.graph_links, allowed)
-            ranked = {"dense": dense_ranked, "keyword": keyword_ranked, "graph": list(graph_evidence)}
-            weight = {"dense": params.dense_weight, "keyword": params.keyword_weight, "graph": params.graph_weight}
-            fused_positions, fused = _fused(len(index), [(ranked[n], weight[n]) for n in ranked], params.rrf_k)
-            pairs = (_NO_POSITIONS, _NO_POSITIONS)
-            if params.context:
-                pairs = self._neighbours(index, fused_positions, allowed)
-            positions = _first_occurrences(np.concatenate([fused_positions, pairs[1]]))
-            slot_of = np.full(len(index), -1, dtype=np.int64)  # position -> its slot in the arrays below
-            slot_of[positions] = np.arange(len(positions))
-            coverage = None
-            if params.keyword_weight and terms:
-                coverage = (
-                    keywords.coverage(positions, terms, weights)
-                    if keywords is not None
-                    else self._keyword_coverage(index, positions.tolist(), terms, weights)
-                )
-            graph = np.zeros(len(index))
-            graph[list(graph_evidence)] = list(graph_evidence.values())
-            similarity = (index.similarity_of(positions, vector) if similarities is None else similarities[positions]).astype(np.float64)
-            evidence = (similarity, np.zeros(len(positions)) if coverage is None else coverage, graph[positions])
-            score, context = _scores(params, evidence, (slot_of[pairs[0]], slot_of[pairs[1]]))
-            order = np.lexsort((-fused[positions], -score))  # stable: equal scores keep the fusion order
-            if params.threshold is not None:
-                order = order[score[order] >= params.threshold]
-            order = order[: params.limit]
-            hit_positions = positions[order].tolist()
-            rowids = index.rowid_at(positions[order]).tolist()
-            rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
-        rank = {name: {p: r for r, p in enumerate(found, start=1)} for name, found in ranked.items()}
-        hits = []
-        for slot, position, rowid in zip(order.tolist(), hit_positions, rowids):
-            relevance = float(score[slot])
-            hits.append(
-                {
-                    "memory": _record_fields(rows[rowid], score=relevance),
-                    "score": relevance,
-                    "similarity": float(similarity[slot]),
-                    "keyword_score": None if coverage is None else float(coverage[slot]),
-                    "graph_score": graph_evidence.get(position),
-                    "context_score": None if context[slot] == -np.inf else float(context[slot]),
-                    "fused_score": float(fused[position]) if fused[position] else None,
-                    "dense_rank": rank["dense"].get(position),
-                    "keyword_rank": rank["keyword"].get(position),
-                    "graph_rank": rank["graph"].get(position),
-                }
+        self._sync_with_other_processes()
+        if self._dimensions is not None and vector.shape[0] != self._dimensions:
+            raise DimensionMismatchError(
+                f"query vector has {vector.shape[0]} dimensions, the store holds {self._dimensions}"
             )
-        return _HITS.validate_python(hits)  # one validation of plain values: faster than building each model
+        cached = self._cached(scope)
+        if cached is None or len(cached.index) == 0:
+            return None
+        index = cached.index
+        as_of = None if params.as_of is None else params.as_of.timestamp()
+        allowed = index.active_mask(as_of)
+        if params.filters:
+            allowed &= self._filter_mask(index, scope_filter, params.filters)
+        dense, similarities = (
+            index.dense_ranking(vector, allowed, params.candidates) if params.dense_weight else ([], None)
+        )
+        small = self._small_scope(scope, cached)
+        keywords = None if small is None else small.keywords(index)
+        if keywords is not None:
+            keyword, counts = self._scanned_keyword_ranking(
+                keywords, query, allowed, params.candidates, params.keyword_max_docs
+            )
+        else:
+            keyword, counts = self._keyword_ranking(
+                index, scope, query, allowed, params.candidates, params.keyword_max_docs
+            )
+        specificity = self._graph_evidence(index, params.graph_links, allowed)
+        weighted = [
+            (dense, params.dense_weight),
+            (keyword, params.keyword_weight),
+            (list(specificity), params.graph_weight),
+        ]
+        candidates = first_occurrences(
+            np.array([p for ranked, weight in weighted if weight for p in ranked], dtype=np.int64)
+        )
+        neighbours = (
+            self._neighbours(index, candidates, allowed) if params.context else (_NO_POSITIONS, _NO_POSITIONS)
+        )
+        scored = first_occurrences(np.concatenate([candidates, neighbours[1]]))
+        similarity = (
+            index.similarity_of(scored, vector) if similarities is None else similarities[scored]
+        ).astype(np.float64)
+        terms: list[TermEvidence[int]] = []
+        if params.keyword_weight and counts:
+            if keywords is not None:
+                terms = [TermEvidence(t, count, keywords.occurrences(t)[0]) for t, count in counts]
+            else:
+                terms = term_evidence(counts, self._texts(index, scored))
+        found = ScopeCandidates(
+            size=len(index),
+            dense=dense,
+            keyword=keyword,
+            graph=list(specificity),
+            specificity=specificity,
+            scored=scored,
+            similarity=similarity,
+            terms=terms,
+            total=len(index),
+            neighbours=neighbours,
+        )
+        return found, index, small
 
     def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
         with self._lock:
@@ -678,19 +668,19 @@ class SQLiteVectorStore(ManifestRow):
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[str], list[float]]:
+    ) -> tuple[list[int], list[tuple[str, int]]]:
         """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
-        counts = {t: keywords.document_count(t) for t in keyword_terms(query)}
-        terms = [t for t, count in counts.items() if _ranked_term(count, len(keywords), max_docs)]
-        if not terms:
-            return [], [], []
-        weights = [term_weight(counts[t], len(keywords)) for t in terms]
-        return keywords.ranking(terms, allowed, candidates), terms, weights
+        counts = [(t, keywords.document_count(t)) for t in keyword_terms(query)]
+        counts = [(t, count) for t, count in counts if _ranked_term(count, len(keywords), max_docs)]
+        if not counts:
+            return [], []
+        return keywords.ranking([t for t, _ in counts], allowed, candidates), counts
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[str], list[float]]:
-        """BM25 ranking of the allowed rows, with the query terms kept and their IDF weights.
+    ) -> tuple[list[int], list[tuple[str, int]]]:
+        """BM25 ranking of the allowed rows, with the query terms kept and how many of the scope's
+        rows have each.
 
         FTS5 confines a ranking to the scope by joining the terms with the scope's token, whose
         posting list holds every row of the scope: in a scope of a million rows that join costs
@@ -702,9 +692,8 @@ class SQLiteVectorStore(ManifestRow):
         scope_match = f"{{scope}}: ({' '.join(scope_tokens(scope))})"
         counts = {t: self._document_count(index, t, scope_match, max_docs) for t in keyword_terms(query)}
         terms = [t for t, (count, _) in counts.items() if _ranked_term(count, len(index), max_docs)]
-        weights = [term_weight(counts[t][0], len(index)) for t in terms]
         if not terms:
-            return [], [], []
+            return [], []
         match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)})"
         table_matches = [counts[t][1] for t in terms]
         if None in table_matches:
@@ -719,7 +708,7 @@ class SQLiteVectorStore(ManifestRow):
         for position in index.positions([r[0] for r in rows]):
             if position is not None and allowed[position]:
                 ranked.append(position)
-        return ranked[:candidates], terms, weights
+        return ranked[:candidates], [(t, counts[t][0]) for t in terms]
 
     def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the same conversation.
@@ -739,14 +728,15 @@ class SQLiteVectorStore(ManifestRow):
         keep = allowed[near] & (np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS)
         return own[keep], near[keep]
 
-    def _keyword_coverage(self, index: DenseIndex, positions: list[int], terms: list[str], weights: list[float]) -> np.ndarray:
-        """Each candidate's share of the query's keyword weight (see `relevance.keyword_coverage`), from its stored text."""
-        rowids = index.rowid_at(np.array(positions, dtype=np.int64)).tolist()
-        rows = self._conn.execute(
-            f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
-        ).fetchall()
-        text_of = dict(rows)
-        return np.array([keyword_coverage(terms, weights, text_of.get(r, "")) for r in rowids])
+    def _texts(self, index: DenseIndex, positions: np.ndarray) -> dict[int, str]:
+        """The stored texts of the positions' rows, by position."""
+        rowids = index.rowid_at(positions).tolist()
+        text_of = dict(
+            self._conn.execute(
+                f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
+            )
+        )
+        return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids)}
 
     def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
         """Positions of the memories the graph links to the query, with the links' specificity, best first."""

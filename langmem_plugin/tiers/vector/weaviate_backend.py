@@ -37,12 +37,11 @@ from .scope_keywords import ScopeKeywords
 from .word_counts import ScopeWordCounts, ServerCounts
 from .relevance import (
     MIN_ROOT,
+    Candidates,
     is_common,
-    keyword_coverage,
     keyword_terms,
-    relevance,
-    rrf_ranking,
-    term_weight,
+    rank,
+    term_evidence,
     word_root,
 )
 
@@ -155,26 +154,6 @@ def cosine(stored: Any, query: np.ndarray) -> float:
     stored = np.asarray(stored["default"] if isinstance(stored, dict) else stored, dtype=np.float32)
     denominator = (float(np.linalg.norm(stored)) or 1.0) * (float(np.linalg.norm(query)) or 1.0)
     return float(stored @ query / denominator)
-
-
-def make_hit(
-    record: MemoryRecord,
-    score: float,
-    evidence: tuple[float, float | None, float | None],
-    fused: float,
-    ranks: Mapping[str, int | None],
-) -> SearchHit:
-    """The one place a Weaviate result becomes a SearchHit: relevance, each ranker's evidence, ranks."""
-    similarity, keyword, graph = evidence
-    return SearchHit(
-        memory=record.model_copy(update={"score": score}),
-        score=score,
-        similarity=similarity,
-        keyword_score=keyword,
-        graph_score=graph,
-        fused_score=fused,
-        **ranks,
-    )
 
 
 def insert_pages(handle, objects: list) -> None:
@@ -449,8 +428,23 @@ class WeaviateVectorStore(ServerBackend):
         return records[:limit]
 
     def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
-        """Dense, BM25 and graph-linked candidates from the server, ordered by the same relevance
-        score as the embedded backend (reciprocal rank fusion breaks ties and is kept as evidence)."""
+        """`relevance.rank` of the candidates, as hits."""
+        candidates, records = self._found(scope, vector, query, params)
+        return [
+            SearchHit(memory=records[r.key].model_copy(update={"score": r.score}), **r.hit_fields())
+            for r in rank(candidates, params)
+        ]
+
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
+        return self._found(scope, vector, query, params)[0]
+
+    def _found(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> tuple[Candidates[str], dict[str, MemoryRecord]]:
+        """The dense, BM25 and graph-linked candidates from the server (no neighbouring turns), and
+        their records."""
         from weaviate.classes.query import Filter
 
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -472,9 +466,9 @@ class WeaviateVectorStore(ServerBackend):
         dense = keyword = graph = []
         if params.dense_weight and self._dimensions is not None:
             dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
-        terms, weights = self._weighted_terms(scope, query) if params.keyword_weight else ([], [])
-        if terms:
-            bm25 = " ".join(terms)
+        counts, total = self._weighed_terms(scope, query) if params.keyword_weight else ([], 0)
+        if counts:
+            bm25 = " ".join(t for t, _ in counts)
             keyword = ranked(
                 self._read(
                     scope,
@@ -489,29 +483,18 @@ class WeaviateVectorStore(ServerBackend):
             linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
             objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
             graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
-        fused = rrf_ranking([(dense, params.dense_weight), (keyword, params.keyword_weight), (graph, params.graph_weight)], params.rrf_k)
-        # The same relevance as every backend; neighbouring-turn context is the embedded backend's only.
-        evidence = {}
-        for memory_id in fused:
-            record = seen[memory_id][0]
-            evidence[memory_id] = (
-                cosine(seen[memory_id][1], vector),
-                keyword_coverage(terms, weights, record.text) if terms else None,
-                params.graph_links.get(memory_id) if params.graph_weight else None,
-            )
-        score = {
-            i: relevance(params.dense_weight * s, None if k is None else params.keyword_weight * k, None if g is None else params.graph_weight * g)
-            for i, (s, k, g) in evidence.items()
-        }
-        ordered = sorted(fused, key=lambda i: (-score[i], -fused[i]))
-        if params.threshold is not None:
-            ordered = [i for i in ordered if score[i] >= params.threshold]
-        rank_maps = {"dense_rank": dense, "keyword_rank": keyword, "graph_rank": graph}
-        rank_maps = {name: {memory_id: r for r, memory_id in enumerate(ids, start=1)} for name, ids in rank_maps.items()}
-        return [
-            make_hit(seen[i][0], score[i], evidence[i], fused[i], {name: ranks.get(i) for name, ranks in rank_maps.items()})
-            for i in ordered[: params.limit]
-        ]
+        found = {i: seen[i] for i in dict.fromkeys([*dense, *keyword, *graph])}
+        links = params.graph_links if params.graph_weight else {}
+        candidates = Candidates(
+            dense=dense,
+            keyword=keyword,
+            graph=graph,
+            similarity={i: cosine(stored, vector) for i, (_, stored) in found.items()},
+            specificity={i: links[i] for i in found if i in links},
+            terms=term_evidence(counts, {i: record.text for i, (record, _) in found.items()}),
+            total=total,
+        )
+        return candidates, {i: record for i, (record, _) in found.items()}
 
     def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
         """How many of the scope's memories (valid or not, as the embedded backend counts) have each
@@ -573,13 +556,12 @@ class WeaviateVectorStore(ServerBackend):
             if len(page) < PAGE:
                 return texts
 
-    def _weighted_terms(self, scope: Scope, query: str) -> tuple[list[str], list[float]]:
-        """The query terms that are not common in the scope, and their weights (`relevance.term_weight`):
-        what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
+    def _weighed_terms(self, scope: Scope, query: str) -> tuple[list[tuple[str, int]], int]:
+        """The query terms that are not common in the scope with how many of its memories have each,
+        and how many it has: what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
         counts, total = self._term_counts(scope, terms)
-        kept = [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)]
-        return [t for t, _ in kept], [term_weight(count, total) for _, count in kept]
+        return [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)], total
 
     def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
         counts, total = self._term_counts(scope, terms)
