@@ -22,9 +22,11 @@ from .errors import (
     MissingDependencyError,
     MissingScopeError,
     NoClearMatchError,
+    NotGrantedError,
     StoreBusyError,
     StoreCorruptedError,
     StorePathError,
+    UnauthenticatedError,
     ValueOutOfRangeError,
 )
 from .mem0_compat import as_mem0_result
@@ -87,12 +89,14 @@ __all__ = [
     "MissingDependencyError",
     "MissingScopeError",
     "NoClearMatchError",
+    "NotGrantedError",
     "Scope",
     "SearchHit",
     "SourceRef",
     "StoreBusyError",
     "StoreCorruptedError",
     "StorePathError",
+    "UnauthenticatedError",
     "ValueOutOfRangeError",
     "as_mem0_result",
 ]

@@ -1,4 +1,5 @@
-"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|bench`.
+"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|bench`,
+and `serve|keys` (server/commands.py).
 
 Every error is one line on stderr and exit status 2 (with `--json`, a JSON object
 `{"error": {"type", "message"}}` instead of the text line), raised before anything is written.
@@ -30,6 +31,7 @@ from .pipeline.store_namespaces import namespace_scope
 from .memory import Memory
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope
+from .server.commands import add_parsers as add_server_parsers, run_keys, run_serve
 
 IMPORT_BATCH = 20
 DEFAULT_MAX_MIB = 256  # transfer.DEFAULT_MAX_MIB: that module loads only for import and export
@@ -204,7 +206,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
     bench.add_argument("benchmark", choices=["locomo"], help="which benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="the benchmark's own options")
-    for command in commands.choices.values():
+    nested = add_server_parsers(commands)
+    for command in [*commands.choices.values(), *nested]:
         # the same two options after the command (`list --json`); SUPPRESS keeps a value given before it
         command.add_argument("--path", default=argparse.SUPPRESS, help=PATH_HELP)
         command.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
@@ -368,6 +371,12 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.command == "import":
         _import(args)
+        return
+    if args.command == "serve":
+        run_serve(args, _config(args))
+        return
+    if args.command == "keys":
+        run_keys(args, _config(args), _emit)
         return
     _parse_json_options(args)
     with Memory(_config(args)) as memory:

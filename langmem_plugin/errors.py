@@ -28,6 +28,16 @@ class ForbiddenScopeError(InvalidScopeError):
     was read or written."""
 
 
+class NotGrantedError(ForbiddenScopeError):
+    """A server caller's grants do not give the right a call needs over the scope it names (or
+    that scope is outside them); nothing was read or written."""
+
+
+class UnauthenticatedError(LangMemError):
+    """A server call came without an API key, or with one that is malformed, unknown or revoked;
+    nothing was read or written."""
+
+
 class CrossUserDeleteError(InvalidInputError):
     """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
 

@@ -28,6 +28,8 @@ class PurgeRule(Enum):
     BY_STORE_NAMESPACE = "store namespace"
     # journal entries of writes in flight, matched by the scopes of their events
     BY_EVENT_SCOPE = "event scope"
+    # not user data (credentials, grants): a purge leaves it
+    KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,28 @@ LEGACY_JOURNAL = _declare(
     "journal",
     "the write journal of stores of format 1 (read on open and on purge only)",
     PurgeRule.BY_EVENT_SCOPE,
+    expires=False,
+    user_text=True,
+)
+
+ACCESS_LOG = _declare(
+    "access_log",
+    "who read or changed which memories of a scope, when and through which door (never memory text)",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=False,
+    user_text=True,
+)
+API_KEYS = _declare(
+    "api_keys",
+    "the server's API keys by key id: principal, hash, label (a credential, never its secret)",
+    PurgeRule.KEPT,
+    expires=False,
+    user_text=False,
+)
+GRANTS = _declare(
+    "grants",
+    "each principal's grants over scopes (a grant over a purged scope stays and finds nothing)",
+    PurgeRule.KEPT,
     expires=False,
     user_text=True,
 )

@@ -24,6 +24,7 @@ from langmem_plugin import progress
 from langmem_plugin.builder import configured_chat_model
 from langmem_plugin.config import MemoryConfig
 from langmem_plugin.errors import InvalidInputError
+from langmem_plugin.extras import Requirement, require
 from langmem_plugin.locomo_format import Conversation
 
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
@@ -35,7 +36,6 @@ from .experiment import (
     run_experiment,
     summarise,
 )
-from .extras import Requirement, require
 from .locomo_data import load_locomo, retrieval_questions
 from .plots import plot_recall_curves
 from .qa import run_qa

@@ -47,3 +47,12 @@ async def async_memory(tmp_path, minilm):
     instance = AsyncMemory({"path": str(tmp_path / "amem")}, embeddings=minilm)
     yield instance
     await instance.aclose()
+
+
+@pytest.fixture
+def served(fast_memory):
+    """`fast_memory` served by `langmem-plugin serve`'s app on 127.0.0.1: its base URL."""
+    from .serving import serving  # the server extra: imported by the tests that use it
+
+    with serving(fast_memory) as url:
+        yield url

@@ -18,6 +18,28 @@ from pathlib import Path
 import pytest
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a server subprocess: this checkout's package, the memory in
+    `tmp_path/memory`, no chat model key, no tracing, analytics or version checks."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))
+    }
+    env.update(
+        LANGMEM_PATH=str(tmp_path / "memory"),
+        LANGSMITH_TRACING="false",
+        LANGCHAIN_TRACING_V2="false",
+        LANGGRAPH_CLI_NO_ANALYTICS="1",  # the CLI's usage analytics
+        LANGGRAPH_NO_VERSION_CHECK="1",  # the server's PyPI version check
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -34,6 +56,16 @@ def free_port_pair() -> int:
             except OSError:
                 continue
         return port
+
+
+def stop_process(process: subprocess.Popen, seconds: float = 20) -> None:
+    """Terminate a server process, and kill it if it is not gone within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_http(url: str, process: subprocess.Popen, seconds: float, what: str) -> None:
@@ -381,7 +413,29 @@ class WeaviateNode:
         self.network.expose(self.grpc_port)
 
     def wait_ready(self, seconds: float = 120) -> None:
-        wait_for_http(f"{self.url}/v1/.well-known/ready", self.process, seconds, f"weaviate {self.name} (see {self.data_dir.parent})")
+        """Ready for clients: the REST API reports ready and the gRPC API answers (after a restart it
+        may lag behind, and a client's first call, its gRPC health check, would fail)."""
+        what = f"weaviate {self.name} (see {self.data_dir.parent})"
+        deadline = time.monotonic() + seconds
+        wait_for_http(f"{self.url}/v1/.well-known/ready", self.process, seconds, what)
+        while not self.answers_grpc():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: its gRPC API does not answer on port {self.grpc_port}")
+            time.sleep(0.25)
+
+    def answers_grpc(self) -> bool:
+        """Whether a new client passes its start-up checks (REST and the gRPC health check)."""
+        import weaviate
+        from weaviate.exceptions import WeaviateBaseError
+
+        try:
+            weaviate.connect_to_custom(
+                http_host="127.0.0.1", http_port=self.http_port, http_secure=False,
+                grpc_host="127.0.0.1", grpc_port=self.grpc_port, grpc_secure=False,
+            ).close()
+        except WeaviateBaseError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

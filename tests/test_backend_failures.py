@@ -98,6 +98,47 @@ def test_a_context_manager_method_reports_failures_on_entering_and_leaving(fail_
             raise InvalidInputError("bad")
 
 
+@reports_failures("Example", lambda: (ClientFailure,))
+class ReconnectingBackend(ServerBackend):
+    """A client that needs a new connection after a failure (as a gRPC channel in backoff does)."""
+
+    def __init__(self, reconnects_fail: int = 0):
+        self.backend_address = "db.example:1"
+        self.reconnects: list[str] = []
+        self.reconnects_fail = reconnects_fail
+
+    def reconnect(self) -> None:
+        if self.reconnects_fail:
+            self.reconnects_fail -= 1
+            self.reconnects.append("refused")
+            raise ClientFailure("still down")
+        self.reconnects.append("ok")
+
+    def read(self, error: BaseException | None = None) -> str:
+        if error is not None:
+            raise error
+        return "value"
+
+    def close(self) -> None:
+        """Never reconnects: closing a store whose server is down must not dial it."""
+
+
+def test_the_first_call_after_a_client_failure_reconnects_once():
+    backend = ReconnectingBackend(reconnects_fail=1)
+    assert backend.read() == "value" and backend.reconnects == []  # no failure, no reconnect
+    with pytest.raises(InvalidInputError):
+        backend.read(InvalidInputError("bad"))
+    assert backend.read() == "value" and backend.reconnects == []  # our own errors are no failure
+    with pytest.raises(BackendError):
+        backend.read(ClientFailure("lost"))
+    backend.close()
+    assert backend.reconnects == []
+    with pytest.raises(BackendError, match="failed in read: ClientFailure: still down"):
+        backend.read()  # the server is still down: the reconnect's failure is the call's
+    assert backend.read() == "value" and backend.read() == "value"
+    assert backend.reconnects == ["refused", "ok"]
+
+
 def test_a_memory_that_cannot_open_its_graph_closes_the_tiers_it_opened(tmp_path, monkeypatch):
     closed = []
     for cls in (SQLiteKeyValueStore, SQLiteVectorStore):

@@ -13,7 +13,6 @@ the user across threads.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -24,7 +23,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
-from .servers import free_port, wait_for_http
+from .servers import free_port, offline_env, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
@@ -37,23 +36,6 @@ IMAGES = [
     {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
 ]
 OPEN_NOTICE = "runs without authentication"
-
-
-def offline_env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_", "LANGGRAPH_"))
-    }
-    env.update(
-        LANGMEM_PATH=str(tmp_path / "memory"),
-        LANGSMITH_TRACING="false",
-        LANGCHAIN_TRACING_V2="false",
-        LANGGRAPH_CLI_NO_ANALYTICS="1",  # the CLI's usage analytics
-        LANGGRAPH_NO_VERSION_CHECK="1",  # the server's PyPI version check
-        PYTHONPATH=str(ROOT),
-    )
-    return env
 
 
 @contextmanager
@@ -85,12 +67,7 @@ def langgraph_dev(tmp_path: Path, config: str, **env: str):
                 pytest.fail(f"{exc}:\n{log_path.read_text()[-4000:]}")
             yield url, log_path
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 @pytest.fixture(scope="module")

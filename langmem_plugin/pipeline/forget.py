@@ -7,8 +7,8 @@ purge finds a scope's entries in it (`PurgeRule`):
 - the scope index, and the journal entries of writes in flight it holds (`journal/` keys),
   matched by the scope of their events, as the `journal` namespace of format-1 stores is;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
-  the embedding cache, cached LLM answers). `Scope.key()` never contains `/`, so each key names
-  its scope exactly;
+  the embedding cache, cached LLM answers, the server's access log). `Scope.key()` never
+  contains `/`, so each key names its scope exactly;
 - the LangGraph store adapter's list of namespaces, whose keys map to their scope through the
   adapter's own function (pipeline/store_namespaces.py).
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
@@ -163,11 +163,13 @@ def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[Me
     """Erase what remains of `scope` after its memories were deleted, from every declared
     namespace by its purge rule, in the rules' order: history, scope index entries (under every
     id of each memory's scope) and journal entries, profiles, cached embeddings and LLM answers
-    of the scope and its sub-scopes, store namespaces. The scope index goes after the history it
+    of the scope and its sub-scopes, its access log, store namespaces. The scope index goes after the history it
     finds, so a repeat after a crash finds what is left."""
     memories = indexed_memories(services, scope)
     memories.update((record.id, record.scope) for record in deleted)
     for rule in PurgeRule:
+        if rule is PurgeRule.KEPT:
+            continue  # credentials and grants: not the scope's data
         for namespace in with_rule(rule):
             _ERASERS[rule](services, namespace, scope, memories)
 

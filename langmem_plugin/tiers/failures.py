@@ -8,14 +8,17 @@ mapping is not repeated per method: the library's failures are re-raised as `Bac
 the backend, its address and the operation, with the original exception chained; our own typed
 errors (`LangMemError`) pass through untouched. Messages never hold a password or API key.
 
-The client objects are kept across failures: each library reconnects on the next call once the
-server answers again, so the same `Memory` recovers without being reopened.
+The client objects are kept across failures, so the same `Memory` recovers without being reopened:
+redis-py and the neo4j driver reconnect on the next call once the server answers again. A client
+that does not (a gRPC channel waits out its own reconnect backoff, which grows to minutes while a
+server is down) overrides `ServerBackend.reconnect`, which runs before the first call after a failure.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
@@ -47,10 +50,27 @@ def redacted(text: str, secrets: tuple[str, ...]) -> str:
 
 
 class ServerBackend:
-    """What `reports_failures` reads from a backend: where it talks to, and what never to print."""
+    """What `reports_failures` reads from a backend: where it talks to, what never to print, and how
+    to get a working client back after a failure."""
 
     backend_address: str = "(not connected)"
     backend_secrets: tuple[str, ...] = ()
+    backend_failed: bool = False
+
+    def reconnect(self) -> None:
+        """Replace the connection after a failure; by default the client reconnects on its own.
+        Not wrapped itself: it runs inside the wrapped call that needed it, which reports its failure."""
+
+
+def _recover(backend: ServerBackend) -> None:
+    """Reconnect once after a failure, before the next call (one thread does it, the others wait)."""
+    if not backend.backend_failed:
+        return
+    # dict.setdefault is atomic: every thread gets the same lock, made on the first failure
+    with vars(backend).setdefault("_reconnecting", threading.Lock()):
+        if backend.backend_failed:
+            backend.reconnect()
+            backend.backend_failed = False
 
 
 Failures = Callable[[], tuple[type[BaseException], ...]]
@@ -63,7 +83,8 @@ def reports_failures(backend: str, failures: Failures) -> Callable[[T], T]:
 
     def decorate(cls: T) -> T:
         for name, member in list(vars(cls).items()):
-            if inspect.isfunction(member) and (name == "__init__" or not name.startswith("_")):
+            wrapped = name == "__init__" or not (name.startswith("_") or name == "reconnect")
+            if inspect.isfunction(member) and wrapped:
                 setattr(cls, name, _reporting(member, backend, failures))
         return cls
 
@@ -83,13 +104,18 @@ def _reporting(method: Callable[..., Any], backend: str, failures: Failures):
         except Exception as exc:
             if not isinstance(exc, _imported(failures)):
                 raise
+            self.backend_failed = True
             detail = redacted(f"{type(exc).__name__}: {exc}", self.backend_secrets)
             where = what.format(backend=backend, address=self.backend_address)
             raise BackendError(f"{where}: {detail}") from exc
 
+    recovers = method.__name__ not in ("__init__", "close")  # closing never dials a server
+
     @functools.wraps(method)
     def call(self: ServerBackend, *args: Any, **kwargs: Any) -> Any:
         with reported(self):
+            if recovers:
+                _recover(self)
             result = method(self, *args, **kwargs)
         if isinstance(result, AbstractContextManager):  # a lock: it talks to the server on enter and exit
             return _ReportedContext(result, lambda: reported(self))

@@ -14,6 +14,7 @@ tests/test_weaviate_memory.py run against real servers started by tests/servers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -203,11 +204,14 @@ class WeaviateVectorStore(ServerBackend):
         secure = parsed.scheme == "https"
         self.backend_address = server_address(url)
         self.backend_secrets = (api_key,) if api_key else ()
-        self._client = weaviate.connect_to_custom(
+        self._open_client = functools.partial(
+            weaviate.connect_to_custom,
             http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
             grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
             auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
         )
+        self._client = self._open_client()
+        self._replaced_clients: list[Any] = []
         self._multi_tenancy = multi_tenancy
         self._replication_factor = replication_factor
         self._name = collection
@@ -259,10 +263,14 @@ class WeaviateVectorStore(ServerBackend):
         properties += [Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD)]
         properties += [Property(name=name, data_type=DataType.NUMBER) for name in NUMBER_PROPERTIES]
         self._create(self._name, properties, self._multi_tenancy)
-        self._collection = self._client.collections.get(self._name)
         if self._multi_tenancy:
             # memory id -> tenant, so by-id operations need no scope; a plain (single-shard) collection
             self._create(self._tenant_map_name, [exact("memory_id"), exact("tenant")], False)
+        self._bind_collections()
+
+    def _bind_collections(self) -> None:
+        self._collection = self._client.collections.get(self._name)
+        if self._multi_tenancy:
             self._tenant_map = self._client.collections.get(self._tenant_map_name)
 
     def _stored_dimensions(self) -> int | None:
@@ -614,5 +622,16 @@ class WeaviateVectorStore(ServerBackend):
         self._dimensions = None
         self._word_counts.clear()
 
+    def reconnect(self) -> None:
+        """A fresh client: the old one's gRPC channel waits out its reconnect backoff (tens of
+        seconds after an outage) and fails every call meanwhile, though the server answers again.
+        The old client stays open until `close`: a call of another thread may still be using it,
+        and a closed channel would fail that call with an untyped ValueError."""
+        fresh = self._open_client()
+        self._replaced_clients.append(self._client)
+        self._client = fresh
+        self._bind_collections()
+
     def close(self) -> None:
-        self._client.close()
+        for client in (*self._replaced_clients, self._client):
+            client.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from langmem_plugin.errors import MissingDependencyError
+from .errors import MissingDependencyError
 
 Requirement = tuple[str, str, str]  # (module imported, pip package, extra of langmem-plugin)
 
