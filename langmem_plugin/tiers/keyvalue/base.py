@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
 
+from ..capabilities import Capabilities
+
 
 @runtime_checkable
 class KeyValueStore(Protocol):
+    capabilities: Capabilities
+
     def get(self, namespace: str, key: str) -> Any | None: ...
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
@@ -181,6 +182,8 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 @reports_failures("Weaviate", _failures)
 class WeaviateVectorStore(ServerBackend):
+    capabilities = Capabilities(keyword_search=True)
+
     def __init__(
         self,
         url: str,

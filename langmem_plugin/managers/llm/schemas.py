@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, Field, create_model
 
-from ..records import FactRelation
+from ...records import FactRelation
 
 
 class ExtractedFact(BaseModel):
