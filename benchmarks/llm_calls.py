@@ -57,7 +57,7 @@ from langmem_plugin.errors import LangMemError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
 SYSTEMS = ("before", "after", "mem0")
-RETRY_MARK = "That answer is invalid"  # how llm/structured.py feeds an invalid answer back
+RETRY_MARK = "That answer is invalid"  # how managers/llm/structured.py feeds an invalid answer back
 MEM0_NEIGHBOURS = 5  # Mem0's Memory.add searches 5 existing memories per extracted fact
 
 

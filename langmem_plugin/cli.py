@@ -28,7 +28,7 @@ from .errors import (
     MissingScopeError,
 )
 from .history_text import history_lines
-from .integrations.store_namespaces import namespace_scope
+from .pipeline.store_namespaces import namespace_scope
 from .memory import Memory
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope

@@ -5,18 +5,37 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from .backends import Tier, checked_backend_name
 from .errors import ConfigurationError
 
 ENV_PREFIX = "LANGMEM_"
 
 
+def _registered(tier: Tier) -> AfterValidator:
+    """The check of a backend name field: it accepts the names registered for `tier`
+    (langmem_plugin/backends.py)."""
+
+    def check(name: str) -> str:
+        try:
+            return checked_backend_name(tier, name)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+
+    return AfterValidator(check)
+
+
+VectorBackendName = Annotated[str, _registered("vector")]
+GraphBackendName = Annotated[str, _registered("graph")]
+KeyValueBackendName = Annotated[str, _registered("kv")]
+
+
 class VectorTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["sqlite", "weaviate"] = "sqlite"
+    backend: VectorBackendName = "sqlite"
     url: str = Field(default="http://127.0.0.1:8080", description="Weaviate HTTP URL, for backend 'weaviate'")
     grpc_port: int = Field(default=50051, ge=1, le=65535, description="Weaviate gRPC port on the same host")
     replication_factor: int = Field(default=1, ge=1, description="Weaviate: copies of each memory, set when the collection is created")
@@ -47,7 +66,7 @@ class VectorTierConfig(BaseModel):
 
 class GraphTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["sqlite", "neo4j"] = "sqlite"
+    backend: GraphBackendName = "sqlite"
     enabled: bool = True
     uri: str = Field(default="bolt://127.0.0.1:7687", description="Neo4j URI, for backend 'neo4j'")
     user: str | None = None
@@ -63,7 +82,7 @@ class GraphTierConfig(BaseModel):
 
 class KeyValueTierConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backend: Literal["diskcache", "redis"] = "diskcache"
+    backend: KeyValueBackendName = "diskcache"
     url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL, for backend 'redis'")
     prefix: str = Field(default="langmem", min_length=1, description="Redis key prefix: one per memory")
 

@@ -6,8 +6,9 @@ the store has. A file truncated, replaced or deleted comes back empty, without t
 while the other parts still name it: opening then raises StoreCorruptedError instead of
 serving an empty store next to surviving history and profiles.
 
-Only embedded tiers take part. Redis, Neo4j and Weaviate are shared servers (several memory
-directories may use one Redis prefix) with their own durability; they carry no manifest.
+Only tiers whose backend declares `capabilities.manifest` take part: the embedded ones. Redis,
+Neo4j and Weaviate are shared servers (several memory directories may use one Redis prefix) with
+their own durability; they carry no manifest.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from .errors import ConfigurationError, StoreCorruptedError
-from .pipeline.audit import HISTORY, SCOPE_INDEX
+from .namespaces import manifest_namespaces
 from .services import MemoryServices
-from .tiers.graph.sqlite_backend import SQLiteGraphStore
-from .tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
-from .tiers.vector.sqlite_backend import SQLiteVectorStore
+from .tiers.capabilities import CarriesManifest, CarriesNamespaceManifests
 
 # 2: the scope index files a write's new memories in runs (pipeline/audit.py), which format-1
 # readers would skip on purge. Opening a format-1 store restamps it: what it holds stays valid.
 FORMAT_VERSION = 2
-# kv namespaces whose loss is silent data loss; the embedding and LLM caches are recomputable.
-CHECKED_NAMESPACES = (HISTORY, SCOPE_INDEX, "profiles")
 
 
 class _Part(NamedTuple):
@@ -39,15 +36,13 @@ class _Part(NamedTuple):
 
 def _parts(services: MemoryServices) -> dict[str, _Part]:
     parts: dict[str, _Part] = {}
-    if isinstance(services.vector, SQLiteVectorStore):
-        vector = services.vector
-        parts["vectors.sqlite3"] = _Part(vector.read_manifest, vector.add_manifest, vector.set_manifest)
-    if isinstance(services.graph, SQLiteGraphStore):
-        graph = services.graph
-        parts["graph.sqlite3"] = _Part(graph.read_manifest, graph.add_manifest, graph.set_manifest)
-    if isinstance(services.kv, SQLiteKeyValueStore):
-        kv = services.kv
-        for namespace in CHECKED_NAMESPACES:
+    for name, tier in (("vectors.sqlite3", services.vector), ("graph.sqlite3", services.graph)):
+        if tier is not None and tier.capabilities.manifest:
+            carrier = cast(CarriesManifest, tier)
+            parts[name] = _Part(carrier.read_manifest, carrier.add_manifest, carrier.set_manifest)
+    if services.kv.capabilities.manifest:
+        kv = cast(CarriesNamespaceManifests, services.kv)
+        for namespace in manifest_namespaces():  # those whose loss is silent data loss
             parts[f"kv/{namespace}"] = _Part(
                 partial(kv.read_manifest, namespace), partial(kv.add_manifest, namespace), partial(kv.set_manifest, namespace)
             )

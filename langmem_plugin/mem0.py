@@ -27,8 +27,8 @@ from .errors import (
     InvalidScopeError,
     MemoryNotFoundError,
 )
+from .managers.base import MemoryManager
 from .mem0_compat import SCOPE_KEYS, as_mem0_result, config_from_mem0, filters_from_mem0, relations_of
-from .pipeline.manager import MemoryManager
 from .pipeline.validation import check_scope
 from .records import EventType, Scope
 from .services import MemoryServices

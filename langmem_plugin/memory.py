@@ -10,16 +10,20 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from . import operations
+from .builder import build_services
 from .config import MemoryConfig
+from .managers.base import MemoryManager
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
-from .pipeline.manager import MemoryManager
 from .pipeline.messages import MessagesInput
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
-from .services import MemoryServices, build_services
+from .services import MemoryServices
+from .tiers.graph import GraphStore
+from .tiers.keyvalue import KeyValueStore
+from .tiers.vector import VectorStore
 
 
 class _Facade:
@@ -30,13 +34,22 @@ class _Facade:
         embeddings: Embeddings | None = None,
         llm: BaseChatModel | None = None,
         manager: MemoryManager | None = None,
+        vector: VectorStore | None = None,
+        graph: GraphStore | None = None,
+        kv: KeyValueStore | None = None,
     ):
+        """config (a MemoryConfig or a dict of one) names the backends to open; `vector`, `graph`
+        and `kv` are tier instances to use instead (any object implementing the tier's protocol,
+        langmem_plugin.tiers). Tiers passed in stay the caller's: `close` leaves them open, so
+        that one instance can serve memory after memory; the caller closes it after the last."""
         if config is None:
             config = MemoryConfig()
         elif not isinstance(config, MemoryConfig):
             config = MemoryConfig.from_dict(config)
         self.config = config
-        self.services: MemoryServices = build_services(config, embeddings, manager, llm)
+        self.services: MemoryServices = build_services(
+            config, embeddings, manager, llm, vector=vector, graph=graph, kv=kv
+        )
         try:
             check_manifest(self.services)  # never serve an empty tier next to surviving ones
             settle_journal(self.services)  # audit what a crashed writer committed but did not log

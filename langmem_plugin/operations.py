@@ -18,11 +18,12 @@ from .errors import (
     MissingScopeError,
     NoClearMatchError,
 )
+from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
-from .pipeline.audit import API_ACTOR, HISTORY, audited_write, history_event
-from .pipeline.forget import PROFILES, delete_scope, users_within
+from .namespaces import HISTORY, PROFILES
+from .pipeline.audit import API_ACTOR, audited_write, history_event
+from .pipeline.forget import delete_scope, users_within
 from .pipeline.ingest import add as _add
-from .pipeline.manager import Decision, MemoryManager, Neighbour
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
 from .pipeline.validation import (

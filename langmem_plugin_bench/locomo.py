@@ -22,11 +22,11 @@ from langchain_core.language_models import BaseChatModel
 from langsmith import Client
 
 from langmem_plugin import progress
+from langmem_plugin.builder import configured_chat_model
 from langmem_plugin.config import LLMConfig, MemoryConfig
 from langmem_plugin.errors import InvalidInputError
 from langmem_plugin.extras import Requirement, require
 from langmem_plugin.locomo_format import Conversation
-from langmem_plugin.services import configured_chat_model
 
 from .evaluators import KS, retrieval_evaluator, retrieval_outputs, run_evaluators
 from .experiment import (

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from langmem_plugin.records import Scope
+from langmem_plugin.testing.vector_contract import record
 from langmem_plugin.tiers.vector import SearchParams
 from langmem_plugin.tiers.vector.ann_index import scope_digest
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
-
-from .test_contract_vector import record
 
 pytest.importorskip("hnswlib")
 

@@ -10,7 +10,8 @@ import pytest
 
 from langmem_plugin import EventType, InvalidInputError, Memory
 from langmem_plugin.pipeline import ingest
-from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, SCOPE_INDEX, journal_keys
+from langmem_plugin.namespaces import SCOPE_INDEX
+from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, journal_keys
 from langmem_plugin.config import LimitsConfig
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from langmem_plugin import EventType, Memory, MemoryNotFoundError
-from langmem_plugin.pipeline.audit import API_ACTOR, IN_FLIGHT_SECONDS, JOURNAL_PREFIX, LEGACY_JOURNAL, SCOPE_INDEX, history_event, journal_keys
+from langmem_plugin.namespaces import LEGACY_JOURNAL, SCOPE_INDEX
+from langmem_plugin.pipeline.audit import API_ACTOR, IN_FLIGHT_SECONDS, JOURNAL_PREFIX, history_event, journal_keys
 from langmem_plugin.pipeline.ingest import new_record
 from langmem_plugin.records import Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams

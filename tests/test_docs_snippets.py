@@ -22,6 +22,8 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+from langmem_plugin.backends import backend_names, unregister_backend
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"(?:<!--\s*snippet:\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```python\n(?P<code>.*?)```", re.S)
@@ -49,8 +51,20 @@ def test_every_marker_is_understood():
             assert marker == "" or marker.startswith("needs "), f"{path.name}:{line}: unknown snippet marker {marker!r}"
 
 
+@pytest.fixture
+def backend_registry():
+    """Backends a block registers (docs/architecture.md) are unregistered after its file: the
+    registry is process-wide, and later tests list its names."""
+    tiers = ("vector", "graph", "kv")
+    before = {tier: set(backend_names(tier)) for tier in tiers}
+    yield
+    for tier in tiers:
+        for name in set(backend_names(tier)) - before[tier]:
+            unregister_backend(tier, name)
+
+
 @pytest.mark.parametrize("path", [p for p in DOCS if snippets(p)], ids=lambda p: str(p.relative_to(ROOT)))
-def test_snippets_run(path, tmp_path, monkeypatch):
+def test_snippets_run(path, tmp_path, monkeypatch, backend_registry):
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith(("OPENAI_", "LANGMEM_", "LANGSMITH_", "LANGCHAIN_"))]:
         monkeypatch.delenv(name)

@@ -15,7 +15,8 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langmem_plugin import InvalidEmbeddingError, Memory
 from langmem_plugin.embeddings import CachedEmbeddings
-from langmem_plugin.embeddings.cache import NAMESPACE, unit_rows
+from langmem_plugin.embeddings.cache import unit_rows
+from langmem_plugin.namespaces import EMBEDDINGS
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
@@ -111,7 +112,7 @@ def test_vectors_with_no_direction_are_refused_before_anything_is_written(tmp_pa
             with pytest.raises(InvalidEmbeddingError, match=what):
                 memory.search("bees", user_id="u")
             assert memory.get_all(user_id="u") == []
-            assert memory.services.kv.keys("history") == [] and memory.services.kv.keys(NAMESPACE) == []
+            assert memory.services.kv.keys("history") == [] and memory.services.kv.keys(EMBEDDINGS) == []
 
 
 def test_cached_vectors_of_any_length_come_back_unit_length(tmp_path):
@@ -122,7 +123,7 @@ def test_cached_vectors_of_any_length_come_back_unit_length(tmp_path):
         cached = CachedEmbeddings(inner, kv)
         scope = Scope(user_id="u")
         raw = np.asarray(inner.embed_documents(["old entry"]), dtype=np.float32) * 7.5
-        kv.put_many(NAMESPACE, {cached.keys(scope, ["old entry"])[0]: raw[0].tobytes()})
+        kv.put_many(EMBEDDINGS, {cached.keys(scope, ["old entry"])[0]: raw[0].tobytes()})
         vectors = cached.embed(["old entry", "new entry"], scope)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
         assert np.allclose(vectors[0], raw[0] / np.linalg.norm(raw[0]), atol=1e-6)

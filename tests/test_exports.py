@@ -15,6 +15,16 @@ def test_importing_the_core_does_not_import_langgraph():
     assert completed.stdout.strip() == "[]"
 
 
+def test_the_core_imports_no_test_framework():
+    """pytest and hypothesis are needed by langmem_plugin.testing only (the `testing` extra)."""
+    code = (
+        "import sys, langmem_plugin, langmem_plugin.builder; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', 'hypothesis', '_pytest')))"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "name, module",
     [

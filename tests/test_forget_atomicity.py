@@ -31,11 +31,9 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import AsyncMemory, Memory, MemoryNotFoundError, StoreBusyError
-from langmem_plugin.embeddings.cache import NAMESPACE as EMBEDDINGS
+from langmem_plugin.namespaces import EMBEDDINGS, LLM_ANSWERS, SCOPE_INDEX
 from langmem_plugin.integrations.store import MemoryStore
-from langmem_plugin.integrations.store_namespaces import namespace_scope
-from langmem_plugin.llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
-from langmem_plugin.pipeline.audit import SCOPE_INDEX
+from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
 from langmem_plugin.records import Scope
 from langmem_plugin.testing.inspect import stored_bytes
@@ -349,7 +347,7 @@ TRIALS = 24
 PURGE_CHILD = """
 import json, sys, time
 from langmem_plugin import Memory
-from langmem_plugin.integrations.store_namespaces import namespace_scope
+from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from tests.helpers import HashingEmbeddings
 
 config, user = {"path": sys.argv[1]}, namespace_scope(tuple(json.loads(sys.argv[2])))
@@ -546,7 +544,7 @@ def test_a_delete_all_waits_for_the_lock_a_bounded_time_then_raises_a_typed_erro
 HOLDER_CHILD = """
 import json, sys
 from langmem_plugin import Memory
-from langmem_plugin.integrations.store_namespaces import namespace_scope
+from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from tests.helpers import HashingEmbeddings
 
 memory = Memory(json.loads(sys.argv[1]), embeddings=HashingEmbeddings())

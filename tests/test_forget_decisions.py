@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from langmem_plugin import EventType, LangMemError, Memory
-from langmem_plugin.pipeline.manager import Decision, Neighbour
+from langmem_plugin.managers.base import Decision, Neighbour
 from langmem_plugin.records import ConversationMessage, Fact, Scope
 
 from .helpers import HashingEmbeddings

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from langmem_plugin import BackendError, ImportFormatError, ImportInterruptedError, InputTooLargeError
 from langmem_plugin import InvalidInputError, Memory, Scope, ValueOutOfRangeError
 from langmem_plugin.config import LimitsConfig
-from langmem_plugin.pipeline.offline_manager import OfflineMemoryManager
+from langmem_plugin.managers.offline.manager import OfflineMemoryManager
 from langmem_plugin.transfer import plan_import, read_document, run_import
 
 from .helpers import HashingEmbeddings

@@ -17,10 +17,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import AsyncMemory, EventType, Memory
-from langmem_plugin.llm.manager import LLMMemoryManager
-from langmem_plugin.llm.structured import LLMCallError, LLMOutputError, parse_json_object
+from langmem_plugin.managers.base import Neighbour
+from langmem_plugin.managers.llm.manager import LLMMemoryManager
+from langmem_plugin.managers.llm.structured import LLMCallError, LLMOutputError, parse_json_object
 from langmem_plugin.pipeline.ingest import new_record
-from langmem_plugin.pipeline.manager import Neighbour
 from langmem_plugin.records import Fact, Scope, SourceRef
 
 from .helpers import HashingEmbeddings

@@ -12,7 +12,7 @@ from langmem_plugin.config import MemoryConfig
 from langmem_plugin.embeddings import MiniLMEmbeddings
 from langmem_plugin.embeddings.minilm import length_buckets
 from langmem_plugin.errors import ConfigurationError
-from langmem_plugin.services import default_embeddings
+from langmem_plugin.builder import default_embeddings
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
 TEXTS_OF_MIXED_LENGTH = [

@@ -12,11 +12,11 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from langmem_plugin import EventType
 from langmem_plugin.integrations.middleware import MemoryMiddleware
-from langmem_plugin.pipeline.claims import claim_of, contradicts
-from langmem_plugin.pipeline.grammar import ADVERBS, clauses, resolve_first_person, third_person
-from langmem_plugin.pipeline.offline_manager import OfflineMemoryManager, slot_of
-from langmem_plugin.pipeline.speech import statements
-from langmem_plugin.pipeline.temporal import anchor_relative_dates
+from langmem_plugin.managers.offline.claims import claim_of, contradicts
+from langmem_plugin.managers.offline.grammar import ADVERBS, clauses, resolve_first_person, third_person
+from langmem_plugin.managers.offline.manager import OfflineMemoryManager, slot_of
+from langmem_plugin.managers.offline.speech import statements
+from langmem_plugin.managers.offline.temporal import anchor_relative_dates
 from langmem_plugin.records import ConversationMessage, Scope
 
 MONDAY = datetime(2024, 4, 22, 18, 0, tzinfo=timezone.utc)

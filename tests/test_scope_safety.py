@@ -22,6 +22,7 @@ from langmem_plugin.pipeline.audit import scope_index_prefixes
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope
 from langmem_plugin.testing.inspect import stored_bytes
+from langmem_plugin.testing.scopes import scopes
 from langmem_plugin.tiers.sqlite_common import (
     BUSY_TIMEOUT_MS,
     open_sqlite,
@@ -32,7 +33,6 @@ from langmem_plugin.tiers.sqlite_common import (
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
 from .helpers import HashingEmbeddings
-from .scopes import scopes
 
 STACKS = ["embedded", "redis+neo4j"]
 

@@ -20,7 +20,7 @@ from langmem_plugin import (
     NoClearMatchError,
 )
 from langmem_plugin.operations import DESCRIPTION_MARGIN, DESCRIPTION_MATCH
-from langmem_plugin.pipeline.manager import Decision
+from langmem_plugin.managers.base import Decision
 from langmem_plugin.records import Fact
 
 from .helpers import HashingEmbeddings

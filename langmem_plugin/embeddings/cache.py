@@ -20,10 +20,10 @@ from langchain_core.embeddings import Embeddings
 
 from ..errors import InvalidEmbeddingError
 from ..identity import model_identity
+from ..namespaces import EMBEDDINGS
 from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
 
-NAMESPACE = "embeddings"
 
 
 def embed_texts(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
@@ -83,7 +83,7 @@ class CachedEmbeddings:
         if self._kv is None:
             return unit_rows(embed_texts(self.embeddings, texts))
         keys = self.keys(scope, texts)
-        cached = self._kv.get_many(NAMESPACE, keys)
+        cached = self._kv.get_many(EMBEDDINGS, keys)
         unique_missing: dict[str, int] = {}
         for i, key in enumerate(keys):
             if key not in cached:
@@ -92,7 +92,7 @@ class CachedEmbeddings:
             fresh = unit_rows(embed_texts(self.embeddings, [texts[i] for i in unique_missing.values()]))
             new_items = {k: fresh[j].tobytes() for j, k in enumerate(unique_missing)}
             if remember:
-                self._kv.put_many(NAMESPACE, new_items)
+                self._kv.put_many(EMBEDDINGS, new_items)
             cached.update(new_items)
         # entries cached by a version that stored vectors as the embedder gave them are scaled too
         return unit_rows(np.stack([np.frombuffer(cached[k], dtype=np.float32) for k in keys]))

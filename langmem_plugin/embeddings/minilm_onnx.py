@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
-from .minilm import EncoderLayer, EncoderWeights
+from .minilm_weights import EncoderLayer, EncoderWeights
 
 OPSET = 20  # Gelu (exact, erf-based) became a standard operator in opset 20
 

@@ -55,7 +55,8 @@ from ..records import MemoryRecord, Scope
 from ..storable import check_encodable
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import check_claimed_users
-from .store_namespaces import NAMESPACES, namespace_scope
+from ..namespaces import STORE_NAMESPACES as NAMESPACES
+from ..pipeline.store_namespaces import namespace_scope
 
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.

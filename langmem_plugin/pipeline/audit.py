@@ -32,13 +32,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ..namespaces import HISTORY, LEGACY_JOURNAL, SCOPE_INDEX
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, SourceRef, encode_scope_id, same_instant
 from ..services import MemoryServices
 
-HISTORY = "history"
-SCOPE_INDEX = "scope_memories"
 JOURNAL_PREFIX = "journal/"  # journal entry keys in SCOPE_INDEX; scope-index keys start with a scope field
-LEGACY_JOURNAL = "journal"  # the journal's namespace in stores of format 1
 API_ACTOR = "api"
 # An entry whose write is not (yet) in the vector tier may belong to a writer still at work in
 # another process; only entries older than this are dropped as never committed.
@@ -193,9 +191,10 @@ def settle_journal(services: MemoryServices) -> None:
         _settle(services, namespace, key, entry, IN_FLIGHT_SECONDS)
 
 
-def erase_journal(services: MemoryServices, scope: Scope) -> None:
-    """Remove the journal entries of a scope's memories (they hold its text) on purge."""
-    for namespace, key, entry in _journal_entries(services):
+def erase_journal(services: MemoryServices, scope: Scope, namespace: str) -> None:
+    """Remove the journal entries in `namespace` of a scope's memories (they hold its text) on purge."""
+    keys = journal_keys(services) if namespace == SCOPE_INDEX else services.kv.keys(namespace)
+    for key, entry in services.kv.get_many(namespace, keys).items():
         if any(scope.matches(Scope.model_validate(event["scope"])) for event in entry["events"]):
             services.kv.delete_many(namespace, [key])
 

@@ -1,15 +1,16 @@
 """Forgetting a scope: `delete_all`, journaled so that a crash never leaves half of it done, and
 the purge that erases everything else the scope holds.
 
-Key-value entries that hold a scope's data:
+Every key-value namespace is declared in langmem_plugin/namespaces.py with the rule by which a
+purge finds a scope's entries in it (`PurgeRule`):
 - entries keyed by memory id (`history`), found through the scope index (pipeline/audit.py);
-- journal entries of writes in flight (pipeline/audit.py: `journal/` keys of the scope-index
-  namespace, or the `journal` namespace of format-1 stores), matched by the scope of their events;
+- the scope index, and the journal entries of writes in flight it holds (`journal/` keys),
+  matched by the scope of their events, as the `journal` namespace of format-1 stores is;
 - scope-keyed namespaces, whose keys are `<scope key>` or `<scope key>/<anything>` (profiles,
   the embedding cache, cached LLM answers, the server's access log). `Scope.key()` never
   contains `/`, so each key names its scope exactly;
 - the LangGraph store adapter's list of namespaces, whose keys map to their scope through the
-  adapter's own function (integrations/store_namespaces.py).
+  adapter's own function (pipeline/store_namespaces.py).
 A purge of `user_id=U` reaches every sub-scope of U too (`agent_id=bot7` + `user_id=U`).
 
 A delete_all spans tiers that share no transaction, so it is journaled. It runs under the
@@ -32,26 +33,13 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
-from ..embeddings.cache import NAMESPACE as EMBEDDINGS
 from ..errors import StoreBusyError
-from ..integrations.store_namespaces import NAMESPACES as STORE_NAMESPACES, listed_namespace_scope
-from ..llm.structured import CACHE_NAMESPACE as LLM_ANSWERS
+from ..namespaces import HISTORY, PROFILES, SCOPE_INDEX, PurgeRule, with_rule
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
-from ..server.namespaces import ACCESS_LOG
 from ..services import MemoryServices
-from .audit import (
-    API_ACTOR,
-    HISTORY,
-    SCOPE_INDEX,
-    erase_journal,
-    history_event,
-    indexed_scopes,
-    log_events,
-    scope_index_prefixes,
-)
+from .audit import API_ACTOR, erase_journal, history_event, indexed_scopes, log_events, scope_index_prefixes
+from .store_namespaces import listed_namespace_scope
 
-PROFILES = "profiles"
-SCOPE_KEYED_NAMESPACES = (PROFILES, EMBEDDINGS, LLM_ANSWERS, ACCESS_LOG)
 # The scope index is scanned under the most selective id the scope gives.
 _SELECTIVITY = ("run_id", "user_id", "agent_id")
 # Deletion journal keys in SCOPE_INDEX (scope-index keys start with a scope field, add journal
@@ -77,11 +65,6 @@ def scope_keyed_entries(services: MemoryServices, namespace: str, scope: Scope) 
         user = f"user_id={encode_scope_id(scope.user_id)}"
         candidates = [*services.kv.get_many(namespace, [user]), *services.kv.keys(namespace, user + "|"), *services.kv.keys(namespace, user + "/")]
     return [key for key in candidates if scope.matches(scope_of_key(key))]
-
-
-def listed_store_namespaces(services: MemoryServices, scope: Scope) -> list[str]:
-    """Keys of the store adapter's namespace list whose namespace lies within `scope`."""
-    return [key for key in services.kv.keys(STORE_NAMESPACES) if scope.matches(listed_namespace_scope(key))]
 
 
 def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]:
@@ -177,21 +160,61 @@ def _unlogged_deletions(
 
 
 def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -> None:
-    """Erase what remains of `scope` after its memories were deleted: history, scope index entries
-    (under every id of each memory's scope), profiles, cached embeddings and LLM answers of the
-    scope and its sub-scopes, journal entries and store namespaces. The scope index goes after the
-    history it finds, so a repeat after a crash finds what is left."""
+    """Erase what remains of `scope` after its memories were deleted, from every declared
+    namespace by its purge rule, in the rules' order: history, scope index entries (under every
+    id of each memory's scope) and journal entries, profiles, cached embeddings and LLM answers
+    of the scope and its sub-scopes, its access log, store namespaces. The scope index goes after the history it
+    finds, so a repeat after a crash finds what is left."""
     memories = indexed_memories(services, scope)
     memories.update((record.id, record.scope) for record in deleted)
-    services.kv.delete_many(HISTORY, memories)
+    for rule in PurgeRule:
+        if rule is PurgeRule.KEPT:
+            continue  # credentials and grants: not the scope's data
+        for namespace in with_rule(rule):
+            _ERASERS[rule](services, namespace, scope, memories)
+
+
+def _erase_memory_entries(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
+    services.kv.delete_many(namespace, memories)
+
+
+def _erase_scope_index(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
     # a key is named after one memory (format 1) or after the first of its run: both are here
-    services.kv.delete_many(
-        SCOPE_INDEX, [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
-    )
-    for namespace in SCOPE_KEYED_NAMESPACES:
-        services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
-    services.kv.delete_many(STORE_NAMESPACES, listed_store_namespaces(services, scope))
-    erase_journal(services, scope)
+    keys = [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
+    services.kv.delete_many(namespace, keys)
+    erase_journal(services, scope, namespace)
+
+
+def _erase_scope_keyed(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
+    services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
+
+
+def _erase_store_namespaces(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
+    listed = services.kv.keys(namespace)
+    services.kv.delete_many(namespace, [key for key in listed if scope.matches(listed_namespace_scope(key))])
+
+
+def _erase_journal(
+    services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
+) -> None:
+    erase_journal(services, scope, namespace)
+
+
+_ERASERS = {
+    PurgeRule.BY_MEMORY_ID: _erase_memory_entries,
+    PurgeRule.SCOPE_INDEX: _erase_scope_index,
+    PurgeRule.BY_SCOPE_KEY: _erase_scope_keyed,
+    PurgeRule.BY_STORE_NAMESPACE: _erase_store_namespaces,
+    PurgeRule.BY_EVENT_SCOPE: _erase_journal,
+}
 
 
 def erase_freed(services: MemoryServices) -> None:

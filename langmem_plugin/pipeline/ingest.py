@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from ..errors import LangMemError
+from ..managers.base import Decision, Neighbour
 from ..records import (
     ConversationMessage,
     EventType,
@@ -40,13 +41,12 @@ from ..records import (
     derived_uuids,
     same_instant,
 )
-from ..services import MemoryServices
+from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
-from .manager import Decision, Neighbour
 from .messages import MessagesInput, normalize_messages, parse_timestamp
-from .retries import AddCall, GraphFollowUp, call_fingerprint
+from .retries import call_fingerprint
 from .retrieval import search_params
 from .validation import check_metadata, check_text
 
@@ -100,7 +100,7 @@ def add(
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, default_time)
     fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
-    call = services.failed_adds.start(fingerprint, given)
+    call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
     try:
         if call.retry:  # what the failed try stored gets its history and graph writes first
             settle_journal(services)

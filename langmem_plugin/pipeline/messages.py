@@ -15,25 +15,13 @@ from pydantic import TypeAdapter
 from ..config import LimitsConfig
 from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
-from ..records import ConversationMessage, Scope, new_uuids, utc_now
+from ..managers.base import SPEAKER_ROLES
+from ..records import ConversationMessage, new_uuids, utc_now
 from ..storable import check_encodable
 from .validation import check_text
 
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
-SPEAKER_ROLES = frozenset({"user"})
-ANONYMOUS_SPEAKER = "User"
 _MESSAGES = TypeAdapter(list[ConversationMessage])
-
-
-def speaker_name(name: str | None, scope: Scope) -> str:
-    """Who a user message is about: its name, else the scope's user id written as a name
-    ("alice" -> "Alice"), so that an unnamed message still yields "Alice loves ...", not "User ...".
-    Only a scope without a user (agent or run memories) falls back to "User"."""
-    if name:
-        return name
-    if scope.user_id:
-        return scope.user_id[:1].upper() + scope.user_id[1:]
-    return ANONYMOUS_SPEAKER
 
 
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:

@@ -14,7 +14,7 @@ from ..services import MemoryServices
 from ..tiers.vector import SearchParams
 from ..tiers.vector.relevance import entity_specificity, keyword_terms, without_words
 from .messages import parse_timestamp
-from .temporal import anchor_relative_dates
+from ..managers.offline.temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
 
 

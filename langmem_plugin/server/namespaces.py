@@ -1,16 +1,7 @@
-"""The key-value namespaces the server keeps, with their purge rule.
+"""The key-value namespaces the server keeps: declared with their purge rules in
+langmem_plugin/namespaces.py (API keys and grants are kept by a purge, the access log is erased
+with its scope), named here for the server's modules."""
 
-They belong in the store's key-value namespace registry; until it lists them, they are declared
-here, and pipeline/forget.py names ACCESS_LOG among the scope-keyed namespaces a purge erases.
-"""
+from ..namespaces import ACCESS_LOG, API_KEYS, GRANTS
 
-# key id -> {"principal", "hash", "label", "created_at"}: a credential, never its secret.
-# Not user data: a purge leaves it.
-API_KEYS = "api_keys"
-# principal -> {"grants": [grant, ...]}: who may do what over which scopes. Not user data: a
-# purge leaves it (a grant over a purged scope stays, and finds nothing there).
-GRANTS = "grants"
-# `<scope key>/<time in ns>-<random>` -> who read or changed which memories of that scope, when,
-# and through which door (never memory text). Scope-keyed: a purge of a scope erases its
-# entries and those of its sub-scopes.
-ACCESS_LOG = "access_log"
+__all__ = ["ACCESS_LOG", "API_KEYS", "GRANTS"]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ...records import Entity, Neighbourhood, Relation, Scope, derived_uuids
+from ..capabilities import Capabilities
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def with_relation_ids(mentions: list[RelationMention], written_at: datetime) -> 
 
 @runtime_checkable
 class GraphStore(Protocol):
+    capabilities: Capabilities
+
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         """Upsert both endpoints (matched by normalised name within the scope) and add the relations.
         A mention whose `id` names a stored relation adds nothing and leaves that relation open

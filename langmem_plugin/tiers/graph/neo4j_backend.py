@@ -13,6 +13,7 @@ from datetime import datetime
 
 from ...errors import ConfigurationError, InvalidInputError
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
+from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import RelationMention, normalize_name, relation_type
@@ -74,6 +75,8 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 @reports_failures("Neo4j", _failures)
 class Neo4jGraphStore(ServerBackend):
+    capabilities = Capabilities()
+
     def __init__(
         self,
         uri: str,

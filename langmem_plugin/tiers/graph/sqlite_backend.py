@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
+from ..capabilities import Capabilities
 from ..sqlite_common import (
     ManifestRow,
     open_sqlite,
@@ -82,6 +83,8 @@ def _entity(row: tuple) -> Entity:
 
 @raise_typed_sqlite_errors
 class SQLiteGraphStore(ManifestRow):
+    capabilities = Capabilities(manifest=True)
+
     def __init__(self, path: str | Path, synchronous: str = "FULL"):
         self._path = Path(path)
         self._conn = open_sqlite(self._path, synchronous)

@@ -12,9 +12,13 @@ from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from ..capabilities import Capabilities
+
 
 @runtime_checkable
 class KeyValueStore(Protocol):
+    capabilities: Capabilities
+
     def get(self, namespace: str, key: str) -> Any | None: ...
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:

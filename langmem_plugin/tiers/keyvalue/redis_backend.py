@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from ...errors import ConfigurationError, StoreBusyError
+from ..capabilities import Capabilities
 from ..failures import ServerBackend, redacted, reports_failures, server_address
 from .base import with_new_items
 
@@ -50,6 +51,8 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 @reports_failures("Redis", _failures)
 class RedisKeyValueStore(ServerBackend):
+    capabilities = Capabilities()
+
     def __init__(self, url: str, prefix: str = "langmem"):
         try:
             import redis

@@ -27,6 +27,7 @@ from typing import Any
 import filelock
 
 from ...errors import BackendError, InvalidInputError, StoreBusyError, StoreCorruptedError
+from ..capabilities import Capabilities
 from ..sqlite_common import (
     add_manifest_row,
     make_directory,
@@ -189,6 +190,8 @@ class _Namespace:
 
 @raise_typed_sqlite_errors
 class SQLiteKeyValueStore:
+    capabilities = Capabilities(manifest=True)
+
     def __init__(self, directory: str | Path):
         self._directory = self._path = Path(directory)
         make_directory(self._directory, "key-value directory")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from ...records import MemoryRecord, Scope, SearchHit
+from ..capabilities import Capabilities
 
 if TYPE_CHECKING:
     from .relevance import Candidates
@@ -40,6 +41,8 @@ class SearchParams:
 
 @runtime_checkable
 class VectorStore(Protocol):
+    capabilities: Capabilities
+
     @property
     def dimensions(self) -> int | None:
         """Vector size fixed by the first write; None while the store is empty and new."""

@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 from ...errors import DimensionMismatchError, MemoryNotFoundError
 from ...filters import compile_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..capabilities import Capabilities
 from ..sqlite_common import (
     ManifestRow,
     open_sqlite,
@@ -220,6 +221,8 @@ def _ranked_term(count: int, total: int, max_docs: int) -> bool:
 
 @raise_typed_sqlite_errors
 class SQLiteVectorStore(ManifestRow):
+    capabilities = Capabilities(manifest=True, keyword_search=True)
+
     def __init__(
         self,
         path: str | Path,

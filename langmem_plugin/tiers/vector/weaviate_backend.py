@@ -39,6 +39,7 @@ from ...errors import (
 )
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
@@ -214,6 +215,8 @@ def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
 
 @reports_failures("Weaviate", _failures)
 class WeaviateVectorStore(ServerBackend):
+    capabilities = Capabilities(keyword_search=True)
+
     def __init__(
         self,
         url: str,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from ..records import FactRelation
+from ...records import FactRelation
 
 
 class ExtractedFact(BaseModel):

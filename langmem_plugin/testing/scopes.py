@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from langmem_plugin.records import Scope
+from ..records import Scope
 
 # characters that any naive key format uses as syntax, plus prefixes of one another ("a", "ab")
 SEPARATORS = list("|=:/%\\\"'*?[]{}, ab") + ["%7C", "user_id=", "run_id=", "é", "日本", "🙂", "\u200b"]
 
-scope_ids = st.lists(
-    st.one_of(st.sampled_from(SEPARATORS), st.characters(min_codepoint=32, blacklist_categories=("Cs", "Cc"))),
-    min_size=1,
-    max_size=6,
-).map("".join).filter(str.strip)
+scope_ids = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(SEPARATORS), st.characters(min_codepoint=32, blacklist_categories=("Cs", "Cc"))
+        ),
+        min_size=1,
+        max_size=6,
+    )
+    .map("".join)
+    .filter(str.strip)
+)
 
 
 @st.composite

@@ -14,6 +14,21 @@ from typing import Protocol
 from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ..tiers.graph import RelationMention
 
+# roles whose messages speak about the scope's user (the facts a manager extracts are theirs)
+SPEAKER_ROLES = frozenset({"user"})
+ANONYMOUS_SPEAKER = "User"
+
+
+def speaker_name(name: str | None, scope: Scope) -> str:
+    """Who a user message is about: its name, else the scope's user id written as a name
+    ("alice" -> "Alice"), so that an unnamed message still yields "Alice loves ...", not "User ...".
+    Only a scope without a user (agent or run memories) falls back to "User"."""
+    if name:
+        return name
+    if scope.user_id:
+        return scope.user_id[:1].upper() + scope.user_id[1:]
+    return ANONYMOUS_SPEAKER
+
 
 @dataclass(frozen=True)
 class Neighbour:

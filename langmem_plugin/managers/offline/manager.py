@@ -20,13 +20,12 @@ polarity: "Alice's sister lives in Madrid." never updates "Alice lives in Madrid
 
 from __future__ import annotations
 
-from ..config import ManagerConfig
-from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
-from ..tiers.graph import EntityMention, RelationMention
+from ...config import ManagerConfig
+from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
+from ...tiers.graph import EntityMention, RelationMention
+from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
 from .claims import Claim, claim_of, content_roots, contradicts, same_object, same_verb, supersedes
 from .grammar import WORD, resolve_first_person
-from .manager import Decision, Neighbour
-from .messages import SPEAKER_ROLES, speaker_name
 from .speech import statements
 from .temporal import anchor_relative_dates
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..tiers.vector.relevance import STOPWORDS
+from ...tiers.vector.relevance import STOPWORDS
 from .grammar import WORD, casual_to_standard, clauses, expand_contractions, strip_decoration
 
 # Openings that introduce a statement without being part of it ("btw, I'm vegan", "remember that ...").

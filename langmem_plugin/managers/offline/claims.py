@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..tiers.vector.relevance import STOPWORDS, word_root
+from ...tiers.vector.relevance import STOPWORDS, word_root
 from .grammar import IRREGULAR_PAST, MODALS, WORD, expand_contractions, is_adverb
 
 _AUXILIARIES = frozenset("is are was were am be been has have had does do did".split()) | MODALS

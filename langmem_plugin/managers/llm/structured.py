@@ -14,14 +14,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from ..errors import LangMemError
-from ..identity import model_identity
-from ..records import Scope
-from ..tiers.keyvalue import KeyValueStore
+from ...errors import LangMemError
+from ...identity import model_identity
+from ...namespaces import LLM_ANSWERS
+from ...records import Scope
+from ...tiers.keyvalue import KeyValueStore
 
 T = TypeVar("T", bound=BaseModel)
 logger = logging.getLogger(__name__)
-CACHE_NAMESPACE = "llm_responses"
 
 
 class LLMOutputError(LangMemError):
@@ -133,7 +133,7 @@ class StructuredCaller:
         digest = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
         key = f"{scope.key()}/{digest}"
         if self._cache is not None:
-            cached = self._cache.get(CACHE_NAMESPACE, key)
+            cached = self._cache.get(LLM_ANSWERS, key)
             if cached is not None:
                 return schema.model_validate(cached)
         problems = []
@@ -152,7 +152,7 @@ class StructuredCaller:
                 ]
                 continue
             if self._cache is not None:
-                self._cache.put_many(CACHE_NAMESPACE, {key: answer.model_dump(mode="json")})
+                self._cache.put_many(LLM_ANSWERS, {key: answer.model_dump(mode="json")})
             return answer
         raise LLMOutputError(
             f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: "

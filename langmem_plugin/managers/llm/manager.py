@@ -9,12 +9,11 @@ from datetime import date
 
 from langchain_core.language_models import BaseChatModel
 
-from ..identity import model_identity
-from ..pipeline.manager import Decision, Neighbour
-from ..pipeline.messages import SPEAKER_ROLES, speaker_name
-from ..records import ConversationMessage, EventType, Fact, FactRelation, MemoryRecord, Scope
-from ..tiers.graph import EntityMention, RelationMention
-from ..tiers.keyvalue import KeyValueStore
+from ...identity import model_identity
+from ...records import ConversationMessage, EventType, Fact, FactRelation, MemoryRecord, Scope
+from ...tiers.graph import EntityMention, RelationMention
+from ...tiers.keyvalue import KeyValueStore
+from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
 from .prompts import Prompts
 from .schemas import (
     DecisionList,

@@ -1,7 +1,8 @@
 """How the LangGraph store adapter (integrations/store.py) maps its namespaces to memory scopes.
 
 It imports no LangGraph: a purge, which runs without the adapter, finds here the scope of each
-entry of the adapter's namespace list, so forgetting a scope also forgets that it had a namespace.
+entry of the adapter's namespace list (namespaces.STORE_NAMESPACES), so forgetting a scope also
+forgets that it had a namespace.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 import json
 
 from ..errors import InvalidInputError
-from ..pipeline.validation import NAMESPACE_PREFIX, NamespaceUserId
 from ..records import Scope
 from ..storable import check_encodable
-
-# The key-value namespace listing the store namespaces that hold items (keys: JSON arrays).
-NAMESPACES = "store_namespaces"
+from .validation import NAMESPACE_PREFIX, NamespaceUserId
 
 
 def namespace_scope(namespace: tuple[str, ...]) -> NamespaceUserId:
@@ -32,8 +30,8 @@ def namespace_scope(namespace: tuple[str, ...]) -> NamespaceUserId:
 
 
 def listed_namespace_scope(key: str) -> Scope:
-    """The scope of the store namespace an entry of NAMESPACES lists (an empty Scope, which no
-    purge matches, for a key that lists no namespace)."""
+    """The scope of the store namespace an entry of namespaces.STORE_NAMESPACES lists (an empty
+    Scope, which no purge matches, for a key that lists no namespace)."""
     try:
         namespace = json.loads(key)
     except ValueError:

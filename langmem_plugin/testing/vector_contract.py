@@ -1,0 +1,294 @@
+"""The vector tier's contract (langmem_plugin.tiers.VectorStore), for any backend.
+
+Subclass `VectorStoreContract` in a test module and define the `open_store` fixture: a callable
+that opens the backend over the same data each time it is called (the suite opens it twice to
+check that a reopened store keeps everything), and closes what it opened when the test ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from ..errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ..records import MemoryRecord, Scope, SourceRef, content_hash
+from ..tiers.vector import SearchParams, VectorStore
+from ..tiers.vector.relevance import rank
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+DIM = 8
+ALICE = Scope(user_id="alice")
+BOB = Scope(user_id="bob")
+
+
+def record(text: str, scope: Scope, *, minutes: int = 0, metadata=None, valid_to=None) -> MemoryRecord:
+    moment = T0 + timedelta(minutes=minutes)
+    return MemoryRecord(
+        id=f"{scope.key()}::{text}",
+        text=text,
+        scope=scope,
+        metadata=metadata or {},
+        created_at=moment,
+        updated_at=moment,
+        valid_from=moment,
+        valid_to=valid_to,
+        hash=content_hash(text),
+        sources=[SourceRef(message_id="m", turn_id="t", role="user", timestamp=moment)],
+    )
+
+
+def unit(*hot: int) -> np.ndarray:
+    vector = np.zeros(DIM, dtype=np.float32)
+    for axis in hot:
+        vector[axis] = 1.0
+    return vector / np.linalg.norm(vector)
+
+
+def needs_keyword_search(store: VectorStore) -> None:
+    """The keyword half of the contract binds the backends that declare keyword search."""
+    if not store.capabilities.keyword_search:
+        pytest.skip(f"{type(store).__name__} declares no keyword search")
+
+
+class VectorStoreContract:
+    @pytest.fixture
+    def open_store(self):
+        raise NotImplementedError("define the open_store fixture: a callable that opens the backend")
+
+    @pytest.fixture
+    def store(self, open_store) -> VectorStore:
+        return open_store()
+
+    def test_protocol_is_implemented(self, store):
+        assert isinstance(store, VectorStore)
+
+    def test_insert_get_and_dimensions(self, store):
+        assert store.dimensions is None
+        items = [record("alpha", ALICE), record("beta", ALICE, minutes=1)]
+        store.insert(items, np.stack([unit(0), unit(1)]))
+        assert store.dimensions == DIM
+        assert [r.text for r in store.get([items[1].id, "missing", items[0].id])] == ["beta", "alpha"]
+        assert store.get([items[0].id])[0] == items[0]
+        with pytest.raises(DimensionMismatchError):
+            store.insert([record("gamma", ALICE)], np.ones((1, DIM + 1), dtype=np.float32))
+        with pytest.raises(DimensionMismatchError):
+            store.search(ALICE, np.ones(DIM + 1), "alpha", SearchParams())
+
+    def test_scope_is_required_and_isolating(self, store):
+        store.insert(
+            [record("alice likes tea", ALICE), record("bob likes tea", BOB)], np.stack([unit(0), unit(0)])
+        )
+        hits = store.search(ALICE, unit(0), "tea", SearchParams(limit=10))
+        assert [h.memory.text for h in hits] == ["alice likes tea"]
+        assert [r.text for r in store.list(BOB, limit=10)] == ["bob likes tea"]
+        assert store.count(ALICE) == 1
+        with pytest.raises(MissingScopeError):
+            store.list(Scope(), limit=10)
+
+    def test_one_insert_mixing_scopes_and_metadata_keeps_each_records_own(self, store):
+        needs_keyword_search(store)
+        """Records of one batch, their scopes interleaved (equal scopes as distinct objects) and two
+        metadata dicts shared between them, each keep their own scope, metadata and keyword entry,
+        also in a scope searched (so cached) before the insert."""
+        store.insert([record("warm up", ALICE)], unit(7)[None, :])
+        store.search(ALICE, unit(7), "warm", SearchParams())
+        tagged, other = {"tag": "a"}, {"tag": "b"}
+        items = [
+            record("alice tea", Scope(user_id="alice"), metadata=tagged),
+            record("bob tea", BOB, metadata=other),
+            record("alice coffee", ALICE, metadata=other),
+            record("bob coffee", Scope(user_id="bob"), metadata=tagged),
+        ]
+        store.insert(items, np.stack([unit(0), unit(0), unit(1), unit(1)]))
+        stored = {r.text: r for r in store.get([r.id for r in items])}
+        assert {text: (r.scope, r.metadata) for text, r in stored.items()} == {
+            "alice tea": (ALICE, {"tag": "a"}),
+            "bob tea": (BOB, {"tag": "b"}),
+            "alice coffee": (ALICE, {"tag": "b"}),
+            "bob coffee": (BOB, {"tag": "a"}),
+        }
+        for scope, name in ((ALICE, "alice"), (BOB, "bob")):
+            keyword_only = SearchParams(limit=10, dense_weight=0.0, context=False)
+            assert [h.memory.text for h in store.search(scope, unit(1), "coffee", keyword_only)] == [
+                f"{name} coffee"
+            ]
+            dense = {
+                h.memory.text for h in store.search(scope, unit(0), "", SearchParams(limit=10, context=False))
+            }
+            assert dense - {"warm up"} == {f"{name} tea", f"{name} coffee"}
+        assert [r.text for r in store.list(BOB, limit=10, filters={"tag": "a"})] == ["bob coffee"]
+
+    def test_sub_scopes_match_every_given_id(self, store):
+        run1 = Scope(user_id="alice", run_id="r1")
+        run2 = Scope(user_id="alice", run_id="r2")
+        store.insert([record("first run", run1), record("second run", run2)], np.stack([unit(0), unit(1)]))
+        assert {r.text for r in store.list(ALICE, limit=10)} == {"first run", "second run"}
+        assert [r.text for r in store.list(run1, limit=10)] == ["first run"]
+        assert [h.memory.text for h in store.search(run2, unit(0), "run", SearchParams())] == ["second run"]
+
+    def test_hybrid_ranking_fuses_dense_and_keyword(self, store):
+        needs_keyword_search(store)
+        items = [
+            record("the cat sleeps on the sofa", ALICE),
+            record("zanzibar trip booked", ALICE, minutes=1),
+            record("weekly grocery list", ALICE, minutes=2),
+        ]
+        store.insert(items, np.stack([unit(0), unit(1), unit(2)]))
+        dense_only = store.search(ALICE, unit(0), "", SearchParams(limit=3))
+        assert (
+            dense_only[0].memory.text == "the cat sleeps on the sofa" and dense_only[0].keyword_rank is None
+        )
+        both = store.search(ALICE, unit(0, 1), "zanzibar", SearchParams(limit=3))
+        assert both[0].memory.text == "zanzibar trip booked"
+        assert both[0].keyword_rank == 1 and both[0].dense_rank is not None
+        keyword_only = store.search(ALICE, unit(2), "zanzibar", SearchParams(limit=3, dense_weight=0.0))
+        assert keyword_only[0].memory.text == "zanzibar trip booked"
+        assert all(
+            h.keyword_rank is None and h.score < keyword_only[0].score for h in keyword_only[1:]
+        )  # context only
+        assert all(a.score >= b.score for a, b in zip(both, both[1:]))
+
+    def test_search_is_the_shared_ranker_over_the_candidates(self, store):
+        """Every backend's search is `relevance.rank` of the candidates it finds (the embedded one
+        computes it over arrays): the same hits in the same order, each field equal bit for bit."""
+        texts = [
+            "alice kept a maple", "yes, twice", "alice kept a cello", "a tiger", "dogs kept", "the harbor"
+        ]
+        minutes = [0, 1, 2, 3, 200, 400]  # the last two are no one's neighbouring turns
+        items = [
+            record(text, ALICE, minutes=at, metadata={"n": i % 2})
+            for i, (text, at) in enumerate(zip(texts, minutes))
+        ]
+        store.insert(items, np.stack([unit(0), unit(0, 1), unit(0), unit(2), unit(0, 3), unit(4)]))
+        store.insert([record("bob kept a maple", BOB)], unit(0)[None, :])
+        linked = {items[3].id: 1.0, items[1].id: 0.4, "unknown": 1.0}
+        for params in (
+            SearchParams(graph_links=linked),
+            SearchParams(graph_links=linked, threshold=0.3, limit=3),
+            SearchParams(context=False, dense_weight=0.5, keyword_weight=2.0),
+            SearchParams(filters={"n": 0}, graph_links=linked),
+            SearchParams(as_of=T0 + timedelta(minutes=100), candidates=2),
+        ):
+            hits = store.search(ALICE, unit(0), "maple dogs kept tiger", params)
+            ranked = rank(store.candidates(ALICE, unit(0), "maple dogs kept tiger", params), params)
+            assert [(h.memory.id, h.memory.score, h.model_dump(exclude={"memory"})) for h in hits] == [
+                (r.key, r.score, r.hit_fields()) for r in ranked
+            ]
+            assert hits and all(h.memory.scope == ALICE for h in hits)
+
+    def test_threshold_applies_to_relevance(self, store):
+        # two hours apart: not neighbouring turns of one conversation, so no shared context
+        store.insert([record("near", ALICE), record("far", ALICE, minutes=120)], np.stack([unit(0), unit(5)]))
+        hits = store.search(ALICE, unit(0), "", SearchParams(threshold=0.5))
+        assert [(h.memory.text, round(h.similarity, 3), round(h.score, 3)) for h in hits] == [
+            ("near", 1.0, 1.0)
+        ]
+        assert all(0.0 <= h.score <= 1.0 for h in store.search(ALICE, unit(0, 5), "far", SearchParams()))
+
+    def test_metadata_filters(self, store):
+        items = [
+            record("a", ALICE, metadata={"kind": "food", "stars": 5}),
+            record("b", ALICE, metadata={"kind": "food", "stars": 2}),
+            record("c", ALICE, metadata={"kind": "travel", "stars": 4}),
+        ]
+        store.insert(items, np.stack([unit(0), unit(0), unit(0)]))
+        search = lambda filters: sorted(
+            h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters))
+        )
+        assert search({"kind": "food"}) == ["a", "b"]
+        assert search({"stars": {"$gte": 4}}) == ["a", "c"]
+        assert search({"kind": {"$ne": "food"}}) == ["c"]
+        assert search({"kind": {"$in": ["travel"]}, "stars": {"$lt": 5}}) == ["c"]
+        assert sorted(r.text for r in store.list(ALICE, limit=10, filters={"stars": {"$nin": [2, 4]}})) == [
+            "a"
+        ]
+
+    def test_list_is_newest_first_and_limited(self, store):
+        items = [record(f"item {i}", ALICE, minutes=i) for i in range(5)]
+        store.insert(items, np.stack([unit(i) for i in range(5)]))
+        assert [r.text for r in store.list(ALICE, limit=3)] == ["item 4", "item 3", "item 2"]
+
+    def test_replace_updates_text_vector_and_keyword_index(self, store):
+        needs_keyword_search(store)
+        original = record("old words here", ALICE)
+        store.insert([original], unit(0)[None, :])
+        changed = original.model_copy(
+            update={"text": "fresh vocabulary", "hash": content_hash("fresh vocabulary")}
+        )
+        store.replace(changed, unit(3))
+        assert store.get([original.id])[0].text == "fresh vocabulary"
+        assert store.search(ALICE, unit(3), "vocabulary", SearchParams())[0].keyword_rank == 1
+        assert store.search(ALICE, unit(0), "old", SearchParams())[0].keyword_rank is None
+        with pytest.raises(MemoryNotFoundError):
+            store.replace(record("never stored", ALICE))
+
+    def test_temporal_validity(self, store):
+        current = record("lives in Lisbon", ALICE, minutes=60)
+        closed = record("lives in Porto", ALICE, valid_to=T0 + timedelta(minutes=60))
+        store.insert([current, closed], np.stack([unit(0), unit(0)]))
+        assert [h.memory.text for h in store.search(ALICE, unit(0), "lives", SearchParams())] == [
+            "lives in Lisbon"
+        ]
+        past = store.search(ALICE, unit(0), "lives", SearchParams(as_of=T0 + timedelta(minutes=30)))
+        assert [h.memory.text for h in past] == ["lives in Porto"]
+        assert store.find_by_hash(ALICE, content_hash("lives in Porto")) is None
+        assert store.find_by_hash(ALICE, content_hash("Lives in Lisbon")).id == current.id
+        assert len(store.list(ALICE, limit=10, include_invalidated=True)) == 2
+        store.replace(current.model_copy(update={"valid_to": T0 + timedelta(minutes=90)}))
+        assert store.search(ALICE, unit(0), "lives", SearchParams()) == []
+
+    def test_delete_and_delete_scope(self, store):
+        items = [record(f"a{i}", ALICE) for i in range(3)] + [record("b0", BOB)]
+        store.insert(items, np.stack([unit(i) for i in range(4)]))
+        store.search(ALICE, unit(0), "", SearchParams())  # warm any cache before deleting
+        store.delete([items[0].id, "missing"])
+        assert sorted(h.memory.text for h in store.search(ALICE, unit(0), "a0", SearchParams())) == [
+            "a1",
+            "a2",
+        ]
+        deleted = store.delete_scope(ALICE)
+        assert sorted(r.text for r in deleted) == ["a1", "a2"]
+        assert store.search(ALICE, unit(1), "", SearchParams()) == []
+        assert store.count(BOB) == 1
+
+    def test_many_rows_search_returns_exact_top_k(self, store):
+        rng = np.random.default_rng(0)
+        vectors = rng.normal(size=(500, DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.insert([record(f"row {i}", ALICE) for i in range(500)], vectors)
+        query = vectors[123]
+        hits = store.search(ALICE, query, "", SearchParams(limit=5, context=False))
+        expected = np.argsort(-(vectors @ query))[:5]
+        assert [h.memory.text for h in hits] == [f"row {i}" for i in expected]
+
+    def test_reopen_keeps_everything(self, open_store):
+        first = open_store()
+        first.insert([record("durable", ALICE)], unit(2)[None, :])
+        first.close()
+        second = open_store()
+        assert second.dimensions == DIM
+        assert [h.memory.text for h in second.search(ALICE, unit(2), "durable", SearchParams())] == [
+            "durable"
+        ]
+
+    def test_reset(self, store):
+        store.insert([record("x", ALICE)], unit(0)[None, :])
+        store.reset()
+        assert store.count(ALICE) == 0 and store.dimensions is None
+
+    def test_concurrent_writers_lose_nothing(self, store):
+
+        def writer(worker: int) -> None:
+            for i in range(20):
+                store.insert([record(f"w{worker}-{i}", ALICE, minutes=i)], unit(worker % DIM)[None, :])
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.count(ALICE) == 80
+        assert len(store.search(ALICE, unit(0), "", SearchParams(limit=100, candidates=100))) == 80
