@@ -51,12 +51,12 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
 from ..filters import matches_filters
+from ..namespaces import STORE_NAMESPACES as NAMESPACES
+from ..pipeline.store_namespaces import namespace_scope
 from ..records import MemoryRecord, Scope
 from ..storable import check_encodable
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import check_claimed_users
-from ..namespaces import STORE_NAMESPACES as NAMESPACES
-from ..pipeline.store_namespaces import namespace_scope
 
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.

@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from ..filters import compile_filters
+from ..managers.offline.temporal import anchor_relative_dates
 from ..records import Scope, SearchHit, utc_now
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
 from ..tiers.vector.relevance import entity_specificity, keyword_terms, without_words
 from .messages import parse_timestamp
-from ..managers.offline.temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
 
 
