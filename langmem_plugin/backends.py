@@ -13,8 +13,9 @@ Built-in backends import their client library only when opened: each is an optio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigurationError
 

@@ -33,7 +33,8 @@ def default_embeddings(config: MemoryConfig) -> Embeddings:
 
 
 def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
-    if config.llm.model is None:
+    llm = config.llm
+    if llm.model is None:
         return None
     try:
         from langchain_openai import ChatOpenAI
@@ -42,9 +43,8 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
             "llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'"
         ) from exc
     try:
-        llm = config.llm
         return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
-    except Exception as exc:  # noqa: BLE001 - the provider's own error (e.g. openai.OpenAIError: no API key)
+    except Exception as exc:  # the provider's own error (e.g. openai.OpenAIError: no API key)
         raise ConfigurationError(
             f"cannot build the chat model {config.llm.model!r}: {type(exc).__name__}: {exc} "
             "(set OPENAI_API_KEY, or pass any LangChain chat model as Memory(llm=...))"

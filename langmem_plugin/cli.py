@@ -11,9 +11,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from importlib.util import find_spec
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import NoReturn
 
 from . import progress
 from .config import MemoryConfig
@@ -27,8 +28,8 @@ from .errors import (
     MissingScopeError,
 )
 from .history_text import history_lines
-from .pipeline.store_namespaces import namespace_scope
 from .memory import Memory
+from .pipeline.store_namespaces import namespace_scope
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope
 from .server.commands import add_parsers as add_server_parsers, run_keys, run_serve

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .backends import checked_backend_name
+from .backends import Tier, checked_backend_name
 from .errors import ConfigurationError
 
 ENV_PREFIX = "LANGMEM_"
 
 
-def _registered(tier: str):
-    """A backend name field that accepts the names registered for `tier` (langmem_plugin/backends.py)."""
+def _registered(tier: Tier) -> AfterValidator:
+    """The check of a backend name field: it accepts the names registered for `tier`
+    (langmem_plugin/backends.py)."""
 
     def check(name: str) -> str:
         try:
@@ -23,12 +25,12 @@ def _registered(tier: str):
         except ConfigurationError as exc:
             raise ValueError(str(exc)) from None
 
-    return Annotated[str, AfterValidator(check)]
+    return AfterValidator(check)
 
 
-VectorBackendName = _registered("vector")
-GraphBackendName = _registered("graph")
-KeyValueBackendName = _registered("kv")
+VectorBackendName = Annotated[str, _registered("vector")]
+GraphBackendName = Annotated[str, _registered("graph")]
+KeyValueBackendName = Annotated[str, _registered("kv")]
 
 
 class VectorTierConfig(BaseModel):
@@ -56,8 +58,9 @@ class VectorTierConfig(BaseModel):
     cache_mib: int = Field(
         default=256,
         ge=1,
-        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' rows and "
-        "keyword statistics); the least recently searched scopes are dropped beyond it and reloaded with one query.",
+        description="Embedded backend: memory for cached per-scope search data (vectors, small scopes' "
+        "rows and keyword statistics); the least recently searched scopes are dropped beyond it and "
+        "reloaded with one query.",
     )
 
 
@@ -91,8 +94,8 @@ class EmbedderConfig(BaseModel):
     cache: bool = True
     runtime: Literal["auto", "numpy", "onnx"] = Field(
         default="auto",
-        description="MiniLM's forward pass: ONNX Runtime (installed with the local extra; about twice as fast on a query) "
-        "when installed, else numpy; or either one by name",
+        description="MiniLM's forward pass: ONNX Runtime (installed with the local extra; about twice as "
+        "fast on a query) when installed, else numpy; or either one by name",
     )
     threads: int | None = Field(
         default=None, ge=1, description="cores a batch of texts is spread over (None: all); a single text uses one"
@@ -130,7 +133,8 @@ class ManagerConfig(BaseModel):
         default=0.3,
         gt=0,
         le=1,
-        description="Minimum similarity for a same-slot fact to replace an older one, or a refinement to update it.",
+        description="Minimum similarity for a same-slot fact to replace an older one, or a refinement "
+        "to update it.",
     )
     min_words: int = Field(
         default=3,
@@ -142,7 +146,8 @@ class ManagerConfig(BaseModel):
         default=0.85,
         gt=0,
         le=1,
-        description="Cosine similarity of entity names at which a new mention is the same node as a known entity.",
+        description="Cosine similarity of entity names at which a new mention is the same node as a "
+        "known entity.",
     )
 
 
@@ -157,8 +162,8 @@ class LLMConfig(BaseModel):
     retries: int = Field(default=2, ge=0, description="extra attempts after an invalid answer")
     structured_output: Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"] = Field(
         default="auto",
-        description="how answers are constrained: the model's default structured output with a JSON-in-prompt "
-        "fallback (auto), a given with_structured_output method, or the prompt alone",
+        description="how answers are constrained: the model's default structured output with a "
+        "JSON-in-prompt fallback (auto), a given with_structured_output method, or the prompt alone",
     )
     cache: bool = Field(default=True, description="cache answers in the key-value tier by model + prompt hash")
     custom_extraction: str | None = None
@@ -199,14 +204,14 @@ class MemoryConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MemoryConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
             raise ConfigurationError(f"invalid memory config: {exc}") from exc
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "MemoryConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryConfig:
         """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30)."""
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}

@@ -9,6 +9,7 @@ tool calls and tool results carry no text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -20,7 +21,7 @@ TEXT_BLOCK_TYPES = frozenset({"text", "text-plain"})
 RESPONSES_TEXT_TYPES = frozenset({"input_text"})
 
 
-def _block_text(block: dict) -> str | None:
+def _block_text(block: Mapping[str, object]) -> str | None:
     if block.get("type") == "non_standard":
         value = block.get("value")
         if isinstance(value, dict) and value.get("type") in RESPONSES_TEXT_TYPES:

@@ -39,7 +39,8 @@ class UnauthenticatedError(LangMemError):
 
 
 class CrossUserDeleteError(InvalidInputError):
-    """A bulk delete without user_id would remove the data of several users and across_users=True was not given."""
+    """A bulk delete without user_id would remove the data of several users and across_users=True
+    was not given."""
 
 
 class InvalidMetadataError(InvalidInputError):

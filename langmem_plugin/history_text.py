@@ -3,13 +3,13 @@ the fact itself was true (the CLI's `history` and the demo print it)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .records import EventType, HistoryEvent, MemoryRecord
 
 
 def _when(moment: datetime | None) -> str:
-    return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if moment else "now"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "now"
 
 
 def _said(event: HistoryEvent) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import InvalidInputError
 
@@ -26,7 +26,8 @@ class Turn:
         return " ".join(filter(None, [self.text, caption]))
 
     def render(self) -> str:
-        """The turn as every benchmark retriever indexes it: speaker, words, and the caption of a shared photo."""
+        """The turn as every benchmark retriever indexes it: speaker, words, and the caption of a shared
+        photo."""
         caption = f" [shares a photo: {self.image_caption}]" if self.image_caption else ""
         return f"{self.speaker}: {self.text}{caption}"
 
@@ -61,7 +62,7 @@ class Conversation:
 def parse_session_time(value: str) -> datetime:
     """'1:56 pm on 8 May, 2023' -> aware datetime (UTC: the dataset gives no zone)."""
     try:
-        return datetime.strptime(value.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
     except ValueError as exc:
         raise InvalidInputError(f"unrecognised LoCoMo session time {value!r}") from exc
 

@@ -14,8 +14,9 @@ their own durability; they carry no manifest.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple, cast
+from typing import NamedTuple, cast
 
 from .errors import ConfigurationError, StoreCorruptedError
 from .namespaces import manifest_namespaces
@@ -61,7 +62,8 @@ def check_manifest(services: MemoryServices) -> None:
     if len(store_ids) > 1:
         groups = {sid: sorted(n for n, m in present.items() if m["store_id"] == sid) for sid in store_ids}
         raise StoreCorruptedError(
-            f"the tier files belong to different stores ({'; '.join(', '.join(g) for g in groups.values())}): "
+            f"the tier files belong to different stores "
+            f"({'; '.join(', '.join(g) for g in groups.values())}): "
             "a file was copied in from another memory directory; restore the directory from a backup"
         )
     newest = max((manifest["format"] for manifest in present.values()), default=FORMAT_VERSION)

@@ -12,13 +12,13 @@ See docs/coming-from-mem0.md.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from . import memory as core
-from . import operations
+from . import memory as core, operations
 from .config import MemoryConfig
 from .errors import (
     ConfigurationError,
@@ -180,6 +180,8 @@ def history(services: MemoryServices, memory_id: Any) -> list[dict]:
 
 
 class _Facade:
+    _core: type[core.Memory | core.AsyncMemory]
+
     def __init__(
         self,
         config: Any = None,
@@ -198,7 +200,7 @@ class _Facade:
         return cls(config_from_mem0(config_dict), **kwargs)
 
     def close(self) -> None:
-        self.langmem._close()
+        self.langmem._close()  # noqa: SLF001 - the synchronous close both facades share
 
 
 class Memory(_Facade):
@@ -280,7 +282,7 @@ class Memory(_Facade):
     def reset(self) -> None:
         operations.reset(self.services)
 
-    def __enter__(self) -> "Memory":
+    def __enter__(self) -> Memory:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -375,7 +377,7 @@ class AsyncMemory(_Facade):
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
-    async def __aenter__(self) -> "AsyncMemory":
+    async def __aenter__(self) -> AsyncMemory:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,7 +7,8 @@ key or provider that has no equivalent here is named, with what to do instead, i
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -16,6 +17,7 @@ from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
+from .pipeline.messages import MessagesInput
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices
@@ -100,7 +102,7 @@ class Memory(_Facade):
 
     def add(
         self,
-        messages: str | Sequence[Any],
+        messages: MessagesInput,
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -264,7 +266,7 @@ class Memory(_Facade):
         """Release the tiers (files, server connections); the memory is unusable afterwards."""
         self._close()
 
-    def __enter__(self) -> "Memory":
+    def __enter__(self) -> Memory:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -280,7 +282,7 @@ class AsyncMemory(_Facade):
 
     async def add(
         self,
-        messages: str | Sequence[Any],
+        messages: MessagesInput,
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -402,7 +404,7 @@ class AsyncMemory(_Facade):
         """Awaitable `Memory.close`: release the tiers; the memory is unusable afterwards."""
         await asyncio.to_thread(self._close)
 
-    async def __aenter__(self) -> "AsyncMemory":
+    async def __aenter__(self) -> AsyncMemory:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -7,8 +7,9 @@ pipeline/ingest.py and search in pipeline/retrieval.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import (
     CrossUserDeleteError,
@@ -26,7 +27,6 @@ from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
 from .pipeline.validation import (
-    check_encodable,
     check_limit,
     check_memory_id,
     check_metadata,
@@ -49,6 +49,7 @@ from .records import (
     utc_now,
 )
 from .services import MemoryServices
+from .storable import check_encodable
 from .tiers.graph import RelationMention
 from .tracing import traced
 
@@ -254,7 +255,7 @@ class _CorrectionManager:
         decisions = self.manager.reconcile(facts, neighbours, scope)
         if len(decisions) != len(facts):
             return decisions  # the pipeline reports the manager's miscount
-        return [self._authoritative(fact, decision) for fact, decision in zip(facts, decisions)]
+        return [self._authoritative(fact, decision) for fact, decision in zip(facts, decisions, strict=True)]
 
     @staticmethod
     def _authoritative(fact: Fact, decision: Decision) -> Decision:
@@ -364,7 +365,8 @@ def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, acro
         users = users_within(services, scope, purge)
         if len(users) > 1:
             raise CrossUserDeleteError(
-                f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) would delete the data of "
+                f"delete_all({', '.join(f'{k}={v!r}' for k, v in scope.as_filter().items())}) "
+                "would delete the data of "
                 f"{len(users)} users (memories without user_id count as one); give user_id, or pass "
                 "across_users=True to delete them all"
             )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator, Protocol
+from typing import IO, Protocol
 
 PLAIN_LINE_SECONDS = 10.0
 REDRAW_SECONDS = 0.1

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime, timezone
-from enum import Enum
-from typing import Iterable, Union
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import MissingScopeError
 
-MetadataValue = Union[str, int, float, bool, None]
+MetadataValue = str | int | float | bool | None
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # The RFC 4122 variant puts 10 in the top two bits of the 17th hex digit.
@@ -38,7 +38,7 @@ def new_uuids(count: int) -> list[str]:
 def derived_uuids(namespace: str, keys: Iterable[str]) -> list[str]:
     """UUID-shaped ids (version 8, RFC 9562) that are a function of `namespace` and each key: the
     same key always gives the same id, distinct keys distinct ids (SHA-256, truncated to 122 bits)."""
-    head = f"{len(namespace)}:{namespace}".encode("utf-8")
+    head = f"{len(namespace)}:{namespace}".encode()
     ids = []
     for key in keys:
         h = hashlib.sha256(head + key.encode("utf-8")).hexdigest()
@@ -91,7 +91,7 @@ class Scope(BaseModel):
             raise MissingScopeError("at least one of user_id, agent_id, run_id is required")
         return scope_filter
 
-    def matches(self, other: "Scope") -> bool:
+    def matches(self, other: Scope) -> bool:
         """True when `other` (a record's scope) satisfies every id given in self (a query scope)."""
         return all(getattr(other, k) == v for k, v in self.as_filter().items())
 
@@ -104,8 +104,9 @@ class Scope(BaseModel):
         return "|".join(f"{field}={encode_scope_id(ids[field])}" for field in SCOPE_FIELDS if field in ids)
 
     @classmethod
-    def from_key(cls, key: str) -> "Scope":
-        """Inverse of `key()`; a string that is not a scope key gives an empty Scope (matches nothing useful)."""
+    def from_key(cls, key: str) -> Scope:
+        """Inverse of `key()`; a string that is not a scope key gives an empty Scope (matches nothing
+        useful)."""
         ids: dict[str, str] = {}
         for pair in key.split("|"):
             field, _, value = pair.partition("=")
@@ -185,7 +186,7 @@ class SearchHit(BaseModel):
         return {**self.memory.to_dict(), "score": self.score}
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     ADD = "ADD"
     UPDATE = "UPDATE"
     DELETE = "DELETE"

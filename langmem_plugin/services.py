@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from .config import MemoryConfig
 from .embeddings.cache import CachedEmbeddings

@@ -7,7 +7,8 @@ entered only when a run is recorded."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from langchain_core.tracers.langchain import LangChainTracer
 from langsmith import get_current_run_tree, traceable
@@ -38,7 +39,7 @@ def _documents(outputs: Any) -> dict:
     return outputs if isinstance(outputs, dict) else {"output": outputs}
 
 
-def traced(name: str, run_type: str = "chain") -> Callable:
+def traced(name: str, run_type: Literal["chain", "retriever"] = "chain") -> Callable:
     """Trace an operation `fn(services, ..., scope=..., ...)` as a LangSmith run named `name`."""
 
     def decorator(function: Callable) -> Callable:

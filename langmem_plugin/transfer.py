@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timezone
+from datetime import UTC, date
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from .config import LimitsConfig
 from .errors import (
@@ -190,7 +191,7 @@ def _chunks(messages: list[dict[str, Any]], places: list[str], size: int) -> lis
     Lisbon") must arrive in a later batch to invalidate the earlier fact."""
     batches: list[Batch] = []
     previous_day = None
-    for message, place in zip(messages, places):
+    for message, place in zip(messages, places, strict=True):
         try:
             day = _day(message)
         except InvalidInputError as exc:
@@ -338,7 +339,7 @@ def _shape(document: Document, scope: Scope | None, batch_size: int) -> ImportPl
             return _exported_memories(Document(memories, document.name), memories, scope)
         results = value.get("results")
         if isinstance(results, list) and results:
-            if isinstance(results[0], dict) and MEMORY_KEYS <= set(results[0]):
+            if isinstance(results[0], dict) and set(results[0]) >= MEMORY_KEYS:
                 # our drop-in's get_all(): its items carry provenance and valid time
                 return _exported_memories(Document(results, document.name), results, scope)
             plan = _mem0_memories(Document(results, document.name), results, "result", scope)
@@ -358,9 +359,9 @@ def _shape(document: Document, scope: Scope | None, batch_size: int) -> ImportPl
         if not isinstance(item, dict):
             raise ImportFormatError(f"{document.place(index, 'item')}: every item must be a JSON object")
     first = items[0]
-    if MEMORY_KEYS <= set(first):
+    if set(first) >= MEMORY_KEYS:
         return _exported_memories(document, items, scope)
-    if MEM0_KEYS <= set(first) and "content" not in first:
+    if set(first) >= MEM0_KEYS and "content" not in first:
         return _mem0_memories(document, items, "memory", scope)
     if "speaker_a" in first or "conversation" in first:
         return _locomo(items)
@@ -399,7 +400,7 @@ def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
         except InvalidInputError as exc:
             raise _at(batch.places[0], exc) from exc
         kept = Batch([], batch.metadata, batch.verbatim, [])
-        for message, place in zip(batch.messages, batch.places):
+        for message, place in zip(batch.messages, batch.places, strict=True):
             try:
                 normalize_messages([message], limits)
             except InvalidInputError as exc:
@@ -503,7 +504,7 @@ def export_document(memory: Memory, scope: Scope, include_invalidated: bool) -> 
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
-        "exported_at": utc_now().astimezone(timezone.utc).isoformat(),
+        "exported_at": utc_now().astimezone(UTC).isoformat(),
         "scope": scope.as_filter(),
         "memories": list(export_items(memory, scope, include_invalidated)),
     }

@@ -1,12 +1,13 @@
-"""LoCoMo retrieval evaluators in LangSmith's shape: `(inputs, outputs, reference_outputs) -> {"key", "score"}`
-(or {"results": [...]}). The local harness and LangSmith experiments call these same functions, so
-a table printed here and the feedback columns of an experiment are one computation (the answer
-evaluators, F1 and the LLM judge, live in qa.py)."""
+"""LoCoMo retrieval evaluators in LangSmith's shape:
+`(inputs, outputs, reference_outputs) -> {"key", "score"}` (or {"results": [...]}). The local
+harness and LangSmith experiments call these same functions, so a table printed here and the
+feedback columns of an experiment are one computation (the answer evaluators, F1 and the LLM
+judge, live in qa.py)."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from .metrics import ndcg, recall_all, recall_any
 from .retrievers import RetrievedItem

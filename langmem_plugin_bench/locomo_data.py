@@ -27,5 +27,6 @@ def load_locomo(path: str | Path) -> list[Conversation]:
 
 
 def retrieval_questions(conversation: Conversation) -> list[Question]:
-    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no answer)."""
+    """The questions retrieval is scored on: categories 1-4 with evidence (adversarial ones have no
+    answer)."""
     return [q for q in conversation.questions if q.category in RETRIEVAL_CATEGORIES and q.evidence]

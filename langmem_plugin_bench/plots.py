@@ -6,9 +6,9 @@ from pathlib import Path
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib as mpl
 
-    matplotlib.use("Agg")
+    mpl.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -17,9 +17,9 @@ def _pyplot():
 def plot_recall_curves(report: dict, path: Path, ks: tuple[int, ...]) -> Path:
     """One panel per question category: Recall@k (any evidence) of every system."""
     plt = _pyplot()
-    categories = ["overall"] + sorted({c for r in report["systems"].values() for c in r["by_category"]})
+    categories = ["overall", *sorted({c for r in report["systems"].values() for c in r["by_category"]})]
     figure, axes = plt.subplots(1, len(categories), figsize=(4 * len(categories), 3.6), sharey=True)
-    for axis, category in zip(axes, categories):
+    for axis, category in zip(axes, categories, strict=True):
         for name, result in report["systems"].items():
             scores = result["overall"] if category == "overall" else result["by_category"].get(category)
             if scores:
@@ -63,7 +63,7 @@ def plot_peers(results: list[dict], path: Path) -> Path:
     measured = [r for r in results if "search_p50_ms" in r]
     shapes = sorted({r["shape"] for r in measured}) or ["none measured"]
     figure, axes = plt.subplots(len(shapes), 2, figsize=(11, 3.6 * len(shapes)), squeeze=False)
-    for row, shape in zip(axes, shapes):
+    for row, shape in zip(axes, shapes, strict=True):
         rows = [r for r in measured if r["shape"] == shape]
         names = [r["system"] for r in rows]
         positions = list(range(len(rows)))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -59,7 +60,7 @@ class MemoizedEmbeddings(Embeddings):
             started = time.perf_counter()
             vectors = embed_texts(self.inner, batch)
             self.seconds += time.perf_counter() - started
-            for text, vector in zip(batch, vectors):
+            for text, vector in zip(batch, vectors, strict=True):
                 self._vectors[text] = vector
             if progress is not None:
                 progress(len(batch))
@@ -83,7 +84,7 @@ class LangMemRetriever:
         self._infer = infer
         self._embedder = embeddings.model
         self._directory = tempfile.TemporaryDirectory(prefix="langmem-locomo-")
-        settings = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
+        settings: dict[str, Any] = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
         for key, value in (config or {}).items():
             settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
         self.memory = Memory(settings, embeddings=embeddings)
@@ -184,7 +185,7 @@ class BM25Retriever:
         if not tokens.vocab:
             return []
         documents, scores = retriever.retrieve(tokens, k=min(k, len(texts)), show_progress=False)
-        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0]) if s > 0]
+        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0], strict=True) if s > 0]
 
     def close(self) -> None:
         self._index.clear()

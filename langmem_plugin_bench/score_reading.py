@@ -19,8 +19,8 @@ lets through costs a line of prompt. So the rule keeps nearly all the evidence t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 
@@ -120,11 +120,11 @@ def sample_scores(system: LangMemRetriever, conversations: list[Conversation], k
             evidence = set(question.evidence)
             hits = system.hits(conversation, question.question, k)
             covered = [{s.message_id for s in hit.memory.sources} for hit in hits]
-            for hit, dia_ids in zip(hits, covered):
+            for hit, dia_ids in zip(hits, covered, strict=True):
                 (sample.evidence if dia_ids & evidence else sample.other).append(hit.score)
             sample.found.append(recall_any(covered, evidence, k))
-        for question in UNRELATED_QUESTIONS:
-            scores = [hit.score for hit in system.hits(conversation, question, k)]
+        for unrelated in UNRELATED_QUESTIONS:
+            scores = [hit.score for hit in system.hits(conversation, unrelated, k)]
             sample.unrelated.extend(scores)
             sample.unrelated_top.append(max(scores, default=0.0))
         bar.advance()
@@ -150,13 +150,12 @@ def summarise_sample(sample: ScoreSample) -> dict:
     for threshold in THRESHOLDS:
         evidence = sum(s >= threshold for s in sample.evidence)
         kept = evidence + sum(s >= threshold for s in sample.other)
+        other_kept = _share_at_least(sample.other, threshold)
         by_threshold[f"{threshold:.2f}"] = {
             "hits_kept": kept,
             "evidence_share_of_kept": round(evidence / kept, 4) if kept else None,
             "evidence_kept": _share_at_least(sample.evidence, threshold),
-            "other_removed": None
-            if not sample.other
-            else round(1 - _share_at_least(sample.other, threshold), 4),
+            "other_removed": None if other_kept is None else round(1 - other_kept, 4),
             "unrelated_questions_with_a_hit": _share_at_least(sample.unrelated_top, threshold),
             "unrelated_hits_kept": _share_at_least(sample.unrelated, threshold),
         }
@@ -224,7 +223,13 @@ def format_scores(report: dict) -> str:
     """The lines of docs/benchmarks.md's table: per layout and system, the evidence share at 0.5
     and what the recommended threshold keeps and removes."""
     chosen = f"{report['recommended_threshold']:.2f}"
-    columns = (("layout", 14), ("system", 18), ("R@k", 7), ("ev. share >=0.5", 17), ("ev. kept", 10))
+    columns: tuple[tuple[str, int], ...] = (
+        ("layout", 14),
+        ("system", 18),
+        ("R@k", 7),
+        ("ev. share >=0.5", 17),
+        ("ev. kept", 10),
+    )
     columns += (("other removed", 15), ("unrelated q. with a hit", 25))
     header = "".join(
         f"{name:<{width}}" if at < 2 else f"{name:>{width}}" for at, (name, width) in enumerate(columns)

@@ -20,7 +20,8 @@ def make_sentences(rng: np.random.Generator, count: int, vocabulary: list[str]) 
     # Zipf-distributed object words give the keyword index a realistic long tail.
     ranks = np.minimum(rng.zipf(1.3, size=(count, 3)), len(vocabulary)) - 1
     return [
-        f"{SUBJECTS[i % len(SUBJECTS)]} {VERBS[(i // 8) % len(VERBS)]} the {vocabulary[a]} {vocabulary[b]} near {vocabulary[c]} #{i}"
+        f"{SUBJECTS[i % len(SUBJECTS)]} {VERBS[(i // 8) % len(VERBS)]} "
+        f"the {vocabulary[a]} {vocabulary[b]} near {vocabulary[c]} #{i}"
         for i, (a, b, c) in enumerate(ranks)
     ]
 

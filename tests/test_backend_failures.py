@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from langmem_plugin import BackendError, InvalidInputError, Memory
+from langmem_plugin import BackendError, ConfigurationError, InvalidInputError, Memory
 from langmem_plugin.tiers.failures import ServerBackend, reports_failures, server_address
 from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
@@ -37,6 +37,12 @@ def test_a_server_that_is_not_there_is_a_backend_error_without_secrets(open_stor
     assert message.startswith(f"cannot connect to {backend} at 127.0.0.1:1: ")
     assert secret not in message and "admin" not in message
     assert raised.value.__cause__ is not None  # the client's own exception, for debugging
+
+
+@pytest.mark.parametrize("url", ["localhost:8080", "127.0.0.1", "http://:8080"])
+def test_a_weaviate_url_without_a_host_is_a_configuration_error(url):
+    with pytest.raises(ConfigurationError, match="names no host"):
+        WeaviateVectorStore(url)
 
 
 def test_server_addresses_never_carry_credentials():

@@ -46,6 +46,19 @@ def test_lock_is_kept_past_its_lease_while_held(kv, monkeypatch):
                 pass
 
 
+def test_a_redis_lock_whose_lease_ran_out_is_left_without_an_error(tmp_path, request):
+    """The lease ran out while the holder could not reach Redis: leaving the block finds nothing
+    to release, which is no error, and the lock is free."""
+    kv = KV_BACKENDS["redis"](tmp_path, request)
+    try:
+        with kv.lock("delete_all", 1):
+            kv._client.delete(kv._key("locks", "delete_all"))
+        with kv.lock("delete_all", 0.1):
+            pass
+    finally:
+        kv.close()
+
+
 LOCK_HOLDER = """
 import sys, time
 from langmem_plugin.tiers.keyvalue import redis_backend

@@ -1,8 +1,11 @@
-"""DELETE decisions: a manager answering a request to forget retires memories and stores nothing."""
+"""DELETE decisions: a manager answering a request to forget retires memories and stores nothing.
+A decision that needs a target and names none is refused before anything is written."""
 
 from __future__ import annotations
 
-from langmem_plugin import EventType, Memory
+import pytest
+
+from langmem_plugin import EventType, LangMemError, Memory
 from langmem_plugin.managers.base import Decision, Neighbour
 from langmem_plugin.records import ConversationMessage, Fact, Scope
 
@@ -82,3 +85,15 @@ def test_a_fact_whose_target_an_earlier_fact_retired_is_added_on_its_own(tmp_pat
         assert [op.event for op in operations] == [EventType.DELETE, EventType.ADD]
         assert operations[1].memory.id != jazz.id
         assert [m.text for m in memory.get_all(user_id="alice")] == ["Alice loves jazz and blues."]
+
+
+@pytest.mark.parametrize("event", [EventType.NOOP, EventType.UPDATE])
+def test_a_decision_that_needs_a_target_and_names_none_is_refused_before_any_write(tmp_path, event):
+    def decide(fact, candidates):
+        return Decision(event) if "jazz" in fact.text else Decision(EventType.ADD)
+
+    manager = ScriptedManager([("Alice lives in Porto.", False), ("Alice loves jazz.", False)], decide)
+    with _memory(tmp_path, manager) as memory:
+        with pytest.raises(LangMemError, match=f"scripted answered {event.value} without a target"):
+            memory.add("I live in Porto and I love jazz.", user_id="alice")
+        assert memory.get_all(user_id="alice", include_invalidated=True) == []

@@ -25,7 +25,6 @@ from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
 
 
-
 def embed_texts(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
     """Embed documents as a float32 matrix, using the fast array path where the embedder has one."""
     if hasattr(embeddings, "embed_array"):

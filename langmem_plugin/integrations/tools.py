@@ -18,7 +18,6 @@ from ..errors import ConfigurationError, InvalidScopeError, LangMemError, Missin
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import ScopeMapping, scope_from
 
-
 NO_MEMORIES = "No memories match this query."
 # Raised to the caller, never shown to the model: it cannot fix a scope or a configuration.
 NOT_FOR_THE_MODEL = (MissingScopeError, InvalidScopeError, ConfigurationError)

@@ -25,9 +25,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -96,7 +97,7 @@ def _added(events: list[HistoryEvent]) -> dict[Scope, list[str]]:
 
 def _append_history(services: MemoryServices, events: list[HistoryEvent], dumped: list[dict]) -> None:
     entries: dict[str, list] = defaultdict(list)
-    for event, item in zip(events, dumped):
+    for event, item in zip(events, dumped, strict=True):
         entries[event.memory_id].append(item)
     if entries:
         services.kv.append(HISTORY, entries)
@@ -154,10 +155,10 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
     try:
         yield
     except BaseException:
-        try:
-            _settle(services, SCOPE_INDEX, key, entry, in_flight_seconds=0.0)  # the write may have committed before failing
-        except Exception:  # noqa: BLE001 - a tier is unreachable: the entry stays for the next open,
-            pass  # and the caller gets the original error below
+        # the write may have committed before failing; with a tier unreachable the entry stays for the
+        # next open, and the caller gets the original error below
+        with suppress(Exception):
+            _settle(services, SCOPE_INDEX, key, entry, in_flight_seconds=0.0)
         raise
     _append_history(services, events, dumped)
     services.finished_journal.add(key)
@@ -166,10 +167,8 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
 def remove_finished_journal(services: MemoryServices) -> None:
     """Delete the entries of completed writes now (on close): they hold memory text. With the
     key-value tier unreachable they stay, and the next open settles them like a crash's."""
-    try:
+    with suppress(Exception):  # closing must not fail on what the next open repairs
         services.kv.delete_many(SCOPE_INDEX, services.finished_journal.take())
-    except Exception:  # noqa: BLE001 - closing must not fail on what the next open repairs
-        pass
 
 
 def journal_keys(services: MemoryServices) -> list[str]:

@@ -163,8 +163,8 @@ def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[Me
     """Erase what remains of `scope` after its memories were deleted, from every declared
     namespace by its purge rule, in the rules' order: history, scope index entries (under every
     id of each memory's scope) and journal entries, profiles, cached embeddings and LLM answers
-    of the scope and its sub-scopes, its access log, store namespaces. The scope index goes after the history it
-    finds, so a repeat after a crash finds what is left."""
+    of the scope and its sub-scopes, its access log, store namespaces. The scope index goes after
+    the history it finds, so a repeat after a crash finds what is left."""
     memories = indexed_memories(services, scope)
     memories.update((record.id, record.scope) for record in deleted)
     for rule in PurgeRule:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -44,7 +45,7 @@ from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
-from .messages import normalize_messages, parse_timestamp
+from .messages import MessagesInput, normalize_messages, parse_timestamp
 from .retries import call_fingerprint
 from .retrieval import search_params
 from .validation import check_metadata, check_text
@@ -86,7 +87,7 @@ def _merge_sources(existing: list[SourceRef], new: list[SourceRef]) -> list[Sour
 
 def add(
     services: MemoryServices,
-    messages: str | Sequence[Any],
+    messages: MessagesInput,
     scope: Scope,
     metadata: Mapping[str, Any] | None = None,
     infer: bool = True,
@@ -137,7 +138,7 @@ def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list
         if not (call.retry or call.caller_ids):  # every id is new: the plain batch write
             _write_new(services, records, vectors, API_ACTOR, now)
             return _OPERATIONS.validate_python([{"event": EventType.ADD, "memory": r} for r in records])
-        first = {}
+        first: dict[str, int] = {}
         for index, record in enumerate(records):
             first.setdefault(record.id, index)
         kept = list(first.values())
@@ -189,7 +190,7 @@ def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) 
         [
             # the message is the record's only source: its time is the earliest
             _new_record_fields(memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now)
-            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation)
+            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
         ]
     )
 
@@ -261,15 +262,16 @@ def _plan(
 ) -> tuple[list[_PlannedFact], list]:
     """Ask the manager everything before anything is written: a failure leaves the store untouched."""
     vectors = services.embedder.embed([f.text for f in facts], scope)
-    decisions: list[Decision | None] = []
+    decided: dict[int, Decision] = {}
     undecided: list[int] = []
     own: set[int] = set()  # facts whose memory a failed try of this call stored (added or updated)
     for index, fact in enumerate(facts):
         duplicate = _own_duplicate(services, scope, fact)
-        decisions.append(None if duplicate is None else Decision(EventType.NOOP, target=duplicate))
         if duplicate is None:
             undecided.append(index)
-        elif call.retry and same_instant(duplicate.updated_at, call.now):
+            continue
+        decided[index] = Decision(EventType.NOOP, target=duplicate)
+        if call.retry and same_instant(duplicate.updated_at, call.now):
             own.add(index)
     if undecided:
         neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
@@ -277,16 +279,19 @@ def _plan(
         if len(answers) != len(undecided):
             raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
-        for index, decision in zip(undecided, answers):
+        for index, decision in zip(undecided, answers, strict=True):
             if any(t.id not in shown for t in decision.targets()):
                 raise LangMemError(f"{services.manager.name} chose a memory it was not shown")
+            if decision.event in (EventType.NOOP, EventType.UPDATE) and decision.target is None:
+                raise LangMemError(f"{services.manager.name} answered {decision.event.value} without a target")
+            decided[index] = decision
             if facts[index].forget and decision.event is not EventType.DELETE:
-                decision = Decision(EventType.DELETE)  # the words of a request to forget are never stored
-            decisions[index] = decision
+                decided[index] = Decision(EventType.DELETE)  # the words of a request to forget are never stored
+    decisions = [decided[index] for index in range(len(facts))]
     memory_ids = [str(uuid.uuid4()) if d.target is None else d.target.id for d in decisions]
     plan = [
         _PlannedFact(*planned, own=index in own)
-        for index, planned in enumerate(zip(facts, vectors, decisions, memory_ids))
+        for index, planned in enumerate(zip(facts, vectors, decisions, memory_ids, strict=True))
     ]
     # relations of an own memory are extracted again: the failed try may have died before writing them
     storing = [(p.fact, p.memory_id) for p in plan if p.own or p.decision.event in _STORING]
@@ -342,7 +347,7 @@ def _apply(
             # An earlier fact of this batch already closed or rewrote the target: keep both facts.
             event = EventType.ADD
             renamed[item.memory_id] = item.memory_id = str(uuid.uuid4())
-        if event is EventType.NOOP:
+        if target is not None and event is EventType.NOOP:
             merged = target.model_copy(update={"sources": _merge_sources(target.sources, fact.sources)})
             if merged.sources != target.sources:
                 write_new_records()
@@ -351,26 +356,28 @@ def _apply(
             if item.own:
                 related.add(merged.id)
             operations.append(MemoryOperation(event=EventType.NOOP, memory=merged))
-        elif event is EventType.UPDATE:
+        elif target is not None and event is EventType.UPDATE:
             text = decision.text or fact.text
             updated = target.model_copy(
                 update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
             )
             write_new_records()
             close = partial(_close_relations, [updated.id], fact_time)
-            event = history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)
-            with _followed_by(services, call, [updated.id], partial(_rewritten_at, now), close):
-                with audited_write(services, [event]):
-                    services.vector.replace(updated, item.vector)
+            history = history_event(EventType.UPDATE, updated, actor, target.text, text, now, fact.sources)
+            with (
+                _followed_by(services, call, [updated.id], partial(_rewritten_at, now), close),
+                audited_write(services, [history]),
+            ):
+                services.vector.replace(updated, item.vector)
             current[updated.id] = updated
             rewritten.add(updated.id)
             operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
-        else:
+        else:  # ADD (a NOOP or UPDATE names a target: `_plan` checks it)
             record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
             text = fact.text if taken else (decision.text or fact.text)  # a merged text was meant for the target
             record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now)
-            for old in decision.also_invalidate:
-                old = current.get(old.id, old)
+            for contradicted in decision.also_invalidate:
+                old = current.get(contradicted.id, contradicted)
                 if old.valid_to is not None:
                     continue
                 if fact_time < old.valid_from:
@@ -387,7 +394,7 @@ def _apply(
     stored = {op.memory.id for op in operations if op.event in _STORING} | related
     relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
     if services.graph is not None and relations:
-        matched = _match_known_entities(services, scope, [r for r in relations if r.memory_id in stored])
+        matched = _match_known_entities(services, services.graph, scope, [r for r in relations if r.memory_id in stored])
         kept = with_relation_ids(matched, now)
         add = partial(_add_relations, scope, kept)
         call.follow_ups.append(GraphFollowUp([], _always, add))  # every vector write of the call is stored
@@ -451,10 +458,12 @@ def _add_relations(scope: Scope, mentions: list[RelationMention], graph: GraphSt
     graph.add_relations(scope, mentions)
 
 
-def _match_known_entities(services: MemoryServices, scope: Scope, relations: list[RelationMention]) -> list[RelationMention]:
+def _match_known_entities(
+    services: MemoryServices, graph: GraphStore, scope: Scope, relations: list[RelationMention]
+) -> list[RelationMention]:
     """Name new mentions after the known entity they denote: same normalised name, or a name
     whose embedding is at least `manager.entity_match_threshold` similar ("NYC" ~ "New York City")."""
-    known = services.graph.entities(scope)
+    known = graph.entities(scope)
     if not known or not relations:
         return relations
     known_names = {e.normalized_name for e in known}
@@ -466,7 +475,7 @@ def _match_known_entities(services: MemoryServices, scope: Scope, relations: lis
     similarity = vectors[: len(unmatched)] @ vectors[len(unmatched) :].T
     renamed = {
         name: known[int(row.argmax())].name
-        for name, row in zip(unmatched, similarity)
+        for name, row in zip(unmatched, similarity, strict=True)
         if row.max() >= services.config.manager.entity_match_threshold
     }
 
@@ -488,9 +497,11 @@ def _retire(
     request that retired them as its source, stays until a purge of the scope erases it."""
     ids = [r.id for r in records]
     events = [history_event(EventType.DELETE, r, actor, r.text, None, call.now, sources) for r in records]
-    with _followed_by(services, call, ids, _gone, partial(_delete_relations, ids)):
-        with audited_write(services, events):
-            services.vector.delete(ids)
+    with (
+        _followed_by(services, call, ids, _gone, partial(_delete_relations, ids)),
+        audited_write(services, events),
+    ):
+        services.vector.delete(ids)
     operations.extend(MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records)
 
 
@@ -505,8 +516,10 @@ def _invalidate(
 ) -> MemoryRecord:
     closed = old.model_copy(update={"valid_to": at, "updated_at": call.now})
     event = history_event(EventType.INVALIDATE, closed, actor, old.text, None, call.now, sources)
-    with _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)):
-        with audited_write(services, [event]):
-            services.vector.replace(closed)
+    with (
+        _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)),
+        audited_write(services, [event]),
+    ):
+        services.vector.replace(closed)
     operations.append(MemoryOperation(event=EventType.INVALIDATE, memory=closed, previous_text=old.text))
     return closed

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
@@ -16,7 +17,8 @@ from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..managers.base import SPEAKER_ROLES
 from ..records import ConversationMessage, new_uuids, utc_now
-from .validation import check_encodable, check_text
+from ..storable import check_encodable
+from .validation import check_text
 
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
 _MESSAGES = TypeAdapter(list[ConversationMessage])
@@ -28,19 +30,19 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
         moment = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            moment = datetime.fromtimestamp(value, tz=timezone.utc)
+            moment = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise ValueOutOfRangeError(f"{what} {value!r} is not a representable epoch time (years 1-9999)") from exc
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
             raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
     else:
         raise InvalidInputError(f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}")
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
-        datetime.fromtimestamp(moment.timestamp(), tz=timezone.utc)  # the tiers store epoch seconds
+        datetime.fromtimestamp(moment.timestamp(), tz=UTC)  # the tiers store epoch seconds
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueOutOfRangeError(f"{what} {value!r} is outside the storable range (years 1-9999 UTC)") from exc
     return moment
@@ -70,6 +72,10 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
     raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
 
 
+# What add() takes: a text, one message (a role/content dict or a LangChain message), or a list of them.
+MessagesInput: TypeAlias = str | dict[str, Any] | BaseMessage | Sequence[Any]
+
+
 @dataclass(frozen=True)
 class NormalizedMessages:
     messages: list[ConversationMessage]
@@ -81,9 +87,10 @@ class NormalizedMessages:
 
 
 def normalize_messages(
-    messages: str | Sequence[Any], limits: LimitsConfig, default_timestamp: datetime | None = None
+    messages: MessagesInput, limits: LimitsConfig, default_timestamp: datetime | None = None
 ) -> NormalizedMessages:
-    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are skipped."""
+    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are
+    skipped."""
     if isinstance(messages, (str, dict, BaseMessage)):
         messages = [messages]
     if not isinstance(messages, Sequence) or not messages:

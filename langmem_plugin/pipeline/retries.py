@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..records import Scope
 from .messages import NormalizedMessages
@@ -39,4 +40,4 @@ def call_fingerprint(
     header = json.dumps(
         [scope.key(), metadata, infer, None if timestamp is None else timestamp.isoformat()], sort_keys=True
     )
-    return hashlib.sha256(f"{header}\x1e{given.fingerprint}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{header}\x1e{given.fingerprint}".encode()).hexdigest()

@@ -1,23 +1,26 @@
-"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the query's entities."""
+"""Search: settings from config, relative dates in the query anchored, the graph tier's links for the
+query's entities."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from ..filters import compile_filters
+from ..managers.offline.temporal import anchor_relative_dates
 from ..records import Scope, SearchHit, utc_now
 from ..services import MemoryServices
 from ..tiers.vector import SearchParams
 from ..tiers.vector.relevance import entity_specificity, keyword_terms, without_words
 from .messages import parse_timestamp
-from ..managers.offline.temporal import anchor_relative_dates
 from .validation import check_limit, check_text, check_threshold
 
 
 def search_params(services: MemoryServices, *, limit: int, **overrides: Any) -> SearchParams:
-    """SearchParams from the configured search settings (overridable); each ranker yields at least `limit` candidates."""
+    """SearchParams from the configured search settings (overridable); each ranker yields at least
+    `limit` candidates."""
     config = services.config.search
     settings: dict[str, Any] = {
         "limit": limit,
@@ -115,7 +118,7 @@ def _graph_links(
                 linked.setdefault(entity_id, set()).add(relation.memory_id)
     if not linked:
         return {}
-    total = max(services.vector.count(scope), max(len(m) for m in linked.values()))
+    total = max(services.vector.count(scope), *(len(m) for m in linked.values()))
     specificity = {e: entity_specificity(len(m), total) for e, m in linked.items()}
     linked = {e: m for e, m in linked.items() if specificity[e] > 0}
     if not linked:

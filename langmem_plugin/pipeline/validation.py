@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..config import LimitsConfig
 from ..errors import (
@@ -20,7 +21,6 @@ from ..errors import (
 from ..filters import KEY_PATTERN
 from ..records import MetadataValue, Scope
 from ..storable import check_encodable, check_int_range
-
 
 # The user ids of LangGraph store namespaces (integrations/store.py) start with this prefix. A
 # plain string id that starts with it is refused, so that no id a caller or a client chooses can
@@ -94,7 +94,8 @@ def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataVal
         check_int_range(value, f"metadata value for {key!r}", InvalidMetadataError)
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InvalidMetadataError(
-                f"metadata value for {key!r} must be a string, number, boolean or None, got {type(value).__name__}"
+                f"metadata value for {key!r} must be a string, number, boolean or None, "
+                f"got {type(value).__name__}"
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidMetadataError(f"metadata value for {key!r} must be finite")

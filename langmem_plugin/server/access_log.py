@@ -12,7 +12,8 @@ from __future__ import annotations
 import secrets
 import time
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..pipeline.forget import scope_keyed_entries
 from ..records import MemoryRecord, Scope, utc_now

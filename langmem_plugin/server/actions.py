@@ -12,7 +12,8 @@ MCP tools hand them to a worker thread.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .. import operations
 from ..errors import InvalidInputError, MemoryNotFoundError, NotGrantedError
@@ -194,7 +195,7 @@ class MemoryActions:
         done = hand_off(self.services, originals, target, self.caller.principal)
         self._log("handoff_out", by_owner(originals, target))
         self._log("handoff_in", {target: [op.memory.id for op in done]})
-        results = [{**op.to_dict(), "from": original.id} for op, original in zip(done, originals)]
+        results = [{**op.to_dict(), "from": original.id} for op, original in zip(done, originals, strict=True)]
         return {"results": results}
 
     # -- profiles -------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ Routes added later (a browser inspector) use either one.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import anyio
 from fastapi import Request, Security
-from fastapi.security import HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError, BaseUser
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -70,7 +72,9 @@ def caller_of(scope: Scope) -> Caller:
     return user.caller
 
 
-def current_caller(request: Request, _credentials=Security(BEARER)) -> Caller:
+def current_caller(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> Caller:
     """FastAPI dependency: the request's caller."""
     return caller_of(request.scope)
 

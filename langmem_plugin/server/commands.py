@@ -8,7 +8,8 @@ key-value tier; a new key is printed once and never stored.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import MemoryConfig
 from ..errors import InvalidFilterError, InvalidInputError, InvalidScopeError
@@ -151,7 +152,8 @@ def run_keys(args: argparse.Namespace, config: MemoryConfig, emit: Emit) -> None
     filters = None
     if getattr(args, "filters", None) is not None:
         filters = load_json(args.filters, "--filters", InvalidFilterError)
-    rights = _rights(args) if hasattr(args, "rights") else None
+    # only create and grant take --rights, parsed before the store opens; the other actions grant nothing
+    rights: frozenset[Right] = _rights(args) if hasattr(args, "rights") else frozenset()
     scopes = _scopes(args, config.limits) if hasattr(args, "scope") else []
     with Memory(config) as memory:
         keyring = Keyring(memory.services.kv)

@@ -17,9 +17,10 @@ These are plain functions over plain records: they read and write nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from enum import Enum
-from typing import Any, Iterable, Mapping
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,7 +29,7 @@ from ..filters import compile_filters, matches_filters
 from ..records import Scope
 
 
-class Right(str, Enum):
+class Right(StrEnum):
     READ = "read"  # search, list, get, history, the profile
     WRITE = "write"  # add, update, delete one memory, set the profile, receive a handoff
     FORGET = "forget"  # delete a whole scope, or purge it

@@ -37,7 +37,7 @@ def hand_off(
     stored = {record.id: record for record in services.vector.get(ids)}
     limits = services.config.limits
     copies, operations = [], []
-    for copy_id, original in zip(ids, originals):
+    for copy_id, original in zip(ids, originals, strict=True):
         if copy_id in stored:
             operations.append(MemoryOperation(event=EventType.NOOP, memory=stored[copy_id]))
             continue

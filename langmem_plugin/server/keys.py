@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..errors import InvalidInputError, UnauthenticatedError
 from ..records import Scope, utc_now
@@ -102,7 +103,9 @@ class Keyring:
         record = self.kv.get(API_KEYS, parsed[0]) if parsed else None
         expected = record["hash"] if record else _NO_DIGEST
         presented = _digest(*parsed) if parsed else _digest("", "-")
-        if not hmac.compare_digest(expected, presented) or record is None:
+        # compared even for a malformed or unknown key, which then takes as long as a wrong secret
+        matches = hmac.compare_digest(expected, presented)
+        if not matches or parsed is None or record is None:
             raise UnauthenticatedError("the API key is not valid (unknown, revoked or mistyped)")
         principal = record["principal"]
         return Caller(principal=principal, key_id=parsed[0], grants=tuple(self.grants_of(principal)))

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 import anyio

@@ -121,7 +121,7 @@ class AccessLogQuery(Ids):
     limit: int = 100
 
 
-def no_query(request: Request, _caller: Caller = Depends(current_caller)) -> None:
+def no_query(request: Request, _caller: Annotated[Caller, Depends(current_caller)]) -> None:
     """For routes that take no query parameters: an id in the query string would otherwise be
     ignored, and the call would act on another scope than its client meant. (After the key
     check: an anonymous call is refused as such.)"""
@@ -130,7 +130,7 @@ def no_query(request: Request, _caller: Caller = Depends(current_caller)) -> Non
         raise InvalidInputError(f"this route takes no query parameters, got {names}: send them in the body")
 
 
-def rest_actions(request: Request, caller: Caller = Depends(current_caller)) -> MemoryActions:
+def rest_actions(request: Request, caller: Annotated[Caller, Depends(current_caller)]) -> MemoryActions:
     memory: Memory = request.app.state.memory
     return MemoryActions(memory, caller, "rest")
 

@@ -8,7 +8,7 @@ scope (a run_id, say); they cannot leave it. Nothing but MCP messages is written
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import anyio
 

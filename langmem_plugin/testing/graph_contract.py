@@ -7,7 +7,7 @@ opened backend, closed when the test ends.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -17,7 +17,7 @@ from ..records import Scope
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from .scopes import scopes
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ALICE = Scope(user_id="alice")
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..config import MemoryConfig
 
@@ -82,10 +83,9 @@ def sqlite_activity() -> Iterator[SQLActivity]:
     finally:
         sys.setprofile(previous)
         for connection in traced.values():
-            try:
+            # a connection closed meanwhile raises ProgrammingError: its callback went with it
+            with suppress(sqlite3.ProgrammingError):
                 connection.set_trace_callback(None)
-            except sqlite3.ProgrammingError:  # closed meanwhile: its callback went with it
-                pass
 
 
 def stored_bytes(config: MemoryConfig) -> dict[str, bytes]:
@@ -124,17 +124,9 @@ def _neo4j_bytes(config: MemoryConfig) -> bytes:
 
 
 def _weaviate_bytes(config: MemoryConfig) -> dict[str, bytes]:
-    from urllib.parse import urlparse
+    from ..tiers.vector.weaviate_backend import connect
 
-    import weaviate
-
-    url, key = urlparse(config.vector.url), config.vector.api_key
-    secure = url.scheme == "https"
-    client = weaviate.connect_to_custom(
-        http_host=url.hostname, http_port=url.port or (443 if secure else 8080), http_secure=secure,
-        grpc_host=url.hostname, grpc_port=config.vector.grpc_port, grpc_secure=secure,
-        auth_credentials=weaviate.auth.AuthApiKey(key) if key else None,
-    )
+    client = connect(config.vector.url, api_key=config.vector.api_key, grpc_port=config.vector.grpc_port)
     try:
         listed = client.collections.list_all(simple=True)
         names = sorted(name for name in listed if name.startswith(config.vector.collection))

@@ -9,18 +9,21 @@ from __future__ import annotations
 import threading
 import time
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from ..errors import InvalidInputError, StoreBusyError
-from ..pipeline.audit import log_events
 from ..namespaces import PROFILES
+from ..pipeline.audit import log_events
 from ..pipeline.forget import indexed_memories, scope_keyed_entries
 from ..records import EventType, HistoryEvent, Scope, utc_now
 from ..tiers.keyvalue import KeyValueStore
 from .scopes import scopes
+
+if TYPE_CHECKING:
+    from ..services import MemoryServices
 
 _KEY_TEXT = st.text(
     alphabet=st.sampled_from(["a", "b", "/", "|", "é", "\ud7ff", "\ue000", "\U0010ffff", "日"]), max_size=4
@@ -91,7 +94,7 @@ class KeyValueStoreContract:
         small ones."""
         many = {f"k{i}": {"n": i} for i in range(1234)}
         kv.put_many("history", many)
-        assert kv.get_many("history", list(many) + ["missing"]) == many
+        assert kv.get_many("history", [*many, "missing"]) == many
         big = {"text": "x" * 100_000}
         kv.put_many("journal", {"big": big, "small": [1]})
         kv.put_many("journal", {"big": {"text": "y" * 100_000}})
@@ -133,16 +136,14 @@ class KeyValueStoreContract:
 
         def late() -> None:
             started = time.monotonic()
-            with pytest.raises(StoreBusyError):
-                with kv.lock("delete_all", 0.2):
-                    pass
+            with pytest.raises(StoreBusyError), kv.lock("delete_all", 0.2):
+                pass
             refused.append(time.monotonic() - started)
 
-        with kv.lock("delete_all", 1):
-            with kv.lock("another_lock", 0.1):  # locks of other names are free
-                waiter = threading.Thread(target=late)
-                waiter.start()
-                waiter.join()
+        with kv.lock("delete_all", 1), kv.lock("another_lock", 0.1):  # locks of other names are free
+            waiter = threading.Thread(target=late)
+            waiter.start()
+            waiter.join()
         assert len(refused) == 1 and 0.15 <= refused[0] < 5  # redis-py gives up a poll (20 ms) early
         with kv.lock("delete_all", 0.2):  # free again
             pass
@@ -153,7 +154,8 @@ class KeyValueStoreContract:
         assume(first != second)
         assert first.key() != second.key()
         kv.clear()
-        services = SimpleNamespace(kv=kv)
+        # the scope index and scope-keyed lookups read nothing of the services but the key-value tier
+        services = cast("MemoryServices", SimpleNamespace(kv=kv))
         log_events(services, [_added("m-first", first), _added("m-second", second)])
         kv.put_many(PROFILES, {first.key(): {"owner": "first"}, second.key(): {"owner": "second"}})
         for query, other, own_id, other_id, owner in (
@@ -172,7 +174,7 @@ class KeyValueStoreContract:
     @given(keys=st.sets(_KEY_TEXT.filter(bool), max_size=8), prefix=_KEY_TEXT)
     def test_prefix_scan_returns_exactly_the_keys_with_the_prefix(self, kv, keys, prefix):
         kv.clear()
-        kv.put_many("scope_memories", {key: 1 for key in keys})
+        kv.put_many("scope_memories", dict.fromkeys(keys, 1))
         assert sorted(kv.keys("scope_memories", prefix)) == sorted(k for k in keys if k.startswith(prefix))
 
     def refuses_key(self, kv, key: str) -> bool:

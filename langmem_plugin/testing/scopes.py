@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from ..records import Scope
 
 # characters that any naive key format uses as syntax, plus prefixes of one another ("a", "ab")
-SEPARATORS = list("|=:/%\\\"'*?[]{}, ab") + ["%7C", "user_id=", "run_id=", "é", "日本", "🙂", "\u200b"]
+SEPARATORS = [*"|=:/%\\\"'*?[]{}, ab", "%7C", "user_id=", "run_id=", "é", "日本", "🙂", "\u200b"]
 
 scope_ids = (
     st.lists(

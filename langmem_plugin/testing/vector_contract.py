@@ -7,8 +7,9 @@ check that a reopened store keeps everything), and closes what it opened when th
 
 from __future__ import annotations
 
+import itertools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from ..records import MemoryRecord, Scope, SourceRef, content_hash
 from ..tiers.vector import SearchParams, VectorStore
 from ..tiers.vector.relevance import rank
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DIM = 8
 ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
@@ -149,7 +150,7 @@ class VectorStoreContract:
         assert all(
             h.keyword_rank is None and h.score < keyword_only[0].score for h in keyword_only[1:]
         )  # context only
-        assert all(a.score >= b.score for a, b in zip(both, both[1:]))
+        assert all(a.score >= b.score for a, b in itertools.pairwise(both))
 
     def test_search_is_the_shared_ranker_over_the_candidates(self, store):
         """Every backend's search is `relevance.rank` of the candidates it finds (the embedded one
@@ -160,7 +161,7 @@ class VectorStoreContract:
         minutes = [0, 1, 2, 3, 200, 400]  # the last two are no one's neighbouring turns
         items = [
             record(text, ALICE, minutes=at, metadata={"n": i % 2})
-            for i, (text, at) in enumerate(zip(texts, minutes))
+            for i, (text, at) in enumerate(zip(texts, minutes, strict=True))
         ]
         store.insert(items, np.stack([unit(0), unit(0, 1), unit(0), unit(2), unit(0, 3), unit(4)]))
         store.insert([record("bob kept a maple", BOB)], unit(0)[None, :])
@@ -195,9 +196,12 @@ class VectorStoreContract:
             record("c", ALICE, metadata={"kind": "travel", "stars": 4}),
         ]
         store.insert(items, np.stack([unit(0), unit(0), unit(0)]))
-        search = lambda filters: sorted(
-            h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters))
-        )
+
+        def search(filters):
+            return sorted(
+                h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters))
+            )
+
         assert search({"kind": "food"}) == ["a", "b"]
         assert search({"stars": {"$gte": 4}}) == ["a", "c"]
         assert search({"kind": {"$ne": "food"}}) == ["c"]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import BackendError

@@ -6,9 +6,10 @@ import functools
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import BackendError, StoreBusyError, StoreCorruptedError, StorePathError
 
@@ -143,11 +144,12 @@ def scope_clause(scope_filter: dict[str, str], table: str = "") -> tuple[str, li
 
 
 MANIFEST_KEY = "manifest"
+_SELECT_MANIFEST = "SELECT value FROM meta WHERE key = ?"
 
 
 def read_manifest_row(conn: sqlite3.Connection) -> dict | None:
     """The store manifest (see manifest.py), kept as one row of a `meta (key, value)` table."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (MANIFEST_KEY,)).fetchone()
+    row = conn.execute(_SELECT_MANIFEST, (MANIFEST_KEY,)).fetchone()
     return json.loads(row[0]) if row else None
 
 
@@ -157,7 +159,8 @@ def add_manifest_row(conn: sqlite3.Connection, manifest: dict) -> dict:
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (MANIFEST_KEY, json.dumps(manifest))
     )
-    return read_manifest_row(conn)
+    # the row is there: inserted now or kept from before, in this transaction
+    return json.loads(conn.execute(_SELECT_MANIFEST, (MANIFEST_KEY,)).fetchone()[0])
 
 
 def set_manifest_row(conn: sqlite3.Connection, manifest: dict) -> None:

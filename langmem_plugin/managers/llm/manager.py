@@ -23,7 +23,7 @@ from .schemas import (
     decision_list_for,
     fact_list_citing,
 )
-from .structured import InvalidAnswer, StructuredCaller, StructuredOutputMode
+from .structured import InvalidAnswerError, StructuredCaller, StructuredOutputMode
 
 # how many existing memories each action but ADD acts on: (fewest, most; None: any number)
 _TARGETS = {"UPDATE": (1, 1), "NOOP": (1, 1), "INVALIDATE": (1, None), "DELETE": (0, None)}
@@ -43,7 +43,7 @@ def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str
 def _check_relations(relations: list[FactRelation], where: str) -> None:
     for relation in relations:
         if not (relation.source.strip() and relation.relation.strip() and relation.target.strip()):
-            raise InvalidAnswer(f"{where}: every relation needs a source, a relation and a target")
+            raise InvalidAnswerError(f"{where}: every relation needs a source, a relation and a target")
 
 
 def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
@@ -51,19 +51,19 @@ def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
     the listed memories as it needs (the schema admits only listed ids)."""
     where = f"fact {decision.fact_index}"
     if fact.forget and decision.action != "DELETE":
-        raise InvalidAnswer(f"{where} is a FORGET request: answer DELETE with the ids of what it names")
+        raise InvalidAnswerError(f"{where} is a FORGET request: answer DELETE with the ids of what it names")
     if decision.action == "DELETE" and not fact.forget:
-        raise InvalidAnswer(f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE")
+        raise InvalidAnswerError(f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE")
     if decision.action == "ADD":
         return  # ids given with an ADD act on nothing
     fewest, most = _TARGETS[decision.action]
     if not fewest <= len(set(decision.memory_ids)) <= (most or existing):
         wanted = f"exactly {fewest}" if fewest == most else f"at least {fewest}"
-        raise InvalidAnswer(
+        raise InvalidAnswerError(
             f"{where}: {decision.action} needs {wanted} of the listed memory ids, got {decision.memory_ids}"
         )
     if decision.action == "UPDATE" and not (decision.text or "").strip():
-        raise InvalidAnswer(f"{where}: UPDATE needs the merged text")
+        raise InvalidAnswerError(f"{where}: UPDATE needs the merged text")
 
 
 def _decision(item: FactDecision, existing: list[MemoryRecord]) -> Decision:
@@ -122,13 +122,13 @@ class LLMMemoryManager:
         def validate(answer: FactList) -> None:
             for index, fact in enumerate(answer.facts):
                 if not fact.text.strip():
-                    raise InvalidAnswer(f"fact {index} is empty")
+                    raise InvalidAnswerError(f"fact {index} is empty")
                 if fact.date is not None:
                     try:
                         date.fromisoformat(fact.date)
                     except ValueError:
                         problem = f"fact {index} has date {fact.date!r}, no calendar date"
-                        raise InvalidAnswer(problem) from None
+                        raise InvalidAnswerError(problem) from None
                 _check_relations(fact.relations, f"fact {index}")
 
         system = self.prompts.extraction(procedural)
@@ -169,7 +169,7 @@ class LLMMemoryManager:
         def validate(answer: DecisionList) -> None:
             indices = sorted(d.fact_index for d in answer.decisions)
             if indices != list(range(len(facts))):
-                raise InvalidAnswer(
+                raise InvalidAnswerError(
                     f"give exactly one decision per fact index 0..{len(facts) - 1}, got {indices}"
                 )
             for decision in answer.decisions:

@@ -6,7 +6,9 @@ schema) cannot write another, and any other model's answer citing one fails vali
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from types import GenericAlias
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -50,15 +52,28 @@ class GraphExtraction(BaseModel):
     relations: list[FactRelation] = Field(default_factory=list)
 
 
+def _one_of(values: Sequence[object]) -> Any:
+    """`Literal[values]` built for one call (pydantic validates it and writes it as an enum); a type
+    checker cannot know run-time values, so to it this is Any."""
+    return Literal[tuple(values)]
+
+
+def _list_of(item: Any) -> Any:
+    """`list[item]` of a type built at run time (a type checker refuses a variable inside [])."""
+    return GenericAlias(list, (item,))
+
+
 def fact_list_citing(message_ids: Sequence[str]) -> type[FactList]:
     """FactList whose facts cite only these message ids."""
-    cited = Literal[tuple(message_ids)]
     fact = create_model(
         "ExtractedFact",
         __base__=ExtractedFact,
-        source_message_ids=(list[cited], Field(description="ids of the messages the fact came from")),
+        source_message_ids=(
+            _list_of(_one_of(message_ids)),
+            Field(description="ids of the messages the fact came from"),
+        ),
     )
-    return create_model("FactList", __base__=FactList, facts=(list[fact], ...))
+    return create_model("FactList", __base__=FactList, facts=(_list_of(fact), ...))
 
 
 def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
@@ -67,8 +82,8 @@ def decision_list_for(facts: int, memories: int) -> type[DecisionList]:
     decision = create_model(
         "FactDecision",
         __base__=FactDecision,
-        fact_index=(Literal[tuple(range(facts))], fields["fact_index"]),
-        memory_ids=(list[Literal[tuple(range(memories))]], fields["memory_ids"]),
+        fact_index=(_one_of(range(facts)), fields["fact_index"]),
+        memory_ids=(_list_of(_one_of(range(memories))), fields["memory_ids"]),
     )
     one_each = Field(min_length=facts, max_length=facts, description="one decision per new fact")
-    return create_model("DecisionList", __base__=DecisionList, decisions=(list[decision], one_each))
+    return create_model("DecisionList", __base__=DecisionList, decisions=(_list_of(decision), one_each))

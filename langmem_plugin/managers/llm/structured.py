@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Callable, Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -31,7 +32,7 @@ class LLMCallError(LangMemError):
     """The model could not be called (server down, rejected request); nothing was stored."""
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswerError(ValueError):
     """Raised by a semantic check (e.g. an unknown memory id) to make the model try again."""
 
 
@@ -95,7 +96,10 @@ class StructuredCaller:
             response_format = {"type": "json_object", "schema": schema.model_json_schema()}
             return _text(self.model.bind(response_format=response_format).invoke(messages)), None
         options = {} if self._mode == "auto" else {"method": self._mode}
-        result = self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+        # with include_raw=True the answer is a dict: {"raw", "parsed", "parsing_error"}
+        result = cast(
+            dict[str, Any], self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+        )
         raw = result["raw"]
         parsed = result.get("parsed")
         text = _text(raw) if isinstance(raw, BaseMessage) else str(raw)
@@ -108,14 +112,14 @@ class StructuredCaller:
         if self._mode != "prompt":
             try:
                 return self._native(messages, schema)
-            except Exception as exc:  # noqa: BLE001 - any refusal of structured output
+            except Exception as exc:  # any refusal of structured output
                 if self._mode != "auto":
                     raise LLMCallError(f"{self._identity} failed with structured output {self._mode!r}: {exc}") from exc
                 logger.warning("%s: no native structured output (%s); asking for JSON in the prompt", self._identity, exc)
                 self._mode = "prompt"
         try:
             return _text(self.model.invoke(messages)), None
-        except Exception as exc:  # noqa: BLE001 - surfaced as one typed error
+        except Exception as exc:  # surfaced as one typed error
             raise LLMCallError(f"calling {self._identity} failed: {exc}") from exc
 
     def __call__(
@@ -123,7 +127,8 @@ class StructuredCaller:
     ) -> T:
         """Ask for a `schema` answer on behalf of `scope`; cached answers are keyed `<scope key>/<hash>`,
         so a purge of the scope finds and erases them (they hold the scope's facts)."""
-        instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{json.dumps(schema.model_json_schema())}"
+        schema_json = json.dumps(schema.model_json_schema())
+        instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{schema_json}"
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
         digest = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
         key = f"{scope.key()}/{digest}"
@@ -150,5 +155,6 @@ class StructuredCaller:
                 self._cache.put_many(LLM_ANSWERS, {key: answer.model_dump(mode="json")})
             return answer
         raise LLMOutputError(
-            f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: {'; '.join(problems)}"
+            f"{self._identity} gave no valid {schema.__name__} after {self.retries + 1} attempts: "
+            f"{'; '.join(problems)}"
         )

@@ -45,7 +45,8 @@ _DATE_PHRASE = re.compile(
     r"December)?"
     r" ?\d{4}\b|\b(?:any ?more|no more|these days|nowadays|right now|at the moment|for now)\b"
 )
-# ", not Porto", ", previously at Microsoft", "(previously at Microsoft)", "instead of X", "rather than X"
+# A tail that names the superseded value: ", not Porto", ", previously at Microsoft",
+# "(previously at Microsoft)", "instead of X", "rather than X".
 SUPERSEDED_TAIL = re.compile(
     r"(?:,\s*(?:not|previously|formerly|no longer|instead of|rather than)\s+(?P<old>[^(),]+?)"
     r"|\s*\(\s*(?:not|previously|formerly|used to be|was|before)\s+(?P<bracketed>[^()]+?)\s*\)"
@@ -182,9 +183,13 @@ def _predicate(words: list[str]) -> tuple[bool, bool, str | None, list[str]]:
     rest = words[index:]
     if not rest:
         return negated, ceased, None, []
-    if ceased and rest[0].lower() not in _AUXILIARIES and not rest[0].lower().endswith("ing"):
-        if words[index - 1].lower() in ("stopped", "quit", "up"):  # "gave up coffee", "quit Alice's job"
-            return negated, ceased, None, rest
+    if (
+        ceased
+        and rest[0].lower() not in _AUXILIARIES
+        and not rest[0].lower().endswith("ing")
+        and words[index - 1].lower() in ("stopped", "quit", "up")  # "gave up coffee", "quit Alice's job"
+    ):
+        return negated, ceased, None, rest
     if rest[0].lower() in _BE_FORMS and len(rest) > 1 and rest[1].lower() in ("no", "not"):
         negated, rest = True, [rest[0], *rest[2:]]
         if rest[1:2] and rest[1].lower() == "longer":

@@ -125,8 +125,8 @@ def clauses(text: str) -> list[str]:
     A piece too short to stand alone ("Miso and I went ...") stays joined to what follows.
     """
     pieces: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
-        sentence = _BULLET.sub("", sentence)
+    for raw in _SENTENCE_END.split(text):
+        sentence = _BULLET.sub("", raw)
         parts = _CLAUSE_BREAK.split(sentence)  # [clause, separator, clause, ...]
         pending = ""
         subject = _SHARED_SUBJECT.match(sentence.strip())
@@ -208,7 +208,7 @@ def _conjugated(words: list[str]) -> list[str]:
             break
     if index >= len(words):
         return words
-    return words[:index] + [third_person(words[index])] + words[index + 1 :]
+    return [*words[:index], third_person(words[index]), *words[index + 1 :]]
 
 
 # Stands for the speaker while the sentence is rewritten, so that no name (a user id such as "We",

@@ -76,7 +76,7 @@ def named_entities(text: str, speaker: str) -> list[str]:
     entities: list[str] = []
     words = text.split()
     run: list[str] = []
-    for index, raw in enumerate(words + [""]):
+    for index, raw in enumerate([*words, ""]):
         word = raw.strip('.,;:!?"()')
         possessive = word.endswith("'s")
         word = word[:-2] if possessive else word
@@ -114,7 +114,7 @@ class OfflineMemoryManager:
     def reconcile(self, facts: list[Fact], neighbours: list[list[Neighbour]], scope: Scope) -> list[Decision]:
         return [
             self.decide(fact, candidates, speaker_name(fact.sources[0].name, scope))
-            for fact, candidates in zip(facts, neighbours)
+            for fact, candidates in zip(facts, neighbours, strict=True)
         ]
 
     def decide(self, fact: Fact, neighbours: list[Neighbour], speaker: str) -> Decision:
@@ -138,8 +138,8 @@ class OfflineMemoryManager:
                 # a refinement says more of the same: "Alice loves surfing in Peniche."
                 return Decision(EventType.UPDATE, target=neighbour.memory)
         top = alike[0] if alike and alike[0] is neighbours[0] else None
-        repeated = top and top.similarity >= self.config.duplicate_threshold
-        if repeated and agree(claim, claim_of(top.memory.text)):
+        repeated = top is not None and top.similarity >= self.config.duplicate_threshold
+        if top is not None and repeated and agree(claim, claim_of(top.memory.text)):
             return Decision(EventType.NOOP, target=top.memory)  # a paraphrase: "adores jazz" ~ "loves jazz"
         return Decision(EventType.ADD)
 

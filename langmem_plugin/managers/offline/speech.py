@@ -178,8 +178,8 @@ def states_something(clause: str, min_words: int) -> bool:
 def statements(text: str, min_words: int) -> list[Statement]:
     """The statements and requests to forget that a user's message holds, in order."""
     found: list[Statement] = []
-    for clause in clauses(casual_to_standard(strip_decoration(text))):
-        clause = _with_subject(_without_openings(clause))
+    for piece in clauses(casual_to_standard(strip_decoration(text))):
+        clause = _with_subject(_without_openings(piece))
         forget = forget_request(clause)
         if forget is not None:
             if forget:

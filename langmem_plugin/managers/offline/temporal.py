@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Callable
 
 _WEEKDAYS = [d.lower() for d in calendar.day_name]
 _NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
@@ -85,5 +85,5 @@ def anchor_relative_dates(text: str, moment: datetime) -> str:
         return text
     day = moment.date()
     for pattern, render in _RULES:
-        text = pattern.sub(lambda match: render(match, day), text)
+        text = pattern.sub(lambda match: render(match, day), text)  # noqa: B023 - used at once
     return text

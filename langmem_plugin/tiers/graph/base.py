@@ -58,7 +58,7 @@ def with_relation_ids(mentions: list[RelationMention], written_at: datetime) -> 
         )
         for m in mentions
     )
-    return [replace(m, id=relation_id) for m, relation_id in zip(mentions, derived_uuids("relation", keys))]
+    return [replace(m, id=relation_id) for m, relation_id in zip(mentions, derived_uuids("relation", keys), strict=True)]
 
 
 @runtime_checkable
@@ -72,7 +72,8 @@ class GraphStore(Protocol):
         ...
 
     def invalidate_memory_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
-        """Close (valid_to = at) the open relations that came from these memories; they stay queryable as of earlier times."""
+        """Close (valid_to = at) the open relations that came from these memories; they stay
+        queryable as of earlier times."""
         ...
 
     def delete_memory_relations(self, memory_ids: list[str]) -> None: ...

@@ -20,7 +20,8 @@ from .base import RelationMention, normalize_name, relation_type
 
 _SCHEMA = [
     "CREATE CONSTRAINT langmem_entity_id IF NOT EXISTS FOR (e:LangmemEntity) REQUIRE e.id IS UNIQUE",
-    "CREATE CONSTRAINT langmem_entity_name IF NOT EXISTS FOR (e:LangmemEntity) REQUIRE (e.scope_key, e.normalized_name) IS UNIQUE",
+    "CREATE CONSTRAINT langmem_entity_name IF NOT EXISTS FOR (e:LangmemEntity) "
+    "REQUIRE (e.scope_key, e.normalized_name) IS UNIQUE",
     "CREATE INDEX langmem_entity_user IF NOT EXISTS FOR (e:LangmemEntity) ON (e.user_id)",
     "CREATE INDEX langmem_relation_memory IF NOT EXISTS FOR ()-[r:LANGMEM_RELATION]-() ON (r.memory_id)",
 ]
@@ -95,7 +96,7 @@ class Neo4jGraphStore(ServerBackend):
         self.backend_secrets = (password,) if password else ()
         self._driver = neo4j.GraphDatabase.driver(
             uri,
-            auth=(user, password) if user else None,
+            auth=(user, password or "") if user else None,
             notifications_min_severity="OFF",
             max_transaction_retry_time=retry_seconds,
         )
@@ -115,24 +116,23 @@ class Neo4jGraphStore(ServerBackend):
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         scope.required_filter()
         ids = {f: getattr(scope, f) for f in _SCOPE_FIELDS}
-        rows = []
-        for mention in mentions:
-            rows.append(
-                {
-                    "source_name": mention.source.name.strip(),
-                    "source_normalized": normalize_name(mention.source.name),
-                    "source_type": mention.source.type,
-                    "source_id": str(uuid.uuid4()),
-                    "target_name": mention.target.name.strip(),
-                    "target_normalized": normalize_name(mention.target.name),
-                    "target_type": mention.target.type,
-                    "target_id": str(uuid.uuid4()),
-                    "id": mention.id or str(uuid.uuid4()),
-                    "relation": relation_type(mention.relation),
-                    "memory_id": mention.memory_id,
-                    "valid_from": to_epoch(mention.valid_from),
-                }
-            )
+        rows = [
+            {
+                "source_name": mention.source.name.strip(),
+                "source_normalized": normalize_name(mention.source.name),
+                "source_type": mention.source.type,
+                "source_id": str(uuid.uuid4()),
+                "target_name": mention.target.name.strip(),
+                "target_normalized": normalize_name(mention.target.name),
+                "target_type": mention.target.type,
+                "target_id": str(uuid.uuid4()),
+                "id": mention.id or str(uuid.uuid4()),
+                "relation": relation_type(mention.relation),
+                "memory_id": mention.memory_id,
+                "valid_from": to_epoch(mention.valid_from),
+            }
+            for mention in mentions
+        ]
         if not rows:
             return []
         records = self._run(
@@ -140,10 +140,12 @@ class Neo4jGraphStore(ServerBackend):
             UNWIND $rows AS row
             MERGE (s:LangmemEntity {scope_key: $scope_key, normalized_name: row.source_normalized})
               ON CREATE SET s.id = row.source_id, s.name = row.source_name, s.type = row.source_type,
-                            s.user_id = $user_id, s.agent_id = $agent_id, s.run_id = $run_id, s.created_at = $now
+                            s.user_id = $user_id, s.agent_id = $agent_id, s.run_id = $run_id,
+                            s.created_at = $now
             MERGE (t:LangmemEntity {scope_key: $scope_key, normalized_name: row.target_normalized})
               ON CREATE SET t.id = row.target_id, t.name = row.target_name, t.type = row.target_type,
-                            t.user_id = $user_id, t.agent_id = $agent_id, t.run_id = $run_id, t.created_at = $now
+                            t.user_id = $user_id, t.agent_id = $agent_id, t.run_id = $run_id,
+                            t.created_at = $now
             MERGE (s)-[r:LANGMEM_RELATION {id: row.id}]->(t)
               ON CREATE SET r.relation = row.relation, r.memory_id = row.memory_id,
                             r.valid_from = row.valid_from,
@@ -181,7 +183,8 @@ class Neo4jGraphStore(ServerBackend):
         return [_entity(r["e"]) for r in records]
 
     def may_have_entities(self, scope: Scope) -> bool:
-        """Always True: asking the server would cost search a round trip, as much as `neighbourhood` itself."""
+        """Always True: asking the server would cost search a round trip, as much as `neighbourhood`
+        itself."""
         scope.required_filter()
         return True
 
@@ -195,7 +198,8 @@ class Neo4jGraphStore(ServerBackend):
         parameters = {**scope_filter, "names": normalized, "as_of": to_epoch(as_of)}
         walk = self._run(
             f"""
-            MATCH (start:LangmemEntity) WHERE start.normalized_name IN $names AND {_scope_condition("start", scope_filter)}
+            MATCH (start:LangmemEntity)
+              WHERE start.normalized_name IN $names AND {_scope_condition("start", scope_filter)}
             OPTIONAL MATCH (start)-[rels:LANGMEM_RELATION*1..{int(hops)}]-(other:LangmemEntity)
               WHERE all(r IN rels WHERE {_scope_condition("r", scope_filter)} AND {_validity("r", as_of)})
             RETURN collect(DISTINCT start.id) + collect(DISTINCT other.id) AS ids
@@ -207,7 +211,8 @@ class Neo4jGraphStore(ServerBackend):
             return Neighbourhood(entities=[], relations=[])
         entities = self._run("MATCH (e:LangmemEntity) WHERE e.id IN $ids RETURN e ORDER BY e.name", ids=entity_ids)
         relations = self._run(
-            f"MATCH (s:LangmemEntity)-[r:LANGMEM_RELATION]->(t:LangmemEntity) WHERE s.id IN $ids AND t.id IN $ids "
+            "MATCH (s:LangmemEntity)-[r:LANGMEM_RELATION]->(t:LangmemEntity) "
+            "WHERE s.id IN $ids AND t.id IN $ids "
             f"AND {_scope_condition('r', scope_filter)} AND {_validity('r', as_of)} "
             + _RELATION_RETURN
             + " ORDER BY r.valid_from",

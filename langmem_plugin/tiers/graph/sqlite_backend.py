@@ -194,8 +194,8 @@ class SQLiteGraphStore(ManifestRow):
 
     def _delete_orphan_entities(self) -> None:
         self._conn.execute(
-            "DELETE FROM entities WHERE NOT EXISTS (SELECT 1 FROM relations r WHERE r.source_id = entities.id "
-            "OR r.target_id = entities.id)"
+            "DELETE FROM entities WHERE NOT EXISTS "
+            "(SELECT 1 FROM relations r WHERE r.source_id = entities.id OR r.target_id = entities.id)"
         )
 
     def entities(self, scope: Scope) -> list[Entity]:
@@ -234,7 +234,8 @@ class SQLiteGraphStore(ManifestRow):
                     SELECT e.id, 0 FROM entities e
                     WHERE {clause} AND e.normalized_name IN ({','.join('?' * len(normalized))})
                     UNION
-                    SELECT CASE WHEN r.source_id = w.entity_id THEN r.target_id ELSE r.source_id END, w.depth + 1
+                    SELECT CASE WHEN r.source_id = w.entity_id THEN r.target_id ELSE r.source_id END,
+                           w.depth + 1
                     FROM walk w JOIN relations r ON (r.source_id = w.entity_id OR r.target_id = w.entity_id)
                     WHERE w.depth < ? AND {relation_clause} AND {validity}
                 )
@@ -250,8 +251,9 @@ class SQLiteGraphStore(ManifestRow):
                 f"SELECT {_ENTITY_COLUMNS} FROM entities WHERE id IN ({marks}) ORDER BY name", entity_ids
             ).fetchall()
             relations = self._conn.execute(
-                f"SELECT {', '.join('r.' + c.strip() for c in _RELATION_COLUMNS.split(','))} FROM relations r "
-                f"WHERE r.source_id IN ({marks}) AND r.target_id IN ({marks}) AND {relation_clause} AND {validity} "
+                f"SELECT {', '.join('r.' + c.strip() for c in _RELATION_COLUMNS.split(','))} "
+                f"FROM relations r WHERE r.source_id IN ({marks}) AND r.target_id IN ({marks}) "
+                f"AND {relation_clause} AND {validity} "
                 "ORDER BY r.valid_from",
                 (*entity_ids, *entity_ids, *relation_params, *validity_params),
             ).fetchall()

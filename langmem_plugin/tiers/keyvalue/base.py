@@ -8,7 +8,9 @@ locks, which every process sharing the store sees.
 
 from __future__ import annotations
 
-from typing import Any, ContextManager, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from ..capabilities import Capabilities
 
@@ -38,7 +40,7 @@ class KeyValueStore(Protocol):
         """Every key of the namespace that starts with `prefix` (rare, whole-scope operations only)."""
         ...
 
-    def lock(self, name: str, wait_seconds: float) -> ContextManager[None]:
+    def lock(self, name: str, wait_seconds: float) -> AbstractContextManager[None]:
         """Hold the lock `name`, shared by every thread and process using this store, for the
         `with` block. Waits up to `wait_seconds` for it, then raises StoreBusyError. A process that
         dies holding it lets go of it (at once on disk, within a lease on a server)."""

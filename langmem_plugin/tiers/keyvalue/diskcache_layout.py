@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any
 
 DATABASE_NAME = "cache.db"
 # The store manifest's key: not a str, so no namespace's own keys ever met it.
@@ -48,14 +49,12 @@ def remove_value_files(directory: Path) -> None:
         if child.is_dir():
             for parent, folders, files in os.walk(child, topdown=False):
                 for name in files:
-                    _remove(os.unlink, os.path.join(parent, name))
+                    (Path(parent) / name).unlink(missing_ok=True)
                 for name in folders:
-                    _remove(os.rmdir, os.path.join(parent, name))
-            _remove(os.rmdir, child)
+                    _remove_folder(Path(parent) / name)
+            _remove_folder(child)
 
 
-def _remove(remove, path: str) -> None:
-    try:
-        remove(path)
-    except FileNotFoundError:
-        pass
+def _remove_folder(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        path.rmdir()

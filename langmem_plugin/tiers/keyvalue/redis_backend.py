@@ -12,8 +12,9 @@ import base64
 import json
 import re
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any
 
 from ...errors import ConfigurationError, StoreBusyError
 from ..capabilities import Capabilities
@@ -33,7 +34,7 @@ def _encode(value: Any) -> str:
     return json.dumps(value)
 
 
-def _decode(raw: bytes | None) -> Any:
+def _decode(raw: bytes | str | None) -> Any:
     if raw is None:
         return None
     value = json.loads(raw)
@@ -78,7 +79,7 @@ class RedisKeyValueStore(ServerBackend):
         if not keys:
             return {}
         raws = self._client.mget([self._key(namespace, k) for k in keys])
-        return {k: _decode(raw) for k, raw in zip(keys, raws) if raw is not None}
+        return {k: _decode(raw) for k, raw in zip(keys, raws, strict=True) if raw is not None}
 
     def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
         removed = [self._key(namespace, k) for k in dict.fromkeys(remove) if k not in items]
@@ -103,7 +104,7 @@ class RedisKeyValueStore(ServerBackend):
         names = {self._key(namespace, k): list(items) for k, items in entries.items()}
 
         def extend(pipe) -> None:
-            current = dict(zip(names, pipe.mget(list(names))))
+            current = dict(zip(names, pipe.mget(list(names)), strict=True))
             pipe.multi()
             for name, items in names.items():
                 pipe.set(name, _encode(with_new_items(_decode(current[name]) or [], items)))
@@ -117,6 +118,8 @@ class RedisKeyValueStore(ServerBackend):
 
     @contextmanager
     def lock(self, name: str, wait_seconds: float) -> Iterator[None]:
+        from redis.exceptions import RedisError
+
         # thread_local=False: the renewing thread needs the holder's token
         held = self._client.lock(
             self._key("locks", name),
@@ -132,10 +135,8 @@ class RedisKeyValueStore(ServerBackend):
 
         def renew() -> None:
             while not released.wait(LOCK_LEASE_SECONDS / 3):
-                try:
+                with suppress(RedisError):  # lost (lease ran out) or Redis unreachable: tried again
                     held.reacquire()
-                except self._redis.RedisError:  # lost (lease ran out) or Redis unreachable: tried again
-                    pass
 
         renewer = threading.Thread(target=renew, name=f"langmem-lock-{name}", daemon=True)
         renewer.start()
@@ -144,10 +145,8 @@ class RedisKeyValueStore(ServerBackend):
         finally:
             released.set()
             renewer.join()
-            try:
+            with suppress(RedisError):  # the lease ran out while Redis was unreachable: nothing is held
                 held.release()
-            except self._redis.RedisError:  # the lease ran out while Redis was unreachable: nothing is held
-                pass
 
     def erase_deleted(self) -> None:
         """DEL frees a key's memory at once; RDB snapshots and the AOF drop it at their next

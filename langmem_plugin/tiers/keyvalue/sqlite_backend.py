@@ -19,9 +19,10 @@ import logging
 import re
 import sqlite3
 import threading
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Mapping
+from typing import Any
 
 import filelock
 
@@ -114,7 +115,7 @@ def _check_keys(keys: Iterable[str]) -> None:
 class _Namespace:
     """One namespace's file: its connection and the lock that gives it to one thread at a time."""
 
-    def __init__(self, directory: Path, lock: Callable[[str, float], ContextManager[None]]):
+    def __init__(self, directory: Path, lock: Callable[[str, float], AbstractContextManager[None]]):
         make_directory(directory, "key-value namespace directory")
         self.path = directory / DATABASE_NAME
         self.conn = open_sqlite(self.path, synchronous="NORMAL")
@@ -128,7 +129,7 @@ class _Namespace:
             raise
 
     def _adopt_diskcache_entries(
-        self, directory: Path, lock: Callable[[str, float], ContextManager[None]]
+        self, directory: Path, lock: Callable[[str, float], AbstractContextManager[None]]
     ) -> None:
         """Move the entries of a file that the diskcache backend wrote into `entries` and drop its
         tables, in one transaction: a crash at any point leaves the old layout whole (moved at the

@@ -17,8 +17,9 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def scope_digest(scope: Scope) -> str:
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as file:
+    with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -141,7 +142,7 @@ class AnnMaintainer:
         try:
             with np.load(meta_path, allow_pickle=False) as saved:
                 return _sha256(graph_path) == str(saved["graph_sha256"]) and _all_in(saved["file_labels"], sorted_live)
-        except Exception:  # missing or unreadable: nothing vouches for the other file
+        except Exception:  # noqa: BLE001 - missing or unreadable: nothing vouches for the other file
             return False
 
     def reset(self) -> None:
@@ -245,16 +246,15 @@ class AnnMaintainer:
         with self._store_lock:
             if not self._current(key, index, generation):
                 return
+            graph = index.graph
+            if graph is None:  # dropped meanwhile (drop_graph): the next round builds one
+                return
             removed, index.removed = index.removed, []
             index.start_tracking()
             rowids, vectors, _ = index.unindexed_rows(0, len(index), ROUND_ROWS)
-            graph = index.graph
         for rowid in removed:
-            with graph.lock:
-                try:
-                    graph.index.mark_deleted(rowid)
-                except RuntimeError:  # never added, or already deleted
-                    pass
+            with graph.lock, suppress(RuntimeError):  # never added, or already deleted
+                graph.index.mark_deleted(rowid)
         for start in range(0, len(rowids), LIVE_CHUNK):
             with graph.lock:
                 _make_room(graph.index, LIVE_CHUNK)
@@ -281,9 +281,9 @@ class AnnMaintainer:
         """Graph first, then its description naming the graph's sha256; each via a temporary file
         and an atomic rename, so a crash leaves either the old pair, or a pair that disagrees."""
         with self._store_lock:
-            if not self._current(key, index, generation):
-                return
             graph = index.graph
+            if graph is None or not self._current(key, index, generation):
+                return
             labels, prints = index.indexed_rows()
             store_id = self._store_id() or ""
         graph_path, meta_path = self._paths(key)
@@ -293,7 +293,7 @@ class AnnMaintainer:
         try:
             graph.index.save_index(str(graph_tmp))  # only this thread changes the graph
             file_labels = np.asarray(graph.index.get_ids_list(), dtype=np.int64)
-            with open(meta_tmp, "wb") as file:
+            with meta_tmp.open("wb") as file:
                 np.savez(
                     file,
                     format=np.int64(FORMAT),
@@ -307,8 +307,8 @@ class AnnMaintainer:
             with self._files_lock:
                 if generation != self._generation:  # erased meanwhile: this graph may hold erased rows
                     return
-                os.replace(graph_tmp, graph_path)
-                os.replace(meta_tmp, meta_path)
+                graph_tmp.replace(graph_path)
+                meta_tmp.replace(meta_path)
             self._saved_rows[key] = len(labels)
         except (OSError, RuntimeError) as exc:  # the graph in memory stays usable; a reopen rebuilds or catches up
             log.warning("could not save the ANN index %s: %s", graph_path.name, exc)
@@ -333,7 +333,7 @@ class AnnMaintainer:
                 labels, prints, file_labels = saved["labels"], saved["fingerprints"], saved["file_labels"]
             graph = self._hnswlib.Index(space="ip", dim=index.dimensions)
             graph.load_index(str(graph_path), max_elements=max(len(file_labels), len(index)) + len(index) // 4 + 1024)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever makes the files unusable, the index is rebuilt
             log.warning("rebuilding the ANN index %s: %s", graph_path.name, exc)
             self._remove_files(key)
             return False
@@ -341,7 +341,7 @@ class AnnMaintainer:
             if not self._current(key, index, generation):
                 return True
             index.adopt(AnnGraph(graph, self._ef_search), labels, prints)
-            index.removed.extend(r for r, p in zip(file_labels.tolist(), index.positions(file_labels.tolist())) if p is None)
+            index.removed.extend(r for r, p in zip(file_labels.tolist(), index.positions(file_labels.tolist()), strict=True) if p is None)
             self._saved_rows[key] = len(labels)
             self.loads += 1
         return True

@@ -7,9 +7,11 @@ scores and orders them for every backend (`search`).
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -71,7 +73,7 @@ class VectorStore(Protocol):
         """Newest first."""
         ...
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         """The query terms (`relevance.keyword_terms`) found in most of the scope's memories
         (`relevance.is_common`), counted as keyword coverage matches them: search gives them no
         weight, and the caller leaves them out of the query it embeds."""
@@ -86,13 +88,15 @@ class VectorStore(Protocol):
         `params.context`, its neighbouring turns (see `relevance.Candidates`)."""
         ...
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
         """`relevance.rank` of `candidates`, as hits: computed otherwise only if equal bit for bit."""
         ...
 
-    def delete(self, memory_ids: list[str]) -> None: ...
+    def delete(self, memory_ids: builtins.list[str]) -> None: ...
 
-    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+    def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
         """Delete every memory in the scope and return what was deleted."""
         ...
 

@@ -78,7 +78,8 @@ class DenseIndex:
         self._position: dict[int, int] = {}
         self._touched: set[int] | None = None  # rowids changed while the ANN maintainer copied rows
         self.removed: list[int] = []  # rowids whose graph entries the maintainer must mark deleted
-        # keyword-ranker cache, valid until the rows change: term -> (count, counted up to, the table's matches when few)
+        # keyword-ranker cache, valid until the rows change:
+        # term -> (count, counted up to, the table's matches when few)
         self.term_counts: dict[str, tuple[int, int, int | None]] = {}
         # big scopes' terms counted only as far as telling whether they are common (`relevance.is_common`)
         self.common_terms: dict[str, bool] = {}
@@ -102,7 +103,7 @@ class DenseIndex:
         new_capacity = max(needed, capacity * 2)
         for name in self._arrays():
             old = getattr(self, name)
-            new = np.zeros((new_capacity,) + old.shape[1:], dtype=old.dtype)
+            new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype)
             new[: self._size] = old[: self._size]
             setattr(self, name, new)
 
@@ -152,7 +153,7 @@ class DenseIndex:
         for own, other, step in ((self._before, self._after, -1), (self._after, self._before, 1)):
             # only a row with no neighbour on that side within the batch can have one held before it
             loose = own[positions] < 0
-            for rowid, position in zip(rowids[loose].tolist(), positions[loose].tolist()):
+            for rowid, position in zip(rowids[loose].tolist(), positions[loose].tolist(), strict=True):
                 neighbour = self._position.get(rowid + step, -1)
                 if 0 <= neighbour < first_new:
                     own[position] = neighbour
@@ -221,7 +222,7 @@ class DenseIndex:
         if take == 0:
             return [], None
         if self.graph is not None:
-            ranked = self._ann_ranking(vector, allowed, take)
+            ranked = self._ann_ranking(self.graph, vector, allowed, take)
             if ranked is not None:
                 return ranked, None
         similarities = self._matrix[: self._size] @ vector
@@ -230,13 +231,13 @@ class DenseIndex:
         top = top[np.argsort(-ranking[top], kind="stable")]
         return top[:take].tolist(), similarities
 
-    def _ann_ranking(self, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
+    def _ann_ranking(self, graph: AnnGraph, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
         """Graph candidates still holding their current vector, plus the rows the graph lacks
         (scanned exactly); None when those are too few or the unindexed tail is most of the scope."""
         unindexed = np.flatnonzero(~self._indexed[: self._size] & allowed)
         if 2 * len(unindexed) > self._size:
             return None
-        labels = self.graph.query(vector, 2 * take + 16)
+        labels = graph.query(vector, 2 * take + 16)
         if labels is None:
             return None
         found = [p for p in self.positions(labels.tolist()) if p is not None and self._indexed[p] and allowed[p]]
@@ -263,7 +264,7 @@ class DenseIndex:
     def mark_indexed(self, rowids: np.ndarray) -> None:
         """The graph now holds these rows' vectors as copied, unless a write touched them since."""
         touched = self._touched or set()
-        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist())) if p is not None and r not in touched]
+        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist()), strict=True) if p is not None and r not in touched]
         self._indexed[positions] = True
         self._touched = None
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Collection, Generic, Hashable, Mapping, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -60,9 +61,10 @@ MIN_ROOT = 4  # shorter roots would match unrelated words ("car" -> "career")
 # likelier in a memory that does not answer than in one that does.
 MAX_TERM_SHARE = 0.5
 STOPWORDS = frozenset(
-    "a an and are as at be been but by did do does for from had has have he her hers him his how i if in into is it "
-    "its me my mine no not of on or our ours she so than that the their theirs them then there these they this those "
-    "to too us was we were what when where which who whom why will with would you your yours".split()
+    "a an and are as at be been but by did do does for from had has have he her hers him his how i if "
+    "in into is it its me my mine no not of on or our ours she so than that the their theirs them then "
+    "there these they this those to too us was we were what when where which who whom why will with "
+    "would you your yours".split()
 )
 
 
@@ -88,7 +90,8 @@ def word_root(word: str) -> str:
 
 
 def fts_term(term: str) -> str:
-    """FTS5 expression for one query word: the word itself (porter-stemmed by the index) or its root as a prefix."""
+    """FTS5 expression for one query word: the word itself (porter-stemmed by the index) or its root as
+    a prefix."""
     root = word_root(term)
     if root == term:
         return f'"{term}"'
@@ -104,7 +107,8 @@ def term_body(term: str) -> str:
 
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
-    """Words starting with the term's root; a root too short to strip matches itself plus at most 2 letters (dog, dogs)."""
+    """Words starting with the term's root; a root too short to strip matches itself plus at most 2
+    letters (dog, dogs)."""
     return re.compile(rf"\b{term_body(term)}")
 
 
@@ -256,7 +260,7 @@ def _coverage(terms: Sequence[TermEvidence[Key]], total: int, keys: Sequence[Key
     if whole <= 0:
         return dict.fromkeys(keys, 0.0)
     found = [set(t.found) for t in terms]
-    return {key: sum(w for w, having in zip(weights, found) if key in having) / whole for key in keys}
+    return {key: sum(w for w, having in zip(weights, found, strict=True) if key in having) / whole for key in keys}
 
 
 def rank(candidates: Candidates[Key], params: SearchParams) -> list[Ranked[Key]]:
@@ -350,7 +354,7 @@ class ScopeCandidates:
             dense=[keys[p] for p in self.dense],
             keyword=[keys[p] for p in self.keyword],
             graph=[keys[p] for p in self.graph],
-            similarity={keys[p]: s for p, s in zip(scored, self.similarity.tolist())},
+            similarity={keys[p]: s for p, s in zip(scored, self.similarity.tolist(), strict=True)},
             specificity={keys[p]: s for p, s in self.specificity.items()},
             terms=[
                 TermEvidence(
@@ -359,7 +363,7 @@ class ScopeCandidates:
                 for t in self.terms
             ],
             total=self.total,
-            neighbours=[(keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours))],
+            neighbours=[(keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours), strict=True)],
         )
 
 
@@ -423,7 +427,7 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
         coverage = np.zeros(len(found.scored))
         if whole > 0:
             having = np.zeros(found.size)
-            for term, weight in zip(found.terms, weights):
+            for term, weight in zip(found.terms, weights, strict=True):
                 having[np.asarray(term.found, dtype=np.int64)] += weight
             coverage = having[found.scored] / whole
     graph = np.zeros(found.size)
@@ -444,7 +448,7 @@ def rank_scope(found: ScopeCandidates, params: SearchParams) -> list[Ranked[int]
         {p: r for r, p in enumerate(ranked, start=1)} for ranked in (found.dense, found.keyword, found.graph)
     ]
     hits = []
-    for at, position in zip(order, found.scored[order].tolist()):
+    for at, position in zip(order, found.scored[order].tolist(), strict=True):
         hits.append(
             Ranked(
                 position,

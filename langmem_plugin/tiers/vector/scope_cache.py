@@ -4,8 +4,8 @@ recently searched scopes are dropped (and reloaded with one query when searched 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -39,15 +39,16 @@ class SmallScopeRows:
 
     def keywords(self, index: DenseIndex) -> ScopeKeywords:
         """Keyword statistics numbered by the index's positions."""
-        if self.has_keywords_of(index):
-            return self._keywords
-        if self._keywords is None or not self._only_added:
-            self._keywords = ScopeKeywords(self._texts(index, 0))
+        keywords = self._keywords
+        if keywords is not None and self._keywords_version == index.version:
+            return keywords
+        if keywords is None or not self._only_added:
+            keywords = ScopeKeywords(self._texts(index, 0))
         else:
-            self._keywords = self._keywords.extended(self._texts(index, len(self._keywords)))
-        self._keywords_version = index.version
+            keywords = keywords.extended(self._texts(index, len(keywords)))
+        self._keywords, self._keywords_version = keywords, index.version
         self._only_added = True
-        return self._keywords
+        return keywords
 
     def _texts(self, index: DenseIndex, start: int) -> list[str]:
         """Texts of the index's positions from `start` on ("" for a row these rows lack)."""

@@ -56,7 +56,8 @@ def _word_starts(spaced: str, term: str) -> list[int]:
     starts = []
     at = spaced.find(needle)
     while at != -1:
-        # the needle's space is the text's character before the match: `at` is the match's position in the text
+        # the needle's space is the text's character before the match: `at` is the match's position
+        # in the text
         if not short or " " in spaced[at + after : at + after + 3] or at + after + 3 > len(spaced):
             starts.append(at)
         at = spaced.find(needle, at + after)
@@ -91,8 +92,9 @@ class ScopeKeywords:
     def _append(self, texts: list[str]) -> None:
         lowered = [t.lower() for t in texts]
         if lowered:
-            # documents are joined by newlines and spaced character by character (the old part stays as it
-            # was); a position in the joined texts is one less than in the spaced copy, which starts with a space
+            # documents are joined by newlines and spaced character by character (the old part stays as
+            # it was); a position in the joined texts is one less than in the spaced copy, which starts
+            # with a space
             joined = "\n".join(lowered)
             if len(self._starts):
                 first = len(self._spaced)  # the old texts, then the newline
@@ -102,7 +104,8 @@ class ScopeKeywords:
                 self._spaced = spaced_words(joined)
             offsets = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64)
             self._starts = np.concatenate([self._starts, first + offsets])
-            # BM25's length normalisation is in whitespace-separated words: cheaper than the tokenizer and as proportional
+            # BM25's length normalisation is in whitespace-separated words: cheaper than the tokenizer
+            # and as proportional
             self._words = np.concatenate([self._words, np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))])
         # the same for every query; the mean length changes with every added document
         self._norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._words / max(float(self._words.mean()) if len(self._words) else 0.0, 1e-9))

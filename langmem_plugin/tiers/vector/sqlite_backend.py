@@ -7,15 +7,17 @@ matrices are dropped and reloaded instead of going stale.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -33,8 +35,8 @@ from ..sqlite_common import (
     write_transaction,
 )
 from ..timestamps import from_epoch, to_epoch
-from .base import SearchParams
 from .ann_index import AnnMaintainer
+from .base import SearchParams
 from .dense_index import INFINITY, DenseIndex
 from .relevance import (
     MAX_TERM_SHARE,
@@ -80,7 +82,10 @@ INSERT_ROW = (
     "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
-_COLUMNS = "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, valid_from, valid_to"
+_COLUMNS = (
+    "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, "
+    "valid_from, valid_to"
+)
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' rows).
 CACHE_BYTES = 256 * 2**20
 # Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py), and their
@@ -136,7 +141,7 @@ _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 def _updated_row(row: tuple, assignments: Mapping[str, Any]) -> tuple:
     """A `_COLUMNS` row with the values an UPDATE assigned."""
-    return tuple(assignments.get(name, value) for name, value in zip(_COLUMN_NAMES, row))
+    return tuple(assignments.get(name, value) for name, value in zip(_COLUMN_NAMES, row, strict=True))
 
 
 def _row_nbytes(row: tuple) -> int:
@@ -153,7 +158,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
     """The `memories` columns after rowid, in insert order."""
     rows = []
     to_json = _SOURCES.serializer.to_json  # `_SOURCES.dump_json` less its per-call keyword handling
-    for record, vector in zip(records, vectors):
+    for record, vector in zip(records, vectors, strict=True):
         scope = record.scope
         rows.append(
             (
@@ -176,8 +181,9 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
 
 
 def _cached_rows(rows: list[tuple], positions: list[int], rowids: list[int]) -> list[tuple]:
-    """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given their rowids."""
-    return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids)]
+    """The `_COLUMNS` rows (what a small scope keeps) of the `_rows` tuples at `positions`, given
+    their rowids."""
+    return [(rowid, *rows[p][:_VECTOR]) for p, rowid in zip(positions, rowids, strict=True)]
 
 
 def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
@@ -259,7 +265,8 @@ class SQLiteVectorStore(ManifestRow):
             self._dimensions = self._read_dimensions()
         if width != self._dimensions:
             raise DimensionMismatchError(
-                f"vectors have {width} dimensions but this store holds {self._dimensions}-dimensional vectors; "
+                f"vectors have {width} dimensions but this store holds "
+                f"{self._dimensions}-dimensional vectors; "
                 "use the embedder the store was created with, or a new path"
             )
 
@@ -315,7 +322,7 @@ class SQLiteVectorStore(ManifestRow):
         (None: not read). Its graph is left to its first search: a bulk import would otherwise build
         graphs of scopes the cache drops before any search (`_cached` registers them)."""
         # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
-        index = DenseIndex(self._dimensions, capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
+        index = DenseIndex(vectors.shape[1], capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
         if len(rowids):
             index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
@@ -380,12 +387,13 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             with self._write():
                 self._check_dimensions(vectors)
-                # a scope this insert creates is cached from the rows in hand: its first search need not load them
+                # a scope this insert creates is cached from the rows in hand: its first search need not
+                # load them
                 created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
-                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows)])
-                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at)])
+                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows, strict=True)])
+                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at, strict=True)])
             rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
             self._add_to_cached_indexes(by_scope, rowid_array, vectors, rows)
             for scope in created:
@@ -398,7 +406,8 @@ class SQLiteVectorStore(ManifestRow):
     def _add_to_cached_indexes(
         self, by_scope: dict[Scope, list[int]], rowids: np.ndarray, vectors: np.ndarray, rows: list[tuple]
     ) -> None:
-        """Append new rows (positions by scope) to every cached matrix whose scope they fall in, one block per scope."""
+        """Append new rows (positions by scope) to every cached matrix whose scope they fall in, one
+        block per scope."""
         for scope, positions in by_scope.items():
             holders = self._cached_scopes_holding(scope)
             if not holders:
@@ -455,7 +464,7 @@ class SQLiteVectorStore(ManifestRow):
             self._conn.execute(f"DELETE FROM memory_fts WHERE rowid IN ({marks})", chunk)
 
     def _remove_from_cached_scopes(self, rowids: list[int]) -> None:
-        for _, cached in self._indexes.items():
+        for _, cached in self._indexes.items():  # noqa: PERF102 - a ScopeCache, whose items() is a snapshot
             small = cached.current_small()
             for rowid in rowids:
                 cached.index.remove(rowid)
@@ -551,7 +560,9 @@ class SQLiteVectorStore(ManifestRow):
         with self._lock:
             return self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
         """`relevance.rank_scope` of the scope's candidates: `relevance.rank` of `candidates`, over arrays."""
         with self._lock:
             found = self._scope_candidates(scope, vector, params, query)
@@ -565,7 +576,7 @@ class SQLiteVectorStore(ManifestRow):
         return _HITS.validate_python(
             [
                 {"memory": _record_fields(rows[rowid], score=r.score), **r.hit_fields()}
-                for r, rowid in zip(ranked, rowids)
+                for r, rowid in zip(ranked, rowids, strict=True)
             ]
         )
 
@@ -581,7 +592,7 @@ class SQLiteVectorStore(ManifestRow):
             listed = first_occurrences(np.concatenate([np.asarray(p, dtype=np.int64) for p in lists]))
             rowids = index.rowid_at(listed).tolist()
             rows = self._rows_by_rowid(rowids, {} if small is None else small.rows)
-            return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids)})
+            return candidates.keyed({p: rows[r][1] for p, r in zip(listed.tolist(), rowids, strict=True)})
 
     def _scope_candidates(
         self, scope: Scope, vector: np.ndarray, params: SearchParams, query: str
@@ -653,7 +664,7 @@ class SQLiteVectorStore(ManifestRow):
         )
         return found, index, small
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         with self._lock:
             self._sync_with_other_processes()
             cached = self._cached(scope)
@@ -668,7 +679,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _scanned_keyword_ranking(
         self, keywords: ScopeKeywords, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[tuple[str, int]]]:
+    ) -> tuple[builtins.list[int], builtins.list[tuple[str, int]]]:
         """`_keyword_ranking` for a small scope, from its in-memory statistics instead of FTS5."""
         counts = [(t, keywords.document_count(t)) for t in keyword_terms(query)]
         counts = [(t, count) for t, count in counts if _ranked_term(count, len(keywords), max_docs)]
@@ -678,7 +689,7 @@ class SQLiteVectorStore(ManifestRow):
 
     def _keyword_ranking(
         self, index: DenseIndex, scope: Scope, query: str, allowed: np.ndarray, candidates: int, max_docs: int
-    ) -> tuple[list[int], list[tuple[str, int]]]:
+    ) -> tuple[builtins.list[int], builtins.list[tuple[str, int]]]:
         """BM25 ranking of the allowed rows, with the query terms kept and how many of the scope's
         rows have each.
 
@@ -696,22 +707,22 @@ class SQLiteVectorStore(ManifestRow):
             return [], []
         match = f"{{text}}: ({' OR '.join(fts_term(t) for t in terms)})"
         table_matches = [counts[t][1] for t in terms]
-        if None in table_matches:
+        counted = [n for n in table_matches if n is not None]
+        if len(counted) < len(table_matches):
             match, limit = f"{match} AND {scope_match}", candidates * 4
         else:
-            limit = sum(table_matches)
+            limit = sum(counted)
         rows = self._conn.execute(
-            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
+            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? "
+            "ORDER BY bm25(memory_fts, 1.0, 0.0) LIMIT ?",
             (match, limit),
         ).fetchall()
-        ranked = []
-        for position in index.positions([r[0] for r in rows]):
-            if position is not None and allowed[position]:
-                ranked.append(position)
+        ranked = [p for p in index.positions([r[0] for r in rows]) if p is not None and allowed[p]]
         return ranked[:candidates], [(t, counts[t][0]) for t in terms]
 
     def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the same conversation.
+        """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the
+        same conversation.
 
         Neighbours are the scope's rows with adjacent rowids (one add() writes its messages in
         order, in one transaction) whose times are at most `CONTEXT_SECONDS` apart. The relation
@@ -736,7 +747,7 @@ class SQLiteVectorStore(ManifestRow):
                 f"SELECT rowid, text FROM memories WHERE rowid IN ({','.join('?' * len(rowids))})", rowids
             )
         )
-        return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids)}
+        return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids, strict=True)}
 
     def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
         """Positions of the memories the graph links to the query, with the links' specificity, best first."""
@@ -817,7 +828,7 @@ class SQLiteVectorStore(ManifestRow):
         mask[positions] = True
         return mask
 
-    def _rows_by_rowid(self, rowids: list[int], cached: Mapping[int, tuple]) -> dict[int, tuple]:
+    def _rows_by_rowid(self, rowids: builtins.list[int], cached: Mapping[int, tuple]) -> dict[int, tuple]:
         """The full rows of the hits: those of a small scope from its cached rows, any other in one query."""
         found = {rowid: cached[rowid] for rowid in rowids if rowid in cached}
         missing = [rowid for rowid in rowids if rowid not in found]

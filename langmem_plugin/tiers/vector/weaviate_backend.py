@@ -4,9 +4,10 @@ One collection holds every memory with a self-provided vector. Scopes are either
 properties (default) or native multi-tenancy (`multi_tenancy=True`: one tenant per user_id, which
 then becomes mandatory; a plain side collection maps memory ids to tenants for by-id calls).
 Search takes the dense, BM25 and graph-linked candidates from the server and orders them by the
-relevance score every backend computes (tiers/vector/relevance.py). Validity is stored as numbers with an open-ended
-sentinel, so "valid now" and "valid at t" are plain range filters. Metadata filters are applied
-to candidates client-side (metadata is free-form JSON, not part of the collection schema).
+relevance score every backend computes (tiers/vector/relevance.py). Validity is stored as numbers
+with an open-ended sentinel, so "valid now" and "valid at t" are plain range filters. Metadata
+filters are applied to candidates client-side (metadata is free-form JSON, not part of the
+collection schema).
 
 The query building is pure functions (tests/test_weaviate_queries.py); the contract suite and
 tests/test_weaviate_memory.py run against real servers started by tests/servers.py.
@@ -14,6 +15,7 @@ tests/test_weaviate_memory.py run against real servers started by tests/servers.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import json
@@ -22,20 +24,25 @@ import re
 import sys
 import uuid
 import warnings
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import BackendError, ConfigurationError, DimensionMismatchError, MemoryNotFoundError, MissingScopeError
+from ...errors import (
+    BackendError,
+    ConfigurationError,
+    DimensionMismatchError,
+    MemoryNotFoundError,
+    MissingScopeError,
+)
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
 from .base import SearchParams
-from .scope_keywords import ScopeKeywords
-from .word_counts import ScopeWordCounts, ServerCounts
 from .relevance import (
     MIN_ROOT,
     Candidates,
@@ -45,23 +52,24 @@ from .relevance import (
     term_evidence,
     word_root,
 )
+from .scope_keywords import ScopeKeywords
+from .word_counts import ScopeWordCounts, ServerCounts
+
+if TYPE_CHECKING:
+    from weaviate import WeaviateClient
 
 PAGE = 500
 MAX_SCOPE_DELETE = 1_000_000
 # Scopes up to this many memories have their words counted client-side from their texts
 # (word_counts.py); larger ones by the server, one aggregate query per query word.
 COUNTED_SCOPE_MAX_ROWS = 5000
+# a scope's size, and the sum and latest of its memories' update times (None when it is empty)
+ScopeFingerprint = tuple[int, float | None, float | None]
 OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in the future)
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
 NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to")
 TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
-
-
-def _filters():
-    from weaviate.classes.query import Filter
-
-    return Filter
 
 
 def scope_filter(scope: Scope, multi_tenancy: bool):
@@ -70,12 +78,14 @@ def scope_filter(scope: Scope, multi_tenancy: bool):
     ids = scope.required_filter()
     if multi_tenancy and "user_id" not in ids:
         raise MissingScopeError("with Weaviate multi-tenancy every call needs a user_id (the tenant)")
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     return Filter.all_of([Filter.by_property(f).equal(v) for f, v in ids.items()])
 
 
 def validity_filter(as_of: datetime | None):
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     if as_of is None:
         return Filter.by_property("valid_to").greater_or_equal(OPEN)
     moment = to_epoch(as_of)
@@ -86,7 +96,8 @@ def term_filter(term: str):
     """Memories with a word that `relevance.term_matches` finds for the query term: its root and
     any further letters, or a short root and at most two (Weaviate's `like` wildcards on the words
     of `text`)."""
-    Filter = _filters()
+    from weaviate.classes.query import Filter
+
     root = word_root(term)
     if len(root) >= MIN_ROOT:
         return Filter.by_property("text").like(root + "*")
@@ -94,10 +105,12 @@ def term_filter(term: str):
 
 
 def combine(*filters):
+    from weaviate.classes.query import Filter
+
     present = [f for f in filters if f is not None]
     if not present:
         return None
-    return present[0] if len(present) == 1 else _filters().all_of(present)
+    return present[0] if len(present) == 1 else Filter.all_of(present)
 
 
 def to_properties(record: MemoryRecord) -> dict[str, Any]:
@@ -180,6 +193,26 @@ def _failures() -> tuple[type[BaseException], ...]:
     return (WeaviateBaseError, grpc.RpcError, httpx.HTTPError, OSError)
 
 
+def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
+    """A client of the Weaviate server at `url` (https: TLS), its gRPC API on the same host at
+    `grpc_port`; a URL without a host is a ConfigurationError, before any connection."""
+    try:
+        import weaviate
+    except ImportError as exc:
+        raise ConfigurationError("the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'") from exc
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if not parsed.hostname:
+        raise ConfigurationError(f"the Weaviate URL {url!r} names no host (e.g. http://127.0.0.1:8080)")
+    secure = parsed.scheme == "https"
+    return weaviate.connect_to_custom(
+        http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
+        grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+        auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
+    )
+
+
 @reports_failures("Weaviate", _failures)
 class WeaviateVectorStore(ServerBackend):
     capabilities = Capabilities(keyword_search=True)
@@ -194,29 +227,16 @@ class WeaviateVectorStore(ServerBackend):
         grpc_port: int = 50051,
         replication_factor: int = 1,
     ):
-        try:
-            import weaviate
-        except ImportError as exc:
-            raise ConfigurationError("the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'") from exc
-        from urllib.parse import urlparse
-
-        parsed = urlparse(url)
-        secure = parsed.scheme == "https"
         self.backend_address = server_address(url)
         self.backend_secrets = (api_key,) if api_key else ()
-        self._open_client = functools.partial(
-            weaviate.connect_to_custom,
-            http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-            grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
-            auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
-        )
+        self._open_client = functools.partial(connect, url, api_key=api_key, grpc_port=grpc_port)
         self._client = self._open_client()
-        self._replaced_clients: list[Any] = []
+        self._replaced_clients: list[WeaviateClient] = []
         self._multi_tenancy = multi_tenancy
         self._replication_factor = replication_factor
         self._name = collection
         self._tenant_map_name = f"{collection}TenantMap"
-        self._word_counts = ScopeWordCounts()
+        self._word_counts: ScopeWordCounts[ScopeFingerprint] = ScopeWordCounts()
         try:
             self._ensure_collections()
             self._dimensions: int | None = self._stored_dimensions()
@@ -258,7 +278,9 @@ class WeaviateVectorStore(ServerBackend):
     def _ensure_collections(self) -> None:
         from weaviate.classes.config import DataType, Property, Tokenization
 
-        exact = lambda name: Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD)  # noqa: E731
+        def exact(name: str) -> Property:
+            return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD)
+
         properties = [exact(name) for name in TEXT_PROPERTIES if name != "text"]
         properties += [Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD)]
         properties += [Property(name=name, data_type=DataType.NUMBER) for name in NUMBER_PROPERTIES]
@@ -279,7 +301,7 @@ class WeaviateVectorStore(ServerBackend):
             handles = [self._collection]
         else:
             entries = self._tenant_map.query.fetch_objects(limit=5).objects
-            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(e.properties["tenant"] for e in entries)]
+            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(str(e.properties["tenant"]) for e in entries)]
         for handle in handles:
             objects = handle.query.fetch_objects(limit=1, include_vector=True).objects
             if objects:
@@ -301,18 +323,19 @@ class WeaviateVectorStore(ServerBackend):
         handle = self._handle(scope)
         try:
             return query(handle)
-        except Exception as exc:  # noqa: BLE001 - the client wraps server errors in several types
+        except Exception as exc:  # the client wraps server errors in several types
             if self._multi_tenancy and _missing_tenant(exc):
                 return empty
             raise
 
     def _tenants_of(self, memory_ids: list[str]) -> dict[str, str]:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         found: dict[str, str] = {}
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
             entries = self._tenant_map.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects
-            found.update((e.properties["memory_id"], e.properties["tenant"]) for e in entries)
+            found.update((str(e.properties["memory_id"]), str(e.properties["tenant"])) for e in entries)
         return found
 
     def _by_handle(self, memory_ids: list[str]) -> list[tuple[Any, list[str]]]:
@@ -343,16 +366,13 @@ class WeaviateVectorStore(ServerBackend):
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(records), -1)
-        for record in records:
-            record.scope.required_filter()
-            if self._multi_tenancy and not record.scope.user_id:
-                raise MissingScopeError("with Weaviate multi-tenancy every memory needs a user_id (the tenant)")
+        tenants = [self._tenant(record.scope) for record in records]
         if not records:
             return
         self._check(vectors.shape[1])
         by_handle: dict[str, list[int]] = {}
-        for index, record in enumerate(records):
-            by_handle.setdefault(tenant_name(record.scope.user_id) if self._multi_tenancy else "", []).append(index)
+        for index, tenant in enumerate(tenants):
+            by_handle.setdefault(tenant, []).append(index)
         from weaviate.classes.data import DataObject
 
         if self._multi_tenancy:  # the map entry first: an object is never stored without one
@@ -368,6 +388,15 @@ class WeaviateVectorStore(ServerBackend):
             insert_pages(handle, objects)
         self._count_inserted(records)
 
+    def _tenant(self, scope: Scope) -> str:
+        """The tenant of a memory of the scope ("" without multi-tenancy), checking the scope first."""
+        scope.required_filter()
+        if not self._multi_tenancy:
+            return ""
+        if not scope.user_id:
+            raise MissingScopeError("with Weaviate multi-tenancy every memory needs a user_id (the tenant)")
+        return tenant_name(scope.user_id)
+
     def _count_inserted(self, records: list[MemoryRecord]) -> None:
         """Extend the counted texts of each held scope the records fall in, when its fingerprint (one
         aggregate query) shows that they are all that changed: a chat's add, search, add, search
@@ -381,8 +410,11 @@ class WeaviateVectorStore(ServerBackend):
             expected = (count + len(added), (total or 0.0) + sum(stamps), newest)
             found = self._fingerprint(scope)
             # the server sums in its own order: allow the rounding of a float sum of that many terms
-            if found[0] == expected[0] and found[2] == expected[2] and math.isclose(
-                found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon
+            if (
+                found[0] == expected[0]
+                and found[2] == expected[2]
+                and found[1] is not None
+                and math.isclose(found[1], expected[1], rel_tol=4 * found[0] * sys.float_info.epsilon)
             ):
                 self._word_counts.put(scope, found, counts.extended([r.text for r in added]))
             else:
@@ -400,7 +432,8 @@ class WeaviateVectorStore(ServerBackend):
         )
 
     def get(self, memory_ids: list[str]) -> list[MemoryRecord]:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         found: dict[str, MemoryRecord] = {}
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
             for start in range(0, len(ids), PAGE):
@@ -411,7 +444,8 @@ class WeaviateVectorStore(ServerBackend):
         return [found[i] for i in memory_ids if i in found]
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(None), Filter.by_property("hash").equal(content_hash))
         objects = self._read(scope, lambda h: h.query.fetch_objects(filters=where, limit=1).objects, [])
         return from_properties(objects[0].properties) if objects else None
@@ -426,7 +460,12 @@ class WeaviateVectorStore(ServerBackend):
         while len(records) < limit:
             page = self._read(
                 scope,
-                lambda h: h.query.fetch_objects(filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("created_at", ascending=False)).objects,
+                lambda h: h.query.fetch_objects(
+                    filters=where,
+                    limit=PAGE,
+                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                    sort=Sort.by_property("created_at", ascending=False),
+                ).objects,
                 [],
             )
             records += [r for r in (from_properties(o.properties) for o in page) if _metadata_matches(r, filters)]
@@ -435,7 +474,9 @@ class WeaviateVectorStore(ServerBackend):
             offset += PAGE
         return records[:limit]
 
-    def search(self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams) -> list[SearchHit]:
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
         """`relevance.rank` of the candidates, as hits."""
         candidates, records = self._found(scope, vector, query, params)
         return [
@@ -504,7 +545,7 @@ class WeaviateVectorStore(ServerBackend):
         )
         return candidates, {i: record for i, (record, _) in found.items()}
 
-    def _term_counts(self, scope: Scope, terms: list[str]) -> tuple[list[int], int]:
+    def _term_counts(self, scope: Scope, terms: builtins.list[str]) -> tuple[builtins.list[int], int]:
         """How many of the scope's memories (valid or not, as the embedded backend counts) have each
         term, and how many it has, kept until the scope's fingerprint changes. A scope of at most
         `COUNTED_SCOPE_MAX_ROWS` memories is counted from its texts; a larger one by the server, one
@@ -529,7 +570,7 @@ class WeaviateVectorStore(ServerBackend):
             scope, lambda h: h.aggregate.over_all(filters=condition, total_count=True).total_count, 0
         )
 
-    def _fingerprint(self, scope: Scope) -> tuple[int, float | None, float | None]:
+    def _fingerprint(self, scope: Scope) -> ScopeFingerprint:
         """The scope's size, and the sum and latest of its memories' update times (one aggregate
         query): an insert or a delete changes the size, a rewrite (stamped with the time it is
         made, the newest) the latest."""
@@ -547,7 +588,7 @@ class WeaviateVectorStore(ServerBackend):
         metrics = found.properties["updated_at"]
         return (found.total_count, metrics.sum_, metrics.maximum)
 
-    def _texts(self, scope: Scope) -> list[str]:
+    def _texts(self, scope: Scope) -> builtins.list[str]:
         """Every text of the scope, valid or not (a page of `PAGE` per query)."""
         where = scope_filter(scope, self._multi_tenancy)
         texts: list[str] = []
@@ -556,7 +597,10 @@ class WeaviateVectorStore(ServerBackend):
             page = self._read(
                 scope,
                 lambda h: h.query.fetch_objects(
-                    filters=where, limit=PAGE, offset=offset, return_properties=["text"]
+                    filters=where,
+                    limit=PAGE,
+                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                    return_properties=["text"],
                 ).objects,
                 [],
             )
@@ -564,19 +608,20 @@ class WeaviateVectorStore(ServerBackend):
             if len(page) < PAGE:
                 return texts
 
-    def _weighed_terms(self, scope: Scope, query: str) -> tuple[list[tuple[str, int]], int]:
+    def _weighed_terms(self, scope: Scope, query: str) -> tuple[builtins.list[tuple[str, int]], int]:
         """The query terms that are not common in the scope with how many of its memories have each,
         and how many it has: what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
         counts, total = self._term_counts(scope, terms)
-        return [(t, count) for t, count in zip(terms, counts) if not is_common(count, total)], total
+        return [(t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)], total
 
-    def common_terms(self, scope: Scope, terms: list[str]) -> list[str]:
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         counts, total = self._term_counts(scope, terms)
-        return [t for t, count in zip(terms, counts) if is_common(count, total)]
+        return [t for t, count in zip(terms, counts, strict=True) if is_common(count, total)]
 
-    def delete(self, memory_ids: list[str]) -> None:
-        Filter = _filters()
+    def delete(self, memory_ids: builtins.list[str]) -> None:
+        from weaviate.classes.query import Filter
+
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
             for start in range(0, len(ids), PAGE):
                 chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
@@ -584,21 +629,23 @@ class WeaviateVectorStore(ServerBackend):
         self._forget_tenants(memory_ids)
         self._word_counts.clear()  # no deleted text stays in this process's memory
 
-    def _forget_tenants(self, memory_ids: list[str]) -> None:
-        """Drop map entries after their objects (a crash in between leaves an entry to nothing, which reads as absent)."""
+    def _forget_tenants(self, memory_ids: builtins.list[str]) -> None:
+        """Drop map entries after their objects (a crash in between leaves an entry to nothing, which
+        reads as absent)."""
         if not self._multi_tenancy:
             return
-        Filter = _filters()
+        from weaviate.classes.query import Filter
+
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
             self._tenant_map.data.delete_many(where=Filter.by_id().contains_any(chunk))
 
-    def delete_scope(self, scope: Scope) -> list[MemoryRecord]:
+    def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
         """The map entries go before the objects: a deletion that a crash cut short and that is
         repeated finds the objects left by their scope, but map entries only through objects."""
         deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
         self._forget_tenants([r.id for r in deleted])
-        if self._multi_tenancy and scope == Scope(user_id=scope.user_id):
+        if self._multi_tenancy and scope.user_id and scope == Scope(user_id=scope.user_id):
             # the user's whole tenant: removing it drops its shard, nothing is left behind on disk
             self._collection.tenants.remove([tenant_name(scope.user_id)])
         else:

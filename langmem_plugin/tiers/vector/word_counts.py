@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable, Protocol
+from collections.abc import Callable, Hashable
+from typing import Generic, Protocol, TypeVar
 
 from ...records import Scope
 from .relevance import term_matches
 
 CACHE_BYTES = 64 * 2**20  # default bound on the counted texts of every scope held
 COUNT_ENTRY_BYTES = 100  # a word and its count in a dict, roughly
+
+Fingerprint = TypeVar("Fingerprint", bound=Hashable)  # what a backend reads to tell a scope changed
 
 
 class WordCounts(Protocol):
@@ -63,17 +66,17 @@ class ServerCounts:
         return COUNT_ENTRY_BYTES * (len(self._known) + 1)
 
 
-class ScopeWordCounts:
+class ScopeWordCounts(Generic[Fingerprint]):
     """Each scope's `WordCounts` under the fingerprint of the scope they were counted from, least
     recently used dropped first."""
 
     def __init__(self, cache_bytes: int = CACHE_BYTES):
         self._cache_bytes = cache_bytes
-        self._held: OrderedDict[Scope, tuple[Hashable, WordCounts, int]] = OrderedDict()
+        self._held: OrderedDict[Scope, tuple[Fingerprint, WordCounts, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, scope: Scope, fingerprint: Hashable) -> WordCounts | None:
+    def get(self, scope: Scope, fingerprint: Fingerprint) -> WordCounts | None:
         """The scope's counts if they were made from the scope as the fingerprint says it is."""
         with self._lock:
             held = self._held.get(scope)
@@ -82,7 +85,7 @@ class ScopeWordCounts:
             self._held.move_to_end(scope)
             return held[1]
 
-    def put(self, scope: Scope, fingerprint: Hashable, keywords: WordCounts) -> None:
+    def put(self, scope: Scope, fingerprint: Fingerprint, keywords: WordCounts) -> None:
         with self._lock:
             old = self._held.pop(scope, None)
             if old is not None:
@@ -94,7 +97,7 @@ class ScopeWordCounts:
                 _, (_, _, dropped) = self._held.popitem(last=False)
                 self._bytes -= dropped
 
-    def held(self) -> list[tuple[Scope, Hashable, WordCounts]]:
+    def held(self) -> list[tuple[Scope, Fingerprint, WordCounts]]:
         """Every scope held, with its fingerprint and counts."""
         with self._lock:
             return [(scope, held[0], held[1]) for scope, held in self._held.items()]
