@@ -38,10 +38,14 @@ class VectorTierConfig(BaseModel):
     backend: VectorBackendName = "sqlite"
     url: str = Field(default="http://127.0.0.1:8080", description="Weaviate HTTP URL, for backend 'weaviate'")
     grpc_port: int = Field(default=50051, ge=1, le=65535, description="Weaviate gRPC port on the same host")
-    replication_factor: int = Field(default=1, ge=1, description="Weaviate: copies of each memory, set when the collection is created")
+    replication_factor: int = Field(
+        default=1, ge=1, description="Weaviate: copies of each memory, set when the collection is created"
+    )
     api_key: str | None = Field(default=None, repr=False)
     collection: str = "LangmemMemory"
-    multi_tenancy: bool = Field(default=False, description="Weaviate: one tenant per user_id instead of a filtered property")
+    multi_tenancy: bool = Field(
+        default=False, description="Weaviate: one tenant per user_id instead of a filtered property"
+    )
     ann_min_rows: int | None = Field(
         default=None,
         ge=1,
@@ -98,7 +102,9 @@ class EmbedderConfig(BaseModel):
         "fast on a query) when installed, else numpy; or either one by name",
     )
     threads: int | None = Field(
-        default=None, ge=1, description="cores a batch of texts is spread over (None: all); a single text uses one"
+        default=None,
+        ge=1,
+        description="cores a batch of texts is spread over (None: all); a single text uses one",
     )
 
 
@@ -109,7 +115,9 @@ class SearchConfig(BaseModel):
     keyword_weight: float = Field(default=1.0, ge=0)
     candidates: int = Field(default=50, ge=1, description="Candidates taken from each ranker.")
     graph_weight: float = Field(
-        default=1.0, ge=0, description="Weight of memories linked by the graph to entities named in the query."
+        default=1.0,
+        ge=0,
+        description="Weight of memories linked by the graph to entities named in the query.",
     )
     neighbour_context: bool = Field(
         default=True,
@@ -140,7 +148,7 @@ class ManagerConfig(BaseModel):
         default=3,
         ge=1,
         description="Offline manager: shortest clause kept as a fact when it does not mention the speaker; "
-        "first-person statements (\"I'm vegan.\") are kept at any length.",
+        'first-person statements ("I\'m vegan.") are kept at any length.',
     )
     entity_match_threshold: float = Field(
         default=0.85,
@@ -160,12 +168,16 @@ class LLMConfig(BaseModel):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. a local server")
     temperature: float = Field(default=0.0, ge=0)
     retries: int = Field(default=2, ge=0, description="extra attempts after an invalid answer")
-    structured_output: Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"] = Field(
+    structured_output: Literal[
+        "auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"
+    ] = Field(
         default="auto",
         description="how answers are constrained: the model's default structured output with a "
         "JSON-in-prompt fallback (auto), a given with_structured_output method, or the prompt alone",
     )
-    cache: bool = Field(default=True, description="cache answers in the key-value tier by model + prompt hash")
+    cache: bool = Field(
+        default=True, description="cache answers in the key-value tier by model + prompt hash"
+    )
     custom_extraction: str | None = None
     custom_update: str | None = None
 
@@ -186,7 +198,8 @@ class MemoryConfig(BaseModel):
 
     path: Path = Field(default_factory=lambda: Path(".langmem"))
     synchronous: Literal["NORMAL", "FULL"] = Field(
-        default="FULL", description="SQLite fsync level; FULL survives power loss, NORMAL only process crashes."
+        default="FULL",
+        description="SQLite fsync level; FULL survives power loss, NORMAL only process crashes.",
     )
     delete_all_wait_seconds: float = Field(
         default=120.0,

@@ -16,7 +16,10 @@ SESSIONS = [
         [
             ("user", "Hi! I'm Alice. I live in Lisbon and I work at Bluefin Labs as a data engineer."),
             ("assistant", "Nice to meet you, Alice! How can I help?"),
-            ("user", "I'm allergic to peanuts, so please keep that in mind for recipes. I love spicy Thai food."),
+            (
+                "user",
+                "I'm allergic to peanuts, so please keep that in mind for recipes. I love spicy Thai food.",
+            ),
         ],
     ),
     (
@@ -53,7 +56,10 @@ def run_demo(path: Path | None = None, echo: Callable[[str], None] = print) -> M
     echo(f"memory directory: {directory}")
     for number, (timestamp, turns) in enumerate(SESSIONS, start=1):
         echo(f"\n== session {number} ({timestamp[:10]})")
-        messages = [{"role": role, "content": text, "name": "Alice" if role == "user" else None} for role, text in turns]
+        messages = [
+            {"role": role, "content": text, "name": "Alice" if role == "user" else None}
+            for role, text in turns
+        ]
         for role, text in turns:
             echo(f"  {role:>9}: {text}")
         for op in memory.add(messages, user_id="alice", timestamp=timestamp):
@@ -70,7 +76,9 @@ def run_demo(path: Path | None = None, echo: Callable[[str], None] = print) -> M
         echo(f"  ? {query}")
         for hit in hits:
             echo(f"      {hit.score:.4f}  {hit.memory.text}")
-    moved = memory.search("Where does Alice live?", user_id="alice", as_of="2024-04-01T00:00:00+00:00", limit=1)
+    moved = memory.search(
+        "Where does Alice live?", user_id="alice", as_of="2024-04-01T00:00:00+00:00", limit=1
+    )
     echo(f"\n== as of 2024-04-01, alice lived: {moved[0].memory.text if moved else '(nothing)'}")
     invalidated = [r for r in memory.get_all(user_id="alice", include_invalidated=True) if r.valid_to]
     for record in invalidated:
@@ -84,5 +92,7 @@ def run_demo(path: Path | None = None, echo: Callable[[str], None] = print) -> M
         echo(f"  ({names[relation.source_id]}) -[{relation.relation}]-> ({names[relation.target_id]})")
     bob_hits = memory.search("Where does Alice live?", user_id="bob")
     leaked = [h for h in bob_hits if h.memory.scope.user_id != "bob"]
-    echo(f"\n== isolation: bob's search returns {len(bob_hits)} of bob's memories and {len(leaked)} of alice's")
+    echo(
+        f"\n== isolation: bob's search returns {len(bob_hits)} of bob's memories and {len(leaked)} of alice's"
+    )
     return memory

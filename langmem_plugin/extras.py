@@ -22,6 +22,6 @@ def require(requirements: list[Requirement], command: str) -> None:
     extras = ",".join(dict.fromkeys(extra for _, _, extra in missing))
     packages = ", ".join(package for _, package, _ in missing)
     raise MissingDependencyError(
-        f"{command} needs {packages}, not installed: pip install \"langmem-plugin[{extras}]\" "
-        f"(in a checkout: pip install -e \".[{extras}]\")"
+        f'{command} needs {packages}, not installed: pip install "langmem-plugin[{extras}]" '
+        f'(in a checkout: pip install -e ".[{extras}]")'
     )

@@ -17,7 +17,9 @@ _SCALARS = (str, int, float, bool)
 
 def _check_scalar(key: str, value: Any) -> None:
     if not isinstance(value, _SCALARS):
-        raise InvalidFilterError(f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}")
+        raise InvalidFilterError(
+            f"filter value for {key!r} must be a string, number or boolean, got {type(value).__name__}"
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidFilterError(f"filter value for {key!r} must be finite")
     check_int_range(value, f"filter value for {key!r}", InvalidFilterError)
@@ -80,7 +82,7 @@ def matches_filters(values: Mapping[str, Any], filters: Mapping[str, Any] | None
     for key, condition in (filters or {}).items():
         value = values.get(key)
         is_operators = isinstance(condition, Mapping) and all(str(k).startswith("$") for k in condition)
-        for operator, expected in (condition.items() if is_operators else [("$eq", condition)]):
+        for operator, expected in condition.items() if is_operators else [("$eq", condition)]:
             if operator not in _PYTHON_OPERATORS:
                 raise InvalidFilterError(f"unknown filter operator {operator!r} for key {key!r}")
             try:

@@ -19,7 +19,9 @@ def _said(event: HistoryEvent) -> str:
 
 def _change(event: HistoryEvent) -> str:
     if event.new_text is None:
-        return f"{event.old_text!r} " + ("stopped being true" if event.event is EventType.INVALIDATE else "deleted")
+        return f"{event.old_text!r} " + (
+            "stopped being true" if event.event is EventType.INVALIDATE else "deleted"
+        )
     return f"{event.old_text!r} -> {event.new_text!r}" if event.old_text else repr(event.new_text)
 
 
@@ -29,7 +31,10 @@ def history_lines(memory_id: str, record: MemoryRecord | None, events: list[Hist
         lines = [f"memory {memory_id}: deleted; its history:"]
     else:
         until = _when(record.valid_to) if record.valid_to else "now (still valid)"
-        lines = [f"memory {record.id}: {record.text}", f"  true from {_when(record.valid_from)} until {until}"]
+        lines = [
+            f"memory {record.id}: {record.text}",
+            f"  true from {_when(record.valid_from)} until {until}",
+        ]
     lines.append("  learned at (system time)  event       by")
     for e in events:
         change = _change(e)

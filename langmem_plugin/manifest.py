@@ -44,7 +44,9 @@ def _parts(services: MemoryServices) -> dict[str, _Part]:
         kv = cast(CarriesNamespaceManifests, services.kv)
         for namespace in manifest_namespaces():  # those whose loss is silent data loss
             parts[f"kv/{namespace}"] = _Part(
-                partial(kv.read_manifest, namespace), partial(kv.add_manifest, namespace), partial(kv.set_manifest, namespace)
+                partial(kv.read_manifest, namespace),
+                partial(kv.add_manifest, namespace),
+                partial(kv.set_manifest, namespace),
             )
     return parts
 
@@ -68,7 +70,9 @@ def check_manifest(services: MemoryServices) -> None:
         )
     newest = max((manifest["format"] for manifest in present.values()), default=FORMAT_VERSION)
     if newest > FORMAT_VERSION:
-        raise ConfigurationError(f"this store has format {newest}; upgrade langmem-plugin (it reads format {FORMAT_VERSION})")
+        raise ConfigurationError(
+            f"this store has format {newest}; upgrade langmem-plugin (it reads format {FORMAT_VERSION})"
+        )
     listed = {name for manifest in present.values() for name in manifest["parts"]}
     lost = sorted(name for name, manifest in found.items() if manifest is None and name in listed)
     if lost:
@@ -77,7 +81,9 @@ def check_manifest(services: MemoryServices) -> None:
             f"{', '.join(sorted(present))} still hold the store; restore the memory directory from a backup"
         )
     complete = sorted(listed | set(parts))
-    if len(present) == len(parts) and all(m["parts"] == complete and m["format"] == FORMAT_VERSION for m in present.values()):
+    if len(present) == len(parts) and all(
+        m["parts"] == complete and m["format"] == FORMAT_VERSION for m in present.values()
+    ):
         return
     manifest = next(iter(present.values()), None) or {"format": FORMAT_VERSION, "store_id": uuid.uuid4().hex}
     manifest = {**manifest, "parts": sorted(listed)}

@@ -151,7 +151,12 @@ class Memory(_Facade):
         return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
 
     def get(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> MemoryRecord:
         """The MemoryRecord with this id. Scope ids are optional; given ones must match the memory,
         else MemoryNotFoundError, exactly as for an id that does not exist."""
@@ -195,7 +200,12 @@ class Memory(_Facade):
         )
 
     def delete(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> MemoryRecord | list[MemoryRecord]:
         """`delete(memory_id)` retires that memory and returns it (its history stays until a purge);
         scope ids are optional and, given, must match it (else MemoryNotFoundError).
@@ -220,10 +230,17 @@ class Memory(_Facade):
         user_id, deleting the data of several users raises CrossUserDeleteError unless
         across_users=True. Journaled: a crash leaves the scope whole or the next open finishes it;
         StoreBusyError when another process holds the deletion lock too long."""
-        return operations.delete_all(self.services, self._scope(user_id, agent_id, run_id), purge, across_users)
+        return operations.delete_all(
+            self.services, self._scope(user_id, agent_id, run_id), purge, across_users
+        )
 
     def history(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> list[HistoryEvent]:
         """Every event of the memory with this id, oldest first (ADD, UPDATE, INVALIDATE, DELETE, with
         the text before and after), also after its delete and until a purge. Scope ids are
@@ -243,15 +260,24 @@ class Memory(_Facade):
         """The entities within `hops` (1 or 2) relations of the named ones, and those relations, from
         the graph tier of the scope (at least one id); `as_of` reads the relations true then.
         Empty when the graph tier is disabled."""
-        return operations.neighbourhood(self.services, self._scope(user_id, agent_id, run_id), names, hops, as_of)
+        return operations.neighbourhood(
+            self.services, self._scope(user_id, agent_id, run_id), names, hops, as_of
+        )
 
-    def get_profile(self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None) -> dict:
+    def get_profile(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict:
         """The key-values stored for exactly this scope (at least one id; profiles are per exact
         scope, not matched like memories); {} when none."""
         return operations.get_profile(self.services, self._scope(user_id, agent_id, run_id))
 
     def set_profile(
-        self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        values: Mapping[str, Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> dict:
         """Merge `values` into exactly this scope's profile (at least one id) and return the
         profile; a None value removes its key. InvalidMetadataError unless `values` is a flat
@@ -312,7 +338,12 @@ class AsyncMemory(_Facade):
         return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
 
     async def get(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> MemoryRecord:
         """Awaitable `Memory.get`: the memory with this id; given scope ids must match it."""
         return await self._run(operations.get, memory_id, self._optional_scope(user_id, agent_id, run_id))
@@ -348,7 +379,12 @@ class AsyncMemory(_Facade):
         )
 
     async def delete(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> MemoryRecord | list[MemoryRecord]:
         """Awaitable `Memory.delete`: retire a memory by id, or those a description clearly matches."""
         return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
@@ -363,10 +399,17 @@ class AsyncMemory(_Facade):
         across_users: bool = False,
     ) -> int:
         """Awaitable `Memory.delete_all`: delete (purge=True: erase) every memory of the scope."""
-        return await self._run(operations.delete_all, self._scope(user_id, agent_id, run_id), purge, across_users)
+        return await self._run(
+            operations.delete_all, self._scope(user_id, agent_id, run_id), purge, across_users
+        )
 
     async def history(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> list[HistoryEvent]:
         """Awaitable `Memory.history`: the events of the memory with this id, oldest first."""
         return await self._run(operations.history, memory_id, self._optional_scope(user_id, agent_id, run_id))
@@ -382,7 +425,9 @@ class AsyncMemory(_Facade):
         as_of: Any = None,
     ) -> Neighbourhood:
         """Awaitable `Memory.related`: the graph neighbourhood of the named entities in the scope."""
-        return await self._run(operations.neighbourhood, self._scope(user_id, agent_id, run_id), names, hops, as_of)
+        return await self._run(
+            operations.neighbourhood, self._scope(user_id, agent_id, run_id), names, hops, as_of
+        )
 
     async def get_profile(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -391,7 +436,12 @@ class AsyncMemory(_Facade):
         return await self._run(operations.get_profile, self._scope(user_id, agent_id, run_id))
 
     async def set_profile(
-        self, values: Mapping[str, Any], *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        values: Mapping[str, Any],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> dict:
         """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)

@@ -111,14 +111,18 @@ def get_all(
 
 @traced("langmem.history")
 def history(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]:
-    events = [HistoryEvent.model_validate(e) for e in services.kv.get(HISTORY, check_memory_id(memory_id)) or ()]
+    events = [
+        HistoryEvent.model_validate(e) for e in services.kv.get(HISTORY, check_memory_id(memory_id)) or ()
+    ]
     if not events or not _owned_by(scope, events[0].scope):  # a memory's scope never changes
         raise MemoryNotFoundError(memory_id)
     return events
 
 
 @traced("langmem.neighbourhood")
-def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops: int = 1, as_of: Any = None) -> Neighbourhood:
+def neighbourhood(
+    services: MemoryServices, scope: Scope, names: list[str], hops: int = 1, as_of: Any = None
+) -> Neighbourhood:
     if hops not in (1, 2):
         raise InvalidInputError(f"hops must be 1 or 2, got {hops!r}")
     if isinstance(names, str):
@@ -139,14 +143,20 @@ def neighbourhood(services: MemoryServices, scope: Scope, names: list[str], hops
 
 @traced("langmem.update")
 def update(
-    services: MemoryServices, memory_id: str, text: str, metadata: Mapping[str, Any] | None = None, scope: Scope | None = None
+    services: MemoryServices,
+    memory_id: str,
+    text: str,
+    metadata: Mapping[str, Any] | None = None,
+    scope: Scope | None = None,
 ) -> MemoryRecord:
     limits = services.config.limits
     text = check_text(limits, text)
     clean_metadata = None if metadata is None else check_metadata(limits, metadata)
     old = get(services, memory_id, scope)
     relations = (
-        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)], old.scope) if services.graph is not None else []
+        services.manager.extract_relations([(Fact(text=text, sources=old.sources), old.id)], old.scope)
+        if services.graph is not None
+        else []
     )
     now = utc_now()
     updated = old.model_copy(
@@ -212,7 +222,9 @@ def update_by_id_or_statement(
     if isinstance(target, str) and is_memory_id(target):
         raise InvalidInputError(f"update({target!r}) names a memory but no new text: update(memory_id, text)")
     if user_id is None and agent_id is None and run_id is None:
-        raise MissingScopeError("update(statement) corrects a scope's memories: give user_id, agent_id or run_id")
+        raise MissingScopeError(
+            "update(statement) corrects a scope's memories: give user_id, agent_id or run_id"
+        )
     return correct(services, target, check_scope(limits, user_id, agent_id, run_id), metadata)
 
 
@@ -352,7 +364,9 @@ def delete_matching(services: MemoryServices, description: str, scope: Scope) ->
 
 
 @traced("langmem.delete_all")
-def delete_all(services: MemoryServices, scope: Scope, purge: bool = False, across_users: bool = False) -> int:
+def delete_all(
+    services: MemoryServices, scope: Scope, purge: bool = False, across_users: bool = False
+) -> int:
     """Delete every memory within the scope, sub-scopes included. purge=True also erases their
     history, profiles and cached embeddings and LLM answers from every tier (right to be forgotten).
 

@@ -42,7 +42,9 @@ class _PlainLines:
     def advance(self, count: int = 1) -> None:
         self.done += count
         now = time.monotonic()
-        if self.done != self.total and now - self.last_line >= self.interval:  # the last step: close() reports it
+        if (
+            self.done != self.total and now - self.last_line >= self.interval
+        ):  # the last step: close() reports it
             self.last_line = now
             self._line(self._status())
 

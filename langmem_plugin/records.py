@@ -277,7 +277,13 @@ class ConversationMessage(BaseModel):
 
     def source_fields(self) -> dict:
         """The fields of `source()`, for validating many at once (see pipeline/ingest.py)."""
-        return {"message_id": self.message_id, "turn_id": self.turn_id, "role": self.role, "name": self.name, "timestamp": self.timestamp}
+        return {
+            "message_id": self.message_id,
+            "turn_id": self.turn_id,
+            "role": self.role,
+            "name": self.name,
+            "timestamp": self.timestamp,
+        }
 
 
 class FactRelation(BaseModel):
@@ -303,4 +309,3 @@ class Fact(BaseModel):
     # The graph relations the manager extracted with the fact, so that its extract_relations
     # needs no further work; None when they were not extracted (a text given to Memory.update).
     relations: list[FactRelation] | None = None
-

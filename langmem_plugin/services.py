@@ -70,8 +70,6 @@ class AddCall:
     follow_ups: list[GraphFollowUp] = field(default_factory=list)
 
 
-
-
 class FailedCalls:
     """The calls of `add` that raised, most recent last (thread-safe, at most `KEPT_CALLS`)."""
 

@@ -32,7 +32,11 @@ def _documents(outputs: Any) -> dict:
     if isinstance(hits, list) and all(isinstance(h, SearchHit) for h in hits):
         return {
             "documents": [
-                {"page_content": h.memory.text, "type": "Document", "metadata": {"id": h.memory.id, "score": h.score}}
+                {
+                    "page_content": h.memory.text,
+                    "type": "Document",
+                    "metadata": {"id": h.memory.id, "score": h.score},
+                }
                 for h in hits
             ]
         }
@@ -55,7 +59,9 @@ def traced(name: str, run_type: Literal["chain", "retriever"] = "chain") -> Call
                 run.add_metadata(metadata)
             return result
 
-        recorded = traceable(name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents)(annotate)
+        recorded = traceable(
+            name=name, run_type=run_type, process_inputs=_inputs, process_outputs=_documents
+        )(annotate)
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -75,7 +81,12 @@ def tag_enclosing_runs(scope: Mapping[str, str | None], config: Mapping[str, Any
         return
     callbacks = (config or {}).get("callbacks")
     handlers = getattr(callbacks, "handlers", callbacks) or []
-    open_runs = {key: value for handler in handlers if isinstance(handler, LangChainTracer) for key, value in handler.run_map.items()}
+    open_runs = {
+        key: value
+        for handler in handlers
+        if isinstance(handler, LangChainTracer)
+        for key, value in handler.run_map.items()
+    }
     ids = {key: value for key, value in scope.items() if value is not None}
     seen: set[str] = set()
     while run is not None and str(run.id) not in seen:

@@ -39,7 +39,9 @@ def scores_of(result: dict) -> dict[str, float]:
     return {r["key"]: float(r["score"]) for r in result.get("results", [result])}
 
 
-def run_evaluators(evaluators: list[Evaluator], inputs: dict, outputs: dict, reference_outputs: dict) -> dict[str, float]:
+def run_evaluators(
+    evaluators: list[Evaluator], inputs: dict, outputs: dict, reference_outputs: dict
+) -> dict[str, float]:
     """Call each evaluator as LangSmith would, with the arguments its signature names."""
     available = {"inputs": inputs, "outputs": outputs, "reference_outputs": reference_outputs}
     scores: dict[str, float] = {}

@@ -51,8 +51,15 @@ def locomo_examples(conversations: list[Conversation]) -> list[dict]:
     return [
         {
             "inputs": {"conversation": conversation.sample_id, "question": question.question},
-            "reference_outputs": {"answer": question.answer, "evidence": question.evidence, "category": question.category},
-            "metadata": {"conversation": conversation.sample_id, "category": QA_CATEGORIES[question.category]},
+            "reference_outputs": {
+                "answer": question.answer,
+                "evidence": question.evidence,
+                "category": question.category,
+            },
+            "metadata": {
+                "conversation": conversation.sample_id,
+                "category": QA_CATEGORIES[question.category],
+            },
         }
         for conversation in conversations
         for question in retrieval_questions(conversation)
@@ -104,10 +111,15 @@ class MemoryTarget:
         name = inputs.get("conversation")
         conversation = self.conversations.get(name) if isinstance(name, str) else None
         if conversation is None:
-            raise InvalidInputError(f"example names conversation {inputs.get('conversation')!r}, which was not ingested")
+            raise InvalidInputError(
+                f"example names conversation {inputs.get('conversation')!r}, which was not ingested"
+            )
         started = time.perf_counter()
         items = self.system.search(conversation, inputs["question"], self.k)
-        outputs: dict[str, Any] = {"retrieved": retrieval_outputs(items), "search_ms": (time.perf_counter() - started) * 1000}
+        outputs: dict[str, Any] = {
+            "retrieved": retrieval_outputs(items),
+            "search_ms": (time.perf_counter() - started) * 1000,
+        }
         if self.answer_model is not None:
             memories = dated_memories(conversation, items[: self.answer_k])
             outputs["answer"] = answer_question(self.answer_model, inputs["question"], memories)
@@ -161,7 +173,9 @@ def run_experiment(
         for conversation in conversations:
             system.ingest(conversation)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # evaluate() prints the experiment's URL; stdout stays the JSON report
+        with contextlib.redirect_stdout(
+            sys.stderr
+        ):  # evaluate() prints the experiment's URL; stdout stays the JSON report
             results = evaluate(
                 MemoryTarget(system, conversations, k, answer_model, answer_k),
                 data=dataset.name,

@@ -80,7 +80,9 @@ def build_langmem_system(
     return LangMemRetriever(name, embeddings, infer=name == "langmem-manager", config=memory_config)
 
 
-def build_system(name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None) -> Retriever:
+def build_system(
+    name: str, embeddings: MemoizedEmbeddings, memory_config: dict[str, Any] | None = None
+) -> Retriever:
     """`memory_config` (MemoryConfig fields, e.g. {"search": {"dense_weight": 2}}) tunes the langmem
     systems."""
     factories: dict[str, Callable[[], Retriever]] = {
@@ -110,7 +112,12 @@ def evaluate_system(
             items = system.search(conversation, question.question, k_max)
             elapsed_ms = (time.perf_counter() - started - (embeddings.seconds - embedding)) * 1000
             outputs = {"retrieved": retrieval_outputs(items)}
-            scores = run_evaluators([retrieval_evaluator], {"question": question.question}, outputs, {"evidence": question.evidence})
+            scores = run_evaluators(
+                [retrieval_evaluator],
+                {"question": question.question},
+                outputs,
+                {"evidence": question.evidence},
+            )
             rows.append((question.category, scores, elapsed_ms))
             retrieved_tokens.append(sum(len(item.text.split()) for item in items[:10]))
         bar.advance()
@@ -123,12 +130,15 @@ def evaluate_system(
     }
 
 
-def _warm_embeddings(conversations: list[Conversation], embeddings: Embeddings) -> tuple[MemoizedEmbeddings, float]:
+def _warm_embeddings(
+    conversations: list[Conversation], embeddings: Embeddings
+) -> tuple[MemoizedEmbeddings, float]:
     """Embed every turn and question once for all systems; returns the memo and the seconds it took."""
     shared = MemoizedEmbeddings(embeddings)
     started = time.perf_counter()
     texts = shared.missing(
-        [t.render() for c in conversations for t in c.turns] + [q.question for c in conversations for q in c.questions]
+        [t.render() for c in conversations for t in c.turns]
+        + [q.question for c in conversations for q in c.questions]
     )
     with progress.tracked("[locomo] embedding turns and questions", len(texts)) as bar:
         shared.warm(texts, bar.advance)
@@ -179,7 +189,9 @@ def run_score_reading(
     shared, _ = _warm_embeddings(conversations, embeddings)
     shared.warm(list(UNRELATED_QUESTIONS))
     scored = tuple(name for name in systems if name in SCORED_SYSTEMS)
-    report = read_scores(lambda name: build_langmem_system(name, shared, memory_config), conversations, scored, k)
+    report = read_scores(
+        lambda name: build_langmem_system(name, shared, memory_config), conversations, scored, k
+    )
     sample_ids = [c.sample_id for c in conversations]
     return {**report, "data": str(data), "conversations": sample_ids, "embedder": shared.model}
 
@@ -204,12 +216,19 @@ def run_langsmith(
         raise InvalidInputError(f"{data} has no question of categories 1-4 with evidence to evaluate")
     client = client or Client()
     name = dataset_name(data, examples)
-    dataset = ensure_dataset(client, name, examples, f"LoCoMo questions from {Path(data).name}: {', '.join(c.sample_id for c in conversations)}")
+    dataset = ensure_dataset(
+        client,
+        name,
+        examples,
+        f"LoCoMo questions from {Path(data).name}: {', '.join(c.sample_id for c in conversations)}",
+    )
     progress.note(f"[locomo] dataset {name}: {len(examples)} examples")
     shared, embed_seconds = _warm_embeddings(conversations, embeddings)
     results = {}
     for system_name in systems:
-        progress.note(f"[locomo] {system_name}: ingesting {len(conversations)} conversations, then evaluating")
+        progress.note(
+            f"[locomo] {system_name}: ingesting {len(conversations)} conversations, then evaluating"
+        )
         results[system_name] = run_experiment(
             client,
             dataset,
@@ -235,7 +254,11 @@ def run_langsmith(
 
 
 def format_table(report: dict) -> str:
-    header = f"{'system':<26}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + f"{'nDCG@10':>9}{'p50 ms':>8}{'p95 ms':>8}"
+    header = (
+        f"{'system':<26}"
+        + "".join(f"{'R@' + str(k):>8}" for k in KS)
+        + f"{'nDCG@10':>9}{'p50 ms':>8}{'p95 ms':>8}"
+    )
     lines = [header, "-" * len(header)]
     for name, result in report["systems"].items():
         overall = result["overall"]
@@ -245,7 +268,11 @@ def format_table(report: dict) -> str:
             + f"{overall['ndcg@10']:>9.3f}"
             + f"{result['search_latency']['p50_ms']:>8.2f}{result['search_latency']['p95_ms']:>8.2f}"
         )
-    lines.extend(f"{name:<26}experiment {result['experiment']}" for name, result in report["systems"].items() if "experiment" in result)
+    lines.extend(
+        f"{name:<26}experiment {result['experiment']}"
+        for name, result in report["systems"].items()
+        if "experiment" in result
+    )
     return "\n".join(lines)
 
 
@@ -268,7 +295,9 @@ def _json_object(text: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="langmem-plugin bench locomo", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a locomo10.json-style file")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}")
+    parser.add_argument(
+        "--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {', '.join(SYSTEMS)}"
+    )
     parser.add_argument("--conversations", type=int, help="only the first N conversations")
     parser.add_argument(
         "--memory-config",
@@ -277,20 +306,31 @@ def main(argv: list[str] | None = None) -> int:
         """e.g. '{"search": {"dense_weight": 2}}' (one configuration per run)""",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="where JSON and PNG go")
-    parser.add_argument("--qa", action="store_true", help="also answer and judge every question (needs an LLM)")
+    parser.add_argument(
+        "--qa", action="store_true", help="also answer and judge every question (needs an LLM)"
+    )
     parser.add_argument("--model", default="gpt-4o-mini", help="answering model (ChatOpenAI)")
     parser.add_argument("--judge-model", help="judging model (default: --model)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
-    parser.add_argument("--qa-system", default="langmem-hybrid", choices=SYSTEMS, help="the system whose hits the local --qa run answers from")
+    parser.add_argument(
+        "--qa-system",
+        default="langmem-hybrid",
+        choices=SYSTEMS,
+        help="the system whose hits the local --qa run answers from",
+    )
     parser.add_argument("--qa-k", type=int, default=10, help="how many hits the answering model sees")
-    parser.add_argument("--qa-max-questions", type=int, help="answer only the first N questions in the local --qa run")
+    parser.add_argument(
+        "--qa-max-questions", type=int, help="answer only the first N questions in the local --qa run"
+    )
     parser.add_argument(
         "--langsmith",
         action="store_true",
         help="run every system as a LangSmith experiment on one dataset (needs LANGSMITH_API_KEY; "
         "without it the same evaluators run locally); with --qa each experiment also answers and judges",
     )
-    parser.add_argument("--experiment-prefix", default="locomo", help="experiment names: PREFIX-SYSTEM-<suffix>")
+    parser.add_argument(
+        "--experiment-prefix", default="locomo", help="experiment names: PREFIX-SYSTEM-<suffix>"
+    )
     parser.add_argument(
         "--scores",
         action="store_true",
@@ -340,9 +380,13 @@ def main(argv: list[str] | None = None) -> int:
             judge_model = chat_model(args.judge_model or args.model, args.base_url)
             conversations = load_locomo(args.data)[: args.conversations]
             system = build_system(args.qa_system, MemoizedEmbeddings(embeddings), args.memory_config)
-            report["qa"] = run_qa(system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions)
+            report["qa"] = run_qa(
+                system, conversations, answer_model, judge_model, args.qa_k, args.qa_max_questions
+            )
     args.out.mkdir(parents=True, exist_ok=True)
-    json_path = args.out / ("locomo_langsmith.json" if report["benchmark"] == "locomo-langsmith" else "locomo.json")
+    json_path = args.out / (
+        "locomo_langsmith.json" if report["benchmark"] == "locomo-langsmith" else "locomo.json"
+    )
     json_path.write_text(json.dumps(report, indent=2))
     report["plot"] = str(plot_recall_curves(report, args.out / "locomo_recall.png", KS))
     print(json.dumps(report, indent=2))

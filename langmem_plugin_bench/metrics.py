@@ -37,7 +37,10 @@ def ndcg(retrieved: list[set[str]], evidence: set[str], k: int) -> float:
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     values = np.asarray(seconds) * 1000.0
-    return {"p50_ms": round(float(np.percentile(values, 50)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(values, 50)), 3),
+        "p95_ms": round(float(np.percentile(values, 95)), 3),
+    }
 
 
 def _normalise_answer(text: str) -> list[str]:

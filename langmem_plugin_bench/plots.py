@@ -77,7 +77,9 @@ def plot_peers(results: list[dict], path: Path) -> Path:
         for axis in row:
             axis.set_yscale("log")
             axis.set_xticks(positions, names, rotation=20, ha="right", fontsize=8)
-            axis.set_title(f"{shape}: {rows[0]['memories']:,} memories, {rows[0]['users']:,} user(s)" if rows else shape)
+            axis.set_title(
+                f"{shape}: {rows[0]['memories']:,} memories, {rows[0]['users']:,} user(s)" if rows else shape
+            )
             axis.grid(alpha=0.3, axis="y", which="both")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -29,7 +29,7 @@ JUDGE_SYSTEM = (
     "You grade answers to questions about a conversation. Given the question, the gold answer and a "
     "generated answer, reply CORRECT if the generated answer refers to the same thing as the gold answer "
     "(be generous with wording and length; for dates, the same day, month or period counts even in "
-    "another format), otherwise WRONG. Reply with JSON only: {\"label\": \"CORRECT\"} or {\"label\": \"WRONG\"}."
+    'another format), otherwise WRONG. Reply with JSON only: {"label": "CORRECT"} or {"label": "WRONG"}.'
 )
 JUDGE_USER = "Question: {question}\nGold answer: {gold}\nGenerated answer: {generated}"
 _LABEL = re.compile(r"\b(CORRECT|WRONG)\b")
@@ -41,7 +41,9 @@ class JudgeFormatError(LangMemError):
 
 def answer_question(model: BaseChatModel, question: str, memories: list[str]) -> str:
     listing = "\n".join(f"- {m}" for m in memories) or "(no memories)"
-    reply = model.invoke([SystemMessage(ANSWER_SYSTEM), HumanMessage(ANSWER_USER.format(memories=listing, question=question))])
+    reply = model.invoke(
+        [SystemMessage(ANSWER_SYSTEM), HumanMessage(ANSWER_USER.format(memories=listing, question=question))]
+    )
     return message_text(reply).strip()
 
 
@@ -58,7 +60,12 @@ def parse_judgement(text: str) -> bool:
 
 
 def judge_answer(model: BaseChatModel, question: str, gold: str, generated: str) -> bool:
-    reply = model.invoke([SystemMessage(JUDGE_SYSTEM), HumanMessage(JUDGE_USER.format(question=question, gold=gold, generated=generated))])
+    reply = model.invoke(
+        [
+            SystemMessage(JUDGE_SYSTEM),
+            HumanMessage(JUDGE_USER.format(question=question, gold=gold, generated=generated)),
+        ]
+    )
     return parse_judgement(message_text(reply))
 
 
@@ -82,7 +89,9 @@ def judge_evaluator(judge_model: BaseChatModel) -> Evaluator:
     """LLM-judge correctness (1 CORRECT, 0 WRONG); its mean over examples is the judge accuracy."""
 
     def judge_accuracy(inputs: dict, outputs: dict, reference_outputs: dict) -> dict:
-        correct = judge_answer(judge_model, inputs["question"], reference_outputs["answer"], outputs["answer"])
+        correct = judge_answer(
+            judge_model, inputs["question"], reference_outputs["answer"], outputs["answer"]
+        )
         return {"key": "judge_accuracy", "score": float(correct)}
 
     return judge_accuracy
@@ -108,11 +117,23 @@ def run_qa(
             asked += 1
             memories = dated_memories(conversation, system.search(conversation, question.question, k))
             generated = answer_question(answer_model, question.question, memories)
-            results = run_evaluators(evaluators, {"question": question.question}, {"answer": generated}, {"answer": question.answer})
+            results = run_evaluators(
+                evaluators,
+                {"question": question.question},
+                {"answer": generated},
+                {"answer": question.answer},
+            )
             for metric, score in results.items():
                 scores[question.category][metric].append(score)
             correct = results["judge_accuracy"] == 1.0
-            samples.append({"question": question.question, "gold": question.answer, "generated": generated, "correct": correct})
+            samples.append(
+                {
+                    "question": question.question,
+                    "gold": question.answer,
+                    "generated": generated,
+                    "correct": correct,
+                }
+            )
     system.close()
     overall = defaultdict(list)
     for category_scores in scores.values():
@@ -127,6 +148,8 @@ def run_qa(
         "questions": asked,
         "k": k,
         "overall": {metric: mean(values) for metric, values in overall.items()},
-        "by_category": {QA_CATEGORIES[c]: {m: mean(v) for m, v in s.items()} for c, s in sorted(scores.items())},
+        "by_category": {
+            QA_CATEGORIES[c]: {m: mean(v) for m, v in s.items()} for c, s in sorted(scores.items())
+        },
         "samples": samples[:20],
     }

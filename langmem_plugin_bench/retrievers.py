@@ -79,12 +79,18 @@ class MemoizedEmbeddings(Embeddings):
 class LangMemRetriever:
     """langmem-plugin itself: verbatim turns (infer=False) or the configured memory manager."""
 
-    def __init__(self, name: str, embeddings: MemoizedEmbeddings, *, infer: bool, config: dict[str, Any] | None = None):
+    def __init__(
+        self, name: str, embeddings: MemoizedEmbeddings, *, infer: bool, config: dict[str, Any] | None = None
+    ):
         self.name = name
         self._infer = infer
         self._embedder = embeddings.model
         self._directory = tempfile.TemporaryDirectory(prefix="langmem-locomo-")
-        settings: dict[str, Any] = {"path": self._directory.name, "embedder": {"cache": False}, "graph": {"enabled": infer}}
+        settings: dict[str, Any] = {
+            "path": self._directory.name,
+            "embedder": {"cache": False},
+            "graph": {"enabled": infer},
+        }
         for key, value in (config or {}).items():
             settings[key] = {**settings.get(key, {}), **value} if isinstance(value, dict) else value
         self.memory = Memory(settings, embeddings=embeddings)
@@ -95,7 +101,8 @@ class LangMemRetriever:
                 {
                     "role": "user",
                     "name": turn.speaker,
-                    "content": turn.text + (f" [shares a photo: {turn.image_caption}]" if turn.image_caption else "")
+                    "content": turn.text
+                    + (f" [shares a photo: {turn.image_caption}]" if turn.image_caption else "")
                     if self._infer
                     else turn.render(),
                     "id": turn.dia_id,
@@ -124,7 +131,9 @@ class LangMemRetriever:
         return {
             "system": self.name,
             "infer": self._infer,
-            "manager": type(self.memory.services.manager).__name__ if self._infer else "none (verbatim turns)",
+            "manager": type(self.memory.services.manager).__name__
+            if self._infer
+            else "none (verbatim turns)",
             "llm_model": config.llm.model,
             "vector_backend": config.vector.backend,
             "graph_backend": config.graph.backend if config.graph.enabled else "disabled",
@@ -146,7 +155,11 @@ class DenseRetriever:
     def ingest(self, conversation: Conversation) -> None:
         turns = conversation.turns
         texts = [t.render() for t in turns]
-        self._index[conversation.sample_id] = (self._embeddings.embed_array(texts), texts, [t.dia_id for t in turns])
+        self._index[conversation.sample_id] = (
+            self._embeddings.embed_array(texts),
+            texts,
+            [t.dia_id for t in turns],
+        )
 
     def search(self, conversation: Conversation, query: str, k: int) -> list[RetrievedItem]:
         matrix, texts, ids = self._index[conversation.sample_id]
@@ -185,7 +198,11 @@ class BM25Retriever:
         if not tokens.vocab:
             return []
         documents, scores = retriever.retrieve(tokens, k=min(k, len(texts)), show_progress=False)
-        return [RetrievedItem(texts[i], frozenset([ids[i]])) for i, s in zip(documents[0], scores[0], strict=True) if s > 0]
+        return [
+            RetrievedItem(texts[i], frozenset([ids[i]]))
+            for i, s in zip(documents[0], scores[0], strict=True)
+            if s > 0
+        ]
 
     def close(self) -> None:
         self._index.clear()
@@ -203,7 +220,9 @@ class InMemoryStoreRetriever:
         from langgraph.store.memory import InMemoryStore
 
         self._embedder = embeddings.model
-        self._store = InMemoryStore(index={"dims": len(embeddings.embed_query("probe")), "embed": embeddings, "fields": ["text"]})
+        self._store = InMemoryStore(
+            index={"dims": len(embeddings.embed_query("probe")), "embed": embeddings, "fields": ["text"]}
+        )
 
     def ingest(self, conversation: Conversation) -> None:
         for turn in conversation.turns:

@@ -197,7 +197,10 @@ def recommended_threshold(summaries: list[dict]) -> float:
 
 
 def read_scores(
-    build: Callable[[str], LangMemRetriever], conversations: list[Conversation], systems: tuple[str, ...], k: int
+    build: Callable[[str], LangMemRetriever],
+    conversations: list[Conversation],
+    systems: tuple[str, ...],
+    k: int,
 ) -> dict:
     """Every system in every layout; `build(name)` makes a fresh system (its own store)."""
     layouts = {

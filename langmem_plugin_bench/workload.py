@@ -8,7 +8,18 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 SUBJECTS = ["Alice", "Bob", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana"]
-VERBS = ["visited", "bought", "painted", "cooked", "repaired", "photographed", "sold", "borrowed", "planted", "studied"]
+VERBS = [
+    "visited",
+    "bought",
+    "painted",
+    "cooked",
+    "repaired",
+    "photographed",
+    "sold",
+    "borrowed",
+    "planted",
+    "studied",
+]
 
 
 def make_vocabulary(rng: np.random.Generator, size: int = 3000) -> list[str]:
@@ -26,7 +37,9 @@ def make_sentences(rng: np.random.Generator, count: int, vocabulary: list[str]) 
     ]
 
 
-def low_rank_vectors(rng: np.random.Generator, count: int, dimensions: int = 384, rank: int = 48) -> np.ndarray:
+def low_rank_vectors(
+    rng: np.random.Generator, count: int, dimensions: int = 384, rank: int = 48
+) -> np.ndarray:
     basis = rng.normal(size=(rank, dimensions)).astype(np.float32)
     vectors = rng.normal(size=(count, rank)).astype(np.float32) @ basis
     vectors += 0.05 * rng.normal(size=vectors.shape).astype(np.float32)

@@ -69,7 +69,9 @@ class CachedEmbeddings:
         another model never reads them."""
         scope_key = scope.key()
         identity = f"{self._identity}\x1f"
-        return [f"{scope_key}/{hashlib.sha256((identity + text).encode('utf-8')).hexdigest()}" for text in texts]
+        return [
+            f"{scope_key}/{hashlib.sha256((identity + text).encode('utf-8')).hexdigest()}" for text in texts
+        ]
 
     def embed(self, texts: list[str], scope: Scope, remember: bool = True) -> np.ndarray:
         """Vectors of the texts, cached for `scope` (the scope on whose behalf they are embedded).

@@ -179,7 +179,9 @@ def length_buckets(lengths: list[int], size: int, max_padding: float = 0.25) -> 
     tokens = 0
     for index in sorted(range(len(lengths)), key=lengths.__getitem__):
         length = lengths[index]
-        if current and (len(current) == size or (len(current) + 1) * length > (1 + max_padding) * (tokens + length)):
+        if current and (
+            len(current) == size or (len(current) + 1) * length > (1 + max_padding) * (tokens + length)
+        ):
             buckets.append(current)
             current, tokens = [], 0
         current.append(index)

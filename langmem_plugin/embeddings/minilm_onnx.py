@@ -50,7 +50,9 @@ class _GraphBuilder:
         `initializers` (add_external_initializers)."""
         protos = list(self.constants)
         for name, value in self.initializers.items():
-            tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype), dims=value.shape)
+            tensor = TensorProto(
+                name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype), dims=value.shape
+            )
             tensor.data_location = TensorProto.EXTERNAL
             tensor.external_data.add(key="location", value="in-memory")
             protos.append(tensor)
@@ -69,8 +71,12 @@ def build_graph(weights: EncoderWeights) -> tuple[bytes, dict[str, np.ndarray]]:
     hidden_shape = g.constant("hidden_shape", np.array([0, 0, width], dtype=np.int64))
 
     length = g.op("Slice", g.op("Shape", "input_ids"), one, g.constant("two", np.array([2], dtype=np.int64)))
-    positions = g.op("Slice", g.weight("position_embeddings", weights.position_embeddings), zero, length, zero)
-    hidden = g.op("Add", g.op("Gather", g.weight("word_embeddings", weights.word_embeddings), "input_ids"), positions)
+    positions = g.op(
+        "Slice", g.weight("position_embeddings", weights.position_embeddings), zero, length, zero
+    )
+    hidden = g.op(
+        "Add", g.op("Gather", g.weight("word_embeddings", weights.word_embeddings), "input_ids"), positions
+    )
     hidden = g.op(
         "LayerNormalization",
         hidden,
@@ -92,18 +98,31 @@ def build_graph(weights: EncoderWeights) -> tuple[bytes, dict[str, np.ndarray]]:
         w = {f.name: g.weight(f"layer{index}.{f.name}", getattr(layer, f.name)) for f in fields(EncoderLayer)}
 
         qkv = g.op("Transpose", g.op("Reshape", dense(hidden, w, "qkv"), qkv_shape), perm=[2, 0, 3, 1, 4])
-        query, key, value = (g.op("Squeeze", part, zero) for part in g.op_outputs("Split", qkv, axis=0, num_outputs=3, outputs=3))
+        query, key, value = (
+            g.op("Squeeze", part, zero)
+            for part in g.op_outputs("Split", qkv, axis=0, num_outputs=3, outputs=3)
+        )
         scores = g.op("Add", g.op("MatMul", query, g.op("Transpose", key, perm=[0, 1, 3, 2])), attention_bias)
         context = g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
         context = g.op("Reshape", g.op("Transpose", context, perm=[0, 2, 1, 3]), hidden_shape)
         attended = g.op("Add", dense(context, w, "attention_output"), hidden)
-        hidden = g.op("LayerNormalization", attended, w["attention_norm_weight"], w["attention_norm_bias"], epsilon=eps)
+        hidden = g.op(
+            "LayerNormalization", attended, w["attention_norm_weight"], w["attention_norm_bias"], epsilon=eps
+        )
         output = g.op("Add", dense(g.op("Gelu", dense(hidden, w, "intermediate")), w, "output"), hidden)
-        hidden = g.op("LayerNormalization", output, w["output_norm_weight"], w["output_norm_bias"], epsilon=eps)
+        hidden = g.op(
+            "LayerNormalization", output, w["output_norm_weight"], w["output_norm_bias"], epsilon=eps
+        )
 
-    summed = g.op("ReduceSum", g.op("Mul", hidden, g.op("Unsqueeze", "attention_mask", last)), one, keepdims=0)
+    summed = g.op(
+        "ReduceSum", g.op("Mul", hidden, g.op("Unsqueeze", "attention_mask", last)), one, keepdims=0
+    )
     pooled = g.op("Div", summed, g.op("ReduceSum", "attention_mask", one, keepdims=1))
-    norm = g.op("Max", g.op("ReduceL2", pooled, last, keepdims=1), g.constant("min_norm", np.array(1e-12, dtype=np.float32)))
+    norm = g.op(
+        "Max",
+        g.op("ReduceL2", pooled, last, keepdims=1),
+        g.constant("min_norm", np.array(1e-12, dtype=np.float32)),
+    )
     vectors = g.op("Div", pooled, norm)
 
     graph = helper.make_graph(
@@ -132,7 +151,8 @@ class OnnxEncoder:
         # ONNX Runtime reads these buffers in place: keep them alive as long as the session.
         self._initializers = initializers
         options.add_external_initializers(
-            list(initializers), [onnxruntime.OrtValue.ortvalue_from_numpy(value) for value in initializers.values()]
+            list(initializers),
+            [onnxruntime.OrtValue.ortvalue_from_numpy(value) for value in initializers.values()],
         )
         self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 

@@ -153,7 +153,9 @@ def scope_from(
         value = _lookup(context, mapping.context[key]) if key in mapping.context else None
         if value in (None, "") and key in mapping.configurable:
             value = configurable.get(mapping.configurable[key])
-        scope[key] = None if value == "" else value  # the API server sets configurable user_id "" without auth
+        scope[key] = (
+            None if value == "" else value
+        )  # the API server sets configurable user_id "" without auth
     scope["user_id"] = owner_of(scope["user_id"], configurable)
     if all(value is None for value in scope.values()):
         raise MissingScopeError(

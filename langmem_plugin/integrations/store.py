@@ -136,12 +136,15 @@ async def _held(lock: threading.Lock) -> AsyncIterator[None]:
     finally:
         lock.release()
 
+
 def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False
     pairs = (
-        zip(namespace, path, strict=False) if condition.match_type == "prefix" else zip(reversed(namespace), reversed(path), strict=False)
+        zip(namespace, path, strict=False)
+        if condition.match_type == "prefix"
+        else zip(reversed(namespace), reversed(path), strict=False)
     )
     return all(p == "*" or k == p for k, p in pairs)
 

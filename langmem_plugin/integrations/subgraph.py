@@ -123,7 +123,9 @@ def build_memory_graph(
             writer.submit(thread_id, messages, scope_of(config))
         return {}
 
-    builder = StateGraph(MemoryState, input_schema=MemoryInput, output_schema=MemoryOutput, context_schema=context_schema)
+    builder = StateGraph(
+        MemoryState, input_schema=MemoryInput, output_schema=MemoryOutput, context_schema=context_schema
+    )
     builder.add_node("retrieve", _node("retrieve", memory, retrieve_step))
     builder.add_node("reason", reason)
     builder.add_node("write_back", _node("write_back", memory, write_back_node_step))

@@ -31,7 +31,9 @@ RunContext = ToolRuntime[Any, Any]
 
 def _scope(runtime: ToolRuntime | None, mapping: ScopeMapping | None = None) -> dict[str, str | None]:
     if runtime is None:
-        raise MissingScopeError("memory tools take their scope from the agent run (context or configurable); none was given")
+        raise MissingScopeError(
+            "memory tools take their scope from the agent run (context or configurable); none was given"
+        )
     # scope_from raises MissingScopeError for a run without any scope id: a by-id call without
     # ids would reach any scope, so a tool must never make one
     return scope_from(runtime.context, runtime.config, mapping)

@@ -111,17 +111,35 @@ def _log_dumped(services: MemoryServices, events: list[HistoryEvent], dumped: li
         services.kv.put_many(SCOPE_INDEX, scope_index_entries(added))
 
 
-def history_event(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> HistoryEvent:
+def history_event(
+    kind: EventType,
+    record: MemoryRecord,
+    actor: str,
+    old: str | None,
+    new: str | None,
+    at: datetime,
+    sources: list[SourceRef] | None = None,
+) -> HistoryEvent:
     return HistoryEvent.model_validate(_event_fields(kind, record, actor, old, new, at, sources))
 
 
 def added_events(records: list[MemoryRecord], actor: str, at: datetime) -> list[HistoryEvent]:
     """`history_event(ADD, ...)` of each new record, validated in one call (a batch costs about
     half as much per event as one call each)."""
-    return _EVENTS.validate_python([_event_fields(EventType.ADD, r, actor, None, r.text, at) for r in records])
+    return _EVENTS.validate_python(
+        [_event_fields(EventType.ADD, r, actor, None, r.text, at) for r in records]
+    )
 
 
-def _event_fields(kind: EventType, record: MemoryRecord, actor: str, old: str | None, new: str | None, at: datetime, sources: list[SourceRef] | None = None) -> dict[str, Any]:
+def _event_fields(
+    kind: EventType,
+    record: MemoryRecord,
+    actor: str,
+    old: str | None,
+    new: str | None,
+    at: datetime,
+    sources: list[SourceRef] | None = None,
+) -> dict[str, Any]:
     return {
         "memory_id": record.id,
         "event": kind,
@@ -148,7 +166,9 @@ def audited_write(services: MemoryServices, events: list[HistoryEvent]) -> Itera
     entry = {"written_at": time.time(), "events": dumped}
     finished = services.finished_journal.take()
     try:
-        services.kv.put_many(SCOPE_INDEX, {key: entry, **scope_index_entries(_added(events))}, remove=finished)
+        services.kv.put_many(
+            SCOPE_INDEX, {key: entry, **scope_index_entries(_added(events))}, remove=finished
+        )
     except BaseException:
         services.finished_journal.give_back(finished)
         raise
@@ -180,7 +200,10 @@ def _journal_entries(services: MemoryServices) -> list[tuple[str, str, dict[str,
     """Every journal entry as (namespace, key, entry), format 1's included (only on open and on
     purge: the journal is read whole)."""
     found = []
-    for namespace, keys in ((LEGACY_JOURNAL, services.kv.keys(LEGACY_JOURNAL)), (SCOPE_INDEX, journal_keys(services))):
+    for namespace, keys in (
+        (LEGACY_JOURNAL, services.kv.keys(LEGACY_JOURNAL)),
+        (SCOPE_INDEX, journal_keys(services)),
+    ):
         found += [(namespace, key, entry) for key, entry in services.kv.get_many(namespace, keys).items()]
     return found
 
@@ -199,7 +222,9 @@ def erase_journal(services: MemoryServices, scope: Scope, namespace: str) -> Non
             services.kv.delete_many(namespace, [key])
 
 
-def _settle(services: MemoryServices, namespace: str, key: str, entry: dict[str, Any], in_flight_seconds: float) -> None:
+def _settle(
+    services: MemoryServices, namespace: str, key: str, entry: dict[str, Any], in_flight_seconds: float
+) -> None:
     events = [HistoryEvent.model_validate(e) for e in entry["events"]]
     stored = {r.id: r for r in services.vector.get(list(dict.fromkeys(e.memory_id for e in events)))}
     committed = [e for e in events if _write_committed(e, stored.get(e.memory_id))]
@@ -209,7 +234,9 @@ def _settle(services: MemoryServices, namespace: str, key: str, entry: dict[str,
     # the index entries filed with the journal entry for memories that are not stored (a memory
     # another write stored under the same id, a retry's, keeps the entries filing it)
     kept = set(stored)
-    never_stored = [k for k, run in scope_index_entries(_added(events)).items() if kept.isdisjoint(run["memories"])]
+    never_stored = [
+        k for k, run in scope_index_entries(_added(events)).items() if kept.isdisjoint(run["memories"])
+    ]
     if namespace == SCOPE_INDEX:
         services.kv.put_many(SCOPE_INDEX, {}, remove=[*never_stored, key])
     else:

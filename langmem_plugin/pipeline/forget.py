@@ -63,7 +63,11 @@ def scope_keyed_entries(services: MemoryServices, namespace: str, scope: Scope) 
         candidates = services.kv.keys(namespace)
     else:
         user = f"user_id={encode_scope_id(scope.user_id)}"
-        candidates = [*services.kv.get_many(namespace, [user]), *services.kv.keys(namespace, user + "|"), *services.kv.keys(namespace, user + "/")]
+        candidates = [
+            *services.kv.get_many(namespace, [user]),
+            *services.kv.keys(namespace, user + "|"),
+            *services.kv.keys(namespace, user + "/"),
+        ]
     return [key for key in candidates if scope.matches(scope_of_key(key))]
 
 
@@ -73,7 +77,11 @@ def indexed_memories(services: MemoryServices, scope: Scope) -> dict[str, Scope]
     field = next(f for f in _SELECTIVITY if f in ids)
     prefix = scope_index_prefixes(Scope(**{field: ids[field]}))[0]
     entries = services.kv.get_many(SCOPE_INDEX, services.kv.keys(SCOPE_INDEX, prefix))
-    return {memory_id: owner for memory_id, owner in indexed_scopes(entries, prefix).items() if scope.matches(owner)}
+    return {
+        memory_id: owner
+        for memory_id, owner in indexed_scopes(entries, prefix).items()
+        if scope.matches(owner)
+    }
 
 
 def users_within(services: MemoryServices, scope: Scope, purge: bool) -> set[str | None]:
@@ -184,7 +192,9 @@ def _erase_scope_index(
     services: MemoryServices, namespace: str, scope: Scope, memories: dict[str, Scope]
 ) -> None:
     # a key is named after one memory (format 1) or after the first of its run: both are here
-    keys = [prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)]
+    keys = [
+        prefix + memory_id for memory_id, owner in memories.items() for prefix in scope_index_prefixes(owner)
+    ]
     services.kv.delete_many(namespace, keys)
     erase_journal(services, scope, namespace)
 

@@ -61,12 +61,24 @@ _OPERATIONS = TypeAdapter(list[MemoryOperation])
 _STORING = (EventType.ADD, EventType.UPDATE)  # decisions whose memory gets the fact's relations
 
 
-def new_record(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime) -> MemoryRecord:
+def new_record(
+    memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime
+) -> MemoryRecord:
     valid_from = min(s.timestamp for s in sources) if sources else now
-    return MemoryRecord.model_validate(_new_record_fields(memory_id, text, scope, metadata, sources, valid_from, now))
+    return MemoryRecord.model_validate(
+        _new_record_fields(memory_id, text, scope, metadata, sources, valid_from, now)
+    )
 
 
-def _new_record_fields(memory_id: str, text: str, scope: Scope, metadata: dict, sources: list, valid_from: datetime, now: datetime) -> dict:
+def _new_record_fields(
+    memory_id: str,
+    text: str,
+    scope: Scope,
+    metadata: dict,
+    sources: list,
+    valid_from: datetime,
+    now: datetime,
+) -> dict:
     """A new memory's fields; `valid_from` is its earliest source's time (now without a source)."""
     return {
         "id": memory_id,
@@ -277,16 +289,22 @@ def _plan(
         neighbours = [_neighbours(services, scope, facts[i], vectors[i]) for i in undecided]
         answers = services.manager.reconcile([facts[i] for i in undecided], neighbours, scope)
         if len(answers) != len(undecided):
-            raise LangMemError(f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts")
+            raise LangMemError(
+                f"{services.manager.name} returned {len(answers)} decisions for {len(undecided)} facts"
+            )
         shown = {n.memory.id for candidates in neighbours for n in candidates}  # what the manager saw
         for index, decision in zip(undecided, answers, strict=True):
             if any(t.id not in shown for t in decision.targets()):
                 raise LangMemError(f"{services.manager.name} chose a memory it was not shown")
             if decision.event in (EventType.NOOP, EventType.UPDATE) and decision.target is None:
-                raise LangMemError(f"{services.manager.name} answered {decision.event.value} without a target")
+                raise LangMemError(
+                    f"{services.manager.name} answered {decision.event.value} without a target"
+                )
             decided[index] = decision
             if facts[index].forget and decision.event is not EventType.DELETE:
-                decided[index] = Decision(EventType.DELETE)  # the words of a request to forget are never stored
+                decided[index] = Decision(
+                    EventType.DELETE
+                )  # the words of a request to forget are never stored
     decisions = [decided[index] for index in range(len(facts))]
     memory_ids = [str(uuid.uuid4()) if d.target is None else d.target.id for d in decisions]
     plan = [
@@ -295,7 +313,9 @@ def _plan(
     ]
     # relations of an own memory are extracted again: the failed try may have died before writing them
     storing = [(p.fact, p.memory_id) for p in plan if p.own or p.decision.event in _STORING]
-    relations = services.manager.extract_relations(storing, scope) if services.graph is not None and storing else []
+    relations = (
+        services.manager.extract_relations(storing, scope) if services.graph is not None and storing else []
+    )
     return plan, relations
 
 
@@ -359,7 +379,12 @@ def _apply(
         elif target is not None and event is EventType.UPDATE:
             text = decision.text or fact.text
             updated = target.model_copy(
-                update={"text": text, "hash": content_hash(text), "updated_at": now, "sources": _merge_sources(target.sources, fact.sources)}
+                update={
+                    "text": text,
+                    "hash": content_hash(text),
+                    "updated_at": now,
+                    "sources": _merge_sources(target.sources, fact.sources),
+                }
             )
             write_new_records()
             close = partial(_close_relations, [updated.id], fact_time)
@@ -371,10 +396,14 @@ def _apply(
                 services.vector.replace(updated, item.vector)
             current[updated.id] = updated
             rewritten.add(updated.id)
-            operations.append(MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text))
+            operations.append(
+                MemoryOperation(event=EventType.UPDATE, memory=updated, previous_text=target.text)
+            )
         else:  # ADD (a NOOP or UPDATE names a target: `_plan` checks it)
             record_metadata = {"event_date": fact.event_date, **metadata} if fact.event_date else metadata
-            text = fact.text if taken else (decision.text or fact.text)  # a merged text was meant for the target
+            text = (
+                fact.text if taken else (decision.text or fact.text)
+            )  # a merged text was meant for the target
             record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now)
             for contradicted in decision.also_invalidate:
                 old = current.get(contradicted.id, contradicted)
@@ -394,7 +423,9 @@ def _apply(
     stored = {op.memory.id for op in operations if op.event in _STORING} | related
     relations = [replace(r, memory_id=renamed.get(r.memory_id, r.memory_id)) for r in relations]
     if services.graph is not None and relations:
-        matched = _match_known_entities(services, services.graph, scope, [r for r in relations if r.memory_id in stored])
+        matched = _match_known_entities(
+            services, services.graph, scope, [r for r in relations if r.memory_id in stored]
+        )
         kept = with_relation_ids(matched, now)
         add = partial(_add_relations, scope, kept)
         call.follow_ups.append(GraphFollowUp([], _always, add))  # every vector write of the call is stored
@@ -502,7 +533,9 @@ def _retire(
         audited_write(services, events),
     ):
         services.vector.delete(ids)
-    operations.extend(MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records)
+    operations.extend(
+        MemoryOperation(event=EventType.DELETE, memory=r, previous_text=r.text) for r in records
+    )
 
 
 def _invalidate(
@@ -517,7 +550,13 @@ def _invalidate(
     closed = old.model_copy(update={"valid_to": at, "updated_at": call.now})
     event = history_event(EventType.INVALIDATE, closed, actor, old.text, None, call.now, sources)
     with (
-        _followed_by(services, call, [old.id], partial(_rewritten_at, call.now), partial(_close_relations, [old.id], at)),
+        _followed_by(
+            services,
+            call,
+            [old.id],
+            partial(_rewritten_at, call.now),
+            partial(_close_relations, [old.id], at),
+        ),
         audited_write(services, [event]),
     ):
         services.vector.replace(closed)

@@ -20,7 +20,14 @@ from ..records import ConversationMessage, new_uuids, utc_now
 from ..storable import check_encodable
 from .validation import check_text
 
-_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "ai": "assistant", "system": "system", "tool": "tool"}
+_ROLES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+}
 _MESSAGES = TypeAdapter(list[ConversationMessage])
 
 
@@ -32,19 +39,25 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
         try:
             moment = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            raise ValueOutOfRangeError(f"{what} {value!r} is not a representable epoch time (years 1-9999)") from exc
+            raise ValueOutOfRangeError(
+                f"{what} {value!r} is not a representable epoch time (years 1-9999)"
+            ) from exc
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
             raise InvalidInputError(f"{what} {value!r} is not an ISO-8601 date/time") from exc
     else:
-        raise InvalidInputError(f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}")
+        raise InvalidInputError(
+            f"{what} must be a datetime, ISO string or epoch seconds, got {type(value).__name__}"
+        )
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
         datetime.fromtimestamp(moment.timestamp(), tz=UTC)  # the tiers store epoch seconds
     except (OverflowError, OSError, ValueError) as exc:
-        raise ValueOutOfRangeError(f"{what} {value!r} is outside the storable range (years 1-9999 UTC)") from exc
+        raise ValueOutOfRangeError(
+            f"{what} {value!r} is outside the storable range (years 1-9999 UTC)"
+        ) from exc
     return moment
 
 
@@ -69,7 +82,9 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
             "text": content_text(message["content"], f"message {index}"),
             "timestamp": message.get("timestamp", message.get("created_at")),
         }
-    raise InvalidInputError(f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}")
+    raise InvalidInputError(
+        f"message {index}: expected str, dict or LangChain message, got {type(message).__name__}"
+    )
 
 
 # What add() takes: a text, one message (a role/content dict or a LangChain message), or a list of them.
@@ -96,7 +111,9 @@ def normalize_messages(
     if not isinstance(messages, Sequence) or not messages:
         raise EmptyContentError("no messages given")
     if len(messages) > limits.max_messages:
-        raise InputTooLargeError(f"{len(messages)} messages exceed the limit of {limits.max_messages} per call")
+        raise InputTooLargeError(
+            f"{len(messages)} messages exceed the limit of {limits.max_messages} per call"
+        )
     batch = uuid.uuid4().hex[:12]
     default_timestamp = default_timestamp or utc_now()
     normalized = []
@@ -107,7 +124,9 @@ def normalize_messages(
         fields = _fields(raw, index)
         role = _ROLES.get(str(fields.get("role") or "user").lower())
         if role is None:
-            raise InvalidInputError(f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}")
+            raise InvalidInputError(
+                f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}"
+            )
         text = fields["text"]
         if not text.strip() and role not in SPEAKER_ROLES:
             continue

@@ -99,7 +99,11 @@ def _graph_links(
     links anything. A memory linked to several named entities combines them as independent
     evidence. Best (most specific, then newest) first.
     """
-    if services.graph is None or not services.config.search.graph_weight or not services.graph.may_have_entities(scope):
+    if (
+        services.graph is None
+        or not services.config.search.graph_weight
+        or not services.graph.may_have_entities(scope)
+    ):
         return {}
     words = [w.strip("'") for w in _QUERY_WORD.findall(query)]
     spans = {" ".join(words[i : i + n]) for n in (1, 2, 3) for i in range(len(words) - n + 1)}
@@ -130,6 +134,8 @@ def _graph_links(
             miss[memory_id] = miss.get(memory_id, 1.0) * (1.0 - specificity[entity_id])
     for relation in hood.relations:
         if relation.memory_id in miss:
-            newest[relation.memory_id] = max(newest.get(relation.memory_id, relation.valid_from), relation.valid_from)
+            newest[relation.memory_id] = max(
+                newest.get(relation.memory_id, relation.valid_from), relation.valid_from
+            )
     ordered = sorted(miss, key=lambda m: (miss[m], -newest[m].timestamp()))
     return {m: 1.0 - miss[m] for m in ordered}

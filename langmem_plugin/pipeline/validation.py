@@ -54,7 +54,9 @@ def check_scope(limits: LimitsConfig, user_id: Any = None, agent_id: Any = None,
             "(MemoryStore); choose another user id"
         )
     if all(v is None for v in ids.values()):
-        raise MissingScopeError("give at least one of user_id, agent_id or run_id: every memory belongs to a scope")
+        raise MissingScopeError(
+            "give at least one of user_id, agent_id or run_id: every memory belongs to a scope"
+        )
     return Scope(**ids)
 
 
@@ -90,7 +92,9 @@ def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataVal
     clean: dict[str, MetadataValue] = {}
     for key, value in metadata.items():
         if not isinstance(key, str) or not KEY_PATTERN.match(key):
-            raise InvalidMetadataError(f"metadata key {key!r} must be a string of letters, digits, '_' or '-'")
+            raise InvalidMetadataError(
+                f"metadata key {key!r} must be a string of letters, digits, '_' or '-'"
+            )
         check_int_range(value, f"metadata value for {key!r}", InvalidMetadataError)
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InvalidMetadataError(

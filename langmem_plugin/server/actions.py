@@ -195,7 +195,9 @@ class MemoryActions:
         done = hand_off(self.services, originals, target, self.caller.principal)
         self._log("handoff_out", by_owner(originals, target))
         self._log("handoff_in", {target: [op.memory.id for op in done]})
-        results = [{**op.to_dict(), "from": original.id} for op, original in zip(done, originals, strict=True)]
+        results = [
+            {**op.to_dict(), "from": original.id} for op, original in zip(done, originals, strict=True)
+        ]
         return {"results": results}
 
     # -- profiles -------------------------------------------------------------------------------

@@ -156,7 +156,12 @@ class VectorStoreContract:
         """Every backend's search is `relevance.rank` of the candidates it finds (the embedded one
         computes it over arrays): the same hits in the same order, each field equal bit for bit."""
         texts = [
-            "alice kept a maple", "yes, twice", "alice kept a cello", "a tiger", "dogs kept", "the harbor"
+            "alice kept a maple",
+            "yes, twice",
+            "alice kept a cello",
+            "a tiger",
+            "dogs kept",
+            "the harbor",
         ]
         minutes = [0, 1, 2, 3, 200, 400]  # the last two are no one's neighbouring turns
         items = [

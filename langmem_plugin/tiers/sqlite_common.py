@@ -25,7 +25,9 @@ def typed_sqlite_error(exc: sqlite3.Error, where: Any) -> BackendError:
     name = getattr(exc, "sqlite_errorname", None) or ""
     message = str(exc)
     if name.startswith(_CORRUPTION_CODES) or "malformed" in message or "not a database" in message:
-        return StoreCorruptedError(f"{where} is damaged ({message}); restore the memory directory from a backup")
+        return StoreCorruptedError(
+            f"{where} is damaged ({message}); restore the memory directory from a backup"
+        )
     return BackendError(f"{where}: {message}")
 
 
@@ -45,7 +47,11 @@ def raise_typed_sqlite_errors(cls: _Class) -> _Class:
 
     methods: dict[str, Callable] = {}
     for klass in reversed(cls.__mro__[:-1]):  # inherited methods too, the class's own winning
-        methods.update((n, a) for n, a in vars(klass).items() if callable(a) and (n == "__init__" or not n.startswith("_")))
+        methods.update(
+            (n, a)
+            for n, a in vars(klass).items()
+            if callable(a) and (n == "__init__" or not n.startswith("_"))
+        )
     for name, method in methods.items():
         setattr(cls, name, wrap(method))
     return cls
@@ -66,7 +72,9 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     if path.is_dir():
         raise StorePathError(f"{path} is a directory, expected a SQLite database file")
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")

@@ -53,7 +53,9 @@ def _check_decision(decision: FactDecision, fact: Fact, existing: int) -> None:
     if fact.forget and decision.action != "DELETE":
         raise InvalidAnswerError(f"{where} is a FORGET request: answer DELETE with the ids of what it names")
     if decision.action == "DELETE" and not fact.forget:
-        raise InvalidAnswerError(f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE")
+        raise InvalidAnswerError(
+            f"{where}: DELETE answers FORGET requests only; a contradiction is INVALIDATE"
+        )
     if decision.action == "ADD":
         return  # ids given with an ADD act on nothing
     fewest, most = _TARGETS[decision.action]

@@ -70,7 +70,11 @@ class Prompts:
 
     def extraction(self, procedural: bool) -> str:
         base = self.agent_facts if procedural else self.user_facts
-        return base + (f"\n\nAdditional instructions:\n{self.custom_extraction}" if self.custom_extraction else "")
+        return base + (
+            f"\n\nAdditional instructions:\n{self.custom_extraction}" if self.custom_extraction else ""
+        )
 
     def reconciliation(self) -> str:
-        return self.reconcile + (f"\n\nAdditional instructions:\n{self.custom_update}" if self.custom_update else "")
+        return self.reconcile + (
+            f"\n\nAdditional instructions:\n{self.custom_update}" if self.custom_update else ""
+        )

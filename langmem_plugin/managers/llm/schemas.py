@@ -21,7 +21,9 @@ class ExtractedFact(BaseModel):
     )
     source_message_ids: list[str] = Field(description="ids of the messages the fact came from")
     date: str | None = Field(
-        default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="the absolute date it refers to: 2024-05-31"
+        default=None,
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        description="the absolute date it refers to: 2024-05-31",
     )
     forget: bool = Field(default=False, description="true when the speaker asks to forget it (never stored)")
     relations: list[FactRelation] = Field(

@@ -62,12 +62,15 @@ def _problem(error: ValueError) -> str:
     `location: message`, without pydantic's links to its documentation."""
     if isinstance(error, ValidationError):
         return "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'the answer'}: {e['msg']}" for e in error.errors(include_url=False)
+            f"{'.'.join(map(str, e['loc'])) or 'the answer'}: {e['msg']}"
+            for e in error.errors(include_url=False)
         )
     return " ".join(str(error).split())
 
 
-StructuredOutputMode = Literal["auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"]
+StructuredOutputMode = Literal[
+    "auto", "json_schema", "function_calling", "json_mode", "json_object_schema", "prompt"
+]
 
 
 class StructuredCaller:
@@ -98,7 +101,8 @@ class StructuredCaller:
         options = {} if self._mode == "auto" else {"method": self._mode}
         # with include_raw=True the answer is a dict: {"raw", "parsed", "parsing_error"}
         result = cast(
-            dict[str, Any], self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages)
+            dict[str, Any],
+            self.model.with_structured_output(schema, include_raw=True, **options).invoke(messages),
         )
         raw = result["raw"]
         parsed = result.get("parsed")
@@ -114,8 +118,12 @@ class StructuredCaller:
                 return self._native(messages, schema)
             except Exception as exc:  # any refusal of structured output
                 if self._mode != "auto":
-                    raise LLMCallError(f"{self._identity} failed with structured output {self._mode!r}: {exc}") from exc
-                logger.warning("%s: no native structured output (%s); asking for JSON in the prompt", self._identity, exc)
+                    raise LLMCallError(
+                        f"{self._identity} failed with structured output {self._mode!r}: {exc}"
+                    ) from exc
+                logger.warning(
+                    "%s: no native structured output (%s); asking for JSON in the prompt", self._identity, exc
+                )
                 self._mode = "prompt"
         try:
             return _text(self.model.invoke(messages)), None
@@ -123,14 +131,21 @@ class StructuredCaller:
             raise LLMCallError(f"calling {self._identity} failed: {exc}") from exc
 
     def __call__(
-        self, scope: Scope, system: str, user: str, schema: type[T], validate: Callable[[T], None] | None = None
+        self,
+        scope: Scope,
+        system: str,
+        user: str,
+        schema: type[T],
+        validate: Callable[[T], None] | None = None,
     ) -> T:
         """Ask for a `schema` answer on behalf of `scope`; cached answers are keyed `<scope key>/<hash>`,
         so a purge of the scope finds and erases them (they hold the scope's facts)."""
         schema_json = json.dumps(schema.model_json_schema())
         instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{schema_json}"
         messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
-        digest = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()).hexdigest()
+        digest = hashlib.sha256(
+            f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()
+        ).hexdigest()
         key = f"{scope.key()}/{digest}"
         if self._cache is not None:
             cached = self._cache.get(LLM_ANSWERS, key)

@@ -169,7 +169,9 @@ def states_something(clause: str, min_words: int) -> bool:
     ):
         return False  # "it's my birthday" stays
     words = [w.lower() for w in WORD.findall(spelt_out)]
-    content = [w for w in words if w not in FILLERS and w not in STOPWORDS and w not in ("am", "that", "about")]
+    content = [
+        w for w in words if w not in FILLERS and w not in STOPWORDS and w not in ("am", "that", "about")
+    ]
     if not content or (first_person and all(w in _EMPTY_VERBS for w in content)):
         return False
     return first_person or len(words) >= min_words

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 _WEEKDAYS = [d.lower() for d in calendar.day_name]
-_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBERS = {
+    w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _NUMBERS.update({"a": 1, "an": 1, "a couple of": 2, "couple of": 2})
 
 
@@ -51,18 +53,38 @@ def _weekday(match: re.Match, day: date) -> str:
     return f"on {calendar.day_name[moment.weekday()]} {format_day(moment)}"
 
 
-_NUMBER_WORDS = r"\d+|a couple of|couple of|an?|" + "|".join(w for w in _NUMBERS if " " not in w and len(w) > 2)
+_NUMBER_WORDS = r"\d+|a couple of|couple of|an?|" + "|".join(
+    w for w in _NUMBERS if " " not in w and len(w) > 2
+)
 _RULES: list[tuple[re.Pattern, Callable[[re.Match, date], str]]] = [
-    (re.compile(r"\bthe day before yesterday\b", re.I), lambda m, d: f"on {format_day(d - timedelta(days=2))}"),
+    (
+        re.compile(r"\bthe day before yesterday\b", re.I),
+        lambda m, d: f"on {format_day(d - timedelta(days=2))}",
+    ),
     (re.compile(r"\bthe day after tomorrow\b", re.I), lambda m, d: f"on {format_day(d + timedelta(days=2))}"),
     (re.compile(r"\byesterday\b", re.I), lambda m, d: f"on {format_day(d - timedelta(days=1))}"),
     (re.compile(r"\btomorrow\b", re.I), lambda m, d: f"on {format_day(d + timedelta(days=1))}"),
     (re.compile(r"\b(?:today|tonight)\b", re.I), lambda m, d: f"on {format_day(d)}"),
-    (re.compile(r"\bthis (?P<part>morning|afternoon|evening)\b", re.I), lambda m, d: f"on the {m['part'].lower()} of {format_day(d)}"),
-    (re.compile(r"\blast weekend\b", re.I), lambda m, d: f"on the weekend of {format_day(_week_start(d) - timedelta(days=2))}"),
-    (re.compile(r"\bthis weekend\b", re.I), lambda m, d: f"on the weekend of {format_day(_week_start(d) + timedelta(days=5))}"),
-    (re.compile(r"\blast week\b", re.I), lambda m, d: f"in the week of {format_day(_week_start(d) - timedelta(weeks=1))}"),
-    (re.compile(r"\bnext week\b", re.I), lambda m, d: f"in the week of {format_day(_week_start(d) + timedelta(weeks=1))}"),
+    (
+        re.compile(r"\bthis (?P<part>morning|afternoon|evening)\b", re.I),
+        lambda m, d: f"on the {m['part'].lower()} of {format_day(d)}",
+    ),
+    (
+        re.compile(r"\blast weekend\b", re.I),
+        lambda m, d: f"on the weekend of {format_day(_week_start(d) - timedelta(days=2))}",
+    ),
+    (
+        re.compile(r"\bthis weekend\b", re.I),
+        lambda m, d: f"on the weekend of {format_day(_week_start(d) + timedelta(days=5))}",
+    ),
+    (
+        re.compile(r"\blast week\b", re.I),
+        lambda m, d: f"in the week of {format_day(_week_start(d) - timedelta(weeks=1))}",
+    ),
+    (
+        re.compile(r"\bnext week\b", re.I),
+        lambda m, d: f"in the week of {format_day(_week_start(d) + timedelta(weeks=1))}",
+    ),
     (re.compile(r"\bthis week\b", re.I), lambda m, d: f"in the week of {format_day(_week_start(d))}"),
     (re.compile(r"\blast month\b", re.I), lambda m, d: f"in {_month(d, -1)}"),
     (re.compile(r"\bnext month\b", re.I), lambda m, d: f"in {_month(d, 1)}"),

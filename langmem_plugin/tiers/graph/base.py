@@ -58,7 +58,10 @@ def with_relation_ids(mentions: list[RelationMention], written_at: datetime) -> 
         )
         for m in mentions
     )
-    return [replace(m, id=relation_id) for m, relation_id in zip(mentions, derived_uuids("relation", keys), strict=True)]
+    return [
+        replace(m, id=relation_id)
+        for m, relation_id in zip(mentions, derived_uuids("relation", keys), strict=True)
+    ]
 
 
 @runtime_checkable

@@ -36,7 +36,9 @@ def _scope_condition(variable: str, scope_filter: dict[str, str]) -> str:
 def _validity(variable: str, as_of: datetime | None) -> str:
     if as_of is None:
         return f"{variable}.valid_to IS NULL"
-    return f"{variable}.valid_from <= $as_of AND ({variable}.valid_to IS NULL OR {variable}.valid_to > $as_of)"
+    return (
+        f"{variable}.valid_from <= $as_of AND ({variable}.valid_to IS NULL OR {variable}.valid_to > $as_of)"
+    )
 
 
 def _relation(record) -> Relation:
@@ -91,7 +93,9 @@ class Neo4jGraphStore(ServerBackend):
         try:
             import neo4j
         except ImportError as exc:
-            raise ConfigurationError("the neo4j graph backend needs: pip install 'langmem-plugin[neo4j]'") from exc
+            raise ConfigurationError(
+                "the neo4j graph backend needs: pip install 'langmem-plugin[neo4j]'"
+            ) from exc
         self.backend_address = server_address(uri)
         self.backend_secrets = (password,) if password else ()
         self._driver = neo4j.GraphDatabase.driver(
@@ -179,7 +183,9 @@ class Neo4jGraphStore(ServerBackend):
 
     def entities(self, scope: Scope) -> list[Entity]:
         scope.required_filter()
-        records = self._run("MATCH (e:LangmemEntity {scope_key: $scope_key}) RETURN e ORDER BY e.name", scope_key=scope.key())
+        records = self._run(
+            "MATCH (e:LangmemEntity {scope_key: $scope_key}) RETURN e ORDER BY e.name", scope_key=scope.key()
+        )
         return [_entity(r["e"]) for r in records]
 
     def may_have_entities(self, scope: Scope) -> bool:
@@ -188,7 +194,9 @@ class Neo4jGraphStore(ServerBackend):
         scope.required_filter()
         return True
 
-    def neighbourhood(self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None) -> Neighbourhood:
+    def neighbourhood(
+        self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
+    ) -> Neighbourhood:
         scope_filter = scope.required_filter()
         if hops not in (1, 2):
             raise InvalidInputError(f"hops must be 1 or 2, got {hops!r}")
@@ -209,7 +217,9 @@ class Neo4jGraphStore(ServerBackend):
         entity_ids = sorted({i for i in walk[0]["ids"] if i is not None}) if walk else []
         if not entity_ids:
             return Neighbourhood(entities=[], relations=[])
-        entities = self._run("MATCH (e:LangmemEntity) WHERE e.id IN $ids RETURN e ORDER BY e.name", ids=entity_ids)
+        entities = self._run(
+            "MATCH (e:LangmemEntity) WHERE e.id IN $ids RETURN e ORDER BY e.name", ids=entity_ids
+        )
         relations = self._run(
             "MATCH (s:LangmemEntity)-[r:LANGMEM_RELATION]->(t:LangmemEntity) "
             "WHERE s.id IN $ids AND t.id IN $ids "
@@ -219,12 +229,20 @@ class Neo4jGraphStore(ServerBackend):
             ids=entity_ids,
             **parameters,
         )
-        return Neighbourhood(entities=[_entity(e["e"]) for e in entities], relations=[_relation(r) for r in relations])
+        return Neighbourhood(
+            entities=[_entity(e["e"]) for e in entities], relations=[_relation(r) for r in relations]
+        )
 
     def delete_scope(self, scope: Scope) -> None:
         scope_filter = scope.required_filter()
-        self._run(f"MATCH ()-[r:LANGMEM_RELATION]->() WHERE {_scope_condition('r', scope_filter)} DELETE r", **scope_filter)
-        self._run(f"MATCH (e:LangmemEntity) WHERE {_scope_condition('e', scope_filter)} DETACH DELETE e", **scope_filter)
+        self._run(
+            f"MATCH ()-[r:LANGMEM_RELATION]->() WHERE {_scope_condition('r', scope_filter)} DELETE r",
+            **scope_filter,
+        )
+        self._run(
+            f"MATCH (e:LangmemEntity) WHERE {_scope_condition('e', scope_filter)} DETACH DELETE e",
+            **scope_filter,
+        )
 
     def erase_deleted(self) -> None:
         """Deleted nodes and relationships are gone from every query at once; the server's

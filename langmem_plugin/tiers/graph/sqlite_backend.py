@@ -51,7 +51,9 @@ CREATE INDEX IF NOT EXISTS relations_target ON relations (target_id);
 CREATE INDEX IF NOT EXISTS relations_memory ON relations (memory_id);
 """
 
-_RELATION_COLUMNS = "id, user_id, agent_id, run_id, source_id, relation, target_id, memory_id, valid_from, valid_to"
+_RELATION_COLUMNS = (
+    "id, user_id, agent_id, run_id, source_id, relation, target_id, memory_id, valid_from, valid_to"
+)
 _ENTITY_COLUMNS = "id, user_id, agent_id, run_id, name, normalized_name, type, created_at"
 
 
@@ -181,7 +183,9 @@ class SQLiteGraphStore(ManifestRow):
             return []
         with self._lock, write_transaction(self._conn):
             rows = self._memory_relation_rows(memory_ids, open_only=True)
-            self._conn.executemany("UPDATE relations SET valid_to = ? WHERE id = ?", [(to_epoch(at), r[0]) for r in rows])
+            self._conn.executemany(
+                "UPDATE relations SET valid_to = ? WHERE id = ?", [(to_epoch(at), r[0]) for r in rows]
+            )
         return [_relation(r).model_copy(update={"valid_to": at}) for r in rows]
 
     def delete_memory_relations(self, memory_ids: list[str]) -> None:
@@ -232,7 +236,7 @@ class SQLiteGraphStore(ManifestRow):
                 f"""
                 WITH RECURSIVE walk(entity_id, depth) AS (
                     SELECT e.id, 0 FROM entities e
-                    WHERE {clause} AND e.normalized_name IN ({','.join('?' * len(normalized))})
+                    WHERE {clause} AND e.normalized_name IN ({",".join("?" * len(normalized))})
                     UNION
                     SELECT CASE WHEN r.source_id = w.entity_id THEN r.target_id ELSE r.source_id END,
                            w.depth + 1
@@ -257,7 +261,9 @@ class SQLiteGraphStore(ManifestRow):
                 "ORDER BY r.valid_from",
                 (*entity_ids, *entity_ids, *relation_params, *validity_params),
             ).fetchall()
-        return Neighbourhood(entities=[_entity(e) for e in entities], relations=[_relation(r) for r in relations])
+        return Neighbourhood(
+            entities=[_entity(e) for e in entities], relations=[_relation(r) for r in relations]
+        )
 
     def delete_scope(self, scope: Scope) -> None:
         clause, params = scope_clause(scope.required_filter())

@@ -57,7 +57,9 @@ class RedisKeyValueStore(ServerBackend):
         try:
             import redis
         except ImportError as exc:
-            raise ConfigurationError("the redis key-value backend needs: pip install 'langmem-plugin[redis]'") from exc
+            raise ConfigurationError(
+                "the redis key-value backend needs: pip install 'langmem-plugin[redis]'"
+            ) from exc
         self.backend_address = server_address(url)
         try:
             self._client = redis.Redis.from_url(url)

@@ -42,7 +42,9 @@ def require_hnswlib():
     try:
         import hnswlib
     except ImportError as exc:
-        raise ConfigurationError("vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'") from exc
+        raise ConfigurationError(
+            "vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'"
+        ) from exc
     return hnswlib
 
 
@@ -69,7 +71,9 @@ class AnnMaintainer:
     between. It never touches the SQLite connection except through `store_id` under the lock.
     """
 
-    def __init__(self, directory: Path, min_rows: int, ef_search: int, store_lock, store_id: Callable[[], str | None]):
+    def __init__(
+        self, directory: Path, min_rows: int, ef_search: int, store_lock, store_id: Callable[[], str | None]
+    ):
         self._hnswlib = require_hnswlib()
         self._directory = directory
         self._min_rows = min_rows
@@ -77,7 +81,9 @@ class AnnMaintainer:
         self._store_lock = store_lock
         self._store_id = store_id
         self._watched: weakref.WeakValueDictionary[str, DenseIndex] = weakref.WeakValueDictionary()
-        self._saved_rows: dict[str, int] = {}  # rows vouched for by each scope's file, as last saved or loaded
+        self._saved_rows: dict[
+            str, int
+        ] = {}  # rows vouched for by each scope's file, as last saved or loaded
         self._load_tried: weakref.WeakSet[DenseIndex] = weakref.WeakSet()  # each matrix tries its file once
         self._failed: set[str] = set()
         self._generation = 0  # bumped by erase/reset: work started before it is thrown away
@@ -141,7 +147,9 @@ class AnnMaintainer:
         graph_path, meta_path = self._paths(key)
         try:
             with np.load(meta_path, allow_pickle=False) as saved:
-                return _sha256(graph_path) == str(saved["graph_sha256"]) and _all_in(saved["file_labels"], sorted_live)
+                return _sha256(graph_path) == str(saved["graph_sha256"]) and _all_in(
+                    saved["file_labels"], sorted_live
+                )
         except Exception:  # noqa: BLE001 - missing or unreadable: nothing vouches for the other file
             return False
 
@@ -217,7 +225,11 @@ class AnnMaintainer:
         """A fresh graph from the scope's rows, filled in chunks outside the store's lock."""
         with self._store_lock:
             graph = self._hnswlib.Index(space="ip", dim=index.dimensions)
-            graph.init_index(max_elements=len(index) + len(index) // 4 + 1024, ef_construction=HNSW_EF_CONSTRUCTION, M=HNSW_M)
+            graph.init_index(
+                max_elements=len(index) + len(index) // 4 + 1024,
+                ef_construction=HNSW_EF_CONSTRUCTION,
+                M=HNSW_M,
+            )
             index.start_tracking()
         added = []
         start = 0
@@ -258,7 +270,9 @@ class AnnMaintainer:
         for start in range(0, len(rowids), LIVE_CHUNK):
             with graph.lock:
                 _make_room(graph.index, LIVE_CHUNK)
-                graph.index.add_items(vectors[start : start + LIVE_CHUNK], rowids[start : start + LIVE_CHUNK], num_threads=1)
+                graph.index.add_items(
+                    vectors[start : start + LIVE_CHUNK], rowids[start : start + LIVE_CHUNK], num_threads=1
+                )
         with self._store_lock:
             if not self._current(key, index, generation) or index.graph is not graph:
                 return
@@ -289,7 +303,10 @@ class AnnMaintainer:
         graph_path, meta_path = self._paths(key)
         self._directory.mkdir(parents=True, exist_ok=True)
         suffix = f".{os.getpid()}.tmp"
-        graph_tmp, meta_tmp = graph_path.with_name(graph_path.name + suffix), meta_path.with_name(meta_path.name + suffix)
+        graph_tmp, meta_tmp = (
+            graph_path.with_name(graph_path.name + suffix),
+            meta_path.with_name(meta_path.name + suffix),
+        )
         try:
             graph.index.save_index(str(graph_tmp))  # only this thread changes the graph
             file_labels = np.asarray(graph.index.get_ids_list(), dtype=np.int64)
@@ -310,7 +327,10 @@ class AnnMaintainer:
                 graph_tmp.replace(graph_path)
                 meta_tmp.replace(meta_path)
             self._saved_rows[key] = len(labels)
-        except (OSError, RuntimeError) as exc:  # the graph in memory stays usable; a reopen rebuilds or catches up
+        except (
+            OSError,
+            RuntimeError,
+        ) as exc:  # the graph in memory stays usable; a reopen rebuilds or catches up
             log.warning("could not save the ANN index %s: %s", graph_path.name, exc)
         finally:
             graph_tmp.unlink(missing_ok=True)
@@ -332,7 +352,9 @@ class AnnMaintainer:
                     raise ValueError("graph file does not match its description")
                 labels, prints, file_labels = saved["labels"], saved["fingerprints"], saved["file_labels"]
             graph = self._hnswlib.Index(space="ip", dim=index.dimensions)
-            graph.load_index(str(graph_path), max_elements=max(len(file_labels), len(index)) + len(index) // 4 + 1024)
+            graph.load_index(
+                str(graph_path), max_elements=max(len(file_labels), len(index)) + len(index) // 4 + 1024
+            )
         except Exception as exc:  # noqa: BLE001 - whatever makes the files unusable, the index is rebuilt
             log.warning("rebuilding the ANN index %s: %s", graph_path.name, exc)
             self._remove_files(key)
@@ -341,7 +363,11 @@ class AnnMaintainer:
             if not self._current(key, index, generation):
                 return True
             index.adopt(AnnGraph(graph, self._ef_search), labels, prints)
-            index.removed.extend(r for r, p in zip(file_labels.tolist(), index.positions(file_labels.tolist()), strict=True) if p is None)
+            index.removed.extend(
+                r
+                for r, p in zip(file_labels.tolist(), index.positions(file_labels.tolist()), strict=True)
+                if p is None
+            )
             self._saved_rows[key] = len(labels)
             self.loads += 1
         return True

@@ -110,7 +110,19 @@ class DenseIndex:
     @property
     def nbytes(self) -> int:
         """Approximate memory held: the arrays plus the rowid -> position map (about 100 bytes an entry)."""
-        arrays = sum(getattr(self, name).nbytes for name in ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_before", "_after", "_fingerprint"))
+        arrays = sum(
+            getattr(self, name).nbytes
+            for name in (
+                "_matrix",
+                "_rowids",
+                "_valid_from",
+                "_valid_to",
+                "_indexed",
+                "_before",
+                "_after",
+                "_fingerprint",
+            )
+        )
         return arrays + 100 * len(self._position)
 
     def _changed(self, rowids) -> None:
@@ -120,7 +132,9 @@ class DenseIndex:
         if self._touched is not None:
             self._touched.update(rowids)
 
-    def add(self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray) -> None:
+    def add(
+        self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray
+    ) -> None:
         self._changed(rowids.tolist())
         count = len(rowids)
         self._grow(self._size + count)
@@ -177,7 +191,10 @@ class DenseIndex:
         self._changed([rowid])
         if self.graph is not None or self._touched is not None:
             self.removed.append(rowid)
-        for pointers, neighbour in ((self._after, self._before[position]), (self._before, self._after[position])):
+        for pointers, neighbour in (
+            (self._after, self._before[position]),
+            (self._before, self._after[position]),
+        ):
             if neighbour >= 0:
                 pointers[neighbour] = -1
         last = self._size - 1
@@ -187,7 +204,10 @@ class DenseIndex:
                 array = getattr(self, name)
                 array[position] = array[last]
             self._position[moved] = position
-            for pointers, neighbour in ((self._after, self._before[position]), (self._before, self._after[position])):
+            for pointers, neighbour in (
+                (self._after, self._before[position]),
+                (self._before, self._after[position]),
+            ):
                 if neighbour >= 0:
                     pointers[neighbour] = position
         self._size = last
@@ -215,7 +235,9 @@ class DenseIndex:
     def similarity_of(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
         return self._matrix[positions] @ vector
 
-    def dense_ranking(self, vector: np.ndarray, allowed: np.ndarray, candidates: int) -> tuple[list[int], np.ndarray | None]:
+    def dense_ranking(
+        self, vector: np.ndarray, allowed: np.ndarray, candidates: int
+    ) -> tuple[list[int], np.ndarray | None]:
         """Positions of the `candidates` allowed rows most similar to `vector`, best first, and every
         row's similarity when the search computed them all (exact search), else None."""
         take = min(candidates, int(allowed.sum()))
@@ -226,12 +248,16 @@ class DenseIndex:
             if ranked is not None:
                 return ranked, None
         similarities = self._matrix[: self._size] @ vector
-        ranking = similarities if take == self._size or allowed.all() else np.where(allowed, similarities, -np.inf)
+        ranking = (
+            similarities if take == self._size or allowed.all() else np.where(allowed, similarities, -np.inf)
+        )
         top = np.argpartition(-ranking, take - 1)[:take] if take < self._size else np.arange(self._size)
         top = top[np.argsort(-ranking[top], kind="stable")]
         return top[:take].tolist(), similarities
 
-    def _ann_ranking(self, graph: AnnGraph, vector: np.ndarray, allowed: np.ndarray, take: int) -> list[int] | None:
+    def _ann_ranking(
+        self, graph: AnnGraph, vector: np.ndarray, allowed: np.ndarray, take: int
+    ) -> list[int] | None:
         """Graph candidates still holding their current vector, plus the rows the graph lacks
         (scanned exactly); None when those are too few or the unindexed tail is most of the scope."""
         unindexed = np.flatnonzero(~self._indexed[: self._size] & allowed)
@@ -240,7 +266,9 @@ class DenseIndex:
         labels = graph.query(vector, 2 * take + 16)
         if labels is None:
             return None
-        found = [p for p in self.positions(labels.tolist()) if p is not None and self._indexed[p] and allowed[p]]
+        found = [
+            p for p in self.positions(labels.tolist()) if p is not None and self._indexed[p] and allowed[p]
+        ]
         if len(found) + len(unindexed) < take:
             return None
         candidates = np.concatenate([np.asarray(found, dtype=np.int64), unindexed])
@@ -264,7 +292,11 @@ class DenseIndex:
     def mark_indexed(self, rowids: np.ndarray) -> None:
         """The graph now holds these rows' vectors as copied, unless a write touched them since."""
         touched = self._touched or set()
-        positions = [p for r, p in zip(rowids.tolist(), self.positions(rowids.tolist()), strict=True) if p is not None and r not in touched]
+        positions = [
+            p
+            for r, p in zip(rowids.tolist(), self.positions(rowids.tolist()), strict=True)
+            if p is not None and r not in touched
+        ]
         self._indexed[positions] = True
         self._touched = None
 

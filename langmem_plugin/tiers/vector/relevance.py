@@ -47,8 +47,31 @@ Key = TypeVar("Key", bound=Hashable)
 WORD = re.compile(r"\w+", re.UNICODE)
 # Inflectional and common derivational endings, longest first. A query word is matched by its
 # root as a prefix, so "allergies", "allergic" and "allergy" all find each other.
-_SUFFIXES = ("ically", "ations", "ation", "ities", "ingly", "ings", "ical", "ness", "ment", "ies", "ied", "ing",
-             "ers", "est", "ic", "ed", "es", "er", "ly", "al", "y", "s", "e")
+_SUFFIXES = (
+    "ically",
+    "ations",
+    "ation",
+    "ities",
+    "ingly",
+    "ings",
+    "ical",
+    "ness",
+    "ment",
+    "ies",
+    "ied",
+    "ing",
+    "ers",
+    "est",
+    "ic",
+    "ed",
+    "es",
+    "er",
+    "ly",
+    "al",
+    "y",
+    "s",
+    "e",
+)
 # A memory's neighbouring turns (what was said just before and after it) are weaker evidence
 # than its own text: they often hold the question's other words ("Yes, twice!" answers the turn
 # before it), but not always. Chosen on 3 of the 5 LoCoMo dev conversations (0.3, 0.5, 0.7, 1.0
@@ -147,7 +170,10 @@ def without_words(text: str, words: Collection[str]) -> str:
 
 
 def relevance(
-    similarity: float | None, keyword: float | None = None, graph: float | None = None, context: float | None = None
+    similarity: float | None,
+    keyword: float | None = None,
+    graph: float | None = None,
+    context: float | None = None,
 ) -> float:
     """Combined relevance in [0, 1] of independent semantic, keyword, graph and context evidence."""
     # A graph link says the memory is about an entity the query names, not that it answers what
@@ -260,7 +286,9 @@ def _coverage(terms: Sequence[TermEvidence[Key]], total: int, keys: Sequence[Key
     if whole <= 0:
         return dict.fromkeys(keys, 0.0)
     found = [set(t.found) for t in terms]
-    return {key: sum(w for w, having in zip(weights, found, strict=True) if key in having) / whole for key in keys}
+    return {
+        key: sum(w for w, having in zip(weights, found, strict=True) if key in having) / whole for key in keys
+    }
 
 
 def rank(candidates: Candidates[Key], params: SearchParams) -> list[Ranked[Key]]:
@@ -363,7 +391,9 @@ class ScopeCandidates:
                 for t in self.terms
             ],
             total=self.total,
-            neighbours=[(keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours), strict=True)],
+            neighbours=[
+                (keys[a], keys[b]) for a, b in zip(*(side.tolist() for side in self.neighbours), strict=True)
+            ],
         )
 
 

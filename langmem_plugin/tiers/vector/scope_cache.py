@@ -24,7 +24,13 @@ class SmallScopeRows:
     the scope's rows again instead of trusting these.
     """
 
-    def __init__(self, rows: dict[int, tuple], text_of: Callable[[tuple], str], nbytes_of: Callable[[tuple], int], index: DenseIndex):
+    def __init__(
+        self,
+        rows: dict[int, tuple],
+        text_of: Callable[[tuple], str],
+        nbytes_of: Callable[[tuple], int],
+        index: DenseIndex,
+    ):
         self.rows = rows
         self._text_of = text_of
         self._nbytes_of = nbytes_of
@@ -53,7 +59,10 @@ class SmallScopeRows:
     def _texts(self, index: DenseIndex, start: int) -> list[str]:
         """Texts of the index's positions from `start` on ("" for a row these rows lack)."""
         rows = self.rows
-        return [self._text_of(rows[r]) if r in rows else "" for r in index.rowid_at(np.arange(start, len(index))).tolist()]
+        return [
+            self._text_of(rows[r]) if r in rows else ""
+            for r in index.rowid_at(np.arange(start, len(index))).tolist()
+        ]
 
     def added(self, rows: list[tuple], index: DenseIndex) -> None:
         """Rows the index just appended."""

@@ -106,16 +106,31 @@ class ScopeKeywords:
             self._starts = np.concatenate([self._starts, first + offsets])
             # BM25's length normalisation is in whitespace-separated words: cheaper than the tokenizer
             # and as proportional
-            self._words = np.concatenate([self._words, np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered))])
+            self._words = np.concatenate(
+                [
+                    self._words,
+                    np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered)),
+                ]
+            )
         # the same for every query; the mean length changes with every added document
-        self._norm = BM25_K1 * (1.0 - BM25_B + BM25_B * self._words / max(float(self._words.mean()) if len(self._words) else 0.0, 1e-9))
+        self._norm = BM25_K1 * (
+            1.0
+            - BM25_B
+            + BM25_B * self._words / max(float(self._words.mean()) if len(self._words) else 0.0, 1e-9)
+        )
 
     def __len__(self) -> int:
         return len(self._starts)
 
     @property
     def nbytes(self) -> int:
-        return len(self._spaced) + self._starts.nbytes + self._words.nbytes + self._norm.nbytes + self._found_bytes
+        return (
+            len(self._spaced)
+            + self._starts.nbytes
+            + self._words.nbytes
+            + self._norm.nbytes
+            + self._found_bytes
+        )
 
     def occurrences(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
@@ -144,7 +159,12 @@ class ScopeKeywords:
         for term in terms:
             documents, frequency = self.occurrences(term)
             if len(documents):
-                scores[documents] += idf(len(documents), len(self)) * frequency * (BM25_K1 + 1.0) / (frequency + self._norm[documents])
+                scores[documents] += (
+                    idf(len(documents), len(self))
+                    * frequency
+                    * (BM25_K1 + 1.0)
+                    / (frequency + self._norm[documents])
+                )
         scores[~allowed] = 0.0
         matching = np.flatnonzero(scores > 0.0)
         if len(matching) > candidates:

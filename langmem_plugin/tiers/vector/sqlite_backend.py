@@ -113,7 +113,21 @@ _HITS = TypeAdapter(list[SearchHit])
 def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict[str, Any]:
     """A `memories` row as MemoryRecord fields; sources parsed by pydantic from their JSON (faster than
     json.loads and then validating the dicts)."""
-    (_, memory_id, user_id, agent_id, run_id, text, content_hash, metadata, sources, created, updated, valid_from, valid_to) = row
+    (
+        _,
+        memory_id,
+        user_id,
+        agent_id,
+        run_id,
+        text,
+        content_hash,
+        metadata,
+        sources,
+        created,
+        updated,
+        valid_from,
+        valid_to,
+    ) = row
     created_at = from_epoch(created)
     return {
         "id": memory_id,
@@ -202,7 +216,10 @@ def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
 def _validity(rows: list[tuple], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Valid-from and valid-to times (infinity while valid) of the `_rows` tuples at `positions`."""
     valid_from = np.array([rows[p][_VALID_FROM] for p in positions.tolist()], dtype=np.float64)
-    valid_to = np.array([INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions.tolist()], dtype=np.float64)
+    valid_to = np.array(
+        [INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions.tolist()],
+        dtype=np.float64,
+    )
     return valid_from, valid_to
 
 
@@ -236,7 +253,9 @@ class SQLiteVectorStore(ManifestRow):
         self._ann = (
             None
             if ann_min_rows is None
-            else AnnMaintainer(self._path.with_suffix(".ann"), ann_min_rows, ann_ef_search, self._lock, self._store_id)
+            else AnnMaintainer(
+                self._path.with_suffix(".ann"), ann_min_rows, ann_ef_search, self._lock, self._store_id
+            )
         )
         self._conn = open_sqlite(self._path, synchronous)
         with write_transaction(self._conn):
@@ -261,7 +280,9 @@ class SQLiteVectorStore(ManifestRow):
         if self._dimensions is None:
             self._dimensions = self._read_dimensions()
         if self._dimensions is None:
-            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('dimensions', ?)", (str(width),))
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('dimensions', ?)", (str(width),)
+            )
             self._dimensions = self._read_dimensions()
         if width != self._dimensions:
             raise DimensionMismatchError(
@@ -297,15 +318,24 @@ class SQLiteVectorStore(ManifestRow):
             if self._dimensions is None:
                 return None
             clause, params = scope_clause(scope.required_filter())
-            small = self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0] <= KEYWORD_SCAN_MAX_ROWS
+            small = (
+                self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
+                <= KEYWORD_SCAN_MAX_ROWS
+            )
             # both column lists start with rowid and end with valid_from, valid_to
             columns = _COLUMNS if small else "rowid, valid_from, valid_to"
-            rows = self._conn.execute(f"SELECT vector, {columns} FROM memories WHERE {clause}", params).fetchall()
+            rows = self._conn.execute(
+                f"SELECT vector, {columns} FROM memories WHERE {clause}", params
+            ).fetchall()
             cached = self._cached_scope(
                 np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-                np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), self._dimensions),
+                np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(
+                    len(rows), self._dimensions
+                ),
                 np.fromiter((r[-2] for r in rows), dtype=np.float64, count=len(rows)),
-                np.fromiter((INFINITY if r[-1] is None else r[-1] for r in rows), dtype=np.float64, count=len(rows)),
+                np.fromiter(
+                    (INFINITY if r[-1] is None else r[-1] for r in rows), dtype=np.float64, count=len(rows)
+                ),
                 [r[1:] for r in rows] if small else None,
             )
             self._indexes.put(scope, cached)
@@ -315,14 +345,23 @@ class SQLiteVectorStore(ManifestRow):
         return cached
 
     def _cached_scope(
-        self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray, rows: list[tuple] | None
+        self,
+        rowids: np.ndarray,
+        vectors: np.ndarray,
+        valid_from: np.ndarray,
+        valid_to: np.ndarray,
+        rows: list[tuple] | None,
     ) -> CachedScope:
         """A scope's search data from its rows, given whole: loaded by `_cached`, or written by the
         insert that created the scope; `rows` are their `_COLUMNS` tuples, kept if the scope is small
         (None: not read). Its graph is left to its first search: a bulk import would otherwise build
         graphs of scopes the cache drops before any search (`_cached` registers them)."""
         # room for a few more rows (an eighth): slack in every cached scope would cost the cache whole scopes
-        index = DenseIndex(vectors.shape[1], capacity=len(rowids) + len(rowids) // 8, track_fingerprints=self._ann is not None)
+        index = DenseIndex(
+            vectors.shape[1],
+            capacity=len(rowids) + len(rowids) // 8,
+            track_fingerprints=self._ann is not None,
+        )
         if len(rowids):
             index.add(rowids, vectors, valid_from, valid_to)
         cached = CachedScope(index)
@@ -333,7 +372,10 @@ class SQLiteVectorStore(ManifestRow):
 
     def _has_rows(self, scope: Scope) -> bool:
         clause, params = scope_clause(scope.required_filter())
-        return self._conn.execute(f"SELECT 1 FROM memories WHERE {clause} LIMIT 1", params).fetchone() is not None
+        return (
+            self._conn.execute(f"SELECT 1 FROM memories WHERE {clause} LIMIT 1", params).fetchone()
+            is not None
+        )
 
     def _small_scope(self, scope: Scope, cached: CachedScope) -> SmallScopeRows | None:
         """A small scope's rows (read again if a write left them behind its index, or a scope that
@@ -343,7 +385,9 @@ class SQLiteVectorStore(ManifestRow):
         small = cached.current_small()
         if small is None:
             clause, params = scope_clause(scope.required_filter())
-            small = cached.small = _small_scope_rows(self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params), cached.index)
+            small = cached.small = _small_scope_rows(
+                self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params), cached.index
+            )
         if not small.has_keywords_of(cached.index):
             small.keywords(cached.index)
             self._indexes.account(scope)  # they count once built
@@ -389,18 +433,34 @@ class SQLiteVectorStore(ManifestRow):
                 self._check_dimensions(vectors)
                 # a scope this insert creates is cached from the rows in hand: its first search need not
                 # load them
-                created = [scope for scope in by_scope if self._indexes.get(scope) is None and not self._has_rows(scope)]
+                created = [
+                    scope
+                    for scope in by_scope
+                    if self._indexes.get(scope) is None and not self._has_rows(scope)
+                ]
                 first = self._conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM memories").fetchone()[0]
                 rowids = range(first, first + len(records))
-                self._conn.executemany(INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows, strict=True)])
-                self._conn.executemany(INSERT_FTS, [(rowid, r.text, token) for rowid, r, token in zip(rowids, records, token_at, strict=True)])
+                self._conn.executemany(
+                    INSERT_ROW, [(rowid, *row) for rowid, row in zip(rowids, rows, strict=True)]
+                )
+                self._conn.executemany(
+                    INSERT_FTS,
+                    [
+                        (rowid, r.text, token)
+                        for rowid, r, token in zip(rowids, records, token_at, strict=True)
+                    ],
+                )
             rowid_array = np.fromiter(rowids, dtype=np.int64, count=len(records))
             self._add_to_cached_indexes(by_scope, rowid_array, vectors, rows)
             for scope in created:
-                take = np.array([p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64)
+                take = np.array(
+                    [p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64
+                )
                 valid_from, valid_to = _validity(rows, take)
                 columns = _cached_rows(rows, take.tolist(), rowid_array[take].tolist())
-                self._indexes.offer(scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns))
+                self._indexes.offer(
+                    scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns)
+                )
             self._wake_ann()
 
     def _add_to_cached_indexes(
@@ -422,7 +482,9 @@ class SQLiteVectorStore(ManifestRow):
                     cached.small = None  # no longer small: FTS5 ranks it, its hits are read
                 elif small is not None:
                     small.added(added, cached.index)
-                self._indexes.account(cached_scope, keep=False)  # a write-only process stays within the bound too
+                self._indexes.account(
+                    cached_scope, keep=False
+                )  # a write-only process stays within the bound too
 
     def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
         with self._lock:
@@ -483,7 +545,9 @@ class SQLiteVectorStore(ManifestRow):
         clause, params = scope_clause(scope.required_filter())
         with self._lock:
             with self._write():
-                rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params).fetchall()
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE {clause}", params
+                ).fetchall()
                 self._delete_rowids([r[0] for r in rows])
             self._remove_from_cached_scopes([r[0] for r in rows])
             self._wake_ann()
@@ -546,7 +610,11 @@ class SQLiteVectorStore(ManifestRow):
     ) -> list[MemoryRecord]:
         clause, params = scope_clause(scope.required_filter())
         filter_sql, filter_params = compile_filters(filters)
-        where = [clause] + ([filter_sql] if filter_sql else []) + ([] if include_invalidated else ["valid_to IS NULL"])
+        where = (
+            [clause]
+            + ([filter_sql] if filter_sql else [])
+            + ([] if include_invalidated else ["valid_to IS NULL"])
+        )
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(where)} "
@@ -720,7 +788,9 @@ class SQLiteVectorStore(ManifestRow):
         ranked = [p for p in index.positions([r[0] for r in rows]) if p is not None and allowed[p]]
         return ranked[:candidates], [(t, counts[t][0]) for t in terms]
 
-    def _neighbours(self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _neighbours(
+        self, index: DenseIndex, positions: np.ndarray, allowed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (candidate, neighbour): the memories stored right before or after a candidate in the
         same conversation.
 
@@ -736,7 +806,9 @@ class SQLiteVectorStore(ManifestRow):
         near = np.concatenate([before[positions], after[positions]])
         keep = near >= 0
         own, near = own[keep], near[keep]
-        keep = allowed[near] & (np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS)
+        keep = allowed[near] & (
+            np.abs(index.valid_from_at(own) - index.valid_from_at(near)) <= CONTEXT_SECONDS
+        )
         return own[keep], near[keep]
 
     def _texts(self, index: DenseIndex, positions: np.ndarray) -> dict[int, str]:
@@ -749,7 +821,9 @@ class SQLiteVectorStore(ManifestRow):
         )
         return {p: text_of.get(r, "") for p, r in zip(positions.tolist(), rowids, strict=True)}
 
-    def _graph_evidence(self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray) -> dict[int, float]:
+    def _graph_evidence(
+        self, index: DenseIndex, links: Mapping[str, float], allowed: np.ndarray
+    ) -> dict[int, float]:
         """Positions of the memories the graph links to the query, with the links' specificity, best first."""
         if not links:
             return {}
@@ -767,7 +841,9 @@ class SQLiteVectorStore(ManifestRow):
                 evidence[position] = links[memory_id]
         return evidence
 
-    def _document_count(self, index: DenseIndex, term: str, scope_match: str, max_docs: int) -> tuple[int, int | None]:
+    def _document_count(
+        self, index: DenseIndex, term: str, scope_match: str, max_docs: int
+    ) -> tuple[int, int | None]:
         """How many of the scope's memories match the term, counted up to `max_docs + 1`, and how
         many rows of the whole table match it when that is at most `max_docs` (else None); both
         cached until the scope's rows change.
@@ -786,8 +862,9 @@ class SQLiteVectorStore(ManifestRow):
         if cached is None or (cached[0] > cached[1] and cached[1] < max_docs):  # capped lower than now asked
             rowids = [
                 r
-                for r, in self._conn.execute(
-                    "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?", (f"{{text}}: {fts_term(term)}", max_docs + 1)
+                for (r,) in self._conn.execute(
+                    "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?",
+                    (f"{{text}}: {fts_term(term)}", max_docs + 1),
                 )
             ]
             inside = sum(p is not None for p in index.positions(rowids))
@@ -798,7 +875,11 @@ class SQLiteVectorStore(ManifestRow):
                     "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
                     (f"{{text}}: {fts_term(term)} AND {scope_match}", max_docs + 1),
                 ).fetchone()[0]
-            cached = index.term_counts[term] = (count, max_docs, len(rowids) if len(rowids) <= max_docs else None)
+            cached = index.term_counts[term] = (
+                count,
+                max_docs,
+                len(rowids) if len(rowids) <= max_docs else None,
+            )
         return cached[0], cached[2]
 
     def _is_common(self, index: DenseIndex, term: str, scope_match: str) -> bool:
@@ -817,7 +898,9 @@ class SQLiteVectorStore(ManifestRow):
             index.common_terms[term] = is_common(count, len(index))
         return index.common_terms[term]
 
-    def _filter_mask(self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]) -> np.ndarray:
+    def _filter_mask(
+        self, index: DenseIndex, scope_filter: dict[str, str], filters: Mapping[str, Any]
+    ) -> np.ndarray:
         clause, params = scope_clause(scope_filter)
         filter_sql, filter_params = compile_filters(filters)
         rows = self._conn.execute(
@@ -833,7 +916,9 @@ class SQLiteVectorStore(ManifestRow):
         found = {rowid: cached[rowid] for rowid in rowids if rowid in cached}
         missing = [rowid for rowid in rowids if rowid not in found]
         if missing:
-            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(missing))})", missing)
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE rowid IN ({','.join('?' * len(missing))})", missing
+            )
             found.update((r[0], r) for r in rows)
         return found
 

@@ -67,7 +67,16 @@ COUNTED_SCOPE_MAX_ROWS = 5000
 ScopeFingerprint = tuple[int, float | None, float | None]
 OPEN = 1.0e15  # valid_to of a memory never invalidated (epoch seconds far in the future)
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
-TEXT_PROPERTIES = ("memory_id", "user_id", "agent_id", "run_id", "text", "hash", "metadata_json", "sources_json")
+TEXT_PROPERTIES = (
+    "memory_id",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "text",
+    "hash",
+    "metadata_json",
+    "sources_json",
+)
 NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to")
 TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
 
@@ -89,7 +98,12 @@ def validity_filter(as_of: datetime | None):
     if as_of is None:
         return Filter.by_property("valid_to").greater_or_equal(OPEN)
     moment = to_epoch(as_of)
-    return Filter.all_of([Filter.by_property("valid_from").less_or_equal(moment), Filter.by_property("valid_to").greater_than(moment)])
+    return Filter.all_of(
+        [
+            Filter.by_property("valid_from").less_or_equal(moment),
+            Filter.by_property("valid_to").greater_than(moment),
+        ]
+    )
 
 
 def term_filter(term: str):
@@ -199,7 +213,9 @@ def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
     try:
         import weaviate
     except ImportError as exc:
-        raise ConfigurationError("the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'") from exc
+        raise ConfigurationError(
+            "the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'"
+        ) from exc
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
@@ -207,8 +223,12 @@ def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
         raise ConfigurationError(f"the Weaviate URL {url!r} names no host (e.g. http://127.0.0.1:8080)")
     secure = parsed.scheme == "https"
     return weaviate.connect_to_custom(
-        http_host=parsed.hostname, http_port=parsed.port or (443 if secure else 8080), http_secure=secure,
-        grpc_host=parsed.hostname, grpc_port=grpc_port, grpc_secure=secure,
+        http_host=parsed.hostname,
+        http_port=parsed.port or (443 if secure else 8080),
+        http_secure=secure,
+        grpc_host=parsed.hostname,
+        grpc_port=grpc_port,
+        grpc_secure=secure,
         auth_credentials=weaviate.auth.AuthApiKey(api_key) if api_key else None,
     )
 
@@ -257,7 +277,9 @@ class WeaviateVectorStore(ServerBackend):
                 name,
                 properties=properties,
                 vector_config=Configure.Vectors.self_provided(),
-                multi_tenancy_config=Configure.multi_tenancy(enabled=True, auto_tenant_creation=True) if multi_tenancy else None,
+                multi_tenancy_config=Configure.multi_tenancy(enabled=True, auto_tenant_creation=True)
+                if multi_tenancy
+                else None,
                 replication_config=self._replication_config(),
             )
         except UnexpectedStatusCodeError:
@@ -301,7 +323,10 @@ class WeaviateVectorStore(ServerBackend):
             handles = [self._collection]
         else:
             entries = self._tenant_map.query.fetch_objects(limit=5).objects
-            handles = [self._collection.with_tenant(t) for t in dict.fromkeys(str(e.properties["tenant"]) for e in entries)]
+            handles = [
+                self._collection.with_tenant(t)
+                for t in dict.fromkeys(str(e.properties["tenant"]) for e in entries)
+            ]
         for handle in handles:
             objects = handle.query.fetch_objects(limit=1, include_vector=True).objects
             if objects:
@@ -334,7 +359,9 @@ class WeaviateVectorStore(ServerBackend):
         found: dict[str, str] = {}
         for start in range(0, len(memory_ids), PAGE):
             chunk = [object_uuid(i) for i in memory_ids[start : start + PAGE]]
-            entries = self._tenant_map.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects
+            entries = self._tenant_map.query.fetch_objects(
+                filters=Filter.by_id().contains_any(chunk), limit=len(chunk)
+            ).objects
             found.update((str(e.properties["memory_id"]), str(e.properties["tenant"])) for e in entries)
         return found
 
@@ -362,7 +389,9 @@ class WeaviateVectorStore(ServerBackend):
         if self._dimensions is None:
             self._dimensions = width
         elif width != self._dimensions:
-            raise DimensionMismatchError(f"vectors have {width} dimensions, the collection holds {self._dimensions}")
+            raise DimensionMismatchError(
+                f"vectors have {width} dimensions, the collection holds {self._dimensions}"
+            )
 
     def insert(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(records), -1)
@@ -377,14 +406,23 @@ class WeaviateVectorStore(ServerBackend):
 
         if self._multi_tenancy:  # the map entry first: an object is never stored without one
             entries = [
-                DataObject(properties={"memory_id": records[i].id, "tenant": tenant}, uuid=object_uuid(records[i].id))
+                DataObject(
+                    properties={"memory_id": records[i].id, "tenant": tenant}, uuid=object_uuid(records[i].id)
+                )
                 for tenant, indices in by_handle.items()
                 for i in indices
             ]
             insert_pages(self._tenant_map, entries)
         for tenant, indices in by_handle.items():
             handle = self._collection.with_tenant(tenant) if self._multi_tenancy else self._collection
-            objects = [DataObject(properties=to_properties(records[i]), uuid=object_uuid(records[i].id), vector=vectors[i].tolist()) for i in indices]
+            objects = [
+                DataObject(
+                    properties=to_properties(records[i]),
+                    uuid=object_uuid(records[i].id),
+                    vector=vectors[i].tolist(),
+                )
+                for i in indices
+            ]
             insert_pages(handle, objects)
         self._count_inserted(records)
 
@@ -438,7 +476,9 @@ class WeaviateVectorStore(ServerBackend):
         for handle, ids in self._by_handle(list(dict.fromkeys(memory_ids))):
             for start in range(0, len(ids), PAGE):
                 chunk = [object_uuid(i) for i in ids[start : start + PAGE]]
-                for obj in handle.query.fetch_objects(filters=Filter.by_id().contains_any(chunk), limit=len(chunk)).objects:
+                for obj in handle.query.fetch_objects(
+                    filters=Filter.by_id().contains_any(chunk), limit=len(chunk)
+                ).objects:
                     record = from_properties(obj.properties)
                     found[record.id] = record
         return [found[i] for i in memory_ids if i in found]
@@ -446,29 +486,46 @@ class WeaviateVectorStore(ServerBackend):
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
         from weaviate.classes.query import Filter
 
-        where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(None), Filter.by_property("hash").equal(content_hash))
+        where = combine(
+            scope_filter(scope, self._multi_tenancy),
+            validity_filter(None),
+            Filter.by_property("hash").equal(content_hash),
+        )
         objects = self._read(scope, lambda h: h.query.fetch_objects(filters=where, limit=1).objects, [])
         return from_properties(objects[0].properties) if objects else None
 
-    def list(self, scope: Scope, *, limit: int, filters: Mapping[str, Any] | None = None, include_invalidated: bool = False) -> list[MemoryRecord]:
+    def list(
+        self,
+        scope: Scope,
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> list[MemoryRecord]:
         """Newest first; metadata filters are checked on each page until `limit` records match."""
         from weaviate.classes.query import Sort
 
-        where = combine(scope_filter(scope, self._multi_tenancy), None if include_invalidated else validity_filter(None))
+        where = combine(
+            scope_filter(scope, self._multi_tenancy), None if include_invalidated else validity_filter(None)
+        )
         records: list[MemoryRecord] = []
         offset = 0
         while len(records) < limit:
             page = self._read(
                 scope,
-                lambda h: h.query.fetch_objects(
-                    filters=where,
-                    limit=PAGE,
-                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
-                    sort=Sort.by_property("created_at", ascending=False),
-                ).objects,
+                lambda h: (
+                    h.query.fetch_objects(
+                        filters=where,
+                        limit=PAGE,
+                        offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                        sort=Sort.by_property("created_at", ascending=False),
+                    ).objects
+                ),
                 [],
             )
-            records += [r for r in (from_properties(o.properties) for o in page) if _metadata_matches(r, filters)]
+            records += [
+                r for r in (from_properties(o.properties) for o in page) if _metadata_matches(r, filters)
+            ]
             if len(page) < PAGE:
                 break
             offset += PAGE
@@ -498,7 +555,9 @@ class WeaviateVectorStore(ServerBackend):
 
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if self._dimensions is not None and vector.size != self._dimensions:
-            raise DimensionMismatchError(f"query vector has {vector.size} dimensions, the collection holds {self._dimensions}")
+            raise DimensionMismatchError(
+                f"query vector has {vector.size} dimensions, the collection holds {self._dimensions}"
+            )
         where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(params.as_of))
         fetch = params.candidates if not params.filters else params.candidates * 4
         seen: dict[str, tuple[MemoryRecord, Any]] = {}
@@ -514,23 +573,41 @@ class WeaviateVectorStore(ServerBackend):
 
         dense = keyword = graph = []
         if params.dense_weight and self._dimensions is not None:
-            dense = ranked(self._read(scope, lambda h: h.query.near_vector(vector.tolist(), filters=where, limit=fetch, include_vector=True).objects, []))
+            dense = ranked(
+                self._read(
+                    scope,
+                    lambda h: (
+                        h.query.near_vector(
+                            vector.tolist(), filters=where, limit=fetch, include_vector=True
+                        ).objects
+                    ),
+                    [],
+                )
+            )
         counts, total = self._weighed_terms(scope, query) if params.keyword_weight else ([], 0)
         if counts:
             bm25 = " ".join(t for t, _ in counts)
             keyword = ranked(
                 self._read(
                     scope,
-                    lambda h: h.query.bm25(
-                        bm25, query_properties=["text"], filters=where, limit=fetch, include_vector=True
-                    ).objects,
+                    lambda h: (
+                        h.query.bm25(
+                            bm25, query_properties=["text"], filters=where, limit=fetch, include_vector=True
+                        ).objects
+                    ),
                     [],
                 )
             )
         if params.graph_links and params.graph_weight:
             linked_ids = list(params.graph_links)
             linked = combine(where, Filter.by_property("memory_id").contains_any(linked_ids))
-            objects = self._read(scope, lambda h: h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects, [])
+            objects = self._read(
+                scope,
+                lambda h: (
+                    h.query.fetch_objects(filters=linked, limit=len(linked_ids), include_vector=True).objects
+                ),
+                [],
+            )
             graph = sorted(ranked(objects), key=lambda memory_id: -params.graph_links[memory_id])
         found = {i: seen[i] for i in dict.fromkeys([*dense, *keyword, *graph])}
         links = params.graph_links if params.graph_weight else {}
@@ -596,12 +673,14 @@ class WeaviateVectorStore(ServerBackend):
             offset = len(texts)
             page = self._read(
                 scope,
-                lambda h: h.query.fetch_objects(
-                    filters=where,
-                    limit=PAGE,
-                    offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
-                    return_properties=["text"],
-                ).objects,
+                lambda h: (
+                    h.query.fetch_objects(
+                        filters=where,
+                        limit=PAGE,
+                        offset=offset,  # noqa: B023 - self._read runs the query before the loop goes on
+                        return_properties=["text"],
+                    ).objects
+                ),
                 [],
             )
             texts += [o.properties["text"] for o in page]
@@ -613,7 +692,9 @@ class WeaviateVectorStore(ServerBackend):
         and how many it has: what BM25 ranks on and keyword coverage weighs, as in the embedded backend."""
         terms = keyword_terms(query)
         counts, total = self._term_counts(scope, terms)
-        return [(t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)], total
+        return [
+            (t, count) for t, count in zip(terms, counts, strict=True) if not is_common(count, total)
+        ], total
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
         counts, total = self._term_counts(scope, terms)
