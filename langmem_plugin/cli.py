@@ -33,6 +33,7 @@ from .pipeline.store_namespaces import namespace_scope
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope
 from .server.commands import add_parsers as add_server_parsers, run_keys, run_serve
+from .tiers.sqlite_common import create_private_file
 
 IMPORT_BATCH = 20
 DEFAULT_MAX_MIB = 256  # transfer.DEFAULT_MAX_MIB: that module loads only for import and export
@@ -340,6 +341,7 @@ def _export(args: argparse.Namespace, memory: Memory) -> None:
         sys.stdout.write(text)
         return
     try:
+        create_private_file(args.output)  # the user's memories: readable by the owner alone
         args.output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot write {args.output}: {exc}") from exc

@@ -1,9 +1,18 @@
-"""SQLite plumbing shared by the embedded tiers: WAL, busy timeout, write transactions."""
+"""SQLite plumbing shared by the embedded tiers: WAL, busy timeout, write transactions, and files
+that only their owner can read.
+
+Every directory the embedded store creates is 0700 and every file it writes 0600, whatever the
+process's umask: the files hold the users' memories, and another local account must not read them.
+A directory that already exists keeps its mode (it may be the caller's own, such as the working
+directory); the files inside are private all the same. SQLite creates a database's -wal and -shm
+files with the database file's own mode, so creating that file 0600 covers them.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -57,13 +66,41 @@ def raise_typed_sqlite_errors(cls: _Class) -> _Class:
     return cls
 
 
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
+
+
 def make_directory(path: Path, what: str) -> None:
+    """Create `path` and each missing parent with mode 0700 (the umask could only narrow
+    `mkdir`'s mode, and may remove the owner's own bits: chmod sets it exactly)."""
+    missing = []
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        missing.append(ancestor)
+        ancestor = ancestor.parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=PRIVATE_DIRECTORY)
+            except FileExistsError:  # another process made it meanwhile
+                continue
+            directory.chmod(PRIVATE_DIRECTORY)
+        if not path.is_dir():
+            raise FileExistsError(path)
     except FileExistsError as exc:
         raise StorePathError(f"{what} {path} exists but is not a directory") from exc
     except OSError as exc:
         raise StorePathError(f"cannot create {what} {path}: {exc}") from exc
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` (empty) if it is missing, and make it readable by its owner alone either way;
+    an existing file's content is left as it is."""
+    descriptor = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE)
+    finally:
+        os.close(descriptor)
 
 
 def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -71,6 +108,13 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     make_directory(path.parent, "directory")
     if path.is_dir():
         raise StorePathError(f"{path} is a directory, expected a SQLite database file")
+    try:
+        create_private_file(path)
+        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if companion.exists():  # left by a store written before its files were private
+                companion.chmod(PRIVATE_FILE)
+    except OSError as exc:
+        raise StorePathError(f"cannot create the SQLite database file {path}: {exc}") from exc
     try:
         conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000

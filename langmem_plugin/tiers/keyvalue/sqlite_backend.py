@@ -29,6 +29,7 @@ import filelock
 from ...errors import BackendError, InvalidInputError, StoreBusyError, StoreCorruptedError
 from ..capabilities import Capabilities
 from ..sqlite_common import (
+    PRIVATE_FILE,
     add_manifest_row,
     make_directory,
     open_sqlite,
@@ -283,7 +284,9 @@ class SQLiteKeyValueStore:
         if not _NAMESPACE.match(name):
             raise BackendError(f"invalid lock name {name!r}")
         path = self._directory / f"{name}.lock"
-        held = filelock.FileLock(path, timeout=wait_seconds, poll_interval=_LOCK_POLL_SECONDS)
+        held = filelock.FileLock(
+            path, timeout=wait_seconds, mode=PRIVATE_FILE, poll_interval=_LOCK_POLL_SECONDS
+        )
         try:
             held.acquire()
         except filelock.Timeout as exc:

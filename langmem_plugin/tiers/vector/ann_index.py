@@ -25,6 +25,7 @@ import numpy as np
 
 from ...errors import ConfigurationError
 from ...records import Scope
+from ..sqlite_common import create_private_file, make_directory
 from .dense_index import AnnGraph, DenseIndex
 
 log = logging.getLogger(__name__)
@@ -301,15 +302,17 @@ class AnnMaintainer:
             labels, prints = index.indexed_rows()
             store_id = self._store_id() or ""
         graph_path, meta_path = self._paths(key)
-        self._directory.mkdir(parents=True, exist_ok=True)
         suffix = f".{os.getpid()}.tmp"
         graph_tmp, meta_tmp = (
             graph_path.with_name(graph_path.name + suffix),
             meta_path.with_name(meta_path.name + suffix),
         )
         try:
+            make_directory(self._directory, "ANN index directory")
+            create_private_file(graph_tmp)  # hnswlib rewrites it in place, keeping its mode
             graph.index.save_index(str(graph_tmp))  # only this thread changes the graph
             file_labels = np.asarray(graph.index.get_ids_list(), dtype=np.int64)
+            create_private_file(meta_tmp)
             with meta_tmp.open("wb") as file:
                 np.savez(
                     file,
