@@ -194,11 +194,12 @@ def find_secrets(text: str) -> list[PiiSpan]:
 
 # -- policy ----------------------------------------------------------------------------------
 
-# Where spans overlap, the earlier category here wins (a card number is not also a phone number).
+# Where spans overlap, the earlier category here wins: an IBAN (country code and mod-97 check)
+# before a card (a Luhn-valid run of its digits), a card before a phone number.
 _DETECTORS: list[tuple[PiiCategory, Callable[[str, str], list[PiiSpan]]]] = [
     ("secret", lambda text, _: find_secrets(text)),
-    ("payment_card", lambda text, _: find_payment_cards(text)),
     ("iban", lambda text, _: find_ibans(text)),
+    ("payment_card", lambda text, _: find_payment_cards(text)),
     ("national_id", lambda text, _: find_national_ids(text)),
     ("email", lambda text, _: find_emails(text)),
     ("phone", find_phones),

@@ -4,7 +4,10 @@ manager (verbatim add, the offline manager, a scripted LLM, update, import, Memo
 
 import hashlib
 import json
+import os
 import string
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -27,7 +30,7 @@ from langmem_plugin.records import Scope
 from langmem_plugin.transfer import plan_import, run_import
 
 from .helpers import HashingEmbeddings
-from .test_cli_and_config import cli
+from .test_cli_and_config import ROOT, cli
 from .test_llm_manager import facts, scripted
 
 CATEGORIES = sorted(PLACEHOLDERS)
@@ -105,6 +108,13 @@ def test_generated_ibans_are_found(iban, spaced):
     written = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)) if spaced else iban
     text = f"IBAN {written} for rent"
     assert [text[s.start : s.end] for s in find_ibans(text)] == [written]
+
+
+@given(ibans)
+def test_an_iban_is_never_taken_for_a_card_inside_it(iban):
+    grouped_iban = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    text = f"Pay {grouped_iban} today."
+    assert [(s.category, text[s.start : s.end]) for s in find_pii(text)] == [("iban", grouped_iban)]
 
 
 @given(ibans, st.integers(1, 96))
@@ -310,3 +320,25 @@ async def test_store_put_redacts_the_whole_value_and_refuses(tmp_path):
             await store.aput(("notes",), "k2", {"text": "hi", "more": [EXAMPLES["phone"]]})
         assert store_digest(memory) == before
         assert await store.aget(("notes",), "k2") is None
+
+
+def test_labelled_set_and_benchmark_report():
+    rows = [
+        json.loads(line) for line in (ROOT / "benchmarks/data/pii_sentences.jsonl").read_text().splitlines()
+    ]
+    with_pii = [row for row in rows if row["pii"]]
+    assert len(rows) >= 200 and 0.4 <= len(with_pii) / len(rows) <= 0.6
+    assert {label["category"] for row in with_pii for label in row["pii"]} == set(CATEGORIES)
+    assert all(label["value"] in row["text"] for row in with_pii for label in row["pii"])
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/pii.py")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=120,
+    )
+    report = json.loads(result.stdout)
+    assert report["sentences"] == len(rows) and set(report["per_category"]) == set(CATEGORIES)
+    for figures in report["per_category"].values():
+        assert figures["tp"] + figures["fn"] == figures["labelled"] > 0
