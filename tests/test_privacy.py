@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from langmem_plugin import ConfigurationError, EventType, Memory, MemoryConfig, SensitiveDataError
+from langmem_plugin import (
+    AsyncMemory,
+    ConfigurationError,
+    EventType,
+    Memory,
+    MemoryConfig,
+    SensitiveDataError,
+)
 from langmem_plugin.config import PrivacyConfig
 from langmem_plugin.integrations.store import MemoryStore
 from langmem_plugin.privacy import (
@@ -342,3 +349,38 @@ def test_labelled_set_and_benchmark_report():
     assert report["sentences"] == len(rows) and set(report["per_category"]) == set(CATEGORIES)
     for figures in report["per_category"].values():
         assert figures["tp"] + figures["fn"] == figures["labelled"] > 0
+
+
+async def test_async_add_applies_the_same_policy(tmp_path):
+    memory = AsyncMemory(
+        {"path": str(tmp_path / "amem"), "privacy": {"pii": {"email": "refuse"}}},
+        embeddings=HashingEmbeddings(),
+    )
+    try:
+        [added] = await memory.add(EXAMPLES["payment_card"], user_id="u", infer=False)
+        assert added.memory.text == "Charge my card [payment card] please."
+        with pytest.raises(SensitiveDataError, match="email"):
+            await memory.add(EXAMPLES["email"], user_id="u", infer=False)
+        assert len(await memory.get_all(user_id="u")) == 1
+    finally:
+        await memory.aclose()
+
+
+def test_rest_add_applies_the_policy_and_names_only_the_category(tmp_path):
+    import httpx
+
+    from .serving import bearer, make_key, serving
+
+    with open_memory(tmp_path, {"email": "refuse"}) as memory, serving(memory) as url:
+        key = make_key(memory, "app", "read,write", user_id="alice")
+        with httpx.Client(base_url=url, headers=bearer(key), timeout=60) as api:
+            card = {"messages": [{"role": "user", "content": EXAMPLES["payment_card"]}], "infer": False}
+            [item] = api.post("/v1/memories", json=card).json()["results"]
+            assert item["memory"] == "Charge my card [payment card] please."
+            email = {"messages": [{"role": "user", "content": EXAMPLES["email"]}], "infer": False}
+            refused = api.post("/v1/memories", json=email)
+            assert (
+                refused.status_code in (400, 422) and refused.json()["error"]["type"] == "SensitiveDataError"
+            )
+            assert "dana.kim" not in refused.text
+        assert stored_texts(memory, user_id="alice") == ["Charge my card [payment card] please."]
