@@ -9,6 +9,7 @@ import string
 import subprocess
 import sys
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,7 @@ from langmem_plugin.records import Scope
 from langmem_plugin.transfer import plan_import, run_import
 
 from .helpers import HashingEmbeddings
+from .serving import bearer, make_key, serving
 from .test_cli_and_config import ROOT, cli
 from .test_llm_manager import facts, scripted
 
@@ -367,10 +369,6 @@ async def test_async_add_applies_the_same_policy(tmp_path):
 
 
 def test_rest_add_applies_the_policy_and_names_only_the_category(tmp_path):
-    import httpx
-
-    from .serving import bearer, make_key, serving
-
     with open_memory(tmp_path, {"email": "refuse"}) as memory, serving(memory) as url:
         key = make_key(memory, "app", "read,write", user_id="alice")
         with httpx.Client(base_url=url, headers=bearer(key), timeout=60) as api:
