@@ -318,7 +318,8 @@ def _import(args: argparse.Namespace) -> None:
     scope = check_scope(config.limits, **_scope(args))
     if args.max_mib < 1:
         raise InvalidInputError("--max-mib must be at least 1")
-    plan = plan_import(read_document(args.file, args.max_mib * 2**20), args.batch_size, config.limits, scope)
+    document = read_document(args.file, args.max_mib * 2**20)
+    plan = plan_import(document, args.batch_size, config.limits, scope, config.privacy)
     with progress.step("loading the memory and its embedding model"):
         memory = Memory(config)
     with memory, progress.tracked("importing messages", plan.messages - args.start + 1) as bar:

@@ -191,6 +191,35 @@ class LimitsConfig(BaseModel):
     max_limit: int = Field(default=1_000, ge=1)
 
 
+PiiAction = Literal["keep", "redact", "refuse"]
+
+
+class PiiPolicy(BaseModel):
+    """What happens to each category of personal data found in text before it is stored:
+    `keep` it, `redact` it (replaced by a placeholder such as `[payment card]`) or `refuse` the
+    whole write (SensitiveDataError, nothing stored). Secrets and card numbers are redacted unless
+    configured otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: PiiAction = "keep"
+    phone: PiiAction = "keep"
+    payment_card: PiiAction = "redact"
+    iban: PiiAction = "keep"
+    national_id: PiiAction = "keep"
+    secret: PiiAction = "redact"
+
+
+class PrivacyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pii: PiiPolicy = Field(default_factory=PiiPolicy)
+    phone_region: str = Field(
+        default="US",
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 region whose national phone format is recognised without a +country code",
+    )
+
+
 class MemoryConfig(BaseModel):
     """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
 
@@ -215,6 +244,7 @@ class MemoryConfig(BaseModel):
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:
@@ -225,17 +255,18 @@ class MemoryConfig(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryConfig:
-        """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30)."""
+        """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30), at any
+        depth (LANGMEM_PRIVACY__PII__EMAIL=redact)."""
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for name, value in environ.items():
             if not name.startswith(ENV_PREFIX):
                 continue
-            parts = name[len(ENV_PREFIX) :].lower().split("__")
-            if len(parts) == 1:
-                data[parts[0]] = value
-            elif len(parts) == 2:
-                data.setdefault(parts[0], {})[parts[1]] = value
-            else:
-                raise ConfigurationError(f"cannot map environment variable {name}")
+            *sections, field = name[len(ENV_PREFIX) :].lower().split("__")
+            node = data
+            for section in sections:
+                node = node.setdefault(section, {})
+                if not isinstance(node, dict):
+                    raise ConfigurationError(f"cannot map environment variable {name}")
+            node[field] = value
         return cls.from_dict(data)

@@ -63,6 +63,11 @@ class ImportFormatError(InvalidInputError):
     """A file given to import is not JSON / JSONL or not a shape the importer recognises."""
 
 
+class SensitiveDataError(InvalidInputError):
+    """Text holds personal data of a category the privacy policy refuses (privacy.pii); nothing
+    was stored. The message names the category, never the value."""
+
+
 class InputTooLargeError(InvalidInputError):
     """An input exceeds a configured size limit; nothing is silently truncated."""
 

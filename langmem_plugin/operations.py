@@ -35,6 +35,7 @@ from .pipeline.validation import (
     check_text,
     is_memory_id,
 )
+from .privacy import screen_text
 from .records import (
     ConversationMessage,
     EventType,
@@ -150,7 +151,7 @@ def update(
     scope: Scope | None = None,
 ) -> MemoryRecord:
     limits = services.config.limits
-    text = check_text(limits, text)
+    text = screen_text(services.config.privacy, check_text(limits, text))
     clean_metadata = None if metadata is None else check_metadata(limits, metadata)
     old = get(services, memory_id, scope)
     relations = (

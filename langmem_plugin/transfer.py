@@ -25,7 +25,7 @@ from datetime import UTC, date
 from pathlib import Path
 from typing import IO, Any
 
-from .config import LimitsConfig
+from .config import LimitsConfig, PrivacyConfig
 from .errors import (
     ImportFormatError,
     ImportInterruptedError,
@@ -390,9 +390,9 @@ def _is_empty_reply(message: dict[str, Any], error: InvalidInputError) -> bool:
     return role not in ("user", "human") and str(error) == "every message is empty"
 
 
-def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
-    """Check every message and metadata as add() will, before anything is stored; messages that
-    carry nothing are dropped and counted."""
+def _validated(plan: ImportPlan, limits: LimitsConfig, privacy: PrivacyConfig) -> ImportPlan:
+    """Check every message and metadata as add() will, privacy policy included, before anything
+    is stored; messages that carry nothing are dropped and counted."""
     batches = []
     for batch in plan.batches:
         try:
@@ -402,7 +402,7 @@ def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
         kept = Batch([], batch.metadata, batch.verbatim, [])
         for message, place in zip(batch.messages, batch.places, strict=True):
             try:
-                normalize_messages([message], limits)
+                normalize_messages([message], limits, privacy)
             except InvalidInputError as exc:
                 if _is_empty_reply(message, exc):
                     plan.skipped_empty += 1
@@ -417,7 +417,11 @@ def _validated(plan: ImportPlan, limits: LimitsConfig) -> ImportPlan:
 
 
 def plan_import(
-    document: Document | Any, batch_size: int, limits: LimitsConfig | None = None, scope: Scope | None = None
+    document: Document | Any,
+    batch_size: int,
+    limits: LimitsConfig | None = None,
+    scope: Scope | None = None,
+    privacy: PrivacyConfig | None = None,
 ) -> ImportPlan:
     """Recognise the document's shape, cut it into add() batches and validate every message (and,
     given the import's scope, the owner every memory names) before anything is stored."""
@@ -425,7 +429,8 @@ def plan_import(
         raise InvalidInputError("batch size must be at least 1")
     if not isinstance(document, Document):
         document = Document(document)
-    return _validated(_shape(document, scope, batch_size), limits or LimitsConfig())
+    plan = _shape(document, scope, batch_size)
+    return _validated(plan, limits or LimitsConfig(), privacy or PrivacyConfig())
 
 
 def run_import(

@@ -118,9 +118,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCOMO = ROOT.parent / "shared" / "data" / "locomo" / "locomo_dev.json"
 
 
-def cli(*args: str, store: Path, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-    """`langmem-plugin --path STORE ARGS...` in a fresh interpreter running this checkout's code."""
+def cli(
+    *args: str, store: Path, check: bool = True, stdin: str | None = None, settings: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`langmem-plugin --path STORE ARGS...` in a fresh interpreter running this checkout's code;
+    `settings` are the only LANGMEM_* variables it sees."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGMEM_", "OPENAI_"))}
+    env.update(settings or {})
     env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
         [sys.executable, "-m", "langmem_plugin.cli", "--path", str(store), *args],

@@ -29,7 +29,7 @@ from .helpers import HashingEmbeddings
 from .serving import bearer, http_statuses, mcp_session, serving
 
 ALICE_TEXTS = ["Alice's passport number is X1234567", "Alice's doctor is Dr Okafor"]
-ALICE_SUPPORT_TEXT = "Alice's support PIN is 9911"
+ALICE_SUPPORT_TEXT = "Alice's support case number is 9911"
 PROFILE_SECRET = "alice-secret-tz"
 WRONG_AUTHORIZATIONS = [
     "Bearer lmk_0123456789abcdef_" + "A" * 43,  # well formed, unknown

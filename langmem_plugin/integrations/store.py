@@ -17,9 +17,10 @@ Puts and deletes of one key are serialised by a lock, so concurrent writers of a
 exactly one item (within one process; see docs/integrations/store.md).
 Every operation of a batch is checked before the first one runs: a value that is not JSON (bytes,
 sets, objects, non-string keys, NaN) or nests deeper than MAX_VALUE_DEPTH is an
-InvalidInputError and nothing of the batch is written. In a run the LangGraph API server
-authenticated, a client-supplied user id that is not the authenticated user's is refused
-(ForbiddenScopeError) before any operation.
+InvalidInputError and nothing of the batch is written; so is a value holding personal data the
+privacy policy refuses (SensitiveDataError), and the policy's redactions apply to the whole value.
+In a run the LangGraph API server authenticated, a client-supplied user id that is not the
+authenticated user's is refused (ForbiddenScopeError) before any operation.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from ..errors import InvalidInputError
 from ..filters import matches_filters
 from ..namespaces import STORE_NAMESPACES as NAMESPACES
 from ..pipeline.store_namespaces import namespace_scope
+from ..privacy import screen_value
 from ..records import MemoryRecord, Scope
 from ..storable import check_encodable
 from .calls import AnyMemory, Step, arun, call, check_memory, run
@@ -345,12 +347,19 @@ class MemoryStore(BaseStore):
         return self._list_namespaces_step(op)
 
     def _checked(self, ops: Iterable[Op]) -> list[Op]:
-        """The batch, every operation checked before the first runs."""
+        """The batch, every operation checked before the first runs, and every put's value with
+        the privacy policy applied to its strings (the value is stored whole, in the metadata)."""
         ops = list(ops)
         for op in ops:
             _check_op(op)
         _check_run_user()
-        return ops
+        privacy = self.memory.services.config.privacy
+        return [
+            op._replace(value=screen_value(privacy, op.value, "store value"))
+            if isinstance(op, PutOp) and op.value is not None
+            else op
+            for op in ops
+        ]
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         results: list[Result] = []

@@ -110,7 +110,7 @@ def add(
     limits = services.config.limits
     clean_metadata = check_metadata(limits, metadata)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
-    given = normalize_messages(messages, limits, default_time)
+    given = normalize_messages(messages, limits, services.config.privacy, default_time)
     fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
     call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
     try:

@@ -12,10 +12,11 @@ from typing import Any, TypeAlias
 from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
 
-from ..config import LimitsConfig
+from ..config import LimitsConfig, PrivacyConfig
 from ..content import content_text, message_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..managers.base import SPEAKER_ROLES
+from ..privacy import screen_text
 from ..records import ConversationMessage, new_uuids, utc_now
 from ..storable import check_encodable
 from .validation import check_text
@@ -102,10 +103,14 @@ class NormalizedMessages:
 
 
 def normalize_messages(
-    messages: MessagesInput, limits: LimitsConfig, default_timestamp: datetime | None = None
+    messages: MessagesInput,
+    limits: LimitsConfig,
+    privacy: PrivacyConfig,
+    default_timestamp: datetime | None = None,
 ) -> NormalizedMessages:
-    """Validate every message; empty assistant/tool/system messages (tool calls) carry nothing and are
-    skipped."""
+    """Validate every message and apply the privacy policy to its text (privacy.py), so nothing
+    after this point (manager, LLM, tiers, the failed-add journal) sees what the policy redacts;
+    empty assistant/tool/system messages (tool calls) carry nothing and are skipped."""
     if isinstance(messages, (str, dict, BaseMessage)):
         messages = [messages]
     if not isinstance(messages, Sequence) or not messages:
@@ -130,7 +135,7 @@ def normalize_messages(
         text = fields["text"]
         if not text.strip() and role not in SPEAKER_ROLES:
             continue
-        check_text(limits, text, f"message {index}")
+        text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")
         name = fields.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")

@@ -1,0 +1,250 @@
+"""The PII policy: find personal data in text and keep, redact or refuse it before it is stored.
+
+Each detector is a plain function from text to `PiiSpan`s. Numbers with a check digit are
+validated (Luhn for payment cards, ISO 13616 mod-97 for IBANs, the SSA's area/group/serial rules
+for US social security numbers), phone numbers are recognised by Google's libphonenumber rules
+(the `phonenumbers` package), so order numbers, dates, prices and version strings are left alone.
+`screen_text` applies a `PrivacyConfig` to one text; every write path calls it (or
+`screen_value` for a LangGraph store value) before anything reaches a manager or a tier.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import phonenumbers
+
+from .config import PrivacyConfig
+from .errors import SensitiveDataError
+
+PiiCategory = Literal["email", "phone", "payment_card", "iban", "national_id", "secret"]
+
+# What a redacted span becomes; none of them is found by any detector, so redaction is idempotent.
+PLACEHOLDERS: dict[str, str] = {
+    "secret": "[secret]",
+    "payment_card": "[payment card]",
+    "iban": "[IBAN]",
+    "national_id": "[national id]",
+    "email": "[email]",
+    "phone": "[phone number]",
+}
+_LABELS = {
+    "secret": "a secret (password or API key)",
+    "payment_card": "a payment card number",
+    "iban": "an IBAN",
+    "national_id": "a national id number",
+    "email": "an email address",
+    "phone": "a phone number",
+}
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    category: PiiCategory
+    start: int
+    end: int
+
+
+# -- detectors -------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+)
+
+
+def find_emails(text: str) -> list[PiiSpan]:
+    return [PiiSpan("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+
+
+def find_phones(text: str, region: str = "US") -> list[PiiSpan]:
+    """Numbers libphonenumber finds valid for their country (+country code, or `region`'s format)
+    and grouped as that country writes them, so "order 2024-118734" is not a phone number."""
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, region.upper(), leniency=phonenumbers.Leniency.STRICT_GROUPING
+    )
+    return [PiiSpan("phone", m.start, m.end) for m in matcher]
+
+
+# 13 to 19 digits, optionally grouped by single spaces or dashes
+_CARD = re.compile(r"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d.,]\d)(?!-\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def find_payment_cards(text: str) -> list[PiiSpan]:
+    spans = []
+    for match in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and digits[0] != "0" and luhn_valid(digits):
+            spans.append(PiiSpan("payment_card", match.start(), match.end()))
+    return spans
+
+
+# country code, check digits, then 11 to 30 letters/digits, optionally in groups of four
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
+def iban_valid(candidate: str) -> bool:
+    """ISO 13616: move the first four characters to the end, letters to 10..35, the number mod 97 is 1."""
+    compact = candidate.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def find_ibans(text: str) -> list[PiiSpan]:
+    """The longest valid IBAN at each candidate; a grouped one that ran into the following words
+    is shortened group by group until its check digits hold."""
+    spans = []
+    for match in _IBAN.finditer(text):
+        candidate = match.group()
+        while candidate:
+            if iban_valid(candidate):
+                spans.append(PiiSpan("iban", match.start(), match.start() + len(candidate)))
+                break
+            cut = candidate.rfind(" ")
+            candidate = candidate[:cut] if cut > 4 else ""
+    return spans
+
+
+_SSN_SEPARATED = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+# nine bare digits count only right after the words that name them
+_SSN_NAMED = re.compile(
+    r"(?i:\b(?:ssn|social security(?: number)?)\b)\D{0,12}?(?<!\d)"
+    r"((?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4})(?!\d)"
+)
+
+
+def find_national_ids(text: str) -> list[PiiSpan]:
+    """US social security numbers: AAA-GG-SSSS (dashes or spaces), or nine digits after "SSN"."""
+    spans = [PiiSpan("national_id", m.start(), m.end()) for m in _SSN_SEPARATED.finditer(text)]
+    spans += [PiiSpan("national_id", m.start(1), m.end(1)) for m in _SSN_NAMED.finditer(text)]
+    return spans
+
+
+# Token shapes published by their issuers: OpenAI, GitHub, AWS access keys, Slack, Google, JWTs.
+_TOKEN = re.compile(
+    r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
+    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+)
+# "password is X", "PIN: 1234", "passcode = X": the value after the word is the secret
+_STATED = re.compile(
+    r"(?i:\b(?:password|passcode|passphrase|passwd|pin(?: code| number)?)\b)"
+    r"(?:\s+(?:is|was|=)|\s*[:=])\s*[\"'“]?(?P<value>[^\s\"'”]+)"
+)
+# "token: X", "API key is X": the value counts when it looks random (see _looks_random)
+_KEYED = re.compile(
+    r"(?i:\b(?:token|(?:api|access|secret|private)[ _-]?key|secret|key)\b)"
+    r"(?:\s+(?:is|was|=)|\s*[:=])\s*[\"'“]?(?P<value>[^\s\"'”]+)"
+)
+# Words that follow "password is" in sentences about a password rather than stating one
+_NOT_A_SECRET = frozenset(
+    "a an the my your his her our their its not no still now being too very required incorrect wrong "
+    "correct invalid expired weak strong set reset changed saved stored hidden encrypted missing empty "
+    "long short secure different same case-sensitive protected needed forgotten lost updated".split()
+)
+
+
+def _value_end(value: str) -> int:
+    """A stated value loses the sentence punctuation that follows it."""
+    return len(value.rstrip(".,;:!?)"))
+
+
+def _looks_random(value: str) -> bool:
+    """Long, mixing letters and digits, and spread over many symbols: a generated key, not a word."""
+    if len(value) < 16 or not re.search(r"\d", value) or not re.search(r"[A-Za-z]", value):
+        return False
+    counts = Counter(value)
+    entropy = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return entropy >= 3.0
+
+
+def find_secrets(text: str) -> list[PiiSpan]:
+    spans = [PiiSpan("secret", m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    for match in _STATED.finditer(text):
+        value = match.group("value")
+        end = _value_end(value)
+        if end and value[:end].lower() not in _NOT_A_SECRET and value[:end] not in PLACEHOLDERS.values():
+            spans.append(PiiSpan("secret", match.start("value"), match.start("value") + end))
+    for match in _KEYED.finditer(text):
+        value = match.group("value")
+        end = _value_end(value)
+        if _looks_random(value[:end]):
+            spans.append(PiiSpan("secret", match.start("value"), match.start("value") + end))
+    return spans
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+# Where spans overlap, the earlier category here wins: an IBAN (country code and mod-97 check)
+# before a card (a Luhn-valid run of its digits), a card before a phone number.
+_DETECTORS: list[tuple[PiiCategory, Callable[[str, str], list[PiiSpan]]]] = [
+    ("secret", lambda text, _: find_secrets(text)),
+    ("iban", lambda text, _: find_ibans(text)),
+    ("payment_card", lambda text, _: find_payment_cards(text)),
+    ("national_id", lambda text, _: find_national_ids(text)),
+    ("email", lambda text, _: find_emails(text)),
+    ("phone", find_phones),
+]
+
+
+def find_pii(
+    text: str, region: str = "US", categories: frozenset[str] = frozenset(PLACEHOLDERS)
+) -> list[PiiSpan]:
+    """The PII spans of `categories` in `text`, in text order and never overlapping."""
+    taken: list[PiiSpan] = []
+    for category, detect in _DETECTORS:
+        if category not in categories:
+            continue
+        for span in detect(text, region):
+            if all(span.end <= t.start or span.start >= t.end for t in taken):
+                taken.append(span)
+    return sorted(taken, key=lambda s: s.start)
+
+
+def screen_text(privacy: PrivacyConfig, text: str, what: str = "text") -> str:
+    """`text` with the policy applied: SensitiveDataError for a refused category (naming the
+    category and `what`, never the value), else every redacted span replaced by its placeholder."""
+    policy = privacy.pii.model_dump()
+    watched = frozenset(c for c, action in policy.items() if action != "keep")
+    if not watched:
+        return text
+    spans = find_pii(text, privacy.phone_region, watched)
+    for span in spans:
+        if policy[span.category] == "refuse":
+            raise SensitiveDataError(
+                f"{what} contains {_LABELS[span.category]}, which the privacy policy refuses "
+                f"(privacy.pii.{span.category}: refuse); nothing was stored"
+            )
+    for span in reversed(spans):
+        text = text[: span.start] + PLACEHOLDERS[span.category] + text[span.end :]
+    return text
+
+
+def screen_value(privacy: PrivacyConfig, value: Any, what: str = "value") -> Any:
+    """A JSON value with `screen_text` applied to every string in it (keys stay as they are)."""
+    if isinstance(value, str):
+        return screen_text(privacy, value, what)
+    if isinstance(value, dict):
+        return {key: screen_value(privacy, item, what) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [screen_value(privacy, item, what) for item in value]
+    return value
