@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import low_rank_vectors, make_sentences, make_vocabulary  # noqa: E402
 
 from langmem_plugin import Memory  # noqa: E402
-from langmem_plugin.config import LimitsConfig  # noqa: E402
+from langmem_plugin.config import LimitsConfig, PrivacyConfig  # noqa: E402
 from langmem_plugin.pipeline.ingest import new_record  # noqa: E402
 from langmem_plugin.pipeline.messages import normalize_messages  # noqa: E402
 from langmem_plugin.records import Scope, new_uuids, utc_now  # noqa: E402
@@ -160,7 +160,7 @@ def bench_floor(texts: list[str], vectors: np.ndarray, batch: int, synchronous: 
     table, and without FTS5 and the secondary indexes (see the module docstring)."""
     scope = Scope(user_id="bench")
     now = utc_now()
-    messages = normalize_messages(texts, LimitsConfig(max_messages=len(texts))).messages
+    messages = normalize_messages(texts, LimitsConfig(max_messages=len(texts)), PrivacyConfig()).messages
     records = [new_record(i, m.content, scope, {}, [m.source()], now) for i, m in zip(new_uuids(len(messages)), messages)]
     rows = [(rowid, *row) for rowid, row in enumerate(_rows(records, vectors), start=1)]
     token = " ".join(scope_tokens(scope))

@@ -12,7 +12,7 @@ from langmem_plugin import EventType, InvalidInputError, Memory
 from langmem_plugin.pipeline import ingest
 from langmem_plugin.namespaces import SCOPE_INDEX
 from langmem_plugin.pipeline.audit import JOURNAL_PREFIX, journal_keys
-from langmem_plugin.config import LimitsConfig
+from langmem_plugin.config import LimitsConfig, PrivacyConfig
 from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.pipeline.messages import normalize_messages
 from langmem_plugin.records import Scope, new_uuids, utc_now
@@ -195,6 +195,7 @@ def test_a_verbatim_batch_builds_the_records_new_record_builds():
             {"role": "user", "content": "turned", "id": "m-7", "turn_id": "t-7", "timestamp": 1_700_000_000},
         ],
         LimitsConfig(),
+        PrivacyConfig(),
     ).messages
     scope, metadata, now = Scope(user_id="u", run_id="r"), {"source": "import", "n": 2}, utc_now()
     records = ingest.verbatim_records(messages, scope, metadata, now)
