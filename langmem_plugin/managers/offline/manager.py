@@ -16,12 +16,14 @@ each fact with the memories nearest to it by simple, explainable rules (claims.p
 Duplicates and refinements are only looked for among memories with the same subject and
 polarity: "Alice's sister lives in Madrid." never updates "Alice lives in Madrid.", nor does
 "Alice does not eat meat." repeat "Alice eats meat.".
+A fact from a turn that shared an image, file or audio clip the memory does not carry is never
+its repeat or refinement: each sharing is a memory of its own.
 """
 
 from __future__ import annotations
 
 from ...config import ManagerConfig
-from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
+from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope, sources_attachments
 from ...tiers.graph import EntityMention, RelationMention
 from ..base import SPEAKER_ROLES, Decision, Neighbour, described_text, speaker_name
 from .claims import Claim, claim_of, content_roots, contradicts, same_object, same_verb, supersedes
@@ -132,7 +134,13 @@ class OfflineMemoryManager:
         replaced = [n.memory for n in near if replaces(fact, claim, n.memory)]
         if replaced:
             return Decision(EventType.ADD, also_invalidate=replaced)
-        alike = [n for n in near if compatible(claim, claim_of(n.memory.text))]
+        # a fact sharing a photo the memory does not carry is another moment, never a repeat of it
+        shared = set(sources_attachments(fact.sources))
+        alike = [
+            n
+            for n in near
+            if compatible(claim, claim_of(n.memory.text)) and shared <= set(n.memory.attachments)
+        ]
         new_words = content_roots(fact.text)
         for neighbour in alike:
             old_words = content_roots(neighbour.memory.text)
