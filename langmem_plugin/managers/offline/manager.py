@@ -16,8 +16,10 @@ each fact with the memories nearest to it by simple, explainable rules (claims.p
 Duplicates and refinements are only looked for among memories with the same subject and
 polarity: "Alice's sister lives in Madrid." never updates "Alice lives in Madrid.", nor does
 "Alice does not eat meat." repeat "Alice eats meat.".
-A fact from a turn that shared an image, file or audio clip the memory does not carry is never
-its repeat or refinement: each sharing is a memory of its own.
+A fact from a turn that shared an image, file or audio clip a memory does not carry is never
+that memory's paraphrase or refinement ("Alice shared a photo (beach.jpg): ..." does not rewrite
+the memory of another photo); the very same words are a repeat, whose provenance, and so its
+attachments, the memory gains.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ class OfflineMemoryManager:
         replaced = [n.memory for n in near if replaces(fact, claim, n.memory)]
         if replaced:
             return Decision(EventType.ADD, also_invalidate=replaced)
-        # a fact sharing a photo the memory does not carry is another moment, never a repeat of it
+        # a fact sharing a photo the memory does not carry is another moment, never its paraphrase
         shared = set(sources_attachments(fact.sources))
         alike = [
             n
