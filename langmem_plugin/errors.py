@@ -38,6 +38,11 @@ class UnauthenticatedError(LangMemError):
     nothing was read or written."""
 
 
+class ForgedRequestError(LangMemError):
+    """A browser form of the inspector came without this session's CSRF token (another site
+    posting it, or a stale page); nothing was read or written."""
+
+
 class CrossUserDeleteError(InvalidInputError):
     """A bulk delete without user_id would remove the data of several users and across_users=True
     was not given."""

@@ -19,7 +19,8 @@ from .. import operations
 from ..errors import InvalidInputError, MemoryNotFoundError, NotGrantedError
 from ..memory import Memory
 from ..pipeline.validation import check_limit, check_memory_id, check_optional_scope
-from ..records import MemoryRecord, Scope
+from ..records import HistoryEvent, MemoryRecord, Neighbourhood, Scope, SearchHit
+from ..transfer import export_document
 from .access_log import by_owner, log_access, read_access_log
 from .grants import (
     Access,
@@ -35,11 +36,17 @@ from .grants import (
 from .handoff import hand_off
 from .keys import Keyring
 
+# `list` below is a method's name: the aliases name the builtin's types
+Records = list[MemoryRecord]
+Events = list[HistoryEvent]
+Hits = list[SearchHit]
+
 
 class MemoryActions:
     """The calls one caller makes through one door (`via`: rest, mcp or stdio)."""
 
     def __init__(self, memory: Memory, caller: Caller, via: str):
+        self.memory = memory
         self.services = memory.services
         self.caller = caller
         self.via = via
@@ -74,6 +81,14 @@ class MemoryActions:
     def _log(self, action: str, touched: dict[Scope, list[str]]) -> None:
         log_access(self.services, self.caller, self.via, action, touched)
 
+    def _unfiltered(self, right: Right, user_id: Any, agent_id: Any, run_id: Any, what: str) -> Scope:
+        """The scope of a call that reads the whole scope (its profile, graph, export), which a
+        grant confined to memories with given metadata does not give."""
+        access = self._access(right, user_id, agent_id, run_id)
+        if access.filters is not None:
+            raise NotGrantedError(f"a grant confined to memories with given metadata does not show {what}")
+        return access.scope
+
     # -- memories -------------------------------------------------------------------------------
 
     def add(
@@ -101,11 +116,25 @@ class MemoryActions:
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
     ) -> dict:
+        hits = self.hits(query, user_id, agent_id, run_id, limit, filters, threshold)
+        return {"results": [hit.to_dict() for hit in hits]}
+
+    def hits(
+        self,
+        query: Any,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        limit: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        threshold: float | None = None,
+    ) -> Hits:
+        """search, with each hit's evidence (the inspector shows it)."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
         hits = operations.search(self.services, query, access.scope, limit, filters, threshold)
         self._log("search", by_owner([hit.memory for hit in hits], access.scope))
-        return {"results": [hit.to_dict() for hit in hits]}
+        return hits
 
     def list(
         self,
@@ -116,26 +145,66 @@ class MemoryActions:
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
     ) -> dict:
+        records = self.records(user_id, agent_id, run_id, limit, filters, include_invalidated)
+        return {"results": [record.to_dict() for record in records]}
+
+    def records(
+        self,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        limit: int = 100,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> Records:
+        """list, as records."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
         records = operations.get_all(self.services, access.scope, limit, filters, include_invalidated)
         self._log("list", by_owner(records, access.scope))
-        return {"results": [record.to_dict() for record in records]}
+        return records
 
     def get(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
+        return self.record(memory_id, user_id, agent_id, run_id).to_dict()
+
+    def record(
+        self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> MemoryRecord:
         record = self._memory(memory_id, Right.READ, user_id, agent_id, run_id)
         self._log("get", {record.scope: [record.id]})
-        return record.to_dict()
+        return record
 
     def history(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        """A deleted memory's history stays readable through a grant without metadata filters
-        (its metadata went with it)."""
+        return {"results": [event.to_dict() for event in self.events(memory_id, user_id, agent_id, run_id)]}
+
+    def events(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Events:
+        """A memory's history. A deleted memory's stays readable through a grant without
+        metadata filters (its metadata went with it)."""
         events = operations.history(self.services, memory_id, self._narrowing(user_id, agent_id, run_id))
         live = self.services.vector.get([memory_id])
         if not may_touch(self.caller, Right.READ, events[0].scope, live[0].metadata if live else None):
             raise MemoryNotFoundError(memory_id)
         self._log("history", {events[0].scope: [memory_id]})
-        return {"results": [event.to_dict() for event in events]}
+        return events
+
+    def graph(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, max_entities: int = 200
+    ) -> Neighbourhood:
+        """The scope's entities (at most `max_entities`) and the relations between them."""
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "the entity graph")
+        entities = self.services.graph.entities(scope)[:max_entities] if self.services.graph else []
+        around = operations.neighbourhood(self.services, scope, [entity.name for entity in entities])
+        self._log("graph", {scope: []})
+        return around
+
+    def export(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, include_invalidated: bool = True
+    ) -> dict:
+        """The scope's memories with their histories, in the format `langmem-plugin export` writes."""
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "a whole scope's export")
+        document = export_document(self.memory, scope, include_invalidated)
+        self._log("export", {scope: [item["id"] for item in document["memories"]]})
+        return document
 
     def update(
         self,
@@ -203,16 +272,9 @@ class MemoryActions:
     # -- profiles -------------------------------------------------------------------------------
 
     def get_profile(self, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        access = self._access(Right.READ, user_id, agent_id, run_id)
-        if access.filters is not None:
-            raise NotGrantedError(
-                "a grant confined to memories with given metadata does not show the profile"
-            )
-        self._log("get_profile", {access.scope: []})
-        return {
-            "scope": access.scope.as_filter(),
-            "profile": operations.get_profile(self.services, access.scope),
-        }
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "the profile")
+        self._log("get_profile", {scope: []})
+        return {"scope": scope.as_filter(), "profile": operations.get_profile(self.services, scope)}
 
     def set_profile(self, values: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         access = self._access(Right.WRITE, user_id, agent_id, run_id)

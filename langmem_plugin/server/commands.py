@@ -24,6 +24,8 @@ SERVER_PACKAGES: list[Requirement] = [
     ("mcp", "mcp", "server"),
     ("fastapi", "fastapi", "server"),
     ("uvicorn", "uvicorn", "server"),
+    ("jinja2", "jinja2", "server"),
+    ("python_multipart", "python-multipart", "server"),
 ]
 Emit = Callable[[argparse.Namespace, Any, list[str]], None]
 

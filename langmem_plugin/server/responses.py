@@ -11,6 +11,7 @@ from ..errors import (
     BackendError,
     ConfigurationError,
     ForbiddenScopeError,
+    ForgedRequestError,
     InvalidInputError,
     LangMemError,
     MemoryNotFoundError,
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 STATUSES: tuple[tuple[type[LangMemError], int], ...] = (
     (UnauthenticatedError, 401),
     (ForbiddenScopeError, 403),
+    (ForgedRequestError, 403),
     (MemoryNotFoundError, 404),
     (NoClearMatchError, 409),
     (InvalidInputError, 400),
