@@ -29,6 +29,7 @@ from ...errors import (
     InvalidFilterError,
     LangMemError,
     MemoryNotFoundError,
+    NotGrantedError,
     UnauthenticatedError,
 )
 from ...memory import Memory
@@ -330,6 +331,11 @@ def memory_page(request: Request, session: Session, memory_id: str) -> Response:
 
 @router.get("/graph")
 def graph_page(request: Request, session: Session, ids: QueryIds) -> Response:
+    """The picture's frame; its data (graph.json) is checked again when the script reads it."""
+    if "read" not in _rights(session, ids):
+        raise NotGrantedError(
+            f"{session.caller.principal!r} has no read grant over {ids.given() or 'its scope'}"
+        )
     return _page(request, "graph.html", session=session, ids=ids.given())
 
 

@@ -1,0 +1,227 @@
+"""The memory inspector over HTTP, as a browser's requests reach it (httpx with a cookie jar): the
+session a key opens and what ends it, pages and actions refused without a session, the security
+headers, assets served by the package alone, the export, and the plots' arithmetic. The real
+browser drives the pages in test_inspector_browser.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from langmem_plugin.records import MemoryRecord, Scope, SourceRef
+from langmem_plugin.server.grants import Right
+from langmem_plugin.server.keys import Keyring
+from langmem_plugin.server.namespaces import UI_SESSIONS
+from langmem_plugin.server.ui import charts
+from langmem_plugin.server.ui.routes import SECURITY_HEADERS
+from langmem_plugin.testing.inspect import stored_bytes
+
+from .servers import offline_env
+from .serving import bearer, cli, inspector_session, make_key, serve_process
+
+UI = Path(__file__).resolve().parents[1] / "langmem_plugin" / "server" / "ui"
+PAGES = ["/ui/", "/ui/scope", "/ui/memories/m1", "/ui/graph", "/ui/graph.json", "/ui/export", "/ui/erase"]
+ACTIONS = ["/ui/memories/m1/edit", "/ui/memories/m1/delete", "/ui/erase", "/ui/logout"]
+
+
+def add(site: str, key: str, text: str) -> str:
+    answer = httpx.post(f"{site}/v1/memories", json={"messages": text, "infer": False}, headers=bearer(key))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["results"][0]["id"]
+
+
+def memory_bytes(memory) -> dict[str, bytes]:
+    """The store's files but the sessions' (which a session lookup opens)."""
+    return {name: data for name, data in stored_bytes(memory.config).items() if UI_SESSIONS not in name}
+
+
+def test_without_a_session_every_page_and_action_leads_to_the_login_and_changes_nothing(fast_memory, served):
+    key = make_key(fast_memory, "ana-app", "read,write,forget", user_id="ana")
+    memory_id = add(served, key, "Ana plays the cello")
+    before = memory_bytes(fast_memory)
+    with httpx.Client(base_url=served, cookies={"langmem_session": "forged-session-token"}) as anonymous:
+        for path in PAGES:
+            answer = anonymous.get(path, params={"user_id": "ana"})
+            assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login"), path
+        for path in [*ACTIONS, f"/ui/memories/{memory_id}/edit", f"/ui/memories/{memory_id}/delete"]:
+            answer = anonymous.post(path, data={"user_id": "ana", "text": "changed", "csrf": "x"})
+            assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login"), path
+        # an API key in the Authorization header opens no inspector page: the inspector takes sessions
+        assert anonymous.get("/ui/", headers=bearer(key)).status_code == 303
+    assert memory_bytes(fast_memory) == before
+    assert fast_memory.services.kv.keys(UI_SESSIONS) == []
+
+
+def test_a_session_is_an_httponly_strict_cookie_that_holds_no_key_and_ends_with_its_key(fast_memory, served):
+    key = make_key(fast_memory, "ben-app", "read,write", user_id="ben")
+    add(served, key, "Ben bakes sourdough")
+    with httpx.Client(base_url=served) as browser:
+        form = browser.get("/ui/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        assert browser.post("/ui/login", data={"key": key}).status_code == 403  # no form token
+        wrong = browser.post("/ui/login", data={"key": key[:-2] + "xx", "csrf": token})
+        assert (wrong.status_code, wrong.headers["location"]) == (303, "/ui/login?failed=1")
+        assert "langmem_session" not in browser.cookies
+        assert browser.get("/ui/login?failed=1").status_code == 401
+        token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/ui/login").text).group(1)
+        answer = browser.post("/ui/login", data={"key": key, "csrf": token})
+    cookie = next(header for header in answer.headers.get_list("set-cookie") if "langmem_session=" in header)
+    assert {"HttpOnly", "SameSite=strict", "Path=/ui"} <= {part.strip() for part in cookie.split(";")}
+    session = cookie.split(";")[0].split("=", 1)[1]
+    assert key not in cookie
+    assert [name for name, data in stored_bytes(fast_memory.config).items() if session.encode() in data] == []
+
+    with httpx.Client(base_url=served, cookies={"langmem_session": session}) as browser:
+        assert "Ben bakes sourdough" in browser.get("/ui/scope").text
+        [grant] = Keyring(fast_memory.services.kv).grants_of("ben-app")
+        Keyring(fast_memory.services.kv).revoke_grant(grant.id)
+        assert browser.get("/ui/scope").status_code == 403  # the grants are read again for each page
+        Keyring(fast_memory.services.kv).grant("ben-app", grant.scopes, [Right.READ], "test")
+        assert browser.get("/ui/scope").status_code == 200
+        Keyring(fast_memory.services.kv).revoke_key(key.split("_")[1])
+        assert browser.get("/ui/scope").headers["location"] == "/ui/login"  # and the key
+
+
+def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(fast_memory, served):
+    key = make_key(fast_memory, "cy-app", "read", user_id="cy")
+    with inspector_session(served, key) as (client, csrf):
+        session = client.cookies["langmem_session"]
+        answer = client.post("/ui/logout", data={"csrf": csrf})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
+    with httpx.Client(base_url=served, cookies={"langmem_session": session}) as copy:
+        assert copy.get("/ui/").headers["location"] == "/ui/login"
+
+
+def test_every_answer_under_ui_carries_the_security_headers(fast_memory, served):
+    key = make_key(fast_memory, "dee-app", "read", user_id="dee")
+    with inspector_session(served, key) as (client, _):
+        answers = [
+            client.get("/ui/login"),
+            client.get("/ui/"),
+            client.get("/ui/scope?user_id=someone-else"),  # an error page
+            client.get("/ui/graph.json"),
+            client.get("/ui/static/graph.js"),
+            client.get("/ui/static/inspector.css"),
+        ]
+    for answer in answers:
+        for name, value in SECURITY_HEADERS.items():
+            assert answer.headers[name] == value, (answer.url, name)
+    policy = SECURITY_HEADERS["content-security-policy"]
+    assert (
+        "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy and "default-src 'none'" in policy
+    )
+
+
+def test_the_pages_need_nothing_from_another_site():
+    """Every URL in the templates, stylesheet and script is the package's own (the page works offline);
+    the only absolute URL is the SVG namespace, an identifier that is never fetched."""
+    files = [*UI.glob("templates/*.html"), *UI.glob("static/*")]
+    assert {path.suffix for path in files} == {".html", ".css", ".js"}
+    for path in files:
+        text = path.read_text()
+        assert re.findall(r"https?://(?!www\.w3\.org/2000/svg\b)", text) == [], path
+        assert re.findall(r"""(?:src|href|url)\s*[=(]\s*["']?//""", text) == [], path  # protocol-relative
+        if path.suffix == ".html":
+            assert re.findall(r"<script(?![^>]*\bsrc=\"/ui/static/)", text) == [], path  # no inline script
+            assert re.findall(r"\sstyle=|<style|\son[a-z]+=", text) == [], path  # nor inline style, handlers
+
+
+def test_the_export_holds_the_scopes_memories_with_their_history(fast_memory, served):
+    key = make_key(fast_memory, "eli-app", "read,write", user_id="eli")
+    first = add(served, key, "Eli swims at dawn")
+    second = add(served, key, "Eli reads Borges")
+    httpx.put(f"{served}/v1/memories/{second}", json={"text": "Eli reads Cortázar"}, headers=bearer(key))
+    with inspector_session(served, key) as (client, _):
+        answer = client.get("/ui/export")
+    assert answer.headers["content-disposition"] == 'attachment; filename="user_id-eli.json"'
+    document = answer.json()
+    assert document["scope"] == {"user_id": "eli"}
+    items = {item["id"]: item for item in document["memories"]}
+    assert set(items) == {first, second}
+    assert items[second]["memory"] == "Eli reads Cortázar"
+    assert [event["event"] for event in items[second]["history"]] == ["ADD", "UPDATE"]
+
+
+@pytest.mark.slow
+def test_a_session_opened_on_one_serve_process_works_on_another_until_the_key_is_revoked(tmp_path):
+    """Sessions live in the store: every `langmem-plugin serve` on it knows them."""
+    env = offline_env(tmp_path)
+    created = cli(
+        "keys", "create", "fay-app", "--user-id", "fay", "--rights", "read,write", "--json", env=env
+    )
+    key = re.search(r'"key": "([^"]+)"', created.stdout).group(1)
+    with serve_process(env, tmp_path / "a.log") as first, serve_process(env, tmp_path / "b.log") as second:
+        add(first, key, "Fay grows tomatoes")
+        with (
+            inspector_session(first, key) as (client, _),
+            httpx.Client(base_url=second, cookies=client.cookies) as other,
+        ):
+            assert "Fay grows tomatoes" in other.get("/ui/scope").text
+            assert cli("keys", "revoke", key.split("_")[1], env=env).returncode == 0
+            for browser in (client, other):
+                assert browser.get("/ui/scope").headers["location"] == "/ui/login"
+
+
+def _record(day: int, category: str | None, speakers: list[tuple[str, str | None]]) -> MemoryRecord:
+    at = datetime(2026, 1, 1, tzinfo=UTC).replace(day=day)
+    return MemoryRecord(
+        id=f"m{day}-{category}-{len(speakers)}",
+        text="x",
+        scope=Scope(user_id="u"),
+        metadata={} if category is None else {"category": category},
+        created_at=at,
+        updated_at=at,
+        valid_from=at,
+        hash="h",
+        sources=[SourceRef(message_id="m", turn_id="t", role=r, name=n, timestamp=at) for r, n in speakers],
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=8), st.integers(0, 10_000)),
+        max_size=30,
+        unique_by=lambda p: p[0],
+    )
+)
+def test_bars_fit_their_chart_and_are_as_tall_as_their_counts(counts):
+    chart = charts.bar_chart("t", counts, width=300, height=100)
+    assert [(bar.label, bar.count) for bar in chart.bars] == counts
+    tallest = max((count for _, count in counts), default=0)
+    for left, right in zip(chart.bars, chart.bars[1:], strict=False):
+        assert left.x + left.width <= right.x  # side by side, never overlapping
+    for bar in chart.bars:
+        assert bar.x >= 0 and bar.x + bar.width <= 300 + 1e-9
+        assert bar.y + bar.height == pytest.approx(100)
+        assert bar.height == pytest.approx(100 * bar.count / tallest if tallest else 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 28),
+            st.none() | st.sampled_from("abcdefghijklmnopq"),
+            st.lists(
+                st.tuples(st.sampled_from(["user", "assistant"]), st.none() | st.sampled_from("xyz")),
+                max_size=3,
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_the_plots_count_every_memory_once_per_bar_kind(rows):
+    records = [_record(day, category, speakers) for day, category, speakers in rows]
+    assert sum(count for _, count in charts.over_time(records)) == len(records)
+    categories = charts.by_category(records)
+    assert sum(count for _, count in categories) == len(records)
+    assert len(categories) <= charts.MAX_BARS
+    # a memory said by two speakers counts once for each; one with no source once as NO_SOURCE
+    speakers = sum(len({(r, n) for r, n in row[2]}) or 1 for row in rows)
+    assert sum(count for _, count in charts.by_source(records)) == speakers
