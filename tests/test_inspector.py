@@ -5,6 +5,7 @@ browser drives the pages in test_inspector_browser.py."""
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,3 +226,41 @@ def test_the_plots_count_every_memory_once_per_bar_kind(rows):
     # a memory said by two speakers counts once for each; one with no source once as NO_SOURCE
     speakers = sum(len({(r, n) for r, n in row[2]}) or 1 for row in rows)
     assert sum(count for _, count in charts.by_source(records)) == speakers
+
+
+def test_attachments_are_served_to_their_memorys_readers_and_only_raster_images_inline(fast_memory, served):
+    key = make_key(fast_memory, "gus-app", "read,write", user_id="gus")
+    other = make_key(fast_memory, "hal-app", "read,write", user_id="hal")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    blocks = [
+        {"type": "text", "text": "Gus drew a logo"},
+        {
+            "type": "image",
+            "base64": base64.b64encode(svg).decode(),
+            "mime_type": "image/svg+xml",
+            "filename": "logo.svg",
+        },
+    ]
+    answer = httpx.post(
+        f"{served}/v1/memories",
+        json={"messages": [{"role": "user", "content": blocks}], "infer": False},
+        headers=bearer(key),
+    )
+    memory_id = answer.json()["results"][0]["id"]
+    [attachment] = httpx.get(f"{served}/v1/memories/{memory_id}", headers=bearer(key)).json()["attachments"]
+    path = f"/ui/memories/{memory_id}/attachments/{attachment['sha256']}"
+    with inspector_session(served, key) as (client, csrf):
+        page = client.get(f"/ui/memories/{memory_id}")
+        assert "logo.svg" in page.text and "<img" not in page.text  # offered as a download, not shown
+        download = client.get(path)
+        assert download.content == svg
+        assert download.headers["content-type"] == "application/octet-stream"
+        assert download.headers["content-disposition"] == 'attachment; filename="logo.svg"'
+        assert client.get(f"/ui/memories/{memory_id}/attachments/{'0' * 64}").status_code == 404
+        refused = client.post(
+            f"/ui/memories/{memory_id}/expiry", data={"expires_at": "2001-01-01T00:00:00Z", "csrf": csrf}
+        )
+        assert refused.status_code == 400 and "InvalidExpiryError" in refused.text
+    assert fast_memory.get(memory_id, user_id="gus").expires_at is None
+    with inspector_session(served, other) as (client, _):
+        assert client.get(path).status_code == 404  # another scope's memory, and so its files, are unknown

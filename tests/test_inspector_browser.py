@@ -7,16 +7,21 @@ One browser serves the module; each test works in its own user's scope."""
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
@@ -394,3 +399,52 @@ def test_a_user_key_gets_403_on_another_users_pages_and_an_admin_sees_both(brows
     log_in(browser, site, ops)
     users = [re.split(r"\s+", row)[0] for row in texts(browser, "#scopes tbody tr")]
     assert users == ["gina", "hugo"]
+
+
+def png(width: int, height: int) -> bytes:
+    image = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(image, "PNG")
+    return image.getvalue()
+
+
+def test_an_image_attachment_shows_inline_and_an_expiry_set_in_the_page_reaches_the_api(browser, site, store):
+    key = make_key(store, "ivan-app", "read,write", user_id="ivan")
+    photo = {"type": "image", "base64": base64.b64encode(png(40, 30)).decode(), "mime_type": "image/png"}
+    turn = {
+        "role": "user",
+        "content": [{"type": "text", "text": "This is my dog Biscuit"}, {**photo, "filename": "dog.png"}],
+    }
+    with api(site, key) as ivan:
+        answer = ivan.post("/v1/memories", json={"messages": [turn], "infer": False})
+        item = answer.json()["results"][0]
+        [attachment] = ivan.get(f"/v1/memories/{item['id']}").json()["attachments"]
+        assert attachment["name"] == "dog.png" and attachment["sha256"]
+
+        log_in(browser, site, key)
+        browser.get(f"{site}/ui/scope?user_id=ivan")
+        browser.find_element(By.CSS_SELECTOR, "#memories a.memory-link").click()
+        image = browser.find_element(By.CSS_SELECTOR, "#attachments img.preview")
+        WebDriverWait(browser, 10).until(
+            lambda _: browser.execute_script("return arguments[0].complete", image)
+        )
+        assert browser.execute_script(
+            "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image
+        ) == [40, 30]
+        assert "dog.png" in browser.find_element(By.ID, "attachments").text
+        screenshot(browser, "attachment")
+
+        moment = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+        browser.find_element(By.ID, "expires-at").send_keys(moment.isoformat())
+        submit(browser, "#expiry button")
+        assert moment.isoformat() in browser.find_element(By.ID, "expires").text
+        assert datetime.fromisoformat(ivan.get(f"/v1/memories/{item['id']}").json()["expires_at"]) == moment
+
+        time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()) + 0.5)
+        assert ivan.get(f"/v1/memories/{item['id']}").status_code == 404  # expired: gone from the API
+        assert ivan.get("/v1/memories").json()["results"] == []
+        browser.get(f"{site}/ui/scope?user_id=ivan")
+        assert texts(browser, "#memories a.memory-link") == []
+        browser.find_element(By.ID, "expired").click()
+        submit(browser, "#search button")
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#memories tr.expired")
+        assert "Biscuit" in row.text and "expired" in row.find_element(By.CSS_SELECTOR, ".expiry").text

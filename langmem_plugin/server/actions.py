@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import operations
-from ..errors import InvalidInputError, MemoryNotFoundError, NotGrantedError
+from ..errors import AttachmentNotFoundError, InvalidInputError, MemoryNotFoundError, NotGrantedError
 from ..memory import Memory
+from ..parts import Attachment
 from ..pipeline.validation import check_limit, check_memory_id, check_optional_scope
 from ..records import HistoryEvent, MemoryRecord, Neighbourhood, Scope, SearchHit
 from ..transfer import export_document
@@ -64,12 +65,18 @@ class MemoryActions:
         return narrowed
 
     def _memory(
-        self, memory_id: Any, right: Right, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+        self,
+        memory_id: Any,
+        right: Right,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """The memory, when a grant gives `right` over it. One no grant lets the caller read is
         unknown to it; one it may read but not change is refused (NotGrantedError)."""
         narrowed = self._narrowing(user_id, agent_id, run_id)
-        record = operations.get(self.services, memory_id, narrowed)
+        record = operations.get(self.services, memory_id, narrowed, include_expired)
         if not may_touch(self.caller, Right.READ, record.scope, record.metadata):
             raise MemoryNotFoundError(memory_id)
         if not may_touch(self.caller, right, record.scope, record.metadata):
@@ -156,11 +163,14 @@ class MemoryActions:
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> Records:
         """list, as records."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
-        records = operations.get_all(self.services, access.scope, limit, filters, include_invalidated)
+        records = operations.get_all(
+            self.services, access.scope, limit, filters, include_invalidated, include_expired
+        )
         self._log("list", by_owner(records, access.scope))
         return records
 
@@ -168,11 +178,27 @@ class MemoryActions:
         return self.record(memory_id, user_id, agent_id, run_id).to_dict()
 
     def record(
-        self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+        self,
+        memory_id: Any,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
-        record = self._memory(memory_id, Right.READ, user_id, agent_id, run_id)
+        record = self._memory(memory_id, Right.READ, user_id, agent_id, run_id, include_expired)
         self._log("get", {record.scope: [record.id]})
         return record
+
+    def attachment(self, memory_id: Any, sha256: Any) -> tuple[Attachment, bytes]:
+        """An attachment of a memory the caller may read (expired ones included), and its bytes:
+        the memory decides who may read it."""
+        record = self._memory(memory_id, Right.READ, include_expired=True)
+        found = next((a for a in record.attachments if a.sha256 is not None and a.sha256 == sha256), None)
+        if found is None or found.sha256 is None:
+            raise AttachmentNotFoundError(str(sha256))
+        data = operations.get_attachment(self.services, found.sha256, record.scope)
+        self._log("attachment", {record.scope: [record.id]})
+        return found, data
 
     def history(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         return {"results": [event.to_dict() for event in self.events(memory_id, user_id, agent_id, run_id)]}
@@ -219,6 +245,13 @@ class MemoryActions:
         updated = operations.update(self.services, record.id, text, metadata, record.scope)
         self._log("update", {updated.scope: [updated.id]})
         return updated.to_dict()
+
+    def set_expiry(self, memory_id: Any, expires_at: Any = None, ttl: Any = None) -> dict:
+        """Set when a memory expires (`expires_at`, or `ttl` seconds from now; neither: never)."""
+        record = self._memory(memory_id, Right.WRITE)
+        operations.set_expiry(self.services, [record.id], expires_at, ttl, record.scope)
+        self._log("set_expiry", {record.scope: [record.id]})
+        return self._memory(record.id, Right.READ, include_expired=True).to_dict()
 
     def delete(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         record = self._memory(memory_id, Right.WRITE, user_id, agent_id, run_id)

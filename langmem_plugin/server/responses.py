@@ -8,6 +8,7 @@ import logging
 from starlette.responses import JSONResponse
 
 from ..errors import (
+    AttachmentNotFoundError,
     BackendError,
     ConfigurationError,
     ForbiddenScopeError,
@@ -27,6 +28,7 @@ STATUSES: tuple[tuple[type[LangMemError], int], ...] = (
     (ForbiddenScopeError, 403),
     (ForgedRequestError, 403),
     (MemoryNotFoundError, 404),
+    (AttachmentNotFoundError, 404),
     (NoClearMatchError, 409),
     (InvalidInputError, 400),
     (BackendError, 503),

@@ -33,9 +33,10 @@ from ...errors import (
     UnauthenticatedError,
 )
 from ...memory import Memory
+from ...parts import Attachment
 from ...pipeline.forget import indexed_memories
 from ...pipeline.validation import check_optional_scope, load_json
-from ...records import MemoryRecord, Scope
+from ...records import MemoryRecord, Scope, utc_now
 from ..actions import MemoryActions
 from ..grants import Caller, Right, resolve
 from ..keys import Keyring
@@ -47,6 +48,9 @@ PREFIX = "/ui"
 SESSION_COOKIE = "langmem_session"
 LOGIN_COOKIE = "langmem_login"
 SEARCH_LIMIT = 20
+# raster images the browser shows inline; any other type (SVG, HTML, PDF...) is a download
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+TEXT_PREVIEW_BYTES = 4000
 _HERE = Path(__file__).parent
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -284,12 +288,14 @@ def scope_page(
     q: str = "",
     filters: str = "",
     invalidated: bool = False,
+    expired: bool = False,
 ) -> Response:
-    """One scope's memories (with a search box, metadata filters and the invalidated toggle) and its plots."""
+    """One scope's memories (with a search box, metadata filters and the invalidated and expired
+    toggles) and its plots."""
     conditions = load_json(filters, "filters", InvalidFilterError) if filters.strip() else None
     limit = session.actions.services.config.limits.max_limit
     listed = session.actions.records(
-        **ids.ids(), limit=limit, filters=conditions, include_invalidated=invalidated
+        **ids.ids(), limit=limit, filters=conditions, include_invalidated=invalidated, include_expired=expired
     )
     hits = session.actions.hits(q, **ids.ids(), limit=SEARCH_LIMIT, filters=conditions) if q.strip() else None
     return _page(
@@ -303,6 +309,8 @@ def scope_page(
         q=q,
         filters=filters,
         invalidated=invalidated,
+        expired=expired,
+        now=utc_now(),
         charts=charts.charts(listed),
         limit=limit,
     )
@@ -314,7 +322,7 @@ def memory_page(request: Request, session: Session, memory_id: str) -> Response:
     memory shows its history alone."""
     events = session.actions.events(memory_id)
     try:
-        record: MemoryRecord | None = session.actions.record(memory_id)
+        record: MemoryRecord | None = session.actions.record(memory_id, include_expired=True)
     except MemoryNotFoundError:
         record = None
     ids = Ids(**events[0].scope.model_dump())
@@ -323,9 +331,47 @@ def memory_page(request: Request, session: Session, memory_id: str) -> Response:
         "memory.html",
         session=session,
         record=record,
+        previews=[] if record is None else [_preview(session, record.id, a) for a in record.attachments],
+        now=utc_now(),
         events=events,
         ids=ids.given(),
         rights=_rights(session, ids),
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """How the memory page shows an attachment: an image inline, a text file's beginning as
+    text, anything else as a download; a reference (URL, provider file id) by name only."""
+
+    attachment: Attachment
+    show: str  # image | text | download | reference
+    text: str = ""
+
+
+def _preview(session: Visitor, memory_id: str, attachment: Attachment) -> Preview:
+    if attachment.sha256 is None:
+        return Preview(attachment, "reference")
+    if attachment.mime_type in INLINE_IMAGES:
+        return Preview(attachment, "image")
+    if (attachment.mime_type or "").startswith("text/"):
+        _, data = session.actions.attachment(memory_id, attachment.sha256)
+        return Preview(attachment, "text", data[:TEXT_PREVIEW_BYTES].decode("utf-8", errors="replace"))
+    return Preview(attachment, "download")
+
+
+@router.get("/memories/{memory_id}/attachments/{sha256}")
+def attachment_bytes(session: Session, memory_id: str, sha256: str) -> Response:
+    """An attachment's bytes: raster images inline, anything else (SVG and HTML included) only
+    as a download, so that no stored file runs in the inspector's origin."""
+    attachment, data = session.actions.attachment(memory_id, sha256)
+    if attachment.mime_type in INLINE_IMAGES:
+        return Response(data, media_type=attachment.mime_type)
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in attachment.name or sha256)[:100]
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
 
@@ -374,6 +420,16 @@ def export(session: Session, ids: QueryIds) -> JSONResponse:
 def edit_memory(session: Session, memory_id: str, text: Annotated[str, Form()], csrf: Csrf = "") -> Response:
     session.check_form(csrf)
     session.actions.update(memory_id, text)
+    return RedirectResponse(f"{PREFIX}/memories/{memory_id}", status_code=303)
+
+
+@router.post("/memories/{memory_id}/expiry")
+def set_expiry(
+    session: Session, memory_id: str, expires_at: Annotated[str, Form()] = "", csrf: Csrf = ""
+) -> Response:
+    """Set when the memory expires (an ISO-8601 time); an empty time clears the expiry."""
+    session.check_form(csrf)
+    session.actions.set_expiry(memory_id, expires_at.strip() or None)
     return RedirectResponse(f"{PREFIX}/memories/{memory_id}", status_code=303)
 
 
