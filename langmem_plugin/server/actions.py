@@ -113,18 +113,9 @@ class MemoryActions:
         self._log("add", by_owner([op.memory for op in done], access.scope))
         return {"results": [op.to_dict() for op in done]}
 
-    def search(
-        self,
-        query: Any,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        limit: int = 10,
-        filters: Mapping[str, Any] | None = None,
-        threshold: float | None = None,
-    ) -> dict:
-        hits = self.hits(query, user_id, agent_id, run_id, limit, filters, threshold)
-        return {"results": [hit.to_dict() for hit in hits]}
+    def search(self, *args: Any, **kwargs: Any) -> dict:
+        """`hits` as Mem0's search results."""
+        return {"results": [hit.to_dict() for hit in self.hits(*args, **kwargs)]}
 
     def hits(
         self,
@@ -136,24 +127,16 @@ class MemoryActions:
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
     ) -> Hits:
-        """search, with each hit's evidence (the inspector shows it)."""
+        """The hits of a search, with each one's evidence (the inspector shows it)."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
         hits = operations.search(self.services, query, access.scope, limit, filters, threshold)
         self._log("search", by_owner([hit.memory for hit in hits], access.scope))
         return hits
 
-    def list(
-        self,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        limit: int = 100,
-        filters: Mapping[str, Any] | None = None,
-        include_invalidated: bool = False,
-    ) -> dict:
-        records = self.records(user_id, agent_id, run_id, limit, filters, include_invalidated)
-        return {"results": [record.to_dict() for record in records]}
+    def list(self, *args: Any, **kwargs: Any) -> dict:
+        """`records` as Mem0's get_all results."""
+        return {"results": [record.to_dict() for record in self.records(*args, **kwargs)]}
 
     def records(
         self,
@@ -165,7 +148,7 @@ class MemoryActions:
         include_invalidated: bool = False,
         include_expired: bool = False,
     ) -> Records:
-        """list, as records."""
+        """The scope's memories, newest first."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
         records = operations.get_all(
