@@ -264,3 +264,57 @@ def test_attachments_are_served_to_their_memorys_readers_and_only_raster_images_
     assert fast_memory.get(memory_id, user_id="gus").expires_at is None
     with inspector_session(served, other) as (client, _):
         assert client.get(path).status_code == 404  # another scope's memory, and so its files, are unknown
+
+
+def pdf_saying(*pages: str) -> bytes:
+    """A PDF whose pages each show one line of text (Helvetica), written by hand with its xref."""
+    count = len(pages)
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    for index, text in enumerate(pages):
+        stream = f"BT /F1 18 Tf 40 700 Td ({text}) Tj ET"
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * index} 0 R "
+            "/Resources << /Font << /F1 3 0 R >> >> >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def test_a_pdf_attachment_shows_its_first_pages_text_and_a_broken_one_says_so(fast_memory, served):
+    key = make_key(fast_memory, "ida-app", "read,write", user_id="ida")
+    shown = {}
+    for name, data in [
+        ("menu.pdf", pdf_saying("Soup of the day: lentils", "Page two: desserts")),
+        ("broken.pdf", b"%PDF-1.4 this is not a PDF"),
+    ]:
+        blocks = [
+            {"type": "text", "text": f"Ida shared {name}"},
+            {
+                "type": "file",
+                "base64": base64.b64encode(data).decode(),
+                "mime_type": "application/pdf",
+                "filename": name,
+            },
+        ]
+        answer = httpx.post(
+            f"{served}/v1/memories",
+            json={"messages": [{"role": "user", "content": blocks}], "infer": False},
+            headers=bearer(key),
+        )
+        shown[name] = answer.json()["results"][0]["id"]
+    with inspector_session(served, key) as (client, _):
+        page = client.get(f"/ui/memories/{shown['menu.pdf']}").text
+        assert "Soup of the day: lentils" in page and "desserts" not in page
+        broken = client.get(f"/ui/memories/{shown['broken.pdf']}").text
+        assert "this PDF could not be read" in broken

@@ -26,6 +26,7 @@ SERVER_PACKAGES: list[Requirement] = [
     ("uvicorn", "uvicorn", "server"),
     ("jinja2", "jinja2", "server"),
     ("python_multipart", "python-multipart", "server"),
+    ("pypdf", "pypdf", "server"),
 ]
 Emit = Callable[[argparse.Namespace, Any, list[str]], None]
 

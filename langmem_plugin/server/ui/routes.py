@@ -11,12 +11,14 @@ stylesheet only (no inline script, no third-party request: the page works offlin
 from __future__ import annotations
 
 import hmac
+import io
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import jinja2
+import pypdf
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
@@ -50,7 +52,7 @@ LOGIN_COOKIE = "langmem_login"
 SEARCH_LIMIT = 20
 # raster images the browser shows inline; any other type (SVG, HTML, PDF...) is a download
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-TEXT_PREVIEW_BYTES = 4000
+TEXT_PREVIEW_CHARS = 4000
 _HERE = Path(__file__).parent
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -349,14 +351,32 @@ class Preview:
     text: str = ""
 
 
+def _text_start(data: bytes) -> str:
+    """The first TEXT_PREVIEW_CHARS characters of a text file (a UTF-8 character has at most 4 bytes)."""
+    return data[: 4 * TEXT_PREVIEW_CHARS].decode("utf-8", errors="replace")[:TEXT_PREVIEW_CHARS]
+
+
+def _pdf_first_page(data: bytes) -> str:
+    """The text of a PDF's first page (pypdf, pure Python: no native parser reads stored files)."""
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        text = reader.pages[0].extract_text() if reader.pages else ""
+    except (pypdf.errors.PyPdfError, ValueError, KeyError, IndexError) as exc:
+        return f"(this PDF could not be read: {exc})"
+    return text[:TEXT_PREVIEW_CHARS] or "(the first page has no text)"
+
+
 def _preview(session: Visitor, memory_id: str, attachment: Attachment) -> Preview:
     if attachment.sha256 is None:
         return Preview(attachment, "reference")
     if attachment.mime_type in INLINE_IMAGES:
         return Preview(attachment, "image")
+    if attachment.mime_type == "application/pdf":
+        _, data = session.actions.attachment(memory_id, attachment.sha256)
+        return Preview(attachment, "pdf", _pdf_first_page(data))
     if (attachment.mime_type or "").startswith("text/"):
         _, data = session.actions.attachment(memory_id, attachment.sha256)
-        return Preview(attachment, "text", data[:TEXT_PREVIEW_BYTES].decode("utf-8", errors="replace"))
+        return Preview(attachment, "text", _text_start(data))
     return Preview(attachment, "download")
 
 
