@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import markupsafe
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -318,3 +319,33 @@ def test_a_pdf_attachment_shows_its_first_pages_text_and_a_broken_one_says_so(fa
         assert "Soup of the day: lentils" in page and "desserts" not in page
         broken = client.get(f"/ui/memories/{shown['broken.pdf']}").text
         assert "this PDF could not be read" in broken
+
+
+def test_any_memory_text_renders_escaped_on_its_page_and_in_the_list(fast_memory, served):
+    key = make_key(fast_memory, "jo-app", "read,write", user_id="jo")
+    characters = st.characters(blacklist_categories=("Cs", "Cc"))
+    markup = st.sampled_from(
+        ["<script>", "</textarea>", "<img src=x onerror=alert(1)>", '"', "'", "&", "{{ 7*7 }}"]
+    )
+    texts = st.lists(st.text(characters, max_size=12) | markup, min_size=1, max_size=6).map("".join)
+
+    with (
+        inspector_session(served, key) as (client, _),
+        httpx.Client(base_url=served, headers=bearer(key)) as api,
+    ):
+
+        @settings(max_examples=40, deadline=None)
+        @given(texts.filter(str.strip))
+        def renders_as_text(text):
+            answer = api.post("/v1/memories", json={"messages": text, "infer": False})
+            assert answer.status_code == 200, answer.text
+            memory_id = answer.json()["results"][0]["id"]
+            stored = api.get(f"/v1/memories/{memory_id}").json()["memory"]
+            escaped = str(markupsafe.escape(stored))
+            page = client.get(f"/ui/memories/{memory_id}").text
+            assert f'<h1 id="memory-text">{escaped}</h1>' in page
+            assert f">{escaped}</textarea>" in page
+            assert f">{escaped}</a>" in client.get("/ui/scope").text
+            api.delete(f"/v1/memories/{memory_id}").raise_for_status()
+
+        renders_as_text()
