@@ -13,13 +13,14 @@ from pathlib import Path
 import httpx
 import markupsafe
 import pytest
+from fastapi.routing import APIRoute
 from hypothesis import given, settings, strategies as st
 
 from langmem_plugin.records import MemoryRecord, Scope, SourceRef
 from langmem_plugin.server.grants import Right
 from langmem_plugin.server.keys import Keyring
 from langmem_plugin.server.namespaces import UI_SESSIONS
-from langmem_plugin.server.ui import charts
+from langmem_plugin.server.ui import charts, routes as inspector_routes
 from langmem_plugin.server.ui.routes import SECURITY_HEADERS
 from langmem_plugin.testing.inspect import stored_bytes
 
@@ -27,8 +28,35 @@ from .servers import offline_env
 from .serving import bearer, cli, inspector_session, make_key, serve_process
 
 UI = Path(__file__).resolve().parents[1] / "langmem_plugin" / "server" / "ui"
-PAGES = ["/ui/", "/ui/scope", "/ui/memories/m1", "/ui/graph", "/ui/graph.json", "/ui/export", "/ui/erase"]
-ACTIONS = ["/ui/memories/m1/edit", "/ui/memories/m1/delete", "/ui/erase", "/ui/logout"]
+# every route but the login form's, with `m1` for a memory id and `s1` for an attachment's sha256
+PAGES = [
+    "/ui/",
+    "/ui/scope",
+    "/ui/memories/m1",
+    "/ui/memories/m1/attachments/s1",
+    "/ui/graph",
+    "/ui/graph.json",
+    "/ui/export",
+    "/ui/erase",
+]
+ACTIONS = [
+    "/ui/memories/m1/edit",
+    "/ui/memories/m1/expiry",
+    "/ui/memories/m1/delete",
+    "/ui/erase",
+    "/ui/logout",
+]
+
+
+def test_the_tables_above_name_every_route_of_the_inspector():
+    routes = {
+        (method, route.path.replace("{memory_id}", "m1").replace("{sha256}", "s1"))
+        for route in inspector_routes.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    listed = {("GET", path) for path in PAGES} | {("POST", path) for path in ACTIONS}
+    assert routes - {("GET", "/ui/login"), ("POST", "/ui/login")} == listed
 
 
 def add(site: str, key: str, text: str) -> str:

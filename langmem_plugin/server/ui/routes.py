@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ from ..keys import Keyring
 from ..responses import STATUSES
 from . import charts
 from .sessions import SESSION_SECONDS, close_session, find_session, open_session
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/ui"
 SESSION_COOKIE = "langmem_session"
@@ -199,6 +202,7 @@ def error_page(request: Request, error: Exception) -> Response:
     if isinstance(error, UnauthenticatedError):
         return RedirectResponse(f"{PREFIX}/login", status_code=303)
     if not isinstance(error, LangMemError):
+        logger.error("unexpected error in an inspector page", exc_info=error)
         return _page(request, "error.html", 500, kind="InternalServerError", message="the server failed")
     status = next(code for kind, code in STATUSES if isinstance(error, kind))
     return _page(request, "error.html", status, kind=type(error).__name__, message=str(error))
