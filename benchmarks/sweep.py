@@ -9,7 +9,8 @@ back to back: first alone (`--searches` of them, the baseline), then while `swee
 another thread, until it returns. The JSON gives the sweep's time and count, and search
 latency p50 / p95 in both phases, measured in the same run on the same store.
 
-    python benchmarks/sweep.py --size 100000 --expired 10000
+    python benchmarks/sweep.py --size 100000 --expired 10000             # retention.sweep_batch 10000
+    python benchmarks/sweep.py --size 100000 --expired 10000 --batch 1000
 """
 
 from __future__ import annotations
@@ -59,8 +60,12 @@ def _search(memory: Memory, users: int, rng: np.random.Generator) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def run(size: int, expired: int, users: int, searches: int) -> dict:
-    with tempfile.TemporaryDirectory() as path, Memory({"path": path}, embeddings=RandomEmbeddings()) as memory:
+def run(size: int, expired: int, users: int, searches: int, batch: int) -> dict:
+    retention = {"sweep_batch": batch}
+    with (
+        tempfile.TemporaryDirectory() as path,
+        Memory({"path": path, "retention": retention}, embeddings=RandomEmbeddings()) as memory,
+    ):
         started = time.perf_counter()
         doomed = _fill(memory, size, users, expired)
         fill_s = time.perf_counter() - started
@@ -82,11 +87,14 @@ def run(size: int, expired: int, users: int, searches: int) -> dict:
         sweeper.join()
         sweep_s = time.perf_counter() - started
         after = [_search(memory, users, rng) for _ in range(searches)]
-        left = sum(len(memory.get_all(user_id=f"user{u}", limit=1000, include_expired=True)) for u in range(users))
+        left = sum(
+            len(memory.get_all(user_id=f"user{u}", limit=1000, include_expired=True)) for u in range(users)
+        )
     return {
         "memories": size,
         "users": users,
         "expired": len(doomed),
+        "sweep_batch": batch,
         "fill_s": round(fill_s, 1),
         "sweep_s": round(sweep_s, 2),
         "erased": erased[0],
@@ -102,10 +110,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--expired", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=100, help="the memories are spread over this many users")
-    parser.add_argument("--searches", type=int, default=300, help="searches of the baseline and of the after phase")
+    parser.add_argument(
+        "--searches", type=int, default=300, help="searches of the baseline and of the after phase"
+    )
+    parser.add_argument("--batch", type=int, default=10_000, help="retention.sweep_batch")
     args = parser.parse_args()
-    result = run(args.size, args.expired, args.users, args.searches)
-    print(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "result": result}, indent=2))
+    result = run(args.size, args.expired, args.users, args.searches, args.batch)
+    print(
+        json.dumps(
+            {"machine": platform.platform(), "python": platform.python_version(), "result": result}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":
