@@ -18,6 +18,7 @@ from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
+from .pipeline.sweep import BackgroundSweeper
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices
@@ -57,9 +58,15 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
+        interval = config.retention.sweep_interval_seconds
+        self._sweeper = None if interval is None else BackgroundSweeper(self.services, interval)
+        if self._sweeper is not None:
+            self._sweeper.start()
 
     def _close(self) -> None:
         try:
+            if self._sweeper is not None:
+                self._sweeper.stop()
             remove_finished_journal(self.services)
         finally:
             self.services.close()
@@ -237,14 +244,21 @@ class Memory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
         """`delete(memory_id)` retires that memory and returns it (its history stays until a purge);
         scope ids are optional and, given, must match it (else MemoryNotFoundError).
         `delete(description, user_id=...)`, any text that is not a memory id, needs scope ids
         (MissingScopeError) and retires the scope's memories it clearly matches and returns them,
         or raises NoClearMatchError naming the closest ones (operations.clear_matches), and
-        CrossUserDeleteError when, without user_id, they belong to several users."""
-        return operations.delete_by_id_or_description(self.services, memory_id, user_id, agent_id, run_id)
+        CrossUserDeleteError when, without user_id, they belong to several users.
+        purge=True erases instead of retiring: the memory leaves no history, graph relation or
+        cached data behind, and no byte in the embedded tiers (as `delete_all(purge=True)` does
+        for a scope); an expired memory, or one retired earlier whose history is left, is erased
+        too. Journaled: a crash is finished by the next open."""
+        return operations.delete_by_id_or_description(
+            self.services, memory_id, user_id, agent_id, run_id, purge
+        )
 
     def delete_all(
         self,
@@ -327,6 +341,15 @@ class Memory(_Facade):
         profile; a None value removes its key. InvalidMetadataError unless `values` is a flat
         mapping of string keys to JSON scalars."""
         return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
+
+    def sweep(self) -> int:
+        """Erase every memory whose expiry has passed or that outlived a retention period (config
+        `retention`), as a purge erases (history, caches, graph relations; no byte left in the
+        embedded tiers), and return how many this call erased. Processes sharing a store may sweep
+        at once: each memory is erased by one of them. StoreBusyError when another process holds
+        the deletion lock too long (`delete_all_wait_seconds`). Config
+        `retention.sweep_interval_seconds` runs it in a background thread until `close`."""
+        return operations.sweep(self.services)
 
     def reset(self) -> None:
         """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
@@ -453,9 +476,13 @@ class AsyncMemory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
-        """Awaitable `Memory.delete`: retire a memory by id, or those a description clearly matches."""
-        return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
+        """Awaitable `Memory.delete`: retire (purge=True: erase) a memory by id, or those a
+        description clearly matches."""
+        return await self._run(
+            operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id, purge
+        )
 
     async def delete_all(
         self,
@@ -524,6 +551,10 @@ class AsyncMemory(_Facade):
     ) -> dict:
         """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
+
+    async def sweep(self) -> int:
+        """Awaitable `Memory.sweep`: erase the expired memories and those past retention; how many."""
+        return await self._run(operations.sweep)
 
     async def reset(self) -> None:
         """Awaitable `Memory.reset`: erase the whole store, every user's data."""
