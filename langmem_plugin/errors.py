@@ -38,6 +38,11 @@ class UnauthenticatedError(LangMemError):
     nothing was read or written."""
 
 
+class ForgedRequestError(LangMemError):
+    """A browser form of the inspector came without this session's CSRF token (another site
+    posting it, or a stale page); nothing was read or written."""
+
+
 class CrossUserDeleteError(InvalidInputError):
     """A bulk delete without user_id would remove the data of several users and across_users=True
     was not given."""
@@ -57,6 +62,10 @@ class InvalidTextError(InvalidInputError):
 
 class ValueOutOfRangeError(InvalidInputError):
     """A number or date lies outside what the tiers can store (64-bit integers, years 1-9999)."""
+
+
+class InvalidExpiryError(InvalidInputError):
+    """An expiry (`expires_at` or `ttl`) that is malformed, not in the future, or given twice."""
 
 
 class ImportFormatError(InvalidInputError):

@@ -18,6 +18,7 @@ from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
+from .pipeline.sweep import BackgroundSweeper
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices
@@ -57,9 +58,15 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
+        interval = config.retention.sweep_interval_seconds
+        self._sweeper = None if interval is None else BackgroundSweeper(self.services, interval)
+        if self._sweeper is not None:
+            self._sweeper.start()
 
     def _close(self) -> None:
         try:
+            if self._sweeper is not None:
+                self._sweeper.stop()
             remove_finished_journal(self.services)
         finally:
             self.services.close()
@@ -110,6 +117,8 @@ class Memory(_Facade):
         metadata: Mapping[str, Any] | None = None,
         infer: bool = True,
         timestamp: Any = None,
+        expires_at: Any = None,
+        ttl: Any = None,
     ) -> list[MemoryOperation]:
         """Remember messages: a string, a message dict ("role", "content", optionally "name", "id",
         "timestamp"), a LangChain message, or a list of them, in exactly the scope given.
@@ -117,7 +126,10 @@ class Memory(_Facade):
         infer=True lets the manager extract facts and reconcile each with the memories of exactly
         this scope (never a run's, an agent's or another user's): it adds, updates, invalidates or
         keeps. infer=False stores each message verbatim. `metadata` goes on every memory written;
-        `timestamp` is when messages that carry none were said (default: now). Returns one
+        `timestamp` is when messages that carry none were said (default: now). `expires_at` (a
+        datetime, naive = UTC, or an ISO string) or `ttl` (a timedelta or seconds) makes the memories
+        it adds expire: hidden from every read from then on, erased by `sweep`; it must lie in the
+        future (InvalidExpiryError). A memory it updates or keeps (NOOP) keeps its own expiry. Returns one
         MemoryOperation per fact or message, with what was done (ADD, UPDATE, INVALIDATE, NOOP).
         Raises for bad messages (EmptyContentError, InputTooLargeError, InvalidMetadataError, ...)
         before anything is written.
@@ -128,7 +140,7 @@ class Memory(_Facade):
         before answers NOOP. The same text said again after a successful call is a new statement.
         See docs/architecture.md, "Server failures and retried adds"."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.add(self.services, messages, scope, metadata, infer, timestamp)
+        return operations.add(self.services, messages, scope, metadata, infer, timestamp, expires_at, ttl)
 
     def search(
         self,
@@ -141,14 +153,18 @@ class Memory(_Facade):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
         as_of: Any = None,
+        include_expired: bool = False,
     ) -> list[SearchHit]:
         """The memories within the scope (at least one id) most relevant to `query`, best first:
         at most `limit` SearchHits, each with its relevance `score` in [0, 1] and the evidence it
         came from. `threshold` drops hits scoring below it; `filters` matches metadata
         (InvalidFilterError when malformed). Facts that stopped being true are left out; with
-        `as_of` (a datetime or ISO string), the facts true at that moment are searched instead."""
+        `as_of` (a datetime or ISO string), the facts true at that moment are searched instead.
+        Expired memories are left out unless `include_expired`."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
+        return operations.search(
+            self.services, query, scope, limit, filters, threshold, as_of, include_expired
+        )
 
     def get(
         self,
@@ -157,10 +173,13 @@ class Memory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """The MemoryRecord with this id. Scope ids are optional; given ones must match the memory,
-        else MemoryNotFoundError, exactly as for an id that does not exist."""
-        return operations.get(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
+        else MemoryNotFoundError, exactly as for an id that does not exist; so is an expired memory,
+        unless `include_expired`."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return operations.get(self.services, memory_id, scope, include_expired)
 
     def get_all(
         self,
@@ -171,12 +190,13 @@ class Memory(_Facade):
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         """The memories within the scope (at least one id), newest first, at most `limit`;
         `filters` matches metadata. Facts that stopped being true are left out unless
-        `include_invalidated`."""
+        `include_invalidated`, expired memories unless `include_expired`."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.get_all(self.services, scope, limit, filters, include_invalidated)
+        return operations.get_all(self.services, scope, limit, filters, include_invalidated, include_expired)
 
     def update(
         self,
@@ -199,6 +219,24 @@ class Memory(_Facade):
             self.services, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
 
+    def set_expiry(
+        self,
+        memory_ids: str | list[str],
+        *,
+        expires_at: Any = None,
+        ttl: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[str]:
+        """Make the memories with these ids (one id or a list) expire at `expires_at` or after `ttl`
+        from now; with neither, never. Returns their ids. Only the expiry changes (one write, no
+        history event), so refreshing the expiry of many memories is cheap. Scope ids are optional
+        and, given, must match every memory; MemoryNotFoundError, before anything changes, when one
+        is missing, outside them or expired; InvalidExpiryError as for `add`."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return operations.set_expiry(self.services, memory_ids, expires_at, ttl, scope)
+
     def delete(
         self,
         memory_id: str,
@@ -206,14 +244,21 @@ class Memory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
         """`delete(memory_id)` retires that memory and returns it (its history stays until a purge);
         scope ids are optional and, given, must match it (else MemoryNotFoundError).
         `delete(description, user_id=...)`, any text that is not a memory id, needs scope ids
         (MissingScopeError) and retires the scope's memories it clearly matches and returns them,
         or raises NoClearMatchError naming the closest ones (operations.clear_matches), and
-        CrossUserDeleteError when, without user_id, they belong to several users."""
-        return operations.delete_by_id_or_description(self.services, memory_id, user_id, agent_id, run_id)
+        CrossUserDeleteError when, without user_id, they belong to several users.
+        purge=True erases instead of retiring: the memory leaves no history, graph relation or
+        cached data behind, and no byte in the embedded tiers (as `delete_all(purge=True)` does
+        for a scope); an expired memory, or one retired earlier whose history is left, is erased
+        too. Journaled: a crash is finished by the next open."""
+        return operations.delete_by_id_or_description(
+            self.services, memory_id, user_id, agent_id, run_id, purge
+        )
 
     def delete_all(
         self,
@@ -297,6 +342,15 @@ class Memory(_Facade):
         mapping of string keys to JSON scalars."""
         return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
 
+    def sweep(self) -> int:
+        """Erase every memory whose expiry has passed or that outlived a retention period (config
+        `retention`), as a purge erases (history, caches, graph relations; no byte left in the
+        embedded tiers), and return how many this call erased. Processes sharing a store may sweep
+        at once: each memory is erased by one of them. StoreBusyError when another process holds
+        the deletion lock too long (`delete_all_wait_seconds`). Config
+        `retention.sweep_interval_seconds` runs it in a background thread until `close`."""
+        return operations.sweep(self.services)
+
     def reset(self) -> None:
         """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
         operations.reset(self.services)
@@ -329,10 +383,12 @@ class AsyncMemory(_Facade):
         metadata: Mapping[str, Any] | None = None,
         infer: bool = True,
         timestamp: Any = None,
+        expires_at: Any = None,
+        ttl: Any = None,
     ) -> list[MemoryOperation]:
         """Awaitable `Memory.add`: remember messages in exactly the scope given; returns the operations."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.add, messages, scope, metadata, infer, timestamp)
+        return await self._run(operations.add, messages, scope, metadata, infer, timestamp, expires_at, ttl)
 
     async def search(
         self,
@@ -345,10 +401,13 @@ class AsyncMemory(_Facade):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
         as_of: Any = None,
+        include_expired: bool = False,
     ) -> list[SearchHit]:
         """Awaitable `Memory.search`: the scope's memories most relevant to `query`, best first."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
+        return await self._run(
+            operations.search, query, scope, limit, filters, threshold, as_of, include_expired
+        )
 
     async def get(
         self,
@@ -357,9 +416,11 @@ class AsyncMemory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """Awaitable `Memory.get`: the memory with this id; given scope ids must match it."""
-        return await self._run(operations.get, memory_id, self._optional_scope(user_id, agent_id, run_id))
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return await self._run(operations.get, memory_id, scope, include_expired)
 
     async def get_all(
         self,
@@ -370,10 +431,13 @@ class AsyncMemory(_Facade):
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         """Awaitable `Memory.get_all`: the scope's memories, newest first."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.get_all, scope, limit, filters, include_invalidated)
+        return await self._run(
+            operations.get_all, scope, limit, filters, include_invalidated, include_expired
+        )
 
     async def update(
         self,
@@ -391,6 +455,20 @@ class AsyncMemory(_Facade):
             operations.update_by_id_or_statement, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
 
+    async def set_expiry(
+        self,
+        memory_ids: str | list[str],
+        *,
+        expires_at: Any = None,
+        ttl: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[str]:
+        """Awaitable `Memory.set_expiry`: set or clear the expiry of memories by id."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return await self._run(operations.set_expiry, memory_ids, expires_at, ttl, scope)
+
     async def delete(
         self,
         memory_id: str,
@@ -398,9 +476,13 @@ class AsyncMemory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
-        """Awaitable `Memory.delete`: retire a memory by id, or those a description clearly matches."""
-        return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
+        """Awaitable `Memory.delete`: retire (purge=True: erase) a memory by id, or those a
+        description clearly matches."""
+        return await self._run(
+            operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id, purge
+        )
 
     async def delete_all(
         self,
@@ -469,6 +551,10 @@ class AsyncMemory(_Facade):
     ) -> dict:
         """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
+
+    async def sweep(self) -> int:
+        """Awaitable `Memory.sweep`: erase the expired memories and those past retention; how many."""
+        return await self._run(operations.sweep)
 
     async def reset(self) -> None:
         """Awaitable `Memory.reset`: erase the whole store, every user's data."""

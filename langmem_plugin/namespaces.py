@@ -136,6 +136,13 @@ GRANTS = _declare(
     expires=False,
     user_text=True,
 )
+UI_SESSIONS = _declare(
+    "ui_sessions",
+    "the inspector's browser sessions by token digest: key id, CSRF token, expiry (never a secret)",
+    PurgeRule.KEPT,
+    expires=False,
+    user_text=False,
+)
 
 
 def with_rule(rule: PurgeRule) -> list[str]:

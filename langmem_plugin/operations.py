@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from .errors import (
     CrossUserDeleteError,
+    InputTooLargeError,
     InvalidInputError,
     MemoryNotFoundError,
     MissingScopeError,
@@ -23,10 +25,12 @@ from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.attachments import read_attachment
 from .pipeline.audit import API_ACTOR, audited_write, history_event
-from .pipeline.forget import delete_scope, users_within
+from .pipeline.expiry import check_expiry, retained_until
+from .pipeline.forget import delete_scope, erase_memories, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
+from .pipeline.sweep import sweep as _sweep
 from .pipeline.validation import (
     check_limit,
     check_memory_id,
@@ -62,6 +66,7 @@ __all__ = [
     "delete_all",
     "delete_by_id_or_description",
     "delete_matching",
+    "erase",
     "get",
     "get_all",
     "get_profile",
@@ -69,7 +74,9 @@ __all__ = [
     "neighbourhood",
     "reset",
     "search",
+    "set_expiry",
     "set_profile",
+    "sweep",
     "update",
     "update_by_id_or_statement",
 ]
@@ -86,11 +93,26 @@ def _owned_by(scope: Scope | None, owner: Scope) -> bool:
     return scope is None or scope.matches(owner)
 
 
+def _found(
+    services: MemoryServices, memory_ids: list[str], scope: Scope | None, include_expired: bool
+) -> list[MemoryRecord]:
+    """The stored memories of the ids (checked) within the scope, expired ones only if asked."""
+    now = utc_now()
+    return [
+        record
+        for record in services.vector.get([check_memory_id(memory_id) for memory_id in memory_ids])
+        if _owned_by(scope, record.scope) and (include_expired or not record.is_expired(now))
+    ]
+
+
 @traced("langmem.get")
-def get(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
-    """The memory with this id; with a scope, one outside it is reported exactly like a missing id."""
-    found = services.vector.get([check_memory_id(memory_id)])
-    if not found or not _owned_by(scope, found[0].scope):
+def get(
+    services: MemoryServices, memory_id: str, scope: Scope | None = None, include_expired: bool = False
+) -> MemoryRecord:
+    """The memory with this id; with a scope, one outside it, and unless `include_expired` an
+    expired one, is reported exactly like a missing id."""
+    found = _found(services, [memory_id], scope, include_expired)
+    if not found:
         raise MemoryNotFoundError(memory_id)
     return found[0]
 
@@ -102,12 +124,14 @@ def get_all(
     limit: int = 100,
     filters: Mapping[str, Any] | None = None,
     include_invalidated: bool = False,
+    include_expired: bool = False,
 ) -> list[MemoryRecord]:
     return services.vector.list(
         scope,
         limit=check_limit(services.config.limits, limit),
         filters=filters,
         include_invalidated=include_invalidated,
+        include_expired=include_expired,
     )
 
 
@@ -178,12 +202,89 @@ def update(
     return updated
 
 
+@traced("langmem.set_expiry")
+def set_expiry(
+    services: MemoryServices,
+    memory_ids: str | list[str],
+    expires_at: Any = None,
+    ttl: Any = None,
+    scope: Scope | None = None,
+) -> list[str]:
+    """Set the expiry of the memories with these ids to `expires_at` or now + `ttl` (neither: clear
+    it) and return their ids; nothing else of them changes and no history event is logged. One id
+    or a list of them; MemoryNotFoundError, before anything is written, when one is missing,
+    outside the scope or expired."""
+    ids = [memory_ids] if isinstance(memory_ids, str) else memory_ids
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidInputError("memory_ids must be a memory id or a list of them")
+    if len(ids) > services.config.limits.max_limit:
+        raise InputTooLargeError(
+            f"set_expiry takes at most {services.config.limits.max_limit} ids a call, got {len(ids)}"
+        )
+    moment = check_expiry(expires_at, ttl, utc_now())
+    found = {record.id: record for record in _found(services, ids, scope, include_expired=False)}
+    missing = [memory_id for memory_id in ids if memory_id not in found]
+    if missing:
+        raise MemoryNotFoundError(", ".join(missing[:10]))
+    # the retention policy bounds every memory's expiry, as it does a new one's
+    by_expiry: dict[datetime | None, list[str]] = {}
+    for record in found.values():
+        bounded = retained_until(
+            services.config.retention, record.scope, record.metadata, record.created_at, moment
+        )
+        by_expiry.setdefault(bounded, []).append(record.id)
+    changed = {i for expiry, group in by_expiry.items() for i in services.vector.set_expiry(group, expiry)}
+    return [memory_id for memory_id in dict.fromkeys(ids) if memory_id in changed]
+
+
+sweep = traced("langmem.sweep")(_sweep)
+
+
 @traced("langmem.delete")
-def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
-    """Retire the memory with this id and return it; its history stays until a purge of its scope."""
+def delete(
+    services: MemoryServices, memory_id: str, scope: Scope | None = None, purge: bool = False
+) -> MemoryRecord:
+    """Retire the memory with this id and return it; its history stays until a purge of its scope.
+    With purge, erase it instead (`erase`)."""
+    if purge:
+        return erase(services, memory_id, scope)
     record = get(services, memory_id, scope)
     _retire(services, [record])
     return record
+
+
+@traced("langmem.erase")
+def erase(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
+    """Erase the memory with this id as a purge erases (pipeline/forget.py, `erase_memories`): a
+    stored one (expired included), or one retired earlier whose history is left. Returns it as it
+    was last stored (for a retired one, as its history last describes it)."""
+    memory_id = check_memory_id(memory_id)
+    erased: list[MemoryRecord] = []
+
+    def choose() -> dict[str, Scope]:
+        found = _found(services, [memory_id], scope, include_expired=True)
+        erased.append(found[0] if found else _last_described(history(services, memory_id, scope)))
+        return {memory_id: erased[0].scope}
+
+    erase_memories(services, choose)
+    return erased[0]
+
+
+def _last_described(events: list[HistoryEvent]) -> MemoryRecord:
+    """A retired memory as its history describes it: its last text, from its first event to its last."""
+    last = events[-1]
+    text = last.new_text if last.new_text is not None else last.old_text or ""
+    return MemoryRecord(
+        id=last.memory_id,
+        text=text,
+        scope=events[0].scope,
+        created_at=events[0].at,
+        updated_at=last.at,
+        valid_from=events[0].at,
+        valid_to=last.at,
+        hash=content_hash(text),
+        sources=last.sources,
+    )
 
 
 def _retire(services: MemoryServices, records: list[MemoryRecord]) -> None:
@@ -231,20 +332,28 @@ def update_by_id_or_statement(
 
 
 def delete_by_id_or_description(
-    services: MemoryServices, target: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    services: MemoryServices,
+    target: Any,
+    user_id: Any = None,
+    agent_id: Any = None,
+    run_id: Any = None,
+    purge: bool = False,
 ) -> MemoryRecord | list[MemoryRecord]:
-    """`Memory.delete`'s forms: a memory id retires that memory and returns it; any other text is a
-    description, and retires the memories of the scope it clearly matches (`delete_matching`)."""
+    """`Memory.delete`'s forms: a memory id retires (with purge: erases) that memory and returns it;
+    any other text is a description, and retires (erases) the memories of the scope it clearly
+    matches (`delete_matching`)."""
     target = check_memory_id(target)
+    if not isinstance(purge, bool):
+        raise InvalidInputError(f"purge is True or False, got {purge!r}")
     limits = services.config.limits
     if is_memory_id(target):
-        return delete(services, target, check_optional_scope(limits, user_id, agent_id, run_id))
+        return delete(services, target, check_optional_scope(limits, user_id, agent_id, run_id), purge)
     if user_id is None and agent_id is None and run_id is None:
         raise MissingScopeError(
             f"{target[:80]!r} is not a memory id; deleting the memories a description matches needs "
             "user_id, agent_id or run_id"
         )
-    return delete_matching(services, target, check_scope(limits, user_id, agent_id, run_id))
+    return delete_matching(services, target, check_scope(limits, user_id, agent_id, run_id), purge)
 
 
 class _CorrectionManager:
@@ -351,9 +460,12 @@ def clear_matches(services: MemoryServices, description: str, scope: Scope) -> l
 
 
 @traced("langmem.delete_matching")
-def delete_matching(services: MemoryServices, description: str, scope: Scope) -> list[MemoryRecord]:
-    """Retire the memories of the scope that the description clearly matches (`clear_matches`) and
-    return them. A scope without user_id that would lose memories of several users refuses."""
+def delete_matching(
+    services: MemoryServices, description: str, scope: Scope, purge: bool = False
+) -> list[MemoryRecord]:
+    """Retire (with purge: erase) the memories of the scope that the description clearly matches
+    (`clear_matches`) and return them. A scope without user_id that would lose memories of several
+    users refuses."""
     records = [hit.memory for hit in clear_matches(services, description, scope)]
     users = {r.scope.user_id for r in records}
     if scope.user_id is None and len(users) > 1:
@@ -361,7 +473,10 @@ def delete_matching(services: MemoryServices, description: str, scope: Scope) ->
             f"{description[:80]!r} matches the memories of {len(users)} users (memories without user_id "
             "count as one); give user_id, or delete them by id"
         )
-    _retire(services, records)
+    if purge:
+        erase_memories(services, lambda: {r.id: r.scope for r in records})
+    else:
+        _retire(services, records)
     return records
 
 

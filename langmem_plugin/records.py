@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -15,6 +16,8 @@ from .errors import MissingScopeError
 from .parts import Attachment, MediaPart
 
 MetadataValue = str | int | float | bool | None
+# What a scope is about, by its most specific id: a run's memories, an agent's (no run), a user's.
+ScopeKind = Literal["user", "agent", "run"]
 
 
 def utc_now() -> datetime:
@@ -85,6 +88,10 @@ class Scope(BaseModel):
     def as_filter(self) -> dict[str, str]:
         return {field: value for field in SCOPE_FIELDS if (value := getattr(self, field)) is not None}
 
+    @property
+    def kind(self) -> ScopeKind:
+        return "run" if self.run_id is not None else "agent" if self.agent_id is not None else "user"
+
     def required_filter(self) -> dict[str, str]:
         """as_filter(), refusing an empty scope: a backend must never read or write across users."""
         scope_filter = self.as_filter()
@@ -148,10 +155,15 @@ class MemoryRecord(BaseModel):
     hash: str
     sources: list[SourceRef] = Field(default_factory=list)
     score: float | None = None
+    # When the memory stops being served and becomes due for erasure by the sweeper (None: never).
+    expires_at: datetime | None = None
 
     @property
     def is_valid(self) -> bool:
         return self.valid_to is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -173,6 +185,7 @@ class MemoryRecord(BaseModel):
             **self.scope.as_filter(),
             "valid_from": data["valid_from"],
             "valid_to": data["valid_to"],
+            "expires_at": data["expires_at"],
             "sources": data["sources"],
             "attachments": [a.model_dump(mode="json", exclude_none=True) for a in self.attachments],
         }

@@ -4,6 +4,7 @@ and the official MCP client over streamable HTTP."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -113,3 +114,19 @@ def serve_process(env: dict[str, str], log: Path, *extra: str) -> Iterator[str]:
             yield url
         finally:
             stop_process(process, 30)
+
+
+@contextmanager
+def inspector_session(url: str, key: str) -> Iterator[tuple[httpx.Client, str]]:
+    """An httpx client logged in to the inspector with `key` through its login form, as a browser
+    would (the session cookie in its jar), and the session's CSRF token from a page's form."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        form = client.get("/ui/login")
+        login_token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert login_token is not None, form.text
+        answer = client.post("/ui/login", data={"key": key, "csrf": login_token.group(1)})
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/", answer.text
+        page = client.get("/ui/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and csrf is not None, page.text
+        yield client, csrf.group(1)

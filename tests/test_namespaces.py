@@ -15,6 +15,7 @@ from langmem_plugin.namespaces import (
     GRANTS,
     LEGACY_JOURNAL,
     NAMESPACES,
+    UI_SESSIONS,
     manifest_namespaces,
 )
 from langmem_plugin.pipeline.store_namespaces import namespace_scope
@@ -88,7 +89,7 @@ def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
         assert store.search(("notes", "ana"), query="paddle")
         assert kv.written - set(NAMESPACES) == set()
         # the run wrote every namespace in use but the server's (tests/test_server_*.py)
-        assert kv.written == set(NAMESPACES) - {LEGACY_JOURNAL, ACCESS_LOG, API_KEYS, GRANTS}
+        assert kv.written == set(NAMESPACES) - {LEGACY_JOURNAL, ACCESS_LOG, API_KEYS, GRANTS, UI_SESSIONS}
         memory.delete_all(user_id="ana", purge=True)
         memory.delete_all(user_id=namespace_scope(("notes", "ana")), purge=True)
         assert store.list_namespaces() == []

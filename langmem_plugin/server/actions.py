@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import operations
-from ..errors import InvalidInputError, MemoryNotFoundError, NotGrantedError
+from ..errors import AttachmentNotFoundError, InvalidInputError, MemoryNotFoundError, NotGrantedError
 from ..memory import Memory
+from ..parts import Attachment
 from ..pipeline.validation import check_limit, check_memory_id, check_optional_scope
-from ..records import MemoryRecord, Scope
+from ..records import HistoryEvent, MemoryRecord, Neighbourhood, Scope, SearchHit
+from ..transfer import export_document
 from .access_log import by_owner, log_access, read_access_log
 from .grants import (
     Access,
@@ -35,11 +37,17 @@ from .grants import (
 from .handoff import hand_off
 from .keys import Keyring
 
+# `list` below is a method's name: the aliases name the builtin's types
+Records = list[MemoryRecord]
+Events = list[HistoryEvent]
+Hits = list[SearchHit]
+
 
 class MemoryActions:
     """The calls one caller makes through one door (`via`: rest, mcp or stdio)."""
 
     def __init__(self, memory: Memory, caller: Caller, via: str):
+        self.memory = memory
         self.services = memory.services
         self.caller = caller
         self.via = via
@@ -57,12 +65,18 @@ class MemoryActions:
         return narrowed
 
     def _memory(
-        self, memory_id: Any, right: Right, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+        self,
+        memory_id: Any,
+        right: Right,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """The memory, when a grant gives `right` over it. One no grant lets the caller read is
         unknown to it; one it may read but not change is refused (NotGrantedError)."""
         narrowed = self._narrowing(user_id, agent_id, run_id)
-        record = operations.get(self.services, memory_id, narrowed)
+        record = operations.get(self.services, memory_id, narrowed, include_expired)
         if not may_touch(self.caller, Right.READ, record.scope, record.metadata):
             raise MemoryNotFoundError(memory_id)
         if not may_touch(self.caller, right, record.scope, record.metadata):
@@ -73,6 +87,14 @@ class MemoryActions:
 
     def _log(self, action: str, touched: dict[Scope, list[str]]) -> None:
         log_access(self.services, self.caller, self.via, action, touched)
+
+    def _unfiltered(self, right: Right, user_id: Any, agent_id: Any, run_id: Any, what: str) -> Scope:
+        """The scope of a call that reads the whole scope (its profile, graph, export), which a
+        grant confined to memories with given metadata does not give."""
+        access = self._access(right, user_id, agent_id, run_id)
+        if access.filters is not None:
+            raise NotGrantedError(f"a grant confined to memories with given metadata does not show {what}")
+        return access.scope
 
     # -- memories -------------------------------------------------------------------------------
 
@@ -91,7 +113,11 @@ class MemoryActions:
         self._log("add", by_owner([op.memory for op in done], access.scope))
         return {"results": [op.to_dict() for op in done]}
 
-    def search(
+    def search(self, *args: Any, **kwargs: Any) -> dict:
+        """`hits` as Mem0's search results."""
+        return {"results": [hit.to_dict() for hit in self.hits(*args, **kwargs)]}
+
+    def hits(
         self,
         query: Any,
         user_id: Any = None,
@@ -100,14 +126,19 @@ class MemoryActions:
         limit: int = 10,
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
-    ) -> dict:
+    ) -> Hits:
+        """The hits of a search, with each one's evidence (the inspector shows it)."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
         hits = operations.search(self.services, query, access.scope, limit, filters, threshold)
         self._log("search", by_owner([hit.memory for hit in hits], access.scope))
-        return {"results": [hit.to_dict() for hit in hits]}
+        return hits
 
-    def list(
+    def list(self, *args: Any, **kwargs: Any) -> dict:
+        """`records` as Mem0's get_all results."""
+        return {"results": [record.to_dict() for record in self.records(*args, **kwargs)]}
+
+    def records(
         self,
         user_id: Any = None,
         agent_id: Any = None,
@@ -115,27 +146,74 @@ class MemoryActions:
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
-    ) -> dict:
+        include_expired: bool = False,
+    ) -> Records:
+        """The scope's memories, newest first."""
         access = self._access(Right.READ, user_id, agent_id, run_id)
         filters = confined_filters(access, filters)
-        records = operations.get_all(self.services, access.scope, limit, filters, include_invalidated)
+        records = operations.get_all(
+            self.services, access.scope, limit, filters, include_invalidated, include_expired
+        )
         self._log("list", by_owner(records, access.scope))
-        return {"results": [record.to_dict() for record in records]}
+        return records
 
     def get(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        record = self._memory(memory_id, Right.READ, user_id, agent_id, run_id)
+        return self.record(memory_id, user_id, agent_id, run_id).to_dict()
+
+    def record(
+        self,
+        memory_id: Any,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        include_expired: bool = False,
+    ) -> MemoryRecord:
+        record = self._memory(memory_id, Right.READ, user_id, agent_id, run_id, include_expired)
         self._log("get", {record.scope: [record.id]})
-        return record.to_dict()
+        return record
+
+    def attachment(self, memory_id: Any, sha256: Any) -> tuple[Attachment, bytes]:
+        """An attachment of a memory the caller may read (expired ones included), and its bytes:
+        the memory decides who may read it."""
+        record = self._memory(memory_id, Right.READ, include_expired=True)
+        found = next((a for a in record.attachments if a.sha256 is not None and a.sha256 == sha256), None)
+        if found is None or found.sha256 is None:
+            raise AttachmentNotFoundError(str(sha256))
+        data = operations.get_attachment(self.services, found.sha256, record.scope)
+        self._log("attachment", {record.scope: [record.id]})
+        return found, data
 
     def history(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        """A deleted memory's history stays readable through a grant without metadata filters
-        (its metadata went with it)."""
+        return {"results": [event.to_dict() for event in self.events(memory_id, user_id, agent_id, run_id)]}
+
+    def events(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> Events:
+        """A memory's history. A deleted memory's stays readable through a grant without
+        metadata filters (its metadata went with it)."""
         events = operations.history(self.services, memory_id, self._narrowing(user_id, agent_id, run_id))
         live = self.services.vector.get([memory_id])
         if not may_touch(self.caller, Right.READ, events[0].scope, live[0].metadata if live else None):
             raise MemoryNotFoundError(memory_id)
         self._log("history", {events[0].scope: [memory_id]})
-        return {"results": [event.to_dict() for event in events]}
+        return events
+
+    def graph(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, max_entities: int = 200
+    ) -> Neighbourhood:
+        """The scope's entities (at most `max_entities`) and the relations between them."""
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "the entity graph")
+        entities = self.services.graph.entities(scope)[:max_entities] if self.services.graph else []
+        around = operations.neighbourhood(self.services, scope, [entity.name for entity in entities])
+        self._log("graph", {scope: []})
+        return around
+
+    def export(
+        self, user_id: Any = None, agent_id: Any = None, run_id: Any = None, include_invalidated: bool = True
+    ) -> dict:
+        """The scope's memories with their histories, in the format `langmem-plugin export` writes."""
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "a whole scope's export")
+        document = export_document(self.memory, scope, include_invalidated)
+        self._log("export", {scope: [item["id"] for item in document["memories"]]})
+        return document
 
     def update(
         self,
@@ -151,11 +229,28 @@ class MemoryActions:
         self._log("update", {updated.scope: [updated.id]})
         return updated.to_dict()
 
-    def delete(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        record = self._memory(memory_id, Right.WRITE, user_id, agent_id, run_id)
-        deleted = operations.delete(self.services, record.id, record.scope)
-        self._log("delete", {deleted.scope: [deleted.id]})
-        return deleted.to_dict()
+    def set_expiry(self, memory_id: Any, expires_at: Any = None, ttl: Any = None) -> dict:
+        """Set when a memory expires (`expires_at`, or `ttl` seconds from now; neither: never)."""
+        record = self._memory(memory_id, Right.WRITE)
+        operations.set_expiry(self.services, [record.id], expires_at, ttl, record.scope)
+        self._log("set_expiry", {record.scope: [record.id]})
+        return self._memory(record.id, Right.READ, include_expired=True).to_dict()
+
+    def delete(
+        self,
+        memory_id: Any,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        purge: bool = False,
+    ) -> dict:
+        """Retire one memory (write right); with purge, erase it and its history (forget right)."""
+        if not isinstance(purge, bool):
+            raise InvalidInputError("purge is true or false")
+        record = self._memory(memory_id, Right.FORGET if purge else Right.WRITE, user_id, agent_id, run_id)
+        deleted = operations.delete(self.services, record.id, record.scope, purge)
+        self._log("erase" if purge else "delete", {deleted.scope: [deleted.id]})
+        return {**deleted.to_dict(), "purged": purge}
 
     def forget(
         self,
@@ -203,16 +298,9 @@ class MemoryActions:
     # -- profiles -------------------------------------------------------------------------------
 
     def get_profile(self, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        access = self._access(Right.READ, user_id, agent_id, run_id)
-        if access.filters is not None:
-            raise NotGrantedError(
-                "a grant confined to memories with given metadata does not show the profile"
-            )
-        self._log("get_profile", {access.scope: []})
-        return {
-            "scope": access.scope.as_filter(),
-            "profile": operations.get_profile(self.services, access.scope),
-        }
+        scope = self._unfiltered(Right.READ, user_id, agent_id, run_id, "the profile")
+        self._log("get_profile", {scope: []})
+        return {"scope": scope.as_filter(), "profile": operations.get_profile(self.services, scope)}
 
     def set_profile(self, values: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
         access = self._access(Right.WRITE, user_id, agent_id, run_id)

@@ -1,7 +1,8 @@
 """The ASGI application of `langmem-plugin serve`: one FastAPI app with the REST API under /v1
-(OpenAPI document at /openapi.json, its pages at /docs) and the MCP server at /mcp, behind one
-authentication middleware (auth.py). More routes mount on the same app and reuse its
-authentication: `current_caller` for FastAPI routes, `RequireCaller` for any ASGI app.
+(OpenAPI document at /openapi.json, its pages at /docs), the MCP server at /mcp, behind one
+authentication middleware (auth.py), and the memory inspector's pages at /ui (ui/routes.py).
+More routes mount on the same app and reuse its authentication: `current_caller` for FastAPI
+routes, `RequireCaller` for any ASGI app.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .auth import ApiKeyBackend, RequireCaller, refuse_key
 from .keys import Keyring
 from .mcp_tools import build_mcp, caller_of_request
 from .responses import error_response
+from .ui import routes as inspector
 
 MCP_PATH = "/mcp"
 
@@ -39,18 +41,26 @@ class McpEndpoint:
         await self.sessions.handle_request(scope, receive, send)
 
 
+def _in_inspector(request: Request) -> bool:
+    return request.url.path.startswith(inspector.PREFIX + "/")
+
+
 def _invalid_request(request: Request, exc: RequestValidationError):
-    """FastAPI's validation errors (a wrong type, an unknown field) in the API's error shape."""
+    """FastAPI's validation errors (a wrong type, an unknown field) in the API's error shape
+    (the inspector's: an error page)."""
     problems = "; ".join(
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
     )
-    response = error_response(InvalidInputError(problems))
+    if _in_inspector(request):
+        response = inspector.error_page(request, InvalidInputError(problems))
+    else:
+        response = error_response(InvalidInputError(problems))
     response.status_code = 422
     return response
 
 
 def _typed_error(request: Request, exc: Exception):
-    return error_response(exc)
+    return inspector.error_page(request, exc) if _in_inspector(request) else error_response(exc)
 
 
 def create_app(memory: Memory, *, host: str = "127.0.0.1") -> FastAPI:
@@ -70,11 +80,12 @@ def create_app(memory: Memory, *, host: str = "127.0.0.1") -> FastAPI:
         "API key (Authorization: Bearer <key>); its grants decide whose memories it reaches.",
         lifespan=lifespan,
         middleware=[
+            Middleware(inspector.InspectorHeaders),
             Middleware(
                 AuthenticationMiddleware,
                 backend=ApiKeyBackend(Keyring(memory.services.kv)),
                 on_error=refuse_key,
-            )
+            ),
         ],
         exception_handlers={
             LangMemError: _typed_error,
@@ -84,6 +95,8 @@ def create_app(memory: Memory, *, host: str = "127.0.0.1") -> FastAPI:
     )
     app.state.memory = memory
     app.include_router(rest.router)
+    app.include_router(inspector.router)
+    app.mount(inspector.PREFIX + "/static", inspector.static_files, name="inspector-static")
     endpoint = RequireCaller(McpEndpoint(mcp.session_manager))
     app.router.routes.append(Route(MCP_PATH, endpoint=endpoint, methods=["GET", "POST", "DELETE"]))
     return app

@@ -24,6 +24,9 @@ SERVER_PACKAGES: list[Requirement] = [
     ("mcp", "mcp", "server"),
     ("fastapi", "fastapi", "server"),
     ("uvicorn", "uvicorn", "server"),
+    ("jinja2", "jinja2", "server"),
+    ("python_multipart", "python-multipart", "server"),
+    ("pypdf", "pypdf", "server"),
 ]
 Emit = Callable[[argparse.Namespace, Any, list[str]], None]
 

@@ -107,8 +107,19 @@ class Keyring:
         matches = hmac.compare_digest(expected, presented)
         if not matches or parsed is None or record is None:
             raise UnauthenticatedError("the API key is not valid (unknown, revoked or mistyped)")
+        return self._caller(parsed[0], record)
+
+    def caller_of_key(self, key_id: str) -> Caller:
+        """The caller of a key proven earlier (a browser session holds its key id), with its
+        grants as they are now. Raises UnauthenticatedError once the key is revoked."""
+        record = self.kv.get(API_KEYS, key_id)
+        if record is None:
+            raise UnauthenticatedError("the API key of this session was revoked: log in again")
+        return self._caller(key_id, record)
+
+    def _caller(self, key_id: str, record: Mapping[str, Any]) -> Caller:
         principal = record["principal"]
-        return Caller(principal=principal, key_id=parsed[0], grants=tuple(self.grants_of(principal)))
+        return Caller(principal=principal, key_id=key_id, grants=tuple(self.grants_of(principal)))
 
     # -- grants -------------------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ import logging
 from starlette.responses import JSONResponse
 
 from ..errors import (
+    AttachmentNotFoundError,
     BackendError,
     ConfigurationError,
     ForbiddenScopeError,
+    ForgedRequestError,
     InvalidInputError,
     LangMemError,
     MemoryNotFoundError,
@@ -24,7 +26,9 @@ logger = logging.getLogger(__name__)
 STATUSES: tuple[tuple[type[LangMemError], int], ...] = (
     (UnauthenticatedError, 401),
     (ForbiddenScopeError, 403),
+    (ForgedRequestError, 403),
     (MemoryNotFoundError, 404),
+    (AttachmentNotFoundError, 404),
     (NoClearMatchError, 409),
     (InvalidInputError, 400),
     (BackendError, 503),
