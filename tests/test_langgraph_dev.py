@@ -7,7 +7,8 @@ offline: no LangSmith tracing, no CLI analytics, no version check, no chat model
 then use their offline models), the offline memory manager and the MiniLM embedder. The dev
 server runs graphs under blockbuster, so a blocking call on its event loop fails the run. The
 server sets its own `run_id` in `config["configurable"]` for every run; memory must still follow
-the user across threads.
+the user across threads. The servers keep their own store (/store, the store of every run) in
+langmem through the factory the configs name (`langmem_plugin.integrations.store.langgraph_store`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
+
+from langmem_plugin import Memory, MemoryStore
 
 from .servers import free_port, offline_env, stop_process, wait_for_http
 
@@ -192,6 +195,34 @@ def test_the_agent_stores_a_fact_its_tool_saved_once(server):
     assert recalled("agent", values).count("Ana plays the cello.") == 1
 
 
+def test_the_server_store_is_a_memory_store(server):
+    """langgraph-sdk's store client, as LangGraph Studio uses it, against the server's /store
+    routes: every item lands in the langmem store the server's LANGMEM_PATH names."""
+    url, log = server
+    store = get_sync_client(url=url).store
+    store.put_item(["notes", "dana"], "tea", {"text": "Dana drinks green tea every morning."})
+    store.put_item(["notes", "dana"], "city", {"text": "Dana lives in Porto.", "kind": "place"})
+    store.put_item(["notes", "erik"], "tea", {"text": "Erik never drinks tea."})
+    store.put_item(["notes", "dana"], "raw", {"text": "an unindexed note"}, index=False)
+    assert store.get_item(["notes", "dana"], "tea")["value"] == {
+        "text": "Dana drinks green tea every morning."
+    }
+    hits = store.search_items(["notes", "dana"], query="What does Dana drink?")["items"]
+    assert hits[0]["key"] == "tea" and hits[0]["score"] > 0
+    assert hits[-1]["key"] == "raw" and hits[-1]["score"] is None  # unindexed: after the ranked items
+    assert [i["key"] for i in store.search_items(["notes"], filter={"kind": "place"})["items"]] == ["city"]
+    listed = store.list_namespaces(prefix=["notes"])["namespaces"]
+    assert sorted(map(tuple, listed)) == [("notes", "dana"), ("notes", "erik")]
+    store.delete_item(["notes", "erik"], "tea")
+    assert store.get_item(["notes", "erik"], "tea") is None
+    assert "Using custom store" in log.read_text()
+    with Memory({"path": str(log.parent / "memory")}) as memory:  # the files the server writes
+        own = MemoryStore(memory)
+        assert own.get(("notes", "dana"), "city").value == {"text": "Dana lives in Porto.", "kind": "place"}
+        assert own.get(("notes", "erik"), "tea") is None
+        assert {i.key for i in own.search(("notes", "dana"))} == {"tea", "city", "raw"}
+
+
 # -- with auth: the token is the user --------------------------------------------------------------
 
 
@@ -249,3 +280,20 @@ def test_the_auth_server_refuses_strangers_and_keeps_threads_apart(auth_server):
         client_of(url, "bob").threads.get(thread)
     assert hidden.value.response.status_code == 404
     assert OPEN_NOTICE not in log.read_text()
+
+
+def test_the_auth_server_store_keeps_each_user_in_her_namespaces(auth_server):
+    url = auth_server[0]
+    alice, bob = client_of(url, "alice").store, client_of(url, "bob").store
+    alice.put_item(["alice", "notes"], "door", {"text": "The spare key is under the blue pot."})
+    for attempt in (
+        lambda: bob.get_item(["alice", "notes"], "door"),
+        lambda: bob.put_item(["alice", "notes"], "door", {"text": "overwritten"}),
+        lambda: bob.search_items(["alice"]),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            attempt()
+        assert refused.value.response.status_code == 403
+    assert alice.get_item(["alice", "notes"], "door")["value"] == {
+        "text": "The spare key is under the blue pot."
+    }

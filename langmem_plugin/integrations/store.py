@@ -21,6 +21,8 @@ InvalidInputError and nothing of the batch is written; so is a value holding per
 privacy policy refuses (SensitiveDataError), and the policy's redactions apply to the whole value.
 In a run the LangGraph API server authenticated, a client-supplied user id that is not the
 authenticated user's is refused (ForbiddenScopeError) before any operation.
+`langgraph_store` is the factory langgraph.json's `"store": {"path": ...}` names, so that the
+LangGraph API server keeps its own store (its /store routes, the store of every run) here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from ..errors import InvalidInputError
 from ..filters import matches_filters
+from ..memory import Memory
 from ..namespaces import STORE_NAMESPACES as NAMESPACES
 from ..pipeline.store_namespaces import namespace_scope
 from ..privacy import screen_value
@@ -380,3 +383,20 @@ class MemoryStore(BaseStore):
             else:
                 results.append(await arun(self.memory, self._step(op)))
         return results
+
+
+@asynccontextmanager
+async def langgraph_store() -> AsyncIterator[MemoryStore]:
+    """The LangGraph API server's store, for langgraph.json:
+    `"store": {"path": "langmem_plugin.integrations.store.langgraph_store"}`.
+
+    The server enters it once at start-up and exits it at shutdown. The memory comes from the
+    LANGMEM_* variables (`Memory.from_env()`), as the graphs' memories do, so the items clients
+    put through /store are the ones a `MemoryStore` on the same path reads. A `Memory` (not an
+    `AsyncMemory`): the server awaits `abatch`, which runs its calls in worker threads, while a
+    sync node of a graph may still call the store's sync methods."""
+    memory = await asyncio.to_thread(Memory.from_env)
+    try:
+        yield MemoryStore(memory)
+    finally:
+        await asyncio.to_thread(memory.close)
