@@ -59,6 +59,10 @@ class ValueOutOfRangeError(InvalidInputError):
     """A number or date lies outside what the tiers can store (64-bit integers, years 1-9999)."""
 
 
+class InvalidExpiryError(InvalidInputError):
+    """An expiry (`expires_at` or `ttl`) that is malformed, not in the future, or given twice."""
+
+
 class ImportFormatError(InvalidInputError):
     """A file given to import is not JSON / JSONL or not a shape the importer recognises."""
 

@@ -110,6 +110,8 @@ class Memory(_Facade):
         metadata: Mapping[str, Any] | None = None,
         infer: bool = True,
         timestamp: Any = None,
+        expires_at: Any = None,
+        ttl: Any = None,
     ) -> list[MemoryOperation]:
         """Remember messages: a string, a message dict ("role", "content", optionally "name", "id",
         "timestamp"), a LangChain message, or a list of them, in exactly the scope given.
@@ -117,7 +119,10 @@ class Memory(_Facade):
         infer=True lets the manager extract facts and reconcile each with the memories of exactly
         this scope (never a run's, an agent's or another user's): it adds, updates, invalidates or
         keeps. infer=False stores each message verbatim. `metadata` goes on every memory written;
-        `timestamp` is when messages that carry none were said (default: now). Returns one
+        `timestamp` is when messages that carry none were said (default: now). `expires_at` (a
+        datetime, naive = UTC, or an ISO string) or `ttl` (a timedelta or seconds) makes the memories
+        it adds expire: hidden from every read from then on, erased by `sweep`; it must lie in the
+        future (InvalidExpiryError). A memory it updates or keeps (NOOP) keeps its own expiry. Returns one
         MemoryOperation per fact or message, with what was done (ADD, UPDATE, INVALIDATE, NOOP).
         Raises for bad messages (EmptyContentError, InputTooLargeError, InvalidMetadataError, ...)
         before anything is written.
@@ -128,7 +133,7 @@ class Memory(_Facade):
         before answers NOOP. The same text said again after a successful call is a new statement.
         See docs/architecture.md, "Server failures and retried adds"."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.add(self.services, messages, scope, metadata, infer, timestamp)
+        return operations.add(self.services, messages, scope, metadata, infer, timestamp, expires_at, ttl)
 
     def search(
         self,
@@ -141,14 +146,18 @@ class Memory(_Facade):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
         as_of: Any = None,
+        include_expired: bool = False,
     ) -> list[SearchHit]:
         """The memories within the scope (at least one id) most relevant to `query`, best first:
         at most `limit` SearchHits, each with its relevance `score` in [0, 1] and the evidence it
         came from. `threshold` drops hits scoring below it; `filters` matches metadata
         (InvalidFilterError when malformed). Facts that stopped being true are left out; with
-        `as_of` (a datetime or ISO string), the facts true at that moment are searched instead."""
+        `as_of` (a datetime or ISO string), the facts true at that moment are searched instead.
+        Expired memories are left out unless `include_expired`."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.search(self.services, query, scope, limit, filters, threshold, as_of)
+        return operations.search(
+            self.services, query, scope, limit, filters, threshold, as_of, include_expired
+        )
 
     def get(
         self,
@@ -157,10 +166,13 @@ class Memory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """The MemoryRecord with this id. Scope ids are optional; given ones must match the memory,
-        else MemoryNotFoundError, exactly as for an id that does not exist."""
-        return operations.get(self.services, memory_id, self._optional_scope(user_id, agent_id, run_id))
+        else MemoryNotFoundError, exactly as for an id that does not exist; so is an expired memory,
+        unless `include_expired`."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return operations.get(self.services, memory_id, scope, include_expired)
 
     def get_all(
         self,
@@ -171,12 +183,13 @@ class Memory(_Facade):
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         """The memories within the scope (at least one id), newest first, at most `limit`;
         `filters` matches metadata. Facts that stopped being true are left out unless
-        `include_invalidated`."""
+        `include_invalidated`, expired memories unless `include_expired`."""
         scope = self._scope(user_id, agent_id, run_id)
-        return operations.get_all(self.services, scope, limit, filters, include_invalidated)
+        return operations.get_all(self.services, scope, limit, filters, include_invalidated, include_expired)
 
     def update(
         self,
@@ -198,6 +211,24 @@ class Memory(_Facade):
         return operations.update_by_id_or_statement(
             self.services, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
+
+    def set_expiry(
+        self,
+        memory_ids: str | list[str],
+        *,
+        expires_at: Any = None,
+        ttl: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[str]:
+        """Make the memories with these ids (one id or a list) expire at `expires_at` or after `ttl`
+        from now; with neither, never. Returns their ids. Only the expiry changes (one write, no
+        history event), so refreshing the expiry of many memories is cheap. Scope ids are optional
+        and, given, must match every memory; MemoryNotFoundError, before anything changes, when one
+        is missing, outside them or expired; InvalidExpiryError as for `add`."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return operations.set_expiry(self.services, memory_ids, expires_at, ttl, scope)
 
     def delete(
         self,
@@ -316,10 +347,12 @@ class AsyncMemory(_Facade):
         metadata: Mapping[str, Any] | None = None,
         infer: bool = True,
         timestamp: Any = None,
+        expires_at: Any = None,
+        ttl: Any = None,
     ) -> list[MemoryOperation]:
         """Awaitable `Memory.add`: remember messages in exactly the scope given; returns the operations."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.add, messages, scope, metadata, infer, timestamp)
+        return await self._run(operations.add, messages, scope, metadata, infer, timestamp, expires_at, ttl)
 
     async def search(
         self,
@@ -332,10 +365,13 @@ class AsyncMemory(_Facade):
         filters: Mapping[str, Any] | None = None,
         threshold: float | None = None,
         as_of: Any = None,
+        include_expired: bool = False,
     ) -> list[SearchHit]:
         """Awaitable `Memory.search`: the scope's memories most relevant to `query`, best first."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.search, query, scope, limit, filters, threshold, as_of)
+        return await self._run(
+            operations.search, query, scope, limit, filters, threshold, as_of, include_expired
+        )
 
     async def get(
         self,
@@ -344,9 +380,11 @@ class AsyncMemory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        include_expired: bool = False,
     ) -> MemoryRecord:
         """Awaitable `Memory.get`: the memory with this id; given scope ids must match it."""
-        return await self._run(operations.get, memory_id, self._optional_scope(user_id, agent_id, run_id))
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return await self._run(operations.get, memory_id, scope, include_expired)
 
     async def get_all(
         self,
@@ -357,10 +395,13 @@ class AsyncMemory(_Facade):
         limit: int = 100,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         """Awaitable `Memory.get_all`: the scope's memories, newest first."""
         scope = self._scope(user_id, agent_id, run_id)
-        return await self._run(operations.get_all, scope, limit, filters, include_invalidated)
+        return await self._run(
+            operations.get_all, scope, limit, filters, include_invalidated, include_expired
+        )
 
     async def update(
         self,
@@ -377,6 +418,20 @@ class AsyncMemory(_Facade):
         return await self._run(
             operations.update_by_id_or_statement, memory_id, text, data, metadata, user_id, agent_id, run_id
         )
+
+    async def set_expiry(
+        self,
+        memory_ids: str | list[str],
+        *,
+        expires_at: Any = None,
+        ttl: Any = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[str]:
+        """Awaitable `Memory.set_expiry`: set or clear the expiry of memories by id."""
+        scope = self._optional_scope(user_id, agent_id, run_id)
+        return await self._run(operations.set_expiry, memory_ids, expires_at, ttl, scope)
 
     async def delete(
         self,

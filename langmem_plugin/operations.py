@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import (
     CrossUserDeleteError,
+    InputTooLargeError,
     InvalidInputError,
     MemoryNotFoundError,
     MissingScopeError,
@@ -22,6 +23,7 @@ from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
+from .pipeline.expiry import check_expiry
 from .pipeline.forget import delete_scope, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
@@ -68,6 +70,7 @@ __all__ = [
     "neighbourhood",
     "reset",
     "search",
+    "set_expiry",
     "set_profile",
     "update",
     "update_by_id_or_statement",
@@ -85,11 +88,26 @@ def _owned_by(scope: Scope | None, owner: Scope) -> bool:
     return scope is None or scope.matches(owner)
 
 
+def _found(
+    services: MemoryServices, memory_ids: list[str], scope: Scope | None, include_expired: bool
+) -> list[MemoryRecord]:
+    """The stored memories of the ids (checked) within the scope, expired ones only if asked."""
+    now = utc_now()
+    return [
+        record
+        for record in services.vector.get([check_memory_id(memory_id) for memory_id in memory_ids])
+        if _owned_by(scope, record.scope) and (include_expired or not record.is_expired(now))
+    ]
+
+
 @traced("langmem.get")
-def get(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
-    """The memory with this id; with a scope, one outside it is reported exactly like a missing id."""
-    found = services.vector.get([check_memory_id(memory_id)])
-    if not found or not _owned_by(scope, found[0].scope):
+def get(
+    services: MemoryServices, memory_id: str, scope: Scope | None = None, include_expired: bool = False
+) -> MemoryRecord:
+    """The memory with this id; with a scope, one outside it, and unless `include_expired` an
+    expired one, is reported exactly like a missing id."""
+    found = _found(services, [memory_id], scope, include_expired)
+    if not found:
         raise MemoryNotFoundError(memory_id)
     return found[0]
 
@@ -101,12 +119,14 @@ def get_all(
     limit: int = 100,
     filters: Mapping[str, Any] | None = None,
     include_invalidated: bool = False,
+    include_expired: bool = False,
 ) -> list[MemoryRecord]:
     return services.vector.list(
         scope,
         limit=check_limit(services.config.limits, limit),
         filters=filters,
         include_invalidated=include_invalidated,
+        include_expired=include_expired,
     )
 
 
@@ -175,6 +195,33 @@ def update(
         services.graph.invalidate_memory_relations([updated.id], now)
         services.graph.add_relations(updated.scope, relations)
     return updated
+
+
+@traced("langmem.set_expiry")
+def set_expiry(
+    services: MemoryServices,
+    memory_ids: str | list[str],
+    expires_at: Any = None,
+    ttl: Any = None,
+    scope: Scope | None = None,
+) -> list[str]:
+    """Set the expiry of the memories with these ids to `expires_at` or now + `ttl` (neither: clear
+    it) and return their ids; nothing else of them changes and no history event is logged. One id
+    or a list of them; MemoryNotFoundError, before anything is written, when one is missing,
+    outside the scope or expired."""
+    ids = [memory_ids] if isinstance(memory_ids, str) else memory_ids
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidInputError("memory_ids must be a memory id or a list of them")
+    if len(ids) > services.config.limits.max_limit:
+        raise InputTooLargeError(
+            f"set_expiry takes at most {services.config.limits.max_limit} ids a call, got {len(ids)}"
+        )
+    moment = check_expiry(expires_at, ttl, utc_now())
+    found = {record.id for record in _found(services, ids, scope, include_expired=False)}
+    missing = [memory_id for memory_id in ids if memory_id not in found]
+    if missing:
+        raise MemoryNotFoundError(", ".join(missing[:10]))
+    return services.vector.set_expiry(list(dict.fromkeys(ids)), moment)
 
 
 @traced("langmem.delete")

@@ -140,10 +140,15 @@ class MemoryRecord(BaseModel):
     hash: str
     sources: list[SourceRef] = Field(default_factory=list)
     score: float | None = None
+    # When the memory stops being served and becomes due for erasure by the sweeper (None: never).
+    expires_at: datetime | None = None
 
     @property
     def is_valid(self) -> bool:
         return self.valid_to is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def to_dict(self) -> dict:
         """Mem0's item shape ("memory" holds the text, scope ids at the top level), JSON-ready,
@@ -159,6 +164,7 @@ class MemoryRecord(BaseModel):
             **self.scope.as_filter(),
             "valid_from": data["valid_from"],
             "valid_to": data["valid_to"],
+            "expires_at": data["expires_at"],
             "sources": data["sources"],
         }
 

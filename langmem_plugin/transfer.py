@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,6 +73,7 @@ class Batch:
     metadata: dict[str, Any] = field(default_factory=dict)
     verbatim: bool = False  # our export and Mem0's: always stored as given, whatever --no-infer says
     places: list[str] = field(default_factory=list)  # where each message is in the file
+    expires_at: datetime | None = None  # an exported memory's expiry, kept on import
 
 
 @dataclass
@@ -80,6 +81,7 @@ class ImportPlan:
     format: str
     batches: list[Batch]
     skipped_invalidated: int = 0  # exported memories that had stopped being true
+    skipped_expired: int = 0  # exported memories whose expiry had passed by the import
     sources_not_carried: int = 0  # provenance beyond a memory's first source
     skipped_empty: int = 0  # assistant / system / tool messages without text (tool calls): nothing to store
     fields_not_carried: Counter[str] = field(default_factory=Counter)  # Mem0 item fields with no equivalent
@@ -100,6 +102,7 @@ class ImportSummary:
     skipped_empty: int = 0
     fields_not_carried: dict[str, int] = field(default_factory=dict)
     started_at: int = 1  # the first message stored by this run (--start)
+    skipped_expired: int = 0
 
     def lines(self) -> list[str]:
         events = ", ".join(f"{count} {event}" for event, count in sorted(self.events.items())) or "no change"
@@ -112,6 +115,8 @@ class ImportSummary:
                 f"skipped {self.skipped_invalidated} invalidated memories: "
                 "the public API stores current facts only"
             )
+        if self.skipped_expired:
+            lines.append(f"skipped {self.skipped_expired} memories whose expiry had passed")
         if self.sources_not_carried:
             lines.append(
                 f"{self.sources_not_carried} extra provenance entries were not carried "
@@ -207,14 +212,18 @@ def _chunks(messages: list[dict[str, Any]], places: list[str], size: int) -> lis
 
 
 def _add_verbatim(
-    batches: list[Batch], message: dict[str, Any], metadata: dict[str, Any], place: str
+    batches: list[Batch],
+    message: dict[str, Any],
+    metadata: dict[str, Any],
+    place: str,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Consecutive memories with the same metadata share one add() call."""
-    if batches and batches[-1].metadata == metadata:
+    """Consecutive memories with the same metadata and expiry share one add() call."""
+    if batches and batches[-1].metadata == metadata and batches[-1].expires_at == expires_at:
         batches[-1].messages.append(message)
         batches[-1].places.append(place)
     else:
-        batches.append(Batch([message], metadata, verbatim=True, places=[place]))
+        batches.append(Batch([message], metadata, verbatim=True, places=[place], expires_at=expires_at))
 
 
 def _owner(item: dict[str, Any], place: str, scope: Scope | None) -> None:
@@ -229,7 +238,8 @@ def _owner(item: dict[str, Any], place: str, scope: Scope | None) -> None:
 
 def _exported_memories(document: Document, items: list[Any], scope: Scope | None) -> ImportPlan:
     batches: list[Batch] = []
-    skipped = not_carried = 0
+    skipped = not_carried = expired = 0
+    now = utc_now()
     for index, item in enumerate(items):
         place = document.place(index, "memory")
         if not isinstance(item, dict) or not isinstance(item.get("memory"), str):
@@ -237,6 +247,13 @@ def _exported_memories(document: Document, items: list[Any], scope: Scope | None
         _owner(item, place, scope)
         if item.get("valid_to"):
             skipped += 1
+            continue
+        try:
+            expires_at = None if item.get("expires_at") is None else parse_timestamp(item["expires_at"])
+        except InvalidInputError as exc:
+            raise _at(place, exc) from exc
+        if expires_at is not None and expires_at <= now:
+            expired += 1
             continue
         sources = item.get("sources") or []
         first = sources[0] if isinstance(sources, list) and sources and isinstance(sources[0], dict) else {}
@@ -249,8 +266,8 @@ def _exported_memories(document: Document, items: list[Any], scope: Scope | None
         if "message_id" in message:
             message["id"] = message.pop("message_id")
         not_carried += max(len(sources) - 1, 0) if isinstance(sources, list) else 0
-        _add_verbatim(batches, message, item.get("metadata") or {}, place)
-    return ImportPlan("langmem-plugin export", batches, skipped, not_carried)
+        _add_verbatim(batches, message, item.get("metadata") or {}, place, expires_at)
+    return ImportPlan("langmem-plugin export", batches, skipped, expired, not_carried)
 
 
 def _mem0_memories(document: Document, items: list[Any], noun: str, scope: Scope | None) -> ImportPlan:
@@ -399,7 +416,7 @@ def _validated(plan: ImportPlan, limits: LimitsConfig, privacy: PrivacyConfig) -
             check_metadata(limits, batch.metadata)
         except InvalidInputError as exc:
             raise _at(batch.places[0], exc) from exc
-        kept = Batch([], batch.metadata, batch.verbatim, [])
+        kept = Batch([], batch.metadata, batch.verbatim, [], batch.expires_at)
         for message, place in zip(batch.messages, batch.places, strict=True):
             try:
                 normalize_messages([message], limits, privacy)
@@ -456,7 +473,11 @@ def run_import(
         messages = batch.messages[skip:]
         try:
             operations = memory.add(
-                messages, **ids, metadata=batch.metadata, infer=infer and not batch.verbatim
+                messages,
+                **ids,
+                metadata=batch.metadata,
+                infer=infer and not batch.verbatim,
+                expires_at=batch.expires_at,
             )
         except LangMemError as exc:
             first = position - len(messages) + 1
@@ -480,6 +501,7 @@ def run_import(
         batches=batches,
         events=dict(events),
         skipped_invalidated=plan.skipped_invalidated,
+        skipped_expired=plan.skipped_expired,
         sources_not_carried=plan.sources_not_carried,
         skipped_empty=plan.skipped_empty,
         fields_not_carried=dict(plan.fields_not_carried),

@@ -40,11 +40,13 @@ from ..records import (
     content_hash,
     derived_uuids,
     same_instant,
+    utc_now,
 )
 from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
+from .expiry import check_expiry
 from .messages import MessagesInput, normalize_messages, parse_timestamp
 from .retries import call_fingerprint
 from .retrieval import search_params
@@ -62,11 +64,17 @@ _STORING = (EventType.ADD, EventType.UPDATE)  # decisions whose memory gets the 
 
 
 def new_record(
-    memory_id: str, text: str, scope: Scope, metadata: dict, sources: list[SourceRef], now: datetime
+    memory_id: str,
+    text: str,
+    scope: Scope,
+    metadata: dict,
+    sources: list[SourceRef],
+    now: datetime,
+    expires_at: datetime | None = None,
 ) -> MemoryRecord:
     valid_from = min(s.timestamp for s in sources) if sources else now
     return MemoryRecord.model_validate(
-        _new_record_fields(memory_id, text, scope, metadata, sources, valid_from, now)
+        _new_record_fields(memory_id, text, scope, metadata, sources, valid_from, now, expires_at)
     )
 
 
@@ -78,6 +86,7 @@ def _new_record_fields(
     sources: list,
     valid_from: datetime,
     now: datetime,
+    expires_at: datetime | None,
 ) -> dict:
     """A new memory's fields; `valid_from` is its earliest source's time (now without a source)."""
     return {
@@ -90,6 +99,7 @@ def _new_record_fields(
         "valid_from": valid_from,
         "hash": content_hash(text),
         "sources": sources,
+        "expires_at": expires_at,
     }
 
 
@@ -104,33 +114,41 @@ def add(
     metadata: Mapping[str, Any] | None = None,
     infer: bool = True,
     timestamp: Any = None,
+    expires_at: Any = None,
+    ttl: Any = None,
 ) -> list[MemoryOperation]:
     """Remember messages (see `Memory.add`). A call that raises is kept, and calling again with
     the same arguments is its retry: it stores what the failed call meant to, exactly once."""
     limits = services.config.limits
     clean_metadata = check_metadata(limits, metadata)
+    checked_at = utc_now()
+    expiry = check_expiry(expires_at, ttl, checked_at)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, services.config.privacy, default_time)
     fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
     call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
+    if ttl is not None and expiry is not None:  # a TTL counts from the memories' creation time
+        expiry += call.now - checked_at
     try:
         if call.retry:  # what the failed try stored gets its history and graph writes first
             settle_journal(services)
             finish_graph_follow_ups(services, call)
         if not infer:
-            return _add_verbatim(services, call, scope, clean_metadata)
+            return _add_verbatim(services, call, scope, clean_metadata, expiry)
         facts = services.manager.extract_facts(call.conversation, scope)
         if not facts:
             return []
         for fact in facts:
             check_text(limits, fact.text, "extracted fact")
-        return _apply(services, call, scope, clean_metadata, _plan(services, call, scope, facts))
+        return _apply(services, call, scope, clean_metadata, expiry, _plan(services, call, scope, facts))
     except BaseException:
         services.failed_adds.failed(call)
         raise
 
 
-def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list[MemoryOperation]:
+def _add_verbatim(
+    services, call: AddCall, scope: Scope, metadata: dict, expires_at: datetime | None
+) -> list[MemoryOperation]:
     """infer=False: one memory per message, exactly as given, with its provenance.
 
     Every message was validated and every vector is computed before the first write. The writes
@@ -143,7 +161,7 @@ def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list
     """
     now = call.now
     with collector_paused():
-        records = verbatim_records(call.conversation, scope, metadata, now)
+        records = verbatim_records(call.conversation, scope, metadata, now, expires_at)
     # the embedder (a model or a remote API, maybe minutes of the caller's code) runs with the collector on
     vectors = services.embedder.embed([r.text for r in records], scope, remember=False)
     with collector_paused():
@@ -196,12 +214,16 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     return derived_uuids(f"message|{scope.key()}", keys)
 
 
-def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
+def verbatim_records(
+    conversation, scope: Scope, metadata: dict, now: datetime, expires_at: datetime | None = None
+) -> list[MemoryRecord]:
     """`new_record` of each message, its own source, validated in one call."""
     return _RECORDS.validate_python(
         [
             # the message is the record's only source: its time is the earliest
-            _new_record_fields(memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now)
+            _new_record_fields(
+                memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now, expires_at
+            )
             for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
         ]
     )
@@ -324,6 +346,7 @@ def _apply(
     call: AddCall,
     scope: Scope,
     metadata: dict,
+    expires_at: datetime | None,
     planned: tuple[list[_PlannedFact], list],
 ) -> list[MemoryOperation]:
     plan, relations = planned
@@ -404,7 +427,7 @@ def _apply(
             text = (
                 fact.text if taken else (decision.text or fact.text)
             )  # a merged text was meant for the target
-            record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now)
+            record = new_record(item.memory_id, text, scope, record_metadata, fact.sources, now, expires_at)
             for contradicted in decision.also_invalidate:
                 old = current.get(contradicted.id, contradicted)
                 if old.valid_to is not None:

@@ -43,6 +43,7 @@ def search(
     filters: Mapping[str, Any] | None = None,
     threshold: float | None = None,
     as_of: Any = None,
+    include_expired: bool = False,
 ) -> list[SearchHit]:
     limits = services.config.limits
     query = check_text(limits, query, "query")
@@ -60,6 +61,7 @@ def search(
         threshold=threshold,
         filters=filters,
         as_of=moment,
+        include_expired=include_expired,
         graph_links=_graph_links(services, scope, query, moment, common),
     )
     vector = services.embedder.embed([without_words(text, common) if common else text], scope)[0]

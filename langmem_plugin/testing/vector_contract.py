@@ -25,7 +25,9 @@ ALICE = Scope(user_id="alice")
 BOB = Scope(user_id="bob")
 
 
-def record(text: str, scope: Scope, *, minutes: int = 0, metadata=None, valid_to=None) -> MemoryRecord:
+def record(
+    text: str, scope: Scope, *, minutes: int = 0, metadata=None, valid_to=None, expires_at=None
+) -> MemoryRecord:
     moment = T0 + timedelta(minutes=minutes)
     return MemoryRecord(
         id=f"{scope.key()}::{text}",
@@ -38,6 +40,7 @@ def record(text: str, scope: Scope, *, minutes: int = 0, metadata=None, valid_to
         valid_to=valid_to,
         hash=content_hash(text),
         sources=[SourceRef(message_id="m", turn_id="t", role="user", timestamp=moment)],
+        expires_at=expires_at,
     )
 
 
@@ -248,6 +251,47 @@ class VectorStoreContract:
         assert len(store.list(ALICE, limit=10, include_invalidated=True)) == 2
         store.replace(current.model_copy(update={"valid_to": T0 + timedelta(minutes=90)}))
         assert store.search(ALICE, unit(0), "lives", SearchParams()) == []
+
+    def test_expired_memories_are_hidden_until_asked_for(self, open_store):
+        store = open_store()
+        now = datetime.now(UTC)
+        gone = record("expired note", ALICE, expires_at=now - timedelta(seconds=1))
+        later = record("expiring note", ALICE, minutes=1, expires_at=now + timedelta(days=1))
+        kept = record("lasting note", ALICE, minutes=2)
+        store.insert([gone, later, kept], np.stack([unit(0), unit(0), unit(0)]))
+
+        def searched(**params) -> list[str]:
+            return sorted(h.memory.text for h in store.search(ALICE, unit(0), "note", SearchParams(**params)))
+
+        assert searched() == ["expiring note", "lasting note"]
+        assert searched(include_expired=True) == ["expired note", "expiring note", "lasting note"]
+        assert [r.text for r in store.list(ALICE, limit=10)] == ["lasting note", "expiring note"]
+        assert len(store.list(ALICE, limit=10, include_expired=True)) == 3
+        assert store.find_by_hash(ALICE, content_hash("expired note")) is None
+        assert store.get([gone.id])[0].expires_at == gone.expires_at  # by id the tier hides nothing
+        # a warmed search sees expiry changes at once
+        assert store.set_expiry([gone.id, "missing"], None) == [gone.id]
+        assert store.set_expiry([later.id], now - timedelta(seconds=1)) == [later.id]
+        assert searched() == ["expired note", "lasting note"]
+        assert store.get([later.id])[0].text == "expiring note"
+        reopened = open_store()
+        assert [r.expires_at for r in reopened.get([gone.id, later.id])] == [
+            None,
+            now - timedelta(seconds=1),
+        ]
+
+    def test_expired_lists_every_scope_soonest_first(self, store):
+        now = datetime.now(UTC)
+        items = [
+            record("bob first", BOB, expires_at=now - timedelta(minutes=3)),
+            record("alice second", ALICE, expires_at=now - timedelta(minutes=2)),
+            record("alice later", ALICE, minutes=1, expires_at=now + timedelta(hours=1)),
+            record("alice never", ALICE, minutes=2),
+        ]
+        store.insert(items, np.stack([unit(i) for i in range(4)]))
+        assert [r.text for r in store.expired(now, limit=10)] == ["bob first", "alice second"]
+        assert [r.text for r in store.expired(now, limit=1)] == ["bob first"]
+        assert len(store.expired(now + timedelta(hours=2), limit=10)) == 3
 
     def test_delete_and_delete_scope(self, store):
         items = [record(f"a{i}", ALICE) for i in range(3)] + [record("b0", BOB)]

@@ -37,6 +37,7 @@ class SearchParams:
     context: bool = True  # neighbouring turns add evidence (see relevance.CONTEXT_WEIGHT)
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now
+    include_expired: bool = False  # also memories whose `expires_at` has passed
 
 
 @runtime_checkable
@@ -59,7 +60,7 @@ class VectorStore(Protocol):
         ...
 
     def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
-        """A currently valid memory of the scope with this content hash."""
+        """A currently valid, unexpired memory of the scope with this content hash."""
         ...
 
     def list(
@@ -69,8 +70,18 @@ class VectorStore(Protocol):
         limit: int,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
-        """Newest first."""
+        """Newest first; expired memories (`expires_at` passed) only with `include_expired`."""
+        ...
+
+    def set_expiry(self, memory_ids: builtins.list[str], expires_at: datetime | None) -> builtins.list[str]:
+        """Set (None: clear) the expiry of the stored memories among the ids, changing nothing else,
+        and return those ids, in the order given."""
+        ...
+
+    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
+        """Up to `limit` memories of any scope whose `expires_at` is at or before `now`, soonest first."""
         ...
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
@@ -83,9 +94,10 @@ class VectorStore(Protocol):
         self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
     ) -> Candidates[str]:
         """What each ranker (dense; keyword, on the query's terms that are not common; graph, the
-        `params.graph_links` found) finds among the scope's memories valid now (or at `params.as_of`)
-        that pass `params.filters`, keyed by memory id, with every candidate's raw signals and, with
-        `params.context`, its neighbouring turns (see `relevance.Candidates`)."""
+        `params.graph_links` found) finds among the scope's memories valid now (or at `params.as_of`),
+        unexpired now (unless `params.include_expired`), that pass `params.filters`, keyed by memory
+        id, with every candidate's raw signals and, with `params.context`, its neighbouring turns
+        (see `relevance.Candidates`)."""
         ...
 
     def search(

@@ -70,6 +70,7 @@ class DenseIndex:
         self._rowids = np.zeros(self._matrix.shape[0], dtype=np.int64)
         self._valid_from = np.zeros(self._matrix.shape[0], dtype=np.float64)
         self._valid_to = np.zeros(self._matrix.shape[0], dtype=np.float64)
+        self._expires = np.zeros(self._matrix.shape[0], dtype=np.float64)  # INFINITY: never
         self._indexed = np.zeros(self._matrix.shape[0], dtype=bool)
         self._fingerprint = np.zeros(self._matrix.shape[0] if track_fingerprints else 0, dtype=np.uint64)
         self._before = np.full(self._matrix.shape[0], -1, dtype=np.int64)  # see `adjacent`
@@ -92,7 +93,8 @@ class DenseIndex:
         return rowid in self._position
 
     def _arrays(self) -> tuple[str, ...]:
-        return ("_matrix", "_rowids", "_valid_from", "_valid_to", "_indexed", "_before", "_after") + (
+        validity = ("_valid_from", "_valid_to", "_expires")
+        return ("_matrix", "_rowids", *validity, "_indexed", "_before", "_after") + (
             ("_fingerprint",) if self._track_fingerprints else ()
         )
 
@@ -117,6 +119,7 @@ class DenseIndex:
                 "_rowids",
                 "_valid_from",
                 "_valid_to",
+                "_expires",
                 "_indexed",
                 "_before",
                 "_after",
@@ -133,8 +136,14 @@ class DenseIndex:
             self._touched.update(rowids)
 
     def add(
-        self, rowids: np.ndarray, vectors: np.ndarray, valid_from: np.ndarray, valid_to: np.ndarray
+        self,
+        rowids: np.ndarray,
+        vectors: np.ndarray,
+        valid_from: np.ndarray,
+        valid_to: np.ndarray,
+        expires: np.ndarray | None = None,
     ) -> None:
+        """Append rows; `expires` are their expiry times (None: none of them expires)."""
         self._changed(rowids.tolist())
         count = len(rowids)
         self._grow(self._size + count)
@@ -143,6 +152,7 @@ class DenseIndex:
         self._rowids[self._size : end] = rowids
         self._valid_from[self._size : end] = valid_from
         self._valid_to[self._size : end] = valid_to
+        self._expires[self._size : end] = INFINITY if expires is None else expires
         self._indexed[self._size : end] = False
         if self._track_fingerprints:
             self._fingerprint[self._size : end] = fingerprints(vectors)
@@ -173,7 +183,9 @@ class DenseIndex:
                     own[position] = neighbour
                     other[neighbour] = position
 
-    def set(self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float) -> None:
+    def set(
+        self, rowid: int, vector: np.ndarray | None, valid_from: float, valid_to: float, expires: float
+    ) -> None:
         position = self._position[rowid]
         self._changed([] if vector is None else [rowid])  # only a new vector makes the graph's copy stale
         if vector is not None:
@@ -183,6 +195,10 @@ class DenseIndex:
                 self._fingerprint[position] = fingerprints(vector[None, :])[0]
         self._valid_from[position] = valid_from
         self._valid_to[position] = valid_to
+        self._expires[position] = expires
+
+    def set_expiry(self, rowid: int, expires: float) -> None:
+        self._expires[self._position[rowid]] = expires
 
     def remove(self, rowid: int) -> None:
         position = self._position.pop(rowid, None)
@@ -226,11 +242,15 @@ class DenseIndex:
     def valid_from_at(self, positions: np.ndarray) -> np.ndarray:
         return self._valid_from[positions]
 
-    def active_mask(self, as_of: float | None) -> np.ndarray:
-        """Rows valid at `as_of`; with None, rows never invalidated."""
+    def active_mask(self, as_of: float | None, now: float | None = None) -> np.ndarray:
+        """Rows valid at `as_of` (with None, rows never invalidated) and, given `now`, not expired then."""
         if as_of is None:
-            return self._valid_to[: self._size] == INFINITY
-        return (self._valid_from[: self._size] <= as_of) & (self._valid_to[: self._size] > as_of)
+            mask = self._valid_to[: self._size] == INFINITY
+        else:
+            mask = (self._valid_from[: self._size] <= as_of) & (self._valid_to[: self._size] > as_of)
+        if now is not None:
+            mask &= self._expires[: self._size] > now
+        return mask
 
     def similarity_of(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
         return self._matrix[positions] @ vector

@@ -12,8 +12,10 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import combinations
 from operator import itemgetter
 from pathlib import Path
@@ -65,6 +67,7 @@ CREATE TABLE IF NOT EXISTS memories (
     sources TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL,
     valid_from REAL NOT NULL, valid_to REAL,
+    expires_at REAL,
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id, agent_id, run_id);
@@ -75,17 +78,24 @@ CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5 (
     text, scope, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
+# After `_SCHEMA` and the column a store written before expiries existed lacks (`_add_expiry_column`).
+_EXPIRY_INDEX = (
+    "CREATE INDEX IF NOT EXISTS memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL"
+)
 
 # An insert's statements: a `memories` row (rowid, then the `_rows` columns) and its keyword entry.
 INSERT_ROW = (
     "INSERT INTO memories (rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, "
-    "created_at, updated_at, valid_from, valid_to, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "created_at, updated_at, valid_from, valid_to, expires_at, vector) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_FTS = "INSERT INTO memory_fts (rowid, text, scope) VALUES (?, ?, ?)"
 _COLUMNS = (
     "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, "
-    "valid_from, valid_to"
+    "valid_from, valid_to, expires_at"
 )
+# Rows not expired at the time given as the parameter.
+_UNEXPIRED = "(expires_at IS NULL OR expires_at > ?)"
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' rows).
 CACHE_BYTES = 256 * 2**20
 # Scopes up to this many memories are keyword-ranked in memory (see scope_keywords.py), and their
@@ -127,6 +137,7 @@ def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict
         updated,
         valid_from,
         valid_to,
+        expires_at,
     ) = row
     created_at = from_epoch(created)
     return {
@@ -138,6 +149,7 @@ def _record_fields(row: sqlite3.Row | tuple, score: float | None = None) -> dict
         "updated_at": created_at if updated == created else from_epoch(updated),
         "valid_from": from_epoch(valid_from),
         "valid_to": from_epoch(valid_to),
+        "expires_at": from_epoch(expires_at),
         "hash": content_hash,
         "sources": [] if sources == "[]" else _SOURCES.validate_json(sources),
         "score": score,
@@ -148,7 +160,7 @@ def _record(row: sqlite3.Row | tuple) -> MemoryRecord:
     return MemoryRecord.model_validate(_record_fields(row))
 
 
-_VALID_FROM, _VALID_TO, _VECTOR = 10, 11, 12  # positions in a `_rows` tuple
+_VALID_FROM, _VALID_TO, _EXPIRES, _VECTOR = 10, 11, 12, 13  # positions in a `_rows` tuple
 _TEXT, _METADATA, _SOURCES_JSON = 5, 7, 8  # positions in a `_COLUMNS` row
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
@@ -188,6 +200,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
                 to_epoch(record.updated_at),
                 to_epoch(record.valid_from),
                 to_epoch(record.valid_to),
+                to_epoch(record.expires_at),
                 vector.tobytes(),
             )
         )
@@ -213,18 +226,29 @@ def _positions_by_scope(records: list[MemoryRecord]) -> dict[Scope, list[int]]:
     return by_scope
 
 
-def _validity(rows: list[tuple], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Valid-from and valid-to times (infinity while valid) of the `_rows` tuples at `positions`."""
+def _validity(rows: list[tuple], positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Valid-from, valid-to (infinity while valid) and expiry (infinity: never) times of the `_rows`
+    tuples at `positions`."""
     valid_from = np.array([rows[p][_VALID_FROM] for p in positions.tolist()], dtype=np.float64)
-    valid_to = np.array(
-        [INFINITY if rows[p][_VALID_TO] is None else rows[p][_VALID_TO] for p in positions.tolist()],
-        dtype=np.float64,
+    valid_to, expires = (
+        np.array(
+            [INFINITY if rows[p][column] is None else rows[p][column] for p in positions.tolist()],
+            dtype=np.float64,
+        )
+        for column in (_VALID_TO, _EXPIRES)
     )
-    return valid_from, valid_to
+    return valid_from, valid_to, expires
 
 
-def _valid_to(record: MemoryRecord) -> float:
-    return INFINITY if record.valid_to is None else record.valid_to.timestamp()
+def _finite_or_infinity(rows: list, column: int) -> np.ndarray:
+    """The rows' times in `column`, infinity where NULL (never invalidated / never expires)."""
+    return np.fromiter(
+        (INFINITY if r[column] is None else r[column] for r in rows), dtype=np.float64, count=len(rows)
+    )
+
+
+def _epoch_or_infinity(moment: datetime | None) -> float:
+    return INFINITY if moment is None else moment.timestamp()
 
 
 _NO_POSITIONS = np.zeros(0, dtype=np.int64)
@@ -261,11 +285,19 @@ class SQLiteVectorStore(ManifestRow):
         with write_transaction(self._conn):
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 self._conn.execute(statement)
+            self._add_expiry_column()
+            self._conn.execute(_EXPIRY_INDEX)
         self._indexes = ScopeCache(cache_bytes)
         self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         self._dimensions = self._read_dimensions()
 
     # -- bookkeeping -------------------------------------------------------------------------
+
+    def _add_expiry_column(self) -> None:
+        """Give a store written before memories could expire its `expires_at` column (all NULL)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(memories)")}
+        if "expires_at" not in columns:
+            self._conn.execute("ALTER TABLE memories ADD COLUMN expires_at REAL")
 
     def _read_dimensions(self) -> int | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
@@ -322,8 +354,8 @@ class SQLiteVectorStore(ManifestRow):
                 self._conn.execute(f"SELECT count(*) FROM memories WHERE {clause}", params).fetchone()[0]
                 <= KEYWORD_SCAN_MAX_ROWS
             )
-            # both column lists start with rowid and end with valid_from, valid_to
-            columns = _COLUMNS if small else "rowid, valid_from, valid_to"
+            # both column lists start with rowid and end with valid_from, valid_to, expires_at
+            columns = _COLUMNS if small else "rowid, valid_from, valid_to, expires_at"
             rows = self._conn.execute(
                 f"SELECT vector, {columns} FROM memories WHERE {clause}", params
             ).fetchall()
@@ -332,10 +364,9 @@ class SQLiteVectorStore(ManifestRow):
                 np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(
                     len(rows), self._dimensions
                 ),
-                np.fromiter((r[-2] for r in rows), dtype=np.float64, count=len(rows)),
-                np.fromiter(
-                    (INFINITY if r[-1] is None else r[-1] for r in rows), dtype=np.float64, count=len(rows)
-                ),
+                np.fromiter((r[-3] for r in rows), dtype=np.float64, count=len(rows)),
+                _finite_or_infinity(rows, -2),
+                _finite_or_infinity(rows, -1),
                 [r[1:] for r in rows] if small else None,
             )
             self._indexes.put(scope, cached)
@@ -350,6 +381,7 @@ class SQLiteVectorStore(ManifestRow):
         vectors: np.ndarray,
         valid_from: np.ndarray,
         valid_to: np.ndarray,
+        expires: np.ndarray,
         rows: list[tuple] | None,
     ) -> CachedScope:
         """A scope's search data from its rows, given whole: loaded by `_cached`, or written by the
@@ -363,7 +395,7 @@ class SQLiteVectorStore(ManifestRow):
             track_fingerprints=self._ann is not None,
         )
         if len(rowids):
-            index.add(rowids, vectors, valid_from, valid_to)
+            index.add(rowids, vectors, valid_from, valid_to, expires)
         cached = CachedScope(index)
         if rows is not None and len(rows) <= KEYWORD_SCAN_MAX_ROWS:
             cached.small = _small_scope_rows(rows, index)
@@ -456,10 +488,10 @@ class SQLiteVectorStore(ManifestRow):
                 take = np.array(
                     [p for p, record in enumerate(records) if scope.matches(record.scope)], dtype=np.int64
                 )
-                valid_from, valid_to = _validity(rows, take)
+                validity = _validity(rows, take)
                 columns = _cached_rows(rows, take.tolist(), rowid_array[take].tolist())
                 self._indexes.offer(
-                    scope, self._cached_scope(rowid_array[take], vectors[take], valid_from, valid_to, columns)
+                    scope, self._cached_scope(rowid_array[take], vectors[take], *validity, columns)
                 )
             self._wake_ann()
 
@@ -473,11 +505,11 @@ class SQLiteVectorStore(ManifestRow):
             if not holders:
                 continue
             take = np.asarray(positions)
-            valid_from, valid_to = _validity(rows, take)
+            validity = _validity(rows, take)
             added = _cached_rows(rows, positions, rowids[take].tolist())
             for cached_scope, cached in holders:
                 small = cached.current_small()  # in step before this write: kept in step
-                cached.index.add(rowids[take], vectors[take], valid_from, valid_to)
+                cached.index.add(rowids[take], vectors[take], *validity)
                 if len(cached.index) > KEYWORD_SCAN_MAX_ROWS:
                     cached.small = None  # no longer small: FTS5 ranks it, its hits are read
                 elif small is not None:
@@ -500,6 +532,7 @@ class SQLiteVectorStore(ManifestRow):
                     "updated_at": to_epoch(record.updated_at),
                     "valid_from": to_epoch(record.valid_from),
                     "valid_to": to_epoch(record.valid_to),
+                    "expires_at": to_epoch(record.expires_at),
                 }
                 if vector is not None:
                     vector = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
@@ -513,10 +546,45 @@ class SQLiteVectorStore(ManifestRow):
             for _, cached in self._cached_scopes_holding(record.scope):
                 if rowid in cached.index:
                     small = cached.current_small()
-                    cached.index.set(rowid, vector, record.valid_from.timestamp(), _valid_to(record))
+                    cached.index.set(
+                        rowid,
+                        vector,
+                        record.valid_from.timestamp(),
+                        _epoch_or_infinity(record.valid_to),
+                        _epoch_or_infinity(record.expires_at),
+                    )
                     if small is not None and rowid in small.rows:
                         small.replaced(_updated_row(small.rows[rowid], assignments), cached.index)
             self._wake_ann()
+
+    def set_expiry(self, memory_ids: list[str], expires_at: datetime | None) -> list[str]:
+        with self._lock:
+            changed: list[tuple[int, str, tuple]] = []
+            with self._write():
+                for start in range(0, len(memory_ids), 500):
+                    chunk = memory_ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._conn.execute(
+                        f"SELECT rowid, id, user_id, agent_id, run_id FROM memories WHERE id IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                    self._conn.execute(
+                        f"UPDATE memories SET expires_at = ? WHERE id IN ({marks})",
+                        (to_epoch(expires_at), *chunk),
+                    )
+                    changed += [(row[0], row[1], row[2:]) for row in rows]
+            expires = _epoch_or_infinity(expires_at)
+            for rowid, _, (user_id, agent_id, run_id) in changed:
+                scope = Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)
+                for _, cached in self._cached_scopes_holding(scope):
+                    if rowid in cached.index:
+                        cached.index.set_expiry(rowid, expires)
+                        small = cached.current_small()
+                        if small is not None and rowid in small.rows:
+                            assigned = {"expires_at": to_epoch(expires_at)}
+                            small.replaced(_updated_row(small.rows[rowid], assigned), cached.index)
+            found = {memory_id for _, memory_id, _ in changed}
+            return [memory_id for memory_id in memory_ids if memory_id in found]
 
     def _delete_rowids(self, rowids: list[int]) -> None:
         for start in range(0, len(rowids), 500):
@@ -595,8 +663,9 @@ class SQLiteVectorStore(ManifestRow):
         clause, params = scope_clause(scope.required_filter())
         with self._lock:
             row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE hash = ? AND valid_to IS NULL AND {clause} LIMIT 1",
-                (content_hash, *params),
+                f"SELECT {_COLUMNS} FROM memories WHERE hash = ? AND valid_to IS NULL AND {clause} "
+                f"AND {_UNEXPIRED} LIMIT 1",
+                (content_hash, *params, time.time()),
             ).fetchone()
         return _record(row) if row else None
 
@@ -607,6 +676,7 @@ class SQLiteVectorStore(ManifestRow):
         limit: int,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         clause, params = scope_clause(scope.required_filter())
         filter_sql, filter_params = compile_filters(filters)
@@ -614,12 +684,21 @@ class SQLiteVectorStore(ManifestRow):
             [clause]
             + ([filter_sql] if filter_sql else [])
             + ([] if include_invalidated else ["valid_to IS NULL"])
+            + ([] if include_expired else [_UNEXPIRED])
         )
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(where)} "
                 "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (*params, *filter_params, limit),
+                (*params, *filter_params, *([] if include_expired else [time.time()]), limit),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE expires_at <= ? ORDER BY expires_at, rowid LIMIT ?",
+                (now.timestamp(), limit),
             ).fetchall()
         return [_record(r) for r in rows]
 
@@ -680,7 +759,7 @@ class SQLiteVectorStore(ManifestRow):
             return None
         index = cached.index
         as_of = None if params.as_of is None else params.as_of.timestamp()
-        allowed = index.active_mask(as_of)
+        allowed = index.active_mask(as_of, None if params.include_expired else time.time())
         if params.filters:
             allowed &= self._filter_mask(index, scope_filter, params.filters)
         dense, similarities = (

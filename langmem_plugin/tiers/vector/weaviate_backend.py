@@ -22,6 +22,7 @@ import json
 import math
 import re
 import sys
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -77,7 +78,8 @@ TEXT_PROPERTIES = (
     "metadata_json",
     "sources_json",
 )
-NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to")
+# expires_at is OPEN for a memory that never expires
+NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to", "expires_at")
 TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
 
 
@@ -104,6 +106,12 @@ def validity_filter(as_of: datetime | None):
             Filter.by_property("valid_to").greater_than(moment),
         ]
     )
+
+
+def unexpired_filter(now: float):
+    from weaviate.classes.query import Filter
+
+    return Filter.by_property("expires_at").greater_than(now)
 
 
 def term_filter(term: str):
@@ -141,11 +149,17 @@ def to_properties(record: MemoryRecord) -> dict[str, Any]:
         "updated_at": to_epoch(record.updated_at),
         "valid_from": to_epoch(record.valid_from),
         "valid_to": OPEN if record.valid_to is None else to_epoch(record.valid_to),
+        "expires_at": _expiry_property(record.expires_at),
     }
+
+
+def _expiry_property(expires_at: datetime | None) -> float:
+    return OPEN if expires_at is None else to_epoch(expires_at)
 
 
 def from_properties(properties: Mapping[str, Any]) -> MemoryRecord:
     valid_to = properties["valid_to"]
+    expires_at = properties["expires_at"]
     return MemoryRecord(
         id=properties["memory_id"],
         text=properties["text"],
@@ -155,6 +169,7 @@ def from_properties(properties: Mapping[str, Any]) -> MemoryRecord:
         updated_at=from_epoch(properties["updated_at"]),
         valid_from=from_epoch(properties["valid_from"]),
         valid_to=None if valid_to >= OPEN else from_epoch(valid_to),
+        expires_at=None if expires_at >= OPEN else from_epoch(expires_at),
         hash=properties["hash"],
         sources=[SourceRef.model_validate(s) for s in json.loads(properties["sources_json"])],
     )
@@ -311,6 +326,24 @@ class WeaviateVectorStore(ServerBackend):
             # memory id -> tenant, so by-id operations need no scope; a plain (single-shard) collection
             self._create(self._tenant_map_name, [exact("memory_id"), exact("tenant")], False)
         self._bind_collections()
+        self._add_expiry_property()
+
+    def _add_expiry_property(self) -> None:
+        """Give a collection created before memories could expire its `expires_at` property, set to
+        OPEN on every stored object: a filter on it would otherwise leave them out."""
+        from weaviate.classes.config import DataType, Property
+
+        if any(p.name == "expires_at" for p in self._collection.config.get().properties):
+            return
+        self._collection.config.add_property(Property(name="expires_at", data_type=DataType.NUMBER))
+        handles = (
+            [self._collection.with_tenant(t) for t in self._collection.tenants.get()]
+            if self._multi_tenancy
+            else [self._collection]
+        )
+        for handle in handles:
+            for obj in handle.iterator():
+                handle.data.update(uuid=obj.uuid, properties={"expires_at": OPEN})
 
     def _bind_collections(self) -> None:
         self._collection = self._client.collections.get(self._name)
@@ -489,6 +522,7 @@ class WeaviateVectorStore(ServerBackend):
         where = combine(
             scope_filter(scope, self._multi_tenancy),
             validity_filter(None),
+            unexpired_filter(time.time()),
             Filter.by_property("hash").equal(content_hash),
         )
         objects = self._read(scope, lambda h: h.query.fetch_objects(filters=where, limit=1).objects, [])
@@ -501,12 +535,15 @@ class WeaviateVectorStore(ServerBackend):
         limit: int,
         filters: Mapping[str, Any] | None = None,
         include_invalidated: bool = False,
+        include_expired: bool = False,
     ) -> list[MemoryRecord]:
         """Newest first; metadata filters are checked on each page until `limit` records match."""
         from weaviate.classes.query import Sort
 
         where = combine(
-            scope_filter(scope, self._multi_tenancy), None if include_invalidated else validity_filter(None)
+            scope_filter(scope, self._multi_tenancy),
+            None if include_invalidated else validity_filter(None),
+            None if include_expired else unexpired_filter(time.time()),
         )
         records: list[MemoryRecord] = []
         offset = 0
@@ -558,7 +595,11 @@ class WeaviateVectorStore(ServerBackend):
             raise DimensionMismatchError(
                 f"query vector has {vector.size} dimensions, the collection holds {self._dimensions}"
             )
-        where = combine(scope_filter(scope, self._multi_tenancy), validity_filter(params.as_of))
+        where = combine(
+            scope_filter(scope, self._multi_tenancy),
+            validity_filter(params.as_of),
+            None if params.include_expired else unexpired_filter(time.time()),
+        )
         fetch = params.candidates if not params.filters else params.candidates * 4
         seen: dict[str, tuple[MemoryRecord, Any]] = {}
 
@@ -700,6 +741,33 @@ class WeaviateVectorStore(ServerBackend):
         counts, total = self._term_counts(scope, terms)
         return [t for t, count in zip(terms, counts, strict=True) if is_common(count, total)]
 
+    def set_expiry(self, memory_ids: builtins.list[str], expires_at: datetime | None) -> builtins.list[str]:
+        found = {record.id: record for record in self.get(memory_ids)}
+        for record in found.values():
+            self._handle(record.scope).data.update(
+                uuid=object_uuid(record.id), properties={"expires_at": _expiry_property(expires_at)}
+            )
+        return [memory_id for memory_id in memory_ids if memory_id in found]
+
+    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
+        from weaviate.classes.query import Filter, Sort
+
+        where = Filter.by_property("expires_at").less_or_equal(to_epoch(now))
+        handles = (
+            [self._collection.with_tenant(t) for t in self._collection.tenants.get()]
+            if self._multi_tenancy
+            else [self._collection]
+        )
+        records: list[MemoryRecord] = []
+        for handle in handles:
+            objects = handle.query.fetch_objects(
+                filters=where, limit=limit - len(records), sort=Sort.by_property("expires_at")
+            ).objects
+            records += [from_properties(o.properties) for o in objects]
+            if len(records) >= limit:
+                break
+        return sorted(records, key=lambda r: (r.expires_at, r.id))
+
     def delete(self, memory_ids: builtins.list[str]) -> None:
         from weaviate.classes.query import Filter
 
@@ -724,7 +792,7 @@ class WeaviateVectorStore(ServerBackend):
     def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
         """The map entries go before the objects: a deletion that a crash cut short and that is
         repeated finds the objects left by their scope, but map entries only through objects."""
-        deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True)
+        deleted = self.list(scope, limit=MAX_SCOPE_DELETE, include_invalidated=True, include_expired=True)
         self._forget_tenants([r.id for r in deleted])
         if self._multi_tenancy and scope.user_id and scope == Scope(user_id=scope.user_id):
             # the user's whole tenant: removing it drops its shard, nothing is left behind on disk

@@ -1,0 +1,62 @@
+"""When a memory expires: the `expires_at` / `ttl` a caller gives, checked before anything is written.
+
+An expired memory is hidden from every read at once (the tiers compare `expires_at` with the
+time of the read) and erased by the sweeper (pipeline/sweep.py). A naive datetime is read as UTC,
+as every timestamp the API takes. An expiry must lie in the future when it is given: a memory
+that would be hidden the moment it is written is refused rather than accepted and lost.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..errors import InvalidExpiryError
+from .messages import parse_timestamp
+
+# The longest TTL taken: far beyond any retention, and far from the last storable year (9999).
+MAX_TTL = timedelta(days=365 * 1000)
+
+
+def ttl_delta(ttl: Any, what: str = "ttl") -> timedelta:
+    """A TTL given as a timedelta or as seconds (int or float), positive and at most `MAX_TTL`."""
+    if isinstance(ttl, timedelta):
+        delta = ttl
+    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        if not math.isfinite(ttl):
+            raise InvalidExpiryError(f"{what} must be a finite number of seconds, got {ttl!r}")
+        if not 0 < ttl <= MAX_TTL.total_seconds():
+            raise InvalidExpiryError(f"{what} must be positive and at most {MAX_TTL.days} days, got {ttl!r}")
+        delta = timedelta(seconds=ttl)
+    else:
+        raise InvalidExpiryError(f"{what} must be a timedelta or seconds, got {type(ttl).__name__}")
+    if not timedelta(0) < delta <= MAX_TTL:
+        raise InvalidExpiryError(f"{what} must be positive and at most {MAX_TTL.days} days, got {ttl!r}")
+    return delta
+
+
+def check_expiry(expires_at: Any, ttl: Any, now: datetime) -> datetime | None:
+    """The moment `expires_at` (a datetime, naive = UTC, or an ISO-8601 string) or `ttl` (from `now`)
+    names, or None when neither is given. InvalidExpiryError when both are given, when either is
+    malformed or when the moment is not after `now`."""
+    if expires_at is not None and ttl is not None:
+        raise InvalidExpiryError("give expires_at or ttl, not both")
+    if ttl is not None:
+        return now + ttl_delta(ttl)
+    if expires_at is None:
+        return None
+    if not isinstance(expires_at, (datetime, str)):
+        raise InvalidExpiryError(
+            f"expires_at must be a datetime or an ISO-8601 string, got {type(expires_at).__name__}"
+        )
+    try:
+        moment = parse_timestamp(expires_at, "expires_at")
+    except ValueError as exc:  # InvalidInputError, ValueOutOfRangeError
+        raise InvalidExpiryError(str(exc)) from exc
+    if moment <= now:
+        raise InvalidExpiryError(
+            f"expires_at {moment.isoformat()} is not in the future (now {now.astimezone(UTC).isoformat()}); "
+            "delete a memory to end it now"
+        )
+    return moment
