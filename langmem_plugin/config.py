@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .backends import Tier, checked_backend_name
 from .errors import ConfigurationError
+from .filters import KEY_PATTERN
 
 ENV_PREFIX = "LANGMEM_"
 
@@ -220,6 +222,61 @@ class PrivacyConfig(BaseModel):
     )
 
 
+def _positive(duration: timedelta) -> timedelta:
+    if duration <= timedelta(0):
+        raise ValueError(f"a retention period must be positive, got {duration}")
+    return duration
+
+
+def _seconds_text(value: Any) -> Any:
+    """A number of seconds written as text (an environment variable) as the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+# Seconds (a number, or its text) or an ISO-8601 duration ("P30D", "PT12H").
+RetentionPeriod = Annotated[timedelta, BeforeValidator(_seconds_text), AfterValidator(_positive)]
+
+
+def _metadata_rules(rules: dict[str, dict[str, timedelta]]) -> dict[str, dict[str, timedelta]]:
+    for key in rules:
+        if not KEY_PATTERN.match(key):
+            raise ValueError(f"invalid metadata key {key!r}: use letters, digits, '_' or '-'")
+    return rules
+
+
+class RetentionConfig(BaseModel):
+    """How long memories are kept at most (docs/configuration.md, "Retention"). Each period is a
+    limit: a memory expires at the earliest of its own expiry and every period that applies to
+    it, counted from its creation; the sweeper erases it then, also when it was written before
+    the policy was set."""
+
+    model_config = ConfigDict(extra="forbid")
+    user: RetentionPeriod | None = Field(
+        default=None, description="memories of scopes with a user_id only (no agent_id, no run_id)"
+    )
+    agent: RetentionPeriod | None = Field(
+        default=None, description="memories of scopes with an agent_id, no run_id"
+    )
+    run: RetentionPeriod | None = Field(default=None, description="memories of scopes with a run_id")
+    metadata: Annotated[dict[str, dict[str, RetentionPeriod]], AfterValidator(_metadata_rules)] = Field(
+        default_factory=dict,
+        description='{"category": {"health": "P30D"}}: memories whose metadata holds that value under '
+        "that key (compared as strings)",
+    )
+    max_age: RetentionPeriod | None = Field(default=None, description="every memory")
+    sweep_interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="run the sweeper every so many seconds in a background thread of each open memory "
+        "(None: only when `sweep()` is called)",
+    )
+
+
 class MemoryConfig(BaseModel):
     """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
 
@@ -245,6 +302,7 @@ class MemoryConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:

@@ -18,6 +18,7 @@ from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
+from .pipeline.sweep import BackgroundSweeper
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices
@@ -57,9 +58,15 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
+        interval = config.retention.sweep_interval_seconds
+        self._sweeper = None if interval is None else BackgroundSweeper(self.services, interval)
+        if self._sweeper is not None:
+            self._sweeper.start()
 
     def _close(self) -> None:
         try:
+            if self._sweeper is not None:
+                self._sweeper.stop()
             remove_finished_journal(self.services)
         finally:
             self.services.close()
@@ -315,6 +322,15 @@ class Memory(_Facade):
         mapping of string keys to JSON scalars."""
         return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
 
+    def sweep(self) -> int:
+        """Erase every memory whose expiry has passed or that outlived a retention period (config
+        `retention`), as a purge erases (history, caches, graph relations; no byte left in the
+        embedded tiers), and return how many this call erased. Processes sharing a store may sweep
+        at once: each memory is erased by one of them. StoreBusyError when another process holds
+        the deletion lock too long (`delete_all_wait_seconds`). Config
+        `retention.sweep_interval_seconds` runs it in a background thread until `close`."""
+        return operations.sweep(self.services)
+
     def reset(self) -> None:
         """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
         operations.reset(self.services)
@@ -500,6 +516,10 @@ class AsyncMemory(_Facade):
     ) -> dict:
         """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
+
+    async def sweep(self) -> int:
+        """Awaitable `Memory.sweep`: erase the expired memories and those past retention; how many."""
+        return await self._run(operations.sweep)
 
     async def reset(self) -> None:
         """Awaitable `Memory.reset`: erase the whole store, every user's data."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from .errors import (
@@ -23,11 +24,12 @@ from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
-from .pipeline.expiry import check_expiry
+from .pipeline.expiry import check_expiry, retained_until
 from .pipeline.forget import delete_scope, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
+from .pipeline.sweep import sweep as _sweep
 from .pipeline.validation import (
     check_limit,
     check_memory_id,
@@ -72,6 +74,7 @@ __all__ = [
     "search",
     "set_expiry",
     "set_profile",
+    "sweep",
     "update",
     "update_by_id_or_statement",
 ]
@@ -217,11 +220,22 @@ def set_expiry(
             f"set_expiry takes at most {services.config.limits.max_limit} ids a call, got {len(ids)}"
         )
     moment = check_expiry(expires_at, ttl, utc_now())
-    found = {record.id for record in _found(services, ids, scope, include_expired=False)}
+    found = {record.id: record for record in _found(services, ids, scope, include_expired=False)}
     missing = [memory_id for memory_id in ids if memory_id not in found]
     if missing:
         raise MemoryNotFoundError(", ".join(missing[:10]))
-    return services.vector.set_expiry(list(dict.fromkeys(ids)), moment)
+    # the retention policy bounds every memory's expiry, as it does a new one's
+    by_expiry: dict[datetime | None, list[str]] = {}
+    for record in found.values():
+        bounded = retained_until(
+            services.config.retention, record.scope, record.metadata, record.created_at, moment
+        )
+        by_expiry.setdefault(bounded, []).append(record.id)
+    changed = {i for expiry, group in by_expiry.items() for i in services.vector.set_expiry(group, expiry)}
+    return [memory_id for memory_id in dict.fromkeys(ids) if memory_id in changed]
+
+
+sweep = traced("langmem.sweep")(_sweep)
 
 
 @traced("langmem.delete")

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .errors import MissingScopeError
 
 MetadataValue = str | int | float | bool | None
+# What a scope is about, by its most specific id: a run's memories, an agent's (no run), a user's.
+ScopeKind = Literal["user", "agent", "run"]
 
 
 def utc_now() -> datetime:
@@ -83,6 +86,10 @@ class Scope(BaseModel):
 
     def as_filter(self) -> dict[str, str]:
         return {field: value for field in SCOPE_FIELDS if (value := getattr(self, field)) is not None}
+
+    @property
+    def kind(self) -> ScopeKind:
+        return "run" if self.run_id is not None else "agent" if self.agent_id is not None else "user"
 
     def required_filter(self) -> dict[str, str]:
         """as_filter(), refusing an empty scope: a backend must never read or write across users."""

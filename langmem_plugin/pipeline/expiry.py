@@ -1,4 +1,5 @@
-"""When a memory expires: the `expires_at` / `ttl` a caller gives, checked before anything is written.
+"""When a memory expires: the `expires_at` / `ttl` a caller gives, checked before anything is
+written, and the retention policy (`RetentionConfig`), which bounds it.
 
 An expired memory is hidden from every read at once (the tiers compare `expires_at` with the
 time of the read) and erased by the sweeper (pipeline/sweep.py). A naive datetime is read as UTC,
@@ -9,10 +10,14 @@ that would be hidden the moment it is written is refused rather than accepted an
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
+from ..config import RetentionConfig
 from ..errors import InvalidExpiryError
+from ..records import Scope, ScopeKind
+from ..tiers.vector import AgeRule
 from .messages import parse_timestamp
 
 # The longest TTL taken: far beyond any retention, and far from the last storable year (9999).
@@ -60,3 +65,48 @@ def check_expiry(expires_at: Any, ttl: Any, now: datetime) -> datetime | None:
             "delete a memory to end it now"
         )
     return moment
+
+
+def _periods(retention: RetentionConfig, scope: Scope, metadata: Mapping[str, Any]) -> list[timedelta]:
+    """The retention periods that apply to a memory of `scope` with `metadata`."""
+    periods = [getattr(retention, scope.kind), retention.max_age]
+    periods += [
+        period
+        for key, values in retention.metadata.items()
+        if key in metadata
+        for value, period in values.items()
+        if str(metadata[key]) == value
+    ]
+    return [period for period in periods if period is not None]
+
+
+def retained_until(
+    retention: RetentionConfig,
+    scope: Scope,
+    metadata: Mapping[str, Any],
+    created_at: datetime,
+    expires_at: datetime | None,
+) -> datetime | None:
+    """A new memory's expiry: the earliest of the one given and the end of every retention period
+    that applies to it."""
+    ends = [created_at + period for period in _periods(retention, scope, metadata)]
+    if expires_at is not None:
+        ends.append(expires_at)
+    return min(ends, default=None)
+
+
+def retention_rules(retention: RetentionConfig, now: datetime) -> list[AgeRule]:
+    """What the sweeper finds past a retention period at `now`, whenever the memories were written."""
+    rules = [
+        AgeRule(now - period, kind=kind)
+        for kind in get_args(ScopeKind)
+        if (period := getattr(retention, kind)) is not None
+    ]
+    if retention.max_age is not None:
+        rules.append(AgeRule(now - retention.max_age))
+    rules += [
+        AgeRule(now - period, filters={key: value})
+        for key, values in retention.metadata.items()
+        for value, period in values.items()
+    ]
+    return rules

@@ -29,15 +29,24 @@ could not, from each memory's history.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
 from ..errors import StoreBusyError
-from ..namespaces import HISTORY, PROFILES, SCOPE_INDEX, PurgeRule, with_rule
+from ..namespaces import HISTORY, NAMESPACES, PROFILES, SCOPE_INDEX, PurgeRule, with_rule
 from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
 from ..services import MemoryServices
-from .audit import API_ACTOR, erase_journal, history_event, indexed_scopes, log_events, scope_index_prefixes
+from .audit import (
+    API_ACTOR,
+    erase_journal,
+    history_event,
+    indexed_scopes,
+    journal_keys,
+    log_events,
+    scope_index_prefixes,
+)
 from .store_namespaces import listed_namespace_scope
 
 # The scope index is scanned under the most selective id the scope gives.
@@ -107,6 +116,24 @@ def delete_scope(services: MemoryServices, scope: Scope, purge: bool) -> list[Me
         return _carry_out(services, key, entry, resumed=False)
 
 
+def erase_memories(services: MemoryServices, choose: Callable[[], list[MemoryRecord]]) -> list[MemoryRecord]:
+    """Erase the memories `choose` picks, as a purge erases a scope, and return them: from the
+    vector tier with their graph relations, their history and scope-index entries, the events of
+    the write journals naming them, and the caches of their scopes, after which every tier
+    overwrites what it freed. `choose` runs holding the deletion lock, so two processes never pick
+    the same memories; the erasure is journaled like a delete_all and finished on resume."""
+    with services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds):
+        _carry_out_journal(services)
+        records = choose()
+        if not records:
+            return []
+        key = DELETING + uuid.uuid4().hex
+        entry = {"memories": {r.id: r.scope.key() for r in records}}
+        services.kv.put_many(SCOPE_INDEX, {key: entry})
+        _carry_out(services, key, entry, resumed=False)
+        return records
+
+
 def finish_interrupted_deletions(services: MemoryServices) -> None:
     """Carry out the delete_all calls that a crash interrupted (run on open)."""
     if not services.kv.keys(SCOPE_INDEX, DELETING):
@@ -129,7 +156,10 @@ def _carry_out(
     services: MemoryServices, key: str, entry: dict[str, Any], resumed: bool
 ) -> list[MemoryRecord]:
     deleted: list[MemoryRecord] = []
-    if "scope" in entry:
+    if "memories" in entry:
+        _erase_memories(services, {i: Scope.from_key(owner) for i, owner in entry["memories"].items()})
+        services.kv.put_many(SCOPE_INDEX, {key: _ERASING})  # the ids it names are overwritten next
+    elif "scope" in entry:
         scope = Scope.from_key(entry["scope"])
         deleted = services.vector.delete_scope(scope)
         if services.graph is not None:
@@ -165,6 +195,55 @@ def _unlogged_deletions(
             deletion = {"event": EventType.DELETE, "old_text": text, "new_text": None, "at": at}
             events.append(last.model_copy(update={**deletion, "actor": API_ACTOR}))
     return events
+
+
+def _erase_memories(services: MemoryServices, memories: dict[str, Scope]) -> None:
+    """Every step of `erase_memories` but the overwriting; each can be repeated after a crash."""
+    ids = list(memories)
+    services.vector.delete(ids)
+    if services.graph is not None:
+        services.graph.delete_memory_relations(ids)
+    for namespace in with_rule(PurgeRule.BY_MEMORY_ID):
+        services.kv.delete_many(namespace, ids)
+    _unfile(services, memories)
+    erased = set(ids)
+    for namespace in [*with_rule(PurgeRule.BY_EVENT_SCOPE), SCOPE_INDEX]:
+        keys = journal_keys(services) if namespace == SCOPE_INDEX else services.kv.keys(namespace)
+        for key, entry in services.kv.get_many(namespace, keys).items():
+            kept = [event for event in entry["events"] if event["memory_id"] not in erased]
+            if len(kept) == len(entry["events"]):
+                continue
+            if kept:
+                services.kv.put_many(namespace, {key: {**entry, "events": kept}})
+            else:
+                services.kv.delete_many(namespace, [key])
+    caches = [name for name in with_rule(PurgeRule.BY_SCOPE_KEY) if NAMESPACES[name].expires]
+    for scope in set(memories.values()):
+        for namespace in caches:
+            services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
+
+
+def _unfile(services: MemoryServices, memories: dict[str, Scope]) -> None:
+    """Take the memories out of the scope index, under every id of their scopes: a run's entry
+    loses their ids (and goes once empty), an entry of format 1 (one memory per key) goes."""
+    by_scope: dict[Scope, set[str]] = {}
+    for memory_id, owner in memories.items():
+        by_scope.setdefault(owner, set()).add(memory_id)
+    for owner, ids in by_scope.items():
+        for prefix in scope_index_prefixes(owner):
+            entries = services.kv.get_many(SCOPE_INDEX, services.kv.keys(SCOPE_INDEX, prefix))
+            gone, rewritten = [], {}
+            for key, value in entries.items():
+                if isinstance(value, str):
+                    if key[len(prefix) :] in ids:
+                        gone.append(key)
+                elif value.get("scope") == owner.key() and not ids.isdisjoint(value.get("memories", ())):
+                    kept = [m for m in value["memories"] if m not in ids]
+                    if kept:
+                        rewritten[key] = {**value, "memories": kept}
+                    else:
+                        gone.append(key)
+            services.kv.put_many(SCOPE_INDEX, rewritten, remove=gone)
 
 
 def erase_scope_entries(services: MemoryServices, scope: Scope, deleted: list[MemoryRecord]) -> None:

@@ -46,7 +46,7 @@ from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
-from .expiry import check_expiry
+from .expiry import check_expiry, retained_until
 from .messages import MessagesInput, normalize_messages, parse_timestamp
 from .retries import call_fingerprint
 from .retrieval import search_params
@@ -122,13 +122,14 @@ def add(
     limits = services.config.limits
     clean_metadata = check_metadata(limits, metadata)
     checked_at = utc_now()
-    expiry = check_expiry(expires_at, ttl, checked_at)
+    given_expiry = check_expiry(expires_at, ttl, checked_at)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, services.config.privacy, default_time)
     fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
     call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
-    if ttl is not None and expiry is not None:  # a TTL counts from the memories' creation time
-        expiry += call.now - checked_at
+    if ttl is not None and given_expiry is not None:  # a TTL counts from the memories' creation time
+        given_expiry += call.now - checked_at
+    expiry = retained_until(services.config.retention, scope, clean_metadata, call.now, given_expiry)
     try:
         if call.retry:  # what the failed try stored gets its history and graph writes first
             settle_journal(services)

@@ -1,3 +1,3 @@
-from .base import SearchParams, VectorStore
+from .base import AgeRule, SearchParams, VectorStore
 
-__all__ = ["SearchParams", "VectorStore"]
+__all__ = ["AgeRule", "SearchParams", "VectorStore"]

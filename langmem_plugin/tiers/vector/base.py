@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ...records import MemoryRecord, Scope, SearchHit
+from ...records import MemoryRecord, Scope, ScopeKind, SearchHit
 from ..capabilities import Capabilities
 
 if TYPE_CHECKING:
@@ -38,6 +38,16 @@ class SearchParams:
     filters: Mapping[str, Any] | None = None
     as_of: datetime | None = None  # None: only memories valid now
     include_expired: bool = False  # also memories whose `expires_at` has passed
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    """Memories of any scope created at or before `created_before`, of the scope kind given (None:
+    any; see `Scope.kind`) whose metadata match `filters` (None: any): a retention limit reached."""
+
+    created_before: datetime
+    kind: ScopeKind | None = None
+    filters: Mapping[str, Any] | None = None
 
 
 @runtime_checkable
@@ -80,8 +90,11 @@ class VectorStore(Protocol):
         and return those ids, in the order given."""
         ...
 
-    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
-        """Up to `limit` memories of any scope whose `expires_at` is at or before `now`, soonest first."""
+    def expired(
+        self, now: datetime, limit: int, rules: builtins.list[AgeRule] | None = None
+    ) -> builtins.list[MemoryRecord]:
+        """Up to `limit` memories of any scope due for erasure: those whose `expires_at` is at or
+        before `now` (soonest first), then those any of `rules` matches."""
         ...
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:

@@ -38,7 +38,7 @@ from ..sqlite_common import (
 )
 from ..timestamps import from_epoch, to_epoch
 from .ann_index import AnnMaintainer
-from .base import SearchParams
+from .base import AgeRule, SearchParams
 from .dense_index import INFINITY, DenseIndex
 from .relevance import (
     MAX_TERM_SHARE,
@@ -94,6 +94,12 @@ _COLUMNS = (
     "rowid, id, user_id, agent_id, run_id, text, hash, metadata, sources, created_at, updated_at, "
     "valid_from, valid_to, expires_at"
 )
+# The rows of each kind of scope (`Scope.kind`).
+_KIND_CLAUSES = {
+    "run": ("run_id IS NOT NULL",),
+    "agent": ("run_id IS NULL", "agent_id IS NOT NULL"),
+    "user": ("run_id IS NULL", "agent_id IS NULL"),
+}
 # Rows not expired at the time given as the parameter.
 _UNEXPIRED = "(expires_at IS NULL OR expires_at > ?)"
 # Default bound on the memory of cached per-scope search data (vectors, validity, small scopes' rows).
@@ -694,13 +700,26 @@ class SQLiteVectorStore(ManifestRow):
             ).fetchall()
         return [_record(r) for r in rows]
 
-    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
+    def expired(
+        self, now: datetime, limit: int, rules: builtins.list[AgeRule] | None = None
+    ) -> builtins.list[MemoryRecord]:
+        queries: builtins.list[tuple[str, builtins.list[Any]]] = [("expires_at <= ?", [now.timestamp()])]
+        for rule in rules or ():
+            filter_sql, filter_params = compile_filters(rule.filters)
+            kind = _KIND_CLAUSES[rule.kind] if rule.kind else ()
+            conditions = ["created_at <= ?", *kind, *([filter_sql] if filter_sql else [])]
+            queries.append((" AND ".join(conditions), [rule.created_before.timestamp(), *filter_params]))
+        found: dict[str, MemoryRecord] = {}
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE expires_at <= ? ORDER BY expires_at, rowid LIMIT ?",
-                (now.timestamp(), limit),
-            ).fetchall()
-        return [_record(r) for r in rows]
+            for where, params in queries:
+                rows = self._conn.execute(
+                    f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY expires_at, rowid LIMIT ?",
+                    (*params, limit - len(found)),
+                ).fetchall()
+                found.update((r[1], _record(r)) for r in rows if r[1] not in found)
+                if len(found) >= limit:
+                    break
+        return list(found.values())
 
     def count(self, scope: Scope) -> int:
         clause, params = scope_clause(scope.required_filter())

@@ -43,7 +43,7 @@ from ...records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
 from ..timestamps import from_epoch, to_epoch
-from .base import SearchParams
+from .base import AgeRule, SearchParams
 from .relevance import (
     MIN_ROOT,
     Candidates,
@@ -80,6 +80,9 @@ TEXT_PROPERTIES = (
 )
 # expires_at is OPEN for a memory that never expires
 NUMBER_PROPERTIES = ("created_at", "updated_at", "valid_from", "valid_to", "expires_at")
+# The scope ids each kind of scope (`Scope.kind`) leaves out ("" on an object) and gives.
+_KIND_EMPTY = {"run": (), "agent": ("run_id",), "user": ("run_id", "agent_id")}
+_KIND_SET = {"run": ("run_id",), "agent": ("agent_id",), "user": ()}
 TENANT_AS_IS = re.compile(r"[a-z0-9_]{1,64}")
 
 
@@ -106,6 +109,17 @@ def validity_filter(as_of: datetime | None):
             Filter.by_property("valid_to").greater_than(moment),
         ]
     )
+
+
+def kind_filters(kind: str | None) -> list:
+    """Equality filters selecting the objects of a kind of scope (None: every kind)."""
+    from weaviate.classes.query import Filter
+
+    if kind is None:
+        return []
+    return [Filter.by_property(f).equal("") for f in _KIND_EMPTY[kind]] + [
+        Filter.by_property(f).not_equal("") for f in _KIND_SET[kind]
+    ]
 
 
 def unexpired_filter(now: float):
@@ -749,24 +763,45 @@ class WeaviateVectorStore(ServerBackend):
             )
         return [memory_id for memory_id in memory_ids if memory_id in found]
 
-    def expired(self, now: datetime, limit: int) -> builtins.list[MemoryRecord]:
+    def expired(
+        self, now: datetime, limit: int, rules: builtins.list[AgeRule] | None = None
+    ) -> builtins.list[MemoryRecord]:
+        """Metadata filters of the rules are checked on each page fetched, as `list` does."""
         from weaviate.classes.query import Filter, Sort
 
-        where = Filter.by_property("expires_at").less_or_equal(to_epoch(now))
         handles = (
             [self._collection.with_tenant(t) for t in self._collection.tenants.get()]
             if self._multi_tenancy
             else [self._collection]
         )
-        records: list[MemoryRecord] = []
-        for handle in handles:
-            objects = handle.query.fetch_objects(
-                filters=where, limit=limit - len(records), sort=Sort.by_property("expires_at")
-            ).objects
-            records += [from_properties(o.properties) for o in objects]
-            if len(records) >= limit:
-                break
-        return sorted(records, key=lambda r: (r.expires_at, r.id))
+        queries: builtins.list[tuple[Any, Mapping[str, Any] | None]] = [
+            (Filter.by_property("expires_at").less_or_equal(to_epoch(now)), None)
+        ]
+        queries += [
+            (
+                combine(
+                    Filter.by_property("created_at").less_or_equal(to_epoch(rule.created_before)),
+                    *kind_filters(rule.kind),
+                ),
+                rule.filters,
+            )
+            for rule in rules or ()
+        ]
+        found: dict[str, MemoryRecord] = {}
+        for where, filters in queries:
+            for handle in handles:
+                offset = 0
+                while len(found) < limit:
+                    page = handle.query.fetch_objects(
+                        filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("expires_at")
+                    ).objects
+                    for record in (from_properties(o.properties) for o in page):
+                        if record.id not in found and _metadata_matches(record, filters):
+                            found[record.id] = record
+                    if len(page) < PAGE:
+                        break
+                    offset += PAGE
+        return list(found.values())[:limit]
 
     def delete(self, memory_ids: builtins.list[str]) -> None:
         from weaviate.classes.query import Filter
