@@ -41,6 +41,7 @@ _INTEGRATIONS = {
     "MemoryMiddleware": "middleware",
     "build_memory_graph": "subgraph",
     "MemoryStore": "store",
+    "AsyncMemoryStore": "store",
     "LangMemBaseMemory": "classic",
     "ScopeMapping": "scoping",
 }
@@ -63,6 +64,7 @@ def __dir__() -> list[str]:
 
 __all__ = [  # literal names, so that static tools see the lazy integrations too
     "AsyncMemory",
+    "AsyncMemoryStore",
     "BackendError",
     "ConfigurationError",
     "CrossUserDeleteError",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 
 from langmem_plugin import Memory, MemoryStore
+from langmem_plugin.integrations.store import namespace_scope
 
 from .servers import free_port, offline_env, stop_process, wait_for_http
 
@@ -221,6 +223,35 @@ def test_the_server_store_is_a_memory_store(server):
         assert own.get(("notes", "dana"), "city").value == {"text": "Dana lives in Porto.", "kind": "place"}
         assert own.get(("notes", "erik"), "tea") is None
         assert {i.key for i in own.search(("notes", "dana"))} == {"tea", "city", "raw"}
+
+
+def test_the_server_store_expires_items_as_langgraph_json_says(server):
+    """graphs/langgraph.json's store `ttl`: refresh on read, expired items omitted at once, the
+    sweep erasing them from the langmem files."""
+    url, log = server
+    store = get_sync_client(url=url).store
+    namespace = ["sessions", "ana"]
+    seconds = 4.0
+    store.put_item(namespace, "cart", {"text": "Ana has two books in her cart."}, ttl=seconds / 60)
+    store.put_item(namespace, "code", {"text": "Ana's one-time code is 5521."}, ttl=seconds / 60)
+    store.put_item(namespace, "name", {"text": "Ana's surname is Lopes."})  # no TTL
+    found = store.search_items(namespace, query="What is in Ana's cart?", refresh_ttl=False)["items"]
+    assert {item["key"] for item in found} == {"cart", "code", "name"}
+    time.sleep(seconds * 0.6)
+    assert store.get_item(namespace, "cart") is not None  # refresh_on_read: expires 4 s from now
+    time.sleep(seconds * 0.6)  # past the TTL of code, not of the refreshed cart
+    assert store.get_item(namespace, "code", refresh_ttl=False) is None
+    assert store.get_item(namespace, "cart", refresh_ttl=False) is not None
+    found = store.search_items(namespace, query="Ana's one-time code", refresh_ttl=False)["items"]
+    assert {item["key"] for item in found} == {"cart", "name"}
+    time.sleep(seconds * 0.6)
+    assert [item["key"] for item in store.search_items(namespace)["items"]] == ["name"]
+    with Memory({"path": str(log.parent / "memory")}) as memory:  # the sweep erases them from the files
+        assert MemoryStore(memory).sweep_ttl() == 2
+        scope = namespace_scope(tuple(namespace))
+        assert [r.metadata["store_key"] for r in memory.get_all(user_id=scope, include_expired=True)] == [
+            "name"
+        ]
 
 
 # -- with auth: the token is the user --------------------------------------------------------------
