@@ -21,6 +21,9 @@ InvalidInputError and nothing of the batch is written; so is a value holding per
 privacy policy refuses (SensitiveDataError), and the policy's redactions apply to the whole value.
 In a run the LangGraph API server authenticated, a client-supplied user id that is not the
 authenticated user's is refused (ForbiddenScopeError) before any operation.
+LangGraph's TTL (a TTLConfig, `put(..., ttl=minutes)`, refresh on read, `sweep_ttl`, the
+sweeper) is the memory's own expiry: an item's TTL is its memory's `expires_at`, hidden at once
+when it passes, and the sweep is `Memory.sweep`, which erases as a purge does.
 `langgraph_store` is the factory langgraph.json's `"store": {"path": ...}` names, so that the
 LangGraph API server keeps its own store (its /store routes, the store of every run) here.
 """
