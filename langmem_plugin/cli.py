@@ -143,6 +143,12 @@ def _parser() -> argparse.ArgumentParser:
         "refuses, deleting nothing, unless it clearly matches)",
     )
     _scope_arguments(delete, BY_ID_OR_TEXT.format(text="description"))
+    delete.add_argument(
+        "--purge",
+        action="store_true",
+        help="erase instead of retiring: no history or other trace is left (asks first, unless --yes)",
+    )
+    delete.add_argument("--yes", action="store_true", help="with --purge: erase without asking")
 
     history = commands.add_parser(
         "history", help="how one memory changed: when it was learned, and when the fact was true"
@@ -204,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a scope without --user-id to erase several users' data",
     )
+    forget.add_argument("--yes", action="store_true", help="erase without asking for confirmation")
 
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
     bench.add_argument("benchmark", choices=["locomo"], help="which benchmark")
@@ -227,6 +234,25 @@ def _forget_scope(args: argparse.Namespace) -> dict:
     if args.user_id is not None:
         raise InvalidInputError("give --namespace or --user-id, not both: a namespace is a scope of its own")
     return {**_scope(args), "user_id": namespace_scope(tuple(args.namespace))}
+
+
+def _confirm_erasure(args: argparse.Namespace) -> None:
+    """`forget`, and `delete --purge`, erase for good: they ask on stderr and read the answer from
+    stdin (a pipe answers too), unless --yes. Anything but y / yes erases nothing."""
+    if args.command == "forget":
+        ids = _forget_scope(args)
+        named = ", ".join(f"{key}={value!r}" for key, value in ids.items() if value is not None)
+        what = f"every memory, history and profile of {named or 'no scope'}, sub-scopes included"
+    elif args.command == "delete" and args.purge:
+        what = f"{args.target!r} (memory id or description) with its history"
+    else:
+        return
+    if args.yes:
+        return
+    print(f"erase {what}? This cannot be undone. [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise InvalidInputError("not confirmed: nothing was erased (answer y, or pass --yes)")
 
 
 def _config(args: argparse.Namespace) -> MemoryConfig:
@@ -287,9 +313,10 @@ def _update(args: argparse.Namespace, memory: Memory) -> None:
 
 
 def _delete(args: argparse.Namespace, memory: Memory) -> None:
-    result = memory.delete(args.target, **_scope(args))
+    result = memory.delete(args.target, **_scope(args), purge=args.purge)
     removed = result if isinstance(result, list) else [result]
-    lines = [f"{'DELETE':<10} {r.id}  {r.text}" for r in removed]
+    event = "ERASE" if args.purge else "DELETE"
+    lines = [f"{event:<10} {r.id}  {r.text}" for r in removed]
     _emit(args, [r.model_dump(mode="json") for r in removed], lines)
 
 
@@ -383,6 +410,7 @@ def _run(args: argparse.Namespace) -> None:
         run_keys(args, _config(args), _emit)
         return
     _parse_json_options(args)
+    _confirm_erasure(args)  # before the memory and its model load
     with Memory(_config(args)) as memory:
         if args.command == "add":
             message = {"role": "user", "content": args.text, "name": args.name}

@@ -269,6 +269,12 @@ class RetentionConfig(BaseModel):
         "that key (compared as strings)",
     )
     max_age: RetentionPeriod | None = Field(default=None, description="every memory")
+    sweep_batch: int = Field(
+        default=10_000,
+        ge=1,
+        description="memories a sweep erases per batch: each batch holds the deletion lock and ends with "
+        "the embedded tiers rewriting their files, so fewer, larger batches cost less",
+    )
     sweep_interval_seconds: float | None = Field(
         default=None,
         gt=0,

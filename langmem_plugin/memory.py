@@ -244,14 +244,21 @@ class Memory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
         """`delete(memory_id)` retires that memory and returns it (its history stays until a purge);
         scope ids are optional and, given, must match it (else MemoryNotFoundError).
         `delete(description, user_id=...)`, any text that is not a memory id, needs scope ids
         (MissingScopeError) and retires the scope's memories it clearly matches and returns them,
         or raises NoClearMatchError naming the closest ones (operations.clear_matches), and
-        CrossUserDeleteError when, without user_id, they belong to several users."""
-        return operations.delete_by_id_or_description(self.services, memory_id, user_id, agent_id, run_id)
+        CrossUserDeleteError when, without user_id, they belong to several users.
+        purge=True erases instead of retiring: the memory leaves no history, graph relation or
+        cached data behind, and no byte in the embedded tiers (as `delete_all(purge=True)` does
+        for a scope); an expired memory, or one retired earlier whose history is left, is erased
+        too. Journaled: a crash is finished by the next open."""
+        return operations.delete_by_id_or_description(
+            self.services, memory_id, user_id, agent_id, run_id, purge
+        )
 
     def delete_all(
         self,
@@ -456,9 +463,13 @@ class AsyncMemory(_Facade):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        purge: bool = False,
     ) -> MemoryRecord | list[MemoryRecord]:
-        """Awaitable `Memory.delete`: retire a memory by id, or those a description clearly matches."""
-        return await self._run(operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id)
+        """Awaitable `Memory.delete`: retire (purge=True: erase) a memory by id, or those a
+        description clearly matches."""
+        return await self._run(
+            operations.delete_by_id_or_description, memory_id, user_id, agent_id, run_id, purge
+        )
 
     async def delete_all(
         self,

@@ -25,7 +25,7 @@ from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
 from .pipeline.expiry import check_expiry, retained_until
-from .pipeline.forget import delete_scope, users_within
+from .pipeline.forget import delete_scope, erase_memories, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
@@ -65,6 +65,7 @@ __all__ = [
     "delete_all",
     "delete_by_id_or_description",
     "delete_matching",
+    "erase",
     "get",
     "get_all",
     "get_profile",
@@ -239,11 +240,50 @@ sweep = traced("langmem.sweep")(_sweep)
 
 
 @traced("langmem.delete")
-def delete(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
-    """Retire the memory with this id and return it; its history stays until a purge of its scope."""
+def delete(
+    services: MemoryServices, memory_id: str, scope: Scope | None = None, purge: bool = False
+) -> MemoryRecord:
+    """Retire the memory with this id and return it; its history stays until a purge of its scope.
+    With purge, erase it instead (`erase`)."""
+    if purge:
+        return erase(services, memory_id, scope)
     record = get(services, memory_id, scope)
     _retire(services, [record])
     return record
+
+
+@traced("langmem.erase")
+def erase(services: MemoryServices, memory_id: str, scope: Scope | None = None) -> MemoryRecord:
+    """Erase the memory with this id as a purge erases (pipeline/forget.py, `erase_memories`): a
+    stored one (expired included), or one retired earlier whose history is left. Returns it as it
+    was last stored (for a retired one, as its history last describes it)."""
+    memory_id = check_memory_id(memory_id)
+    erased: list[MemoryRecord] = []
+
+    def choose() -> dict[str, Scope]:
+        found = _found(services, [memory_id], scope, include_expired=True)
+        erased.append(found[0] if found else _last_described(history(services, memory_id, scope)))
+        return {memory_id: erased[0].scope}
+
+    erase_memories(services, choose)
+    return erased[0]
+
+
+def _last_described(events: list[HistoryEvent]) -> MemoryRecord:
+    """A retired memory as its history describes it: its last text, from its first event to its last."""
+    last = events[-1]
+    text = last.new_text if last.new_text is not None else last.old_text or ""
+    return MemoryRecord(
+        id=last.memory_id,
+        text=text,
+        scope=events[0].scope,
+        created_at=events[0].at,
+        updated_at=last.at,
+        valid_from=events[0].at,
+        valid_to=last.at,
+        hash=content_hash(text),
+        sources=last.sources,
+    )
 
 
 def _retire(services: MemoryServices, records: list[MemoryRecord]) -> None:
@@ -291,20 +331,28 @@ def update_by_id_or_statement(
 
 
 def delete_by_id_or_description(
-    services: MemoryServices, target: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    services: MemoryServices,
+    target: Any,
+    user_id: Any = None,
+    agent_id: Any = None,
+    run_id: Any = None,
+    purge: bool = False,
 ) -> MemoryRecord | list[MemoryRecord]:
-    """`Memory.delete`'s forms: a memory id retires that memory and returns it; any other text is a
-    description, and retires the memories of the scope it clearly matches (`delete_matching`)."""
+    """`Memory.delete`'s forms: a memory id retires (with purge: erases) that memory and returns it;
+    any other text is a description, and retires (erases) the memories of the scope it clearly
+    matches (`delete_matching`)."""
     target = check_memory_id(target)
+    if not isinstance(purge, bool):
+        raise InvalidInputError(f"purge is True or False, got {purge!r}")
     limits = services.config.limits
     if is_memory_id(target):
-        return delete(services, target, check_optional_scope(limits, user_id, agent_id, run_id))
+        return delete(services, target, check_optional_scope(limits, user_id, agent_id, run_id), purge)
     if user_id is None and agent_id is None and run_id is None:
         raise MissingScopeError(
             f"{target[:80]!r} is not a memory id; deleting the memories a description matches needs "
             "user_id, agent_id or run_id"
         )
-    return delete_matching(services, target, check_scope(limits, user_id, agent_id, run_id))
+    return delete_matching(services, target, check_scope(limits, user_id, agent_id, run_id), purge)
 
 
 class _CorrectionManager:
@@ -411,9 +459,12 @@ def clear_matches(services: MemoryServices, description: str, scope: Scope) -> l
 
 
 @traced("langmem.delete_matching")
-def delete_matching(services: MemoryServices, description: str, scope: Scope) -> list[MemoryRecord]:
-    """Retire the memories of the scope that the description clearly matches (`clear_matches`) and
-    return them. A scope without user_id that would lose memories of several users refuses."""
+def delete_matching(
+    services: MemoryServices, description: str, scope: Scope, purge: bool = False
+) -> list[MemoryRecord]:
+    """Retire (with purge: erase) the memories of the scope that the description clearly matches
+    (`clear_matches`) and return them. A scope without user_id that would lose memories of several
+    users refuses."""
     records = [hit.memory for hit in clear_matches(services, description, scope)]
     users = {r.scope.user_id for r in records}
     if scope.user_id is None and len(users) > 1:
@@ -421,7 +472,10 @@ def delete_matching(services: MemoryServices, description: str, scope: Scope) ->
             f"{description[:80]!r} matches the memories of {len(users)} users (memories without user_id "
             "count as one); give user_id, or delete them by id"
         )
-    _retire(services, records)
+    if purge:
+        erase_memories(services, lambda: {r.id: r.scope for r in records})
+    else:
+        _retire(services, records)
     return records
 
 

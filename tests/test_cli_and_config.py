@@ -54,7 +54,7 @@ def test_cli_add_search_list_history_forget(tmp_path, capsys):
     assert [r["id"] for r in run("list", "--user-id", "u1")] == [memory_id]
     history = run("history", memory_id)
     assert history["memory"]["id"] == memory_id and history["events"][0]["event"] == "ADD"
-    assert run("forget", "--user-id", "u1") == {"deleted": 1}
+    assert run("forget", "--user-id", "u1", "--yes") == {"deleted": 1}
     assert run("list", "--user-id", "u1") == []
 
 

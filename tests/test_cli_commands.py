@@ -260,10 +260,10 @@ def test_cli_forget_erases_a_store_namespace_which_no_user_id_can_name(tmp_path)
     with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
         MemoryStore(memory).put(("memories", "bob"), "k", {"content": "bob vault 4417"})
         MemoryStore(memory).put(("memories", "ann"), "k", {"content": "ann vault 1234"})
-    named = cli("forget", "--user-id", 'ns:["memories", "bob"]', store=store, check=False)
+    named = cli("forget", "--user-id", 'ns:["memories", "bob"]', "--yes", store=store, check=False)
     assert named.returncode == 2 and "reserved" in named.stderr
-    both = cli("forget", "--namespace", "memories", "bob", "--user-id", "bob", store=store, check=False)
+    both = cli("forget", "--namespace", "memories", "bob", "--user-id", "bob", "--yes", store=store, check=False)
     assert both.returncode == 2 and "not both" in both.stderr
-    assert "forgot 1 memories" in cli("forget", "--namespace", "memories", "bob", store=store).stdout
+    assert "forgot 1 memories" in cli("forget", "--namespace", "memories", "bob", "--yes", store=store).stdout
     with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
         assert MemoryStore(memory).list_namespaces() == [("memories", "ann")]

@@ -438,7 +438,7 @@ def test_cli_forget_killed_mid_purge_is_finished_by_the_next_cli_call(tmp_path):
         bystander = bystander_state(memory)
     cli = [sys.executable, "-m", "langmem_plugin", "--path", str(path)]
     child = subprocess.Popen(
-        [*cli, "forget", "--namespace", *NAMESPACE], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [*cli, "forget", "--namespace", *NAMESPACE, "--yes"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     kv = SQLiteKeyValueStore(path / "kv")
     try:

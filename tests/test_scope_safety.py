@@ -295,9 +295,9 @@ def test_cli_scope_checks(tmp_path, capsys, monkeypatch):
         memory.add("Bob likes coffee.", user_id="bob", agent_id="bot", infer=False)
     assert main(["--path", str(tmp_path / "cli"), "history", memory_id, "--user-id", "bob"]) == 2
     assert "no memory with id" in capsys.readouterr().err
-    assert main(["--path", str(tmp_path / "cli"), "forget", "--agent-id", "bot"]) == 2
+    assert main(["--path", str(tmp_path / "cli"), "forget", "--agent-id", "bot", "--yes"]) == 2
     assert "across_users" in capsys.readouterr().err
-    assert main(["--path", str(tmp_path / "cli"), "--json", "forget", "--agent-id", "bot", "--across-users"]) == 0
+    assert main(["--path", str(tmp_path / "cli"), "--json", "forget", "--agent-id", "bot", "--across-users", "--yes"]) == 0
     assert '"deleted": 2' in capsys.readouterr().out
 
 

@@ -120,7 +120,8 @@ def _die(*args) -> None:
 
 
 def _sweeper(path: str, barrier, results) -> None:
-    with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
+    config = {"path": path, "retention": {"sweep_batch": 100}}  # batches that the processes contend for
+    with Memory(config, embeddings=HashingEmbeddings()) as memory:
         barrier.wait()
         results.put(memory.sweep())
 

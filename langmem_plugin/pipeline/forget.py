@@ -1,5 +1,6 @@
 """Forgetting a scope: `delete_all`, journaled so that a crash never leaves half of it done, and
-the purge that erases everything else the scope holds.
+the purge that erases everything else the scope holds; and erasing chosen memories the same way
+(`erase_memories`: `delete(id, purge=True)` and the sweeper).
 
 Every key-value namespace is declared in langmem_plugin/namespaces.py with the rule by which a
 purge finds a scope's entries in it (`PurgeRule`):
@@ -24,6 +25,11 @@ replaces its entry by one naming no scope, has every tier overwrite what it free
 the entry: a crash in between overwrites again on resume, so no byte of the scope outlives it.
 A plain delete_all logs a DELETE event per memory; one resumed logs those its crashed run
 could not, from each memory's history.
+
+Erasing chosen memories takes the same lock and journal: its entry names the memories and their
+scopes (ids only, no text); their vector rows, graph relations, history, scope-index filings and
+write-journal events go, with the cached embeddings and LLM answers of their scopes; the entry is
+then replaced by one naming nothing while every tier overwrites what it freed.
 """
 
 from __future__ import annotations
@@ -116,22 +122,23 @@ def delete_scope(services: MemoryServices, scope: Scope, purge: bool) -> list[Me
         return _carry_out(services, key, entry, resumed=False)
 
 
-def erase_memories(services: MemoryServices, choose: Callable[[], list[MemoryRecord]]) -> list[MemoryRecord]:
-    """Erase the memories `choose` picks, as a purge erases a scope, and return them: from the
+def erase_memories(services: MemoryServices, choose: Callable[[], dict[str, Scope]]) -> dict[str, Scope]:
+    """Erase the memories `choose` picks (ids and their scopes), live or retired, as a purge erases
+    a scope, and return them: from the
     vector tier with their graph relations, their history and scope-index entries, the events of
     the write journals naming them, and the caches of their scopes, after which every tier
     overwrites what it freed. `choose` runs holding the deletion lock, so two processes never pick
     the same memories; the erasure is journaled like a delete_all and finished on resume."""
     with services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds):
         _carry_out_journal(services)
-        records = choose()
-        if not records:
-            return []
+        memories = choose()
+        if not memories:
+            return {}
         key = DELETING + uuid.uuid4().hex
-        entry = {"memories": {r.id: r.scope.key() for r in records}}
+        entry = {"memories": {memory_id: owner.key() for memory_id, owner in memories.items()}}
         services.kv.put_many(SCOPE_INDEX, {key: entry})
         _carry_out(services, key, entry, resumed=False)
-        return records
+        return memories
 
 
 def finish_interrupted_deletions(services: MemoryServices) -> None:

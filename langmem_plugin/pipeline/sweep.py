@@ -19,21 +19,21 @@ from .forget import erase_memories
 
 logger = logging.getLogger(__name__)
 
-# Memories erased per batch: each batch holds the deletion lock and ends with the tiers
-# overwriting what it freed (a rewrite of the embedded files).
-SWEEP_BATCH = 1000
-
 
 def sweep(services: MemoryServices) -> int:
     """Erase every memory due at the start of the call (expired, or past a retention period) and
     return how many this call erased; those another process erased meanwhile are not counted."""
     now = utc_now()
-    rules = retention_rules(services.config.retention, now)
+    retention = services.config.retention
+    rules = retention_rules(retention, now)
+    size = retention.sweep_batch
     erased = 0
     while True:
-        batch = erase_memories(services, lambda: services.vector.expired(now, SWEEP_BATCH, rules))
+        batch = erase_memories(
+            services, lambda: {r.id: r.scope for r in services.vector.expired(now, size, rules)}
+        )
         erased += len(batch)
-        if len(batch) < SWEEP_BATCH:
+        if len(batch) < size:
             return erased
 
 

@@ -151,11 +151,21 @@ class MemoryActions:
         self._log("update", {updated.scope: [updated.id]})
         return updated.to_dict()
 
-    def delete(self, memory_id: Any, user_id: Any = None, agent_id: Any = None, run_id: Any = None) -> dict:
-        record = self._memory(memory_id, Right.WRITE, user_id, agent_id, run_id)
-        deleted = operations.delete(self.services, record.id, record.scope)
-        self._log("delete", {deleted.scope: [deleted.id]})
-        return deleted.to_dict()
+    def delete(
+        self,
+        memory_id: Any,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        purge: bool = False,
+    ) -> dict:
+        """Retire one memory (write right); with purge, erase it and its history (forget right)."""
+        if not isinstance(purge, bool):
+            raise InvalidInputError("purge is true or false")
+        record = self._memory(memory_id, Right.FORGET if purge else Right.WRITE, user_id, agent_id, run_id)
+        deleted = operations.delete(self.services, record.id, record.scope, purge)
+        self._log("erase" if purge else "delete", {deleted.scope: [deleted.id]})
+        return {**deleted.to_dict(), "purged": purge}
 
     def forget(
         self,

@@ -32,7 +32,7 @@ from ..records import Scope
 class Right(StrEnum):
     READ = "read"  # search, list, get, history, the profile
     WRITE = "write"  # add, update, delete one memory, set the profile, receive a handoff
-    FORGET = "forget"  # delete a whole scope, or purge it
+    FORGET = "forget"  # delete a whole scope, purge it, or erase one memory
     SHARE = "share"  # give another principal read access to the scope
     ADMIN = "admin"  # every right above, and the scope's access log and grants
 

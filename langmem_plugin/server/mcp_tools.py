@@ -151,7 +151,19 @@ def build_mcp(memory: Memory, find_caller: CallerFinder, via: str, host: str = "
         """Replace the text of one memory (get ids from search_memory)."""
         return await call(ctx, "update", memory_id, text, None, user_id, agent_id, run_id)
 
-    by_id("delete", "delete_memory", "Forget one memory (get ids from search_memory). Its history stays.")
+    @server.tool()
+    async def delete_memory(
+        memory_id: MemoryId,
+        ctx: Context,
+        purge: bool = False,
+        user_id: ScopeId = None,
+        agent_id: ScopeId = None,
+        run_id: ScopeId = None,
+    ) -> dict:
+        """Forget one memory (get ids from search_memory). Its history stays, unless purge is true:
+        then it is erased with its history (needs the forget right; cannot be undone)."""
+        return await call(ctx, "delete", memory_id, user_id, agent_id, run_id, purge)
+
     by_id(
         "history",
         "memory_history",

@@ -117,6 +117,12 @@ class ForgetQuery(Ids):
     )
 
 
+class DeleteQuery(Ids):
+    purge: bool = Field(
+        default=False, description="erase the memory with its history instead of retiring it (forget right)"
+    )
+
+
 class AccessLogQuery(Ids):
     limit: int = 100
 
@@ -182,9 +188,12 @@ def update_memory(memory_id: str, body: UpdateRequest, actions: Actions) -> dict
     return actions.update(memory_id, body.text, body.metadata, **body.ids())
 
 
-@router.delete("/memories/{memory_id}", summary="Delete one memory (its history stays)")
-def delete_memory(memory_id: str, query: Annotated[Ids, Query()], actions: Actions) -> dict:
-    return actions.delete(memory_id, **query.ids())
+@router.delete(
+    "/memories/{memory_id}",
+    summary="Delete one memory: its history stays; with purge=true it is erased (forget right)",
+)
+def delete_memory(memory_id: str, query: Annotated[DeleteQuery, Query()], actions: Actions) -> dict:
+    return actions.delete(memory_id, **query.ids(), purge=query.purge)
 
 
 @router.get("/memories/{memory_id}/history", summary="How one memory changed")

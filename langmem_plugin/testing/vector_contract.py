@@ -16,7 +16,7 @@ import pytest
 
 from ..errors import DimensionMismatchError, MemoryNotFoundError, MissingScopeError
 from ..records import MemoryRecord, Scope, SourceRef, content_hash
-from ..tiers.vector import SearchParams, VectorStore
+from ..tiers.vector import AgeRule, SearchParams, VectorStore
 from ..tiers.vector.relevance import rank
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -292,6 +292,29 @@ class VectorStoreContract:
         assert [r.text for r in store.expired(now, limit=10)] == ["bob first", "alice second"]
         assert [r.text for r in store.expired(now, limit=1)] == ["bob first"]
         assert len(store.expired(now + timedelta(hours=2), limit=10)) == 3
+
+    def test_expired_finds_what_outlived_a_retention_rule(self, store):
+        old = T0 - timedelta(days=30)
+        items = [
+            record("run note", Scope(user_id="u", agent_id="a", run_id="r"), minutes=-60 * 24 * 30),
+            record("agent note", Scope(user_id="u", agent_id="a"), minutes=-60 * 24 * 30),
+            record("user note", Scope(user_id="u"), minutes=-60 * 24 * 30),
+            record("health note", Scope(user_id="u"), minutes=-60 * 24 * 30, metadata={"category": "health"}),
+            record("new note", Scope(user_id="u"), minutes=1),
+        ]
+        store.insert(items, np.stack([unit(i % DIM) for i in range(len(items))]))
+        before = old + timedelta(minutes=1)
+
+        def due(**rule) -> set[str]:
+            return {r.text for r in store.expired(T0, limit=10, rules=[AgeRule(before, **rule)])}
+
+        assert due(kind="run") == {"run note"}
+        assert due(kind="agent") == {"agent note"}
+        assert due(kind="user") == {"user note", "health note"}
+        assert due(filters={"category": "health"}) == {"health note"}
+        assert due() == {"run note", "agent note", "user note", "health note"}
+        assert store.expired(T0, limit=10, rules=[AgeRule(old - timedelta(days=1))]) == []
+        assert len(store.expired(T0, limit=2, rules=[AgeRule(before)])) == 2
 
     def test_delete_and_delete_scope(self, store):
         items = [record(f"a{i}", ALICE) for i in range(3)] + [record("b0", BOB)]
