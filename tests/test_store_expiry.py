@@ -132,6 +132,8 @@ def test_the_sweep_erases_the_value_from_every_file(tmp_path):
 
 bad_ttls = st.one_of(
     st.floats(max_value=0),
+    st.floats(min_value=5e-324, max_value=1e-9),  # rounds to no time
+    st.floats(min_value=1e12),  # beyond the memory's longest TTL (overflows a timedelta)
     st.just(float("nan")),
     st.just(float("inf")),
     st.text(max_size=5),
@@ -153,6 +155,7 @@ def test_a_bad_ttl_is_refused_before_anything_of_the_batch_is_written(memory, tt
     "config",
     [
         {"default_ttl": -1},
+        {"default_ttl": 1e-300},
         {"default_ttl": "5"},
         {"sweep_interval_minutes": 0},
         {"refresh_on_read": "yes"},

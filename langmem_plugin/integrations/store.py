@@ -64,6 +64,7 @@ from ..errors import ConfigurationError, InvalidExpiryError, InvalidInputError, 
 from ..filters import matches_filters
 from ..memory import Memory
 from ..namespaces import STORE_NAMESPACES as NAMESPACES
+from ..pipeline.expiry import ttl_delta
 from ..pipeline.store_namespaces import namespace_scope
 from ..pipeline.sweep import BackgroundSweeper
 from ..privacy import screen_value
@@ -133,6 +134,16 @@ def _minutes(value: Any, what: str) -> float:
     return float(value)
 
 
+def ttl_of(minutes: Any, what: str = "ttl") -> timedelta:
+    """A store TTL in minutes as the memory's TTL: positive, not so small that it rounds to no
+    time, at most the memory's longest TTL."""
+    checked = _minutes(minutes, what)
+    try:
+        return ttl_delta(checked * 60)
+    except InvalidExpiryError as exc:
+        raise InvalidExpiryError(f"{what} of {minutes!r} minutes: {exc}") from exc
+
+
 def check_ttl_config(ttl: Any) -> TTLConfig | None:
     """LangGraph's TTLConfig, checked: only its keys, minutes positive, flags booleans.
     InvalidExpiryError names what is wrong; nothing is guessed."""
@@ -146,9 +157,10 @@ def check_ttl_config(ttl: Any) -> TTLConfig | None:
     for flag in ("refresh_on_read", "omit_expired"):
         if flag in ttl and not isinstance(ttl[flag], bool):
             raise InvalidExpiryError(f"TTLConfig {flag} is a boolean, got {ttl[flag]!r}")
-    for minutes in ("default_ttl", "sweep_interval_minutes"):
-        if ttl.get(minutes) is not None:
-            _minutes(ttl[minutes], f"TTLConfig {minutes}")
+    if ttl.get("default_ttl") is not None:
+        ttl_of(ttl["default_ttl"], "TTLConfig default_ttl")
+    if ttl.get("sweep_interval_minutes") is not None:
+        _minutes(ttl["sweep_interval_minutes"], "TTLConfig sweep_interval_minutes")
     return cast(TTLConfig, dict(ttl))
 
 
@@ -156,7 +168,7 @@ def _restart_expiries(services: MemoryServices, ids_by_ttl: Mapping[float, list[
     """Expire each memory its TTL (minutes) from now. One that expired or was erased since it was
     read keeps its end: a read never brings an expired item back."""
     for minutes, ids in ids_by_ttl.items():
-        ttl = timedelta(minutes=minutes)
+        ttl = ttl_of(minutes, "stored ttl")
         try:
             operations.set_expiry(services, ids, ttl=ttl)
         except MemoryNotFoundError:
@@ -175,7 +187,7 @@ def _check_op(op: Op) -> None:
     if isinstance(op, PutOp) and op.value is not None:
         check_value(op.value)
         if op.ttl is not None:
-            _minutes(op.ttl, "ttl")
+            ttl_of(op.ttl)
     elif not isinstance(op, (GetOp, PutOp, SearchOp, ListNamespacesOp)):
         raise InvalidInputError(f"unsupported store operation {type(op).__name__}")
 
@@ -263,7 +275,8 @@ class MemoryStoreBase(BaseStore):
 
     def _sweep_interval_seconds(self, minutes: float | None) -> float:
         configured = self.ttl_config.get("sweep_interval_minutes") if self.ttl_config else None
-        return 60 * _minutes(minutes or configured or DEFAULT_SWEEP_INTERVAL_MINUTES, "sweep interval")
+        seconds = 60 * _minutes(minutes or configured or DEFAULT_SWEEP_INTERVAL_MINUTES, "sweep interval")
+        return min(seconds, threading.TIMEOUT_MAX)  # a wait longer than that overflows
 
     def _sweep_step(self) -> Step[int]:
         """Erase every expired memory of the memory, store items among them; how many."""
@@ -387,7 +400,7 @@ class MemoryStoreBase(BaseStore):
         }
         if op.ttl is not None:  # kept to refresh the expiry on read
             metadata["store_ttl"] = op.ttl
-        expiry = None if op.ttl is None else timedelta(minutes=op.ttl)
+        expiry = None if op.ttl is None else ttl_of(op.ttl)
         if len(texts) > 1:  # one memory holds them all; each is still scored on its own
             metadata["store_texts"] = json.dumps(texts, ensure_ascii=False)
             yield call(self._embed, texts, scope)
