@@ -49,6 +49,7 @@ def _percentiles(latencies: list[float]) -> dict:
         "searches": len(ordered),
         "p50_ms": round(statistics.median(ordered), 2),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "max_ms": round(ordered[-1], 2),
     }
 
 

@@ -43,6 +43,7 @@ _INTEGRATIONS = {
     "MemoryMiddleware": "middleware",
     "build_memory_graph": "subgraph",
     "MemoryStore": "store",
+    "AsyncMemoryStore": "store",
     "LangMemBaseMemory": "classic",
     "ScopeMapping": "scoping",
 }
@@ -65,6 +66,7 @@ def __dir__() -> list[str]:
 
 __all__ = [  # literal names, so that static tools see the lazy integrations too
     "AsyncMemory",
+    "AsyncMemoryStore",
     "Attachment",
     "AttachmentNotFoundError",
     "BackendError",

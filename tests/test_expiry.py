@@ -210,6 +210,10 @@ def test_weaviate_stores_expiry_and_hides_expired_memories(tmp_path, weaviate_no
         assert [r.id for r in memory.get_all(user_id="ana")] == [kept.id]
         assert memory.get(kept.id).expires_at is not None
         assert len(memory.get_all(user_id="ana", include_expired=True)) == 2
+        assert memory.sweep() == 1
+        assert [r.id for r in memory.get_all(user_id="ana", include_expired=True)] == [kept.id]
+        with pytest.raises(MemoryNotFoundError):
+            memory.history(doomed.id)
 
 
 @pytest.mark.parametrize("multi_tenancy", [False, True], ids=["filtered", "tenants"])

@@ -7,7 +7,8 @@ offline: no LangSmith tracing, no CLI analytics, no version check, no chat model
 then use their offline models), the offline memory manager and the MiniLM embedder. The dev
 server runs graphs under blockbuster, so a blocking call on its event loop fails the run. The
 server sets its own `run_id` in `config["configurable"]` for every run; memory must still follow
-the user across threads.
+the user across threads. The servers keep their own store (/store, the store of every run) in
+langmem through the factory the configs name (`langmem_plugin.integrations.store.langgraph_store`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,8 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
-from langmem_plugin import Memory
+from langmem_plugin import Memory, MemoryStore
+from langmem_plugin.integrations.store import namespace_scope
 
 from .servers import free_port, offline_env, stop_process, wait_for_http
 
@@ -194,6 +197,63 @@ def test_the_agent_stores_a_fact_its_tool_saved_once(server):
     assert recalled("agent", values).count("Ana plays the cello.") == 1
 
 
+def test_the_server_store_is_a_memory_store(server):
+    """langgraph-sdk's store client, as LangGraph Studio uses it, against the server's /store
+    routes: every item lands in the langmem store the server's LANGMEM_PATH names."""
+    url, log = server
+    store = get_sync_client(url=url).store
+    store.put_item(["notes", "dana"], "tea", {"text": "Dana drinks green tea every morning."})
+    store.put_item(["notes", "dana"], "city", {"text": "Dana lives in Porto.", "kind": "place"})
+    store.put_item(["notes", "erik"], "tea", {"text": "Erik never drinks tea."})
+    store.put_item(["notes", "dana"], "raw", {"text": "an unindexed note"}, index=False)
+    assert store.get_item(["notes", "dana"], "tea")["value"] == {
+        "text": "Dana drinks green tea every morning."
+    }
+    hits = store.search_items(["notes", "dana"], query="What does Dana drink?")["items"]
+    assert hits[0]["key"] == "tea" and hits[0]["score"] > 0
+    assert hits[-1]["key"] == "raw" and hits[-1]["score"] is None  # unindexed: after the ranked items
+    assert [i["key"] for i in store.search_items(["notes"], filter={"kind": "place"})["items"]] == ["city"]
+    listed = store.list_namespaces(prefix=["notes"])["namespaces"]
+    assert sorted(map(tuple, listed)) == [("notes", "dana"), ("notes", "erik")]
+    store.delete_item(["notes", "erik"], "tea")
+    assert store.get_item(["notes", "erik"], "tea") is None
+    assert "Using custom store" in log.read_text()
+    with Memory({"path": str(log.parent / "memory")}) as memory:  # the files the server writes
+        own = MemoryStore(memory)
+        assert own.get(("notes", "dana"), "city").value == {"text": "Dana lives in Porto.", "kind": "place"}
+        assert own.get(("notes", "erik"), "tea") is None
+        assert {i.key for i in own.search(("notes", "dana"))} == {"tea", "city", "raw"}
+
+
+def test_the_server_store_expires_items_as_langgraph_json_says(server):
+    """graphs/langgraph.json's store `ttl`: refresh on read, expired items omitted at once, the
+    sweep erasing them from the langmem files."""
+    url, log = server
+    store = get_sync_client(url=url).store
+    namespace = ["sessions", "ana"]
+    seconds = 4.0
+    store.put_item(namespace, "cart", {"text": "Ana has two books in her cart."}, ttl=seconds / 60)
+    store.put_item(namespace, "code", {"text": "Ana's one-time code is 5521."}, ttl=seconds / 60)
+    store.put_item(namespace, "name", {"text": "Ana's surname is Lopes."})  # no TTL
+    found = store.search_items(namespace, query="What is in Ana's cart?", refresh_ttl=False)["items"]
+    assert {item["key"] for item in found} == {"cart", "code", "name"}
+    time.sleep(seconds * 0.6)
+    assert store.get_item(namespace, "cart") is not None  # refresh_on_read: expires 4 s from now
+    time.sleep(seconds * 0.6)  # past the TTL of code, not of the refreshed cart
+    assert store.get_item(namespace, "code", refresh_ttl=False) is None
+    assert store.get_item(namespace, "cart", refresh_ttl=False) is not None
+    found = store.search_items(namespace, query="Ana's one-time code", refresh_ttl=False)["items"]
+    assert {item["key"] for item in found} == {"cart", "name"}
+    time.sleep(seconds * 0.6)
+    assert [item["key"] for item in store.search_items(namespace)["items"]] == ["name"]
+    with Memory({"path": str(log.parent / "memory")}) as memory:  # the sweep erases them from the files
+        assert MemoryStore(memory).sweep_ttl() == 2
+        scope = namespace_scope(tuple(namespace))
+        assert [r.metadata["store_key"] for r in memory.get_all(user_id=scope, include_expired=True)] == [
+            "name"
+        ]
+
+
 # -- with auth: the token is the user --------------------------------------------------------------
 
 
@@ -284,3 +344,20 @@ def test_an_image_turn_is_kept_and_recalled_on_another_thread_of_the_same_user(s
             ("cat.png", 70)
         ]
         assert store.get_all(user_id=other) == []
+
+
+def test_the_auth_server_store_keeps_each_user_in_her_namespaces(auth_server):
+    url = auth_server[0]
+    alice, bob = client_of(url, "alice").store, client_of(url, "bob").store
+    alice.put_item(["alice", "notes"], "door", {"text": "The spare key is under the blue pot."})
+    for attempt in (
+        lambda: bob.get_item(["alice", "notes"], "door"),
+        lambda: bob.put_item(["alice", "notes"], "door", {"text": "overwritten"}),
+        lambda: bob.search_items(["alice"]),
+    ):
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            attempt()
+        assert refused.value.response.status_code == 403
+    assert alice.get_item(["alice", "notes"], "door")["value"] == {
+        "text": "The spare key is under the blue pot."
+    }

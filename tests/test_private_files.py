@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,3 +113,37 @@ def test_an_export_is_readable_by_its_owner_alone(tmp_path):
         assert main(["--path", str(store), "export", "--user-id", "ana", "--output", str(output)]) == 0
     assert stat.S_IMODE(output.stat().st_mode) == 0o600
     assert "4417" in output.read_text()
+
+
+READ_IN_ANOTHER_PROCESS = """
+import sys
+from langmem_plugin import Memory
+from tests.helpers import HashingEmbeddings
+with Memory({"path": sys.argv[1]}, embeddings=HashingEmbeddings()) as memory:
+    print(sorted(r.text for r in memory.get_all(user_id="ana")))
+"""
+
+
+def _read_in_another_process(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", READ_IN_ANOTHER_PROCESS, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return done.stdout.strip()
+
+
+def test_a_second_memory_on_the_same_files_loses_no_commit_of_the_first(tmp_path):
+    """One process with two memories on one path (a LangGraph server: its graphs' memories and
+    its store's), another process opening and closing the memory: every commit of the first
+    still reaches the files. Opening the second must not drop the process's SQLite locks, or the
+    other process deletes the write-ahead log the first still writes to."""
+    path = tmp_path / "memory"
+    with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as first:
+        first.add("one", user_id="ana", infer=False)
+        Memory({"path": str(path)}, embeddings=HashingEmbeddings()).close()
+        assert _read_in_another_process(path) == "['one']"
+        first.add("two", user_id="ana", infer=False)
+        assert _read_in_another_process(path) == "['one', 'two']"

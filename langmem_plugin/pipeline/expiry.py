@@ -24,21 +24,19 @@ from .messages import parse_timestamp
 MAX_TTL = timedelta(days=365 * 1000)
 
 
-def ttl_delta(ttl: Any, what: str = "ttl") -> timedelta:
+def ttl_delta(ttl: Any) -> timedelta:
     """A TTL given as a timedelta or as seconds (int or float), positive and at most `MAX_TTL`."""
-    if isinstance(ttl, timedelta):
-        delta = ttl
-    elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
-        if not math.isfinite(ttl):
-            raise InvalidExpiryError(f"{what} must be a finite number of seconds, got {ttl!r}")
-        if not 0 < ttl <= MAX_TTL.total_seconds():
-            raise InvalidExpiryError(f"{what} must be positive and at most {MAX_TTL.days} days, got {ttl!r}")
-        delta = timedelta(seconds=ttl)
-    else:
-        raise InvalidExpiryError(f"{what} must be a timedelta or seconds, got {type(ttl).__name__}")
-    if not timedelta(0) < delta <= MAX_TTL:
-        raise InvalidExpiryError(f"{what} must be positive and at most {MAX_TTL.days} days, got {ttl!r}")
-    return delta
+    if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+        if not (math.isfinite(ttl) and 0 < ttl <= MAX_TTL.total_seconds()):  # else timedelta overflows
+            raise InvalidExpiryError(
+                f"ttl must be positive seconds, at most {MAX_TTL.days} days, got {ttl!r}"
+            )
+        ttl = timedelta(seconds=ttl)  # a tiny float rounds to 0, refused below
+    if not isinstance(ttl, timedelta):
+        raise InvalidExpiryError(f"ttl must be a timedelta or seconds, got {type(ttl).__name__}")
+    if not timedelta(0) < ttl <= MAX_TTL:
+        raise InvalidExpiryError(f"ttl must be positive and at most {MAX_TTL.days} days, got {ttl}")
+    return ttl
 
 
 def check_expiry(expires_at: Any, ttl: Any, now: datetime) -> datetime | None:

@@ -60,8 +60,10 @@ class BackgroundSweeper:
                 if erased:
                     logger.info("background sweep erased %d memories", erased)
 
-    def stop(self) -> None:
-        """Wait for a sweep in progress to finish, and end the thread."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """End the thread, waiting for a sweep in progress to finish (at most `timeout` seconds;
+        None: as long as it takes). Whether the thread has ended."""
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout)
+        return not self._thread.is_alive()

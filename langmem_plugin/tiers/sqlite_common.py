@@ -95,8 +95,15 @@ def make_directory(path: Path, what: str) -> None:
 
 def create_private_file(path: Path) -> None:
     """Create `path` (empty) if it is missing, and make it readable by its owner alone either way;
-    an existing file's content is left as it is."""
-    descriptor = os.open(path, os.O_CREAT | os.O_RDONLY | os.O_CLOEXEC, PRIVATE_FILE)
+    an existing file's content is left as it is. An existing file is never opened: closing any
+    descriptor of a SQLite database drops every POSIX lock this process holds on it, so another
+    process closing its last connection would delete the write-ahead log the open connections
+    of this process still write to, and their commits would be lost to everyone else."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_CLOEXEC, PRIVATE_FILE)
+    except FileExistsError:
+        Path(path).chmod(PRIVATE_FILE)
+        return
     try:
         os.fchmod(descriptor, PRIVATE_FILE)
     finally:
