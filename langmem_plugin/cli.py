@@ -1,4 +1,5 @@
-"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|bench`,
+"""Command line: `langmem-plugin
+demo|add|search|list|get|update|delete|history|import|export|forget|sweep|bench`,
 and `serve|keys` (server/commands.py).
 
 Every error is one line on stderr and exit status 2 (with `--json`, a JSON object
@@ -103,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--timestamp", help="ISO time the message was said (default: now); the fact is valid from then"
     )
+    add.add_argument("--ttl", type=float, help="seconds until the memories it adds expire")
+    add.add_argument("--expires-at", help="ISO time the memories it adds expire (naive: UTC)")
 
     search = commands.add_parser("search", help="search memories")
     search.add_argument("query", help="a question or keywords")
@@ -212,6 +215,12 @@ def _parser() -> argparse.ArgumentParser:
         help="allow a scope without --user-id to erase several users' data",
     )
     forget.add_argument("--yes", action="store_true", help="erase without asking for confirmation")
+
+    commands.add_parser(
+        "sweep",
+        help="erase every memory whose expiry or retention period has passed (safe from several "
+        "processes at once, e.g. from cron)",
+    )
 
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
     bench.add_argument("benchmark", choices=["locomo"], help="which benchmark")
@@ -418,7 +427,13 @@ def _run(args: argparse.Namespace) -> None:
             message = {"role": "user", "content": args.text, "name": args.name}
             infer = not args.no_infer
             ops = memory.add(
-                message, **_scope(args), infer=infer, metadata=args.metadata, timestamp=args.timestamp
+                message,
+                **_scope(args),
+                infer=infer,
+                metadata=args.metadata,
+                timestamp=args.timestamp,
+                ttl=args.ttl,
+                expires_at=args.expires_at,
             )
             _emit_operations(args, ops)
         elif args.command == "search":
@@ -440,6 +455,9 @@ def _run(args: argparse.Namespace) -> None:
             _history(args, memory)
         elif args.command == "export":
             _export(args, memory)
+        elif args.command == "sweep":
+            erased = memory.sweep()
+            _emit(args, {"erased": erased}, [f"erased {erased} expired memories"])
         elif args.command == "forget":
             count = memory.delete_all(**_forget_scope(args), purge=True, across_users=args.across_users)
             _emit(args, {"deleted": count}, [f"forgot {count} memories, their history and the profile"])

@@ -5,6 +5,7 @@ policy (scope kind, metadata category, maximum age) to new and existing memories
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing as mp
 import threading
 import time
@@ -23,6 +24,7 @@ from langmem_plugin.records import Scope, utc_now
 from langmem_plugin.testing.inspect import stored_bytes
 
 from .helpers import HashingEmbeddings
+from .test_cli_and_config import cli
 
 SHORT = 0.6  # seconds a memory lives in the tests that wait for it to expire
 U, V = "user-sw33p", "user-k33p"
@@ -259,3 +261,17 @@ def test_the_expiry_is_the_earliest_bound_that_applies(
     bounds.append(health if category == "health" else None)
     ends = [created + b for b in bounds if b is not None] + ([given_expiry] if given_expiry else [])
     assert expiry == (min(ends) if ends else None)
+
+
+def test_cli_add_with_a_ttl_and_sweep(tmp_path):
+    store = tmp_path / "cli"
+    added = cli("add", "The gate code is 4417.", "--user-id", "ann", "--no-infer", "--ttl", "1", store=store)
+    assert added.stdout.startswith("ADD")
+    refused = cli(
+        "add", "x", "--user-id", "ann", "--no-infer", "--expires-at", "2001-01-01", store=store, check=False
+    )
+    assert refused.returncode == 2 and "not in the future" in refused.stderr
+    time.sleep(1.1)
+    assert "4417" not in cli("list", "--user-id", "ann", store=store).stdout
+    assert json.loads(cli("--json", "sweep", store=store).stdout) == {"erased": 1}
+    assert "erased 0 expired memories" in cli("sweep", store=store).stdout
