@@ -16,6 +16,7 @@ from .managers.base import MemoryManager
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
+from .pipeline.consolidate import BackgroundConsolidator, ConsolidationReport, Reversal
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
 from .pipeline.validation import check_optional_scope, check_scope
@@ -57,9 +58,15 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
+        interval = config.consolidation.interval_seconds
+        self._consolidator = None if interval is None else BackgroundConsolidator(self.services, interval)
+        if self._consolidator is not None:
+            self._consolidator.start()
 
     def _close(self) -> None:
         try:
+            if self._consolidator is not None:
+                self._consolidator.stop()
             remove_finished_journal(self.services)
         finally:
             self.services.close()
@@ -284,6 +291,25 @@ class Memory(_Facade):
         mapping of string keys to JSON scalars."""
         return operations.set_profile(self.services, self._scope(user_id, agent_id, run_id), values)
 
+    def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> ConsolidationReport:
+        """Tidy the memories within the scope (at least one id; each sub-scope on its own): merge
+        near-duplicates into one survivor that gains their sources, retire facts superseded by
+        later ones and, with an LLM manager, summarise old verbatim turns into facts (one call per
+        chunk of turns). Every change is an audited event (actor "consolidation", `replaced_by`
+        naming the survivor or the later fact) that `revert_consolidation` can undo. Returns what
+        was done; StoreBusyError when another consolidation holds the store too long."""
+        return operations.consolidate(self.services, self._scope(user_id, agent_id, run_id))
+
+    def revert_consolidation(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> Reversal:
+        """Undo the latest consolidation of the scope, read from its history: what it retired is
+        valid again, survivors lose the sources folded into them, summary facts are retired.
+        InvalidInputError when there is none left to undo."""
+        return operations.revert_consolidation(self.services, self._scope(user_id, agent_id, run_id))
+
     def reset(self) -> None:
         """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
         operations.reset(self.services)
@@ -445,6 +471,18 @@ class AsyncMemory(_Facade):
     ) -> dict:
         """Awaitable `Memory.set_profile`: merge values into exactly this scope's profile."""
         return await self._run(operations.set_profile, self._scope(user_id, agent_id, run_id), values)
+
+    async def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> ConsolidationReport:
+        """Awaitable `Memory.consolidate`: merge, retire superseded facts, summarise old turns."""
+        return await self._run(operations.consolidate, self._scope(user_id, agent_id, run_id))
+
+    async def revert_consolidation(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> Reversal:
+        """Awaitable `Memory.revert_consolidation`: undo the scope's latest consolidation."""
+        return await self._run(operations.revert_consolidation, self._scope(user_id, agent_id, run_id))
 
     async def reset(self) -> None:
         """Awaitable `Memory.reset`: erase the whole store, every user's data."""

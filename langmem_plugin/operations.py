@@ -22,6 +22,7 @@ from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
+from .pipeline.consolidate import consolidate as _consolidate, revert_consolidation as _revert_consolidation
 from .pipeline.forget import delete_scope, users_within
 from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
@@ -56,6 +57,7 @@ from .tracing import traced
 
 __all__ = [
     "add",
+    "consolidate",
     "correct",
     "delete",
     "delete_all",
@@ -67,6 +69,7 @@ __all__ = [
     "history",
     "neighbourhood",
     "reset",
+    "revert_consolidation",
     "search",
     "set_profile",
     "update",
@@ -75,6 +78,8 @@ __all__ = [
 
 add = traced("langmem.add")(_add)
 search = traced("langmem.search", run_type="retriever")(_search)
+consolidate = traced("langmem.consolidate")(_consolidate)  # pipeline/consolidate.py
+revert_consolidation = traced("langmem.revert_consolidation")(_revert_consolidation)
 
 
 # -- read ------------------------------------------------------------------------------------

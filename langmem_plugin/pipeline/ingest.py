@@ -192,8 +192,22 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     a message whose text changed under the same id is a memory of its own. A message without an
     id of its own gets a random one (normalize_messages), so its memory is new on every call but
     the retry of a failed one."""
-    keys = (f"{len(m.message_id)}:{m.message_id}{m.content}" for m in conversation)
+    keys = (_message_key(m.message_id, m.content) for m in conversation)
     return derived_uuids(f"message|{scope.key()}", keys)
+
+
+def _message_key(message_id: str, text: str) -> str:
+    return f"{len(message_id)}:{message_id}{text}"
+
+
+def is_verbatim(record: MemoryRecord) -> bool:
+    """Whether the memory is a message stored as it was said (infer=False), from its id alone:
+    `message_memory_ids` of its first source's message with the memory's text. A memory whose
+    text was rewritten, or a fact, has another id."""
+    if not record.sources:
+        return False
+    key = _message_key(record.sources[0].message_id, record.text)
+    return derived_uuids(f"message|{record.scope.key()}", [key])[0] == record.id
 
 
 def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
