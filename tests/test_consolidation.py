@@ -4,6 +4,7 @@ models: GenericFakeChatModel raises when called once more than scripted), every 
 and reverted from history, one scope never touching another, and the background option."""
 
 import json
+import multiprocessing as mp
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from langmem_plugin.errors import InvalidInputError, MissingScopeError
 from langmem_plugin.managers.llm.prompts import SUMMARISE
 from langmem_plugin.pipeline.consolidate import CONSOLIDATION_ACTOR, REVERT_ACTOR, stored_scopes
 
+from .backends import GRAPH_BACKENDS, KV_BACKENDS, VECTOR_BACKENDS
 from .helpers import HashingEmbeddings
 from .test_llm_manager import decisions, facts, scripted, stated
 
@@ -111,6 +113,26 @@ def test_verbatim_turns_that_say_different_things_are_never_merged(memory):
     report = memory.consolidate(user_id="alice")
     assert report.merged == 0 and report.retired == 0
     assert all(memory.get(i).valid_to is None for i in ids)
+
+
+def test_turns_merge_only_with_the_same_speakers_and_never_with_facts(memory):
+    alice = memory.add(turn("Bye, see you tomorrow!", "a1", OLD), user_id="alice", infer=False)[0].memory
+    bob = memory.add(turn("Bye, see you tomorrow!", "b1", OLD, "Bob"), user_id="alice", infer=False)[0].memory
+    reply = {
+        "role": "assistant",
+        "content": "Bye, see you tomorrow!",
+        "id": "r1",
+        "timestamp": OLD.isoformat(),
+    }
+    assistant = memory.add(reply, user_id="alice", infer=False)[0].memory
+    fact = memory.add("I love jazz.", user_id="alice")[0].memory
+    spoken = memory.add(turn(fact.text, "a2", OLD), user_id="alice", infer=False)[0].memory
+    again = memory.add(
+        turn("Bye, see you tomorrow!", "a3", OLD + timedelta(days=1)), user_id="alice", infer=False
+    )
+    report = memory.consolidate(user_id="alice")
+    assert [(m.survivor_id, m.merged_ids) for m in report.merges] == [(alice.id, [again[0].memory.id])]
+    assert all(memory.get(r.id).valid_to is None for r in (bob, assistant, fact, spoken))
 
 
 # -- superseded facts (a manager that missed a contradiction) ---------------------------------
@@ -418,3 +440,71 @@ def test_cli_consolidate_and_revert(tmp_path):
     assert again.returncode == 2 and "no consolidation left" in again.stderr
     missing = run_cli("--path", path, "consolidate")
     assert missing.returncode == 2 and missing.stderr.startswith("error:")
+
+
+# -- several processes, and the server backends -----------------------------------------------
+
+
+def _consolidator(path: str, barrier, results) -> None:
+    with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
+        barrier.wait()
+        results.put(memory.consolidate(user_id="alice").merged)
+
+
+@pytest.mark.slow
+def test_processes_consolidating_one_store_at_once_merge_each_memory_once(tmp_path):
+    path = str(tmp_path / "mp")
+    with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
+        ids = said(memory, *["See you tomorrow!"] * 6, "I love jazz.", "I love jazz.")
+    context = mp.get_context("spawn")
+    barrier, results = context.Barrier(3), context.Queue()
+    workers = [context.Process(target=_consolidator, args=(path, barrier, results)) for _ in range(3)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=300)
+        assert process.exitcode == 0
+    assert sorted(results.get(timeout=5) for _ in workers) == [0, 0, 6]
+    with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
+        survivors = memory.get_all(user_id="alice")
+        assert sorted(len(r.sources) for r in survivors) == [2, 6]
+        for memory_id in ids:
+            consolidation = [e for e in memory.history(memory_id) if e.actor == CONSOLIDATION_ACTOR]
+            assert len(consolidation) == 1
+
+
+def test_consolidate_and_revert_on_weaviate_neo4j_and_redis(tmp_path, request):
+    vector = VECTOR_BACKENDS["weaviate"](tmp_path, request)
+    graph = GRAPH_BACKENDS["neo4j"](tmp_path, request)
+    kv = KV_BACKENDS["redis"](tmp_path, request)
+    model, recorder = scripted(
+        facts(("Alice lives in Paris", ["m1"], {"relations": stated(("Alice", "lives in", "Paris"))})),
+        facts(("Alice lives in Lyon", ["m2"], {"relations": stated(("Alice", "lives in", "Lyon"))})),
+        decisions(("ADD", [])),
+    )
+    # turns of 2024 are not summarised: the model is asked nothing by the consolidation
+    config = {"path": str(tmp_path / "servers"), "consolidation": {"summarise_after_days": 36500}}
+    try:
+        with Memory(
+            config, embeddings=HashingEmbeddings(), llm=model, vector=vector, graph=graph, kv=kv
+        ) as memory:
+            paris = memory.add(turn("I live in Paris.", "m1", OLD), user_id="alice")[0].memory
+            memory.add(turn("I live in Lyon now.", "m2", OLD + timedelta(days=30)), user_id="alice")
+            repeats = said(memory, "Thanks a lot!", "Thanks a lot!")
+            queries = ["where does Alice live?", "thanks"]
+            before, state = snapshot(memory, queries, user_id="alice"), valid_state(memory, user_id="alice")
+            relations = len(memory.related(["Alice"], user_id="alice").relations)
+
+            report = memory.consolidate(user_id="alice")
+
+            assert [r.memory_id for r in report.retirements] == [paris.id]
+            assert [(m.survivor_id, m.merged_ids) for m in report.merges] == [(repeats[0], [repeats[1]])]
+            assert len(memory.related(["Alice"], user_id="alice").relations) == relations - 1
+            memory.revert_consolidation(user_id="alice")
+            assert snapshot(memory, queries, user_id="alice") == before
+            assert valid_state(memory, user_id="alice") == state
+            assert len(memory.related(["Alice"], user_id="alice").relations) == relations
+            assert len(recorder.calls) == 3
+    finally:
+        for tier in (vector, graph, kv):
+            tier.close()

@@ -6,8 +6,9 @@ the actor `consolidation`, all stamped with one time:
 * with a manager that summarises (`TurnSummariser`: the LLM manager), verbatim turns older
   than `consolidation.summarise_after_days` are condensed into facts, one call per chunk of
   `chunk_turns` turns; each turn is retired (INVALIDATE) pointing at the first fact citing it;
-* near-duplicates are merged: one survivor gains the others' sources (an UPDATE event holding
-  the sources folded in), the others are retired (INVALIDATE, `replaced_by` the survivor);
+* near-duplicates of one kind (facts, or the turns of one speaker) are merged: one survivor
+  gains the others' sources (an UPDATE event holding the sources folded in), the others are
+  retired (INVALIDATE, `replaced_by` the survivor);
 * facts superseded by later ones (a new value of the same slot, a retraction) are retired from
   the later one's time on, `replaced_by` it.
 
@@ -147,35 +148,45 @@ def said_order(record: MemoryRecord) -> tuple[datetime, datetime, str]:
     return (record.valid_from, record.created_at, record.id)
 
 
+def kind_of(record: MemoryRecord) -> tuple[str, ...]:
+    """What a memory is: a fact, or a turn said by one speaker. Only memories of one kind are
+    compared: a turn never merges into a fact, nor into another speaker's turn."""
+    if not is_verbatim(record):
+        return ("fact",)
+    source = record.sources[0]
+    return ("turn", source.role, source.name or "")
+
+
 def plan_consolidation(
     records: list[MemoryRecord], vectors: np.ndarray, manager: OfflineMemoryManager
 ) -> Plan:
-    """Which memories merge into which, and which are superseded by which. `vectors` are the
-    records' unit vectors, row for row. Only memories of one exact scope are compared: a user's
-    memory never absorbs, or retires, an agent's or a run's."""
+    """Which memories merge into which, and which facts are superseded by which. `vectors` are
+    the records' unit vectors, row for row. Only memories of one exact scope and one kind
+    (`kind_of`) are compared: a user's memory never absorbs, or retires, an agent's or a run's."""
     plan = Plan()
-    by_scope: dict[Scope, list[int]] = defaultdict(list)
+    groups: dict[tuple[Scope, tuple[str, ...]], list[int]] = defaultdict(list)
     for index, record in enumerate(records):
-        by_scope[record.scope].append(index)
-    for scope, indices in by_scope.items():
+        groups[record.scope, kind_of(record)].append(index)
+    for (scope, kind), indices in groups.items():
         order = sorted(indices, key=lambda i: said_order(records[i]))
-        _plan_scope(plan, scope, order, records, vectors, manager)
+        _plan_group(plan, scope, kind == ("fact",), order, records, vectors, manager)
     return plan
 
 
-def _plan_scope(
+def _plan_group(
     plan: Plan,
     scope: Scope,
+    facts: bool,
     order: list[int],
     records: list[MemoryRecord],
     vectors: np.ndarray,
     manager: OfflineMemoryManager,
 ) -> None:
+    """Replay one group in said order; turns (`facts` False) only merge with their repeats."""
     standing: list[int] = []  # earlier memories not merged away or superseded, in said order
     position = {records[i].id: i for i in order}
     for index in order:
         record = records[index]
-        verbatim = is_verbatim(record)
         same_text = next((j for j in standing if records[j].hash == record.hash), None)
         if same_text is not None:
             _merge(plan, records[same_text], record)
@@ -190,15 +201,13 @@ def _plan_scope(
         if decision.event is EventType.NOOP and target is not None:
             _merge(plan, target, record)  # a repeat: the earlier memory stays
             continue
-        refines = decision.event is EventType.UPDATE and target is not None and not is_verbatim(target)
-        if refines and target is not None and not verbatim:
-            _merge(plan, record, target)  # a refinement: the later memory says more
+        if decision.event is EventType.UPDATE and target is not None and facts:
+            _merge(plan, record, target)  # a refinement: the later fact says more
             standing.remove(position[target.id])
-        elif decision.event is EventType.ADD and not verbatim:
+        elif decision.event is EventType.ADD and facts:
             for old in decision.also_invalidate:
-                if not is_verbatim(old):
-                    plan.retirements.append((old, record))
-                    standing.remove(position[old.id])
+                plan.retirements.append((old, record))
+                standing.remove(position[old.id])
         standing.append(index)
 
 
