@@ -12,13 +12,24 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from langmem_plugin import AsyncMemory, EventType, Memory
 from langmem_plugin.errors import InvalidInputError, MissingScopeError
 from langmem_plugin.managers.llm.prompts import SUMMARISE
-from langmem_plugin.pipeline.consolidate import CONSOLIDATION_ACTOR, REVERT_ACTOR, stored_scopes
+from langmem_plugin.managers.offline.manager import OfflineMemoryManager
+from langmem_plugin.pipeline.consolidate import (
+    CONSOLIDATION_ACTOR,
+    REVERT_ACTOR,
+    kind_of,
+    plan_consolidation,
+    said_order,
+    stored_scopes,
+)
+from langmem_plugin.pipeline.ingest import message_memory_ids, new_record
+from langmem_plugin.records import ConversationMessage, Scope
 
 from .backends import GRAPH_BACKENDS, KV_BACKENDS, VECTOR_BACKENDS
 from .helpers import HashingEmbeddings
@@ -508,3 +519,43 @@ def test_consolidate_and_revert_on_weaviate_neo4j_and_redis(tmp_path, request):
     finally:
         for tier in (vector, graph, kv):
             tier.close()
+
+
+# -- the plan, over any records ---------------------------------------------------------------
+
+SPEAKERS = st.sampled_from([("user", "Alice"), ("user", "Bob"), ("assistant", None)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(
+            st.sampled_from([*PHRASES, "Alice lives in Paris.", "Alice lives in Lyon.", "Alice loves jazz."]),
+            SPEAKERS,
+            st.sampled_from([Scope(user_id="alice"), Scope(user_id="alice", run_id="r")]),
+            st.booleans(),  # stored verbatim, or as a fact
+        ),
+        max_size=25,
+    )
+)
+def test_a_plan_merges_and_retires_each_memory_once_within_its_scope_and_kind(items):
+    records = []
+    for index, (text, (role, name), scope, verbatim) in enumerate(items):
+        when = OLD + timedelta(minutes=index)
+        message = ConversationMessage(
+            role=role, content=text, name=name, message_id=f"m{index}", turn_id=f"m{index}", timestamp=when
+        )
+        memory_id = message_memory_ids(scope, [message])[0] if verbatim else f"fact-{index}"
+        records.append(new_record(memory_id, text, scope, {}, [message.source()], when))
+    vectors = np.array(HashingEmbeddings().embed_documents([r.text for r in records]), dtype=np.float32)
+    plan = plan_consolidation(records, vectors, OfflineMemoryManager())
+    by_id = {r.id: r for r in records}
+    merged = [m.id for ms in plan.merges.values() for m in ms]
+    retired = [old.id for old, _ in plan.retirements]
+    assert len(merged + retired) == len(set(merged + retired))  # each memory goes once
+    assert not set(plan.merges) & set(merged)  # a survivor is never merged away itself
+    for survivor, group in plan.merges.items():
+        assert all((m.scope, kind_of(m)) == (by_id[survivor].scope, kind_of(by_id[survivor])) for m in group)
+    for old, later in plan.retirements:
+        assert kind_of(old) == kind_of(later) == ("fact",) and old.scope == later.scope
+        assert said_order(old) <= said_order(later)

@@ -182,18 +182,32 @@ def _plan_group(
     vectors: np.ndarray,
     manager: OfflineMemoryManager,
 ) -> None:
-    """Replay one group in said order; turns (`facts` False) only merge with their repeats."""
-    standing: list[int] = []  # earlier memories not merged away or superseded, in said order
-    position = {records[i].id: i for i in order}
-    for index in order:
+    """Replay one group in said order (positions in `order`); turns (`facts` False) only merge
+    with their repeats. Each memory is compared with every earlier one still standing: one
+    matrix-vector product over the earlier rows, so a group of n memories costs n²/2 dot
+    products."""
+    said = vectors[order]
+    standing = np.zeros(len(order), dtype=bool)  # earlier memories not merged away or superseded
+    by_hash: dict[str, int] = {}  # the standing memory of each text
+    position = {records[i].id: p for p, i in enumerate(order)}
+
+    def retire(old: MemoryRecord) -> None:
+        standing[position[old.id]] = False
+        if by_hash.get(old.hash) == position[old.id]:
+            del by_hash[old.hash]
+
+    for p, index in enumerate(order):
         record = records[index]
-        same_text = next((j for j in standing if records[j].hash == record.hash), None)
-        if same_text is not None:
-            _merge(plan, records[same_text], record)
+        twin = by_hash.get(record.hash)
+        if twin is not None:
+            _merge(plan, records[order[twin]], record)
             continue
-        similarities = vectors[standing] @ vectors[index] if standing else np.zeros(0)
-        nearest = np.argsort(-similarities, kind="stable")[:NEIGHBOURS]
-        neighbours = [Neighbour(records[standing[k]], float(similarities[k])) for k in nearest]
+        similarities = said[:p] @ said[p]
+        earlier = np.flatnonzero(standing[:p])
+        if len(earlier) > NEIGHBOURS:
+            earlier = np.sort(earlier[np.argpartition(-similarities[earlier], NEIGHBOURS)[:NEIGHBOURS]])
+        nearest = earlier[np.argsort(-similarities[earlier], kind="stable")]
+        neighbours = [Neighbour(records[order[q]], float(similarities[q])) for q in nearest]
         fact = Fact(text=record.text, sources=record.sources, slot=slot_of(record.text))
         name = record.sources[0].name if record.sources else None
         decision = manager.decide(fact, neighbours, speaker_name(name, scope))
@@ -203,12 +217,13 @@ def _plan_group(
             continue
         if decision.event is EventType.UPDATE and target is not None and facts:
             _merge(plan, record, target)  # a refinement: the later fact says more
-            standing.remove(position[target.id])
+            retire(target)
         elif decision.event is EventType.ADD and facts:
             for old in decision.also_invalidate:
                 plan.retirements.append((old, record))
-                standing.remove(position[old.id])
-        standing.append(index)
+                retire(old)
+        standing[p] = True
+        by_hash.setdefault(record.hash, p)
 
 
 def _merge(plan: Plan, survivor: MemoryRecord, merged: MemoryRecord) -> None:
