@@ -30,7 +30,7 @@ from langmem_plugin_bench.evaluators import retrieval_evaluator, retrieval_outpu
 from langmem_plugin_bench.experiment import summarise
 from langmem_plugin_bench.locomo import build_langmem_system
 from langmem_plugin_bench.locomo_data import load_locomo, retrieval_questions
-from langmem_plugin_bench.retrievers import LangMemRetriever, MemoizedEmbeddings
+from langmem_plugin_bench.retrievers import LangMemRetriever, MemoizedEmbeddings, RetrievedItem
 
 SYSTEMS = ("langmem-hybrid", "langmem-manager")
 K = 10
@@ -38,18 +38,30 @@ K = 10
 MEMORY_CONFIG = {"limits": {"max_limit": 100_000}}
 
 
-def recall_rows(system: LangMemRetriever, conversation: Conversation) -> list[tuple[int, dict, float]]:
-    rows = []
+Rows = list[tuple[int, dict, float]]
+
+
+def recall_rows(system: LangMemRetriever, conversation: Conversation) -> tuple[Rows, Rows]:
+    """Each question's scores with a hit covering every turn it came from (its sources, as
+    `bench locomo` counts), and with a hit covering its first source only: a survivor's folded
+    sources cannot raise the second."""
+    every_source: Rows = []
+    own_source: Rows = []
     for question in retrieval_questions(conversation):
-        items = system.search(conversation, question.question, K)
-        scores = run_evaluators(
-            [retrieval_evaluator],
-            {"question": question.question},
-            {"retrieved": retrieval_outputs(items)},
-            {"evidence": question.evidence},
-        )
-        rows.append((question.category, scores, 0.0))
-    return rows
+        hits = system.hits(conversation, question.question, K)
+        for rows, sources in ((every_source, None), (own_source, 1)):
+            items = [
+                RetrievedItem(h.memory.text, frozenset(s.message_id for s in h.memory.sources[:sources]))
+                for h in hits
+            ]
+            scores = run_evaluators(
+                [retrieval_evaluator],
+                {"question": question.question},
+                {"retrieved": retrieval_outputs(items)},
+                {"evidence": question.evidence},
+            )
+            rows.append((question.category, scores, 0.0))
+    return every_source, own_source
 
 
 def near_duplicate_share(system: LangMemRetriever, conversation: Conversation, threshold: float) -> float:
@@ -69,7 +81,11 @@ def run_system(name: str, conversations: list[Conversation], shared: MemoizedEmb
     system = build_langmem_system(name, shared, MEMORY_CONFIG)
     assert isinstance(system, LangMemRetriever)
     threshold = system.memory.config.manager.duplicate_threshold
-    before_rows, after_rows, per_conversation = [], [], []
+    before_rows: Rows = []
+    after_rows: Rows = []
+    before_own: Rows = []
+    after_own: Rows = []
+    per_conversation = []
     totals = {"memories_before": 0, "memories_after": 0, "merged": 0, "retired": 0, "summarised": 0}
     consolidate_seconds = 0.0
     for conversation in conversations:
@@ -77,12 +93,16 @@ def run_system(name: str, conversations: list[Conversation], shared: MemoizedEmb
         user = conversation.sample_id
         before = len(system.memory.get_all(user_id=user, limit=100_000))
         share = near_duplicate_share(system, conversation, threshold)
-        before_rows += recall_rows(system, conversation)
+        every_source, own_source = recall_rows(system, conversation)
+        before_rows += every_source
+        before_own += own_source
         started = time.perf_counter()
         report = system.memory.consolidate(user_id=user)
         consolidate_seconds += time.perf_counter() - started
         after = len(system.memory.get_all(user_id=user, limit=100_000))
-        after_rows += recall_rows(system, conversation)
+        every_source, own_source = recall_rows(system, conversation)
+        after_rows += every_source
+        after_own += own_source
         per_conversation.append(
             {
                 "conversation": user,
@@ -113,6 +133,8 @@ def run_system(name: str, conversations: list[Conversation], shared: MemoizedEmb
         f"recall_any@{K}_before": recall_before,
         f"recall_any@{K}_after": recall_after,
         f"recall_any@{K}_relative_change": round((recall_after - recall_before) / recall_before, 4),
+        f"recall_any@{K}_own_source_before": summarise(before_own)["overall"][f"recall_any@{K}"],
+        f"recall_any@{K}_own_source_after": summarise(after_own)["overall"][f"recall_any@{K}"],
         "before": summarise(before_rows)["overall"],
         "after": summarise(after_rows)["overall"],
         "conversations": per_conversation,
