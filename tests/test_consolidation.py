@@ -559,3 +559,23 @@ def test_a_plan_merges_and_retires_each_memory_once_within_its_scope_and_kind(it
     for old, later in plan.retirements:
         assert kind_of(old) == kind_of(later) == ("fact",) and old.scope == later.scope
         assert said_order(old) <= said_order(later)
+
+
+def test_facts_said_at_one_moment_consolidate_the_same_whatever_their_ids():
+    """Facts of one message share their times; their random ids never decide what merges: the
+    fact saying more stands, and the one it contains merges into it."""
+    scope = Scope(user_id="alice")
+    message = ConversationMessage(
+        role="user", content="...", name="Melanie", message_id="m1", turn_id="m1", timestamp=OLD
+    )
+    longer, shorter = "Melanie and others can make a real impact together!", "Melanie and others can do it."
+    vectors = np.ones((2, 4), dtype=np.float32) / 2  # as alike as can be
+    for ids in (["a", "b"], ["b", "a"]):
+        records = [
+            new_record(i, t, scope, {}, [message.source()], OLD)
+            for i, t in zip(ids, [longer, shorter], strict=True)
+        ]
+        plan = plan_consolidation(records, vectors, OfflineMemoryManager())
+        assert {(s, tuple(m.text for m in group)) for s, group in plan.merges.items()} == {
+            (ids[0], (shorter,))
+        }

@@ -35,6 +35,7 @@ from pydantic import BaseModel, computed_field
 
 from ..errors import InvalidInputError, LangMemError
 from ..managers.base import Neighbour, TurnSummariser, speaker_name
+from ..managers.offline.claims import content_roots
 from ..managers.offline.manager import OfflineMemoryManager, slot_of
 from ..namespaces import HISTORY, SCOPE_INDEX
 from ..records import (
@@ -144,8 +145,11 @@ class Plan:
     retirements: list[tuple[MemoryRecord, MemoryRecord]] = field(default_factory=list)  # (old, by)
 
 
-def said_order(record: MemoryRecord) -> tuple[datetime, datetime, str]:
-    return (record.valid_from, record.created_at, record.id)
+def said_order(record: MemoryRecord) -> tuple[datetime, datetime, int, str, str]:
+    """When the memory was said, then stored. Memories said at the same moment (facts of one
+    message) come in an order that does not depend on their random ids: the one saying more
+    first, so that a shorter one repeating it merges into it."""
+    return (record.valid_from, record.created_at, -len(content_roots(record.text)), record.text, record.id)
 
 
 def kind_of(record: MemoryRecord) -> tuple[str, ...]:
