@@ -34,6 +34,7 @@ from .errors import (
 from .mem0_compat import as_mem0_result
 from .memory import AsyncMemory, Memory
 from .parts import Attachment
+from .pipeline.consolidate import ConsolidationReport, Reversal
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
 
 # The LangChain / LangGraph integrations, imported on first use (PEP 562) so that the core
@@ -71,6 +72,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "AttachmentNotFoundError",
     "BackendError",
     "ConfigurationError",
+    "ConsolidationReport",
     "CrossUserDeleteError",
     "DimensionMismatchError",
     "EmptyContentError",
@@ -99,6 +101,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "MissingScopeError",
     "NoClearMatchError",
     "NotGrantedError",
+    "Reversal",
     "Scope",
     "ScopeMapping",
     "SearchHit",

@@ -1,6 +1,5 @@
-"""Command line: `langmem-plugin
-demo|add|search|list|get|update|delete|history|import|export|forget|sweep|bench`,
-and `serve|keys` (server/commands.py).
+"""Command line: `langmem-plugin demo|add|search|list|get|update|delete|history|import|export|forget|
+sweep|consolidate|bench`, and `serve|keys` (server/commands.py).
 
 Every error is one line on stderr and exit status 2 (with `--json`, a JSON object
 `{"error": {"type", "message"}}` instead of the text line), raised before anything is written.
@@ -220,6 +219,15 @@ def _parser() -> argparse.ArgumentParser:
         "sweep",
         help="erase every memory whose expiry or retention period has passed (safe from several "
         "processes at once, e.g. from cron)",
+    )
+
+    consolidate = commands.add_parser(
+        "consolidate",
+        help="merge near-duplicate memories, retire superseded facts and (with an LLM) summarise old turns",
+    )
+    _scope_arguments(consolidate, "whose memories to consolidate, each sub-scope on its own")
+    consolidate.add_argument(
+        "--revert", action="store_true", help="undo the scope's latest consolidation instead"
     )
 
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
@@ -458,9 +466,16 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "sweep":
             erased = memory.sweep()
             _emit(args, {"erased": erased}, [f"erased {erased} expired memories"])
+        elif args.command == "consolidate":
+            _consolidate(args, memory)
         elif args.command == "forget":
             count = memory.delete_all(**_forget_scope(args), purge=True, across_users=args.across_users)
             _emit(args, {"deleted": count}, [f"forgot {count} memories, their history and the profile"])
+
+
+def _consolidate(args: argparse.Namespace, memory: Memory) -> None:
+    done = memory.revert_consolidation(**_scope(args)) if args.revert else memory.consolidate(**_scope(args))
+    _emit(args, done.to_dict(), [done.describe()])
 
 
 def _report(error: Exception, as_json: bool) -> int:

@@ -294,6 +294,34 @@ class RetentionConfig(BaseModel):
     )
 
 
+class ConsolidationConfig(BaseModel):
+    """Consolidation (`Memory.consolidate`): merging near-duplicates, retiring superseded facts and,
+    with an LLM manager, summarising old verbatim turns into facts."""
+
+    model_config = ConfigDict(extra="forbid")
+    interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Consolidate every scope of the store this often in a background thread of each "
+        "open memory (stopped by close); None consolidates only when asked.",
+    )
+    summarise_after_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="LLM manager: verbatim turns (infer=False) said longer ago than this are "
+        "summarised into facts and retired.",
+    )
+    chunk_turns: int = Field(
+        default=40, ge=1, description="LLM manager: turns summarised per call (one call per chunk)"
+    )
+    wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a consolidation waits for another one on the same store (consolidations "
+        "run one at a time across threads and processes) before raising StoreBusyError.",
+    )
+
+
 class MemoryConfig(BaseModel):
     """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
 
@@ -320,6 +348,7 @@ class MemoryConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:

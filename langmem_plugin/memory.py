@@ -16,9 +16,10 @@ from .managers.base import MemoryManager
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
+from .pipeline.consolidate import ConsolidationReport, Reversal, background_consolidator
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
-from .pipeline.sweep import BackgroundSweeper
+from .pipeline.sweep import background_sweeper
 from .pipeline.validation import check_optional_scope, check_scope
 from .records import HistoryEvent, MemoryOperation, MemoryRecord, Neighbourhood, Scope, SearchHit
 from .services import MemoryServices
@@ -58,15 +59,21 @@ class _Facade:
         except BaseException:
             self.services.close()
             raise
-        interval = config.retention.sweep_interval_seconds
-        self._sweeper = None if interval is None else BackgroundSweeper(self.services, interval)
-        if self._sweeper is not None:
-            self._sweeper.start()
+        self._maintenance = [
+            start(self.services, interval)
+            for start, interval in (
+                (background_sweeper, config.retention.sweep_interval_seconds),
+                (background_consolidator, config.consolidation.interval_seconds),
+            )
+            if interval is not None
+        ]
+        for task in self._maintenance:
+            task.start()
 
     def _close(self) -> None:
         try:
-            if self._sweeper is not None:
-                self._sweeper.stop()
+            for task in self._maintenance:
+                task.stop()
             remove_finished_journal(self.services)
         finally:
             self.services.close()
@@ -351,6 +358,25 @@ class Memory(_Facade):
         `retention.sweep_interval_seconds` runs it in a background thread until `close`."""
         return operations.sweep(self.services)
 
+    def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> ConsolidationReport:
+        """Tidy the memories within the scope (at least one id; each sub-scope on its own): merge
+        near-duplicates into one survivor that gains their sources, retire facts superseded by
+        later ones and, with an LLM manager, summarise old verbatim turns into facts (one call per
+        chunk of turns). Every change is an audited event (actor "consolidation", `replaced_by`
+        naming the survivor or the later fact) that `revert_consolidation` can undo. Returns what
+        was done; StoreBusyError when another consolidation holds the store too long."""
+        return operations.consolidate(self.services, self._scope(user_id, agent_id, run_id))
+
+    def revert_consolidation(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> Reversal:
+        """Undo the latest consolidation of the scope, read from its history: what it retired is
+        valid again, survivors lose the sources folded into them, summary facts are retired.
+        InvalidInputError when there is none left to undo."""
+        return operations.revert_consolidation(self.services, self._scope(user_id, agent_id, run_id))
+
     def reset(self) -> None:
         """Erase the whole store: every user's memories, history, graph and profiles (no scope)."""
         operations.reset(self.services)
@@ -555,6 +581,18 @@ class AsyncMemory(_Facade):
     async def sweep(self) -> int:
         """Awaitable `Memory.sweep`: erase the expired memories and those past retention; how many."""
         return await self._run(operations.sweep)
+
+    async def consolidate(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> ConsolidationReport:
+        """Awaitable `Memory.consolidate`: merge, retire superseded facts, summarise old turns."""
+        return await self._run(operations.consolidate, self._scope(user_id, agent_id, run_id))
+
+    async def revert_consolidation(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> Reversal:
+        """Awaitable `Memory.revert_consolidation`: undo the scope's latest consolidation."""
+        return await self._run(operations.revert_consolidation, self._scope(user_id, agent_id, run_id))
 
     async def reset(self) -> None:
         """Awaitable `Memory.reset`: erase the whole store, every user's data."""

@@ -25,6 +25,7 @@ from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.attachments import read_attachment
 from .pipeline.audit import API_ACTOR, audited_write, history_event
+from .pipeline.consolidate import consolidate as _consolidate, revert_consolidation as _revert_consolidation
 from .pipeline.expiry import check_expiry, retained_until
 from .pipeline.forget import delete_scope, erase_memories, users_within
 from .pipeline.ingest import add as _add
@@ -61,6 +62,7 @@ from .tracing import traced
 
 __all__ = [
     "add",
+    "consolidate",
     "correct",
     "delete",
     "delete_all",
@@ -73,6 +75,7 @@ __all__ = [
     "history",
     "neighbourhood",
     "reset",
+    "revert_consolidation",
     "search",
     "set_expiry",
     "set_profile",
@@ -83,6 +86,8 @@ __all__ = [
 
 add = traced("langmem.add")(_add)
 search = traced("langmem.search", run_type="retriever")(_search)
+consolidate = traced("langmem.consolidate")(_consolidate)  # pipeline/consolidate.py
+revert_consolidation = traced("langmem.revert_consolidation")(_revert_consolidation)
 
 
 # -- read ------------------------------------------------------------------------------------

@@ -233,6 +233,9 @@ class HistoryEvent(BaseModel):
     at: datetime
     scope: Scope
     sources: list[SourceRef] = Field(default_factory=list)
+    # the memory that took this one's place: the survivor a consolidation merged it into, or the
+    # later fact that superseded it
+    replaced_by: str | None = None
 
     def to_dict(self) -> dict:
         """Mem0's history item (old_memory / new_memory / created_at = when it was logged)."""
@@ -247,6 +250,7 @@ class HistoryEvent(BaseModel):
             "actor_id": self.actor,
             **self.scope.as_filter(),
             "sources": data["sources"],
+            "replaced_by": self.replaced_by,
         }
 
 

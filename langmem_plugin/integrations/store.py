@@ -65,8 +65,9 @@ from ..filters import matches_filters
 from ..memory import Memory
 from ..namespaces import STORE_NAMESPACES as NAMESPACES
 from ..pipeline.expiry import ttl_delta
+from ..pipeline.periodic import PeriodicTask
 from ..pipeline.store_namespaces import namespace_scope
-from ..pipeline.sweep import BackgroundSweeper
+from ..pipeline.sweep import background_sweeper
 from ..privacy import screen_value
 from ..records import MemoryRecord, Scope
 from ..services import MemoryServices
@@ -507,7 +508,7 @@ class MemoryStore(MemoryStoreBase):
     """`MemoryStoreBase` with LangGraph's synchronous TTL sweeper, as on `SqliteStore`: the
     memory's own background sweeper (a daemon thread) every `sweep_interval_minutes`."""
 
-    _sweeper: tuple[BackgroundSweeper, concurrent.futures.Future[None]] | None = None
+    _sweeper: tuple[PeriodicTask, concurrent.futures.Future[None]] | None = None
 
     def sweep_ttl(self) -> int:
         """Erase the expired items now (the memory's `sweep`: every expired memory of the memory);
@@ -526,7 +527,7 @@ class MemoryStore(MemoryStoreBase):
         if not self.ttl_config:
             future.set_result(None)
             return future
-        sweeper = BackgroundSweeper(
+        sweeper = background_sweeper(
             self.memory.services, self._sweep_interval_seconds(sweep_interval_minutes)
         )
         sweeper.start()

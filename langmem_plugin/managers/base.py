@@ -9,7 +9,7 @@ so a failing manager leaves nothing partial behind.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..content import shared_text
 from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
@@ -87,4 +87,14 @@ class MemoryManager(Protocol):
     def extract_relations(self, facts: list[tuple[Fact, str]], scope: Scope) -> list[RelationMention]:
         """Relations stated by each (fact, id of the memory it becomes). Every method gets the
         scope it works for, so anything it caches can be erased by a purge of that scope."""
+        ...
+
+
+@runtime_checkable
+class TurnSummariser(Protocol):
+    """A manager that condenses old verbatim turns into facts when a scope is consolidated
+    (pipeline/consolidate.py); managers without it leave verbatim turns as they are."""
+
+    def summarise_turns(self, turns: list[ConversationMessage], scope: Scope) -> list[Fact]:
+        """The lasting facts of these turns (one batch, oldest first), each citing its turns."""
         ...

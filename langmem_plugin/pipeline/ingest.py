@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -29,6 +29,7 @@ from pydantic import TypeAdapter
 
 from ..errors import LangMemError
 from ..managers.base import Decision, Neighbour, described_text
+from ..parts import Attachment
 from ..records import (
     ConversationMessage,
     EventType,
@@ -221,11 +222,25 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     a message whose text changed under the same id is a memory of its own. A message without an
     id of its own gets a random one (normalize_messages), so its memory is new on every call but
     the retry of a failed one."""
-    keys = (
-        f"{len(m.message_id)}:{m.message_id}{m.content}{''.join(a.model_dump_json() for a in m.attachments)}"
-        for m in conversation
-    )
+    keys = (_message_key(m.message_id, m.content, m.attachments) for m in conversation)
     return derived_uuids(f"message|{scope.key()}", keys)
+
+
+def _message_key(message_id: str, text: str, attachments: Iterable[Attachment]) -> str:
+    return f"{len(message_id)}:{message_id}{text}{''.join(a.model_dump_json() for a in attachments)}"
+
+
+def is_verbatim(record: MemoryRecord) -> bool:
+    """Whether the memory is a message stored as it was said (infer=False), from its id alone:
+    `message_memory_ids` of its first source's message with the memory's text (or, for a message
+    that only shared attachments, with no text). A memory whose text was rewritten, or a fact, has
+    another id."""
+    if not record.sources:
+        return False
+    source = record.sources[0]
+    texts = (record.text, "") if source.attachments else (record.text,)
+    keys = [_message_key(source.message_id, text, source.attachments) for text in texts]
+    return record.id in derived_uuids(f"message|{record.scope.key()}", keys)
 
 
 def verbatim_records(

@@ -2,22 +2,17 @@
 
 `sweep` erases them in batches, each one `forget.erase_memories` call: picked while holding the
 store's deletion lock, so processes sweeping one store never pick the same memories, and
-journaled, so a crash mid-batch is finished by the next open. `BackgroundSweeper` runs it every
+journaled, so a crash mid-batch is finished by the next open. `background_sweeper` runs it every
 `retention.sweep_interval_seconds` in a daemon thread of a long-lived process.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-
-from ..errors import LangMemError
 from ..records import utc_now
 from ..services import MemoryServices
 from .expiry import retention_rules
 from .forget import erase_memories
-
-logger = logging.getLogger(__name__)
+from .periodic import PeriodicTask
 
 
 def sweep(services: MemoryServices) -> int:
@@ -37,33 +32,11 @@ def sweep(services: MemoryServices) -> int:
             return erased
 
 
-class BackgroundSweeper:
-    """`sweep` every `interval` seconds in a daemon thread, until `stop`. A failed sweep (a server
-    down, the deletion lock busy) is logged and tried again at the next interval."""
+def background_sweeper(services: MemoryServices, interval: float) -> PeriodicTask:
+    """`sweep` every `interval` seconds in a daemon thread once started, until stopped."""
 
-    def __init__(self, services: MemoryServices, interval: float):
-        self._services = services
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="langmem-sweeper", daemon=True)
+    def work() -> str | None:
+        erased = sweep(services)
+        return f"erased {erased} memories" if erased else None
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                erased = sweep(self._services)
-            except LangMemError as exc:
-                logger.warning("background sweep failed, retrying in %s s: %s", self._interval, exc)
-            else:
-                if erased:
-                    logger.info("background sweep erased %d memories", erased)
-
-    def stop(self, timeout: float | None = None) -> bool:
-        """End the thread, waiting for a sweep in progress to finish (at most `timeout` seconds;
-        None: as long as it takes). Whether the thread has ended."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
+    return PeriodicTask("sweep", interval, work)

@@ -151,8 +151,17 @@ class LLMMemoryManager:
     # -- extraction ----------------------------------------------------------------------------
 
     def extract_facts(self, messages: list[ConversationMessage], scope: Scope) -> list[Fact]:
-        by_id = {m.message_id: m for m in messages}
         procedural = scope.agent_id is not None and scope.user_id is None
+        return self._facts(messages, scope, self.prompts.extraction(procedural))
+
+    def summarise_turns(self, turns: list[ConversationMessage], scope: Scope) -> list[Fact]:
+        """One call: the lasting facts of old verbatim turns, for a consolidation
+        (pipeline/consolidate.py). A fact the model marks as a request to forget is left out:
+        archived turns are summarised, never acted on."""
+        return [fact for fact in self._facts(turns, scope, self.prompts.summarise) if not fact.forget]
+
+    def _facts(self, messages: list[ConversationMessage], scope: Scope, system: str) -> list[Fact]:
+        by_id = {m.message_id: m for m in messages}
 
         def validate(answer: FactList) -> None:
             for index, fact in enumerate(answer.facts):
@@ -166,7 +175,6 @@ class LLMMemoryManager:
                         raise InvalidAnswerError(problem) from None
                 _check_relations(fact.relations, f"fact {index}")
 
-        system = self.prompts.extraction(procedural)
         schema = fact_list_citing(list(by_id))
         conversation = _conversation_text(messages, scope, self.vision)
         images = image_blocks(messages) if self.vision else []

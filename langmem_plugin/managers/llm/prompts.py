@@ -57,6 +57,17 @@ verb phrase such as "lives in" or "works at", with each entity's type. Use the p
 the subject. Only include what the fact states."""
 
 
+SUMMARISE = """You condense old conversation turns into the long-term memories worth keeping once
+the turns themselves are archived. Return atomic facts: one self-contained statement each, in the
+third person, naming each person by the name shown before their message. Keep what stays useful
+later: biographical details, preferences, relationships, plans, and events with their absolute
+dates (resolve "yesterday" or "last week" against the message's timestamp and give the date as
+"date", YYYY-MM-DD). Merge what several turns say about one thing into one fact; skip greetings,
+questions and small talk. Never answer with a request to forget ("forget" is always false).
+For every fact list the ids of the turns it came from, and the relations it states between named
+entities as (source, relation, target) with each entity's type."""
+
+
 @dataclass(frozen=True)
 class Prompts:
     """The manager's instructions; pass your own to `LLMMemoryManager(prompts=...)`."""
@@ -65,6 +76,7 @@ class Prompts:
     agent_facts: str = AGENT_FACTS
     reconcile: str = RECONCILE
     graph: str = GRAPH
+    summarise: str = SUMMARISE
     custom_extraction: str | None = None  # appended to the extraction prompt, e.g. "ignore health data"
     custom_update: str | None = None  # appended to the reconciliation prompt
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ...tiers.vector.relevance import STOPWORDS, word_root
 from .grammar import IRREGULAR_PAST, MODALS, WORD, expand_contractions, is_adverb
@@ -250,8 +251,15 @@ def _slot(subject: str, negated: bool, verb: str | None, object_words: list[str]
     return None
 
 
+# Reconciling a fact reads the claims of up to ten neighbours, and a consolidation replays every
+# memory of a scope against its neighbours: the same texts are read again and again.
+CLAIM_CACHE = 8192
+
+
+@lru_cache(maxsize=CLAIM_CACHE)
 def claim_of(text: str) -> Claim | None:
-    """The claim a third-person fact states, or None when its subject and verb cannot be told apart."""
+    """The claim a third-person fact states, or None when its subject and verb cannot be told apart
+    (a pure function of the text: cached, each Claim being frozen)."""
     text = expand_contractions(text)
     superseded: frozenset[str] = frozenset()
     tail = SUPERSEDED_TAIL.search(text)
