@@ -13,6 +13,8 @@ from .backends import Tier, checked_backend_name
 from .errors import ConfigurationError
 
 ENV_PREFIX = "LANGMEM_"
+# The master key's variable: setting it (with LANGMEM_PATH) opens an encrypted store.
+ENCRYPTION_KEY_ENV = "LANGMEM_ENCRYPTION_KEY"
 
 
 def _registered(tier: Tier) -> AfterValidator:
@@ -220,6 +222,23 @@ class PrivacyConfig(BaseModel):
     )
 
 
+class EncryptionConfig(BaseModel):
+    """Encryption at rest (docs/security.md). The master key is never part of the config: it comes
+    from `key_file`, else from the environment variable `key_env`, else from a key provider passed
+    to `Memory(key_provider=...)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    key_file: Path | None = Field(
+        default=None, description="file holding the master key: 32 random bytes, URL-safe base64"
+    )
+    key_env: str = Field(
+        default=ENCRYPTION_KEY_ENV,
+        min_length=1,
+        description="environment variable holding the master key when there is no key_file",
+    )
+
+
 class MemoryConfig(BaseModel):
     """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
 
@@ -245,6 +264,7 @@ class MemoryConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:
@@ -256,11 +276,15 @@ class MemoryConfig(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryConfig:
         """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30), at any
-        depth (LANGMEM_PRIVACY__PII__EMAIL=redact)."""
+        depth (LANGMEM_PRIVACY__PII__EMAIL=redact). LANGMEM_ENCRYPTION_KEY, the master key, turns
+        encryption on; its value is read when the store opens, never kept in the config."""
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for name, value in environ.items():
             if not name.startswith(ENV_PREFIX):
+                continue
+            if name == ENCRYPTION_KEY_ENV:
+                data.setdefault("encryption", {}).setdefault("enabled", "true")
                 continue
             *sections, field = name[len(ENV_PREFIX) :].lower().split("__")
             node = data

@@ -1,0 +1,98 @@
+"""The blind index: keyed hashes (HMAC-SHA256 under a key derived from the scope's data key) of
+what a backend must compare without reading it: keyword terms, metadata keys and values, content
+hashes.
+
+A memory's text reaches the backend as one token per word, the blind token of the word's root
+(`relevance.word_root`), in order; a query as the tokens of its keyword terms' roots. The backend
+indexes and ranks those tokens as it would words (FTS5, the in-memory scan, Weaviate's BM25):
+inflections that share a root find each other, term and document frequencies are kept. A token
+is 20 decimal digits: no suffix rule, stemmer or stopword list of any backend alters it, and no
+token is a prefix of another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import InvalidFilterError
+from ..filters import compile_filters
+from ..tiers.vector.relevance import WORD, keyword_terms, word_root
+
+_EQUALITY = ("$eq", "$ne")
+_MEMBERSHIP = ("$in", "$nin")
+
+
+def blind_token(key: bytes, word: str) -> str:
+    digest = hmac.new(key, word.encode("utf-8"), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:8], 'big'):020d}"
+
+
+def blind_text(key: bytes, text: str) -> str:
+    """The text as the blind tokens of its words' roots, in order (stopwords too: they count in BM25's
+    document length)."""
+    return " ".join(blind_token(key, word_root(word)) for word in WORD.findall(text.lower()))
+
+
+def blind_terms(key: bytes, terms: list[str]) -> dict[str, str]:
+    """Each keyword term (`relevance.keyword_terms`) by its blind token."""
+    return {blind_token(key, word_root(term)): term for term in terms}
+
+
+def blind_query(key: bytes, query: str) -> str:
+    return " ".join(blind_terms(key, keyword_terms(query)))
+
+
+def blind_hash(key: bytes, content_hash: str) -> str:
+    return hmac.new(key, b"hash|" + content_hash.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _value_bytes(value: Any) -> bytes:
+    # numbers compare by value, as SQL's json_extract does (1 == 1.0); booleans stay apart from them
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = float(value)
+    return json.dumps(value, sort_keys=True).encode("utf-8")
+
+
+def blind_metadata_key(key: bytes, name: str) -> str:
+    return "m" + blind_token(key, "metadata key|" + name)
+
+
+def blind_metadata_value(key: bytes, name: str, value: Any) -> str:
+    digest = hmac.new(
+        key, b"metadata value|" + name.encode("utf-8") + b"|" + _value_bytes(value), hashlib.sha256
+    )
+    return digest.hexdigest()[:32]
+
+
+def blind_metadata(key: bytes, metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Metadata as blind key -> blind value: what equality filters compare."""
+    return {blind_metadata_key(key, k): blind_metadata_value(key, k, v) for k, v in metadata.items()}
+
+
+def blind_filters(key: bytes, filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The filters over blind metadata. Equality and membership ($eq, $ne, $in, $nin) keep their
+    meaning; an order comparison ($gt, $gte, $lt, $lte) cannot be made on keyed hashes and raises
+    InvalidFilterError."""
+    if not filters:
+        return None
+    compile_filters(filters)  # the same validation (typed errors) as on an unencrypted store
+    blinded: dict[str, Any] = {}
+    for name, condition in filters.items():
+        operations = condition if isinstance(condition, Mapping) else {"$eq": condition}
+        translated: dict[str, Any] = {}
+        for operator, value in operations.items():
+            if operator in _EQUALITY:
+                translated[operator] = blind_metadata_value(key, name, value)
+            elif operator in _MEMBERSHIP:
+                translated[operator] = [blind_metadata_value(key, name, item) for item in value]
+            else:
+                raise InvalidFilterError(
+                    f"{operator} on {name!r} compares values in order, which an encrypted store cannot do "
+                    "(its metadata is stored as keyed hashes): use $eq, $ne, $in or $nin"
+                )
+        blinded[blind_metadata_key(key, name)] = translated
+    return blinded

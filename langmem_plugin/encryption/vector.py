@@ -1,0 +1,170 @@
+"""The vector tier of an encrypted store: the one point where memory records are sealed before any
+vector backend stores them and opened after it returns them.
+
+A record reaches the backend as: its text replaced by its blind tokens (blind.py), its content
+hash by a keyed hash, its metadata by the blind metadata plus `sealed` (AES-256-GCM of the text,
+metadata, sources and hash under the scope's data key, bound to the memory's id and scope), its
+sources empty. Ids, scope ids, times and the dense vector stay as they are: the backend searches,
+filters by scope and validity and ranks on them. Any field added to MemoryRecord that holds user
+data must be added to `_PAYLOAD` to be sealed.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from cryptography.exceptions import InvalidTag
+
+from ..errors import UndecryptableError
+from ..records import MemoryRecord, Scope, SearchHit, SourceRef
+from ..tiers.vector import VectorStore
+from ..tiers.vector.base import SearchParams
+from ..tiers.vector.relevance import Candidates
+from .blind import blind_filters, blind_hash, blind_metadata, blind_query, blind_terms, blind_text
+from .keyring import Keyring, ScopeKeys, root_scope
+
+SEALED = "sealed"
+_NONCE_BYTES = 12
+# the record fields sealed in `SEALED`, in place of what the backend stores
+_PAYLOAD = ("text", "metadata", "sources", "hash")
+
+
+def _context(record: MemoryRecord) -> bytes:
+    return f"{record.id}|{record.scope.key()}".encode()
+
+
+def seal_record(record: MemoryRecord, keys: ScopeKeys, blind: bytes) -> MemoryRecord:
+    payload = json.dumps(record.model_dump(mode="json", include=set(_PAYLOAD))).encode("utf-8")
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = base64.b64encode(nonce + keys.records.encrypt(nonce, payload, _context(record))).decode("ascii")
+    return record.model_copy(
+        update={
+            "text": blind_text(blind, record.text),
+            "hash": blind_hash(blind, record.hash),
+            "metadata": {SEALED: sealed, **blind_metadata(blind, record.metadata)},
+            "sources": [],
+        }
+    )
+
+
+class EncryptedVectorStore:
+    """Any VectorStore, with every record sealed on its way in and opened on its way out."""
+
+    def __init__(self, inner: VectorStore, keyring: Keyring):
+        self._inner = inner
+        self._keys = keyring
+        self.capabilities = inner.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        # what the backend offers beyond the protocol (its manifest, wait_for_ann, ...)
+        return getattr(self._inner, name)
+
+    @property
+    def dimensions(self) -> int | None:
+        return self._inner.dimensions
+
+    # -- sealing -----------------------------------------------------------------------------
+
+    def _sealed(self, records: builtins.list[MemoryRecord]) -> builtins.list[MemoryRecord]:
+        scopes = {record.scope for record in records}
+        keys = self._keys.keys([*scopes, *{root_scope(scope) for scope in scopes}], fresh=True)
+        return [seal_record(r, keys[r.scope], keys[root_scope(r.scope)].blind) for r in records]
+
+    def _opened(self, record: MemoryRecord) -> MemoryRecord:
+        sealed = record.metadata.get(SEALED)
+        keys = self._keys.existing(record.scope.key())
+        if not isinstance(sealed, str) or keys is None:
+            raise UndecryptableError(
+                f"memory {record.id} cannot be decrypted: "
+                + ("it is stored unencrypted" if keys is not None else "its scope's data key was destroyed")
+            )
+        raw = base64.b64decode(sealed)
+        try:
+            payload = json.loads(
+                keys.records.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _context(record))
+            )
+        except InvalidTag:
+            raise UndecryptableError(f"memory {record.id} was altered: it does not decrypt") from None
+        payload["sources"] = [SourceRef.model_validate(source) for source in payload["sources"]]
+        return record.model_copy(update=payload)
+
+    def _blind(self, scope: Scope) -> bytes:
+        """The blind-index key a read of the scope compares with (see Keyring.blind_for_read)."""
+        return self._keys.blind_for_read(scope)
+
+    def _params(self, scope: Scope, params: SearchParams) -> SearchParams:
+        return replace(params, filters=blind_filters(self._blind(scope), params.filters))
+
+    # -- the protocol ------------------------------------------------------------------------
+
+    def insert(self, records: builtins.list[MemoryRecord], vectors: np.ndarray) -> None:
+        self._inner.insert(self._sealed(records), vectors)
+
+    def replace(self, record: MemoryRecord, vector: np.ndarray | None = None) -> None:
+        self._inner.replace(self._sealed([record])[0], vector)
+
+    def get(self, memory_ids: builtins.list[str]) -> builtins.list[MemoryRecord]:
+        return [self._opened(record) for record in self._inner.get(memory_ids)]
+
+    def find_by_hash(self, scope: Scope, content_hash: str) -> MemoryRecord | None:
+        found = self._inner.find_by_hash(scope, blind_hash(self._blind(scope), content_hash))
+        return None if found is None else self._opened(found)
+
+    def list(
+        self,
+        scope: Scope,
+        *,
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+    ) -> builtins.list[MemoryRecord]:
+        records = self._inner.list(
+            scope,
+            limit=limit,
+            filters=blind_filters(self._blind(scope), filters),
+            include_invalidated=include_invalidated,
+        )
+        return [self._opened(record) for record in records]
+
+    def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
+        blinded = blind_terms(self._blind(scope), terms)
+        return [blinded[token] for token in self._inner.common_terms(scope, builtins.list(blinded))]
+
+    def candidates(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> Candidates[str]:
+        blind = self._blind(scope)
+        return self._inner.candidates(scope, vector, blind_query(blind, query), self._params(scope, params))
+
+    def search(
+        self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
+    ) -> builtins.list[SearchHit]:
+        hits = self._inner.search(
+            scope, vector, blind_query(self._blind(scope), query), self._params(scope, params)
+        )
+        return [hit.model_copy(update={"memory": self._opened(hit.memory)}) for hit in hits]
+
+    def delete(self, memory_ids: builtins.list[str]) -> None:
+        self._inner.delete(memory_ids)
+
+    def delete_scope(self, scope: Scope) -> builtins.list[MemoryRecord]:
+        return [self._opened(record) for record in self._inner.delete_scope(scope)]
+
+    def count(self, scope: Scope) -> int:
+        return self._inner.count(scope)
+
+    def erase_deleted(self) -> None:
+        self._inner.erase_deleted()
+
+    def reset(self) -> None:
+        self._inner.reset()
+
+    def close(self) -> None:
+        self._inner.close()
