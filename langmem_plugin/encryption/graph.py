@@ -49,6 +49,10 @@ class EncryptedGraphStore:
         self._keys = keyring
         self.capabilities = inner.capabilities
 
+    @property
+    def keyring(self) -> Keyring:
+        return self._keys
+
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifest, ...)
         return getattr(self._inner, name)

@@ -83,6 +83,10 @@ class EncryptedKeyValueStore:
         self._keys = keyring
         self.capabilities = inner.capabilities
 
+    @property
+    def keyring(self) -> Keyring:
+        return self._keys
+
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifests, ...)
         return getattr(self._inner, name)

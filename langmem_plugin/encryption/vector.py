@@ -62,6 +62,10 @@ class EncryptedVectorStore:
         self._keys = keyring
         self.capabilities = inner.capabilities
 
+    @property
+    def keyring(self) -> Keyring:
+        return self._keys
+
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifest, wait_for_ann, ...)
         return getattr(self._inner, name)
