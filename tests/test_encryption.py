@@ -17,7 +17,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import Memory, MemoryConfig
-from langmem_plugin.encryption import KeyFile, StaticKey, generate_master_key, parse_master_key
+from langmem_plugin.encryption import StaticKey, generate_master_key, parse_master_key
 from langmem_plugin.encryption.blind import blind_query, blind_text
 from langmem_plugin.encryption.graph import EncryptedGraphStore
 from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
@@ -34,8 +34,8 @@ from langmem_plugin.records import Scope
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector import sqlite_backend
-from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 from langmem_plugin.tiers.vector.relevance import keyword_terms
+from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
 from .helpers import HashingEmbeddings
 
@@ -232,7 +232,12 @@ def test_rotation_of_an_unencrypted_store_or_with_a_wrong_key_is_refused(tmp_pat
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "langmem_plugin", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "langmem_plugin", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
