@@ -276,7 +276,7 @@ def test_no_file_of_the_store_holds_the_users_text_metadata_or_profile(tmp_path,
         assert memory.get_profile(user_id="u-481") == PROFILE
         assert [e.new_text for e in memory.history(memory_id)][-1] == "Ximena's saxophone is in Valparaiso"
         graph = memory.related(["Ximena"], user_id="u-481")
-        assert {e.name for e in graph.entities} == {"ximena", "saxophone"}
+        assert {e.name for e in graph.entities} == {"Ximena", "saxophone"}
         assert {r.relation for r in graph.relations} == {"BEQUEATHED"}
         assert _found_words(path, SECRET_WORDS) == {}  # WAL files included, while the store is open
     assert _found_words(path, SECRET_WORDS) == {}

@@ -3,14 +3,17 @@ relation types are sealed before any graph backend stores them and opened after 
 
 They are sealed deterministically (AES-SIV under the root scope's data key, see
 keyring.root_scope), so that the backend still matches a mention to a known entity and a query's
-names to the graph by equality. A name is sealed in its normalised form (`normalize_name`):
-entities of an encrypted store come back with lower-case names. Sealed names are base32, which the
-backends' own normalisation (lower-case names, UPPER_SNAKE relation types) leaves as it is.
+names to the graph by equality. A name is sealed in its normalised form (`normalize_name`), as
+base32, which the backends' own normalisation (lower-case names, UPPER_SNAKE relation types)
+leaves as it is; the letter case of the displayed name rides in the case of the base32 letters,
+masked by a keystream of the ciphertext, which the backend's normalised name drops.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +25,7 @@ from ..errors import UndecryptableError
 from ..records import Entity, Neighbourhood, Relation, Scope
 from ..tiers.graph import GraphStore
 from ..tiers.graph.base import EntityMention, RelationMention, normalize_name, relation_type
-from .keyring import Keyring, root_scope
+from .keyring import Keyring, ScopeKeys, root_scope
 
 _NAME, _TYPE, _RELATION = [b"entity name"], [b"entity type"], [b"relation type"]
 
@@ -41,53 +44,97 @@ def _opened(cipher: AESSIV, sealed: str, context: list[bytes]) -> str:
         ) from None
 
 
+def _case_mask(mask_key: bytes, token: str, length: int) -> list[bool]:
+    stream = hashlib.shake_256(mask_key + token.lower().encode("ascii")).digest((length + 7) // 8)
+    return [bool(stream[i // 8] >> (i % 8) & 1) for i in range(length)]
+
+
+def _sealed_name(cipher: AESSIV, mask_key: bytes, name: str, context: list[bytes]) -> str:
+    """The normalised name sealed, its letters' case carrying (masked) which characters of the
+    displayed name are upper case."""
+    normalized = normalize_name(name)
+    token = _sealed(cipher, normalized, context).lower()
+    displayed = " ".join(name.split())
+    if len(displayed) != len(normalized):  # a character whose lower case is longer: shown normalised
+        return token
+    upper = [d != n and d == n.upper() for d, n in zip(displayed, normalized, strict=True)]
+    letters = [i for i, c in enumerate(token) if c.isalpha()][: len(upper)]
+    mask = _case_mask(mask_key, token, len(letters))
+    chars = list(token)
+    for j, at in enumerate(letters):
+        if upper[j] != mask[j]:
+            chars[at] = chars[at].upper()
+    return "".join(chars)
+
+
+def _opened_name(cipher: AESSIV, mask_key: bytes, sealed: str, context: list[bytes]) -> str:
+    normalized = _opened(cipher, sealed, context)
+    letters = [i for i, c in enumerate(sealed) if c.isalpha()][: len(normalized)]
+    mask = _case_mask(mask_key, sealed, len(letters))
+    shown = list(normalized)
+    for j, at in enumerate(letters):
+        if sealed[at].isupper() != mask[j] and len(normalized[j].upper()) == 1:
+            shown[j] = normalized[j].upper()
+    return "".join(shown)
+
+
 class EncryptedGraphStore:
     """Any GraphStore, with names and types sealed on their way in and opened on their way out."""
 
     def __init__(self, inner: GraphStore, keyring: Keyring):
         self._inner = inner
         self._keys = keyring
-        self.capabilities = inner.capabilities
+        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True)
 
     @property
     def keyring(self) -> Keyring:
         return self._keys
 
+    @property
+    def inner(self) -> Any:
+        """The backend this tier encrypts for."""
+        return self._inner
+
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifest, ...)
         return getattr(self._inner, name)
 
-    def _cipher(self, scope: Scope) -> AESSIV | None:
-        """The names cipher of the scope's root, for a read: None when it has no data key."""
-        keys = self._keys.existing(root_scope(scope).key())
-        return None if keys is None else keys.names
+    def _keys_of(self, scope: Scope) -> ScopeKeys | None:
+        """The keys of the scope's root, for a read: None when it has no data key."""
+        return self._keys.existing(root_scope(scope).key())
 
     def _entity(self, entity: Entity) -> Entity:
-        cipher = self._cipher(entity.scope)
-        if cipher is None:
+        keys = self._keys_of(entity.scope)
+        if keys is None:
             raise UndecryptableError(
                 f"entity {entity.id} cannot be decrypted: its scope's data key was destroyed"
             )
-        name = _opened(cipher, entity.name, _NAME)
+        name = _opened_name(keys.names, keys.blind, entity.name, _NAME)
         return entity.model_copy(
-            update={"name": name, "normalized_name": name, "type": _opened(cipher, entity.type, _TYPE)}
+            update={
+                "name": name,
+                "normalized_name": normalize_name(name),
+                "type": _opened_name(keys.names, keys.blind, entity.type, _TYPE),
+            }
         )
 
     def _relation(self, relation: Relation) -> Relation:
-        cipher = self._cipher(relation.scope)
-        if cipher is None:
+        keys = self._keys_of(relation.scope)
+        if keys is None:
             raise UndecryptableError(
                 f"relation {relation.id} cannot be decrypted: its scope's data key was destroyed"
             )
-        return relation.model_copy(update={"relation": _opened(cipher, relation.relation, _RELATION)})
+        return relation.model_copy(update={"relation": _opened(keys.names, relation.relation, _RELATION)})
 
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         root = root_scope(scope)
-        cipher = self._keys.keys([root], fresh=True)[root].names
+        keys = self._keys.keys([root], fresh=True)[root]
+        cipher = keys.names
 
         def entity(mention: EntityMention) -> EntityMention:
             return EntityMention(
-                _sealed(cipher, normalize_name(mention.name), _NAME), _sealed(cipher, mention.type, _TYPE)
+                _sealed_name(cipher, keys.blind, mention.name, _NAME),
+                _sealed_name(cipher, keys.blind, mention.type, _TYPE),
             )
 
         sealed = [
@@ -113,11 +160,14 @@ class EncryptedGraphStore:
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:
-        cipher = self._cipher(scope)
-        if cipher is None:  # nothing of the scope's root was ever stored
+        keys = self._keys_of(scope)
+        if keys is None:  # nothing of the scope's root was ever stored
             return Neighbourhood(entities=[], relations=[])
         found = self._inner.neighbourhood(
-            scope, [_sealed(cipher, normalize_name(n), _NAME) for n in names], hops=hops, as_of=as_of
+            scope,
+            [_sealed(keys.names, normalize_name(n), _NAME).lower() for n in names],
+            hops=hops,
+            as_of=as_of,
         )
         return Neighbourhood(
             entities=[self._entity(e) for e in found.entities],

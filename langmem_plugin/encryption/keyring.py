@@ -80,7 +80,9 @@ class ScopeKeys:
 
 def root_scope(scope: Scope) -> Scope:
     """The scope whose keys blind a scope's searchable values: its user's (else its agent's, else
-    its run's), so that a search of a user finds the terms of every agent and run of the user."""
+    its run's), so that a search of a user finds the terms of every agent and run of the user.
+    An empty scope raises MissingScopeError, as every tier does."""
+    scope.required_filter()
     if scope.user_id is not None:
         return Scope(user_id=scope.user_id)
     if scope.agent_id is not None:

@@ -15,6 +15,7 @@ which purge shreds it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -81,11 +82,16 @@ class EncryptedKeyValueStore:
     def __init__(self, inner: KeyValueStore, keyring: Keyring):
         self._inner = inner
         self._keys = keyring
-        self.capabilities = inner.capabilities
+        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True)
 
     @property
     def keyring(self) -> Keyring:
         return self._keys
+
+    @property
+    def inner(self) -> Any:
+        """The backend this tier encrypts for."""
+        return self._inner
 
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifests, ...)

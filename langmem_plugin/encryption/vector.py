@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import dataclasses
 import json
 import secrets
 from collections.abc import Mapping
@@ -60,11 +61,16 @@ class EncryptedVectorStore:
     def __init__(self, inner: VectorStore, keyring: Keyring):
         self._inner = inner
         self._keys = keyring
-        self.capabilities = inner.capabilities
+        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True, range_filters=False)
 
     @property
     def keyring(self) -> Keyring:
         return self._keys
+
+    @property
+    def inner(self) -> Any:
+        """The backend this tier encrypts for."""
+        return self._inner
 
     def __getattr__(self, name: str) -> Any:
         # what the backend offers beyond the protocol (its manifest, wait_for_ann, ...)
