@@ -2,12 +2,16 @@
 what a backend must compare without reading it: keyword terms, metadata keys and values, content
 hashes.
 
-A memory's text reaches the backend as one token per word, the blind token of the word's root
-(`relevance.word_root`), in order; a query as the tokens of its keyword terms' roots. The backend
-indexes and ranks those tokens as it would words (FTS5, the in-memory scan, Weaviate's BM25):
-inflections that share a root find each other, term and document frequencies are kept. A token
-is 20 decimal digits: no suffix rule, stemmer or stopword list of any backend alters it, and no
-token is a prefix of another.
+Keyword matching finds a query word's root (`relevance.word_root`) at the start of a stored word:
+any tail after a root of `MIN_ROOT` letters or more, at most two letters after a shorter one
+("allerg" finds "allergen", "dog" finds "dogs"). A memory's text therefore reaches the backend as,
+for each word in order, the blind tokens of every root that would find it (`_matched_roots`); a
+query as the tokens of its keyword terms' roots. The backend indexes and ranks those tokens as it
+would words (FTS5, the in-memory scan, Weaviate's BM25): a query token is in exactly the memories
+whose plain text the plain query would match, as many times. BM25's document lengths count the
+tokens, more than the words (what the recall figures in docs/benchmarks.md include). A token is
+20 decimal digits: no suffix rule, stemmer or stopword list of any backend alters it, and no token
+is a prefix of another.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from ..errors import InvalidFilterError
 from ..filters import compile_filters
-from ..tiers.vector.relevance import WORD, keyword_terms, word_root
+from ..tiers.vector.relevance import MIN_ROOT, WORD, keyword_terms, word_root
 
 _EQUALITY = ("$eq", "$ne")
 _MEMBERSHIP = ("$in", "$nin")
@@ -31,10 +35,20 @@ def blind_token(key: bytes, word: str) -> str:
     return f"{int.from_bytes(digest[:8], 'big'):020d}"
 
 
+def _matched_roots(word: str) -> list[str]:
+    """Every query root that keyword matching would find in `word` (see the module's docstring)."""
+    shortest = max(2, len(word) - 2)
+    return [word[:n] for n in range(min(shortest, MIN_ROOT), len(word) + 1) if n >= MIN_ROOT or n >= shortest]
+
+
 def blind_text(key: bytes, text: str) -> str:
-    """The text as the blind tokens of its words' roots, in order (stopwords too: they count in BM25's
-    document length)."""
-    return " ".join(blind_token(key, word_root(word)) for word in WORD.findall(text.lower()))
+    """The text as the blind tokens of the roots that find each of its words, in order (a word too
+    short to be a query term is one token: it counts in BM25's document length)."""
+    return " ".join(
+        blind_token(key, root)
+        for word in WORD.findall(text.lower())
+        for root in _matched_roots(word) or [word]
+    )
 
 
 def blind_terms(key: bytes, terms: list[str]) -> dict[str, str]:

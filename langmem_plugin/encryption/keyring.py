@@ -15,7 +15,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -76,6 +76,12 @@ class ScopeKeys:
     def blind(self) -> bytes:
         """The HMAC key of the blind index (keyword terms, metadata values, content hashes)."""
         return _derive(self.data_key, "langmem-plugin blind index", 32)
+
+
+@lru_cache(maxsize=65536)
+def scope_name(scope: Scope) -> str:
+    """`scope.key()`, the keyring's name of the scope's keys, computed once per scope."""
+    return scope.key()
 
 
 def root_scope(scope: Scope) -> Scope:
@@ -170,8 +176,8 @@ class Keyring:
 
     def keys(self, scopes: Iterable[Scope], *, fresh: bool = False) -> dict[Scope, ScopeKeys]:
         scopes = list(dict.fromkeys(scopes))
-        named = self.named([scope.key() for scope in scopes], fresh=fresh)
-        return {scope: named[scope.key()] for scope in scopes}
+        named = self.named([scope_name(scope) for scope in scopes], fresh=fresh)
+        return {scope: named[scope_name(scope)] for scope in scopes}
 
     def existing(self, name: str) -> ScopeKeys | None:
         """The named scope's keys when it has a data key (None after a purge destroyed it)."""
@@ -190,7 +196,7 @@ class Keyring:
         """The blind-index key a read of the scope compares with: its root scope's, or, when the
         root has no data key (nothing was written, or a purge destroyed it), a key of this process
         alone, which matches nothing stored: a read never creates a key."""
-        keys = self.existing(root_scope(scope).key())
+        keys = self.existing(scope_name(root_scope(scope)))
         return self._unmatched if keys is None else keys.blind
 
     def forget(self, scope_keys: Iterable[str]) -> None:

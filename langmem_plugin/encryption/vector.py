@@ -6,7 +6,7 @@ hash by a keyed hash, its metadata by the blind metadata plus `sealed` (AES-256-
 metadata, sources and hash under the scope's data key, bound to the memory's id and scope), its
 sources empty. Ids, scope ids, times and the dense vector stay as they are: the backend searches,
 filters by scope and validity and ranks on them. Any field added to MemoryRecord that holds user
-data must be added to `_PAYLOAD` to be sealed.
+data must be added to the payload of `seal_record` (and read back in `_opened`) to be sealed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
+from pydantic import TypeAdapter
 
 from ..errors import UndecryptableError
 from ..records import MemoryRecord, Scope, SearchHit, SourceRef
@@ -29,20 +30,21 @@ from ..tiers.vector import VectorStore
 from ..tiers.vector.base import SearchParams
 from ..tiers.vector.relevance import Candidates
 from .blind import blind_filters, blind_hash, blind_metadata, blind_query, blind_terms, blind_text
-from .keyring import Keyring, ScopeKeys, root_scope
+from .keyring import Keyring, ScopeKeys, root_scope, scope_name
 
 SEALED = "sealed"
 _NONCE_BYTES = 12
-# the record fields sealed in `SEALED`, in place of what the backend stores
-_PAYLOAD = ("text", "metadata", "sources", "hash")
+_SOURCES = TypeAdapter(list[SourceRef])
 
 
 def _context(record: MemoryRecord) -> bytes:
-    return f"{record.id}|{record.scope.key()}".encode()
+    return f"{record.id}|{scope_name(record.scope)}".encode()
 
 
 def seal_record(record: MemoryRecord, keys: ScopeKeys, blind: bytes) -> MemoryRecord:
-    payload = json.dumps(record.model_dump(mode="json", include=set(_PAYLOAD))).encode("utf-8")
+    payload = json.dumps(
+        [record.text, record.metadata, _SOURCES.dump_json(record.sources).decode(), record.hash]
+    ).encode("utf-8")
     nonce = secrets.token_bytes(_NONCE_BYTES)
     sealed = base64.b64encode(nonce + keys.records.encrypt(nonce, payload, _context(record))).decode("ascii")
     return record.model_copy(
@@ -89,7 +91,7 @@ class EncryptedVectorStore:
 
     def _opened(self, record: MemoryRecord) -> MemoryRecord:
         sealed = record.metadata.get(SEALED)
-        keys = self._keys.existing(record.scope.key())
+        keys = self._keys.existing(scope_name(record.scope))
         if not isinstance(sealed, str) or keys is None:
             raise UndecryptableError(
                 f"memory {record.id} cannot be decrypted: "
@@ -97,13 +99,17 @@ class EncryptedVectorStore:
             )
         raw = base64.b64decode(sealed)
         try:
-            payload = json.loads(
-                keys.records.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _context(record))
-            )
+            plain = keys.records.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _context(record))
         except InvalidTag:
             raise UndecryptableError(f"memory {record.id} was altered: it does not decrypt") from None
-        payload["sources"] = [SourceRef.model_validate(source) for source in payload["sources"]]
-        return record.model_copy(update=payload)
+        text, metadata, sources, content_hash = json.loads(plain)
+        fields = record.__dict__ | {
+            "text": text,
+            "metadata": metadata,
+            "sources": [] if sources == "[]" else _SOURCES.validate_json(sources),
+            "hash": content_hash,
+        }
+        return MemoryRecord.model_construct(record.model_fields_set, **fields)
 
     def _blind(self, scope: Scope) -> bytes:
         """The blind-index key a read of the scope compares with (see Keyring.blind_for_read)."""
@@ -159,7 +165,12 @@ class EncryptedVectorStore:
         hits = self._inner.search(
             scope, vector, blind_query(self._blind(scope), query), self._params(scope, params)
         )
-        return [hit.model_copy(update={"memory": self._opened(hit.memory)}) for hit in hits]
+        return [
+            SearchHit.model_construct(
+                hit.model_fields_set, **(hit.__dict__ | {"memory": self._opened(hit.memory)})
+            )
+            for hit in hits
+        ]
 
     def delete(self, memory_ids: builtins.list[str]) -> None:
         self._inner.delete(memory_ids)
