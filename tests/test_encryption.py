@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage
 
 from langmem_plugin import Memory, MemoryConfig
 from langmem_plugin.encryption import StaticKey, generate_master_key, parse_master_key
-from langmem_plugin.encryption.blind import blind_query, blind_text
+from langmem_plugin.encryption.blind import TOKEN_DIGITS, blind_query, blind_text
 from langmem_plugin.encryption.graph import EncryptedGraphStore
 from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
 from langmem_plugin.encryption.rotation import rotate_master_key
@@ -310,7 +310,9 @@ def test_keyword_search_finds_memories_through_the_blind_index(tmp_path, key, mo
     with sqlite3.connect(tmp_path / "mem" / "vectors.sqlite3") as conn:
         indexed = " ".join(text for (text,) in conn.execute("SELECT text FROM memory_fts"))
         stored = " ".join(text for (text,) in conn.execute("SELECT text FROM memories"))
-    assert set(indexed.split()) and all(token.isdigit() and len(token) == 20 for token in indexed.split())
+    assert set(indexed.split()) and all(
+        token.isdigit() and len(token) == TOKEN_DIGITS for token in indexed.split()
+    )
     assert stored.replace(" ", "").isdigit()
 
 

@@ -10,8 +10,8 @@ query as the tokens of its keyword terms' roots. The backend indexes and ranks t
 would words (FTS5, the in-memory scan, Weaviate's BM25): a query token is in exactly the memories
 whose plain text the plain query would match, as many times. BM25's document lengths count the
 tokens, more than the words (what the recall figures in docs/benchmarks.md include). A token is
-20 decimal digits: no suffix rule, stemmer or stopword list of any backend alters it, and no token
-is a prefix of another.
+`TOKEN_DIGITS` decimal digits: no suffix rule, stemmer or stopword list of any backend alters it,
+and no token is a prefix of another.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InvalidFilterError
@@ -30,9 +31,16 @@ _EQUALITY = ("$eq", "$ne")
 _MEMBERSHIP = ("$in", "$nin")
 
 
+# 12 decimal digits (about 40 bits): a false keyword match needs two roots of one user to share a
+# token (for 10,000 distinct roots, a chance of about 1 in 20,000); short tokens keep scans and
+# indexes small
+TOKEN_DIGITS = 12
+
+
+@lru_cache(maxsize=262144)
 def blind_token(key: bytes, word: str) -> str:
-    digest = hmac.new(key, word.encode("utf-8"), hashlib.sha256).digest()
-    return f"{int.from_bytes(digest[:8], 'big'):020d}"
+    digest = hmac.digest(key, word.encode("utf-8"), "sha256")
+    return f"{int.from_bytes(digest[:8], 'big') % 10**TOKEN_DIGITS:0{TOKEN_DIGITS}d}"
 
 
 def _matched_roots(word: str) -> list[str]:
@@ -41,14 +49,15 @@ def _matched_roots(word: str) -> list[str]:
     return [word[:n] for n in range(min(shortest, MIN_ROOT), len(word) + 1) if n >= MIN_ROOT or n >= shortest]
 
 
+@lru_cache(maxsize=262144)
+def _word_tokens(key: bytes, word: str) -> str:
+    return " ".join(blind_token(key, root) for root in _matched_roots(word) or [word])
+
+
 def blind_text(key: bytes, text: str) -> str:
     """The text as the blind tokens of the roots that find each of its words, in order (a word too
     short to be a query term is one token: it counts in BM25's document length)."""
-    return " ".join(
-        blind_token(key, root)
-        for word in WORD.findall(text.lower())
-        for root in _matched_roots(word) or [word]
-    )
+    return " ".join(_word_tokens(key, word) for word in WORD.findall(text.lower()))
 
 
 def blind_terms(key: bytes, terms: list[str]) -> dict[str, str]:

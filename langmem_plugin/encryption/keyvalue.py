@@ -111,21 +111,28 @@ class EncryptedKeyValueStore:
 
     # -- values ------------------------------------------------------------------------------
 
-    def _seal(self, namespace: str, key: str, value: Any) -> Any:
-        """The value as stored under `key` (its stored key): sealed with data keys read afresh (another
-        process may have purged a scope since this one cached its key)."""
-        name = _scope_name(namespace, key)
-        context = [namespace.encode(), key.encode()]
-        if isinstance(value, list):
-            names = [_value_scope_name(item, name) for item in value]
-            keys = self._keys.named(names, fresh=True)
-            return [
-                {"sealed": self._sealed_bytes(keys[n].values.encrypt(_encoded(item), context)), "scope": n}
-                for item, n in zip(value, names, strict=True)
-            ]
-        name = _value_scope_name(value, name)
-        sealed = self._keys.named([name], fresh=True)[name].values.encrypt(_encoded(value), context)
-        return {"sealed": self._sealed_bytes(sealed), "scope": name}
+    def _sealed_items(self, namespace: str, items: Mapping[str, Any]) -> dict[str, Any]:
+        """The values as stored, by stored key: sealed with data keys read afresh, all in one read
+        (another process may have purged a scope since this one cached its key)."""
+        stored = {self._stored_key(namespace, key): value for key, value in items.items()}
+        names = {  # each value's item by item (a value that is no list: one item)
+            key: [_value_scope_name(item, _scope_name(namespace, key)) for item in value]
+            if isinstance(value, list)
+            else [_value_scope_name(value, _scope_name(namespace, key))]
+            for key, value in stored.items()
+        }
+        keys = self._keys.named([n for entry in names.values() for n in entry], fresh=True)
+
+        def sealed(key: str, item: Any, name: str) -> dict[str, str]:
+            data = keys[name].values.encrypt(_encoded(item), [namespace.encode(), key.encode()])
+            return {"sealed": self._sealed_bytes(data), "scope": name}
+
+        return {
+            key: [sealed(key, item, n) for item, n in zip(value, names[key], strict=True)]
+            if isinstance(value, list)
+            else sealed(key, value, names[key][0])
+            for key, value in stored.items()
+        }
 
     @staticmethod
     def _sealed_bytes(data: bytes) -> str:
@@ -168,11 +175,7 @@ class EncryptedKeyValueStore:
 
     def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
         if namespace not in _KEYRING:
-            items = {
-                stored: self._seal(namespace, stored, v)
-                for k, v in items.items()
-                if (stored := self._stored_key(namespace, k))
-            }
+            items = self._sealed_items(namespace, items)
         self._inner.put_many(namespace, items, [self._stored_key(namespace, k) for k in remove])
 
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
@@ -183,11 +186,7 @@ class EncryptedKeyValueStore:
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
         if namespace not in _KEYRING:
-            entries = {
-                stored: self._seal(namespace, stored, items)
-                for k, items in entries.items()
-                if (stored := self._stored_key(namespace, k))
-            }
+            entries = self._sealed_items(namespace, entries)
         self._inner.append(namespace, entries)
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
