@@ -12,11 +12,9 @@ masked by a keystream of the ciphertext, which the backend's normalised name dro
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -26,6 +24,7 @@ from ..records import Entity, Neighbourhood, Relation, Scope
 from ..tiers.graph import GraphStore
 from ..tiers.graph.base import EntityMention, RelationMention, normalize_name, relation_type
 from .keyring import Keyring, ScopeKeys, root_scope, scope_name
+from .wrapping import EncryptingTier
 
 _NAME, _TYPE, _RELATION = [b"entity name"], [b"entity type"], [b"relation type"]
 
@@ -78,26 +77,11 @@ def _opened_name(cipher: AESSIV, mask_key: bytes, sealed: str, context: list[byt
     return "".join(shown)
 
 
-class EncryptedGraphStore:
+class EncryptedGraphStore(EncryptingTier):
     """Any GraphStore, with names and types sealed on their way in and opened on their way out."""
 
     def __init__(self, inner: GraphStore, keyring: Keyring):
-        self._inner = inner
-        self._keys = keyring
-        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True)
-
-    @property
-    def keyring(self) -> Keyring:
-        return self._keys
-
-    @property
-    def inner(self) -> Any:
-        """The backend this tier encrypts for."""
-        return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        # what the backend offers beyond the protocol (its manifest, ...)
-        return getattr(self._inner, name)
+        super().__init__(inner, keyring)
 
     def _keys_of(self, scope: Scope) -> ScopeKeys | None:
         """The keys of the scope's root, for a read: None when it has no data key."""
@@ -180,11 +164,5 @@ class EncryptedGraphStore:
     def delete_scope(self, scope: Scope) -> None:
         self._inner.delete_scope(scope)
 
-    def erase_deleted(self) -> None:
-        self._inner.erase_deleted()
-
     def reset(self) -> None:
         self._inner.reset()
-
-    def close(self) -> None:
-        self._inner.close()

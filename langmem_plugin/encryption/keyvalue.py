@@ -15,7 +15,6 @@ which purge shreds it.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -30,6 +29,7 @@ from ..namespaces import DATA_KEYS, ENCRYPTION, NAMESPACES, SCOPE_INDEX
 from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
 from .keyring import STORE_KEYS, Keyring
+from .wrapping import EncryptingTier
 
 _KEYRING = frozenset({DATA_KEYS, ENCRYPTION})
 # caches keyed by hashes of the texts they hold
@@ -76,26 +76,11 @@ def _decoded(data: bytes) -> Any:
     return data[1:] if data[:1] == b"b" else json.loads(data[1:])
 
 
-class EncryptedKeyValueStore:
+class EncryptedKeyValueStore(EncryptingTier):
     """Any KeyValueStore, with every value sealed on its way in and opened on its way out."""
 
     def __init__(self, inner: KeyValueStore, keyring: Keyring):
-        self._inner = inner
-        self._keys = keyring
-        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True)
-
-    @property
-    def keyring(self) -> Keyring:
-        return self._keys
-
-    @property
-    def inner(self) -> Any:
-        """The backend this tier encrypts for."""
-        return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        # what the backend offers beyond the protocol (its manifests, ...)
-        return getattr(self._inner, name)
+        super().__init__(inner, keyring)
 
     # -- keys --------------------------------------------------------------------------------
 
@@ -195,14 +180,8 @@ class EncryptedKeyValueStore:
     def lock(self, name: str, wait_seconds: float) -> AbstractContextManager[None]:
         return self._inner.lock(name, wait_seconds)
 
-    def erase_deleted(self) -> None:
-        self._inner.erase_deleted()
-
     def clear(self) -> None:
         """Remove everything, data keys included, and mark the store encrypted again."""
         self._inner.clear()
         self._keys.forget_all()
         self._keys.stamp()
-
-    def close(self) -> None:
-        self._inner.close()

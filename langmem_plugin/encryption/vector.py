@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import dataclasses
 import json
 import secrets
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from ..tiers.vector.base import SearchParams
 from ..tiers.vector.relevance import Candidates
 from .blind import blind_filters, blind_hash, blind_metadata, blind_query, blind_terms, blind_text
 from .keyring import Keyring, ScopeKeys, root_scope, scope_name
+from .wrapping import EncryptingTier
 
 SEALED = "sealed"
 _NONCE_BYTES = 12
@@ -57,26 +57,11 @@ def seal_record(record: MemoryRecord, keys: ScopeKeys, blind: bytes) -> MemoryRe
     )
 
 
-class EncryptedVectorStore:
+class EncryptedVectorStore(EncryptingTier):
     """Any VectorStore, with every record sealed on its way in and opened on its way out."""
 
     def __init__(self, inner: VectorStore, keyring: Keyring):
-        self._inner = inner
-        self._keys = keyring
-        self.capabilities = dataclasses.replace(inner.capabilities, encryption=True, range_filters=False)
-
-    @property
-    def keyring(self) -> Keyring:
-        return self._keys
-
-    @property
-    def inner(self) -> Any:
-        """The backend this tier encrypts for."""
-        return self._inner
-
-    def __getattr__(self, name: str) -> Any:
-        # what the backend offers beyond the protocol (its manifest, wait_for_ann, ...)
-        return getattr(self._inner, name)
+        super().__init__(inner, keyring, range_filters=False)
 
     @property
     def dimensions(self) -> int | None:
@@ -181,11 +166,5 @@ class EncryptedVectorStore:
     def count(self, scope: Scope) -> int:
         return self._inner.count(scope)
 
-    def erase_deleted(self) -> None:
-        self._inner.erase_deleted()
-
     def reset(self) -> None:
         self._inner.reset()
-
-    def close(self) -> None:
-        self._inner.close()
