@@ -150,12 +150,9 @@ class EncryptedVectorStore(EncryptingTier):
         hits = self._inner.search(
             scope, vector, blind_query(self._blind(scope), query), self._params(scope, params)
         )
-        return [
-            SearchHit.model_construct(
-                hit.model_fields_set, **(hit.__dict__ | {"memory": self._opened(hit.memory)})
-            )
-            for hit in hits
-        ]
+        for hit in hits:  # made by this search for this call: each gets its memory opened in place
+            hit.memory = self._opened(hit.memory)
+        return hits
 
     def delete(self, memory_ids: builtins.list[str]) -> None:
         self._inner.delete(memory_ids)
