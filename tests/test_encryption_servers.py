@@ -45,12 +45,12 @@ def _redis_contents(client: redis.Redis) -> bytes:
 
 
 def _bgsave(client: redis.Redis) -> None:
-    before = client.lastsave()
     client.bgsave()
-    deadline = time.monotonic() + 60
-    while client.lastsave() == before:
+    deadline = time.monotonic() + 120
+    while (persistence := client.info("persistence"))["rdb_bgsave_in_progress"]:
         assert time.monotonic() < deadline, "BGSAVE did not finish"
         time.sleep(0.05)
+    assert persistence["rdb_last_bgsave_status"] == "ok" and persistence["rdb_changes_since_last_save"] == 0
 
 
 @pytest.fixture

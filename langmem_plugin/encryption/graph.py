@@ -112,7 +112,8 @@ class EncryptedGraphStore(EncryptingTier):
 
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         root = root_scope(scope)
-        keys = self._keys.keys([root], fresh=True)[root]
+        # the scope's own key too: a read across users finds the scope's root through it (spanned_roots)
+        keys = self._keys.keys([scope, root], fresh=True)[root]
         cipher = keys.names
 
         def entity(mention: EntityMention) -> EntityMention:
@@ -139,17 +140,18 @@ class EncryptedGraphStore(EncryptingTier):
         self._inner.delete_memory_relations(memory_ids)
 
     def entities(self, scope: Scope) -> list[Entity]:
-        return [self._entity(e) for e in self._inner.entities(scope)]
+        # in the backend's order of names (it could only order the sealed ones)
+        return sorted((self._entity(e) for e in self._inner.entities(scope)), key=lambda e: e.name)
 
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
     ) -> Neighbourhood:
-        keys = self._keys_of(scope)
-        if keys is None:  # nothing of the scope's root was ever stored
+        spanned = self._keys.spanned_roots(scope)
+        if not spanned:  # nothing the scope reaches was ever stored
             return Neighbourhood(entities=[], relations=[])
         found = self._inner.neighbourhood(
             scope,
-            [_sealed(keys.names, normalize_name(n), _NAME).lower() for n in names],
+            [_sealed(keys.names, normalize_name(n), _NAME).lower() for keys in spanned for n in names],
             hops=hops,
             as_of=as_of,
         )

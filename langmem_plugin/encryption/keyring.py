@@ -199,6 +199,19 @@ class Keyring:
         keys = self.existing(scope_name(root_scope(scope)))
         return self._unmatched if keys is None else keys.blind
 
+    def spanned_roots(self, scope: Scope) -> list[ScopeKeys]:
+        """The keys of every root scope whose data a read of `scope` may reach: its own root's when it
+        names a user; else (a read by agent or run, across users) the roots of every keyed scope
+        it matches, found by listing the keyring."""
+        scope.required_filter()
+        if scope.user_id is not None:
+            names = [scope_name(root_scope(scope))]
+        else:
+            spanned = (Scope.from_key(name) for name in self._kv.keys(DATA_KEYS))
+            names = sorted({scope_name(root_scope(s)) for s in spanned if s.as_filter() and scope.matches(s)})
+        found = (self.existing(name) for name in names)
+        return [keys for keys in found if keys is not None]
+
     def forget(self, scope_keys: Iterable[str]) -> None:
         """Drop cached keys that the store deleted (a purge)."""
         with self._lock:
