@@ -13,6 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from .backends import open_backend
 from .config import MemoryConfig
 from .embeddings.cache import CachedEmbeddings
+from .encryption import KeyProvider, configured_key_provider, encrypted_tiers, open_keyring
 from .errors import ConfigurationError
 from .managers.base import MemoryManager
 from .managers.offline import OfflineMemoryManager
@@ -92,24 +93,43 @@ def build_services(
     vector: VectorStore | None = None,
     graph: GraphStore | None = None,
     kv: KeyValueStore | None = None,
+    key_provider: KeyProvider | None = None,
 ) -> MemoryServices:
     """manager= wins over llm=, which wins over config.llm; with none of them the offline manager runs.
     A tier passed in is used as it is and stays the caller's to close; the others are opened from
-    the config (the graph tier only when `graph.enabled`) and closed with the services."""
+    the config (the graph tier only when `graph.enabled`) and closed with the services.
+
+    With `encryption.enabled` (or a `key_provider`), the master key is read before any tier opens
+    and checked against the store right after the key-value tier opens; every tier, passed in or
+    opened, is then wrapped by its encrypting tier (langmem_plugin/encryption)."""
     for name, tier in (("vector", vector), ("graph", graph), ("kv", kv)):
         if tier is not None:
             _check_given(name, tier)
     llm = llm or (None if manager is not None else configured_chat_model(config))  # before any tier opens
+    if key_provider is None and config.encryption.enabled:
+        key_provider = configured_key_provider(config.encryption)
+    if key_provider is not None and config.retention.metadata:
+        # an encrypted store holds metadata as keyed hashes, one key per user: no store-wide rule
+        # can tell which memories carry a category, and guessing would erase the wrong ones
+        raise ConfigurationError(
+            "retention.metadata rules cannot apply to an encrypted store (its metadata is hashed per "
+            "user); use the scope-kind periods or max_age, or per-memory expiry"
+        )
+    master_key = None if key_provider is None else key_provider.master_key()
     root = Path(config.path).expanduser()
     make_directory(root, "memory directory")
     opened: list = []  # tiers opened here so far: closed again when anything after them fails
     try:
         if kv is None:
             kv = _opened(opened, open_backend("kv", config, root))
+        keyring = open_keyring(kv, master_key)
         if vector is None:
             vector = _opened(opened, open_backend("vector", config, root))
         if graph is None and config.graph.enabled:
             graph = _opened(opened, open_backend("graph", config, root))
+        owned = tuple(tier for tier in (vector, graph, kv) if any(tier is o for o in opened))
+        if keyring is not None:
+            vector, graph, kv = encrypted_tiers(keyring, vector, graph, kv)
         return MemoryServices(
             config=config,
             vector=vector,
@@ -119,7 +139,7 @@ def build_services(
                 embeddings or default_embeddings(config), kv if config.embedder.cache else None
             ),
             manager=manager or _manager(config, llm, kv),
-            owned=tuple(tier for tier in (vector, graph, kv) if any(tier is o for o in opened)),
+            owned=owned,
         )
     except BaseException:
         for tier in reversed(opened):

@@ -18,6 +18,8 @@ from typing import NoReturn
 
 from . import progress
 from .config import MemoryConfig
+from .encryption import KeyFile, generate_master_key
+from .encryption.rotation import rotate_master_key
 from .errors import (
     InvalidFilterError,
     InvalidInputError,
@@ -233,7 +235,16 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="run a benchmark (see `bench locomo --help`)")
     bench.add_argument("benchmark", choices=["locomo"], help="which benchmark")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="the benchmark's own options")
-    nested = add_server_parsers(commands)
+    encryption = commands.add_parser("encryption", help="encryption at rest: make a master key, rotate it")
+    actions = encryption.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("generate-key", help="print a new master key (32 random bytes, URL-safe base64)")
+    rotate = actions.add_parser(
+        "rotate",
+        help="re-wrap the store's data keys under a new master key (the current one comes from "
+        "LANGMEM_ENCRYPTION_KEY or LANGMEM_ENCRYPTION__KEY_FILE)",
+    )
+    rotate.add_argument("--new-key-file", type=Path, required=True, help="file holding the new master key")
+    nested = [*add_server_parsers(commands), *actions.choices.values()]
     for command in [*commands.choices.values(), *nested]:
         # the same two options after the command (`list --json`); SUPPRESS keeps a value given before it
         command.add_argument("--path", default=argparse.SUPPRESS, help=PATH_HELP)
@@ -410,6 +421,23 @@ def _bench(bench_args: list[str]) -> None:
     locomo_main(bench_args)
 
 
+def _encryption(args: argparse.Namespace) -> None:
+    if args.action == "generate-key":
+        key = generate_master_key()
+        _emit(args, {"key": key}, [key])
+        return
+    config = _config(args)
+    count = rotate_master_key(config, KeyFile(args.new_key_file))
+    _emit(
+        args,
+        {"rewrapped": count},
+        [
+            f"re-wrapped {count} data keys under the new master key: "
+            "use it from now on, then destroy the old one"
+        ],
+    )
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.command == "bench":
         _bench(args.bench_args)
@@ -427,6 +455,9 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.command == "keys":
         run_keys(args, _config(args), _emit)
+        return
+    if args.command == "encryption":
+        _encryption(args)
         return
     _parse_json_options(args)
     _confirm_erasure(args)  # before the memory and its model load

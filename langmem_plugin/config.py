@@ -15,6 +15,8 @@ from .errors import ConfigurationError
 from .filters import KEY_PATTERN
 
 ENV_PREFIX = "LANGMEM_"
+# The master key's variable: setting it (with LANGMEM_PATH) opens an encrypted store.
+ENCRYPTION_KEY_ENV = "LANGMEM_ENCRYPTION_KEY"
 
 
 def _registered(tier: Tier) -> AfterValidator:
@@ -322,6 +324,23 @@ class ConsolidationConfig(BaseModel):
     )
 
 
+class EncryptionConfig(BaseModel):
+    """Encryption at rest (docs/security.md). The master key is never part of the config: it comes
+    from `key_file`, else from the environment variable `key_env`, else from a key provider passed
+    to `Memory(key_provider=...)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    key_file: Path | None = Field(
+        default=None, description="file holding the master key: 32 random bytes, URL-safe base64"
+    )
+    key_env: str = Field(
+        default=ENCRYPTION_KEY_ENV,
+        min_length=1,
+        description="environment variable holding the master key when there is no key_file",
+    )
+
+
 class MemoryConfig(BaseModel):
     """Everything `Memory` needs to know; build it in code, from a dict, or from LANGMEM_* env vars."""
 
@@ -349,6 +368,7 @@ class MemoryConfig(BaseModel):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
+    encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryConfig:
@@ -360,11 +380,15 @@ class MemoryConfig(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MemoryConfig:
         """Read LANGMEM_PATH and LANGMEM_<SECTION>__<FIELD> (e.g. LANGMEM_SEARCH__RRF_K=30), at any
-        depth (LANGMEM_PRIVACY__PII__EMAIL=redact)."""
+        depth (LANGMEM_PRIVACY__PII__EMAIL=redact). LANGMEM_ENCRYPTION_KEY, the master key, turns
+        encryption on; its value is read when the store opens, never kept in the config."""
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for name, value in environ.items():
             if not name.startswith(ENV_PREFIX):
+                continue
+            if name == ENCRYPTION_KEY_ENV:
+                data.setdefault("encryption", {}).setdefault("enabled", "true")
                 continue
             *sections, field = name[len(ENV_PREFIX) :].lower().split("__")
             node = data

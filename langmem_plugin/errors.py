@@ -143,6 +143,15 @@ class StorePathError(ConfigurationError):
     """The memory directory (or a tier's file or folder in it) cannot be created or opened."""
 
 
+class EncryptionKeyError(ConfigurationError):
+    """The master key is missing, malformed or not the one the store was encrypted with, or an
+    encrypted store is opened without encryption: raised before any memory is read or written."""
+
+
+class EncryptionMismatchError(ConfigurationError):
+    """Encryption is asked of a store that already holds unencrypted data: the two are never mixed."""
+
+
 class BackendError(LangMemError):
     """A storage backend failed (disk full, locked database, server down)."""
 
@@ -158,3 +167,8 @@ class StoreCorruptedError(BackendError):
 
     Raised instead of serving a partial or empty store; restore the directory from a backup.
     """
+
+
+class UndecryptableError(BackendError):
+    """A stored value does not decrypt: its scope's data key was destroyed (a purge shredded it)
+    or the value was altered."""

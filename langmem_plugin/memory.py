@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from . import operations
 from .builder import build_services
 from .config import MemoryConfig
+from .encryption import KeyProvider
 from .managers.base import MemoryManager
 from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
@@ -39,18 +40,20 @@ class _Facade:
         vector: VectorStore | None = None,
         graph: GraphStore | None = None,
         kv: KeyValueStore | None = None,
+        key_provider: KeyProvider | None = None,
     ):
         """config (a MemoryConfig or a dict of one) names the backends to open; `vector`, `graph`
         and `kv` are tier instances to use instead (any object implementing the tier's protocol,
         langmem_plugin.tiers). Tiers passed in stay the caller's: `close` leaves them open, so
-        that one instance can serve memory after memory; the caller closes it after the last."""
+        that one instance can serve memory after memory; the caller closes it after the last.
+        `key_provider` supplies the master key of an encrypted store (a KMS; see docs/security.md)."""
         if config is None:
             config = MemoryConfig()
         elif not isinstance(config, MemoryConfig):
             config = MemoryConfig.from_dict(config)
         self.config = config
         self.services: MemoryServices = build_services(
-            config, embeddings, manager, llm, vector=vector, graph=graph, kv=kv
+            config, embeddings, manager, llm, vector=vector, graph=graph, kv=kv, key_provider=key_provider
         )
         try:
             check_manifest(self.services)  # never serve an empty tier next to surviving ones

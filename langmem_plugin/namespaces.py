@@ -122,6 +122,21 @@ ACCESS_LOG = _declare(
     expires=False,
     user_text=True,
 )
+DATA_KEYS = _declare(
+    "data_keys",
+    "each scope's data key, wrapped by the master key (encrypted stores only): a purge of the scope "
+    "destroys them, which leaves every copy of its encrypted values unreadable",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=False,
+    user_text=False,
+)
+ENCRYPTION = _declare(
+    "encryption",
+    "whether the store is encrypted, and a check value that only its master key opens",
+    PurgeRule.KEPT,
+    expires=False,
+    user_text=False,
+)
 API_KEYS = _declare(
     "api_keys",
     "the server's API keys by key id: principal, hash, label (a credential, never its secret)",

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
+from langmem_plugin.encryption import open_keyring
+from langmem_plugin.encryption.graph import EncryptedGraphStore
+from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
+from langmem_plugin.encryption.vector import EncryptedVectorStore
 from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
@@ -47,7 +51,29 @@ def weaviate_store(root: Path, request, *, multi_tenancy: bool) -> WeaviateVecto
     # one collection per test directory on the session server, so a reopen finds the same data
     node = request.getfixturevalue("weaviate_node")
     collection = "T" + hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return WeaviateVectorStore(node.url, grpc_port=node.grpc_port, collection=collection, multi_tenancy=multi_tenancy)
+    return WeaviateVectorStore(
+        node.url, grpc_port=node.grpc_port, collection=collection, multi_tenancy=multi_tenancy
+    )
+
+
+def encrypted(wrapper, inner_factory: Factory) -> Factory:
+    """A backend behind its encrypting tier, with a keyring of its own in a separate embedded
+    key-value store, closed with it; the master key is the directory's, so a reopen decrypts."""
+
+    def factory(root: Path, request):
+        keys_kv = SQLiteKeyValueStore(root / "keys")
+        master_key = hashlib.sha256(str(root).encode()).digest()
+        store = wrapper(inner_factory(root, request), open_keyring(keys_kv, master_key))
+        close = store.close
+
+        def close_both() -> None:
+            close()
+            keys_kv.close()
+
+        store.close = close_both
+        return store
+
+    return factory
 
 
 VECTOR_BACKENDS: dict[str, Factory] = {
@@ -65,3 +91,9 @@ KV_BACKENDS: dict[str, Factory] = {
     "sqlite": lambda root, request: SQLiteKeyValueStore(root / "kv"),
     "redis": _redis,
 }
+VECTOR_BACKENDS["sqlite-encrypted"] = encrypted(EncryptedVectorStore, VECTOR_BACKENDS["sqlite"])
+VECTOR_BACKENDS["weaviate-encrypted"] = encrypted(EncryptedVectorStore, VECTOR_BACKENDS["weaviate"])
+GRAPH_BACKENDS["sqlite-encrypted"] = encrypted(EncryptedGraphStore, GRAPH_BACKENDS["sqlite"])
+GRAPH_BACKENDS["neo4j-encrypted"] = encrypted(EncryptedGraphStore, GRAPH_BACKENDS["neo4j"])
+KV_BACKENDS["sqlite-encrypted"] = encrypted(EncryptedKeyValueStore, KV_BACKENDS["sqlite"])
+KV_BACKENDS["redis-encrypted"] = encrypted(EncryptedKeyValueStore, KV_BACKENDS["redis"])

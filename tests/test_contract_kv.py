@@ -34,16 +34,16 @@ class TestKeyValueContract(KeyValueStoreContract):
 
     def refuses_key(self, kv, key: str) -> bool:
         # the embedded store's batch reads could not find a key holding NUL: it refuses one
-        return isinstance(kv, SQLiteKeyValueStore) and "\x00" in key
+        backend = getattr(kv, "inner", kv)  # an encrypting tier stores through its backend
+        return isinstance(backend, SQLiteKeyValueStore) and "\x00" in key
 
 
 def test_lock_is_kept_past_its_lease_while_held(kv, monkeypatch):
     monkeypatch.setattr(redis_backend, "LOCK_LEASE_SECONDS", 0.3)
     with kv.lock("delete_all", 1):
         time.sleep(1.0)
-        with pytest.raises(StoreBusyError):
-            with kv.lock("delete_all", 0.1):
-                pass
+        with pytest.raises(StoreBusyError), kv.lock("delete_all", 0.1):
+            pass
 
 
 def test_a_redis_lock_whose_lease_ran_out_is_left_without_an_error(tmp_path, request):
@@ -76,7 +76,7 @@ with kv.lock("delete_all", 10):
 """
 
 
-@pytest.mark.parametrize("kind", sorted(KV_BACKENDS))
+@pytest.mark.parametrize("kind", ["redis", "sqlite"])
 def test_lock_of_a_process_killed_holding_it_is_released(kind, request, tmp_path):
     """On disk at once (the kernel drops the flock), on Redis when its lease (1 s here) runs out."""
     if kind == "redis":
@@ -90,9 +90,8 @@ def test_lock_of_a_process_killed_holding_it_is_released(kind, request, tmp_path
     argv = [sys.executable, "-c", LOCK_HOLDER, kind, where, prefix]
     holder = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    with pytest.raises(StoreBusyError):
-        with kv.lock("delete_all", 0.1):
-            pass
+    with pytest.raises(StoreBusyError), kv.lock("delete_all", 0.1):
+        pass
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(timeout=30)
     started = time.monotonic()

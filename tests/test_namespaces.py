@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import Memory, MemoryStore
+from langmem_plugin.encryption import StaticKey, generate_master_key
 from langmem_plugin.namespaces import (
     ACCESS_LOG,
     API_KEYS,
+    DATA_KEYS,
+    ENCRYPTION,
     GRANTS,
     LEGACY_JOURNAL,
     NAMESPACES,
@@ -62,7 +66,8 @@ def _model(*replies: dict) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(reply)) for reply in replies))
 
 
-def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path, encrypted):
     kv = RecordingKeyValueStore(SQLiteKeyValueStore(tmp_path / "kv"))
     owns = {"source": "Ana", "relation": "owns", "target": "kayak"}
     model = _model(
@@ -73,7 +78,13 @@ def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
         },  # the update's
     )
     config = {"path": str(tmp_path / "mem")}
-    with Memory(config, embeddings=HashingEmbeddings(), llm=model, kv=kv) as memory:
+    key = StaticKey(generate_master_key()) if encrypted else None
+    unused = {LEGACY_JOURNAL, ACCESS_LOG, API_KEYS, GRANTS, UI_SESSIONS} | (
+        set() if encrypted else {DATA_KEYS, ENCRYPTION}
+    )
+    # what no purge erases: the encrypted store's marker, its key check and the store-wide data key
+    kept = {ENCRYPTION: ["store"], DATA_KEYS: ["master-key-check", "store"]} if encrypted else {}
+    with Memory(config, embeddings=HashingEmbeddings(), llm=model, kv=kv, key_provider=key) as memory:
         message = {"role": "user", "name": "Ana", "content": "I own a kayak.", "id": "m1"}
         [added] = memory.add([message], user_id="ana")
         memory.update(added.memory.id, "Ana owns a red kayak")
@@ -89,11 +100,13 @@ def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
         assert store.search(("notes", "ana"), query="paddle")
         assert kv.written - set(NAMESPACES) == set()
         # the run wrote every namespace in use but the server's (tests/test_server_*.py)
-        assert kv.written == set(NAMESPACES) - {LEGACY_JOURNAL, ACCESS_LOG, API_KEYS, GRANTS, UI_SESSIONS}
+        assert kv.written == set(NAMESPACES) - unused
         memory.delete_all(user_id="ana", purge=True)
         memory.delete_all(user_id=namespace_scope(("notes", "ana")), purge=True)
         assert store.list_namespaces() == []
-        assert {name: kv.keys(name) for name in NAMESPACES} == {name: [] for name in NAMESPACES}
+        assert {name: sorted(kv.keys(name)) for name in NAMESPACES} == {
+            name: kept.get(name, []) for name in NAMESPACES
+        }
     assert kv.written - set(NAMESPACES) == set()
 
 

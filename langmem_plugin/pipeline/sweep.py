@@ -39,4 +39,4 @@ def background_sweeper(services: MemoryServices, interval: float) -> PeriodicTas
         erased = sweep(services)
         return f"erased {erased} memories" if erased else None
 
-    return PeriodicTask("sweep", interval, work)
+    return PeriodicTask("sweeper", interval, work)

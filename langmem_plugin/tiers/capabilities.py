@@ -17,12 +17,15 @@ class Capabilities:
     keyword_search: vector search ranks by the query's words as well as by its vector.
     expiry: entries can be given a lifetime that the backend enforces (key-value tier).
     encryption: the backend encrypts what it stores at rest.
+    range_filters: metadata filters may compare values in order ($gt, $gte, $lt, $lte); a vector
+      backend that holds metadata as keyed hashes (an encrypted one) raises InvalidFilterError.
     """
 
     manifest: bool = False
     keyword_search: bool = False
     expiry: bool = False
     encryption: bool = False
+    range_filters: bool = True
 
 
 class CarriesManifest(Protocol):

@@ -1,0 +1,187 @@
+"""The key-value tier of an encrypted store: the one point where entries are sealed before any
+key-value backend stores them and opened after it returns them.
+
+Every value of every namespace but the keyring's own is sealed with AES-SIV (deterministic
+authenticated encryption: an `append` of an entry held already still adds nothing) under a data
+key, bound to its namespace and key:
+- an entry of a list whose items name their scope (history events) under that scope's key;
+- any other value under the key of the scope its key names (`<scope key>` or `<scope key>/...`:
+  profiles, caches, access logs), else under the store's key (journals, server credentials).
+The caches' keys are hashes of the text they cache: their part after the scope is replaced by a
+keyed hash. Any new namespace or value passes through the same point; a value's scope decides
+which purge shreds it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+
+from ..errors import UndecryptableError
+from ..namespaces import DATA_KEYS, ENCRYPTION, NAMESPACES, SCOPE_INDEX
+from ..records import Scope
+from ..tiers.keyvalue import KeyValueStore
+from .keyring import STORE_KEYS, Keyring
+from .wrapping import EncryptingTier
+
+_KEYRING = frozenset({DATA_KEYS, ENCRYPTION})
+# caches keyed by hashes of the texts they hold
+_HASH_KEYED = frozenset(name for name, namespace in NAMESPACES.items() if namespace.expires)
+_BLINDED = "~"  # starts the part of a cache key that is a keyed hash
+
+
+def _scope_name(namespace: str, key: str) -> str:
+    """The keyring name of the scope a key names (see namespaces.PurgeRule.BY_SCOPE_KEY). The scope
+    index's keys name one id of a scope, and its entries hold memory ids: the store's keys."""
+    if namespace == SCOPE_INDEX:
+        return STORE_KEYS
+    scope = Scope.from_key(key.partition("/")[0])
+    return scope.key() if scope.as_filter() else STORE_KEYS
+
+
+def _named_scope(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("scope"), dict):
+        try:
+            scope = Scope.model_validate(value["scope"])
+        except ValueError:
+            return None
+        return scope.key() if scope.as_filter() else None
+    return None
+
+
+def _value_scope_name(value: Any, default: str) -> str:
+    """The scope a value names: its own `scope` (a history event), or the one scope of all its
+    `events` (a write's journal entry), else `default`."""
+    named = _named_scope(value)
+    if named is None and isinstance(value, dict) and isinstance(value.get("events"), list):
+        scopes = {_named_scope(event) for event in value["events"]}
+        named = scopes.pop() if len(scopes) == 1 else None
+    return default if named is None else named
+
+
+def _encoded(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return b"b" + value
+    return b"j" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _decoded(data: bytes) -> Any:
+    return data[1:] if data[:1] == b"b" else json.loads(data[1:])
+
+
+class EncryptedKeyValueStore(EncryptingTier):
+    """Any KeyValueStore, with every value sealed on its way in and opened on its way out."""
+
+    def __init__(self, inner: KeyValueStore, keyring: Keyring):
+        super().__init__(inner, keyring)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _stored_key(self, namespace: str, key: str) -> str:
+        if namespace not in _HASH_KEYED:
+            return key
+        scope_part, slash, rest = key.partition("/")
+        if not slash or rest.startswith(_BLINDED):  # listed by `keys`: stored as it is
+            return key
+        name = _scope_name(namespace, key)
+        keys = self._keys.named([name])[name]
+        return f"{scope_part}/{_BLINDED}{hmac.new(keys.blind, rest.encode(), hashlib.sha256).hexdigest()}"
+
+    # -- values ------------------------------------------------------------------------------
+
+    def _sealed_items(self, namespace: str, items: Mapping[str, Any]) -> dict[str, Any]:
+        """The values as stored, by stored key: sealed with data keys read afresh, all in one read
+        (another process may have purged a scope since this one cached its key)."""
+        stored = {self._stored_key(namespace, key): value for key, value in items.items()}
+        names = {  # each value's item by item (a value that is no list: one item)
+            key: [_value_scope_name(item, _scope_name(namespace, key)) for item in value]
+            if isinstance(value, list)
+            else [_value_scope_name(value, _scope_name(namespace, key))]
+            for key, value in stored.items()
+        }
+        keys = self._keys.named([n for entry in names.values() for n in entry], fresh=True)
+
+        def sealed(key: str, item: Any, name: str) -> dict[str, str]:
+            data = keys[name].values.encrypt(_encoded(item), [namespace.encode(), key.encode()])
+            return {"sealed": self._sealed_bytes(data), "scope": name}
+
+        return {
+            key: [sealed(key, item, n) for item, n in zip(value, names[key], strict=True)]
+            if isinstance(value, list)
+            else sealed(key, value, names[key][0])
+            for key, value in stored.items()
+        }
+
+    @staticmethod
+    def _sealed_bytes(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    def _open(self, namespace: str, key: str, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self._open_one(namespace, key, item) for item in value]
+        return self._open_one(namespace, key, value)
+
+    def _open_one(self, namespace: str, key: str, sealed: Any) -> Any:
+        if not isinstance(sealed, dict) or "sealed" not in sealed:
+            raise UndecryptableError(f"{namespace}/{key} is stored unencrypted in an encrypted store")
+        keys = self._keys.existing(sealed["scope"])
+        if keys is None:
+            raise UndecryptableError(
+                f"{namespace}/{key} cannot be decrypted: its scope's data key was destroyed"
+            )
+        try:
+            data = keys.values.decrypt(base64.b64decode(sealed["sealed"]), [namespace.encode(), key.encode()])
+        except InvalidTag:
+            raise UndecryptableError(f"{namespace}/{key} was altered: it does not decrypt") from None
+        return _decoded(data)
+
+    # -- the protocol ------------------------------------------------------------------------
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        stored = self._stored_key(namespace, key)
+        value = self._inner.get(namespace, stored)
+        if value is None or namespace in _KEYRING:
+            return value
+        return self._open(namespace, stored, value)
+
+    def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
+        stored = {self._stored_key(namespace, key): key for key in keys}
+        found = self._inner.get_many(namespace, stored)
+        if namespace in _KEYRING:
+            return {stored[k]: v for k, v in found.items()}
+        return {stored[k]: self._open(namespace, k, v) for k, v in found.items()}
+
+    def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
+        if namespace not in _KEYRING:
+            items = self._sealed_items(namespace, items)
+        self._inner.put_many(namespace, items, [self._stored_key(namespace, k) for k in remove])
+
+    def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self._inner.delete_many(namespace, [self._stored_key(namespace, k) for k in keys])
+        if namespace == DATA_KEYS:
+            self._keys.forget(keys)  # a purge destroyed them: never encrypt with them again
+
+    def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
+        if namespace not in _KEYRING:
+            entries = self._sealed_items(namespace, entries)
+        self._inner.append(namespace, entries)
+
+    def keys(self, namespace: str, prefix: str = "") -> list[str]:
+        return self._inner.keys(namespace, prefix)
+
+    def lock(self, name: str, wait_seconds: float) -> AbstractContextManager[None]:
+        return self._inner.lock(name, wait_seconds)
+
+    def clear(self) -> None:
+        """Remove everything, data keys included, and mark the store encrypted again."""
+        self._inner.clear()
+        self._keys.forget_all()
+        self._keys.stamp()

@@ -1,0 +1,152 @@
+"""Encryption at rest on the server backends: a raw read of Redis (keys, values, its dump after
+BGSAVE), of Neo4j (nodes, relationships) and of Weaviate (objects) finds none of the test user's
+text or metadata; a purge leaves a Redis dump made before it undecryptable."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+
+import pytest
+import redis
+
+from langmem_plugin import Memory
+from langmem_plugin.encryption import StaticKey, generate_master_key
+from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
+from langmem_plugin.errors import UndecryptableError
+from langmem_plugin.namespaces import HISTORY
+from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
+
+from .helpers import HashingEmbeddings
+from .servers import RedisServer
+from .test_encryption import SECRET_WORDS, _fill, _found_words, _manager_model
+
+
+def _redis_contents(client: redis.Redis) -> bytes:
+    """Every key and value of the server, read raw, as one lower-cased blob."""
+    parts: list[bytes] = []
+    for key in client.scan_iter(count=1000):
+        parts.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            parts.append(client.get(key) or b"")
+        elif kind == b"hash":
+            parts.extend(b for pair in client.hgetall(key).items() for b in pair)
+        elif kind == b"list":
+            parts.extend(client.lrange(key, 0, -1))
+        elif kind == b"set":
+            parts.extend(client.smembers(key))
+        elif kind == b"zset":
+            parts.extend(client.zrange(key, 0, -1))
+        else:
+            parts.append(client.dump(key) or b"")
+    return b"\n".join(parts).lower()
+
+
+def _bgsave(client: redis.Redis) -> None:
+    client.bgsave()
+    deadline = time.monotonic() + 120
+    while (persistence := client.info("persistence"))["rdb_bgsave_in_progress"]:
+        assert time.monotonic() < deadline, "BGSAVE did not finish"
+        time.sleep(0.05)
+    assert persistence["rdb_last_bgsave_status"] == "ok" and persistence["rdb_changes_since_last_save"] == 0
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    server.directory.mkdir()
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    client.config_set("rdbcompression", "no")  # the dump holds values as they are: a scan can see them
+    yield server, client
+    client.close()
+    server.stop()
+
+
+def test_redis_keys_values_and_dump_hold_no_user_text_and_a_purge_shreds_the_dump(tmp_path, redis_server):
+    server, client = redis_server
+    prefix = uuid.uuid4().hex
+    config = {"path": str(tmp_path / "mem"), "kv": {"backend": "redis", "url": server.url, "prefix": prefix}}
+    key = StaticKey(generate_master_key())
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:
+        memory_id = _fill(memory)
+        contents = _redis_contents(client)
+        assert prefix.encode() in contents and b"sealed" in contents  # the scan reads the entries
+        assert [w for w in SECRET_WORDS if w.encode() in contents] == []
+        _bgsave(client)
+        dump = (server.directory / "dump.rdb").read_bytes().lower()
+        assert b"sealed" in dump
+        assert [w for w in SECRET_WORDS if w.encode() in dump] == []
+        assert _found_words(tmp_path / "mem", SECRET_WORDS) == {}
+
+        backup = tmp_path / "backup"
+        backup.mkdir()
+        shutil.copy(server.directory / "dump.rdb", backup / "dump.rdb")
+        live = memory.services.kv.keyring
+        memory.delete_all(user_id="u-481", purge=True)
+
+    restored = RedisServer(backup)  # the dump made before the purge, served again
+    restored.start()
+    try:
+        copied = RedisKeyValueStore(restored.url, prefix=prefix)
+        try:
+            assert copied.get(HISTORY, memory_id)  # the history is in the copy, sealed
+            with pytest.raises(UndecryptableError):
+                EncryptedKeyValueStore(copied, live).get(HISTORY, memory_id)
+        finally:
+            copied.close()
+    finally:
+        restored.stop()
+
+
+def test_neo4j_nodes_and_relationships_hold_no_user_text(tmp_path, neo4j_uri):
+    import neo4j
+
+    config = {"path": str(tmp_path / "mem"), "graph": {"backend": "neo4j", "uri": neo4j_uri}}
+    key = StaticKey(generate_master_key())
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:
+        _fill(memory, user_id=user)
+        related = memory.related(["Ximena"], user_id=user)
+        assert {e.name for e in related.entities} == {"Ximena", "saxophone"}
+        with neo4j.GraphDatabase.driver(neo4j_uri) as driver:
+            records, _, _ = driver.execute_query(
+                "MATCH (n {user_id: $user}) OPTIONAL MATCH (n)-[r]-() "
+                "RETURN labels(n) AS labels, properties(n) AS node, type(r) AS type, properties(r) AS rel",
+                user=user,
+            )
+        assert records  # the user's nodes are there
+        contents = repr([record.data() for record in records]).lower()
+        assert [w for w in SECRET_WORDS if w in contents] == []
+
+
+def test_weaviate_objects_hold_no_user_text_and_keyword_search_works(tmp_path, weaviate_node):
+    import weaviate
+
+    collection = "E" + uuid.uuid4().hex[:12]
+    config = {
+        "path": str(tmp_path / "mem"),
+        "vector": {
+            "backend": "weaviate",
+            "url": weaviate_node.url,
+            "grpc_port": weaviate_node.grpc_port,
+            "collection": collection,
+        },
+        "search": {"dense_weight": 0.0},
+    }
+    key = StaticKey(generate_master_key())
+    with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:
+        _fill(memory)
+        memory.add("My brother restores old motorbikes", user_id="u-481", infer=False)
+        hits = memory.search("saxophones", user_id="u-481")
+        assert hits[0].memory.text == "Ximena's saxophone is in Valparaiso" and hits[0].keyword_rank == 1
+        host, port = weaviate_node.url.removeprefix("http://").split(":")
+        with weaviate.connect_to_local(
+            host=host, port=int(port), grpc_port=weaviate_node.grpc_port
+        ) as client:
+            objects = list(client.collections.get(collection).iterator())
+        assert len(objects) == 2
+        contents = repr([o.properties for o in objects]).lower()
+        assert [w for w in [*SECRET_WORDS, "motorbikes", "brother"] if w in contents] == []
