@@ -187,6 +187,8 @@ class LimitsConfig(BaseModel):
     max_text_chars: int = Field(default=20_000, ge=1)
     max_messages: int = Field(default=100_000, ge=1)
     max_metadata_keys: int = Field(default=64, ge=1)
+    max_metadata_depth: int = Field(default=8, ge=1, le=32, description="nesting levels of metadata")
+    max_metadata_bytes: int = Field(default=65_536, ge=1, description="metadata's size as UTF-8 JSON")
     max_scope_id_chars: int = Field(default=256, ge=1)
     max_limit: int = Field(default=1_000, ge=1)
 

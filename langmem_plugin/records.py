@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from .errors import MissingScopeError
 
-MetadataValue = str | int | float | bool | None
+# Metadata is JSON: scalars, lists and objects, nested (pipeline/validation.py bounds it).
+MetadataValue = JsonValue
 
 
 def utc_now() -> datetime:
