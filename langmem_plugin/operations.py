@@ -23,9 +23,9 @@ from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
 from .pipeline.forget import delete_scope, users_within
-from .pipeline.ingest import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
+from .pipeline.structured import add as _add
 from .pipeline.validation import (
     check_limit,
     check_memory_id,

@@ -1,0 +1,231 @@
+"""Structured data (dicts, lists of records, JSON text) turned into readable facts.
+
+A record becomes one sentence that keeps every value: `{"order": 17, "items": ["kayak",
+"paddle"], "total": 899}` from Alice is "Alice's order 17: items kayak, paddle; total 899." The
+first key holding a scalar names the record; the other keys follow in their order, nested objects
+in parentheses. The record itself goes on the memory's metadata under `data`, so nothing of it is
+lost to the wording. The wording is deterministic: the same record always reads the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from ..errors import InvalidInputError, InvalidMetadataError
+from ..managers.base import reads_data, speaker_name
+from ..privacy import screen_value
+from ..records import MemoryOperation, Scope
+from ..services import MemoryServices
+from . import ingest
+from .messages import MessagesInput
+from .validation import check_metadata, check_text, load_json
+
+# The metadata key that holds a memory's structured data.
+DATA_KEY = "data"
+
+
+@dataclass(frozen=True)
+class DataMessage:
+    """One message of an `add` whose content is structured data."""
+
+    value: Any  # a JSON object or array
+    fields: dict[str, Any]  # the message's other fields: role, name, id, timestamp...
+
+
+def _is_records(content: Any) -> bool:
+    """A list of records, not of content blocks (which all name their `type`)."""
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(isinstance(item, Mapping) and "type" not in item for item in content)
+    )
+
+
+def _parsed_json(text: str, what: str) -> Any:
+    """The object or array a JSON text holds; None for any other text (it stays text)."""
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    try:
+        value = load_json(stripped, what)
+    except InvalidInputError:
+        return None
+    return value if isinstance(value, (dict, list)) and value else None
+
+
+def data_of(message: Any, index: int, parse_json: bool) -> DataMessage | None:
+    """The structured data a message of `add` carries, or None for a conversation message.
+
+    Data is: a dict with neither `role` nor `content` (the data itself, said by the user); a
+    message whose content is a dict or a list of records; and, when `parse_json`, a text or a
+    message whose content is a JSON object or array."""
+    what = f"message {index}"
+    if isinstance(message, str):
+        value = _parsed_json(message, what) if parse_json else None
+        return None if value is None else DataMessage(value, {"role": "user"})
+    content: Any
+    if isinstance(message, BaseMessage):
+        content = message.content
+        extra = {**message.response_metadata, **message.additional_kwargs}
+        fields = {"role": message.type, "name": message.name, "id": message.id}
+        fields |= {key: extra[key] for key in ("timestamp", "turn_id") if key in extra}
+    elif isinstance(message, Mapping):
+        if "role" not in message and "content" not in message:
+            return DataMessage(dict(message), {"role": "user"})
+        content = message.get("content")
+        fields = {key: item for key, item in message.items() if key != "content"}
+    else:
+        return None
+    if isinstance(content, Mapping) and content:
+        return DataMessage(dict(content), fields)
+    if _is_records(content):
+        return DataMessage(list(content), fields)
+    if parse_json and isinstance(content, str):
+        value = _parsed_json(content, what)
+        return None if value is None else DataMessage(value, fields)
+    return None
+
+
+_NAMING_KEYS = frozenset({"name", "title"})
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").strip() or key
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _phrase(value: Any) -> str:
+    """A value as words: scalars as they are, lists joined by commas, objects in parentheses."""
+    if isinstance(value, Mapping):
+        return f"({_pairs(value)})"
+    if isinstance(value, list):
+        return ", ".join(_phrase(item) for item in value if item is not None)
+    return _scalar(value)
+
+
+def _pairs(record: Mapping[str, Any]) -> str:
+    """`key value; key value` for every key whose value is not null or empty."""
+    parts = []
+    for key, value in record.items():
+        words = _phrase(value) if value is not None else ""
+        if words:
+            parts.append(f"{_label(str(key))} {words}")
+    return "; ".join(parts)
+
+
+def record_fact(record: Any, subject: str) -> str:
+    """One sentence holding every non-null value of a record (or of a list of scalars)."""
+    if not isinstance(record, Mapping):
+        return f"{subject}'s data: {_phrase(record)}."
+    name_key = next((key for key, value in record.items() if _is_scalar(value)), None)
+    if name_key is None:
+        return f"{subject}'s data: {_pairs(record)}."
+    rest = {key: value for key, value in record.items() if key != name_key}
+    # a record named by its name or title reads "Alice's Biscuit", any other as "Alice's order 17"
+    label = "" if str(name_key).lower() in _NAMING_KEYS else f"{_label(str(name_key))} "
+    heading = f"{subject}'s {label}{_scalar(record[name_key])}"
+    details = _pairs(rest)
+    return f"{heading}: {details}." if details else f"{heading}."
+
+
+def records_of(value: Any) -> list[Any]:
+    """The records a value holds: each object of a list on its own, the list's scalars together,
+    an object as one record."""
+    if isinstance(value, Mapping):
+        return [value]
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        raise InvalidInputError(f"structured data is an object or a list, got {type(value).__name__}")
+    objects = [item for item in value if isinstance(item, Mapping)]
+    others = [item for item in value if not isinstance(item, Mapping) and item is not None]
+    return objects + ([others] if others else [])
+
+
+def with_data(metadata: Mapping[str, Any], value: Any) -> dict[str, Any]:
+    """The caller's metadata with the structured data under DATA_KEY, which it may not use."""
+    if DATA_KEY in metadata:
+        raise InvalidMetadataError(
+            f"metadata key {DATA_KEY!r} holds the structured data of a memory; name yours otherwise"
+        )
+    return {**metadata, DATA_KEY: value}
+
+
+def _subject(fields: Mapping[str, Any], scope: Scope) -> str:
+    name = fields.get("name") if isinstance(fields.get("name"), str) else None
+    role = str(fields.get("role") or "user").lower()
+    return speaker_name(name, scope) if role in ("user", "human") else name or role.capitalize()
+
+
+def _record_id(fields: Mapping[str, Any], record: Any, index: int) -> str:
+    """A record's message id: the message's own id and the record's place in it, else the
+    record's digest, so the same record added again is the same memory (answered NOOP)."""
+    if fields.get("id"):
+        return f"{fields['id']}:{index}"
+    canonical = json.dumps(record, ensure_ascii=False, sort_keys=True)
+    return "data:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _data_calls(
+    services: MemoryServices, found: DataMessage, scope: Scope, metadata: dict, infer: bool, index: int
+) -> list[tuple[list[dict[str, Any]], dict[str, Any], bool]]:
+    """The adds that store one message's data, each checked: (messages, metadata, infer)."""
+    limits = services.config.limits
+    value = screen_value(services.config.privacy, found.value, f"message {index} data")
+    if infer and reads_data(services.manager):
+        text = check_text(limits, json.dumps(value, ensure_ascii=False), f"message {index} data as JSON")
+        return [
+            ([{**found.fields, "content": text}], check_metadata(limits, with_data(metadata, value)), True)
+        ]
+    calls = []
+    for position, record in enumerate(records_of(value)):
+        fact = check_text(limits, record_fact(record, _subject(found.fields, scope)), f"message {index} data")
+        message = {**found.fields, "content": fact, "id": _record_id(found.fields, record, position)}
+        calls.append(([message], check_metadata(limits, with_data(metadata, record)), False))
+    return calls
+
+
+def add(
+    services: MemoryServices,
+    messages: MessagesInput,
+    scope: Scope,
+    metadata: Mapping[str, Any] | None = None,
+    infer: bool = True,
+    timestamp: Any = None,
+) -> list[MemoryOperation]:
+    """`ingest.add` for input that may hold structured data (see `data_of`): the conversation's
+    other messages are added first, as one call, then each record as its fact (each record with
+    its own `data`), or, for a manager that reads data, each data message as JSON text for the
+    manager to extract facts from. Every record is checked before anything is written."""
+    listed = [messages] if isinstance(messages, (str, Mapping, BaseMessage)) else messages
+    if not isinstance(listed, (list, tuple)):
+        return ingest.add(services, messages, scope, metadata, infer, timestamp)
+    clean_metadata = check_metadata(services.config.limits, metadata)
+    conversation, calls = [], []
+    for index, message in enumerate(listed):
+        found = data_of(message, index, parse_json=infer)
+        if found is None:
+            conversation.append(message)
+        else:
+            calls.extend(_data_calls(services, found, scope, clean_metadata, infer, index))
+    if not calls:
+        return ingest.add(services, messages, scope, metadata, infer, timestamp)
+    operations = (
+        ingest.add(services, conversation, scope, clean_metadata, infer, timestamp) if conversation else []
+    )
+    for data_messages, data_metadata, data_infer in calls:
+        operations += ingest.add(services, data_messages, scope, data_metadata, data_infer, timestamp)
+    return operations
