@@ -7,6 +7,7 @@ from .errors import (
     CrossUserDeleteError,
     DimensionMismatchError,
     EmptyContentError,
+    EncryptedFileError,
     ForbiddenScopeError,
     ImportFormatError,
     ImportInterruptedError,
@@ -28,6 +29,8 @@ from .errors import (
     StoreCorruptedError,
     StorePathError,
     UnauthenticatedError,
+    UnreadableFileError,
+    UnsupportedFileError,
     ValueOutOfRangeError,
 )
 from .mem0_compat import as_mem0_result
@@ -68,6 +71,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "CrossUserDeleteError",
     "DimensionMismatchError",
     "EmptyContentError",
+    "EncryptedFileError",
     "EventType",
     "ForbiddenScopeError",
     "HistoryEvent",
@@ -102,6 +106,8 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "StoreCorruptedError",
     "StorePathError",
     "UnauthenticatedError",
+    "UnreadableFileError",
+    "UnsupportedFileError",
     "ValueOutOfRangeError",
     "as_mem0_result",
     "build_memory_graph",

@@ -193,6 +193,17 @@ class LimitsConfig(BaseModel):
     max_limit: int = Field(default=1_000, ge=1)
 
 
+class FilesConfig(BaseModel):
+    """How `add_file` reads a document: its bounds, and the size of the memories it is cut into."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="largest file read")
+    max_pages: int = Field(default=500, ge=1, description="most pages of a PDF read")
+    chunk_chars: int = Field(
+        default=2_000, ge=100, description="longest chunk of a document (at most limits.max_text_chars)"
+    )
+
+
 PiiAction = Literal["keep", "redact", "refuse"]
 
 
@@ -246,6 +257,7 @@ class MemoryConfig(BaseModel):
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @classmethod

@@ -22,6 +22,7 @@ from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
 from .pipeline.audit import API_ACTOR, audited_write, history_event
+from .pipeline.files import add_file as _add_file
 from .pipeline.forget import delete_scope, users_within
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
@@ -56,6 +57,7 @@ from .tracing import traced
 
 __all__ = [
     "add",
+    "add_file",
     "correct",
     "delete",
     "delete_all",
@@ -74,6 +76,7 @@ __all__ = [
 ]
 
 add = traced("langmem.add")(_add)
+add_file = traced("langmem.add_file")(_add_file)
 search = traced("langmem.search", run_type="retriever")(_search)
 
 

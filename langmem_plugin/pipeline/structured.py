@@ -23,7 +23,7 @@ from ..privacy import screen_value
 from ..records import MemoryOperation, Scope
 from ..services import MemoryServices
 from . import ingest
-from .messages import MessagesInput
+from .messages import MessagesInput, normalize_messages
 from .validation import check_metadata, check_text, load_json
 
 # The metadata key that holds a memory's structured data.
@@ -179,23 +179,55 @@ def _record_id(fields: Mapping[str, Any], record: Any, index: int) -> str:
     return "data:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _data_calls(
-    services: MemoryServices, found: DataMessage, scope: Scope, metadata: dict, infer: bool, index: int
-) -> list[tuple[list[dict[str, Any]], dict[str, Any], bool]]:
-    """The adds that store one message's data, each checked: (messages, metadata, infer)."""
+@dataclass(frozen=True)
+class Piece:
+    """One add of a call that is stored in pieces (data records, file chunks), checked."""
+
+    messages: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    infer: bool
+
+
+def data_pieces(
+    services: MemoryServices,
+    value: Any,
+    fields: Mapping[str, Any],
+    scope: Scope,
+    metadata: Mapping[str, Any],
+    infer: bool,
+    what: str,
+) -> list[Piece]:
+    """The adds that store one message's structured data, each checked: one per record, its fact
+    said by the message's speaker, or the whole value as JSON text for a manager that reads data."""
     limits = services.config.limits
-    value = screen_value(services.config.privacy, found.value, f"message {index} data")
+    value = screen_value(services.config.privacy, value, what)
     if infer and reads_data(services.manager):
-        text = check_text(limits, json.dumps(value, ensure_ascii=False), f"message {index} data as JSON")
+        text = check_text(limits, json.dumps(value, ensure_ascii=False), f"{what} as JSON")
         return [
-            ([{**found.fields, "content": text}], check_metadata(limits, with_data(metadata, value)), True)
+            Piece([{**fields, "content": text}], check_metadata(limits, with_data(metadata, value)), True)
         ]
-    calls = []
+    pieces = []
     for position, record in enumerate(records_of(value)):
-        fact = check_text(limits, record_fact(record, _subject(found.fields, scope)), f"message {index} data")
-        message = {**found.fields, "content": fact, "id": _record_id(found.fields, record, position)}
-        calls.append(([message], check_metadata(limits, with_data(metadata, record)), False))
-    return calls
+        fact = check_text(limits, record_fact(record, _subject(fields, scope)), what)
+        message = {**fields, "content": fact, "id": _record_id(fields, record, position)}
+        pieces.append(Piece([message], check_metadata(limits, with_data(metadata, record)), False))
+    return pieces
+
+
+def add_pieces(
+    services: MemoryServices, pieces: list[Piece], scope: Scope, timestamp: Any
+) -> list[MemoryOperation]:
+    """Each piece's add in order. A piece whose add raises leaves the pieces before it stored:
+    the same call again stores the rest (each piece's memories are named after its message ids,
+    so those stored already are answered NOOP). Every piece's messages are checked first
+    (normalize_messages: their text, its bounds and the privacy policy), so that a piece refused
+    there refuses the call before anything is written."""
+    for piece in pieces:
+        normalize_messages(piece.messages, services.config.limits, services.config.privacy)
+    operations: list[MemoryOperation] = []
+    for piece in pieces:
+        operations += ingest.add(services, piece.messages, scope, piece.metadata, piece.infer, timestamp)
+    return operations
 
 
 def add(
@@ -207,25 +239,22 @@ def add(
     timestamp: Any = None,
 ) -> list[MemoryOperation]:
     """`ingest.add` for input that may hold structured data (see `data_of`): the conversation's
-    other messages are added first, as one call, then each record as its fact (each record with
-    its own `data`), or, for a manager that reads data, each data message as JSON text for the
-    manager to extract facts from. Every record is checked before anything is written."""
+    other messages are added first, as one call, then each data message's pieces (data_pieces).
+    Every record is checked before anything is written."""
     listed = [messages] if isinstance(messages, (str, Mapping, BaseMessage)) else messages
     if not isinstance(listed, (list, tuple)):
         return ingest.add(services, messages, scope, metadata, infer, timestamp)
     clean_metadata = check_metadata(services.config.limits, metadata)
-    conversation, calls = [], []
+    conversation, pieces = [], []
     for index, message in enumerate(listed):
         found = data_of(message, index, parse_json=infer)
         if found is None:
             conversation.append(message)
         else:
-            calls.extend(_data_calls(services, found, scope, clean_metadata, infer, index))
-    if not calls:
+            what = f"message {index} data"
+            pieces += data_pieces(services, found.value, found.fields, scope, clean_metadata, infer, what)
+    if not pieces:
         return ingest.add(services, messages, scope, metadata, infer, timestamp)
-    operations = (
-        ingest.add(services, conversation, scope, clean_metadata, infer, timestamp) if conversation else []
-    )
-    for data_messages, data_metadata, data_infer in calls:
-        operations += ingest.add(services, data_messages, scope, data_metadata, data_infer, timestamp)
-    return operations
+    if conversation:
+        pieces.insert(0, Piece(conversation, clean_metadata, infer))
+    return add_pieces(services, pieces, scope, timestamp)
