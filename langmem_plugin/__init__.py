@@ -2,6 +2,7 @@
 
 from .config import MemoryConfig
 from .errors import (
+    AttachmentNotFoundError,
     BackendError,
     ConfigurationError,
     CrossUserDeleteError,
@@ -35,6 +36,7 @@ from .errors import (
 )
 from .mem0_compat import as_mem0_result
 from .memory import AsyncMemory, Memory
+from .parts import Attachment
 from .records import EventType, HistoryEvent, MemoryOperation, MemoryRecord, Scope, SearchHit, SourceRef
 
 # The LangChain / LangGraph integrations, imported on first use (PEP 562) so that the core
@@ -66,6 +68,8 @@ def __dir__() -> list[str]:
 
 __all__ = [  # literal names, so that static tools see the lazy integrations too
     "AsyncMemory",
+    "Attachment",
+    "AttachmentNotFoundError",
     "BackendError",
     "ConfigurationError",
     "CrossUserDeleteError",

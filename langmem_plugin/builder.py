@@ -65,6 +65,7 @@ def _manager(config: MemoryConfig, llm: BaseChatModel | None, kv: KeyValueStore)
         cache=kv if config.llm.cache else None,
         retries=config.llm.retries,
         structured_output=config.llm.structured_output,
+        vision=config.llm.vision,
     )
 
 

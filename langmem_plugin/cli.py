@@ -29,6 +29,7 @@ from .errors import (
 )
 from .history_text import history_lines
 from .memory import Memory
+from .parts import shared_note
 from .pipeline.store_namespaces import namespace_scope
 from .pipeline.validation import load_json
 from .records import MemoryOperation, MemoryRecord, Scope
@@ -257,7 +258,8 @@ def _emit_operations(args: argparse.Namespace, operations: list[MemoryOperation]
 
 
 def _record_line(record: MemoryRecord) -> str:
-    return f"{record.id}  {record.text}" + ("  [invalidated]" if record.valid_to else "")
+    invalidated = "  [invalidated]" if record.valid_to else ""
+    return f"{record.id}  {record.text}{shared_note(record.attachments)}{invalidated}"
 
 
 def _list(args: argparse.Namespace, memory: Memory) -> None:

@@ -178,6 +178,11 @@ class LLMConfig(BaseModel):
     cache: bool = Field(
         default=True, description="cache answers in the key-value tier by model + prompt hash"
     )
+    vision: bool = Field(
+        default=True,
+        description="the model accepts images: the extraction call shows it the images of the turn as "
+        "standard image blocks; false for a text-only model, which is told in words what was shared",
+    )
     custom_extraction: str | None = None
     custom_update: str | None = None
 
@@ -191,6 +196,12 @@ class LimitsConfig(BaseModel):
     max_metadata_bytes: int = Field(default=65_536, ge=1, description="metadata's size as UTF-8 JSON")
     max_scope_id_chars: int = Field(default=256, ge=1)
     max_limit: int = Field(default=1_000, ge=1)
+    max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="largest image, file or audio clip a message may carry inline (decoded bytes); "
+        "a larger one is an InputTooLargeError and nothing of the call is stored",
+    )
 
 
 class FilesConfig(BaseModel):

@@ -104,6 +104,17 @@ class MemoryNotFoundError(LangMemError, KeyError):
         return f"no memory with id {self.memory_id!r}"
 
 
+class AttachmentNotFoundError(LangMemError, KeyError):
+    """No attachment with the given sha256 was stored within the scope asked for."""
+
+    def __init__(self, sha256: str):
+        super().__init__(sha256)
+        self.sha256 = sha256
+
+    def __str__(self) -> str:
+        return f"no attachment with sha256 {self.sha256!r} in this scope"
+
+
 class NoClearMatchError(LangMemError, LookupError):
     """A description given instead of a memory id matches no memory clearly enough to act on, so
     nothing was changed. `candidates` holds the closest memories (`SearchHit`s), best first."""

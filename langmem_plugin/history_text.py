@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from .parts import shared_note
 from .records import EventType, HistoryEvent, MemoryRecord
 
 
@@ -32,7 +33,7 @@ def history_lines(memory_id: str, record: MemoryRecord | None, events: list[Hist
     else:
         until = _when(record.valid_to) if record.valid_to else "now (still valid)"
         lines = [
-            f"memory {record.id}: {record.text}",
+            f"memory {record.id}: {record.text}{shared_note(record.attachments)}",
             f"  true from {_when(record.valid_from)} until {until}",
         ]
     lines.append("  learned at (system time)  event       by")

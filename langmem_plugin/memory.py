@@ -291,6 +291,19 @@ class Memory(_Facade):
             self.services, self._scope(user_id, agent_id, run_id), names, hops, as_of
         )
 
+    def get_attachment(
+        self,
+        sha256: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> bytes:
+        """The bytes of an image, file or audio clip stored with the scope's memories, named by the
+        `sha256` of its `Attachment` (at least one id; an add of a sub-scope counts).
+        AttachmentNotFoundError when the scope stored no such bytes, whoever else did."""
+        return operations.get_attachment(self.services, sha256, self._scope(user_id, agent_id, run_id))
+
     def get_profile(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict:
@@ -474,6 +487,17 @@ class AsyncMemory(_Facade):
         return await self._run(
             operations.neighbourhood, self._scope(user_id, agent_id, run_id), names, hops, as_of
         )
+
+    async def get_attachment(
+        self,
+        sha256: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> bytes:
+        """Awaitable `Memory.get_attachment`: the stored bytes of one of the scope's attachments."""
+        return await self._run(operations.get_attachment, sha256, self._scope(user_id, agent_id, run_id))
 
     async def get_profile(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None

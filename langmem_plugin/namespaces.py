@@ -93,6 +93,13 @@ LLM_ANSWERS = _declare(
     expires=True,
     user_text=True,
 )
+ATTACHMENTS = _declare(
+    "attachments",
+    "the bytes of the images, files and audio each scope's messages carried, keyed by their sha256",
+    PurgeRule.BY_SCOPE_KEY,
+    expires=False,
+    user_text=True,
+)
 STORE_NAMESPACES = _declare(
     "store_namespaces",
     "the LangGraph store namespaces that hold items (their labels name users)",

@@ -21,6 +21,7 @@ from .errors import (
 from .managers.base import Decision, MemoryManager, Neighbour
 from .manifest import restamp_manifest
 from .namespaces import HISTORY, PROFILES
+from .pipeline.attachments import read_attachment
 from .pipeline.audit import API_ACTOR, audited_write, history_event
 from .pipeline.files import add_file as _add_file
 from .pipeline.forget import delete_scope, users_within
@@ -404,6 +405,11 @@ def reset(services: MemoryServices) -> None:
 
 
 @traced("langmem.get_profile")
+def get_attachment(services: MemoryServices, sha256: str, scope: Scope) -> bytes:
+    """The stored bytes of an attachment of the scope's memories (`Attachment.sha256`)."""
+    return read_attachment(services, sha256, scope)
+
+
 def get_profile(services: MemoryServices, scope: Scope) -> dict[str, Any]:
     return dict(services.kv.get(PROFILES, scope.key()) or {})
 

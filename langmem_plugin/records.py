@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field
 
 from .errors import MissingScopeError
+from .parts import Attachment, MediaPart
 
 # Metadata is JSON: scalars, lists and objects, nested (pipeline/validation.py bounds it).
 MetadataValue = JsonValue
@@ -127,6 +128,13 @@ class SourceRef(BaseModel):
     role: str
     name: str | None = None
     timestamp: datetime
+    # the images, files and audio the turn carried (a tuple: a source is hashable)
+    attachments: tuple[Attachment, ...] = ()
+
+
+def sources_attachments(sources: Iterable[SourceRef]) -> list[Attachment]:
+    """The attachments of every source, each once, in order."""
+    return list(dict.fromkeys(a for source in sources for a in source.attachments))
 
 
 class MemoryRecord(BaseModel):
@@ -146,6 +154,12 @@ class MemoryRecord(BaseModel):
     def is_valid(self) -> bool:
         return self.valid_to is None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def attachments(self) -> list[Attachment]:
+        """The images, files and audio of the turns this memory was made from."""
+        return sources_attachments(self.sources)
+
     def to_dict(self) -> dict:
         """Mem0's item shape ("memory" holds the text, scope ids at the top level), JSON-ready,
         plus the valid time and provenance Mem0 has no field for."""
@@ -161,6 +175,7 @@ class MemoryRecord(BaseModel):
             "valid_from": data["valid_from"],
             "valid_to": data["valid_to"],
             "sources": data["sources"],
+            "attachments": [a.model_dump(mode="json", exclude_none=True) for a in self.attachments],
         }
 
 
@@ -267,11 +282,15 @@ class ConversationMessage(BaseModel):
     """A message normalised from str / dict / LangChain message input."""
 
     role: str
-    content: str
+    content: str  # the text said ("" for a turn that only shared attachments)
     name: str | None = None
     message_id: str
     turn_id: str
     timestamp: datetime
+    attachments: tuple[Attachment, ...] = ()
+    # the media parts themselves, bytes included, for a manager that shows them to a model;
+    # never serialised (the bytes are stored once, in the key-value tier)
+    media: tuple[MediaPart, ...] = Field(default=(), exclude=True, repr=False)
 
     def source(self) -> SourceRef:
         return SourceRef(**self.source_fields())
@@ -284,6 +303,7 @@ class ConversationMessage(BaseModel):
             "role": self.role,
             "name": self.name,
             "timestamp": self.timestamp,
+            "attachments": self.attachments,
         }
 
 

@@ -17,6 +17,7 @@ silently.
 
 from __future__ import annotations
 
+import base64
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -240,9 +241,14 @@ def _exported_memories(document: Document, items: list[Any], scope: Scope | None
             continue
         sources = item.get("sources") or []
         first = sources[0] if isinstance(sources, list) and sources and isinstance(sources[0], dict) else {}
+        shared = item.get("attachments") or []
+        if not isinstance(shared, list) or not all(isinstance(a, dict) for a in shared):
+            raise ImportFormatError(f"{place}: 'attachments' must be a list of objects")
         message = {
             "role": first.get("role", "user"),
-            "content": item["memory"],
+            "content": [{"type": "text", "text": item["memory"]}, *map(attachment_block, shared)]
+            if shared
+            else item["memory"],
             "timestamp": item.get("valid_from"),
         }
         message.update({key: first[key] for key in ("name", "message_id", "turn_id") if first.get(key)})
@@ -251,6 +257,14 @@ def _exported_memories(document: Document, items: list[Any], scope: Scope | None
         not_carried += max(len(sources) - 1, 0) if isinstance(sources, list) else 0
         _add_verbatim(batches, message, item.get("metadata") or {}, place)
     return ImportPlan("langmem-plugin export", batches, skipped, not_carried)
+
+
+def attachment_block(exported: dict[str, Any]) -> dict[str, Any]:
+    """An exported attachment as the v1 content block that stores it again (content.py reads the
+    file name from `filename` and the caption from `alt`)."""
+    source = {key: exported[key] for key in ("base64", "url", "file_id", "mime_type") if exported.get(key)}
+    named = {"filename": exported.get("name"), "alt": exported.get("caption")}
+    return {"type": exported.get("kind"), **source, **{k: v for k, v in named.items() if v}}
 
 
 def _mem0_memories(document: Document, items: list[Any], noun: str, scope: Scope | None) -> ImportPlan:
@@ -502,7 +516,12 @@ def export_items(memory: Memory, scope: Scope, include_invalidated: bool) -> Ite
         )
     for record in sorted(records, key=lambda r: (r.valid_from, r.created_at)):
         history = [event.to_dict() for event in memory.history(record.id, **ids)]
-        yield {**record.to_dict(), "history": history}
+        item = record.to_dict()
+        for exported, attachment in zip(item["attachments"], record.attachments, strict=True):
+            if attachment.sha256 is not None:  # the bytes travel with the export
+                data = memory.get_attachment(attachment.sha256, **ids)
+                exported["base64"] = base64.b64encode(data).decode("ascii")
+        yield {**item, "history": history}
 
 
 def export_document(memory: Memory, scope: Scope, include_invalidated: bool) -> dict[str, Any]:

@@ -4,14 +4,16 @@ once all complete.
 
 The victim holds data in every place a purge must empty: memories with graph relations, an
 update and a deletion (history), profiles of three nested scopes, a cached query embedding,
-cached LLM answers, and items of the LangGraph store adapter (whose namespace list names the
-user). The victim's id is the scope of that store namespace (so that one purge reaches the
+cached LLM answers, the bytes of a photo it shared (attachments), and items of the LangGraph
+store adapter (whose namespace list names the user). The victim's id is the scope of that store namespace (so that one purge reaches the
 adapter's entries too), full of separators.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import multiprocessing as mp
 import os
@@ -27,11 +29,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import AsyncMemory, Memory, MemoryNotFoundError, StoreBusyError
-from langmem_plugin.namespaces import EMBEDDINGS, LLM_ANSWERS, SCOPE_INDEX
+from langmem_plugin.namespaces import ATTACHMENTS, EMBEDDINGS, LLM_ANSWERS, SCOPE_INDEX
 from langmem_plugin.integrations.store import MemoryStore
 from langmem_plugin.pipeline.store_namespaces import namespace_scope
 from langmem_plugin.pipeline.forget import DELETING, DELETION_LOCK, indexed_memories, scope_keyed_entries
@@ -47,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = ("memories", "Quillibrand|user_id=v/%2F é")
 U = namespace_scope(NAMESPACE)
 V = "user-mw3pd"
-U_WORDS = ["Quillibrand", "Zorblaxton", "Vextrapolis", "Snorkelwimp", "Plonkwhistle"]
+U_WORDS = ["Quillibrand", "Zorblaxton", "Vextrapolis", "Snorkelwimp", "Plonkwhistle", "Glimmerquonk"]
 V_WORDS = ["Frobisher", "Gnarlbury"]
 U_SCOPES = (
     {"user_id": U},
@@ -68,6 +72,20 @@ def _scripted_llm() -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter(AIMessage(json.dumps(a)) for a in answers))
 
 
+def photo(comment: str) -> str:
+    """A real PNG (Pillow) whose text chunk holds `comment`, base64-encoded: its bytes carry a marker."""
+    info = PngInfo()
+    info.add_text("Comment", comment)
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (90, 60, 30)).save(buffer, "PNG", pnginfo=info)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _share(memory: Memory, text: str, name: str, image: str, **scope) -> str:
+    content = [{"type": "text", "text": text}, {"type": "image", "base64": image, "mime_type": "image/png"}]
+    return memory.add({"role": "user", "name": name, "content": content}, infer=False, **scope)[0].memory.id
+
+
 def _say(memory: Memory, text: str, name: str, **scope) -> str:
     return memory.add({"role": "user", "name": name, "content": text}, **scope)[0].memory.id
 
@@ -86,6 +104,9 @@ def fill(config: dict, bulk: int = 0) -> list[str]:
         works = _say(memory, "I work at Vextrapolis Corp.", "Quillibrand", user_id=U, agent_id="bot7")
         memory.update(lives, "Quillibrand lives in Zorblaxton Heights.", user_id=U)
         memory.delete(works, user_id=U)
+        ids.append(
+            _share(memory, "My pet.", "Quillibrand", photo("Glimmerquonk"), user_id=U, agent_id="bot7")
+        )
         ids += [lives, works]
         for scope in U_SCOPES:
             memory.set_profile({"nickname": "Quillibrand"}, **scope)
@@ -102,6 +123,7 @@ def fill(config: dict, bulk: int = 0) -> list[str]:
                 infer=False,
             )
         _say(memory, "I live in Gnarlbury.", "Frobisher", user_id=V, agent_id="bot7")
+        _share(memory, "My garden.", "Frobisher", photo("Frobisher Gnarlbury"), user_id=V)
         memory.set_profile({"nickname": "Frobisher"}, user_id=V, agent_id="bot7")
     return ids
 
@@ -123,6 +145,7 @@ def victim_state(memory: Memory, ids: list[str]) -> dict:
         "graph": sorted(e.name for e in memory.related(["Quillibrand"], user_id=U).entities),
         "cached embeddings": len(scope_keyed_entries(services, EMBEDDINGS, scope)),
         "cached llm answers": len(scope_keyed_entries(services, LLM_ANSWERS, scope)),
+        "attachments": len(scope_keyed_entries(services, ATTACHMENTS, scope)),
         "store": [item.key for item in [MemoryStore(memory).get(NAMESPACE, "pet")] if item is not None],
         "store namespaces": [ns for ns in MemoryStore(memory).list_namespaces() if ns == NAMESPACE],
     }
@@ -136,6 +159,7 @@ GONE = {
     "graph": [],
     "cached embeddings": 0,
     "cached llm answers": 0,
+    "attachments": 0,
     "store": [],
     "store namespaces": [],
 }
@@ -165,7 +189,10 @@ def test_fill_puts_the_victim_in_every_place(tmp_path):
         state = victim_state(memory, ids)
         assert all(state[part] for part in GONE), state
         assert state["history"][ids[-1]] == ["ADD", "DELETE"]
-        assert memory.delete_all(user_id=U, purge=True) == 3
+        assert "Glimmerquonk" in {
+            marker for _, marker in victim_bytes_left(memory, ids)
+        }  # the scan sees the photo
+        assert memory.delete_all(user_id=U, purge=True) == 4
         assert victim_state(memory, ids) == GONE
         assert victim_bytes_left(memory, ids) == set()
 
@@ -178,7 +205,7 @@ def test_a_purge_of_thousands_of_memories_leaves_no_byte_in_rebalanced_pages(tmp
     ids = fill(config, bulk=3000)
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
         bystander = bystander_state(memory)
-        assert memory.delete_all(user_id=U, purge=True) == 3003
+        assert memory.delete_all(user_id=U, purge=True) == 3004
         assert victim_state(memory, ids) == GONE
         assert bystander_state(memory) == bystander
         assert victim_bytes_left(memory, ids) == set()

@@ -22,6 +22,8 @@ from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 
 from .helpers import HashingEmbeddings
 
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
 
 class RecordingKeyValueStore:
     """The embedded key-value tier, recording the namespace of every write made through it."""
@@ -75,7 +77,11 @@ def test_every_namespace_written_is_declared_and_a_purge_empties_each(tmp_path):
         [added] = memory.add([message], user_id="ana")
         memory.update(added.memory.id, "Ana owns a red kayak")
         memory.set_profile({"sport": "kayaking"}, user_id="ana")
-        memory.add("I'm vegan.", user_id="ana", agent_id="coach", infer=False)
+        vegan = [
+            {"type": "text", "text": "I'm vegan."},
+            {"type": "image", "base64": PNG, "mime_type": "image/png"},
+        ]
+        memory.add({"role": "user", "content": vegan}, user_id="ana", agent_id="coach", infer=False)
         assert memory.history(added.memory.id, user_id="ana")
         store = MemoryStore(memory)
         store.put(("notes", "ana"), "trip", {"text": "Ana paddles on Sundays"})

@@ -9,7 +9,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 
-from ..content import message_text
+from ..content import message_parts, message_text
+from ..parts import MediaPart, TextPart, shared_note
 from ..records import SearchHit
 from .calls import AnyMemory, Step, call, run
 from .tools import WRITING_TOOLS
@@ -33,33 +34,38 @@ def _latest_human(messages: Sequence[AnyMessage]) -> int | None:
 
 
 def latest_user_text(messages: Sequence[AnyMessage]) -> str | None:
-    """The text of the latest human message; None when it has none (an image alone): recall then
-    finds nothing rather than searching with an older message."""
+    """What recall searches with: the text of the latest human message, else (an image alone) the
+    captions and file names of what it shared; None when it has neither: recall then finds
+    nothing rather than searching with an older message."""
     index = _latest_human(messages)
     if index is None:
         return None
-    text = message_text(messages[index]).strip()
+    parts = message_parts(messages[index])
+    words = [p.text for p in parts if isinstance(p, TextPart)] or [
+        said for p in parts if isinstance(p, MediaPart) for said in (p.caption, p.name) if said
+    ]
+    text = "\n".join(words).strip()
     return text or None
 
 
 def latest_turn(messages: Sequence[AnyMessage]) -> list[AnyMessage]:
-    """What a write-back stores of the latest turn: the last human message and the assistant text
-    after it, each reduced to its text. Tool calls and tool results are no user facts and are left
-    out. Nothing when the human message has no text, or when the agent's memory tools already
-    stored, changed or deleted memories during the turn (it chose what to keep; storing the turn
-    again would duplicate it)."""
+    """What a write-back stores of the latest turn: the last human message, with its text and
+    what it shared (images, files, audio), and the assistant text after it. Tool calls and tool
+    results are no user facts and are left out. Nothing when the human message carries neither
+    text nor attachments, or when the agent's memory tools already stored, changed or deleted
+    memories during the turn (it chose what to keep; storing the turn again would duplicate it)."""
     start = _latest_human(messages)
-    if start is None or latest_user_text(messages) is None:
+    if start is None or not message_parts(messages[start]):
         return []
     turn = messages[start:]
     if any(isinstance(m, ToolMessage) and m.name in WRITING_TOOLS and m.status != "error" for m in turn):
         return []
-    texts = [(m, message_text(m).strip()) for m in turn if isinstance(m, (HumanMessage, AIMessage))]
-    return [m.model_copy(update={"content": text}) for m, text in texts if text]
+    replies = [(m, message_text(m).strip()) for m in turn[1:] if isinstance(m, AIMessage)]
+    return [turn[0], *(m.model_copy(update={"content": text}) for m, text in replies if text)]
 
 
 def _line(hit: SearchHit) -> str:
-    return f"- {hit.memory.text} ({hit.memory.valid_from:%Y-%m-%d})"
+    return f"- {hit.memory.text} ({hit.memory.valid_from:%Y-%m-%d}){shared_note(hit.memory.attachments)}"
 
 
 def select(hits: list[SearchHit], max_tokens: int) -> list[SearchHit]:

@@ -15,6 +15,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langgraph.prebuilt import ToolRuntime
 
 from ..errors import ConfigurationError, InvalidScopeError, LangMemError, MissingScopeError
+from ..records import SearchHit
 from .calls import AnyMemory, Step, arun, call, check_memory, run
 from .scoping import ScopeMapping, scope_from
 
@@ -66,6 +67,18 @@ def _model_facing(memory: AnyMemory, step_factory):
     return run_tool, arun_tool
 
 
+def _found(hit: SearchHit) -> dict[str, Any]:
+    """A search result as the model reads it; the attachments (kind, name, URL or sha256) let the
+    agent refer to "the photo you sent in May"."""
+    found: dict[str, Any] = {"id": hit.memory.id, "text": hit.memory.text, "score": round(hit.score, 4)}
+    if hit.memory.attachments:
+        found["attachments"] = [
+            a.model_dump(include={"kind", "name", "mime_type", "url", "sha256"}, exclude_none=True)
+            for a in hit.memory.attachments
+        ]
+    return found
+
+
 def create_memory_tools(memory: AnyMemory, *, scope: ScopeMapping | None = None) -> list[BaseTool]:
     """search_memory, add_memory, update_memory and delete_memory bound to `memory` (a Memory, or
     an AsyncMemory for async runs); `scope` maps run fields to the memory scope (ScopeMapping)."""
@@ -76,7 +89,7 @@ def create_memory_tools(memory: AnyMemory, *, scope: ScopeMapping | None = None)
         hits = yield call("search", query, limit=limit, **_scope(runtime, scope))
         if not hits:  # an empty list reaches the model as an empty string, which it cannot read
             return NO_MEMORIES
-        return [{"id": h.memory.id, "text": h.memory.text, "score": round(h.score, 4)} for h in hits]
+        return [_found(h) for h in hits]
 
     def add_memory(text: str, runtime: RunContext = None) -> Step[list[dict]]:
         """Remember a fact about the user for future conversations. Returns what was stored."""

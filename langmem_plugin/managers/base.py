@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..content import shared_text
 from ..records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ..tiers.graph import RelationMention
 
@@ -35,6 +36,22 @@ def reads_data(manager: object) -> bool:
     that declares `reads_data = True`, as LLM managers do); the others are given the facts
     pipeline/structured.py writes for each record."""
     return getattr(manager, "reads_data", False) is True
+
+
+def message_speaker(message: ConversationMessage, scope: Scope) -> str:
+    """Who said a message: `speaker_name` for a user's, else its name or role ("assistant")."""
+    return (
+        speaker_name(message.name, scope) if message.role in SPEAKER_ROLES else (message.name or message.role)
+    )
+
+
+def described_text(message: ConversationMessage, scope: Scope) -> str:
+    """What a message says with no model looking at its attachments: its text, or for a turn that
+    shared images, files or audio, who shared what and what was said about it (content.shared_text)."""
+    if not message.attachments:
+        return message.content
+    speaker = message_speaker(message, scope)
+    return shared_text(speaker[:1].upper() + speaker[1:], message.content, message.attachments)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from ..errors import LangMemError
-from ..managers.base import Decision, Neighbour
+from ..managers.base import Decision, Neighbour, described_text
 from ..records import (
     ConversationMessage,
     EventType,
@@ -44,6 +44,7 @@ from ..records import (
 from ..services import AddCall, GraphFollowUp, MemoryServices
 from ..tiers.graph import EntityMention, GraphStore, RelationMention
 from ..tiers.graph.base import normalize_name, with_relation_ids
+from .attachments import store_attachments
 from .audit import API_ACTOR, added_events, audited_write, history_event, settle_journal
 from .messages import MessagesInput, normalize_messages, parse_timestamp
 from .retries import call_fingerprint
@@ -118,13 +119,22 @@ def add(
             settle_journal(services)
             finish_graph_follow_ups(services, call)
         if not infer:
+            store_attachments(services, scope, call.conversation, (m.source() for m in call.conversation))
             return _add_verbatim(services, call, scope, clean_metadata)
         facts = services.manager.extract_facts(call.conversation, scope)
         if not facts:
             return []
         for fact in facts:
             check_text(limits, fact.text, "extracted fact")
-        return _apply(services, call, scope, clean_metadata, _plan(services, call, scope, facts))
+        planned = _plan(services, call, scope, facts)
+        kept = (
+            source
+            for p in planned[0]
+            if p.decision.event is not EventType.DELETE
+            for source in p.fact.sources
+        )
+        store_attachments(services, scope, call.conversation, kept)
+        return _apply(services, call, scope, clean_metadata, planned)
     except BaseException:
         services.failed_adds.failed(call)
         raise
@@ -192,16 +202,29 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     a message whose text changed under the same id is a memory of its own. A message without an
     id of its own gets a random one (normalize_messages), so its memory is new on every call but
     the retry of a failed one."""
-    keys = (f"{len(m.message_id)}:{m.message_id}{m.content}" for m in conversation)
+    keys = (
+        f"{len(m.message_id)}:{m.message_id}{m.content}{''.join(a.model_dump_json() for a in m.attachments)}"
+        for m in conversation
+    )
     return derived_uuids(f"message|{scope.key()}", keys)
 
 
 def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
-    """`new_record` of each message, its own source, validated in one call."""
+    """`new_record` of each message, its own source, validated in one call. The text is the
+    message's, as given; a message that only shared attachments says what it shared
+    (managers/base.py: described_text)."""
     return _RECORDS.validate_python(
         [
             # the message is the record's only source: its time is the earliest
-            _new_record_fields(memory_id, m.content, scope, metadata, [m.source_fields()], m.timestamp, now)
+            _new_record_fields(
+                memory_id,
+                m.content or described_text(m, scope),
+                scope,
+                metadata,
+                [m.source_fields()],
+                m.timestamp,
+                now,
+            )
             for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
         ]
     )

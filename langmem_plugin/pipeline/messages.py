@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -13,9 +13,10 @@ from langchain_core.messages import BaseMessage
 from pydantic import TypeAdapter
 
 from ..config import LimitsConfig, PrivacyConfig
-from ..content import content_text, message_text
+from ..content import content_parts, message_parts, parts_text
 from ..errors import EmptyContentError, InputTooLargeError, InvalidInputError, ValueOutOfRangeError
 from ..managers.base import SPEAKER_ROLES
+from ..parts import Attachment, DataPart, MediaPart, Part
 from ..privacy import screen_text
 from ..records import ConversationMessage, new_uuids, utc_now
 from ..storable import check_encodable
@@ -62,14 +63,16 @@ def parse_timestamp(value: Any, what: str = "timestamp") -> datetime:
     return moment
 
 
-def _fields(message: Any, index: int) -> dict[str, Any]:
+def _fields(message: Any, index: int, limits: LimitsConfig) -> dict[str, Any]:
+    """The message's fields, its content parsed into parts (content.py)."""
+    what = f"message {index}"
     if isinstance(message, str):
-        return {"role": "user", "text": message}
+        return {"role": "user", "parts": content_parts(message, what)}
     if isinstance(message, BaseMessage):
         extra = {**message.response_metadata, **message.additional_kwargs}
         return {
             "role": message.type,
-            "text": message_text(message),
+            "parts": message_parts(message, limits.max_attachment_bytes, what),
             "name": message.name,
             "id": message.id,
             "timestamp": extra.get("timestamp"),
@@ -80,7 +83,7 @@ def _fields(message: Any, index: int) -> dict[str, Any]:
             raise InvalidInputError(f"message {index}: a message dict needs a 'content' key")
         return {
             **message,
-            "text": content_text(message["content"], f"message {index}"),
+            "parts": content_parts(message["content"], what, limits.max_attachment_bytes),
             "timestamp": message.get("timestamp", message.get("created_at")),
         }
     raise InvalidInputError(
@@ -126,16 +129,24 @@ def normalize_messages(
     caller_ids = False
     fallback_ids = new_uuids(len(messages))  # for messages that bring no id of their own
     for index, raw in enumerate(messages):
-        fields = _fields(raw, index)
+        fields = _fields(raw, index, limits)
         role = _ROLES.get(str(fields.get("role") or "user").lower())
         if role is None:
             raise InvalidInputError(
                 f"message {index}: unknown role {fields.get('role')!r}; use one of {sorted(_ROLES)}"
             )
-        text = fields["text"]
-        if not text.strip() and role not in SPEAKER_ROLES:
+        parts: list[Part] = fields["parts"]
+        if any(isinstance(part, DataPart) for part in parts):
+            raise InvalidInputError(
+                f"message {index}: content must be text or a list of content blocks, got dict"
+            )
+        text = parts_text(parts)
+        media = [_screened(privacy, part, index) for part in parts if isinstance(part, MediaPart)]
+        if not text.strip() and not media and role not in SPEAKER_ROLES:
             continue
-        text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")
+        if text.strip() or not media:  # a turn that only shares attachments says nothing
+            text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")
+        attachments = tuple(part.attachment() for part in media)
         name = fields.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")
@@ -147,7 +158,7 @@ def normalize_messages(
         moment = None if timestamp is None else parse_timestamp(timestamp, f"message {index} timestamp")
         content = text.strip()
         caller_ids = caller_ids or bool(caller_id)
-        given.append(_given(role, content, name, caller_id, caller_turn, moment))
+        given.append(_given(role, content, name, caller_id, caller_turn, moment, attachments))
         normalized.append(
             {
                 "role": role,
@@ -156,6 +167,7 @@ def normalize_messages(
                 "message_id": str(caller_id or fallback_ids[index].replace("-", "")),
                 "turn_id": str(caller_turn or f"{batch}:{index}"),
                 "timestamp": default_timestamp if moment is None else moment,
+                **({"attachments": attachments, "media": tuple(media)} if media else {}),
             }
         )
     if not normalized:
@@ -167,9 +179,26 @@ def normalize_messages(
     )
 
 
-def _given(role: str, content: str, name: Any, caller_id: Any, turn: Any, moment: datetime | None) -> str:
+def _screened(privacy: PrivacyConfig, part: MediaPart, index: int) -> MediaPart:
+    """The part with the privacy policy applied to the texts a memory may quote: name and caption."""
+    what = f"message {index} attachment"
+    name = part.name and screen_text(privacy, part.name, f"{what} name")
+    caption = part.caption and screen_text(privacy, part.caption, f"{what} caption")
+    return replace(part, name=name, caption=caption)
+
+
+def _given(
+    role: str,
+    content: str,
+    name: Any,
+    caller_id: Any,
+    turn: Any,
+    moment: datetime | None,
+    attachments: tuple[Attachment, ...],
+) -> str:
     """One message's caller-given fields as one string; each field is length-prefixed, so no
     text can pass for another field."""
     time = moment.isoformat() if moment else ""
-    parts = [role, content, name or "", str(caller_id or ""), str(turn or ""), time]
+    shared = "".join(a.model_dump_json() for a in attachments)
+    parts = [role, content, name or "", str(caller_id or ""), str(turn or ""), time, shared]
     return "".join(f"{len(part)}:{part}" for part in parts)

@@ -5,7 +5,9 @@ dates, the forget action); invalid answers are retried with the error fed back, 
 
 from __future__ import annotations
 
+import base64
 from datetime import date
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -13,7 +15,7 @@ from ...identity import model_identity
 from ...records import ConversationMessage, EventType, Fact, FactRelation, MemoryRecord, Scope
 from ...tiers.graph import EntityMention, RelationMention
 from ...tiers.keyvalue import KeyValueStore
-from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
+from ..base import Decision, Neighbour, described_text, message_speaker
 from .prompts import Prompts
 from .schemas import (
     DecisionList,
@@ -29,15 +31,44 @@ from .structured import InvalidAnswerError, StructuredCaller, StructuredOutputMo
 _TARGETS = {"UPDATE": (1, 1), "NOOP": (1, 1), "INVALIDATE": (1, None), "DELETE": (0, None)}
 
 
-def _conversation_text(messages: list[ConversationMessage], scope: Scope) -> str:
-    """One line per message; a user message without a name is labelled with the scope's user."""
+def _conversation_text(messages: list[ConversationMessage], scope: Scope, vision: bool) -> str:
+    """One line per message; a user message without a name is labelled with the scope's user. A
+    vision model is told which attached image each shared photo is; a text-only one reads what was
+    shared in words (managers/base.py: described_text)."""
+    lines, shown = [], 0
+    for m in messages:
+        said = described_text(m, scope) if not vision else m.content
+        if vision and m.attachments:
+            labels = []
+            for attachment in m.attachments:
+                shown += attachment.kind == "image"
+                seen = f", image {shown} attached" if attachment.kind == "image" else ""
+                labels.append(f"{attachment.label()}{seen}")
+            said = f"{said} [shared: {'; '.join(labels)}]".strip()
+        lines.append(
+            f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {message_speaker(m, scope)}: {said}"
+        )
+    return "\n".join(lines)
 
-    def label(m: ConversationMessage) -> str:
-        return speaker_name(m.name, scope) if m.role in SPEAKER_ROLES else (m.name or m.role)
 
-    return "\n".join(
-        f"[id={m.message_id}] [{m.timestamp:%Y-%m-%d %H:%M}] {label(m)}: {m.content}" for m in messages
-    )
+def image_blocks(messages: list[ConversationMessage]) -> list[dict[str, Any]]:
+    """The images of the messages as LangChain v1 standard image blocks, which every chat model
+    integration translates into its provider's format (OpenAI, Anthropic, OpenAI-compatible servers)."""
+    blocks: list[dict[str, Any]] = []
+    for message in messages:
+        for part in message.media:
+            if part.kind != "image":
+                continue
+            if part.data is not None:
+                encoded = base64.b64encode(part.data).decode("ascii")
+                blocks.append(
+                    {"type": "image", "base64": encoded, "mime_type": part.mime_type or "image/png"}
+                )
+            elif part.url is not None:
+                blocks.append({"type": "image", "url": part.url})
+            else:
+                blocks.append({"type": "image", "file_id": part.file_id})
+    return blocks
 
 
 def _check_relations(relations: list[FactRelation], where: str) -> None:
@@ -111,8 +142,10 @@ class LLMMemoryManager:
         cache: KeyValueStore | None = None,
         retries: int = 2,
         structured_output: StructuredOutputMode = "auto",
+        vision: bool = True,
     ):
         self.model = model
+        self.vision = vision  # False: a text-only model, told in words what images were shared
         self.prompts = prompts or Prompts()
         self._call = StructuredCaller(model, retries=retries, cache=cache, mode=structured_output)
         self.name = f"llm:{model_identity(model)}"
@@ -137,7 +170,9 @@ class LLMMemoryManager:
 
         system = self.prompts.extraction(procedural)
         schema = fact_list_citing(list(by_id))
-        answer = self._call(scope, system, _conversation_text(messages, scope), schema, validate)
+        conversation = _conversation_text(messages, scope, self.vision)
+        images = image_blocks(messages) if self.vision else []
+        answer = self._call(scope, system, conversation, schema, validate, images)
         facts = []
         for extracted in answer.facts:
             # A fact citing no message came from this call all the same: the whole call is its provenance.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -137,15 +137,21 @@ class StructuredCaller:
         user: str,
         schema: type[T],
         validate: Callable[[T], None] | None = None,
+        images: Sequence[dict[str, Any]] = (),
     ) -> T:
-        """Ask for a `schema` answer on behalf of `scope`; cached answers are keyed `<scope key>/<hash>`,
-        so a purge of the scope finds and erases them (they hold the scope's facts)."""
+        """Ask for a `schema` answer on behalf of `scope`, showing the model `images` (standard v1
+        image blocks) after the user text; cached answers are keyed `<scope key>/<hash>`, so a
+        purge of the scope finds and erases them (they hold the scope's facts)."""
         schema_json = json.dumps(schema.model_json_schema())
         instructions = f"{user}\n\nReply with one JSON object matching this JSON schema:\n{schema_json}"
-        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(instructions)]
-        digest = hashlib.sha256(
-            f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode()
-        ).hexdigest()
+        content: str | list[str | dict[str, Any]] = (
+            [{"type": "text", "text": instructions}, *images] if images else instructions
+        )
+        messages: list[BaseMessage] = [SystemMessage(system), HumanMessage(content)]
+        hashed = hashlib.sha256(f"{self._identity}\x1f{schema.__name__}\x1f{system}\x1f{user}".encode())
+        for image in images:
+            hashed.update(json.dumps(image, sort_keys=True).encode())
+        digest = hashed.hexdigest()
         key = f"{scope.key()}/{digest}"
         if self._cache is not None:
             cached = self._cache.get(LLM_ANSWERS, key)

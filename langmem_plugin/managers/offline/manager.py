@@ -23,7 +23,7 @@ from __future__ import annotations
 from ...config import ManagerConfig
 from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
 from ...tiers.graph import EntityMention, RelationMention
-from ..base import SPEAKER_ROLES, Decision, Neighbour, speaker_name
+from ..base import SPEAKER_ROLES, Decision, Neighbour, described_text, speaker_name
 from .claims import Claim, claim_of, content_roots, contradicts, same_object, same_verb, supersedes
 from .grammar import WORD, resolve_first_person
 from .speech import statements
@@ -102,6 +102,10 @@ class OfflineMemoryManager:
             if message.role not in SPEAKER_ROLES:
                 continue
             speaker = speaker_name(message.name, scope)
+            if message.attachments:  # what was shared is a memory of its own, whatever the text says
+                text = fact_text(described_text(message, scope), speaker, message)
+                seen.add((text.lower(), False))
+                facts.append(Fact(text=text, sources=[message.source()]))
             for statement in statements(message.content, self.config.min_words):
                 text = fact_text(statement.text, speaker, message)
                 if (text.lower(), statement.forget) in seen or text.rstrip(".!") == f"{speaker} is {speaker}":
