@@ -30,6 +30,8 @@ def _check_scalar(key: str, value: Any) -> None:
     check_int_range(value, f"filter value for {key!r}", InvalidFilterError)
     if isinstance(value, str):
         check_encodable(value, f"filter value for {key!r}", InvalidFilterError)
+        if "\x00" in value:  # no metadata string holds one (pipeline/validation.py)
+            raise InvalidFilterError(f"filter value for {key!r} contains a NUL character")
 
 
 def filter_path(key: Any) -> tuple[str, ...]:

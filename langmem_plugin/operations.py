@@ -25,9 +25,9 @@ from .pipeline.attachments import read_attachment
 from .pipeline.audit import API_ACTOR, audited_write, history_event
 from .pipeline.files import add_file as _add_file
 from .pipeline.forget import delete_scope, users_within
+from .pipeline.inputs import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
-from .pipeline.structured import add as _add
 from .pipeline.validation import (
     check_limit,
     check_memory_id,

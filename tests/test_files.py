@@ -135,6 +135,10 @@ def test_text_and_markdown_files_are_chunked_at_paragraphs(memory, tmp_path):
         for o in ops
     )
     [plain] = memory.add_file(b"Just one line.", user_id="alice", name="clip")
+    [typed] = memory.add_file(
+        b"# Heading", user_id="alice", name="x.md", media_type="application/octet-stream"
+    )
+    assert typed.memory.metadata["file"]["type"] == "text/markdown"
     assert plain.memory.text == "Just one line." and plain.memory.metadata["file"]["type"] == "text/plain"
 
 
@@ -175,10 +179,12 @@ def test_unsupported_missing_and_empty_files_are_typed_errors(memory, tmp_path, 
 
 
 @given(st.text(alphabet=st.sampled_from("ab .\n!"), max_size=600), st.integers(5, 80))
-def test_chunks_are_bounded_and_keep_every_word_in_order(text, size):
+def test_chunks_are_bounded_and_keep_every_character_in_order(text, size):
     chunks = chunk_text(text, size)
     assert all(0 < len(chunk) <= size for chunk in chunks)
-    assert " ".join(chunks).split() == text.split()
+    assert "".join("".join(chunks).split()) == "".join(text.split())
+    if all(len(word) <= size for word in text.split()):  # no word is cut
+        assert " ".join(chunks).split() == text.split()
 
 
 async def test_async_add_file(tmp_path):

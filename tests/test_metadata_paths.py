@@ -24,7 +24,10 @@ keys = st.text(
     st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"\\'), min_size=1, max_size=12
 )
 scalars = st.one_of(
-    st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.text()
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
 )
 documents = st.recursive(
     st.one_of(st.none(), scalars),
@@ -90,6 +93,7 @@ def test_sql_and_python_filters_agree_on_any_nested_metadata(metadata, data):
         ({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}, InvalidMetadataError),  # 9 levels
         ({"notes": ["x" * 40_000, "y" * 40_000]}, InputTooLargeError),
         ({"note": "\ud800"}, InvalidMetadataError),
+        ({"note": ["a\x00b"]}, InvalidMetadataError),  # SQLite's JSON functions end a string at NUL
     ],
 )
 def test_non_json_or_unbounded_metadata_is_refused_before_anything_is_written(tmp_path, metadata, error):

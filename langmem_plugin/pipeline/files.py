@@ -15,7 +15,8 @@ import io
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from ..errors import (
     UnsupportedFileError,
 )
 from ..extras import require
+from ..managers.base import reads_data
+from ..parts import Attachment, FilePart
 from ..records import MemoryOperation, Scope
 from ..services import MemoryServices
 from .structured import Piece, add_pieces, data_pieces, records_of
@@ -47,6 +50,9 @@ MEDIA_TYPES = {
     ".csv": "text/csv",
     ".json": "application/json",
 }
+READABLE = frozenset(MEDIA_TYPES.values())
+# media types that say nothing of the kind: the name or the bytes tell it
+_UNTYPED = frozenset({"application/octet-stream", "binary/octet-stream"})
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # where a long paragraph is best cut: after a sentence, else at a space
 _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
@@ -54,17 +60,24 @@ _SENTENCE_END = re.compile(r"[.!?…](?=\s)")
 
 @dataclass(frozen=True)
 class FileBytes:
+    """A file read whole: its bytes, name and the media type it is read as."""
+
     name: str
     media_type: str
     content: bytes
 
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
     def provenance(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.media_type,
-            "size": len(self.content),
-            "sha256": hashlib.sha256(self.content).hexdigest(),
-        }
+        return {"name": self.name, "type": self.media_type, "size": len(self.content), "sha256": self.sha256}
+
+    def attachment(self) -> Attachment:
+        """The file as the attachment its memories carry (its bytes stored once, by sha256)."""
+        return Attachment(
+            kind="file", name=self.name, mime_type=self.media_type, size=len(self.content), sha256=self.sha256
+        )
 
 
 def read_source(
@@ -92,7 +105,7 @@ def read_source(
         raise _too_large(len(content), limits)
     if not content:
         raise EmptyContentError(f"file {name!r} is empty")
-    return FileBytes(name, media_type or _media_type(name, content), content)
+    return FileBytes(name, _media_type(name, media_type, content), content)
 
 
 def _too_large(size: int, limits: FilesConfig) -> InputTooLargeError:
@@ -101,19 +114,34 @@ def _too_large(size: int, limits: FilesConfig) -> InputTooLargeError:
     )
 
 
-def _media_type(name: str, content: bytes) -> str:
+def readable_type(name: str, media_type: str | None, content: bytes, sniff_text: bool = True) -> str | None:
+    """The media type a file is read as: the one given, else its extension's, else a PDF by its
+    header, else (when `sniff_text`) text if it is UTF-8; None for a kind this module does not read."""
+    given = media_type.split(";")[0].strip().lower() if media_type else None
+    if given is not None and given not in _UNTYPED:
+        return given if given in READABLE or given.startswith("text/") else None
     known = MEDIA_TYPES.get(Path(name).suffix.lower())
     if known:
         return known
     if content.startswith(b"%PDF-"):
         return PDF
+    if not sniff_text:
+        return None
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
-        raise UnsupportedFileError(
-            f"{name!r} is neither a PDF nor UTF-8 text; add_file reads {', '.join(sorted(MEDIA_TYPES))}"
-        ) from None
+        return None
     return "text/plain"
+
+
+def _media_type(name: str, media_type: str | None, content: bytes) -> str:
+    readable = readable_type(name, media_type, content)
+    if readable is None:
+        raise UnsupportedFileError(
+            f"{name!r} ({media_type or 'neither a PDF nor UTF-8 text'}) is not a kind add_file reads: "
+            f"{', '.join(sorted(READABLE))} and any text/*"
+        )
+    return readable
 
 
 def pdf_pages(file: FileBytes, limits: FilesConfig) -> list[str]:
@@ -150,7 +178,8 @@ def decoded(file: FileBytes) -> str:
 def chunk_text(text: str, size: int) -> list[str]:
     """Paragraphs (split at blank lines, their whitespace collapsed) packed into chunks of at most
     `size` characters; a paragraph longer than that is cut after a sentence, else at a space,
-    else anywhere. Every word of the text is in exactly one chunk, in order."""
+    else (a word longer than a chunk) anywhere. Every character of the text but whitespace is in
+    exactly one chunk, in order."""
     pieces: list[str] = []
     for paragraph in _PARAGRAPH_BREAK.split(text):
         rest = " ".join(paragraph.split())
@@ -172,10 +201,20 @@ def chunk_text(text: str, size: int) -> list[str]:
     return chunks
 
 
+def _file_fields(file: FileBytes, fields: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """A piece's message fields: its speaker's, an id naming the file and the place, and the file
+    as an attachment it names (pipeline/messages.py: the add stores the bytes once)."""
+    return {**fields, "id": f"file:{file.sha256[:32]}:{index}", "attachments": (file.attachment(),)}
+
+
 def _chunk_pieces(
-    pages: list[tuple[int | None, str]], file: FileBytes, metadata: Mapping[str, Any], size: int, infer: bool
+    pages: list[tuple[int | None, str]],
+    file: FileBytes,
+    fields: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    size: int,
+    infer: bool,
 ) -> list[Piece]:
-    provenance = file.provenance()
     located = [(page, chunk) for page, text in pages for chunk in chunk_text(text, size)]
     if not located:
         raise UnreadableFileError(
@@ -184,8 +223,8 @@ def _chunk_pieces(
     pieces = []
     for index, (page, chunk) in enumerate(located):
         where = {"page": page, "pages": len(pages)} if page is not None else {}
-        place = {**provenance, **where, "chunk": index, "chunks": len(located)}
-        message = {"role": "user", "content": chunk, "id": f"file:{provenance['sha256'][:32]}:{index}"}
+        place = {**file.provenance(), **where, "chunk": index, "chunks": len(located)}
+        message = {**_file_fields(file, fields, index), "content": chunk}
         pieces.append(Piece([message], {**metadata, "file": place}, infer))
     return pieces
 
@@ -194,17 +233,17 @@ def _record_pieces(
     services: MemoryServices,
     records: list[Any],
     file: FileBytes,
+    fields: Mapping[str, Any],
     scope: Scope,
     metadata: Mapping[str, Any],
     infer: bool,
 ) -> list[Piece]:
-    provenance = file.provenance()
     pieces = []
     for index, record in enumerate(records):
-        fields = {"role": "user", "id": f"file:{provenance['sha256'][:32]}:{index}"}
-        place = {**provenance, "record": index, "records": len(records)}
+        place = {**file.provenance(), "record": index, "records": len(records)}
         what = f"{file.name!r} record {index}"
-        pieces += data_pieces(services, record, fields, scope, {**metadata, "file": place}, infer, what)
+        own = _file_fields(file, fields, index)
+        pieces += data_pieces(services, record, own, scope, {**metadata, "file": place}, infer, what)
     return pieces
 
 
@@ -225,26 +264,59 @@ def csv_rows(file: FileBytes) -> list[dict[str, str]]:
 
 
 def file_pieces(
-    services: MemoryServices, file: FileBytes, scope: Scope, metadata: Mapping[str, Any], infer: bool
+    services: MemoryServices,
+    file: FileBytes,
+    fields: Mapping[str, Any],
+    scope: Scope,
+    metadata: Mapping[str, Any],
+    infer: bool,
 ) -> list[Piece]:
+    """The pieces that store a file said by `fields`' speaker, read and checked whole; the first
+    holds the file's bytes (Piece.contents)."""
     config = services.config
     if "file" in metadata:
         raise InvalidInputError("metadata key 'file' holds a file memory's provenance; name yours otherwise")
     size = min(config.files.chunk_chars, config.limits.max_text_chars)
+    # chunks go to a manager that reads documents (an LLM); the offline one would reword them
+    chunk_infer = infer and reads_data(services.manager)
     if file.media_type == PDF:
-        pages = pdf_pages(file, config.files)
-        return _chunk_pieces(list(enumerate(pages, start=1)), file, metadata, size, infer)
-    if file.media_type == "application/json":
+        pages: list[tuple[int | None, str]] = list(enumerate(pdf_pages(file, config.files), start=1))
+        pieces = _chunk_pieces(pages, file, fields, metadata, size, chunk_infer)
+    elif file.media_type == "application/json":
         value = load_json(decoded(file), repr(file.name), UnreadableFileError)
         records = records_of(value) if isinstance(value, (dict, list)) else [[value]]
-        return _record_pieces(services, records, file, scope, metadata, infer)
-    if file.media_type == "text/csv":
-        return _record_pieces(services, csv_rows(file), file, scope, metadata, infer)
-    if file.media_type.startswith("text/"):
-        return _chunk_pieces([(None, decoded(file))], file, metadata, size, infer)
-    raise UnsupportedFileError(
-        f"{file.name!r} is {file.media_type}; add_file reads {', '.join(sorted(set(MEDIA_TYPES.values())))}"
-    )
+        pieces = _record_pieces(services, records, file, fields, scope, metadata, infer)
+    elif file.media_type == "text/csv":
+        pieces = _record_pieces(services, csv_rows(file), file, fields, scope, metadata, infer)
+    else:
+        pieces = _chunk_pieces([(None, decoded(file))], file, fields, metadata, size, chunk_infer)
+    if not pieces:
+        raise UnreadableFileError(f"{file.name!r} holds no records; nothing was stored")
+    for piece in pieces:  # the provenance fits the metadata bounds, checked before the first write
+        check_metadata(config.limits, piece.metadata)
+    return [replace(pieces[0], contents={file.sha256: file.content}), *pieces[1:]]
+
+
+def message_file_pieces(
+    services: MemoryServices,
+    part: FilePart,
+    fields: Mapping[str, Any],
+    scope: Scope,
+    metadata: Mapping[str, Any],
+    infer: bool,
+) -> list[Piece]:
+    """The pieces of a file a message carries, when it is a kind this module reads (any other
+    stays the turn's attachment only)."""
+    assert part.data is not None
+    name = part.name or "upload"
+    # bytes a client sent untyped and unnamed are read only when they are a PDF: any bytes may be UTF-8
+    media_type = readable_type(name, part.mime_type, part.data, sniff_text=part.name is not None)
+    if media_type is None:
+        return []
+    if len(part.data) > services.config.files.max_bytes:
+        raise _too_large(len(part.data), services.config.files)
+    file = FileBytes(name, media_type, part.data)
+    return file_pieces(services, file, fields, scope, metadata, infer)
 
 
 def add_file(
@@ -260,7 +332,5 @@ def add_file(
     """Remember a file (see `Memory.add_file`): read and checked whole, then stored piece by piece."""
     clean_metadata = check_metadata(services.config.limits, metadata)
     file = read_source(source, name, media_type, services.config.files)
-    pieces = file_pieces(services, file, scope, clean_metadata, infer)
-    for piece in pieces:  # the provenance fits the metadata bounds, checked before the first write
-        check_metadata(services.config.limits, piece.metadata)
+    pieces = file_pieces(services, file, {"role": "user"}, scope, clean_metadata, infer)
     return add_pieces(services, pieces, scope, timestamp)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter
 
-from ..errors import LangMemError
+from ..errors import InvalidInputError, LangMemError
 from ..managers.base import Decision, Neighbour, described_text
 from ..records import (
     ConversationMessage,
@@ -105,14 +105,24 @@ def add(
     metadata: Mapping[str, Any] | None = None,
     infer: bool = True,
     timestamp: Any = None,
+    message_metadata: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[MemoryOperation]:
     """Remember messages (see `Memory.add`). A call that raises is kept, and calling again with
-    the same arguments is its retry: it stores what the failed call meant to, exactly once."""
+    the same arguments is its retry: it stores what the failed call meant to, exactly once.
+
+    `message_metadata` (infer=False only) gives each message's memory metadata of its own, over
+    `metadata`: a document's chunks or records, each naming its place, written as one call."""
     limits = services.config.limits
     clean_metadata = check_metadata(limits, metadata)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, services.config.privacy, default_time)
-    fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
+    each = None
+    if message_metadata is not None:
+        if infer or len(message_metadata) != len(given.messages):
+            raise InvalidInputError("metadata per message needs infer=False and one mapping per message")
+        each = [check_metadata(limits, {**clean_metadata, **m}) for m in message_metadata]
+    described = clean_metadata if each is None else {"call": clean_metadata, "messages": each}
+    fingerprint = call_fingerprint(scope, described, infer, default_time, given)
     call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
     try:
         if call.retry:  # what the failed try stored gets its history and graph writes first
@@ -120,7 +130,7 @@ def add(
             finish_graph_follow_ups(services, call)
         if not infer:
             store_attachments(services, scope, call.conversation, (m.source() for m in call.conversation))
-            return _add_verbatim(services, call, scope, clean_metadata)
+            return _add_verbatim(services, call, scope, clean_metadata if each is None else each)
         facts = services.manager.extract_facts(call.conversation, scope)
         if not facts:
             return []
@@ -140,7 +150,9 @@ def add(
         raise
 
 
-def _add_verbatim(services, call: AddCall, scope: Scope, metadata: dict) -> list[MemoryOperation]:
+def _add_verbatim(
+    services, call: AddCall, scope: Scope, metadata: dict | list[dict]
+) -> list[MemoryOperation]:
     """infer=False: one memory per message, exactly as given, with its provenance.
 
     Every message was validated and every vector is computed before the first write. The writes
@@ -209,10 +221,13 @@ def message_memory_ids(scope: Scope, conversation: list[ConversationMessage]) ->
     return derived_uuids(f"message|{scope.key()}", keys)
 
 
-def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) -> list[MemoryRecord]:
+def verbatim_records(
+    conversation, scope: Scope, metadata: dict | list[dict], now: datetime
+) -> list[MemoryRecord]:
     """`new_record` of each message, its own source, validated in one call. The text is the
     message's, as given; a message that only shared attachments says what it shared
-    (managers/base.py: described_text)."""
+    (managers/base.py: described_text). `metadata` is every memory's, or a list of each one's."""
+    each = metadata if isinstance(metadata, list) else [metadata] * len(conversation)
     return _RECORDS.validate_python(
         [
             # the message is the record's only source: its time is the earliest
@@ -220,12 +235,14 @@ def verbatim_records(conversation, scope: Scope, metadata: dict, now: datetime) 
                 memory_id,
                 m.content or described_text(m, scope),
                 scope,
-                metadata,
+                own_metadata,
                 [m.source_fields()],
                 m.timestamp,
                 now,
             )
-            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
+            for memory_id, m, own_metadata in zip(
+                message_memory_ids(scope, conversation), conversation, each, strict=True
+            )
         ]
     )
 

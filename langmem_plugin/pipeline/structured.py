@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -23,7 +23,8 @@ from ..privacy import screen_value
 from ..records import MemoryOperation, Scope
 from ..services import MemoryServices
 from . import ingest
-from .messages import MessagesInput, normalize_messages
+from .attachments import store_bytes
+from .messages import normalize_messages
 from .validation import check_metadata, check_text, load_json
 
 # The metadata key that holds a memory's structured data.
@@ -183,9 +184,14 @@ def _record_id(fields: Mapping[str, Any], record: Any, index: int) -> str:
 class Piece:
     """One add of a call that is stored in pieces (data records, file chunks), checked."""
 
-    messages: list[dict[str, Any]]
+    messages: list[Any]
     metadata: dict[str, Any]
     infer: bool
+    # a verbatim piece of ours (one message per memory, none skipped as empty) may be written in
+    # one add with its neighbours, each message with its own metadata; a caller's conversation not
+    joinable: bool = True
+    # attachment bytes by sha256 that the piece's messages name (pipeline/attachments.py)
+    contents: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def data_pieces(
@@ -217,44 +223,28 @@ def data_pieces(
 def add_pieces(
     services: MemoryServices, pieces: list[Piece], scope: Scope, timestamp: Any
 ) -> list[MemoryOperation]:
-    """Each piece's add in order. A piece whose add raises leaves the pieces before it stored:
-    the same call again stores the rest (each piece's memories are named after its message ids,
-    so those stored already are answered NOOP). Every piece's messages are checked first
-    (normalize_messages: their text, its bounds and the privacy policy), so that a piece refused
-    there refuses the call before anything is written."""
-    for piece in pieces:
-        normalize_messages(piece.messages, services.config.limits, services.config.privacy)
+    """The pieces' adds, in order; neighbouring verbatim pieces go in one add (each message with
+    its piece's metadata), so a document's chunks are written together. Every piece's messages
+    are checked first (normalize_messages: their text, its bounds, the privacy policy), so a piece
+    refused there refuses the call before anything is written. An add that raises leaves those
+    before it stored: the same call again stores the rest (every memory is named after its message
+    id, so those stored already are answered NOOP)."""
+    for checked in pieces:
+        normalize_messages(checked.messages, services.config.limits, services.config.privacy)
+    # the bytes first: no memory names an attachment whose bytes are missing
+    store_bytes(services, scope, {digest: data for held in pieces for digest, data in held.contents.items()})
     operations: list[MemoryOperation] = []
-    for piece in pieces:
-        operations += ingest.add(services, piece.messages, scope, piece.metadata, piece.infer, timestamp)
+    run: list[Piece] = []
+    ending: list[Piece | None] = [*pieces, None]
+    for piece in ending:
+        if piece is not None and piece.joinable and not piece.infer:
+            run.append(piece)
+            continue
+        if run:
+            messages = [message for joined in run for message in joined.messages]
+            each = [joined.metadata for joined in run for _ in joined.messages]
+            operations += ingest.add(services, messages, scope, None, False, timestamp, each)
+            run = []
+        if piece is not None:
+            operations += ingest.add(services, piece.messages, scope, piece.metadata, piece.infer, timestamp)
     return operations
-
-
-def add(
-    services: MemoryServices,
-    messages: MessagesInput,
-    scope: Scope,
-    metadata: Mapping[str, Any] | None = None,
-    infer: bool = True,
-    timestamp: Any = None,
-) -> list[MemoryOperation]:
-    """`ingest.add` for input that may hold structured data (see `data_of`): the conversation's
-    other messages are added first, as one call, then each data message's pieces (data_pieces).
-    Every record is checked before anything is written."""
-    listed = [messages] if isinstance(messages, (str, Mapping, BaseMessage)) else messages
-    if not isinstance(listed, (list, tuple)):
-        return ingest.add(services, messages, scope, metadata, infer, timestamp)
-    clean_metadata = check_metadata(services.config.limits, metadata)
-    conversation, pieces = [], []
-    for index, message in enumerate(listed):
-        found = data_of(message, index, parse_json=infer)
-        if found is None:
-            conversation.append(message)
-        else:
-            what = f"message {index} data"
-            pieces += data_pieces(services, found.value, found.fields, scope, clean_metadata, infer, what)
-    if not pieces:
-        return ingest.add(services, messages, scope, metadata, infer, timestamp)
-    if conversation:
-        pieces.insert(0, Piece(conversation, clean_metadata, infer))
-    return add_pieces(services, pieces, scope, timestamp)

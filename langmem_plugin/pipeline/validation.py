@@ -137,6 +137,8 @@ def _clean_metadata_value(limits: LimitsConfig, value: Any, where: str, depth: i
         if len(value) > limits.max_text_chars:
             raise InputTooLargeError(f"{where} is longer than {limits.max_text_chars} characters")
         check_encodable(value, where, InvalidMetadataError)
+        if "\x00" in value:  # SQLite's JSON functions end a string at NUL: it could not be filtered
+            raise InvalidMetadataError(f"{where} contains a NUL character")
     return value
 
 
