@@ -4,8 +4,9 @@ Content is read as LangChain v1 `content_blocks`, which converts the shapes real
 v1 standard blocks (`text`, `text-plain`, `image`, `file`, `audio`; url / base64 / file id),
 OpenAI chat parts (`text`, `image_url`, `input_audio`, `file`), Anthropic blocks (`source`
 images and documents, `document` text) and LangChain v0 data blocks. OpenAI Responses input
-parts (`input_text`, `input_image`, `input_file`), which `content_blocks` leaves as
-non-standard, are first rewritten into their chat-completions equivalents. Reasoning, tool calls
+parts (`input_text`, `input_image`, `input_file`) and LangChain JS data blocks (agent-chat-ui's
+images and PDFs), which `content_blocks` leaves as they are, are first rewritten into the shapes
+it converts. Reasoning, tool calls
 and tool results are no part of what a message says. Every other module reads messages through
 `message_parts` / `content_parts` and the text of the parts (`parts_text`).
 """
@@ -38,10 +39,14 @@ _NOUNS = {
 UNLIMITED = None
 
 
-def _responses_part(block: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An OpenAI Responses input part as its chat-completions equivalent, which `content_blocks`
-    converts; any other block unchanged."""
+def _client_part(block: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A block `content_blocks` leaves non-standard, as the equivalent it converts: an OpenAI
+    Responses input part as its chat-completions equivalent, a LangChain JS data block (what
+    agent-chat-ui sends: `data`, `mimeType`, `metadata.name`) as a v1 block; any other unchanged."""
     kind = block.get("type")
+    if kind in _MEDIA and "data" in block and "mimeType" in block:
+        extras = block.get("metadata") if isinstance(block.get("metadata"), Mapping) else {}
+        return {"type": kind, "base64": block["data"], "mime_type": block["mimeType"], "extras": extras}
     if kind == "input_text":
         return {"type": "text", "text": block.get("text")}
     if kind == "input_image":
@@ -124,7 +129,7 @@ def message_parts(message: BaseMessage, limit: int | None = UNLIMITED, what: str
         return [TextPart(message.content)] if message.content.strip() else []
     if not any(isinstance(b, dict) and b.get("type", "") not in TEXT_BLOCK_TYPES for b in message.content):
         return _block_parts(message.content_blocks, limit, what)
-    content = [_responses_part(b) if isinstance(b, dict) else b for b in message.content]
+    content = [_client_part(b) if isinstance(b, dict) else b for b in message.content]
     converted = message.model_copy(update={"content": content})
     return _block_parts(converted.content_blocks, limit, what)
 

@@ -317,3 +317,39 @@ def test_the_cli_lists_shows_and_exports_attachments(tmp_path):
     assert f"memory {op.memory.id}: {DOG} [shared: photo dog.png]" in history
     as_json = json.loads(cli("--json", "get", op.memory.id, store=store).stdout)
     assert as_json["attachments"][0]["sha256"] == hashlib.sha256(PNG).hexdigest()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(max_size=30) | st.integers(20_000, 20_010).map(lambda n: "x" * n),
+    caption=st.text(max_size=30),
+    url=st.text(max_size=30),
+)
+def test_hostile_names_captions_and_urls_are_stored_or_a_typed_error(memory, name, caption, url):
+    user = uuid.uuid4().hex
+    blocks = [
+        {"type": "image", "base64": b64(PNG), "mime_type": "image/png", "filename": name, "alt": caption},
+        {"type": "image", "url": url},
+    ]
+    try:
+        operations = memory.add({"role": "user", "content": blocks}, user_id=user, infer=False)
+    except InvalidInputError:  # a lone surrogate, an over-long name, an empty URL...
+        assert memory.get_all(user_id=user) == []
+        assert not [k for k in stored_keys(memory) if k.startswith(f"user_id={user}/")]
+        return
+    [stored] = memory.get_all(user_id=user)
+    assert stored.attachments == operations[0].memory.attachments
+    assert memory.get_attachment(stored.attachments[0].sha256, user_id=user) == PNG
+
+
+def test_offline_another_photo_is_never_a_refinement_and_the_same_turn_again_is_a_repeat(memory):
+    first = memory.add(dog_turn(text="My dog."), user_id="alice")[0].memory
+    beach = memory.add(dog_turn(JPEG, text="My dog at the beach."), user_id="alice")
+    shared = {r.text: [a.sha256 for a in r.attachments] for r in memory.get_all(user_id="alice")}
+    assert shared[first.text] == [hashlib.sha256(PNG).hexdigest()]  # not rewritten by the beach photo
+    assert (
+        beach[0].event.value == "ADD"
+        and beach[0].memory.attachments[0].sha256 == hashlib.sha256(JPEG).hexdigest()
+    )
+    again = memory.add(dog_turn(text="My dog."), user_id="alice")
+    assert [op.event.value for op in again] == ["NOOP"] * len(again) and again[0].memory.id == first.id

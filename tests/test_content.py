@@ -135,6 +135,15 @@ MEDIA_PARTS = [
         },
         FilePart(data=PDF, mime_type="application/pdf", name="Q3"),
     ),
+    # LangChain JS data blocks, as agent-chat-ui attaches images and PDFs
+    (
+        {"type": "image", "mimeType": "image/png", "data": b64(PNG), "metadata": {"name": "cat.png"}},
+        ImagePart(data=PNG, mime_type="image/png", name="cat.png"),
+    ),
+    (
+        {"type": "file", "mimeType": "application/pdf", "data": b64(PDF), "metadata": {"filename": "cv.pdf"}},
+        FilePart(data=PDF, mime_type="application/pdf", name="cv.pdf"),
+    ),
     # LangChain v0 data blocks
     (
         {"type": "image", "source_type": "base64", "mime_type": "image/png", "data": b64(PNG)},

@@ -23,6 +23,8 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
+from langmem_plugin import Memory
+
 from .servers import free_port, offline_env, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,3 +251,36 @@ def test_the_auth_server_refuses_strangers_and_keeps_threads_apart(auth_server):
         client_of(url, "bob").threads.get(thread)
     assert hidden.value.response.status_code == 404
     assert OPEN_NOTICE not in log.read_text()
+
+
+def test_an_image_turn_is_kept_and_recalled_on_another_thread_of_the_same_user(server, minilm):
+    """agent-chat-ui's shapes: text with an image, and an image alone (base64 PNG); both turns are
+    stored with their photo, recalled on a new thread, and invisible to another user."""
+    client = get_sync_client(url=server[0])
+    owner, other = f"hal-{uuid.uuid4().hex[:6]}", f"ivy-{uuid.uuid4().hex[:6]}"
+    status, _ = run(
+        client,
+        "chatbot",
+        [human([{"type": "text", "text": "This is my cat Tom, a grey tabby."}, IMAGES[0]])],
+        context={"user_id": owner},
+    )
+    assert status == "success"
+    status, _ = run(client, "chatbot", [human([IMAGES[1]])], context={"user_id": owner})
+    assert status == "success"
+    status, values = run(client, "chatbot", [human("What is my cat called?")], context={"user_id": owner})
+    assert status == "success"
+    recall = values["memory_context"]
+    assert "shared a photo (cat.png)" in recall and "Tom" in recall and "[shared: photo cat.png]" in recall, (
+        recall
+    )
+    status, values = run(client, "chatbot", [human("What is my cat called?")], context={"user_id": other})
+    assert status == "success" and values["memory_context"] == ""
+    # the server's store, read beside it: both turns kept their photo, the other user has nothing
+    with Memory({"path": str(server[1].parent / "memory")}, embeddings=minilm) as store:
+        kept = {r.text: [(a.name, a.size) for a in r.attachments] for r in store.get_all(user_id=owner)}
+        name = owner.capitalize()
+        assert kept[f"{name} shared a photo."] == [(None, 70)]
+        assert kept[f"{name} shared a photo (cat.png): This is {name}'s cat Tom, a grey tabby."] == [
+            ("cat.png", 70)
+        ]
+        assert store.get_all(user_id=other) == []

@@ -141,9 +141,17 @@ def normalize_messages(
                 f"message {index}: content must be text or a list of content blocks, got dict"
             )
         text = parts_text(parts)
-        media = [_screened(privacy, part, index) for part in parts if isinstance(part, MediaPart)]
+        media = [_checked_part(limits, privacy, part, index) for part in parts if isinstance(part, MediaPart)]
         if not text.strip() and not media and role not in SPEAKER_ROLES:
             continue
+        quoted = len(text) + sum(len(p.name or "") + len(p.caption or "") for p in media)
+        if (
+            quoted > limits.max_text_chars
+        ):  # what a memory of the turn may say (managers/base.py: described_text)
+            raise InputTooLargeError(
+                f"message {index}: its text, attachment names and captions have {quoted} characters, more "
+                f"than the limit of {limits.max_text_chars}"
+            )
         if text.strip() or not media:  # a turn that only shares attachments says nothing
             text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")
         attachments = tuple(part.attachment() for part in media) + _cited(fields.get("attachments"), index)
@@ -190,9 +198,17 @@ def _cited(attachments: Any, index: int) -> tuple[Attachment, ...]:
     return attachments
 
 
-def _screened(privacy: PrivacyConfig, part: MediaPart, index: int) -> MediaPart:
-    """The part with the privacy policy applied to the texts a memory may quote: name and caption."""
+def _checked_part(limits: LimitsConfig, privacy: PrivacyConfig, part: MediaPart, index: int) -> MediaPart:
+    """The part with its strings checked (storable, within `max_text_chars`) and the privacy
+    policy applied to the texts a memory may quote: its name and caption."""
     what = f"message {index} attachment"
+    for field in ("name", "caption", "url", "file_id", "mime_type"):
+        value = getattr(part, field)
+        if value is None:
+            continue
+        check_encodable(value, f"{what} {field}")
+        if len(value) > limits.max_text_chars:
+            raise InputTooLargeError(f"{what} {field} is longer than {limits.max_text_chars} characters")
     name = part.name and screen_text(privacy, part.name, f"{what} name")
     caption = part.caption and screen_text(privacy, part.caption, f"{what} caption")
     return replace(part, name=name, caption=caption)

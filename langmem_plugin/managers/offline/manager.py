@@ -16,12 +16,16 @@ each fact with the memories nearest to it by simple, explainable rules (claims.p
 Duplicates and refinements are only looked for among memories with the same subject and
 polarity: "Alice's sister lives in Madrid." never updates "Alice lives in Madrid.", nor does
 "Alice does not eat meat." repeat "Alice eats meat.".
+A fact from a turn that shared an image, file or audio clip a memory does not carry is never
+that memory's paraphrase or refinement ("Alice shared a photo (beach.jpg): ..." does not rewrite
+the memory of another photo); the very same words are a repeat, whose provenance, and so its
+attachments, the memory gains.
 """
 
 from __future__ import annotations
 
 from ...config import ManagerConfig
-from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope
+from ...records import ConversationMessage, EventType, Fact, MemoryRecord, Scope, sources_attachments
 from ...tiers.graph import EntityMention, RelationMention
 from ..base import SPEAKER_ROLES, Decision, Neighbour, described_text, speaker_name
 from .claims import Claim, claim_of, content_roots, contradicts, same_object, same_verb, supersedes
@@ -132,7 +136,13 @@ class OfflineMemoryManager:
         replaced = [n.memory for n in near if replaces(fact, claim, n.memory)]
         if replaced:
             return Decision(EventType.ADD, also_invalidate=replaced)
-        alike = [n for n in near if compatible(claim, claim_of(n.memory.text))]
+        # a fact sharing a photo the memory does not carry is another moment, never its paraphrase
+        shared = set(sources_attachments(fact.sources))
+        alike = [
+            n
+            for n in near
+            if compatible(claim, claim_of(n.memory.text)) and shared <= set(n.memory.attachments)
+        ]
         new_words = content_roots(fact.text)
         for neighbour in alike:
             old_words = content_roots(neighbour.memory.text)
