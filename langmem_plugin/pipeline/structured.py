@@ -17,8 +17,10 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from ..content import content_parts
 from ..errors import InvalidInputError, InvalidMetadataError
 from ..managers.base import reads_data, speaker_name
+from ..parts import DataPart
 from ..privacy import screen_value
 from ..records import MemoryOperation, Scope
 from ..services import MemoryServices
@@ -83,8 +85,10 @@ def data_of(message: Any, index: int, parse_json: bool) -> DataMessage | None:
         fields = {key: item for key, item in message.items() if key != "content"}
     else:
         return None
-    if isinstance(content, Mapping) and content:
-        return DataMessage(dict(content), fields)
+    if isinstance(content, dict) and content:  # the content model's DataPart (content.py)
+        [part] = content_parts(content, what)
+        assert isinstance(part, DataPart)
+        return DataMessage(dict(part.value), fields)
     if _is_records(content):
         return DataMessage(list(content), fields)
     if parse_json and isinstance(content, str):
