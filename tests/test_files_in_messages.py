@@ -87,6 +87,14 @@ def test_a_pdf_in_a_message_is_chunked_and_every_chunk_carries_the_file(memory, 
     assert hits and all(h.memory.attachments == [attachment] for h in hits)
 
 
+def test_an_unnamed_pdf_is_read_and_carries_the_same_attachment_as_its_turn(memory):
+    block = {"type": "file", "base64": b64(TRIP), "mime_type": "application/pdf"}
+    memory.add({"role": "user", "content": [block]}, user_id="ann", infer=False)
+    chunks = chunks_of(memory, "ann")
+    assert chunks and chunks[0].metadata["file"]["name"] == "upload"
+    assert {a for r in memory.get_all(user_id="ann") for a in r.attachments} == {chunks[0].attachments[0]}
+
+
 def test_a_message_with_records_and_a_csv_file_stores_structured_facts(memory):
     table = b"order,item\n17,kayak\n"
     block = {"type": "file", "base64": b64(table), "mime_type": "text/csv", "filename": "orders.csv"}

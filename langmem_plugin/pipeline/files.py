@@ -65,6 +65,8 @@ class FileBytes:
     name: str
     media_type: str
     content: bytes
+    # the attachment record of a file a message carried (the turn's memory carries the same one)
+    shared_as: Attachment | None = None
 
     @cached_property
     def sha256(self) -> str:
@@ -75,6 +77,8 @@ class FileBytes:
 
     def attachment(self) -> Attachment:
         """The file as the attachment its memories carry (its bytes stored once, by sha256)."""
+        if self.shared_as is not None:
+            return self.shared_as
         return Attachment(
             kind="file", name=self.name, mime_type=self.media_type, size=len(self.content), sha256=self.sha256
         )
@@ -315,7 +319,7 @@ def message_file_pieces(
         return []
     if len(part.data) > services.config.files.max_bytes:
         raise _too_large(len(part.data), services.config.files)
-    file = FileBytes(name, media_type, part.data)
+    file = FileBytes(name, media_type, part.data, shared_as=part.attachment())
     return file_pieces(services, file, fields, scope, metadata, infer)
 
 
