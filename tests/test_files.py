@@ -23,14 +23,16 @@ from langmem_plugin.errors import (
     UnsupportedFileError,
 )
 from langmem_plugin.pipeline.files import chunk_text
+from langmem_plugin.testing.inspect import stored_bytes
 
 from .helpers import HashingEmbeddings
 from .test_cli_and_config import cli
 
 
-def pdf(*pages: str) -> bytes:
+def pdf(*pages: str, compress: bool = True) -> bytes:
     """A PDF with one page per text ("" makes a page without text)."""
     document = FPDF()
+    document.set_compression(compress)
     document.set_font("Helvetica", size=11)
     for text in pages:
         document.add_page()
@@ -215,3 +217,25 @@ def test_the_cli_adds_a_file_and_reports_a_bad_one(tmp_path):
     )
     both = cli("add", "text", "--file", str(receipt), "--user-id", "alice", store=store, check=False)
     assert both.returncode == 2 and "one of them" in both.stderr
+
+
+def test_a_purge_leaves_no_byte_of_a_file_or_its_chunks(tmp_path):
+    config = {"path": str(tmp_path / "m")}
+    # uncompressed: the marker is in the file's bytes as well as in its chunk's text
+    secret = pdf("Glimmerquonk is the code name of the kayak trip.", compress=False)
+    assert b"Glimmerquonk" in secret
+    kept = pdf("Bob keeps his own notes about tents.")
+    with Memory(config, embeddings=HashingEmbeddings()) as memory:
+        memory.add_file(secret, user_id="alice", name="plan.pdf")
+        memory.add_file(kept, user_id="bob", name="notes.pdf")
+
+        def holding_the_marker() -> set[str]:
+            stored = stored_bytes(MemoryConfig.from_dict(config))
+            return {name for name, data in stored.items() if b"Glimmerquonk" in data}
+
+        before = holding_the_marker()
+        assert any("attachments" in name for name in before) and len(before) > 1  # the file and the chunk
+        memory.delete_all(user_id="alice", purge=True)
+        assert holding_the_marker() == set()
+        [bob] = memory.get_all(user_id="bob")
+        assert memory.get_attachment(bob.attachments[0].sha256, user_id="bob") == kept
