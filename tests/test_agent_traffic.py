@@ -134,10 +134,8 @@ async def test_agent_recalls_block_list_turns_across_threads_per_user(facade, mo
     result = await drive(agent, mode, {"messages": history}, context=fay)
     assert result["messages"][-1].content == "Nice picture."
     assert HEADER not in model.system_texts()[2]
-    assert await stored(facade, user_id="fay") == [
-        "Fay lives in Porto.",
-        "Fay loves surfing.",
-    ]  # nothing lost or added
+    # nothing lost; the photo (the same in both turns) is remembered once, without the question beside it
+    assert await stored(facade, user_id="fay") == ["Fay lives in Porto.", "Fay loves surfing.", "Fay shared a photo."]
 
     await drive(agent, mode, {"messages": [HumanMessage(with_image("Where do I live?", image))]}, context=gus)
     assert model.system_texts()[3] == ""  # another user: nothing of fay's
@@ -268,7 +266,8 @@ async def test_subgraph_reads_blocks_recalls_per_user_and_survives_an_image_alon
     ]
     out = await drive(graph, mode, {"messages": history}, context=eve)
     assert out["memory_context"] == ""
-    assert await stored(facade, user_id="eve") == ["Eve plays the violin in an orchestra."]
+    # the photo (the same in both turns) is remembered once, without the question beside it
+    assert await stored(facade, user_id="eve") == ["Eve plays the violin in an orchestra.", "Eve shared a photo."]
 
     other = await drive(
         graph,

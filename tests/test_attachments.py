@@ -23,11 +23,12 @@ from langmem_plugin import (
     Memory,
     MemoryConfig,
 )
+from langmem_plugin.integrations.middleware import MemoryMiddleware
 from langmem_plugin.integrations.recall import recall
 from langmem_plugin.integrations.tools import create_memory_tools
 from langmem_plugin.namespaces import ATTACHMENTS
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, RecordingChatModel
 from .test_cli_and_config import cli
 from .test_content import JPEG, PNG, b64, image_bytes
 from .test_llm_manager import PromptRecorder
@@ -353,3 +354,24 @@ def test_offline_another_photo_is_never_a_refinement_and_the_same_turn_again_is_
     )
     again = memory.add(dog_turn(text="My dog."), user_id="alice")
     assert [op.event.value for op in again] == ["NOOP"] * len(again) and again[0].memory.id == first.id
+
+
+async def test_create_agent_writes_back_the_photo_and_recalls_it_on_a_new_thread(tmp_path):
+    """create_agent with MemoryMiddleware over an AsyncMemory, run async: the write-back of a turn
+    with a photo stores its bytes; the next thread's model call sees the memory naming it."""
+    memory = AsyncMemory({"path": str(tmp_path / "agent")}, embeddings=HashingEmbeddings())
+    try:
+        model = RecordingChatModel([AIMessage("What a cute beagle!"), AIMessage("Biscuit, your beagle.")])
+        agent = create_agent(model, middleware=[MemoryMiddleware(memory, tools=False)])
+        config = {"configurable": {"user_id": "alice"}}
+        turn = HumanMessage(dog_turn()["content"], name="Alice")
+        await agent.ainvoke({"messages": [turn]}, config=config)
+        stored = await memory.get_all(user_id="alice")
+        assert all(r.attachments for r in stored)  # every memory of the turn carries the photo
+        shared = next(r for r in stored if r.text.startswith("Alice shared a photo (dog.png): "))
+        assert await memory.get_attachment(shared.attachments[0].sha256, user_id="alice") == PNG
+        await agent.ainvoke({"messages": [HumanMessage("What is my dog called?")]}, config=config)
+        assert "[shared: photo dog.png]" in model.system_texts()[1]
+        assert len(model.prompts) == 2
+    finally:
+        await memory.aclose()

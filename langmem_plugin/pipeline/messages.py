@@ -144,13 +144,12 @@ def normalize_messages(
         media = [_checked_part(limits, privacy, part, index) for part in parts if isinstance(part, MediaPart)]
         if not text.strip() and not media and role not in SPEAKER_ROLES:
             continue
+        # what a memory of the turn may quote (managers/base.py: described_text) stays within the limit
         quoted = len(text) + sum(len(p.name or "") + len(p.caption or "") for p in media)
-        if (
-            quoted > limits.max_text_chars
-        ):  # what a memory of the turn may say (managers/base.py: described_text)
+        if media and quoted > limits.max_text_chars:
             raise InputTooLargeError(
-                f"message {index}: its text, attachment names and captions have {quoted} characters, more "
-                f"than the limit of {limits.max_text_chars}"
+                f"message {index}: its text, attachment names and captions have {quoted} characters, "
+                f"more than the limit of {limits.max_text_chars}"
             )
         if text.strip() or not media:  # a turn that only shares attachments says nothing
             text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")

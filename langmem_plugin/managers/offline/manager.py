@@ -106,11 +106,17 @@ class OfflineMemoryManager:
             if message.role not in SPEAKER_ROLES:
                 continue
             speaker = speaker_name(message.name, scope)
-            if message.attachments:  # what was shared is a memory of its own, whatever the text says
-                text = fact_text(described_text(message, scope), speaker, message)
+            said = statements(message.content, self.config.min_words)
+            if message.attachments:
+                # what was shared is a memory of its own, with what the speaker stated about it
+                # (a question or small talk beside a photo is no part of it)
+                told = " ".join(fact_text(s.text, speaker, message) for s in said if not s.forget)
+                text = fact_text(
+                    described_text(message.model_copy(update={"content": told}), scope), speaker, message
+                )
                 seen.add((text.lower(), False))
                 facts.append(Fact(text=text, sources=[message.source()]))
-            for statement in statements(message.content, self.config.min_words):
+            for statement in said:
                 text = fact_text(statement.text, speaker, message)
                 if (text.lower(), statement.forget) in seen or text.rstrip(".!") == f"{speaker} is {speaker}":
                     continue  # said twice, or an introduction ("I'm Alice.") that says nothing new
