@@ -118,19 +118,19 @@ def _too_large(size: int, limits: FilesConfig) -> InputTooLargeError:
     )
 
 
-def readable_type(name: str, media_type: str | None, content: bytes, sniff_text: bool = True) -> str | None:
-    """The media type a file is read as: the one given, else its extension's, else a PDF by its
-    header, else (when `sniff_text`) text if it is UTF-8; None for a kind this module does not read."""
+def readable_type(name: str, media_type: str | None, content: bytes, sniff: bool = True) -> str | None:
+    """The media type a file is read as: the one given, else its extension's, else (when `sniff`)
+    a PDF by its header or text if it is UTF-8; None for a kind this module does not read."""
     given = media_type.split(";")[0].strip().lower() if media_type else None
     if given is not None and given not in _UNTYPED:
         return given if given in READABLE or given.startswith("text/") else None
     known = MEDIA_TYPES.get(Path(name).suffix.lower())
     if known:
         return known
+    if not sniff:
+        return None
     if content.startswith(b"%PDF-"):
         return PDF
-    if not sniff_text:
-        return None
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
@@ -313,8 +313,8 @@ def message_file_pieces(
     stays the turn's attachment only)."""
     assert part.data is not None
     name = part.name or "upload"
-    # bytes a client sent untyped and unnamed are read only when they are a PDF: any bytes may be UTF-8
-    media_type = readable_type(name, part.mime_type, part.data, sniff_text=part.name is not None)
+    # bytes a client sent neither typed nor named stay an attachment: their kind is not guessed
+    media_type = readable_type(name, part.mime_type, part.data, sniff=part.name is not None)
     if media_type is None:
         return []
     if len(part.data) > services.config.files.max_bytes:
