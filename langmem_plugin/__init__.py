@@ -8,6 +8,7 @@ from .errors import (
     CrossUserDeleteError,
     DimensionMismatchError,
     EmptyContentError,
+    EncryptedFileError,
     ForbiddenScopeError,
     ImportFormatError,
     ImportInterruptedError,
@@ -29,6 +30,8 @@ from .errors import (
     StoreCorruptedError,
     StorePathError,
     UnauthenticatedError,
+    UnreadableFileError,
+    UnsupportedFileError,
     ValueOutOfRangeError,
 )
 from .mem0_compat import as_mem0_result
@@ -76,6 +79,7 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "CrossUserDeleteError",
     "DimensionMismatchError",
     "EmptyContentError",
+    "EncryptedFileError",
     "EventType",
     "ForbiddenScopeError",
     "HistoryEvent",
@@ -111,6 +115,8 @@ __all__ = [  # literal names, so that static tools see the lazy integrations too
     "StoreCorruptedError",
     "StorePathError",
     "UnauthenticatedError",
+    "UnreadableFileError",
+    "UnsupportedFileError",
     "ValueOutOfRangeError",
     "as_mem0_result",
     "build_memory_graph",

@@ -92,8 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="replay a scripted conversation offline and query it")
     demo.add_argument("--demo-path", type=Path, help="where to keep the demo memory (default: a temp dir)")
 
-    add = commands.add_parser("add", help="remember a message")
-    add.add_argument("text", help='what the user said, in their words ("I love green curry")')
+    add = commands.add_parser("add", help="remember a message or a file")
+    add.add_argument("text", nargs="?", help='what the user said, in their words ("I love green curry")')
+    add.add_argument(
+        "--file",
+        type=Path,
+        help="remember this file instead of a text: PDF, text, Markdown, CSV or JSON (its chunks "
+        "or records are stored as they are; docs/files-and-data.md)",
+    )
     _scope_arguments(add, "who the memory belongs to (at least one id)")
     add.add_argument(
         "--name", help="the speaker's name (default: the --user-id, capitalised: alice -> Alice)"
@@ -460,9 +466,14 @@ def _run(args: argparse.Namespace) -> None:
         _encryption(args)
         return
     _parse_json_options(args)
+    if args.command == "add" and (args.text is None) == (args.file is None):
+        raise InvalidInputError("add takes a text or --file PATH (one of them)")
     _confirm_erasure(args)  # before the memory and its model load
     with Memory(_config(args)) as memory:
-        if args.command == "add":
+        if args.command == "add" and args.file is not None:
+            ops = memory.add_file(args.file, **_scope(args), metadata=args.metadata, timestamp=args.timestamp)
+            _emit_operations(args, ops)
+        elif args.command == "add":
             message = {"role": "user", "content": args.text, "name": args.name}
             infer = not args.no_infer
             ops = memory.add(

@@ -196,6 +196,8 @@ class LimitsConfig(BaseModel):
     max_text_chars: int = Field(default=20_000, ge=1)
     max_messages: int = Field(default=100_000, ge=1)
     max_metadata_keys: int = Field(default=64, ge=1)
+    max_metadata_depth: int = Field(default=8, ge=1, le=32, description="nesting levels of metadata")
+    max_metadata_bytes: int = Field(default=65_536, ge=1, description="metadata's size as UTF-8 JSON")
     max_scope_id_chars: int = Field(default=256, ge=1)
     max_limit: int = Field(default=1_000, ge=1)
     max_attachment_bytes: int = Field(
@@ -203,6 +205,17 @@ class LimitsConfig(BaseModel):
         ge=1,
         description="largest image, file or audio clip a message may carry inline (decoded bytes); "
         "a larger one is an InputTooLargeError and nothing of the call is stored",
+    )
+
+
+class FilesConfig(BaseModel):
+    """How `add_file` reads a document: its bounds, and the size of the memories it is cut into."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="largest file read")
+    max_pages: int = Field(default=500, ge=1, description="most pages of a PDF read")
+    chunk_chars: int = Field(
+        default=2_000, ge=100, description="longest chunk of a document (at most limits.max_text_chars)"
     )
 
 
@@ -365,6 +378,7 @@ class MemoryConfig(BaseModel):
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)

@@ -81,6 +81,19 @@ class InputTooLargeError(InvalidInputError):
     """An input exceeds a configured size limit; nothing is silently truncated."""
 
 
+class UnsupportedFileError(InvalidInputError):
+    """A file of a kind `add_file` does not read (it reads PDF, text, Markdown, CSV and JSON)."""
+
+
+class UnreadableFileError(InvalidInputError):
+    """A file that cannot be read: corrupt, not in its declared encoding, or without any text;
+    nothing of it was stored."""
+
+
+class EncryptedFileError(UnreadableFileError):
+    """A PDF that needs a password to be read; nothing of it was stored."""
+
+
 class DimensionMismatchError(LangMemError):
     """The embedder's vector size differs from the size the store was created with."""
 

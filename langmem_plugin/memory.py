@@ -18,6 +18,7 @@ from .manifest import check_manifest
 from .mem0_compat import config_from_mem0
 from .pipeline.audit import remove_finished_journal, settle_journal
 from .pipeline.consolidate import ConsolidationReport, Reversal, background_consolidator
+from .pipeline.files import FileSource
 from .pipeline.forget import finish_interrupted_deletions
 from .pipeline.messages import MessagesInput
 from .pipeline.sweep import background_sweeper
@@ -132,6 +133,9 @@ class Memory(_Facade):
     ) -> list[MemoryOperation]:
         """Remember messages: a string, a message dict ("role", "content", optionally "name", "id",
         "timestamp"), a LangChain message, or a list of them, in exactly the scope given.
+        Structured data (a dict with neither "role" nor "content", a message whose content is a
+        dict or a list of records, JSON text when infer=True) is stored as one readable fact per
+        record with the record under metadata["data"] (docs/files-and-data.md).
 
         infer=True lets the manager extract facts and reconcile each with the memories of exactly
         this scope (never a run's, an agent's or another user's): it adds, updates, invalidates or
@@ -151,6 +155,29 @@ class Memory(_Facade):
         See docs/architecture.md, "Server failures and retried adds"."""
         scope = self._scope(user_id, agent_id, run_id)
         return operations.add(self.services, messages, scope, metadata, infer, timestamp, expires_at, ttl)
+
+    def add_file(
+        self,
+        source: FileSource,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        name: str | None = None,
+        media_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool = False,
+        timestamp: Any = None,
+    ) -> list[MemoryOperation]:
+        """Remember a file, given as a path or as bytes (`name` then names it): a PDF (the
+        `files` extra) or text and Markdown cut into chunks, CSV rows and JSON records as
+        structured data. Each memory's metadata["file"] says which file, page and chunk or record
+        it holds. infer=False stores the chunks as they are; infer=True hands each to the manager.
+        The file is read and checked whole first: an encrypted, corrupt, textless or over-limit
+        file raises (EncryptedFileError, UnreadableFileError, InputTooLargeError, ...) and stores
+        nothing. See docs/files-and-data.md."""
+        scope = self._scope(user_id, agent_id, run_id)
+        return operations.add_file(self.services, source, scope, name, media_type, metadata, infer, timestamp)
 
     def search(
         self,
@@ -418,6 +445,25 @@ class AsyncMemory(_Facade):
         """Awaitable `Memory.add`: remember messages in exactly the scope given; returns the operations."""
         scope = self._scope(user_id, agent_id, run_id)
         return await self._run(operations.add, messages, scope, metadata, infer, timestamp, expires_at, ttl)
+
+    async def add_file(
+        self,
+        source: FileSource,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        name: str | None = None,
+        media_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool = False,
+        timestamp: Any = None,
+    ) -> list[MemoryOperation]:
+        """Awaitable `Memory.add_file`: remember a file (path or bytes); returns the operations."""
+        scope = self._scope(user_id, agent_id, run_id)
+        return await self._run(
+            operations.add_file, source, scope, name, media_type, metadata, infer, timestamp
+        )
 
     async def search(
         self,

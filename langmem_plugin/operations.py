@@ -27,8 +27,9 @@ from .pipeline.attachments import read_attachment
 from .pipeline.audit import API_ACTOR, audited_write, history_event
 from .pipeline.consolidate import consolidate as _consolidate, revert_consolidation as _revert_consolidation
 from .pipeline.expiry import check_expiry, retained_until
+from .pipeline.files import add_file as _add_file
 from .pipeline.forget import delete_scope, erase_memories, users_within
-from .pipeline.ingest import add as _add
+from .pipeline.inputs import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
 from .pipeline.sweep import sweep as _sweep
@@ -62,6 +63,7 @@ from .tracing import traced
 
 __all__ = [
     "add",
+    "add_file",
     "consolidate",
     "correct",
     "delete",
@@ -85,6 +87,7 @@ __all__ = [
 ]
 
 add = traced("langmem.add")(_add)
+add_file = traced("langmem.add_file")(_add_file)
 search = traced("langmem.search", run_type="retriever")(_search)
 consolidate = traced("langmem.consolidate")(_consolidate)  # pipeline/consolidate.py
 revert_consolidation = traced("langmem.revert_consolidation")(_revert_consolidation)

@@ -10,12 +10,13 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field
 
 from .errors import MissingScopeError
 from .parts import Attachment, MediaPart
 
-MetadataValue = str | int | float | bool | None
+# Metadata is JSON: scalars, lists and objects, nested (pipeline/validation.py bounds it).
+MetadataValue = JsonValue
 # What a scope is about, by its most specific id: a run's memories, an agent's (no run), a user's.
 ScopeKind = Literal["user", "agent", "run"]
 

@@ -271,6 +271,7 @@ def test_memory_add_reads_every_client_format(tmp_path):
             memory.add([HumanMessage([{"type": "text", "text": "  "}])], user_id="uma", infer=False)
         with pytest.raises(InvalidInputError, match="message 0"):
             memory.add([{"role": "user", "content": [1, 2]}], user_id="uma")
-        with pytest.raises(InvalidInputError, match="got dict"):  # structured content (a DataPart)
-            memory.add([{"role": "user", "content": {"order": 17}}], user_id="uma")
-        assert len(memory.get_all(user_id="uma")) == 4
+        # structured content (a DataPart) is a fact of its own (tests/test_structured_data.py)
+        [data] = memory.add([{"role": "user", "content": {"order": 17}}], user_id="uma")
+        assert (data.memory.text, data.memory.metadata) == ("Uma's order 17.", {"data": {"order": 17}})
+        assert len(memory.get_all(user_id="uma")) == 5

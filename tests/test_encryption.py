@@ -338,6 +338,43 @@ def test_metadata_filters_compare_keyed_hashes(tmp_path, key):
             memory.get_all(user_id="u", filters={"rank": {"$gt": 2}})
 
 
+def test_dotted_filters_reach_nested_metadata_on_an_encrypted_store(tmp_path, key):
+    with Memory({"path": str(tmp_path / "mem")}, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+        order = {"order": {"id": 17, "shop": {"city": "Porto"}}, "v1.2": "yes", "tags": ["a"]}
+        memory.add("I ordered a kayak", user_id="u", metadata=order, infer=False)
+        memory.add("I ordered a paddle", user_id="u", metadata={"order": {"id": 18}}, infer=False)
+        assert [r.text for r in memory.get_all(user_id="u", filters={"order.id": 17})] == ["I ordered a kayak"]
+        assert [r.text for r in memory.get_all(user_id="u", filters={"order.shop.city": "Porto"})] == [
+            "I ordered a kayak"
+        ]
+        assert [r.text for r in memory.get_all(user_id="u", filters={"v1\\.2": "yes"})] == ["I ordered a kayak"]
+        assert [r.text for r in memory.get_all(user_id="u", filters={"order.id": {"$ne": 17}})] == [
+            "I ordered a paddle"
+        ]
+        assert memory.get_all(user_id="u", filters={"tags": "a"}) == []  # a list matches no filter
+        [kayak] = memory.get_all(user_id="u", filters={"order.id": 17})
+        assert kayak.metadata == order
+
+
+def test_expiry_on_an_encrypted_store_hides_and_sweeps(tmp_path, key):
+    config = {"path": str(tmp_path / "mem")}
+    with Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+        kept = memory.add("I keep this", user_id="u", infer=False)[0].memory
+        doomed = memory.add("I lose this", user_id="u", infer=False, ttl=3600)[0].memory
+        assert memory.get(doomed.id).expires_at == doomed.expires_at
+        expire_now(memory, doomed.id)
+        assert [r.id for r in memory.get_all(user_id="u")] == [kept.id]
+        assert {r.id for r in memory.get_all(user_id="u", include_expired=True)} == {kept.id, doomed.id}
+        assert memory.sweep() == 1
+        assert [r.id for r in memory.get_all(user_id="u", include_expired=True)] == [kept.id]
+
+
+def test_metadata_retention_rules_are_refused_on_an_encrypted_store(tmp_path, key):
+    config = {"path": str(tmp_path / "mem"), "retention": {"metadata": {"category": {"health": 60}}}}
+    with pytest.raises(ConfigurationError, match="encrypted"):
+        Memory(config, embeddings=HashingEmbeddings(), key_provider=key)
+
+
 @given(
     words=st.lists(st.from_regex(r"[a-zà-ÿ]{2,12}", fullmatch=True), min_size=1, max_size=30),
     picked=st.integers(min_value=0),

@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from ..errors import InvalidFilterError
-from ..filters import compile_filters
+from ..filters import compile_filters, filter_key, filter_path
 from ..tiers.vector.relevance import MIN_ROOT, WORD, keyword_terms, word_root
 
 _EQUALITY = ("$eq", "$ne")
@@ -91,9 +91,20 @@ def blind_metadata_value(key: bytes, name: str, value: Any) -> str:
     return digest.hexdigest()[:32]
 
 
+def _leaves(metadata: Mapping[str, Any], outer: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    """Each scalar of nested metadata under the filter key that names it (filters.filter_key):
+    lists and nulls match no filter (filters.metadata_value), so they have no entry."""
+    for name, value in metadata.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, (*outer, name))
+        elif value is not None and not isinstance(value, list):
+            yield filter_key(*outer, name), value
+
+
 def blind_metadata(key: bytes, metadata: Mapping[str, Any]) -> dict[str, str]:
-    """Metadata as blind key -> blind value: what equality filters compare."""
-    return {blind_metadata_key(key, k): blind_metadata_value(key, k, v) for k, v in metadata.items()}
+    """Metadata as blind key -> blind value, one entry per scalar, nested ones under their dotted
+    filter key: what equality filters compare."""
+    return {blind_metadata_key(key, k): blind_metadata_value(key, k, v) for k, v in _leaves(metadata)}
 
 
 def blind_filters(key: bytes, filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -104,7 +115,8 @@ def blind_filters(key: bytes, filters: Mapping[str, Any] | None) -> dict[str, An
         return None
     compile_filters(filters)  # the same validation (typed errors) as on an unencrypted store
     blinded: dict[str, Any] = {}
-    for name, condition in filters.items():
+    for given, condition in filters.items():
+        name = filter_key(*filter_path(given))  # "a.b" and an escaped dot name what _leaves names
         operations = condition if isinstance(condition, Mapping) else {"$eq": condition}
         translated: dict[str, Any] = {}
         for operator, value in operations.items():

@@ -61,7 +61,7 @@ from langgraph.store.base.embed import get_text_at_path, tokenize_path
 
 from .. import operations
 from ..errors import ConfigurationError, InvalidExpiryError, InvalidInputError, MemoryNotFoundError
-from ..filters import matches_filters
+from ..filters import matches_filters, value_at
 from ..memory import Memory
 from ..namespaces import STORE_NAMESPACES as NAMESPACES
 from ..pipeline.expiry import ttl_delta
@@ -227,19 +227,10 @@ def _namespace_matches(namespace: tuple[str, ...], condition) -> bool:
     return all(p == "*" or k == p for k, p in pairs)
 
 
-class _FilterView(dict):
-    """An item's value as filters see it: a key absent at the top level is read as a dotted path
-    (`{"user.level": ...}`), as LangGraph's SQLite and Postgres stores do."""
-
-    def get(self, key, default=None):
-        if key in self or "." not in key:
-            return super().get(key, default)
-        node: Any = self
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
+def _value_at(value: Mapping[str, Any], key: str) -> Any:
+    """A store filter key's value in an item's value: a key absent at the top level is read as a
+    dotted path (`{"user.level": ...}`), as LangGraph's SQLite and Postgres stores do."""
+    return value.get(key) if key in value or "." not in key else value_at(value, tuple(key.split(".")))
 
 
 def texts_at(value: Mapping[str, Any], paths: Sequence[str]) -> list[str]:
@@ -434,13 +425,13 @@ class MemoryStoreBase(BaseStore):
                 scores = (yield from self._scores_step(op.query, records, scope)) if records else []
                 for record, score in zip(records, scores, strict=True):
                     item = self._item(namespace, record, score, search=True)
-                    if matches_filters(_FilterView(item.value), op.filter):
+                    if matches_filters(item.value, op.filter, _value_at):
                         ranked.append((score, record, item))
             unindexed = None if not op.query else {"store_indexed": False}
             records = yield call("get_all", user_id=scope, limit=everything, filters=unindexed)
             for record in records:
                 item = self._item(namespace, record, None, search=True)
-                if matches_filters(_FilterView(item.value), op.filter):
+                if matches_filters(item.value, op.filter, _value_at):
                     unranked.append((record.updated_at, record, item))
         ranked.sort(key=lambda r: -r[0])
         unranked.sort(key=lambda r: r[0], reverse=True)

@@ -31,6 +31,13 @@ def speaker_name(name: str | None, scope: Scope) -> str:
     return ANONYMOUS_SPEAKER
 
 
+def reads_data(manager: object) -> bool:
+    """Whether the manager extracts facts from structured data given as JSON text (a manager
+    that declares `reads_data = True`, as LLM managers do); the others are given the facts
+    pipeline/structured.py writes for each record."""
+    return getattr(manager, "reads_data", False) is True
+
+
 def message_speaker(message: ConversationMessage, scope: Scope) -> str:
     """Who said a message: `speaker_name` for a user's, else its name or role ("assistant")."""
     return (

@@ -27,14 +27,25 @@ def store_attachments(
     """Store the bytes of the attachments the `cited` sources carry (those of the memories an add
     is about to write), read from the messages that brought them."""
     wanted = {a.sha256 for source in cited for a in source.attachments if a.sha256 is not None}
-    items = {
-        f"{scope.key()}/{attachment.sha256}": part.data
-        for message in conversation
-        for attachment, part in zip(message.attachments, message.media, strict=True)
-        if attachment.sha256 in wanted and part.data is not None
-    }
-    if items:
-        services.kv.put_many(ATTACHMENTS, items)
+    store_bytes(
+        services,
+        scope,
+        {
+            attachment.sha256: part.data
+            # a message's own media come first in its attachments; any after, it only names
+            for message in conversation
+            for attachment, part in zip(message.attachments[: len(message.media)], message.media, strict=True)
+            if attachment.sha256 in wanted and part.data is not None
+        },
+    )
+
+
+def store_bytes(services: MemoryServices, scope: Scope, contents: dict[str, bytes]) -> None:
+    """Store attachment bytes of `scope` by their sha256 (the same bytes again overwrite themselves)."""
+    if contents:
+        services.kv.put_many(
+            ATTACHMENTS, {f"{scope.key()}/{digest}": data for digest, data in contents.items()}
+        )
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

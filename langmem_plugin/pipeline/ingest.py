@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import TypeAdapter
 
-from ..errors import LangMemError
+from ..errors import InvalidInputError, LangMemError
 from ..managers.base import Decision, Neighbour, described_text
 from ..parts import Attachment
 from ..records import (
@@ -118,16 +118,26 @@ def add(
     timestamp: Any = None,
     expires_at: Any = None,
     ttl: Any = None,
+    message_metadata: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[MemoryOperation]:
     """Remember messages (see `Memory.add`). A call that raises is kept, and calling again with
-    the same arguments is its retry: it stores what the failed call meant to, exactly once."""
+    the same arguments is its retry: it stores what the failed call meant to, exactly once.
+
+    `message_metadata` (infer=False only) gives each message's memory metadata of its own, over
+    `metadata`: a document's chunks or records, each naming its place, written as one call."""
     limits = services.config.limits
     clean_metadata = check_metadata(limits, metadata)
     checked_at = utc_now()
     given_expiry = check_expiry(expires_at, ttl, checked_at)
     default_time = None if timestamp is None else parse_timestamp(timestamp)
     given = normalize_messages(messages, limits, services.config.privacy, default_time)
-    fingerprint = call_fingerprint(scope, clean_metadata, infer, default_time, given)
+    each = None
+    if message_metadata is not None:
+        if infer or len(message_metadata) != len(given.messages):
+            raise InvalidInputError("metadata per message needs infer=False and one mapping per message")
+        each = [check_metadata(limits, {**clean_metadata, **m}) for m in message_metadata]
+    described = clean_metadata if each is None else {"call": clean_metadata, "messages": each}
+    fingerprint = call_fingerprint(scope, described, infer, default_time, given)
     call = services.failed_adds.start(fingerprint, given.messages, given.caller_ids)
     if ttl is not None and given_expiry is not None:  # a TTL counts from the memories' creation time
         given_expiry += call.now - checked_at
@@ -138,7 +148,7 @@ def add(
             finish_graph_follow_ups(services, call)
         if not infer:
             store_attachments(services, scope, call.conversation, (m.source() for m in call.conversation))
-            return _add_verbatim(services, call, scope, clean_metadata, expiry)
+            return _add_verbatim(services, call, scope, clean_metadata if each is None else each, expiry)
         facts = services.manager.extract_facts(call.conversation, scope)
         if not facts:
             return []
@@ -159,7 +169,7 @@ def add(
 
 
 def _add_verbatim(
-    services, call: AddCall, scope: Scope, metadata: dict, expires_at: datetime | None
+    services, call: AddCall, scope: Scope, metadata: dict | list[dict], expires_at: datetime | None
 ) -> list[MemoryOperation]:
     """infer=False: one memory per message, exactly as given, with its provenance.
 
@@ -244,11 +254,12 @@ def is_verbatim(record: MemoryRecord) -> bool:
 
 
 def verbatim_records(
-    conversation, scope: Scope, metadata: dict, now: datetime, expires_at: datetime | None = None
+    conversation, scope: Scope, metadata: dict | list[dict], now: datetime, expires_at: datetime | None = None
 ) -> list[MemoryRecord]:
     """`new_record` of each message, its own source, validated in one call. The text is the
     message's, as given; a message that only shared attachments says what it shared
-    (managers/base.py: described_text)."""
+    (managers/base.py: described_text). `metadata` is every memory's, or a list of each one's."""
+    each = metadata if isinstance(metadata, list) else [metadata] * len(conversation)
     return _RECORDS.validate_python(
         [
             # the message is the record's only source: its time is the earliest
@@ -256,13 +267,15 @@ def verbatim_records(
                 memory_id,
                 m.content or described_text(m, scope),
                 scope,
-                metadata,
+                own_metadata,
                 [m.source_fields()],
                 m.timestamp,
                 now,
                 expires_at,
             )
-            for memory_id, m in zip(message_memory_ids(scope, conversation), conversation, strict=True)
+            for memory_id, m, own_metadata in zip(
+                message_memory_ids(scope, conversation), conversation, each, strict=True
+            )
         ]
     )
 

@@ -153,7 +153,7 @@ def normalize_messages(
             )
         if text.strip() or not media:  # a turn that only shares attachments says nothing
             text = screen_text(privacy, check_text(limits, text, f"message {index}"), f"message {index}")
-        attachments = tuple(part.attachment() for part in media)
+        attachments = tuple(part.attachment() for part in media) + _cited(fields.get("attachments"), index)
         name = fields.get("name")
         if name is not None and not isinstance(name, str):
             raise InvalidInputError(f"message {index}: name must be a string")
@@ -174,7 +174,7 @@ def normalize_messages(
                 "message_id": str(caller_id or fallback_ids[index].replace("-", "")),
                 "turn_id": str(caller_turn or f"{batch}:{index}"),
                 "timestamp": default_timestamp if moment is None else moment,
-                **({"attachments": attachments, "media": tuple(media)} if media else {}),
+                **({"attachments": attachments, "media": tuple(media)} if attachments else {}),
             }
         )
     if not normalized:
@@ -184,6 +184,17 @@ def normalize_messages(
         fingerprint=hashlib.sha256("\x1e".join(given).encode("utf-8")).hexdigest(),
         caller_ids=caller_ids,
     )
+
+
+def _cited(attachments: Any, index: int) -> tuple[Attachment, ...]:
+    """Attachments a message dict names without carrying them (`"attachments"`: Attachment
+    records, built in Python, never parsed from a client's JSON): the chunks of a document name the
+    document, whose bytes the add stores once (pipeline/files.py)."""
+    if attachments is None:
+        return ()
+    if not isinstance(attachments, tuple) or not all(isinstance(a, Attachment) for a in attachments):
+        raise InvalidInputError(f"message {index}: 'attachments' is a tuple of Attachment records")
+    return attachments
 
 
 def _checked_part(limits: LimitsConfig, privacy: PrivacyConfig, part: MediaPart, index: int) -> MediaPart:

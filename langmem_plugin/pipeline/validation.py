@@ -83,32 +83,63 @@ def check_text(limits: LimitsConfig, text: Any, what: str = "text") -> str:
 
 
 def check_metadata(limits: LimitsConfig, metadata: Any) -> dict[str, MetadataValue]:
+    """Metadata is a JSON object: nested objects and lists are kept, bounded in depth
+    (limits.max_metadata_depth) and in encoded size (limits.max_metadata_bytes)."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"metadata must be a mapping, got {type(metadata).__name__}")
     if len(metadata) > limits.max_metadata_keys:
         raise InvalidMetadataError(f"metadata has more than {limits.max_metadata_keys} keys")
-    clean: dict[str, MetadataValue] = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not KEY_PATTERN.match(key):
-            raise InvalidMetadataError(
-                f"metadata key {key!r} must be a string of letters, digits, '_' or '-'"
-            )
-        check_int_range(value, f"metadata value for {key!r}", InvalidMetadataError)
-        if value is not None and not isinstance(value, (str, int, float, bool)):
-            raise InvalidMetadataError(
-                f"metadata value for {key!r} must be a string, number, boolean or None, "
-                f"got {type(value).__name__}"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidMetadataError(f"metadata value for {key!r} must be finite")
-        if isinstance(value, str) and len(value) > limits.max_text_chars:
-            raise InputTooLargeError(f"metadata value for {key!r} is too long")
-        if isinstance(value, str):
-            check_encodable(value, f"metadata value for {key!r}", InvalidMetadataError)
-        clean[key] = value
+    clean = _clean_metadata_object(limits, metadata, "metadata", 1)
+    size = len(json.dumps(clean, ensure_ascii=False).encode())
+    if size > limits.max_metadata_bytes:
+        raise InputTooLargeError(
+            f"metadata takes {size} bytes as JSON, more than the limit of {limits.max_metadata_bytes} "
+            "(raise limits.max_metadata_bytes)"
+        )
     return clean
+
+
+def _clean_metadata_object(
+    limits: LimitsConfig, value: Mapping, where: str, depth: int
+) -> dict[str, MetadataValue]:
+    clean: dict[str, MetadataValue] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            raise InvalidMetadataError(
+                f"{where} key {key!r} must be a string of 1 to 64 characters without control "
+                "characters, '\"' or '\\'"
+            )
+        clean[key] = _clean_metadata_value(limits, item, f"{where}[{key!r}]", depth)
+    return clean
+
+
+def _clean_metadata_value(limits: LimitsConfig, value: Any, where: str, depth: int) -> MetadataValue:
+    if isinstance(value, (Mapping, list, tuple)) and depth >= limits.max_metadata_depth:
+        raise InvalidMetadataError(
+            f"{where} nests objects or lists more than {limits.max_metadata_depth} levels deep"
+        )
+    if isinstance(value, Mapping):
+        return _clean_metadata_object(limits, value, where, depth + 1)
+    if isinstance(value, (list, tuple)):
+        return [
+            _clean_metadata_value(limits, item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)
+        ]
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise InvalidMetadataError(
+            f"{where} must be a string, number, boolean, None, list or mapping, got {type(value).__name__}"
+        )
+    check_int_range(value, where, InvalidMetadataError)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMetadataError(f"{where} must be finite")
+    if isinstance(value, str):
+        if len(value) > limits.max_text_chars:
+            raise InputTooLargeError(f"{where} is longer than {limits.max_text_chars} characters")
+        check_encodable(value, where, InvalidMetadataError)
+        if "\x00" in value:  # SQLite's JSON functions end a string at NUL: it could not be filtered
+            raise InvalidMetadataError(f"{where} contains a NUL character")
+    return value
 
 
 def check_limit(limits: LimitsConfig, limit: Any) -> int:

@@ -223,6 +223,40 @@ class VectorStoreContract:
             "a"
         ]
 
+    def test_nested_metadata_and_dotted_filters(self, store):
+        """Nested metadata comes back as stored; a dotted key reaches into it with every operator,
+        and '\\.' names a key that holds a dot."""
+        order = {"order": {"id": 17, "total": 899, "items": ["kayak", "paddle"], "ship": {"city": "Köln"}}}
+        items = [
+            record("kayak order", ALICE, metadata={**order, "v1.2": {"ünï code": "yes"}}),
+            record(
+                "tent order", ALICE, metadata={"order": {"id": 18, "total": 120, "ship": {"city": "Lyon"}}}
+            ),
+            record("no order", ALICE, metadata={"order": "none", "v1": {"2": "dotted path"}}),
+        ]
+        store.insert(items, np.stack([unit(0), unit(0), unit(0)]))
+        assert store.get([items[0].id])[0].metadata == items[0].metadata
+
+        def texts(filters):
+            listed = sorted(r.text for r in store.list(ALICE, limit=10, filters=filters))
+            found = sorted(
+                h.memory.text for h in store.search(ALICE, unit(0), "", SearchParams(filters=filters))
+            )
+            assert listed == found
+            return listed
+
+        assert texts({"order.total": 899}) == ["kayak order"]
+        assert texts({"order.total": {"$gte": 100, "$lt": 899}}) == ["tent order"]
+        assert texts({"order.id": {"$in": [17, 18]}}) == ["kayak order", "tent order"]
+        assert texts({"order.id": {"$nin": [17]}}) == ["tent order"]
+        assert texts({"order.ship.city": "Köln"}) == ["kayak order"]
+        assert texts({"order.ship.city": {"$ne": "Köln"}}) == ["tent order"]
+        assert texts({"v1\\.2.ünï code": "yes"}) == ["kayak order"]
+        assert texts({"v1.2": "dotted path"}) == ["no order"]
+        assert texts({"order": "none"}) == ["no order"]
+        assert texts({"order.missing": 1}) == []
+        assert texts({"order": 899}) == []  # an object is never equal to a scalar
+
     def test_list_is_newest_first_and_limited(self, store):
         items = [record(f"item {i}", ALICE, minutes=i) for i in range(5)]
         store.insert(items, np.stack([unit(i) for i in range(5)]))

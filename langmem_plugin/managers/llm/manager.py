@@ -132,6 +132,8 @@ class LLMMemoryManager:
     """At most two calls per `add`: extraction (facts, forget requests and relations), then one
     reconciliation of every fact that has existing memories to be compared with."""
 
+    reads_data = True  # structured data reaches the extraction call as JSON text
+
     def __init__(
         self,
         model: BaseChatModel,

@@ -200,7 +200,7 @@ def _rows(records: list[MemoryRecord], vectors: np.ndarray) -> list[tuple]:
                 scope.run_id,
                 record.text,
                 record.hash,
-                json.dumps(record.metadata) if record.metadata else "{}",
+                json.dumps(record.metadata, ensure_ascii=False) if record.metadata else "{}",
                 to_json(record.sources).decode(),
                 to_epoch(record.created_at),
                 to_epoch(record.updated_at),
@@ -533,7 +533,7 @@ class SQLiteVectorStore(ManifestRow):
                 assignments = {
                     "text": record.text,
                     "hash": record.hash,
-                    "metadata": json.dumps(record.metadata),
+                    "metadata": json.dumps(record.metadata, ensure_ascii=False),
                     "sources": json.dumps([s.model_dump(mode="json") for s in record.sources]),
                     "updated_at": to_epoch(record.updated_at),
                     "valid_from": to_epoch(record.valid_from),
