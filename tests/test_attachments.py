@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import time
 import uuid
 
 import pytest
@@ -33,10 +32,11 @@ from langmem_plugin.integrations.tools import create_memory_tools
 from langmem_plugin.namespaces import ATTACHMENTS
 from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings, RecordingChatModel
+from .helpers import HashingEmbeddings, RecordingChatModel, expire_now
 from .test_cli_and_config import cli
 from .test_content import JPEG, PNG, b64, image_bytes
 from .test_llm_manager import PromptRecorder
+from .test_sweep import _die
 from .test_tools import ToolCallingFake
 
 DOG = "This is my new dog Biscuit, a beagle."
@@ -398,12 +398,6 @@ def files_holding(memory: Memory, marker: str) -> list[str]:
     return [name for name, data in stored_bytes(memory.config).items() if marker.encode() in data]
 
 
-def expire_now(memory: Memory, memory_id: str) -> None:
-    """Make the memory expire and wait until it has."""
-    [memory_id] = memory.set_expiry(memory_id, ttl=0.2)
-    time.sleep(0.3)
-
-
 @pytest.mark.parametrize("erasure", ["sweep", "delete purge", "retire then purge", "purge by description"])
 def test_erasing_a_memory_erases_its_attachment_bytes(tmp_path, erasure):
     marker = f"Snorkelfritz{uuid.uuid4().hex[:8]}"
@@ -487,7 +481,3 @@ def test_an_erasure_cut_short_by_a_crash_erases_the_bytes_on_the_next_open(tmp_p
         assert files_holding(memory, marker) == []
         with pytest.raises(AttachmentNotFoundError):
             memory.get_attachment(doomed.attachments[0].sha256, user_id="alice")
-
-
-def _die(*args) -> None:
-    raise SystemExit(9)  # the process stops here, as if killed
