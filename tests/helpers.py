@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -76,3 +77,10 @@ class RecordingChatModel(BaseChatModel):
 
 def tool_call(name: str, args: dict, call_id: str) -> AIMessage:
     return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+def expire_now(memory, memory_id: str) -> None:
+    """Make a stored memory expire and wait until it has: a test sets the expiry right before it
+    needs the memory expired, so no step before races a short TTL on a loaded machine."""
+    memory.set_expiry(memory_id, ttl=0.2)
+    time.sleep(0.3)

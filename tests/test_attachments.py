@@ -5,6 +5,7 @@ records, search, recall, tools, history, export and the CLI, and read back only 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import uuid
 
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from pydantic import Field
 
 from langmem_plugin import (
@@ -27,11 +30,13 @@ from langmem_plugin.integrations.middleware import MemoryMiddleware
 from langmem_plugin.integrations.recall import recall
 from langmem_plugin.integrations.tools import create_memory_tools
 from langmem_plugin.namespaces import ATTACHMENTS
+from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings, RecordingChatModel
+from .helpers import HashingEmbeddings, RecordingChatModel, expire_now
 from .test_cli_and_config import cli
 from .test_content import JPEG, PNG, b64, image_bytes
 from .test_llm_manager import PromptRecorder
+from .test_sweep import _die
 from .test_tools import ToolCallingFake
 
 DOG = "This is my new dog Biscuit, a beagle."
@@ -375,3 +380,104 @@ async def test_create_agent_writes_back_the_photo_and_recalls_it_on_a_new_thread
         assert len(model.prompts) == 2
     finally:
         await memory.aclose()
+
+
+# -- erasing memories erases the bytes no remaining memory names ----------------------------------
+
+
+def marked_png(marker: str) -> bytes:
+    """A real PNG (Pillow) whose text chunk carries `marker`, for raw-file scans."""
+    info = PngInfo()
+    info.add_text("Comment", marker)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (40, 160, 90)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def files_holding(memory: Memory, marker: str) -> list[str]:
+    return [name for name, data in stored_bytes(memory.config).items() if marker.encode() in data]
+
+
+@pytest.mark.parametrize("erasure", ["sweep", "delete purge", "retire then purge", "purge by description"])
+def test_erasing_a_memory_erases_its_attachment_bytes(tmp_path, erasure):
+    marker = f"Snorkelfritz{uuid.uuid4().hex[:8]}"
+    image = marked_png(marker)
+    with Memory({"path": str(tmp_path / "m")}, embeddings=HashingEmbeddings()) as memory:
+        [op] = memory.add(
+            dog_turn(image, text="Alice shared the Biscuit photo."), user_id="alice", infer=False
+        )
+        kept = memory.add("Alice likes tea.", user_id="alice", infer=False)[0].memory
+        digest = op.memory.attachments[0].sha256
+        assert memory.get_attachment(digest, user_id="alice") == image
+        assert files_holding(memory, marker)
+        if erasure == "sweep":
+            expire_now(memory, op.memory.id)
+            assert memory.sweep() == 1
+        elif erasure == "delete purge":
+            memory.delete(op.memory.id, purge=True)
+        elif erasure == "retire then purge":
+            memory.delete(op.memory.id)
+            assert memory.get_attachment(digest, user_id="alice") == image  # its history still names it
+            memory.delete(op.memory.id, purge=True)
+        else:
+            assert [r.id for r in memory.delete("the Biscuit photo", user_id="alice", purge=True)] == [
+                op.memory.id
+            ]
+        with pytest.raises(AttachmentNotFoundError):
+            memory.get_attachment(digest, user_id="alice")
+        assert files_holding(memory, marker) == []
+        assert [r.id for r in memory.get_all(user_id="alice")] == [kept.id]
+
+
+@pytest.mark.parametrize("kv", ["diskcache", "redis"])
+def test_shared_bytes_stay_while_a_memory_of_the_scope_names_them(tmp_path, request, kv):
+    config: dict = {"path": str(tmp_path / "m")}
+    if kv == "redis":
+        config["kv"] = {
+            "backend": "redis",
+            "url": request.getfixturevalue("redis_url"),
+            "prefix": uuid.uuid4().hex,
+        }
+    marker = f"Quibblesnatch{uuid.uuid4().hex[:8]}"
+    image = marked_png(marker)
+    with Memory(config, embeddings=HashingEmbeddings()) as memory:
+        first = memory.add(dog_turn(image, text="Biscuit at the beach."), user_id="alice", infer=False)[
+            0
+        ].memory
+        second = memory.add(dog_turn(image, text="Biscuit asleep."), user_id="alice", infer=False)[0].memory
+        third = memory.add(dog_turn(image, text="Biscuit on the sofa."), user_id="alice", infer=False)[
+            0
+        ].memory
+        memory.add(dog_turn(image, text="Carol saw Biscuit."), user_id="carol", infer=False)
+        digest = first.attachments[0].sha256
+        assert sorted(stored_keys(memory)) == [f"user_id=alice/{digest}", f"user_id=carol/{digest}"]
+        memory.delete(first.id, purge=True)  # the others still name the bytes
+        assert memory.get_attachment(digest, user_id="alice") == image
+        memory.delete(second.id)  # retired: its history still names them
+        expire_now(memory, third.id)  # expired, not yet swept: still stored
+        assert memory.sweep() == 1
+        assert memory.get_attachment(digest, user_id="alice") == image
+        memory.delete(second.id, purge=True)  # the last memory of alice's that names them
+        assert stored_keys(memory) == [f"user_id=carol/{digest}"]
+        with pytest.raises(AttachmentNotFoundError):
+            memory.get_attachment(digest, user_id="alice")
+        assert memory.get_attachment(digest, user_id="carol") == image
+
+
+def test_an_erasure_cut_short_by_a_crash_erases_the_bytes_on_the_next_open(tmp_path, monkeypatch):
+    """The journal names the bytes: after a crash the records naming them are already gone."""
+    path = tmp_path / "crash"
+    marker = f"Wobblecrank{uuid.uuid4().hex[:8]}"
+    image = marked_png(marker)
+    with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as memory:
+        doomed = memory.add(dog_turn(image), user_id="alice", infer=False)[0].memory
+        with monkeypatch.context() as crash:
+            crash.setattr(memory.services.graph, "delete_memory_relations", _die)
+            with pytest.raises(SystemExit):
+                memory.delete(doomed.id, purge=True)
+        assert memory.services.vector.get([doomed.id]) == []  # the record went before the crash
+        assert files_holding(memory, marker)
+    with Memory({"path": str(path)}, embeddings=HashingEmbeddings()) as memory:
+        assert files_holding(memory, marker) == []
+        with pytest.raises(AttachmentNotFoundError):
+            memory.get_attachment(doomed.attachments[0].sha256, user_id="alice")

@@ -20,7 +20,7 @@ from langmem_plugin.records import Scope
 from langmem_plugin.tiers.vector import weaviate_backend
 from langmem_plugin.transfer import export_document, plan_import, run_import
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, expire_now
 from .test_tools import ToolCallingFake, _call
 from .test_weaviate_memory import weaviate_config
 
@@ -76,10 +76,10 @@ def test_bad_expiry_is_refused_before_anything_is_written(memory, given):
 
 
 def test_an_expired_memory_disappears_from_every_read_at_once(memory):
-    doomed = memory.add("The user's locker code is 4417", user_id="u", infer=False, ttl=SHORT)[0].memory
+    doomed = memory.add("The user's locker code is 4417", user_id="u", infer=False)[0].memory
     kept = memory.add("The user's favourite colour is green", user_id="u", infer=False)[0].memory
     assert {h.memory.id for h in memory.search("locker code", user_id="u")} == {doomed.id, kept.id}
-    time.sleep(SHORT + 0.1)
+    expire_now(memory, doomed.id)
     assert [h.memory.id for h in memory.search("locker code", user_id="u")] == [kept.id]
     assert [r.id for r in memory.get_all(user_id="u")] == [kept.id]
     with pytest.raises(MemoryNotFoundError):
@@ -201,11 +201,11 @@ def test_any_expiry_input_gives_a_future_moment_or_a_typed_error(expires_at, ttl
 def test_weaviate_stores_expiry_and_hides_expired_memories(tmp_path, weaviate_node, multi_tenancy):
     config = weaviate_config(tmp_path, weaviate_node, multi_tenancy=multi_tenancy)
     with Memory(config, embeddings=HashingEmbeddings()) as memory:
-        doomed = memory.add("temporary door code 9931", user_id="ana", infer=False, ttl=SHORT + 0.5)[0].memory
+        doomed = memory.add("temporary door code 9931", user_id="ana", infer=False, ttl=3600)[0].memory
         kept = memory.add("permanent door colour red", user_id="ana", infer=False)[0].memory
         assert memory.get(doomed.id).expires_at == doomed.expires_at
         assert memory.set_expiry([kept.id], ttl=3600) == [kept.id]
-        time.sleep(SHORT + 0.6)
+        expire_now(memory, doomed.id)
         assert [h.memory.id for h in memory.search("door code", user_id="ana")] == [kept.id]
         assert [r.id for r in memory.get_all(user_id="ana")] == [kept.id]
         assert memory.get(kept.id).expires_at is not None

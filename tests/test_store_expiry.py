@@ -182,10 +182,11 @@ async def test_the_async_store_and_its_sweeper_never_block_the_event_loop(tmp_pa
         store = AsyncMemoryStore(memory, ttl={"default_ttl": 1 / 60, "sweep_interval_minutes": 0.5 / 60})
         with blockbuster_ctx():
             await store.start_ttl_sweeper()
-            await store.aput(NS, "a", {"text": "tea"})
+            await store.aput(NS, "a", {"text": "tea"}, ttl=None)
             await store.aput(NS, "b", {"text": "coffee"}, ttl=None)
             found = await store.asearch(NS, query="tea", refresh_ttl=False)
             assert found[0].key == "a"
+            await store.aput(NS, "a", {"text": "tea"})  # the default TTL starts once the search is done
             await asyncio.sleep(2)
             assert await store.aget(NS, "a") is None
             assert await store.aget(NS, "b") is not None

@@ -23,7 +23,7 @@ from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope, utc_now
 from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, expire_now
 from .test_cli_and_config import cli
 
 SHORT = 0.6  # seconds a memory lives in the tests that wait for it to expire
@@ -60,14 +60,13 @@ def _u_markers(memory_ids: list[str]) -> list[str]:
 
 def test_sweep_erases_expired_memories_leaving_no_byte(stack):
     said = {"role": "user", "name": "Quillibrand", "content": "I live in Zorblaxton."}
-    added = stack.add(said, user_id=U, ttl=8)[0].memory
-    lives = added.id
+    lives = stack.add(said, user_id=U)[0].memory.id
     stack.update(lives, "Quillibrand lives in Vextrapolis.")  # the old text stays in its history
     stack.search("Where is the Plonkwhistle?", user_id=U)  # the query's embedding is cached
     kept_u = stack.add("The user owns a red bicycle.", user_id=U, infer=False)[0].memory.id
     kept_v = say(stack, "I live in Gnarlbury.", "Frobisher", user_id=V)
     assert stack.related(["Quillibrand"], user_id=U).relations  # the graph holds its relations
-    time.sleep(max((added.expires_at - utc_now()).total_seconds(), 0) + 0.1)
+    expire_now(stack, lives)
     assert [r.id for r in stack.get_all(user_id=U)] == [kept_u]  # hidden before any sweep
     assert stack.sweep() == 1
     assert stack.sweep() == 0

@@ -2,8 +2,8 @@
 
 Each scope keeps its own copy, under `<scope key>/<sha256>` in the `attachments` namespace: the
 same bytes shared twice in a scope are stored once, a purge of the scope erases them with its
-other scope-keyed entries (pipeline/forget.py), and no scope can read another's bytes by
-knowing their hash.
+other scope-keyed entries, erasing memories erases those no other memory of their scope names
+(pipeline/forget.py), and no scope can read another's bytes by knowing their hash.
 """
 
 from __future__ import annotations

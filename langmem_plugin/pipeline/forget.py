@@ -28,8 +28,10 @@ could not, from each memory's history.
 
 Erasing chosen memories takes the same lock and journal: its entry names the memories and their
 scopes (ids only, no text); their vector rows, graph relations, history, scope-index filings and
-write-journal events go, with the cached embeddings and LLM answers of their scopes; the entry is
-then replaced by one naming nothing while every tier overwrites what it freed.
+write-journal events go, with the cached embeddings and LLM answers of their scopes, and the bytes
+of their attachments that no memory still stored in the vector tier of the same scope names (the
+entry lists those bytes' keys, so a resumed erasure finds them after the records are gone); the
+entry is then replaced by one naming nothing while every tier overwrites what it freed.
 """
 
 from __future__ import annotations
@@ -41,8 +43,17 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StoreBusyError
-from ..namespaces import HISTORY, NAMESPACES, PROFILES, SCOPE_INDEX, PurgeRule, with_rule
-from ..records import EventType, HistoryEvent, MemoryRecord, Scope, encode_scope_id, utc_now
+from ..namespaces import ATTACHMENTS, HISTORY, NAMESPACES, PROFILES, SCOPE_INDEX, PurgeRule, with_rule
+from ..records import (
+    EventType,
+    HistoryEvent,
+    MemoryRecord,
+    Scope,
+    SourceRef,
+    encode_scope_id,
+    sources_attachments,
+    utc_now,
+)
 from ..services import MemoryServices
 from .audit import (
     API_ACTOR,
@@ -126,7 +137,8 @@ def erase_memories(services: MemoryServices, choose: Callable[[], dict[str, Scop
     """Erase the memories `choose` picks (ids and their scopes), live or retired, as a purge erases
     a scope, and return them: from the
     vector tier with their graph relations, their history and scope-index entries, the events of
-    the write journals naming them, and the caches of their scopes, after which every tier
+    the write journals naming them, the caches of their scopes and the attachment bytes no other
+    memory of their scope names, after which every tier
     overwrites what it freed. `choose` runs holding the deletion lock, so two processes never pick
     the same memories; the erasure is journaled like a delete_all and finished on resume."""
     with services.kv.lock(DELETION_LOCK, services.config.delete_all_wait_seconds):
@@ -135,7 +147,10 @@ def erase_memories(services: MemoryServices, choose: Callable[[], dict[str, Scop
         if not memories:
             return {}
         key = DELETING + uuid.uuid4().hex
-        entry = {"memories": {memory_id: owner.key() for memory_id, owner in memories.items()}}
+        entry = {
+            "memories": {memory_id: owner.key() for memory_id, owner in memories.items()},
+            "attachments": sorted(_named_attachments(services, memories)),
+        }
         services.kv.put_many(SCOPE_INDEX, {key: entry})
         _carry_out(services, key, entry, resumed=False)
         return memories
@@ -165,6 +180,7 @@ def _carry_out(
     deleted: list[MemoryRecord] = []
     if "memories" in entry:
         _erase_memories(services, {i: Scope.from_key(owner) for i, owner in entry["memories"].items()})
+        _erase_unreferenced_attachments(services, entry.get("attachments", []))
         services.kv.put_many(SCOPE_INDEX, {key: _ERASING})  # the ids it names are overwritten next
     elif "scope" in entry:
         scope = Scope.from_key(entry["scope"])
@@ -228,6 +244,39 @@ def _erase_memories(services: MemoryServices, memories: dict[str, Scope]) -> Non
     for scope in set(memories.values()):
         for namespace in caches:
             services.kv.delete_many(namespace, scope_keyed_entries(services, namespace, scope))
+
+
+def _named_attachments(services: MemoryServices, memories: dict[str, Scope]) -> set[str]:
+    """The `attachments` keys (`<scope key>/<sha256>`, pipeline/attachments.py) of the bytes the
+    memories name: in their stored records and in every event of their history (a retired memory
+    has only the latter)."""
+    sources: dict[str, list[SourceRef]] = {memory_id: [] for memory_id in memories}
+    for record in services.vector.get(list(memories)):
+        sources[record.id] += record.sources
+    for memory_id, events in services.kv.get_many(HISTORY, list(memories)).items():
+        sources[memory_id] += [s for event in events for s in HistoryEvent.model_validate(event).sources]
+    return {
+        f"{memories[memory_id].key()}/{attachment.sha256}"
+        for memory_id, cited in sources.items()
+        for attachment in sources_attachments(cited)
+        if attachment.sha256 is not None
+    }
+
+
+def _erase_unreferenced_attachments(services: MemoryServices, keys: list[str]) -> None:
+    """Erase the attachment bytes under `keys` that no other memory of the same scope names, live,
+    expired or retired (`_named_attachments`): content-addressed bytes shared with a memory that
+    remains stay. Run once the erased memories left the scope index, so that a repeat after a
+    crash finds the same answer."""
+    by_scope: dict[str, set[str]] = {}
+    for key in keys:
+        by_scope.setdefault(key.partition("/")[0], set()).add(key)
+    unreferenced: list[str] = []
+    for scope_key, candidates in by_scope.items():
+        owner = Scope.from_key(scope_key)
+        remaining = {i: s for i, s in indexed_memories(services, owner).items() if s == owner}
+        unreferenced += sorted(candidates - _named_attachments(services, remaining))
+    services.kv.delete_many(ATTACHMENTS, unreferenced)
 
 
 def _unfile(services: MemoryServices, memories: dict[str, Scope]) -> None:
