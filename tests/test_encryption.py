@@ -24,6 +24,7 @@ from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
 from langmem_plugin.encryption.rotation import rotate_master_key
 from langmem_plugin.encryption.vector import EncryptedVectorStore
 from langmem_plugin.errors import (
+    ConfigurationError,
     EncryptionKeyError,
     EncryptionMismatchError,
     InvalidFilterError,
@@ -37,7 +38,7 @@ from langmem_plugin.tiers.vector import sqlite_backend
 from langmem_plugin.tiers.vector.relevance import keyword_terms
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, expire_now
 
 # what the test user says, and the words of it no stored byte may hold
 SAID = "My grandmother Ximena left me her saxophone in Valparaiso"
@@ -343,11 +344,15 @@ def test_dotted_filters_reach_nested_metadata_on_an_encrypted_store(tmp_path, ke
         order = {"order": {"id": 17, "shop": {"city": "Porto"}}, "v1.2": "yes", "tags": ["a"]}
         memory.add("I ordered a kayak", user_id="u", metadata=order, infer=False)
         memory.add("I ordered a paddle", user_id="u", metadata={"order": {"id": 18}}, infer=False)
-        assert [r.text for r in memory.get_all(user_id="u", filters={"order.id": 17})] == ["I ordered a kayak"]
+        assert [r.text for r in memory.get_all(user_id="u", filters={"order.id": 17})] == [
+            "I ordered a kayak"
+        ]
         assert [r.text for r in memory.get_all(user_id="u", filters={"order.shop.city": "Porto"})] == [
             "I ordered a kayak"
         ]
-        assert [r.text for r in memory.get_all(user_id="u", filters={"v1\\.2": "yes"})] == ["I ordered a kayak"]
+        assert [r.text for r in memory.get_all(user_id="u", filters={"v1\\.2": "yes"})] == [
+            "I ordered a kayak"
+        ]
         assert [r.text for r in memory.get_all(user_id="u", filters={"order.id": {"$ne": 17}})] == [
             "I ordered a paddle"
         ]
