@@ -24,7 +24,7 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from pydantic import TypeAdapter
 
-from ..errors import UndecryptableError
+from ..errors import InvalidFilterError, UndecryptableError
 from ..records import MemoryRecord, Scope, SearchHit, SourceRef
 from ..tiers.vector import VectorStore
 from ..tiers.vector.base import AgeRule, SearchParams
@@ -143,8 +143,11 @@ class EncryptedVectorStore(EncryptingTier):
     def expired(
         self, now: datetime, limit: int, rules: builtins.list[AgeRule] | None = None
     ) -> builtins.list[MemoryRecord]:
-        """The due memories, opened. Rules on metadata never reach here (builder.py refuses them
-        on an encrypted store: the stored metadata is hashed per user)."""
+        """The due memories, opened. A rule on metadata is an InvalidFilterError: the stored metadata
+        is hashed with each user's key, so no rule over every scope can read it (builder.py refuses
+        such retention settings at open)."""
+        if any(rule.filters for rule in rules or ()):
+            raise InvalidFilterError("retention rules on metadata cannot apply to an encrypted store")
         return [self._opened(record) for record in self._inner.expired(now, limit, rules)]
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:

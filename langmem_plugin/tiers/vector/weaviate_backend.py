@@ -262,6 +262,12 @@ def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
     )
 
 
+def _due_order(record: MemoryRecord) -> tuple[float, float]:
+    """Soonest expiry first (none last), then oldest."""
+    expiry = record.expires_at.timestamp() if record.expires_at is not None else float("inf")
+    return expiry, record.created_at.timestamp()
+
+
 @reports_failures("Weaviate", _failures)
 class WeaviateVectorStore(ServerBackend):
     capabilities = Capabilities(keyword_search=True)
@@ -789,19 +795,27 @@ class WeaviateVectorStore(ServerBackend):
         ]
         found: dict[str, MemoryRecord] = {}
         for where, filters in queries:
-            for handle in handles:
-                offset = 0
-                while len(found) < limit:
+            wanted = limit - len(found)
+            if wanted <= 0:
+                break
+            due: dict[str, MemoryRecord] = {}
+            for handle in handles:  # each tenant's soonest, then the soonest of them all
+                matched, offset = 0, 0
+                while matched < wanted:
                     page = handle.query.fetch_objects(
                         filters=where, limit=PAGE, offset=offset, sort=Sort.by_property("expires_at")
                     ).objects
                     for record in (from_properties(o.properties) for o in page):
-                        if record.id not in found and _metadata_matches(record, filters):
-                            found[record.id] = record
+                        new = record.id not in found and record.id not in due
+                        if new and _metadata_matches(record, filters):
+                            due[record.id] = record
+                            matched += 1
                     if len(page) < PAGE:
                         break
                     offset += PAGE
-        return list(found.values())[:limit]
+            for record in sorted(due.values(), key=_due_order)[:wanted]:
+                found[record.id] = record
+        return list(found.values())
 
     def delete(self, memory_ids: builtins.list[str]) -> None:
         from weaviate.classes.query import Filter
