@@ -39,6 +39,7 @@ def filter_path(key: Any) -> tuple[str, ...]:
     "total")` and `"v1\\.2"` is the one key `"v1.2"`."""
     if not isinstance(key, str):
         raise InvalidFilterError(f"filter key must be a string, got {type(key).__name__}")
+    check_encodable(key, f"filter key {key!r}", InvalidFilterError)
     parts = tuple(part.replace("\\.", ".") for part in _PATH_SEPARATOR.split(key))
     if len(parts) > MAX_PATH_KEYS or not all(KEY_PATTERN.fullmatch(part) for part in parts):
         raise InvalidFilterError(

@@ -29,6 +29,7 @@ from .pipeline.consolidate import consolidate as _consolidate, revert_consolidat
 from .pipeline.expiry import check_expiry, retained_until
 from .pipeline.files import add_file as _add_file
 from .pipeline.forget import delete_scope, erase_memories, users_within
+from .pipeline.ingest import add as _add_messages
 from .pipeline.inputs import add as _add
 from .pipeline.messages import parse_timestamp
 from .pipeline.retrieval import search as _search, search_params
@@ -63,6 +64,7 @@ from .tracing import traced
 
 __all__ = [
     "add",
+    "add_as_given",
     "add_file",
     "consolidate",
     "correct",
@@ -87,6 +89,9 @@ __all__ = [
 ]
 
 add = traced("langmem.add")(_add)
+# Messages stored as they are, each one memory: no structured data or file in them is read into
+# memories of its own (an import of memories that were made from such input already).
+add_as_given = traced("langmem.add")(_add_messages)
 add_file = traced("langmem.add_file")(_add_file)
 search = traced("langmem.search", run_type="retriever")(_search)
 consolidate = traced("langmem.consolidate")(_consolidate)  # pipeline/consolidate.py

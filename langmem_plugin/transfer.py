@@ -36,6 +36,7 @@ from .errors import (
 )
 from .locomo_format import parse_conversation
 from .memory import Memory
+from .operations import add_as_given
 from .pipeline.messages import normalize_messages, parse_timestamp
 from .pipeline.validation import check_metadata, load_json
 from .records import SCOPE_FIELDS, Scope, utc_now
@@ -486,13 +487,14 @@ def run_import(
             continue
         messages = batch.messages[skip:]
         try:
-            operations = memory.add(
-                messages,
-                **ids,
-                metadata=batch.metadata,
-                infer=infer and not batch.verbatim,
-                expires_at=batch.expires_at,
-            )
+            if batch.verbatim:  # memories as they were: a file they carry is not read into more
+                operations = add_as_given(
+                    memory.services, messages, scope, batch.metadata, False, None, batch.expires_at
+                )
+            else:
+                operations = memory.add(
+                    messages, **ids, metadata=batch.metadata, infer=infer, expires_at=batch.expires_at
+                )
         except LangMemError as exc:
             first = position - len(messages) + 1
             kept = (

@@ -239,3 +239,27 @@ def test_a_purge_leaves_no_byte_of_a_file_or_its_chunks(tmp_path):
         assert holding_the_marker() == set()
         [bob] = memory.get_all(user_id="bob")
         assert memory.get_attachment(bob.attachments[0].sha256, user_id="bob") == kept
+
+
+def test_export_then_import_keeps_a_files_memories_as_they_were(tmp_path):
+    """An import stores the exported memories as they are: the PDF a chunk carries is not read
+    again into more memories, and each chunk keeps its provenance and the file's bytes."""
+    store, copy, exported = tmp_path / "store", tmp_path / "copy", tmp_path / "alice.jsonl"
+    menu = pdf("Soup of the day: lentils", "Page two: desserts")
+    with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
+        memory.add_file(menu, name="menu.pdf", user_id="alice")
+        before = sorted(
+            (r.text, r.metadata["file"]["page"], tuple(r.attachments))
+            for r in memory.get_all(user_id="alice")
+        )
+    assert len(before) == 2
+    cli("export", "--user-id", "alice", "--output", str(exported), store=store)
+    cli("import", str(exported), "--user-id", "alice", store=copy)
+    with Memory({"path": str(copy)}, embeddings=HashingEmbeddings()) as memory:
+        after = sorted(
+            (r.text, r.metadata["file"]["page"], tuple(r.attachments))
+            for r in memory.get_all(user_id="alice")
+        )
+        assert after == before
+        [attachment] = {a for _, _, shared in after for a in shared}
+        assert memory.get_attachment(attachment.sha256, user_id="alice") == menu

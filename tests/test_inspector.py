@@ -23,6 +23,7 @@ from langmem_plugin.server.namespaces import UI_SESSIONS
 from langmem_plugin.server.ui import charts, routes as inspector_routes
 from langmem_plugin.server.ui.routes import SECURITY_HEADERS
 from langmem_plugin.testing.inspect import stored_bytes
+from langmem_plugin.transfer import plan_import, run_import
 
 from .servers import offline_env
 from .serving import bearer, cli, inspector_session, make_key, serve_process
@@ -321,32 +322,47 @@ def pdf_saying(*pages: str) -> bytes:
 
 
 def test_a_pdf_attachment_shows_its_first_pages_text_and_a_broken_one_says_so(fast_memory, served):
+    """A PDF added in a message is read (its pages become memories carrying it); a corrupt one is
+    refused at add, so the broken preview is reached through an import, which stores memories as
+    exported, bytes included, without reading them."""
     key = make_key(fast_memory, "ida-app", "read,write", user_id="ida")
-    shown = {}
-    for name, data in [
-        ("menu.pdf", pdf_saying("Soup of the day: lentils", "Page two: desserts")),
-        ("broken.pdf", b"%PDF-1.4 this is not a PDF"),
-    ]:
-        blocks = [
-            {"type": "text", "text": f"Ida shared {name}"},
-            {
-                "type": "file",
-                "base64": base64.b64encode(data).decode(),
-                "mime_type": "application/pdf",
-                "filename": name,
-            },
-        ]
-        answer = httpx.post(
-            f"{served}/v1/memories",
-            json={"messages": [{"role": "user", "content": blocks}], "infer": False},
-            headers=bearer(key),
+
+    def pdf_block(name: str, data: bytes) -> dict:
+        encoded = base64.b64encode(data).decode()
+        return {"type": "file", "base64": encoded, "mime_type": "application/pdf", "filename": name}
+
+    def post(name: str, data: bytes) -> httpx.Response:
+        blocks = [{"type": "text", "text": f"Ida shared {name}"}, pdf_block(name, data)]
+        message = {"role": "user", "content": blocks}
+        return httpx.post(
+            f"{served}/v1/memories", json={"messages": [message], "infer": False}, headers=bearer(key)
         )
-        shown[name] = answer.json()["results"][0]["id"]
+
+    menu = post("menu.pdf", pdf_saying("Soup of the day: lentils", "Page two: desserts"))
+    shown = menu.json()["results"][0]["id"]
+    broken_pdf = b"%PDF-1.4 this is not a PDF"
+    refused = post("broken.pdf", broken_pdf)
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "UnreadableFileError"
+    attachment = {"kind": "file", "name": "broken.pdf", "mime_type": "application/pdf"}
+    exported = {
+        "format": "langmem-plugin/export",
+        "version": 1,
+        "scope": {"user_id": "ida"},
+        "memories": [
+            {
+                "memory": "Ida shared broken.pdf",
+                "user_id": "ida",
+                "attachments": [{**attachment, "base64": base64.b64encode(broken_pdf).decode()}],
+            }
+        ],
+    }
+    scope = Scope(user_id="ida")
+    run_import(fast_memory, plan_import(exported, 100, scope=scope), scope, infer=False)
+    [broken] = [r.id for r in fast_memory.get_all(user_id="ida") if r.text == "Ida shared broken.pdf"]
     with inspector_session(served, key) as (client, _):
-        page = client.get(f"/ui/memories/{shown['menu.pdf']}").text
+        page = client.get(f"/ui/memories/{shown}").text
         assert "Soup of the day: lentils" in page and "desserts" not in page
-        broken = client.get(f"/ui/memories/{shown['broken.pdf']}").text
-        assert "this PDF could not be read" in broken
+        assert "this PDF could not be read" in client.get(f"/ui/memories/{broken}").text
 
 
 def test_any_memory_text_renders_escaped_on_its_page_and_in_the_list(fast_memory, served):

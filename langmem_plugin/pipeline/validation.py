@@ -111,6 +111,7 @@ def _clean_metadata_object(
                 f"{where} key {key!r} must be a string of 1 to 64 characters without control "
                 "characters, '\"' or '\\'"
             )
+        check_encodable(key, f"{where} key {key!r}", InvalidMetadataError)
         clean[key] = _clean_metadata_value(limits, item, f"{where}[{key!r}]", depth)
     return clean
 
