@@ -35,7 +35,7 @@ def test_operations_are_traced_with_scope_and_counts(tmp_path):
     runs = _runs(client)
     assert runs["langmem.add"]["run_type"] == "chain"
     assert runs["langmem.search"]["run_type"] == "retriever"
-    assert runs["langmem.search"]["inputs"] == {"query": "tea", "user_id": "ana", "limit": 1, "filters": None, "threshold": None, "as_of": None}
+    assert runs["langmem.search"]["inputs"] == {"query": "tea", "user_id": "ana", "limit": 1, "filters": None, "threshold": None, "as_of": None, "include_expired": False}
     finished = [u for u in updates.values() if _metadata(u).get("langmem_operation") == "langmem.search"]
     assert _metadata(finished[0])["user_id"] == "ana" and _metadata(finished[0])["count"] == 1
     assert finished[0]["outputs"]["documents"][0]["page_content"] == "I like tea"
