@@ -110,6 +110,21 @@ def create_private_file(path: Path) -> None:
         os.close(descriptor)
 
 
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. Switching a new database takes a lock that SQLite does not
+    wait for (the busy handler is not called there), so processes opening one new file at the same
+    moment can be told it is locked: that is retried until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     """Open a connection that several threads (behind a lock) and processes can share safely."""
     make_directory(path.parent, "directory")
@@ -127,7 +142,7 @@ def open_sqlite(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
             str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(conn)
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         # deleted rows are overwritten with zeros, so a purged scope leaves no bytes in free pages
