@@ -49,7 +49,7 @@ def _vectors(rng: np.random.Generator, count: int) -> np.ndarray:
 
 @pytest.fixture
 def store(tmp_path):
-    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=20_000)
+    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=40_000)
     yield store
     store.close()
 
@@ -296,11 +296,15 @@ def _rowids(path, records: list[MemoryRecord]) -> set[int]:
 
 def test_extended_keyword_statistics_equal_those_built_at_once():
     texts = TEXTS + ["Visiting the dog café again", "", "allergy season"]
+    terms = ["visited", "dog", "café", "allergy", "again", "über"]
     for cut in range(len(texts) + 1):
-        grown, whole = ScopeKeywords(texts[:cut]).extended(texts[cut:]), ScopeKeywords(texts)
+        base = ScopeKeywords(texts[:cut])
+        grown, whole, first = base.extended(texts[cut:]), ScopeKeywords(texts), ScopeKeywords(texts[:cut])
         assert len(grown) == len(whole)
-        for term in ["visited", "dog", "café", "allergy", "again", "über"]:
+        for term in terms:
             assert [a.tolist() for a in grown.occurrences(term)] == [a.tolist() for a in whole.occurrences(term)]
+            # the statistics it was extended from are as they were (a search may still be reading them)
+            assert [a.tolist() for a in base.occurrences(term)] == [a.tolist() for a in first.occurrences(term)]
         allowed = np.ones(len(texts), dtype=bool)
         assert grown.ranking(["dog", "visited", "allergy"], allowed, 5) == whole.ranking(["dog", "visited", "allergy"], allowed, 5)
 

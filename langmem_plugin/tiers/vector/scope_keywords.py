@@ -1,9 +1,10 @@
 """In-memory keyword statistics of one small scope: document counts, occurrences and BM25 ranking
 without FTS5.
 
-A scope of a few hundred memories (one user's) is searched faster by scanning its lower-cased
-texts once per query term than by several FTS5 queries. Terms match exactly as keyword coverage
-matches them (`relevance.term_matches`: the word or an inflection of its root), so the document
+A scope of a few hundred memories (one user's) is searched faster from its vocabulary than by
+several FTS5 queries: each distinct word with the documents it occurs in, the words sorted, so that
+the words a query term matches (`relevance.term_matches`: the word or an inflection of its root,
+that is the words starting with its root) are one contiguous run found by bisection. The document
 counts, IDF weights and the memories found for each word are those `relevance.rank` weighs; BM25
 uses the scope's own statistics (FTS5's uses the whole table's, every user's).
 """
@@ -11,6 +12,7 @@ uses the scope's own statistics (FTS5's uses the whole table's, every user's).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from .relevance import MIN_ROOT, idf, word_root
 
 MAX_CACHED_TERMS = 512  # query terms whose occurrences are kept per scope
 TERM_ENTRY_BYTES = 300  # a cached term's key, tuple and array headers, roughly
+WORD_ENTRY_BYTES = 170  # a vocabulary word's string, list and dictionary slot headers, roughly
 
 # BM25's usual constants, the ones FTS5's bm25() uses.
 BM25_K1 = 1.2
@@ -35,38 +38,32 @@ _NON_WORD = re.compile(r"\W")
 
 
 def spaced_words(text: str) -> str:
-    """The text with a space for every non-word character and one in front: a word starts right
-    after a space, so an occurrence at a word start is one of " " + root, found by str.find."""
+    """The text with a space for every non-word character: its words (the runs of word characters
+    that relevance.WORD finds) are what str.split() returns."""
     spaced = text.translate(_ASCII_NON_WORD)
     if not spaced.isascii():  # the regex only where the fast table cannot decide
         spaced = _NON_WORD.sub(" ", spaced)
-    return " " + spaced
+    return spaced
 
 
-def _word_starts(spaced: str, term: str) -> list[int]:
-    """Where `term_pattern(term)` matches in the text that `spaced` (see `spaced_words`) was made
-    from, as positions in that text: each occurrence of the term's root at a word start, followed
-    by at most two more word characters when the root is short. Found with str.find rather than by
-    compiling the pattern: most query terms are new to a scope, and compiling costs more than
-    scanning a user's texts."""
+def _documents_of(words: dict[str, list[int]], vocabulary: list[str], term: str) -> list[int]:
+    """The documents (one entry per occurrence) of the words `term_pattern(term)` matches: those
+    starting with the term's root, with at most two more word characters when the root is short."""
     root = word_root(term)
-    needle = " " + root
-    after = len(needle)
     short = len(root) < MIN_ROOT
-    starts = []
-    at = spaced.find(needle)
-    while at != -1:
-        # the needle's space is the text's character before the match: `at` is the match's position
-        # in the text
-        if not short or " " in spaced[at + after : at + after + 3] or at + after + 3 > len(spaced):
-            starts.append(at)
-        at = spaced.find(needle, at + after)
-    return starts
+    found: list[int] = []
+    at = bisect_left(vocabulary, root)
+    while at < len(vocabulary) and vocabulary[at].startswith(root):
+        word = vocabulary[at]
+        if not short or len(word) - len(root) <= 2:
+            found += words[word]
+        at += 1
+    return found
 
 
 class ScopeKeywords:
-    """The scope's texts as one lower-cased string (words only, see `spaced_words`), each text's start
-    and length in words.
+    """The scope's vocabulary (each lower-cased word of its texts, see `spaced_words`, with the
+    documents it occurs in), the words sorted, and each text's length in words.
 
     Documents are numbered in the order given (the DenseIndex positions of the scope's rows at
     build time); the owner extends it when the scope only gained rows and builds it again when
@@ -74,41 +71,51 @@ class ScopeKeywords:
     """
 
     def __init__(self, texts: list[str]):
-        self._spaced = " "
-        self._starts = _NO_DOCUMENTS
-        self._words = _NO_FREQUENCIES
+        self._words: dict[str, list[int]] = {}
+        self._vocabulary: list[str] = []
+        self._vocabulary_bytes = 0
+        self._lengths = _NO_FREQUENCIES
         self._found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._found_bytes = 0
         self._append(texts)
 
     def extended(self, texts: list[str]) -> ScopeKeywords:
         """These statistics with `texts` as further documents, numbered on from the last: what a
-        scope that only gained rows needs, without lowering and scanning its old texts again."""
+        scope that only gained rows needs, without reading its old texts again. The vocabulary is
+        shared: a word the new texts hold gets a new list, so this object's counts stay as they are."""
         longer = ScopeKeywords([])
-        longer._spaced, longer._starts, longer._words = self._spaced, self._starts, self._words
+        longer._words, longer._vocabulary = dict(self._words), self._vocabulary
+        longer._vocabulary_bytes, longer._lengths = self._vocabulary_bytes, self._lengths
         longer._append(texts)
         return longer
 
     def _append(self, texts: list[str]) -> None:
         lowered = [t.lower() for t in texts]
         if lowered:
-            # documents are joined by newlines and spaced character by character (the old part stays as
-            # it was); a position in the joined texts is one less than in the spaced copy, which starts
-            # with a space
-            joined = "\n".join(lowered)
-            if len(self._starts):
-                first = len(self._spaced)  # the old texts, then the newline
-                self._spaced += spaced_words("\n" + joined)[1:]
-            else:
-                first = 0
-                self._spaced = spaced_words(joined)
-            offsets = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]], dtype=np.int64)
-            self._starts = np.concatenate([self._starts, first + offsets])
+            first = len(self._lengths)
+            added: dict[str, list[int]] = {}
+            for document, text in enumerate(lowered, start=first):
+                for word in spaced_words(text).split():
+                    occurrences = added.get(word)
+                    if occurrences is None:
+                        added[word] = [document]
+                    else:
+                        occurrences.append(document)
+            words = self._words
+            new = [word for word in added if word not in words]
+            for word, documents in added.items():
+                held = words.get(word)
+                words[word] = documents if held is None else held + documents
+            if new:
+                self._vocabulary = sorted([*self._vocabulary, *new])
+            self._vocabulary_bytes += sum(len(w) + WORD_ENTRY_BYTES for w in new) + 8 * sum(
+                map(len, added.values())
+            )
             # BM25's length normalisation is in whitespace-separated words: cheaper than the tokenizer
             # and as proportional
-            self._words = np.concatenate(
+            self._lengths = np.concatenate(
                 [
-                    self._words,
+                    self._lengths,
                     np.fromiter((len(t.split()) for t in lowered), dtype=np.float64, count=len(lowered)),
                 ]
             )
@@ -116,18 +123,18 @@ class ScopeKeywords:
         self._norm = BM25_K1 * (
             1.0
             - BM25_B
-            + BM25_B * self._words / max(float(self._words.mean()) if len(self._words) else 0.0, 1e-9)
+            + BM25_B * self._lengths / max(float(self._lengths.mean()) if len(self._lengths) else 0.0, 1e-9)
         )
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._lengths)
 
     @property
     def nbytes(self) -> int:
         return (
-            len(self._spaced)
-            + self._starts.nbytes
-            + self._words.nbytes
+            self._vocabulary_bytes
+            + 8 * len(self._vocabulary)
+            + self._lengths.nbytes
             + self._norm.nbytes
             + self._found_bytes
         )
@@ -136,9 +143,9 @@ class ScopeKeywords:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
         found = self._found.get(term)
         if found is None:
-            starts = _word_starts(self._spaced, term)
-            if starts:
-                per_document = np.bincount(np.searchsorted(self._starts, starts, side="right") - 1)
+            documents = _documents_of(self._words, self._vocabulary, term)
+            if documents:
+                per_document = np.bincount(documents)
                 documents = np.flatnonzero(per_document)
                 found = (documents, per_document[documents].astype(np.float64))
             else:  # most query terms: a name or word this user never used
