@@ -17,9 +17,17 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from langmem_plugin import Memory, MemoryConfig
-from langmem_plugin.encryption import StaticKey, generate_master_key, parse_master_key
-from langmem_plugin.encryption.blind import TOKEN_DIGITS, blind_query, blind_text
+from langmem_plugin.encryption import (
+    StaticKey,
+    blind,
+    generate_master_key,
+    parse_master_key,
+    vector as encrypted_vector,
+)
+from langmem_plugin.encryption.blind import TOKEN_CHARS, blind_query, blind_terms, blind_text, legacy_token
 from langmem_plugin.encryption.graph import EncryptedGraphStore
+from langmem_plugin.encryption.keyring import CIPHER
+from langmem_plugin.encryption.keys import MARKER
 from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
 from langmem_plugin.encryption.rotation import rotate_master_key
 from langmem_plugin.encryption.vector import EncryptedVectorStore
@@ -30,12 +38,12 @@ from langmem_plugin.errors import (
     InvalidFilterError,
     UndecryptableError,
 )
-from langmem_plugin.namespaces import DATA_KEYS, HISTORY
+from langmem_plugin.namespaces import DATA_KEYS, ENCRYPTION, HISTORY
 from langmem_plugin.records import Scope
 from langmem_plugin.tiers.graph.sqlite_backend import SQLiteGraphStore
 from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector import sqlite_backend
-from langmem_plugin.tiers.vector.relevance import keyword_terms
+from langmem_plugin.tiers.vector.relevance import MIN_ROOT, STOPWORDS, WORD, keyword_terms, term_pattern
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
 from .helpers import HashingEmbeddings, expire_now
@@ -311,10 +319,13 @@ def test_keyword_search_finds_memories_through_the_blind_index(tmp_path, key, mo
     with sqlite3.connect(tmp_path / "mem" / "vectors.sqlite3") as conn:
         indexed = " ".join(text for (text,) in conn.execute("SELECT text FROM memory_fts"))
         stored = " ".join(text for (text,) in conn.execute("SELECT text FROM memories"))
-    assert set(indexed.split()) and all(
-        token.isdigit() and len(token) == TOKEN_DIGITS for token in indexed.split()
-    )
-    assert stored.replace(" ", "").isdigit()
+    assert set(indexed.split()) and all(_is_blind_token(token) for token in indexed.split())
+    assert all(_is_blind_token(token) for token in stored.split())
+
+
+def _is_blind_token(token: str) -> bool:
+    """Lower-case letters and digits ending in a digit: what no stemmer or stopword list alters."""
+    return len(token) == TOKEN_CHARS and token.isalnum() and token.islower() and token[-1].isdigit()
 
 
 def test_metadata_filters_compare_keyed_hashes(tmp_path, key):
@@ -395,6 +406,68 @@ def test_every_keyword_term_of_a_text_has_its_token_in_the_texts_blind_index(wor
         query_word = terms[picked % len(terms)]
         assert set(blind_query(key, query_word).split()) <= indexed
     assert not set(blind_query(b"o" * 32, text).split()) & indexed  # another scope's key matches nothing
+
+
+_STOPWORDS = st.sampled_from(sorted(STOPWORDS))
+_WORDS = st.one_of(
+    st.from_regex(r"[a-eisy]{1,8}", fullmatch=True),
+    _STOPWORDS,
+    st.builds(str.__add__, _STOPWORDS, st.sampled_from(["s", "es", "ed", "ing", "y", "ly"])),
+)
+
+
+@given(stored=st.lists(_WORDS, min_size=1, max_size=20), query=st.lists(_WORDS, min_size=1, max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_a_query_token_is_in_a_blind_text_as_often_as_its_plain_term_finds_a_word(stored, query):
+    """Exactly, both ways: the tokens a word gets (stopwords' short roots and words no query finds get
+    none) lose no match and add none."""
+    key = b"k" * 32
+    text = " ".join(stored)
+    indexed = blind_text(key, text).split()
+    for token, term in blind_terms(key, keyword_terms(" ".join(query))).items():
+        assert indexed.count(token) == len(term_pattern(term).findall(text))
+
+
+def test_the_tokens_kept_for_a_key_are_dropped_past_their_limit_never_changed(monkeypatch):
+    key = b"v" * 32
+    texts = [f"word{i} shared{i % 3} allergies" for i in range(40)]
+    first = [blind_text(key, text) for text in texts]
+    monkeypatch.setattr(blind, "_WORDS_KEPT", 8)  # every text below brings words past the limit
+    blind_text(key, " ".join(f"unseen{i}" for i in range(12)))
+    assert [blind_text(key, text) for text in reversed(texts)] == first[::-1]
+
+
+def _blind_text_of_version_1(key: bytes, text: str) -> str:
+    """The first blind index's text: a legacy token for every root that finds each word (stopwords'
+    short roots too), one for a word no root finds."""
+
+    def roots(word: str) -> list[str]:
+        shortest = max(2, len(word) - 2)
+        found = range(min(shortest, MIN_ROOT), len(word) + 1)
+        return [word[:n] for n in found if n >= MIN_ROOT or n >= shortest] or [word]
+
+    return " ".join(legacy_token(key, root) for word in WORD.findall(text.lower()) for root in roots(word))
+
+
+@pytest.mark.parametrize("scan_max_rows", [sqlite_backend.KEYWORD_SCAN_MAX_ROWS, 0], ids=["scanned", "fts5"])
+def test_a_store_of_the_first_blind_index_keeps_finding_its_memories(
+    tmp_path, key, monkeypatch, scan_max_rows
+):
+    monkeypatch.setattr(sqlite_backend, "KEYWORD_SCAN_MAX_ROWS", scan_max_rows)
+    config = {"path": str(tmp_path / "mem"), "search": {"dense_weight": 0.0}}
+    with monkeypatch.context() as first_version:
+        first_version.setattr(encrypted_vector, "blind_text", _blind_text_of_version_1)
+        with Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+            memory.add("I am allergic to peanuts", user_id="u", infer=False)
+            memory.services.kv.put_many(ENCRYPTION, {MARKER: {"cipher": CIPHER}})  # as version 1 wrote it
+    with Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+        memory.add("My peanut butter is homemade", user_id="u", infer=False)
+        found = {hit.memory.text for hit in memory.search("peanuts allergies", user_id="u")}
+        assert found == {"I am allergic to peanuts", "My peanut butter is homemade"}
+        assert memory.search("allergy", user_id="u")[0].memory.text == "I am allergic to peanuts"
+    with Memory({"path": str(tmp_path / "new")}, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+        memory.add("I am allergic to peanuts", user_id="u", infer=False)
+        assert not memory.services.vector.keyring.legacy_blind_index  # a new store asks one token a term
 
 
 # -- crypto-shredding ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@ data key per scope (keyring.py); one wrapper per tier seals what any backend of 
 (vector.py, keyvalue.py, graph.py); a blind index keeps keyword search and metadata filters working
 (blind.py). `open_encryption` puts them around a store's tiers.
 
-Only keys.py and this module import without the `encryption` extra (cryptography): an unencrypted
+Only keys.py and this module import without the `encryption` extra (cryptography, orjson): an unencrypted
 store never needs it."""
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ def open_keyring(kv: KeyValueStore, master_key: bytes | None) -> Keyring | None:
             )
         return None
     try:
+        import orjson  # noqa: F401  (the sealed records' JSON, vector.py)
+
         from .keyring import Keyring
     except ImportError as exc:
         raise MissingDependencyError(
-            "encryption needs the cryptography package: pip install 'langmem-plugin[encryption]'"
+            "encryption needs the cryptography and orjson packages: pip install 'langmem-plugin[encryption]'"
         ) from exc
     return Keyring.open(kv, master_key)
 

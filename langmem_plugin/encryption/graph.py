@@ -23,7 +23,7 @@ from ..errors import UndecryptableError
 from ..records import Entity, Neighbourhood, Relation, Scope
 from ..tiers.graph import GraphStore
 from ..tiers.graph.base import EntityMention, RelationMention, normalize_name, relation_type
-from .keyring import Keyring, ScopeKeys, root_scope, scope_name
+from .keyring import Keyring, ScopeKeys, root_scope, root_scope_name
 from .wrapping import EncryptingTier
 
 _NAME, _TYPE, _RELATION = [b"entity name"], [b"entity type"], [b"relation type"]
@@ -85,7 +85,7 @@ class EncryptedGraphStore(EncryptingTier):
 
     def _keys_of(self, scope: Scope) -> ScopeKeys | None:
         """The keys of the scope's root, for a read: None when it has no data key."""
-        return self._keys.existing(scope_name(root_scope(scope)))
+        return self._keys.existing(root_scope_name(scope))
 
     def _entity(self, entity: Entity) -> Entity:
         keys = self._keys_of(entity.scope)

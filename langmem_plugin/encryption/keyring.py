@@ -26,6 +26,7 @@ from ..errors import EncryptionKeyError, EncryptionMismatchError, UndecryptableE
 from ..namespaces import DATA_KEYS, ENCRYPTION, HISTORY, PROFILES, SCOPE_INDEX
 from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
+from .blind import BLIND_INDEX
 from .keys import MARKER
 
 # beside the data keys, so that a rotation re-wraps them and the check in one write (never a scope key)
@@ -56,6 +57,7 @@ class ScopeKeys:
     """The keys derived from one scope's data key, each for one use."""
 
     data_key: bytes
+    wrapped: str  # the data key as stored, wrapped by the master key
 
     @cached_property
     def records(self) -> AESGCM:
@@ -74,14 +76,19 @@ class ScopeKeys:
 
     @cached_property
     def blind(self) -> bytes:
-        """The HMAC key of the blind index (keyword terms, metadata values, content hashes)."""
+        """The key of the blind index (keyword tokens, metadata keys and values, content hashes)."""
         return _derive(self.data_key, "langmem-plugin blind index", 32)
 
 
-@lru_cache(maxsize=65536)
 def scope_name(scope: Scope) -> str:
-    """`scope.key()`, the keyring's name of the scope's keys, computed once per scope."""
-    return scope.key()
+    """`scope.key()`, the keyring's name of the scope's keys, computed once per scope (cached by its
+    ids: hashing and comparing the ids costs a fraction of hashing the model)."""
+    return _scope_name(scope.user_id, scope.agent_id, scope.run_id)
+
+
+@lru_cache(maxsize=65536)
+def _scope_name(user_id: str | None, agent_id: str | None, run_id: str | None) -> str:
+    return Scope(user_id=user_id, agent_id=agent_id, run_id=run_id).key()
 
 
 def root_scope(scope: Scope) -> Scope:
@@ -96,15 +103,27 @@ def root_scope(scope: Scope) -> Scope:
     return Scope(run_id=scope.run_id)
 
 
+def root_scope_name(scope: Scope) -> str:
+    """`scope_name(root_scope(scope))`, cached by the scope's ids (every read asks it)."""
+    return _root_scope_name(scope.user_id, scope.agent_id, scope.run_id)
+
+
+@lru_cache(maxsize=65536)
+def _root_scope_name(user_id: str | None, agent_id: str | None, run_id: str | None) -> str:
+    return scope_name(root_scope(Scope(user_id=user_id, agent_id=agent_id, run_id=run_id)))
+
+
 class Keyring:
     """The data keys of one encrypted store, unwrapped on first use and cached in this process."""
 
-    def __init__(self, kv: KeyValueStore, master_key: bytes):
+    def __init__(self, kv: KeyValueStore, master_key: bytes, *, legacy_blind_index: bool = False):
         self._kv = kv
         self._master = master_key
         self._cache: dict[str, ScopeKeys] = {}
         self._lock = threading.Lock()
         self._unmatched = secrets.token_bytes(32)
+        # the store was encrypted before blind.BLIND_INDEX 2: it may hold memories of the older tokens
+        self.legacy_blind_index = legacy_blind_index
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -114,7 +133,8 @@ class Keyring:
         the key agree: EncryptionKeyError for a wrong key, EncryptionMismatchError for a store that
         holds unencrypted data. Reads only the marker and the check value (and, for a new
         encrypted store, whether any memory was written)."""
-        if kv.get(ENCRYPTION, MARKER) is None:
+        marker = kv.get(ENCRYPTION, MARKER)
+        if marker is None:
             if any(kv.keys(namespace) for namespace in (SCOPE_INDEX, HISTORY, PROFILES)):
                 raise EncryptionMismatchError(
                     "this store holds unencrypted memories: encryption cannot be turned on for it "
@@ -130,12 +150,13 @@ class Keyring:
             raise EncryptionKeyError(
                 "the master key does not open this store: it was encrypted with another key"
             ) from None
-        return cls(kv, master_key)
+        return cls(kv, master_key, legacy_blind_index=marker.get("blind_index") != BLIND_INDEX)
 
     def stamp(self) -> None:
         """Record that the store is encrypted, and the check value of the master key."""
         self._kv.put_many(DATA_KEYS, {CHECK_KEY: self._check()})
-        self._kv.put_many(ENCRYPTION, {MARKER: {"cipher": CIPHER}})
+        self._kv.put_many(ENCRYPTION, {MARKER: {"cipher": CIPHER, "blind_index": BLIND_INDEX}})
+        self.legacy_blind_index = False
 
     def _check(self) -> list[str]:
         return [_seal(self._master, _CHECK, b"check")]
@@ -145,11 +166,19 @@ class Keyring:
     def _unwrap(self, scope_key: str, wrapped: list) -> ScopeKeys:
         try:
             # concurrent creators may each have appended a key: the first one is the scope's
-            return ScopeKeys(_open(self._master, wrapped[0], b"data key|" + scope_key.encode()))
+            return ScopeKeys(_open(self._master, wrapped[0], b"data key|" + scope_key.encode()), wrapped[0])
         except (InvalidTag, ValueError, IndexError, TypeError):
             raise UndecryptableError(
                 f"the data key of {scope_key} does not open with the master key"
             ) from None
+
+    def _unwrapped(self, scope_key: str, wrapped: list) -> ScopeKeys:
+        """The keys of a wrapped data key read afresh: the cached ones while it is the key cached (the
+        keys derived from it are kept), else newly unwrapped."""
+        cached = self._cache.get(scope_key)
+        if cached is not None and wrapped and cached.wrapped == wrapped[0]:
+            return cached
+        return self._unwrap(scope_key, wrapped)
 
     def named(self, names: Iterable[str], *, fresh: bool = False) -> dict[str, ScopeKeys]:
         """The keys of each named scope (`Scope.key()`, or STORE_KEYS for values of no scope),
@@ -169,7 +198,7 @@ class Keyring:
                     },
                 )
                 stored.update(self._kv.get_many(DATA_KEYS, missing))
-            unwrapped = {k: self._unwrap(k, stored[k]) for k in wanted}
+            unwrapped = {k: self._unwrapped(k, stored[k]) for k in wanted}
             with self._lock:
                 self._cache.update(unwrapped)
         return {k: self._cache[k] for k in names}
@@ -196,7 +225,7 @@ class Keyring:
         """The blind-index key a read of the scope compares with: its root scope's, or, when the
         root has no data key (nothing was written, or a purge destroyed it), a key of this process
         alone, which matches nothing stored: a read never creates a key."""
-        keys = self.existing(scope_name(root_scope(scope)))
+        keys = self.existing(root_scope_name(scope))
         return self._unmatched if keys is None else keys.blind
 
     def spanned_roots(self, scope: Scope) -> list[ScopeKeys]:
@@ -205,10 +234,10 @@ class Keyring:
         it matches, found by listing the keyring."""
         scope.required_filter()
         if scope.user_id is not None:
-            names = [scope_name(root_scope(scope))]
+            names = [root_scope_name(scope)]
         else:
             spanned = (Scope.from_key(name) for name in self._kv.keys(DATA_KEYS))
-            names = sorted({scope_name(root_scope(s)) for s in spanned if s.as_filter() and scope.matches(s)})
+            names = sorted({root_scope_name(s) for s in spanned if s.as_filter() and scope.matches(s)})
         found = (self.existing(name) for name in names)
         return [keys for keys in found if keys is not None]
 

@@ -20,8 +20,10 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
+from functools import lru_cache
 from typing import Any
 
+import pydantic_core
 from cryptography.exceptions import InvalidTag
 
 from ..errors import UndecryptableError
@@ -42,18 +44,34 @@ def _scope_name(namespace: str, key: str) -> str:
     index's keys name one id of a scope, and its entries hold memory ids: the store's keys."""
     if namespace == SCOPE_INDEX:
         return STORE_KEYS
-    scope = Scope.from_key(key.partition("/")[0])
+    scope_part = key.partition("/")[0]
+    return _key_scope_name(scope_part) if "=" in scope_part else STORE_KEYS  # a memory id names none
+
+
+@lru_cache(maxsize=4096)
+def _key_scope_name(scope_part: str) -> str:
+    scope = Scope.from_key(scope_part)
     return scope.key() if scope.as_filter() else STORE_KEYS
 
 
 def _named_scope(value: Any) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("scope"), dict):
         try:
-            scope = Scope.model_validate(value["scope"])
-        except ValueError:
+            return _scope_key(tuple(value["scope"].items()))
+        except TypeError:  # an id that is no string (unhashable)
             return None
-        return scope.key() if scope.as_filter() else None
     return None
+
+
+@lru_cache(maxsize=4096)
+def _scope_key(ids: tuple[tuple[Any, Any], ...]) -> str | None:
+    """The key of the scope with these ids, None when they name none (cached: every history event and
+    journal entry names its scope)."""
+    try:
+        scope = Scope.model_validate(dict(ids))
+    except ValueError:
+        return None
+    return scope.key() if scope.as_filter() else None
 
 
 def _value_scope_name(value: Any, default: str) -> str:
@@ -67,9 +85,12 @@ def _value_scope_name(value: Any, default: str) -> str:
 
 
 def _encoded(value: Any) -> bytes:
+    """The value's bytes: JSON in the value's own key order (NaN, infinities and integers of any size
+    kept, as the key-value tier keeps them unencrypted), so that a value encodes the same each time
+    and AES-SIV seals it alike (an event replayed from the journal is the event appended before)."""
     if isinstance(value, bytes):
         return b"b" + value
-    return b"j" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return b"j" + pydantic_core.to_json(value, inf_nan_mode="constants")
 
 
 def _decoded(data: bytes) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import builtins
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 from cryptography.exceptions import InvalidTag
 from pydantic import TypeAdapter
 
@@ -43,9 +43,9 @@ def _context(record: MemoryRecord) -> bytes:
 
 
 def seal_record(record: MemoryRecord, keys: ScopeKeys, blind: bytes) -> MemoryRecord:
-    payload = json.dumps(
+    payload = orjson.dumps(
         [record.text, record.metadata, _SOURCES.dump_json(record.sources).decode(), record.hash]
-    ).encode("utf-8")
+    )
     nonce = secrets.token_bytes(_NONCE_BYTES)
     sealed = base64.b64encode(nonce + keys.records.encrypt(nonce, payload, _context(record))).decode("ascii")
     return record.model_copy(
@@ -71,9 +71,13 @@ class EncryptedVectorStore(EncryptingTier):
     # -- sealing -----------------------------------------------------------------------------
 
     def _sealed(self, records: builtins.list[MemoryRecord]) -> builtins.list[MemoryRecord]:
-        scopes = {record.scope for record in records}
-        keys = self._keys.keys([*scopes, *{root_scope(scope) for scope in scopes}], fresh=True)
-        return [seal_record(r, keys[r.scope], keys[root_scope(r.scope)].blind) for r in records]
+        # the records of one add share their Scope object: its keys are looked up once, by identity
+        # (hashing and comparing the model for each record would cost more than sealing it)
+        scopes = {id(record.scope): record.scope for record in records}
+        roots = {at: root_scope(scope) for at, scope in scopes.items()}
+        keys = self._keys.keys([*scopes.values(), *roots.values()], fresh=True)
+        sealing = {at: (keys[scope], keys[roots[at]].blind) for at, scope in scopes.items()}
+        return [seal_record(r, *sealing[id(r.scope)]) for r in records]
 
     def _opened(self, record: MemoryRecord) -> MemoryRecord:
         sealed = record.metadata.get(SEALED)
@@ -88,18 +92,22 @@ class EncryptedVectorStore(EncryptingTier):
             plain = keys.records.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _context(record))
         except InvalidTag:
             raise UndecryptableError(f"memory {record.id} was altered: it does not decrypt") from None
-        text, metadata, sources, content_hash = json.loads(plain)
-        fields = record.__dict__ | {
-            "text": text,
-            "metadata": metadata,
-            "sources": [] if sources == "[]" else _SOURCES.validate_json(sources),
-            "hash": content_hash,
-        }
-        return MemoryRecord.model_construct(record.model_fields_set, **fields)
+        text, metadata, sources, content_hash = orjson.loads(plain)
+        return record.model_copy(
+            update={
+                "text": text,
+                "metadata": metadata,
+                "sources": [] if sources == "[]" else _SOURCES.validate_json(sources),
+                "hash": content_hash,
+            }
+        )
 
     def _blind(self, scope: Scope) -> bytes:
         """The blind-index key a read of the scope compares with (see Keyring.blind_for_read)."""
         return self._keys.blind_for_read(scope)
+
+    def _query(self, scope: Scope, query: str) -> str:
+        return blind_query(self._blind(scope), query, legacy=self._keys.legacy_blind_index)
 
     def _params(self, scope: Scope, params: SearchParams) -> SearchParams:
         return replace(params, filters=blind_filters(self._blind(scope), params.filters))
@@ -151,21 +159,18 @@ class EncryptedVectorStore(EncryptingTier):
         return [self._opened(record) for record in self._inner.expired(now, limit, rules)]
 
     def common_terms(self, scope: Scope, terms: builtins.list[str]) -> builtins.list[str]:
-        blinded = blind_terms(self._blind(scope), terms)
+        blinded = blind_terms(self._blind(scope), terms, legacy=self._keys.legacy_blind_index)
         return [blinded[token] for token in self._inner.common_terms(scope, builtins.list(blinded))]
 
     def candidates(
         self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
     ) -> Candidates[str]:
-        blind = self._blind(scope)
-        return self._inner.candidates(scope, vector, blind_query(blind, query), self._params(scope, params))
+        return self._inner.candidates(scope, vector, self._query(scope, query), self._params(scope, params))
 
     def search(
         self, scope: Scope, vector: np.ndarray, query: str, params: SearchParams
     ) -> builtins.list[SearchHit]:
-        hits = self._inner.search(
-            scope, vector, blind_query(self._blind(scope), query), self._params(scope, params)
-        )
+        hits = self._inner.search(scope, vector, self._query(scope, query), self._params(scope, params))
         for hit in hits:  # made by this search for this call: each gets its memory opened in place
             hit.memory = self._opened(hit.memory)
         return hits
