@@ -14,7 +14,7 @@ from .backends import open_backend
 from .config import MemoryConfig
 from .embeddings.cache import CachedEmbeddings
 from .encryption import KeyProvider, configured_key_provider, encrypted_tiers, open_keyring
-from .errors import ConfigurationError
+from .errors import ConfigurationError, install_hint
 from .managers.base import MemoryManager
 from .managers.offline import OfflineMemoryManager
 from .services import MemoryServices
@@ -40,9 +40,7 @@ def configured_chat_model(config: MemoryConfig) -> BaseChatModel | None:
     try:
         from langchain_openai import ChatOpenAI
     except ImportError as exc:
-        raise ConfigurationError(
-            "llm.model needs langchain-openai: pip install 'langmem-plugin[openai]'"
-        ) from exc
+        raise ConfigurationError(f"llm.model needs langchain-openai: {install_hint('openai')}") from exc
     try:
         return ChatOpenAI(model=llm.model, base_url=llm.base_url, temperature=llm.temperature)
     except Exception as exc:  # the provider's own error (e.g. openai.OpenAIError: no API key)

@@ -152,6 +152,12 @@ class MissingDependencyError(ConfigurationError):
     """An optional package a command needs is not installed; the message names the extra to install."""
 
 
+def install_hint(extras: str) -> str:
+    """How to install the extras (comma-separated), from the package index or in a checkout: what every
+    message about a missing optional package ends with."""
+    return f'pip install "langmem-plugin[{extras}]" (in a checkout: pip install -e ".[{extras}]")'
+
+
 class StorePathError(ConfigurationError):
     """The memory directory (or a tier's file or folder in it) cannot be created or opened."""
 

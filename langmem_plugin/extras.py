@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from .errors import MissingDependencyError
+from .errors import MissingDependencyError, install_hint
 
 Requirement = tuple[str, str, str]  # (module imported, pip package, extra of langmem-plugin)
 
@@ -21,7 +21,4 @@ def require(requirements: list[Requirement], command: str) -> None:
         return
     extras = ",".join(dict.fromkeys(extra for _, _, extra in missing))
     packages = ", ".join(package for _, package, _ in missing)
-    raise MissingDependencyError(
-        f'{command} needs {packages}, not installed: pip install "langmem-plugin[{extras}]" '
-        f'(in a checkout: pip install -e ".[{extras}]")'
-    )
+    raise MissingDependencyError(f"{command} needs {packages}, not installed: {install_hint(extras)}")

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, install_hint
 from .minilm_weights import EncoderWeights, load_encoder_weights
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -161,7 +161,7 @@ def _make_encoder(runtime: Runtime, weights: EncoderWeights) -> tuple[str, Encod
         except ImportError as exc:
             if runtime == "onnx":
                 raise ConfigurationError(
-                    "embedder runtime 'onnx' needs onnxruntime and onnx: pip install 'langmem-plugin[local]'"
+                    f"embedder runtime 'onnx' needs onnxruntime and onnx: {install_hint('local')}"
                 ) from exc
         else:
             return "onnx", OnnxEncoder(weights)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import EncryptionKeyError, MissingDependencyError
+from ..errors import EncryptionKeyError, MissingDependencyError, install_hint
 from ..namespaces import ENCRYPTION
 from ..tiers.keyvalue import KeyValueStore
 from .keys import (
@@ -55,7 +55,7 @@ def open_keyring(kv: KeyValueStore, master_key: bytes | None) -> Keyring | None:
         from .keyring import Keyring
     except ImportError as exc:
         raise MissingDependencyError(
-            "encryption needs the cryptography and orjson packages: pip install 'langmem-plugin[encryption]'"
+            f"encryption needs the cryptography and orjson packages: {install_hint('encryption')}"
         ) from exc
     return Keyring.open(kv, master_key)
 

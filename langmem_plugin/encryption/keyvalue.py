@@ -14,7 +14,7 @@ which purge shreds it.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -142,7 +142,7 @@ class EncryptedKeyValueStore(EncryptingTier):
 
     @staticmethod
     def _sealed_bytes(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
+        return binascii.b2a_base64(data, newline=False).decode("ascii")
 
     def _open(self, namespace: str, key: str, value: Any) -> Any:
         if isinstance(value, list):
@@ -158,8 +158,10 @@ class EncryptedKeyValueStore(EncryptingTier):
                 f"{namespace}/{key} cannot be decrypted: its scope's data key was destroyed"
             )
         try:
-            data = keys.values.decrypt(base64.b64decode(sealed["sealed"]), [namespace.encode(), key.encode()])
-        except InvalidTag:
+            data = keys.values.decrypt(
+                binascii.a2b_base64(sealed["sealed"]), [namespace.encode(), key.encode()]
+            )
+        except (InvalidTag, ValueError, TypeError):  # binascii.Error is a ValueError
             raise UndecryptableError(f"{namespace}/{key} was altered: it does not decrypt") from None
         return _decoded(data)
 

@@ -11,7 +11,7 @@ data must be added to the payload of `seal_record` (and read back in `_opened`) 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import builtins
 import secrets
 from collections.abc import Mapping
@@ -47,12 +47,14 @@ def seal_record(record: MemoryRecord, keys: ScopeKeys, blind: bytes) -> MemoryRe
         [record.text, record.metadata, _SOURCES.dump_json(record.sources).decode(), record.hash]
     )
     nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = base64.b64encode(nonce + keys.records.encrypt(nonce, payload, _context(record))).decode("ascii")
+    sealed = binascii.b2a_base64(
+        nonce + keys.records.encrypt(nonce, payload, _context(record)), newline=False
+    )
     return record.model_copy(
         update={
             "text": blind_text(blind, record.text),
             "hash": blind_hash(blind, record.hash),
-            "metadata": {SEALED: sealed, **blind_metadata(blind, record.metadata)},
+            "metadata": {SEALED: sealed.decode("ascii"), **blind_metadata(blind, record.metadata)},
             "sources": [],
         }
     )
@@ -87,10 +89,10 @@ class EncryptedVectorStore(EncryptingTier):
                 f"memory {record.id} cannot be decrypted: "
                 + ("it is stored unencrypted" if keys is not None else "its scope's data key was destroyed")
             )
-        raw = base64.b64decode(sealed)
         try:
+            raw = binascii.a2b_base64(sealed)
             plain = keys.records.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _context(record))
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # binascii.Error is a ValueError
             raise UndecryptableError(f"memory {record.id} was altered: it does not decrypt") from None
         text, metadata, sources, content_hash = orjson.loads(plain)
         return record.model_copy(

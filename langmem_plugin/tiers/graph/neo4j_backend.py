@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from ...errors import ConfigurationError, InvalidInputError
+from ...errors import ConfigurationError, InvalidInputError, install_hint
 from ...records import Entity, Neighbourhood, Relation, Scope, utc_now
 from ..capabilities import Capabilities
 from ..failures import ServerBackend, reports_failures, server_address
@@ -94,7 +94,7 @@ class Neo4jGraphStore(ServerBackend):
             import neo4j
         except ImportError as exc:
             raise ConfigurationError(
-                "the neo4j graph backend needs: pip install 'langmem-plugin[neo4j]'"
+                f"the neo4j graph backend needs the neo4j package: {install_hint('neo4j')}"
             ) from exc
         self.backend_address = server_address(uri)
         self.backend_secrets = (password,) if password else ()

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from ...errors import ConfigurationError, StoreBusyError
+from ...errors import ConfigurationError, StoreBusyError, install_hint
 from ..capabilities import Capabilities
 from ..failures import ServerBackend, redacted, reports_failures, server_address
 from .base import with_new_items
@@ -58,7 +58,7 @@ class RedisKeyValueStore(ServerBackend):
             import redis
         except ImportError as exc:
             raise ConfigurationError(
-                "the redis key-value backend needs: pip install 'langmem-plugin[redis]'"
+                f"the redis key-value backend needs the redis package: {install_hint('redis')}"
             ) from exc
         self.backend_address = server_address(url)
         try:

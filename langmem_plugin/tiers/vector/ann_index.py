@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, install_hint
 from ...records import Scope
 from ..sqlite_common import create_private_file, make_directory
 from .dense_index import AnnGraph, DenseIndex
@@ -43,9 +43,7 @@ def require_hnswlib():
     try:
         import hnswlib
     except ImportError as exc:
-        raise ConfigurationError(
-            "vector.ann_min_rows needs hnswlib: pip install 'langmem-plugin[ann]'"
-        ) from exc
+        raise ConfigurationError(f"vector.ann_min_rows needs hnswlib: {install_hint('ann')}") from exc
     return hnswlib
 
 

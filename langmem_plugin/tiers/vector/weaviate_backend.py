@@ -37,6 +37,7 @@ from ...errors import (
     DimensionMismatchError,
     MemoryNotFoundError,
     MissingScopeError,
+    install_hint,
 )
 from ...filters import matches_filters
 from ...records import MemoryRecord, Scope, SearchHit, SourceRef
@@ -243,7 +244,7 @@ def connect(url: str, *, api_key: str | None, grpc_port: int) -> WeaviateClient:
         import weaviate
     except ImportError as exc:
         raise ConfigurationError(
-            "the weaviate vector backend needs: pip install 'langmem-plugin[weaviate]'"
+            f"the weaviate vector backend needs weaviate-client: {install_hint('weaviate')}"
         ) from exc
     from urllib.parse import urlparse
 
