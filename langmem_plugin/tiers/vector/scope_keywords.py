@@ -143,9 +143,9 @@ class ScopeKeywords:
         """Documents containing an inflection of the term, and how often each does (cached per term)."""
         found = self._found.get(term)
         if found is None:
-            documents = _documents_of(self._words, self._vocabulary, term)
-            if documents:
-                per_document = np.bincount(documents)
+            occurrences = _documents_of(self._words, self._vocabulary, term)
+            if occurrences:
+                per_document = np.bincount(occurrences)
                 documents = np.flatnonzero(per_document)
                 found = (documents, per_document[documents].astype(np.float64))
             else:  # most query terms: a name or word this user never used
