@@ -27,6 +27,7 @@ from langmem_plugin.tiers.vector.relevance import (
     with_context,
     word_root,
 )
+from langmem_plugin.tiers.vector import scope_keywords
 from langmem_plugin.tiers.vector.scope_keywords import ScopeKeywords
 from langmem_plugin.tiers.vector import sqlite_backend
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
@@ -49,7 +50,7 @@ def _vectors(rng: np.random.Generator, count: int) -> np.ndarray:
 
 @pytest.fixture
 def store(tmp_path):
-    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=40_000)
+    store = SQLiteVectorStore(tmp_path / "vectors.sqlite3", synchronous="NORMAL", cache_bytes=20_000)
     yield store
     store.close()
 
@@ -294,11 +295,20 @@ def _rowids(path, records: list[MemoryRecord]) -> set[int]:
         return {r for r, in conn.execute(f"SELECT rowid FROM memories WHERE id IN ({', '.join('?' * len(ids))})", ids)}
 
 
-def test_extended_keyword_statistics_equal_those_built_at_once():
+# A scope's first terms are scanned, later ones read from its vocabulary: each test runs both ways.
+_SCANNED_OR_VOCABULARY = pytest.mark.parametrize(
+    "vocabulary_after", [scope_keywords.VOCABULARY_AFTER_TERMS, 0], ids=["scanned", "vocabulary"]
+)
+
+
+@_SCANNED_OR_VOCABULARY
+def test_extended_keyword_statistics_equal_those_built_at_once(monkeypatch, vocabulary_after):
+    monkeypatch.setattr(scope_keywords, "VOCABULARY_AFTER_TERMS", vocabulary_after)
     texts = TEXTS + ["Visiting the dog café again", "", "allergy season"]
     terms = ["visited", "dog", "café", "allergy", "again", "über"]
     for cut in range(len(texts) + 1):
         base = ScopeKeywords(texts[:cut])
+        base.occurrences("visit")  # with a vocabulary, it is built now and extended below
         grown, whole, first = base.extended(texts[cut:]), ScopeKeywords(texts), ScopeKeywords(texts[:cut])
         assert len(grown) == len(whole)
         for term in terms:
@@ -319,8 +329,10 @@ TEXTS = [
 ]
 
 
+@_SCANNED_OR_VOCABULARY
 @pytest.mark.parametrize("term", ["visited", "dog", "café", "über", "allergy", "straße", "visit", "final", "revisit"])
-def test_in_memory_occurrences_are_the_memories_keyword_coverage_finds(term):
+def test_in_memory_occurrences_are_the_memories_keyword_coverage_finds(monkeypatch, vocabulary_after, term):
+    monkeypatch.setattr(scope_keywords, "VOCABULARY_AFTER_TERMS", vocabulary_after)
     keywords = ScopeKeywords(TEXTS)
     documents, _ = keywords.occurrences(term)
     assert documents.tolist() == [i for i, t in enumerate(TEXTS) if term_matches(term, t.lower())]
@@ -340,13 +352,17 @@ def _texts_around(draw, term: str) -> list[str]:
     return draw(st.lists(st.lists(piece, max_size=12).map("".join), max_size=6))
 
 
+@_SCANNED_OR_VOCABULARY
 @settings(max_examples=400, deadline=None)
 @given(data=st.data(), term=st.from_regex(r"[abdo][abdoé1ß_]{1,7}", fullmatch=True))
-def test_term_occurrences_and_frequencies_are_the_patterns_matches(data, term):
-    """The in-memory scan finds exactly what `term_pattern` matches in each text (short and long roots)."""
+def test_term_occurrences_and_frequencies_are_the_patterns_matches(vocabulary_after, data, term):
+    """The in-memory scan and the vocabulary find exactly what `term_pattern` matches in each text
+    (short and long roots)."""
     assume(keyword_terms(term) == [term])
     texts = data.draw(_texts_around(term))
-    documents, frequency = ScopeKeywords(texts).occurrences(term)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scope_keywords, "VOCABULARY_AFTER_TERMS", vocabulary_after)
+        documents, frequency = ScopeKeywords(texts).occurrences(term)
     expected = [(i, len(term_pattern(term).findall(t.lower()))) for i, t in enumerate(texts)]
     assert list(zip(documents.tolist(), frequency.tolist())) == [(i, float(n)) for i, n in expected if n]
 
