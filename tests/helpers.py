@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
 import re
 import time
 
@@ -77,6 +78,25 @@ class RecordingChatModel(BaseChatModel):
 
 def tool_call(name: str, args: dict, call_id: str) -> AIMessage:
     return AIMessage("", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+def processes_at_once(
+    target, args: list[tuple], *, start_method: str = "spawn", timeout: float = 300
+) -> list:
+    """Run `target(*worker_args, barrier, results)` in one process for each tuple of `args`, all
+    released together by the barrier, and return what each put on `results` (in the order they put
+    it), once every process has exited with code 0."""
+    context = mp.get_context(start_method)
+    barrier, results = context.Barrier(len(args)), context.Queue()
+    workers = [context.Process(target=target, args=(*worker_args, barrier, results)) for worker_args in args]
+    for worker in workers:
+        worker.start()
+    # read before joining: a process whose result is still in the queue's pipe does not exit
+    found = [results.get(timeout=timeout) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=timeout)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+    return found
 
 
 def expire_now(memory, memory_id: str) -> None:

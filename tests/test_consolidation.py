@@ -4,7 +4,6 @@ models: GenericFakeChatModel raises when called once more than scripted), every 
 and reverted from history, one scope never touching another, and the background option."""
 
 import json
-import multiprocessing as mp
 import subprocess
 import sys
 import threading
@@ -32,7 +31,7 @@ from langmem_plugin.pipeline.ingest import message_memory_ids, new_record
 from langmem_plugin.records import ConversationMessage, Scope
 
 from .backends import GRAPH_BACKENDS, KV_BACKENDS, VECTOR_BACKENDS
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, processes_at_once
 from .test_llm_manager import decisions, facts, scripted, stated
 
 OLD = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
@@ -467,15 +466,7 @@ def test_processes_consolidating_one_store_at_once_merge_each_memory_once(tmp_pa
     path = str(tmp_path / "mp")
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         ids = said(memory, *["See you tomorrow!"] * 6, "I love jazz.", "I love jazz.")
-    context = mp.get_context("spawn")
-    barrier, results = context.Barrier(3), context.Queue()
-    workers = [context.Process(target=_consolidator, args=(path, barrier, results)) for _ in range(3)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(timeout=300)
-        assert process.exitcode == 0
-    assert sorted(results.get(timeout=5) for _ in workers) == [0, 0, 6]
+    assert sorted(processes_at_once(_consolidator, [(path,)] * 3)) == [0, 0, 6]
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         survivors = memory.get_all(user_id="alice")
         assert sorted(len(r.sources) for r in survivors) == [2, 6]

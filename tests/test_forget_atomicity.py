@@ -15,7 +15,6 @@ import asyncio
 import base64
 import io
 import json
-import multiprocessing as mp
 import os
 import random
 import shutil
@@ -45,7 +44,7 @@ from langmem_plugin.tiers.keyvalue.redis_backend import LOCK_LEASE_SECONDS, Redi
 from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from langmem_plugin.tiers.vector.sqlite_backend import scope_tokens
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, processes_at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = ("memories", "Quillibrand|user_id=v/%2F é")
@@ -516,16 +515,8 @@ def test_delete_alls_from_several_processes_and_threads_at_once_all_complete(tmp
     path = str(tmp_path / "shared")
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         memory.add("Frobisher lives in Gnarlbury", user_id=V, infer=False)
-    context = mp.get_context("spawn")
-    barrier, failures = context.Barrier(PROCESSES), context.Queue()
-    workers = [context.Process(target=_purger, args=(path, w, barrier, failures)) for w in range(PROCESSES)]
-    for process in workers:
-        process.start()
-    errors = [error for _ in workers for error in failures.get(timeout=600)]
-    for process in workers:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    assert errors == []
+    failures = processes_at_once(_purger, [(path, w) for w in range(PROCESSES)], timeout=600)
+    assert [error for errors in failures for error in errors] == []
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         assert [r.text for r in memory.get_all(user_id=V)] == ["Frobisher lives in Gnarlbury"]
         assert memory.services.kv.keys(SCOPE_INDEX, DELETING) == []

@@ -3,7 +3,6 @@ every entry reads back, their namespaces are moved in place at the first open, a
 moment of the move loses nothing, and a purge afterwards leaves no byte behind."""
 
 import json
-import multiprocessing
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
 from .data.make_diskcache_store import SCOPES, read_back
 from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, processes_at_once
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "data" / "diskcache_store.tar.gz"
@@ -228,15 +227,5 @@ def _open_and_read(directory: str, barrier, results) -> None:
 
 def test_processes_opening_an_old_namespace_at_once_all_read_it_whole(tmp_path):
     _write_diskcache(tmp_path / "history", ENTRIES, DEFAULT_SETTINGS)
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(3), context.Queue()
-    workers = [
-        context.Process(target=_open_and_read, args=(str(tmp_path), barrier, results)) for _ in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0]
-    assert [results.get(timeout=5) for _ in workers] == [True, True, True]
+    assert processes_at_once(_open_and_read, [(str(tmp_path),)] * 3) == [True, True, True]
     assert _tables(tmp_path / "history" / "cache.db") == {"entries", "meta"} and _value_files(tmp_path) == []

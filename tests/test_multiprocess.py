@@ -9,7 +9,7 @@ from langmem_plugin import EventType, Memory
 from langmem_plugin.errors import BackendError
 from langmem_plugin.tiers.sqlite_common import open_sqlite
 
-from .helpers import HashingEmbeddings
+from .helpers import HashingEmbeddings, processes_at_once
 
 WRITES = 60
 
@@ -73,14 +73,7 @@ def _opener(path: str, barrier, results) -> None:
 def test_processes_opening_one_new_database_at_once_all_open_it(tmp_path):
     """Switching a new SQLite file to WAL is told 'locked' without waiting when another process
     switches it at the same moment (7 of 60 trials of 4 processes before open_sqlite retried)."""
-    context = mp.get_context("fork")
     for trial in range(30):
-        barrier, results = context.Barrier(4), context.Queue()
         path = str(tmp_path / f"new-{trial}.db")
-        workers = [context.Process(target=_opener, args=(path, barrier, results)) for _ in range(4)]
-        for process in workers:
-            process.start()
-        outcomes = [results.get(timeout=60) for _ in workers]
-        for process in workers:
-            process.join(timeout=60)
+        outcomes = processes_at_once(_opener, [(path,)] * 4, start_method="fork", timeout=60)
         assert outcomes == ["ok"] * 4, outcomes

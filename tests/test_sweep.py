@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from langmem_plugin.pipeline.forget import indexed_memories
 from langmem_plugin.records import Scope, utc_now
 from langmem_plugin.testing.inspect import stored_bytes
 
-from .helpers import HashingEmbeddings, expire_now
+from .helpers import HashingEmbeddings, expire_now, processes_at_once
 from .test_cli_and_config import cli
 
 SHORT = 0.6  # seconds a memory lives in the tests that wait for it to expire
@@ -133,16 +132,7 @@ def test_processes_sweeping_one_store_erase_each_memory_once(tmp_path):
         memory.add([f"expiring note {i}" for i in range(1200)], user_id="u", infer=False, ttl=2)
         memory.add([f"kept note {i}" for i in range(50)], user_id="u", infer=False)
         time.sleep(2.1)
-    context = mp.get_context("spawn")
-    barrier, results = context.Barrier(4), context.Queue()
-    workers = [context.Process(target=_sweeper, args=(path, barrier, results)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
-    assert [worker.exitcode for worker in workers] == [0] * 4
-    counts = [results.get(timeout=5) for _ in workers]
-    assert sum(counts) == 1200
+    assert sum(processes_at_once(_sweeper, [(path,)] * 4)) == 1200
     with Memory({"path": path}, embeddings=HashingEmbeddings()) as memory:
         left = memory.get_all(user_id="u", limit=1000, include_expired=True)
         assert sorted(r.text for r in left) == sorted(f"kept note {i}" for i in range(50))

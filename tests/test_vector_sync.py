@@ -1,6 +1,5 @@
 """Processes sharing one vectors.sqlite3 keep their cached dense indexes equal to the table."""
 
-import multiprocessing as mp
 import uuid
 
 import numpy as np
@@ -9,6 +8,8 @@ import pytest
 from langmem_plugin.records import MemoryRecord, Scope, utc_now
 from langmem_plugin.tiers.vector.base import SearchParams
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
+
+from .helpers import processes_at_once
 
 WRITERS = 3
 ROUNDS = 150
@@ -29,7 +30,7 @@ def _dense_hits(store: SQLiteVectorStore, rows: int) -> int:
     return len(store.search(SCOPE, np.ones(DIMENSIONS, dtype=np.float32), "", params))
 
 
-def _writer(path: str, worker: int, barrier, results, ann_min_rows: int | None) -> None:
+def _writer(path: str, worker: int, ann_min_rows: int | None, barrier, results) -> None:
     """Rounds of simultaneous inserts: every writer caches the scope's dense index, all insert at
     once (so most inserts wait for another writer's commit), then each compares its index with
     the table while nobody writes. With `ann_min_rows`, an HNSW graph (saved by one process,
@@ -58,15 +59,7 @@ def test_concurrent_writers_keep_cached_dense_indexes_complete(tmp_path, ann_min
     """A commit of another process between the version check and our write must not be hidden."""
     path = str(tmp_path / "vectors.sqlite3")
     SQLiteVectorStore(path).close()
-    context = mp.get_context("spawn")
-    barrier, results = context.Barrier(WRITERS), context.Queue()
-    workers = [context.Process(target=_writer, args=(path, w, barrier, results, ann_min_rows)) for w in range(WRITERS)]
-    for process in workers:
-        process.start()
-    outcomes = [results.get(timeout=120) for _ in workers]
-    for process in workers:
-        process.join(timeout=30)
-        assert process.exitcode == 0
+    outcomes = processes_at_once(_writer, [(path, w, ann_min_rows) for w in range(WRITERS)], timeout=120)
     for worker, rows, short_rounds in outcomes:
         assert rows == WRITERS * ROUNDS
         assert short_rounds == [], f"worker {worker}: (round, rows missing from its dense index): {short_rounds}"
