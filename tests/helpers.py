@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import re
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,6 +17,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from langmem_plugin.content import message_text
+
+from .servers import ROOT
 
 
 class HashingEmbeddings(Embeddings):
@@ -97,6 +101,21 @@ def processes_at_once(
         worker.join(timeout=timeout)
     assert [worker.exitcode for worker in workers] == [0] * len(workers)
     return found
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, **kwargs
+) -> subprocess.CompletedProcess:
+    """The CLI run in a subprocess, as a user runs it (`env` None: this process's environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "langmem_plugin.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def expire_now(memory, memory_id: str) -> None:

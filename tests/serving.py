@@ -19,10 +19,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from langmem_plugin import Memory
+from langmem_plugin.records import Scope
 from langmem_plugin.server.app import create_app
 from langmem_plugin.server.grants import Right
 from langmem_plugin.server.keys import Keyring
-from langmem_plugin.records import Scope
 
 from .servers import ROOT, free_port, stop_process, wait_for_http
 
@@ -79,18 +79,6 @@ def http_statuses(error: BaseException) -> list[int]:
     if isinstance(error, BaseExceptionGroup):
         return [status for inner in error.exceptions for status in http_statuses(inner)]
     return [error.response.status_code] if isinstance(error, httpx.HTTPStatusError) else []
-
-
-def cli(*args: str, env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "langmem_plugin.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        **kwargs,
-    )
 
 
 @contextmanager

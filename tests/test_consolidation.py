@@ -4,8 +4,6 @@ models: GenericFakeChatModel raises when called once more than scripted), every 
 and reverted from history, one scope never touching another, and the background option."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
@@ -31,7 +29,7 @@ from langmem_plugin.pipeline.ingest import message_memory_ids, new_record
 from langmem_plugin.records import ConversationMessage, Scope
 
 from .backends import GRAPH_BACKENDS, KV_BACKENDS, VECTOR_BACKENDS
-from .helpers import HashingEmbeddings, processes_at_once
+from .helpers import HashingEmbeddings, cli, processes_at_once
 from .test_llm_manager import decisions, facts, scripted, stated
 
 OLD = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
@@ -424,31 +422,21 @@ def test_no_background_thread_unless_configured(fast_memory):
 # -- the CLI ----------------------------------------------------------------------------------
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "langmem_plugin", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_cli_consolidate_and_revert(tmp_path):
     path = str(tmp_path / "cli")
     for _ in range(2):
-        added = run_cli("--path", path, "add", "Thanks a lot!", "--user-id", "alice", "--no-infer")
+        added = cli("--path", path, "add", "Thanks a lot!", "--user-id", "alice", "--no-infer")
         assert added.returncode == 0, added.stderr
-    done = run_cli("--path", path, "--json", "consolidate", "--user-id", "alice")
+    done = cli("--path", path, "--json", "consolidate", "--user-id", "alice")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["merged"], report["retired"], report["summarised"]) == (1, 0, 0)
-    text = run_cli("--path", path, "consolidate", "--user-id", "alice", "--revert")
+    text = cli("--path", path, "consolidate", "--user-id", "alice", "--revert")
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("reverted the consolidation of ") and "2 memories restored" in text.stdout
-    again = run_cli("--path", path, "consolidate", "--user-id", "alice", "--revert")
+    again = cli("--path", path, "consolidate", "--user-id", "alice", "--revert")
     assert again.returncode == 2 and "no consolidation left" in again.stderr
-    missing = run_cli("--path", path, "consolidate")
+    missing = cli("--path", path, "consolidate")
     assert missing.returncode == 2 and missing.stderr.startswith("error:")
 
 

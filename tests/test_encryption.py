@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +44,7 @@ from langmem_plugin.tiers.vector import sqlite_backend
 from langmem_plugin.tiers.vector.relevance import MIN_ROOT, STOPWORDS, WORD, keyword_terms, term_pattern
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
-from .helpers import HashingEmbeddings, expire_now
+from .helpers import HashingEmbeddings, cli, expire_now
 
 # what the test user says, and the words of it no stored byte may hold
 SAID = "My grandmother Ximena left me her saxophone in Valparaiso"
@@ -239,33 +237,22 @@ def test_rotation_of_an_unencrypted_store_or_with_a_wrong_key_is_refused(tmp_pat
         rotate_master_key(other, key, current_key=StaticKey(generate_master_key()))
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "langmem_plugin", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 def test_the_cli_generates_and_rotates_keys(tmp_path):
     env = {**os.environ, "LANGMEM_PATH": str(tmp_path / "mem")}
-    generated = _cli("encryption", "generate-key", env=env)
+    generated = cli("encryption", "generate-key", env=env, timeout=120)
     assert generated.returncode == 0, generated.stderr
     env["LANGMEM_ENCRYPTION_KEY"] = generated.stdout.strip()
-    added = _cli("add", "I carve wooden spoons", "--user-id", "u", "--no-infer", env=env)
+    added = cli("add", "I carve wooden spoons", "--user-id", "u", "--no-infer", env=env, timeout=120)
     assert added.returncode == 0, added.stderr
     new_key = tmp_path / "new.key"
-    new_key.write_text(_cli("encryption", "generate-key", env=env).stdout)
-    rotated = _cli("encryption", "rotate", "--new-key-file", str(new_key), "--json", env=env)
+    new_key.write_text(cli("encryption", "generate-key", env=env, timeout=120).stdout)
+    rotated = cli("encryption", "rotate", "--new-key-file", str(new_key), "--json", env=env, timeout=120)
     assert rotated.returncode == 0, rotated.stderr
     assert json.loads(rotated.stdout)["rewrapped"] >= 1
-    stale = _cli("list", "--user-id", "u", env=env)
+    stale = cli("list", "--user-id", "u", env=env, timeout=120)
     assert stale.returncode == 2 and "another key" in stale.stderr
     env["LANGMEM_ENCRYPTION_KEY"] = new_key.read_text().strip()
-    listed = _cli("list", "--user-id", "u", env=env)
+    listed = cli("list", "--user-id", "u", env=env, timeout=120)
     assert listed.returncode == 0 and "I carve wooden spoons" in listed.stdout
     assert not _found_words(tmp_path / "mem", ["carve", "wooden", "spoons"])
 

@@ -25,8 +25,9 @@ from langmem_plugin.server.ui.routes import SECURITY_HEADERS
 from langmem_plugin.testing.inspect import stored_bytes
 from langmem_plugin.transfer import plan_import, run_import
 
+from .helpers import cli
 from .servers import offline_env
-from .serving import bearer, cli, inspector_session, make_key, serve_process
+from .serving import bearer, inspector_session, make_key, serve_process
 
 UI = Path(__file__).resolve().parents[1] / "langmem_plugin" / "server" / "ui"
 # every route but the login form's, with `m1` for a memory id and `s1` for an attachment's sha256

@@ -15,8 +15,9 @@ from langmem_plugin import Memory
 from langmem_plugin.cli import main
 from langmem_plugin.server.namespaces import ACCESS_LOG
 
+from .helpers import cli
 from .servers import offline_env
-from .serving import bearer, cli, mcp_session, serve_process
+from .serving import bearer, mcp_session, serve_process
 
 
 def create_key(env: dict[str, str], *args: str) -> str:
