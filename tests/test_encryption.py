@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from langmem_plugin.encryption import (
 )
 from langmem_plugin.encryption.blind import TOKEN_CHARS, blind_query, blind_terms, blind_text, legacy_token
 from langmem_plugin.encryption.graph import EncryptedGraphStore
-from langmem_plugin.encryption.keyring import CIPHER
+from langmem_plugin.encryption.keyring import CIPHER, Keyring
 from langmem_plugin.encryption.keys import MARKER
 from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
 from langmem_plugin.encryption.rotation import rotate_master_key
@@ -44,7 +45,7 @@ from langmem_plugin.tiers.vector import sqlite_backend
 from langmem_plugin.tiers.vector.relevance import MIN_ROOT, STOPWORDS, WORD, keyword_terms, term_pattern
 from langmem_plugin.tiers.vector.sqlite_backend import SQLiteVectorStore
 
-from .helpers import HashingEmbeddings, cli, expire_now
+from .helpers import HashingEmbeddings, cli, expire_now, processes_at_once
 
 # what the test user says, and the words of it no stored byte may hold
 SAID = "My grandmother Ximena left me her saxophone in Valparaiso"
@@ -484,12 +485,18 @@ def test_a_purge_leaves_every_copy_made_before_it_undecryptable(tmp_path, key):
             scope = Scope(user_id="u-481")
             sealed_records = copied_vectors.list(scope, limit=100, include_invalidated=True)
             assert sealed_records and copied_kv.get(HISTORY, memory_id)
-            with pytest.raises(UndecryptableError):
-                EncryptedVectorStore(copied_vectors, wrapped).get([memory_id])
-            with pytest.raises(UndecryptableError):
-                EncryptedKeyValueStore(copied_kv, wrapped).get(HISTORY, memory_id)
-            with pytest.raises(UndecryptableError):
-                EncryptedGraphStore(copied_graph, wrapped).entities(scope)
+            # with the keys the copy holds, the copy opens; with the live ones, nothing of the user does
+            # (a sealed value whose data key is gone reads as absent: it was shredded)
+            copied_keyring = Keyring.open(copied_kv, key.master_key())
+            assert EncryptedVectorStore(copied_vectors, copied_keyring).get([memory_id])[0].text == (
+                "Ximena's saxophone is in Valparaiso"
+            )
+            assert EncryptedKeyValueStore(copied_kv, copied_keyring).get(HISTORY, memory_id)
+            assert EncryptedGraphStore(copied_graph, copied_keyring).entities(scope)
+            assert EncryptedVectorStore(copied_vectors, wrapped).get([memory_id]) == []
+            assert EncryptedVectorStore(copied_vectors, wrapped).list(scope, limit=100) == []
+            assert EncryptedKeyValueStore(copied_kv, wrapped).get(HISTORY, memory_id) is None
+            assert EncryptedGraphStore(copied_graph, wrapped).entities(scope) == []
             # the copy's own keyring holds the user's wrapped keys; the live store holds them nowhere
             copied_keys = [k for k in copied_kv.keys(DATA_KEYS) if k.startswith("user_id=u-481")]
             assert copied_keys
@@ -505,3 +512,116 @@ def test_a_purge_leaves_every_copy_made_before_it_undecryptable(tmp_path, key):
             copied_kv.close()
             copied_graph.close()
     assert _found_words(copy, SECRET_WORDS) == {}
+
+
+def test_a_write_that_read_its_keys_before_another_process_purged_the_scope_goes_again_under_new_keys(
+    tmp_path, key, monkeypatch
+):
+    """The writer reads the user's data keys, another process purges the user (destroying them), the
+    writer stores its memory under the destroyed keys: it sees that they are gone and writes again
+    under new ones, so the memory is kept whole (as when the purge came first) and read alike by
+    every process, the writer too; a later purge deletes it."""
+    config = {"path": str(tmp_path / "mem")}
+    with (
+        Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as writer,
+        Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as purger,
+    ):
+        writer.add("I keep bees", user_id="u-481", infer=False)
+        writer_keys, raced = writer.services.vector.keyring, []
+        read_keys = Keyring.keys
+
+        def keys_then_purged(keyring, scopes, *, fresh=False):
+            found = read_keys(keyring, scopes, fresh=fresh)
+            if keyring is writer_keys and fresh and not raced:  # the memory's write has read its keys
+                raced.append(purger.delete_all(user_id="u-481", purge=True))
+            return found
+
+        with monkeypatch.context() as racing:
+            racing.setattr(Keyring, "keys", keys_then_purged)
+            [added] = writer.add("I keep wasps", user_id="u-481", infer=False)
+        assert raced == [1]  # "I keep bees"
+        with Memory(config, embeddings=HashingEmbeddings(), key_provider=key) as reopened:
+            for memory in (writer, purger, reopened):
+                assert [m.text for m in memory.get_all(user_id="u-481")] == ["I keep wasps"]
+                assert memory.search("wasps", user_id="u-481")[0].memory.id == added.memory.id
+                assert [e.new_text for e in memory.history(added.memory.id)] == ["I keep wasps"]
+        purger.delete_all(user_id="u-481", purge=True)
+        assert writer.services.vector.inner.count(Scope(user_id="u-481")) == 0
+        assert writer.get_all(user_id="u-481") == []
+
+
+def test_a_sealed_value_altered_under_its_own_key_is_an_error_not_an_absence(tmp_path, key):
+    with Memory({"path": str(tmp_path / "mem")}, embeddings=HashingEmbeddings(), key_provider=key) as memory:
+        [added] = memory.add("I keep bees", user_id="u", infer=False)
+        vectors, kv = memory.services.vector.inner, memory.services.kv.inner
+        [stored] = vectors.get([added.memory.id])
+        sealed = stored.metadata["sealed"]
+        flipped = sealed[:-6] + ("A" if sealed[-6] != "A" else "B") + sealed[-5:]
+        vectors.replace(stored.model_copy(update={"metadata": {**stored.metadata, "sealed": flipped}}))
+        with pytest.raises(UndecryptableError, match="altered"):
+            memory.get(added.memory.id)
+        [event] = kv.get(HISTORY, added.memory.id)
+        value = event["sealed"]
+        kv.put_many(
+            HISTORY,
+            {
+                added.memory.id: [
+                    {**event, "sealed": value[:4] + ("A" if value[4] != "A" else "B") + value[5:]}
+                ]
+            },
+        )
+        with pytest.raises(UndecryptableError, match="altered"):
+            memory.history(added.memory.id)
+
+
+def _add_while_purged(path: str, encoded_key: str, role: str, seconds: float, barrier, results) -> None:
+    """The writer adds for `seconds` and one more, reporting when each add started and what it
+    stored; the purger purges the user (and searches) for `seconds`, reporting when its last purge
+    ended. Both report every error."""
+    errors, added, purged_at = [], {}, 0.0
+    with Memory(
+        {"path": path}, embeddings=HashingEmbeddings(), key_provider=StaticKey(encoded_key)
+    ) as memory:
+        barrier.wait()
+        deadline = time.monotonic() + seconds + (1.0 if role == "writer" else 0.0)
+        while time.monotonic() < deadline:
+            try:
+                if role == "writer":
+                    started = time.time()
+                    [result] = memory.add(
+                        f"Note {len(added)}: the parcel went to locker {len(added)}", user_id="u", infer=False
+                    )
+                    added[result.memory.id] = (started, result.memory.text)
+                else:
+                    memory.delete_all(user_id="u", purge=True)
+                    purged_at = time.time()
+                    memory.search("parcel locker", user_id="u")
+            except Exception as exc:  # noqa: BLE001 - reported to the test
+                errors.append(repr(exc))
+    results.put((role, errors[:3], added if role == "writer" else purged_at))
+
+
+@pytest.mark.slow
+def test_processes_adding_and_purging_one_user_at_once_never_fail_and_lose_nothing_added_after(tmp_path):
+    """Every add and purge succeeds; what is stored afterwards is what the writer added, every add
+    that started after the last purge among it; a purge then leaves nothing."""
+    encoded_key = generate_master_key()
+    path = str(tmp_path / "mem")
+    reports = dict(
+        (role, (errors, outcome))
+        for role, errors, outcome in processes_at_once(
+            _add_while_purged, [(path, encoded_key, role, 8.0) for role in ("writer", "purger")]
+        )
+    )
+    assert [reports["writer"][0], reports["purger"][0]] == [[], []]
+    added, last_purge = reports["writer"][1], reports["purger"][1]
+    after_the_last_purge = {i: text for i, (started, text) in added.items() if started > last_purge}
+    assert len(added) > 50 and len(after_the_last_purge) > 5
+    with Memory(
+        {"path": path}, embeddings=HashingEmbeddings(), key_provider=StaticKey(encoded_key)
+    ) as memory:
+        stored = {m.id: m.text for m in memory.get_all(user_id="u", limit=1000)}
+        assert after_the_last_purge.items() <= stored.items()
+        assert stored.items() <= {i: text for i, (_, text) in added.items()}.items()
+        memory.delete_all(user_id="u", purge=True)
+        assert memory.services.vector.inner.count(Scope(user_id="u")) == 0

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -23,10 +25,11 @@ from ..errors import UndecryptableError
 from ..records import Entity, Neighbourhood, Relation, Scope
 from ..tiers.graph import GraphStore
 from ..tiers.graph.base import EntityMention, RelationMention, normalize_name, relation_type
-from .keyring import Keyring, ScopeKeys, root_scope, root_scope_name
+from .keyring import WRITES_RACING_A_PURGE, Keyring, ScopeKeys, root_scope, root_scope_name, scope_name
 from .wrapping import EncryptingTier
 
 _NAME, _TYPE, _RELATION = [b"entity name"], [b"entity type"], [b"relation type"]
+_Opened = TypeVar("_Opened", Entity, Relation)
 
 
 def _sealed(cipher: AESSIV, text: str, context: list[bytes]) -> str:
@@ -38,9 +41,7 @@ def _opened(cipher: AESSIV, sealed: str, context: list[bytes]) -> str:
     try:
         return cipher.decrypt(base64.b32decode(data + "=" * (-len(data) % 8)), context).decode("utf-8")
     except (InvalidTag, ValueError):
-        raise UndecryptableError(
-            "a graph name does not decrypt: its scope's data key was destroyed"
-        ) from None
+        raise UndecryptableError("a graph name does not decrypt with its scope's data key") from None
 
 
 def _case_mask(mask_key: bytes, token: str, length: int) -> list[bool]:
@@ -83,65 +84,88 @@ class EncryptedGraphStore(EncryptingTier):
     def __init__(self, inner: GraphStore, keyring: Keyring):
         super().__init__(inner, keyring)
 
-    def _keys_of(self, scope: Scope) -> ScopeKeys | None:
-        """The keys of the scope's root, for a read: None when it has no data key."""
-        return self._keys.existing(root_scope_name(scope))
+    def _opened_with_keys(self, scope: Scope, open_with: Callable[[ScopeKeys], _Opened]) -> _Opened | None:
+        """What `open_with` opens with the keys of the scope's root, read afresh when the cached ones
+        do not open it (another process purged the scope and a write made it a new key); None when
+        the root has no key or its key does not open it either: a name sealed under a key that a
+        purge destroyed (a write racing the purge) is shredded. Graph names carry no key id, so
+        such a name cannot be told from an altered one: both are left out."""
+        name = root_scope_name(scope)
+        cached = self._keys.existing(name)
+        if cached is not None:
+            try:
+                return open_with(cached)
+            except UndecryptableError:
+                pass
+        fresh = self._keys.existing(name, fresh=True)
+        if fresh is None or fresh is cached:
+            return None
+        try:
+            return open_with(fresh)
+        except UndecryptableError:
+            return None
 
-    def _entity(self, entity: Entity) -> Entity:
-        keys = self._keys_of(entity.scope)
-        if keys is None:
-            raise UndecryptableError(
-                f"entity {entity.id} cannot be decrypted: its scope's data key was destroyed"
+    def _entity(self, entity: Entity) -> Entity | None:
+        def opened(keys: ScopeKeys) -> Entity:
+            name = _opened_name(keys.names, keys.blind, entity.name, _NAME)
+            return entity.model_copy(
+                update={
+                    "name": name,
+                    "normalized_name": normalize_name(name),
+                    "type": _opened_name(keys.names, keys.blind, entity.type, _TYPE),
+                }
             )
-        name = _opened_name(keys.names, keys.blind, entity.name, _NAME)
-        return entity.model_copy(
-            update={
-                "name": name,
-                "normalized_name": normalize_name(name),
-                "type": _opened_name(keys.names, keys.blind, entity.type, _TYPE),
-            }
-        )
 
-    def _relation(self, relation: Relation) -> Relation:
-        keys = self._keys_of(relation.scope)
-        if keys is None:
-            raise UndecryptableError(
-                f"relation {relation.id} cannot be decrypted: its scope's data key was destroyed"
-            )
-        return relation.model_copy(update={"relation": _opened(keys.names, relation.relation, _RELATION)})
+        return self._opened_with_keys(entity.scope, opened)
+
+    def _relation(self, relation: Relation) -> Relation | None:
+        def opened(keys: ScopeKeys) -> Relation:
+            return relation.model_copy(update={"relation": _opened(keys.names, relation.relation, _RELATION)})
+
+        return self._opened_with_keys(relation.scope, opened)
+
+    def _relations(self, relations: list[Relation]) -> list[Relation]:
+        opened = (self._relation(r) for r in relations)
+        return [r for r in opened if r is not None]
+
+    def _entities(self, entities: list[Entity]) -> list[Entity]:
+        opened = (self._entity(e) for e in entities)
+        return [e for e in opened if e is not None]
 
     def add_relations(self, scope: Scope, mentions: list[RelationMention]) -> list[Relation]:
         root = root_scope(scope)
-        # the scope's own key too: a read across users finds the scope's root through it (spanned_roots)
-        keys = self._keys.keys([scope, root], fresh=True)[root]
-        cipher = keys.names
+        for _ in range(WRITES_RACING_A_PURGE):
+            # the scope's own key too: a read across users finds the scope's root through it (spanned_roots)
+            keys = self._keys.keys([scope, root], fresh=True)[root]
+            added = self._inner.add_relations(scope, [self._sealed_mention(keys, m) for m in mentions])
+            if self._keys.still_current([scope_name(scope), scope_name(root)]):
+                break
+        return self._relations(added)
 
-        def entity(mention: EntityMention) -> EntityMention:
+    @staticmethod
+    def _sealed_mention(keys: ScopeKeys, mention: RelationMention) -> RelationMention:
+        def entity(named: EntityMention) -> EntityMention:
             return EntityMention(
-                _sealed_name(cipher, keys.blind, mention.name, _NAME),
-                _sealed_name(cipher, keys.blind, mention.type, _TYPE),
+                _sealed_name(keys.names, keys.blind, named.name, _NAME),
+                _sealed_name(keys.names, keys.blind, named.type, _TYPE),
             )
 
-        sealed = [
-            replace(
-                m,
-                source=entity(m.source),
-                relation=_sealed(cipher, relation_type(m.relation), _RELATION),
-                target=entity(m.target),
-            )
-            for m in mentions
-        ]
-        return [self._relation(r) for r in self._inner.add_relations(scope, sealed)]
+        return replace(
+            mention,
+            source=entity(mention.source),
+            relation=_sealed(keys.names, relation_type(mention.relation), _RELATION),
+            target=entity(mention.target),
+        )
 
     def invalidate_memory_relations(self, memory_ids: list[str], at: datetime) -> list[Relation]:
-        return [self._relation(r) for r in self._inner.invalidate_memory_relations(memory_ids, at)]
+        return self._relations(self._inner.invalidate_memory_relations(memory_ids, at))
 
     def delete_memory_relations(self, memory_ids: list[str]) -> None:
         self._inner.delete_memory_relations(memory_ids)
 
     def entities(self, scope: Scope) -> list[Entity]:
         # in the backend's order of names (it could only order the sealed ones)
-        return sorted((self._entity(e) for e in self._inner.entities(scope)), key=lambda e: e.name)
+        return sorted(self._entities(self._inner.entities(scope)), key=lambda e: e.name)
 
     def neighbourhood(
         self, scope: Scope, names: list[str], *, hops: int = 1, as_of: datetime | None = None
@@ -156,8 +180,8 @@ class EncryptedGraphStore(EncryptingTier):
             as_of=as_of,
         )
         return Neighbourhood(
-            entities=[self._entity(e) for e in found.entities],
-            relations=[self._relation(r) for r in found.relations],
+            entities=self._entities(found.entities),
+            relations=self._relations(found.relations),
         )
 
     def may_have_entities(self, scope: Scope) -> bool:

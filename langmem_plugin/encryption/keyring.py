@@ -11,6 +11,7 @@ any memory is read or written.
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import threading
 from collections.abc import Iterable
@@ -36,6 +37,10 @@ _NONCE_BYTES = 12
 CIPHER = "AES-256-GCM"
 # the keys of values that belong to no scope (write journals, server credentials): never shredded
 STORE_KEYS = "store"
+# A write whose keys a purge of its scope destroyed between its reading them and storing (see
+# Keyring.still_current) goes again under the scope's new keys, once: it is kept, as when the purge
+# came first. When that raced a purge too, what it stored is shredded, as when the purge came after.
+WRITES_RACING_A_PURGE = 2
 
 
 def _derive(key: bytes, purpose: str, length: int) -> bytes:
@@ -58,6 +63,13 @@ class ScopeKeys:
 
     data_key: bytes
     wrapped: str  # the data key as stored, wrapped by the master key
+
+    @cached_property
+    def key_id(self) -> str:
+        """A short name of this data key (a one-way hash of it: the same under any master key),
+        stored beside what it seals: a value whose scope's key has another name (or none) was
+        sealed under a key a purge destroyed, and is shredded, not altered."""
+        return hashlib.blake2b(self.data_key, digest_size=6, person=b"langmem key id").hexdigest()
 
     @cached_property
     def records(self) -> AESGCM:
@@ -214,18 +226,32 @@ class Keyring:
         named = self.named([scope_name(scope) for scope in scopes], fresh=fresh)
         return {scope: named[scope_name(scope)] for scope in scopes}
 
-    def existing(self, name: str) -> ScopeKeys | None:
-        """The named scope's keys when it has a data key (None after a purge destroyed it)."""
-        cached = self._cache.get(name)
+    def existing(self, name: str, *, fresh: bool = False) -> ScopeKeys | None:
+        """The named scope's keys when it has a data key (None after a purge destroyed it). `fresh`
+        reads them from the store again (another process may have purged the scope and a write
+        made it a new key since this one cached it)."""
+        cached = None if fresh else self._cache.get(name)
         if cached is not None:
             return cached
         wrapped = self._kv.get(DATA_KEYS, name)
         if not wrapped:
+            if fresh:
+                self.forget([name])
             return None
-        keys = self._unwrap(name, wrapped)
+        keys = self._unwrapped(name, wrapped)
         with self._lock:
             self._cache[name] = keys
         return keys
+
+    def sealed_under(self, name: str, key_id: str) -> ScopeKeys | None:
+        """The named scope's keys when `key_id` names them, read afresh when the cached ones are
+        others; None when the scope's key is no longer that one: what it sealed was shredded by a
+        purge (a write that read the key before the purge destroyed it stored it after)."""
+        keys = self.existing(name)
+        if keys is not None and keys.key_id == key_id:
+            return keys
+        keys = self.existing(name, fresh=True)
+        return keys if keys is not None and keys.key_id == key_id else None
 
     def blind_for_read(self, scope: Scope) -> bytes:
         """The blind-index key a read of the scope compares with: its root scope's, or, when the
@@ -246,6 +272,25 @@ class Keyring:
             names = sorted({root_scope_name(s) for s in spanned if s.as_filter() and scope.matches(s)})
         found = (self.existing(name) for name in names)
         return [keys for keys in found if keys is not None]
+
+    def still_current(self, names: Iterable[str]) -> bool:
+        """After a write sealed with the named scopes' cached keys: whether each is still its scope's
+        key in the store. A scope's key that is not (another process purged the scope between the
+        write's reading the key and storing) is dropped from the cache: what was sealed with it
+        is shredded, and the write goes again under the scope's new key (the tiers do it)."""
+        cached = {
+            name: keys
+            for name in names
+            if name != STORE_KEYS and (keys := self._cache.get(name)) is not None  # the store's: never purged
+        }
+        if not cached:
+            return True
+        stored = self._kv.get_many(DATA_KEYS, list(cached))
+        destroyed = [
+            name for name, keys in cached.items() if not stored.get(name) or stored[name][0] != keys.wrapped
+        ]
+        self.forget(destroyed)
+        return not destroyed
 
     def forget(self, scope_keys: Iterable[str]) -> None:
         """Drop cached keys that the store deleted (a purge)."""

@@ -9,7 +9,8 @@ key, bound to its namespace and key:
   profiles, caches, access logs), else under the store's key (journals, server credentials).
 The caches' keys are hashes of the text they cache: their part after the scope is replaced by a
 keyed hash. Any new namespace or value passes through the same point; a value's scope decides
-which purge shreds it.
+which purge shreds it. A sealed value names its data key: one sealed under a key that a purge
+destroyed since (a write racing the purge) reads as absent, as a memory does (vector.py).
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from ..errors import UndecryptableError
 from ..namespaces import DATA_KEYS, ENCRYPTION, NAMESPACES, SCOPE_INDEX
 from ..records import Scope
 from ..tiers.keyvalue import KeyValueStore
-from .keyring import STORE_KEYS, Keyring
+from .keyring import STORE_KEYS, WRITES_RACING_A_PURGE, Keyring
 from .wrapping import EncryptingTier
 
 _KEYRING = frozenset({DATA_KEYS, ENCRYPTION})
 # caches keyed by hashes of the texts they hold
 _HASH_KEYED = frozenset(name for name, namespace in NAMESPACES.items() if namespace.expires)
 _BLINDED = "~"  # starts the part of a cache key that is a keyed hash
+# what a value sealed under a data key a purge destroyed opens to: read as absent (see vector.py)
+_SHREDDED = object()
 
 
 def _scope_name(namespace: str, key: str) -> str:
@@ -97,6 +100,13 @@ def _decoded(data: bytes) -> Any:
     return data[1:] if data[:1] == b"b" else json.loads(data[1:])
 
 
+def _sealing_scopes(sealed: Mapping[str, Any]) -> set[str]:
+    """The scopes whose keys sealed these values (as `_sealed_items` returns them)."""
+    return {
+        item["scope"] for value in sealed.values() for item in (value if isinstance(value, list) else [value])
+    }
+
+
 class EncryptedKeyValueStore(EncryptingTier):
     """Any KeyValueStore, with every value sealed on its way in and opened on its way out."""
 
@@ -131,7 +141,7 @@ class EncryptedKeyValueStore(EncryptingTier):
 
         def sealed(key: str, item: Any, name: str) -> dict[str, str]:
             data = keys[name].values.encrypt(_encoded(item), [namespace.encode(), key.encode()])
-            return {"sealed": self._sealed_bytes(data), "scope": name}
+            return {"sealed": self._sealed_bytes(data), "scope": name, "key": keys[name].key_id}
 
         return {
             key: [sealed(key, item, n) for item, n in zip(value, names[key], strict=True)]
@@ -145,18 +155,22 @@ class EncryptedKeyValueStore(EncryptingTier):
         return binascii.b2a_base64(data, newline=False).decode("ascii")
 
     def _open(self, namespace: str, key: str, value: Any) -> Any:
+        """The value as it was before sealing: of a list, the items that are not shredded (None when
+        none is left); of any other value, itself, or _SHREDDED."""
         if isinstance(value, list):
-            return [self._open_one(namespace, key, item) for item in value]
+            opened = [self._open_one(namespace, key, item) for item in value]
+            kept = [item for item in opened if item is not _SHREDDED]
+            return kept if kept or not value else _SHREDDED
         return self._open_one(namespace, key, value)
 
     def _open_one(self, namespace: str, key: str, sealed: Any) -> Any:
         if not isinstance(sealed, dict) or "sealed" not in sealed:
             raise UndecryptableError(f"{namespace}/{key} is stored unencrypted in an encrypted store")
-        keys = self._keys.existing(sealed["scope"])
+        key_id = sealed.get("key")  # absent: sealed before keys had ids
+        name = sealed["scope"]
+        keys = self._keys.sealed_under(name, key_id) if key_id else self._keys.existing(name)
         if keys is None:
-            raise UndecryptableError(
-                f"{namespace}/{key} cannot be decrypted: its scope's data key was destroyed"
-            )
+            return _SHREDDED
         try:
             data = keys.values.decrypt(
                 binascii.a2b_base64(sealed["sealed"]), [namespace.encode(), key.encode()]
@@ -172,19 +186,27 @@ class EncryptedKeyValueStore(EncryptingTier):
         value = self._inner.get(namespace, stored)
         if value is None or namespace in _KEYRING:
             return value
-        return self._open(namespace, stored, value)
+        opened = self._open(namespace, stored, value)
+        return None if opened is _SHREDDED else opened
 
     def get_many(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         stored = {self._stored_key(namespace, key): key for key in keys}
         found = self._inner.get_many(namespace, stored)
         if namespace in _KEYRING:
             return {stored[k]: v for k, v in found.items()}
-        return {stored[k]: self._open(namespace, k, v) for k, v in found.items()}
+        opened = {stored[k]: self._open(namespace, k, v) for k, v in found.items()}
+        return {key: value for key, value in opened.items() if value is not _SHREDDED}
 
     def put_many(self, namespace: str, items: Mapping[str, Any], remove: Iterable[str] = ()) -> None:
-        if namespace not in _KEYRING:
-            items = self._sealed_items(namespace, items)
-        self._inner.put_many(namespace, items, [self._stored_key(namespace, k) for k in remove])
+        removed = [self._stored_key(namespace, k) for k in remove]
+        if namespace in _KEYRING:
+            self._inner.put_many(namespace, items, removed)
+            return
+        for _ in range(WRITES_RACING_A_PURGE):
+            sealed = self._sealed_items(namespace, items)
+            self._inner.put_many(namespace, sealed, removed)
+            if self._keys.still_current(_sealing_scopes(sealed)):
+                return
 
     def delete_many(self, namespace: str, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -193,9 +215,14 @@ class EncryptedKeyValueStore(EncryptingTier):
             self._keys.forget(keys)  # a purge destroyed them: never encrypt with them again
 
     def append(self, namespace: str, entries: Mapping[str, list[Any]]) -> None:
-        if namespace not in _KEYRING:
-            entries = self._sealed_items(namespace, entries)
-        self._inner.append(namespace, entries)
+        if namespace in _KEYRING:
+            self._inner.append(namespace, entries)
+            return
+        for _ in range(WRITES_RACING_A_PURGE):
+            sealed = self._sealed_items(namespace, entries)
+            self._inner.append(namespace, sealed)
+            if self._keys.still_current(_sealing_scopes(sealed)):
+                return
 
     def keys(self, namespace: str, prefix: str = "") -> list[str]:
         return self._inner.keys(namespace, prefix)
