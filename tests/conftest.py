@@ -6,7 +6,7 @@ from langmem_plugin import AsyncMemory, Memory
 from langmem_plugin.embeddings import MiniLMEmbeddings
 
 from .helpers import HashingEmbeddings
-from .servers import start_neo4j, start_redis, start_weaviate
+from .servers import server_network, start_neo4j, start_redis, start_weaviate
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,13 @@ def weaviate_node(tmp_path_factory):
 @pytest.fixture(scope="session")
 def neo4j_uri(tmp_path_factory):
     yield from start_neo4j(tmp_path_factory.mktemp("neo4j"))
+
+
+@pytest.fixture
+def weaviate_network():
+    """A private network namespace for the Weaviate nodes a test starts itself (see tests/servers.py)."""
+    with server_network() as network:
+        yield network
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """Encryption at rest on the server backends: a raw read of Redis (keys, values, its dump after
 BGSAVE), of Neo4j (nodes, relationships) and of Weaviate (objects) finds none of the test user's
-text or metadata; a purge leaves a Redis dump made before it undecryptable."""
+text or metadata; a purge leaves a Redis dump, and Weaviate's and Neo4j's files, copied before it
+undecryptable."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 import uuid
@@ -13,13 +15,19 @@ import redis
 
 from langmem_plugin import Memory
 from langmem_plugin.encryption import StaticKey, generate_master_key
-from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
+from langmem_plugin.encryption.graph import EncryptedGraphStore
 from langmem_plugin.encryption.keyring import Keyring
+from langmem_plugin.encryption.keyvalue import EncryptedKeyValueStore
+from langmem_plugin.encryption.vector import EncryptedVectorStore
 from langmem_plugin.namespaces import HISTORY
+from langmem_plugin.records import Scope
+from langmem_plugin.tiers.graph.neo4j_backend import Neo4jGraphStore
 from langmem_plugin.tiers.keyvalue.redis_backend import RedisKeyValueStore
+from langmem_plugin.tiers.keyvalue.sqlite_backend import SQLiteKeyValueStore
+from langmem_plugin.tiers.vector.weaviate_backend import WeaviateVectorStore
 
 from .helpers import HashingEmbeddings
-from .servers import RedisServer
+from .servers import Neo4jServer, RedisServer, WeaviateNode
 from .test_encryption import SECRET_WORDS, _fill, _found_words, _manager_model
 
 
@@ -153,3 +161,82 @@ def test_weaviate_objects_hold_no_user_text_and_keyword_search_works(tmp_path, w
         assert len(objects) == 2
         contents = repr([o.properties for o in objects]).lower()
         assert [w for w in [*SECRET_WORDS, "motorbikes", "brother"] if w in contents] == []
+
+
+@pytest.mark.slow
+def test_a_purge_leaves_raw_copies_of_weaviate_and_neo4j_files_undecryptable(tmp_path, weaviate_network):
+    """The Weaviate and Neo4j data directories and the key-value tier copied as they lie on disk
+    while the servers run (a disk image, a backup); the user purged; servers started on the copies:
+    the user's objects, entities and relations are in them, sealed, and open with the keys copied
+    beside them, but with the keys left after the purge none of them opens."""
+    weaviate = WeaviateNode("node1", tmp_path / "weaviate", weaviate_network)
+    neo4j = Neo4jServer(tmp_path / "neo4j")
+    neo4j.directory.mkdir()
+    copy = tmp_path / "copy"
+    key = StaticKey(generate_master_key())
+    scope = Scope(user_id="u-481")
+    try:
+        weaviate.start()
+        neo4j.start()
+        weaviate.wait_ready()
+        collection = "S" + uuid.uuid4().hex[:12]
+        config = {
+            "path": str(tmp_path / "mem"),
+            "vector": {
+                "backend": "weaviate",
+                "url": weaviate.url,
+                "grpc_port": weaviate.grpc_port,
+                "collection": collection,
+            },
+            "graph": {"backend": "neo4j", "uri": neo4j.uri},
+        }
+        with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:
+            memory_id = _fill(memory)
+            memory.add("I keep bees", user_id="other", infer=False)
+            shutil.copytree(weaviate.data_dir, copy / "weaviate")
+            shutil.copytree(neo4j.directory / "home", copy / "neo4j" / "home")
+            shutil.copytree(tmp_path / "mem", copy / "mem")
+            memory.delete_all(user_id="u-481", purge=True)
+            assert memory.get_all(user_id="other")[0].text == "I keep bees"
+    finally:
+        weaviate.stop()
+        neo4j.stop()
+
+    copied_weaviate = dataclasses.replace(weaviate, data_dir=copy / "weaviate", process=None)  # its ports
+    copied_neo4j = Neo4jServer(copy / "neo4j")
+    live_kv, copied_kv = (
+        SQLiteKeyValueStore(tmp_path / "mem" / "kv"),
+        SQLiteKeyValueStore(copy / "mem" / "kv"),
+    )
+    try:
+        copied_weaviate.start()
+        copied_neo4j.start()
+        copied_weaviate.wait_ready()
+        vectors = WeaviateVectorStore(
+            copied_weaviate.url, grpc_port=copied_weaviate.grpc_port, collection=collection
+        )
+        graph = Neo4jGraphStore(copied_neo4j.uri)
+        try:
+            assert vectors.get([memory_id]) and graph.entities(scope)  # in the copies, sealed
+            before, after = Keyring.open(copied_kv, key.master_key()), Keyring.open(live_kv, key.master_key())
+            assert (
+                EncryptedVectorStore(vectors, before).get([memory_id])[0].text
+                == "Ximena's saxophone is in Valparaiso"
+            )
+            assert {e.name for e in EncryptedGraphStore(graph, before).entities(scope)} == {
+                "Ximena",
+                "saxophone",
+            }
+            assert EncryptedVectorStore(vectors, after).get([memory_id]) == []
+            assert EncryptedVectorStore(vectors, after).list(scope, limit=100, include_invalidated=True) == []
+            assert EncryptedGraphStore(graph, after).entities(scope) == []
+            assert EncryptedGraphStore(graph, after).neighbourhood(scope, ["Ximena"]).relations == []
+        finally:
+            vectors.close()
+            graph.close()
+    finally:
+        live_kv.close()
+        copied_kv.close()
+        copied_weaviate.stop()
+        copied_neo4j.stop()
+    assert _found_words(copy / "weaviate", SECRET_WORDS) == {}

@@ -14,7 +14,7 @@ import pytest
 
 from langmem_plugin import EventType, Memory, MemoryNotFoundError
 
-from .servers import WeaviateNode, host_listeners, server_network, skip_unless_ci, start_weaviate_cluster
+from .servers import WeaviateNode, host_listeners, skip_unless_ci, start_weaviate_cluster
 
 
 def weaviate_config(tmp_path, node: WeaviateNode, *, multi_tenancy: bool, **vector) -> dict:
@@ -29,13 +29,6 @@ def weaviate_config(tmp_path, node: WeaviateNode, *, multi_tenancy: bool, **vect
             **vector,
         },
     }
-
-
-@pytest.fixture
-def weaviate_network():
-    """A private network namespace for the servers a test starts itself (see tests/servers.py)."""
-    with server_network() as network:
-        yield network
 
 
 def listeners_beyond_the_namespace(node: WeaviateNode) -> list[str]:
