@@ -150,10 +150,24 @@ _TOKEN = re.compile(
     r"|AIza[0-9A-Za-z_-]{35}"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
 )
-# "password is X", "PIN: 1234", "passcode = X": the value after the word is the secret
+# a PIN, a door code or a combination: a secret when the value holds a digit
+_SECRET_WORD = (
+    r"(?:password|passcode|passphrase|passwd|pwd"
+    r"|(?P<digits>pin(?: code| number)?|(?:door|gate|alarm|garage|entry|lock|safe|security) code|combination))"
+)
+# "password is X", "PIN: 1234", "passcode = X", "the password for the shared account is X", "my
+# password is now X": the value after the word is the secret
 _STATED = re.compile(
-    r"(?i:\b(?:password|passcode|passphrase|passwd|pin(?: code| number)?)\b)"
-    r"(?:\s+(?:is|was|=)|\s*[:=])\s*[\"'“]?(?P<value>[^\s\"'”]+)"
+    rf"(?i:\b{_SECRET_WORD}\b)"
+    r"(?:\s+(?i:for|to|of|on|at)(?:\s+[\w'@.&-]+){1,4}?)?"
+    r"(?:\s+(?i:is|was)(?:\s+(?i:now|still|set to|changed to|updated to))?|\s*[:=])"
+    r"\s*[\"'“]?(?P<value>[^\s\"'”]+)"
+)
+# "hunter2 is my password", "I use hunter2 as my wifi password": the value before the word
+_STATED_BEFORE = re.compile(
+    r"(?:(?i:\b(?:use|used|uses|using|chose|picked))\s+)?[\"'“]?(?P<value>[^\s\"'“”]+?)[\"'”]?"
+    r"\s+(?i:is|was|as)\s+(?i:my|our|the|his|her|their|a)\s+(?:[\w-]+\s+)?"
+    rf"(?i:{_SECRET_WORD})\b"
 )
 # "token: X", "API key is X": the value counts when it looks random (see _looks_random)
 _KEYED = re.compile(
@@ -164,13 +178,17 @@ _KEYED = re.compile(
 _NOT_A_SECRET = frozenset(
     "a an the my your his her our their its not no still now being too very required incorrect wrong "
     "correct invalid expired weak strong set reset changed saved stored hidden encrypted missing empty "
-    "long short secure different same case-sensitive protected needed forgotten lost updated".split()
+    "long short secure different same case-sensitive protected needed forgotten lost updated "
+    "this that it which what who here there mine yours one nothing something anything also just "
+    "really probably only on in at under behind inside below above written taped printed posted "
+    "shared known given easy hard simple complicated unique obvious".split()
 )
 
 
 def _value_end(value: str) -> int:
-    """A stated value loses the sentence punctuation that follows it."""
-    return len(value.rstrip(".,;:!?)"))
+    """A stated value loses the sentence punctuation that follows it, but an exclamation mark, which
+    ends many passwords (redacting one that ends the sentence costs nothing)."""
+    return len(value.rstrip(".,;:?)"))
 
 
 def _looks_random(value: str) -> bool:
@@ -186,7 +204,10 @@ def _looks_random(value: str) -> bool:
 # texts before any of the patterns runs, which keeps the default policy cheap on every message.
 _SECRET_HINTS = (
     "pass",
+    "pwd",
     "pin",
+    "code",
+    "combination",
     "token",
     "key",
     "secret",
@@ -213,10 +234,16 @@ def find_secrets(text: str) -> list[PiiSpan]:
     if not any(hint in lowered for hint in _SECRET_HINTS):
         return []
     spans = [PiiSpan("secret", m.start(), m.end()) for m in _TOKEN.finditer(text)]
-    for match in _STATED.finditer(text):
+    for match in (*_STATED.finditer(text), *_STATED_BEFORE.finditer(text)):
         value = match.group("value")
         end = _value_end(value)
-        if end and value[:end].lower() not in _NOT_A_SECRET and value[:end] not in PLACEHOLDERS.values():
+        stated = value[:end]
+        if (
+            end
+            and stated.lower() not in _NOT_A_SECRET
+            and stated not in PLACEHOLDERS.values()
+            and (match.group("digits") is None or any(c.isdigit() for c in stated))
+        ):
             spans.append(PiiSpan("secret", match.start("value"), match.start("value") + end))
     for match in _KEYED.finditer(text):
         value = match.group("value")

@@ -172,6 +172,38 @@ def test_everyday_numbers_and_words_are_not_pii(text):
     assert find_pii(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("The password for the shared account is Winter2024!", "Winter2024!"),
+        ("the password to my laptop was changed to X9-kite", "X9-kite"),
+        ("My password is now Blue77, write it down.", "Blue77"),
+        ("hunter2 is my password", "hunter2"),
+        ("I use 'Bl@ckCoffee' as my wifi password", "Bl@ckCoffee"),
+        ("pwd: kettle-77", "kettle-77"),
+        ("Our door code is 2468, come in whenever.", "2468"),
+        ("The safe's combination is 36-24-12.", "36-24-12"),
+    ],
+)
+def test_a_secret_stated_in_other_words_is_found(text, secret):
+    assert [text[s.start : s.end] for s in find_pii(text)] == [secret]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The password for the wifi is written on the router.",
+        "That is my PIN, the one I told you about.",
+        "The pin for the map is red.",
+        "The access code was sent by text.",
+        "This is the password I mentioned.",
+        "The combination is perfect for a summer salad.",
+    ],
+)
+def test_sentences_about_a_secret_that_state_none_are_not_pii(text):
+    assert find_pii(text) == []
+
+
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_policy_per_category(category):
     text = EXAMPLES[category]
