@@ -155,8 +155,8 @@ class EncryptedKeyValueStore(EncryptingTier):
         return binascii.b2a_base64(data, newline=False).decode("ascii")
 
     def _open(self, namespace: str, key: str, value: Any) -> Any:
-        """The value as it was before sealing: of a list, the items that are not shredded (None when
-        none is left); of any other value, itself, or _SHREDDED."""
+        """The value as it was before sealing, or _SHREDDED when it was sealed under a destroyed key:
+        of a list, its items that were not (_SHREDDED when none of a non-empty list is left)."""
         if isinstance(value, list):
             opened = [self._open_one(namespace, key, item) for item in value]
             kept = [item for item in opened if item is not _SHREDDED]
