@@ -134,10 +134,63 @@ _SSN_NAMED = re.compile(
 )
 
 
+# UK National Insurance numbers: two prefix letters (not D, F, I, Q, U, V; O not second; seven
+# prefixes never issued), six digits, a suffix A-D. No checksum: the shape itself is rare in text.
+_NINO = re.compile(
+    r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
+)
+# Spanish DNI (eight digits) and NIE (X, Y or Z and seven digits), then their check letter
+_DNI = re.compile(r"\b(?P<prefix>[XYZ]-?)?(?P<number>\d{7,8})-?(?P<letter>[A-Z])\b")
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+# French social security numbers (NIR): sex, year, month, department (2A/2B: Corsica), commune,
+# order, then a key that makes the whole 0 mod 97; spaces between the groups as on the card
+_NIR = re.compile(
+    r"\b(?P<body>[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3}) ?(?P<key>\d{2})\b"
+)
+# nine bare digits are a Dutch BSN (11-proof) or a Canadian SIN (Luhn) only after the words naming them
+_BSN_NAMED = re.compile(
+    r"(?i:\b(?:bsn|burgerservicenummer)\b)\D{0,12}?(?<!\d)(\d{4}[ .]?\d{2}[ .]?\d{3}|\d{9})(?!\d)"
+)
+_SIN_NAMED = re.compile(
+    r"(?i:\b(?:sin|social insurance(?: number)?)\b)\D{0,12}?(?<!\d)(\d{3}[ -]?\d{3}[ -]?\d{3})(?!\d)"
+)
+
+
+def _dni_valid(match: re.Match) -> bool:
+    prefix, number = (match.group("prefix") or "").rstrip("-"), match.group("number")
+    if len(number) != (7 if prefix else 8):
+        return False
+    value = int(str("XYZ".index(prefix)) + number if prefix else number)
+    return _DNI_LETTERS[value % 23] == match.group("letter")
+
+
+def _nir_valid(match: re.Match) -> bool:
+    body = match.group("body").replace(" ", "")
+    digits = body.replace("2A", "19").replace("2B", "18") if body[5:7] in ("2A", "2B") else body
+    return 97 - int(digits) % 97 == int(match.group("key"))
+
+
+def _bsn_valid(digits: str) -> bool:
+    """The Dutch 11-proof: 9, 8, ..., 2 times the first eight digits, minus the last, is 0 mod 11."""
+    total = sum(weight * int(d) for weight, d in zip(range(9, 1, -1), digits[:8], strict=True)) - int(
+        digits[8]
+    )
+    return total % 11 == 0 and digits != "000000000"
+
+
 def find_national_ids(text: str) -> list[PiiSpan]:
-    """US social security numbers: AAA-GG-SSSS (dashes or spaces), or nine digits after "SSN"."""
+    """US social security numbers (AAA-GG-SSSS, or nine digits after "SSN"), UK National Insurance
+    numbers, Spanish DNI / NIE and French NIR numbers (check letter or key verified), and Dutch BSN
+    and Canadian SIN numbers after the words that name them (11-proof, Luhn)."""
     spans = [PiiSpan("national_id", m.start(), m.end()) for m in _SSN_SEPARATED.finditer(text)]
     spans += [PiiSpan("national_id", m.start(1), m.end(1)) for m in _SSN_NAMED.finditer(text)]
+    spans += [PiiSpan("national_id", m.start(), m.end()) for m in _NINO.finditer(text)]
+    spans += [PiiSpan("national_id", m.start(), m.end()) for m in _DNI.finditer(text) if _dni_valid(m)]
+    spans += [PiiSpan("national_id", m.start(), m.end()) for m in _NIR.finditer(text) if _nir_valid(m)]
+    for pattern, valid in ((_BSN_NAMED, _bsn_valid), (_SIN_NAMED, luhn_valid)):
+        for m in pattern.finditer(text):
+            if valid(re.sub(r"\D", "", m.group(1))):
+                spans.append(PiiSpan("national_id", m.start(1), m.end(1)))
     return spans
 
 
@@ -152,8 +205,8 @@ _TOKEN = re.compile(
 )
 # a PIN, a door code or a combination: a secret when the value holds a digit
 _SECRET_WORD = (
-    r"(?:password|passcode|passphrase|passwd|pwd"
-    r"|(?P<digits>pin(?: code| number)?|(?:door|gate|alarm|garage|entry|lock|safe|security) code|combination))"
+    r"(?:password|passcode|passphrase|passwd|pwd|(?P<digits>pin(?: code| number)?"
+    r"|(?:door|gate|alarm|garage|entry|lock|safe|security) code|combination))"
 )
 # "password is X", "PIN: 1234", "passcode = X", "the password for the shared account is X", "my
 # password is now X": the value after the word is the secret

@@ -140,6 +140,58 @@ def test_ssn_rules(area, group, serial):
     assert bool(find_national_ids(text)) == valid
 
 
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+@given(st.integers(0, 10**8 - 1), st.sampled_from(["", "X", "Y", "Z"]), st.sampled_from(_DNI_LETTERS))
+def test_a_dni_or_nie_is_found_exactly_when_its_check_letter_holds(number, prefix, letter):
+    digits = f"{number % 10**7:07d}" if prefix else f"{number:08d}"
+    written = f"{prefix}{digits}{letter}"
+    valid = _DNI_LETTERS[int(str("XYZ".find(prefix)) + digits if prefix else digits) % 23] == letter
+    text = f"Mi documento es {written}."
+    assert [text[s.start : s.end] for s in find_national_ids(text)] == ([written] if valid else [])
+
+
+@given(
+    st.sampled_from("12"),
+    st.integers(0, 99),
+    st.integers(1, 12),
+    st.integers(1, 95),
+    st.integers(0, 999),
+    st.integers(0, 999),
+    st.integers(0, 99),
+)
+def test_a_french_nir_is_found_exactly_when_its_key_holds(sex, year, month, department, commune, order, key):
+    body = f"{sex} {year:02d} {month:02d} {department:02d} {commune:03d} {order:03d}"
+    written = f"{body} {key:02d}"
+    text = f"Numéro de sécurité sociale : {written}"
+    valid = 97 - int(body.replace(" ", "")) % 97 == key
+    assert [text[s.start : s.end] for s in find_national_ids(text)] == ([written] if valid else [])
+
+
+@given(st.integers(10**8, 10**9 - 1))
+def test_nine_digits_after_bsn_or_sin_are_an_id_exactly_when_their_check_holds(number):
+    digits = str(number)
+    eleven_proof = (sum(w * int(d) for w, d in zip(range(9, 1, -1), digits[:8])) - int(digits[8])) % 11 == 0
+    for text, valid in (
+        (f"Mijn BSN is {digits}.", eleven_proof),
+        (f"My SIN is {digits}.", luhn_valid(digits)),
+    ):
+        assert [text[s.start : s.end] for s in find_national_ids(text)] == ([digits] if valid else [])
+    assert find_national_ids(f"Booking {digits} confirmed.") == []
+
+
+@pytest.mark.parametrize("nino", ["JG 10 37 59 A", "PE123456B", "AB 12 34 56 C"])
+def test_a_uk_national_insurance_number_is_found(nino):
+    text = f"My National Insurance number is {nino}."
+    assert [text[s.start : s.end] for s in find_national_ids(text)] == [nino]
+
+
+@pytest.mark.parametrize("code", ["AB123456E", "QQ123456C", "GB123456A", "DA123456A", "AO123456A"])
+def test_codes_shaped_unlike_a_national_insurance_number_are_not_one(code):
+    assert find_national_ids(f"Part {code} is back in stock.") == []
+
+
 @settings(max_examples=200)
 @given(st.lists(st.one_of(plain_words.map(" ".join), st.sampled_from(list(EXAMPLES.values())), cards)))
 def test_redaction_is_idempotent_and_leaves_no_value(parts):
