@@ -63,11 +63,23 @@ def find_emails(text: str) -> list[PiiSpan]:
 
 def find_phones(text: str, region: str = "US") -> list[PiiSpan]:
     """Numbers libphonenumber finds valid for their country (+country code, or `region`'s format)
-    and grouped as that country writes them, so "order 2024-118734" is not a phone number."""
-    matcher = phonenumbers.PhoneNumberMatcher(
-        text, region.upper(), leniency=phonenumbers.Leniency.STRICT_GROUPING
-    )
-    return [PiiSpan("phone", m.start, m.end) for m in matcher]
+    and grouped as that country writes them, so "order 2024-118734" is not a phone number; and any
+    number written with a + and a country code that has a possible length for that country (a
+    range not yet allocated, or kept for fiction, is still somebody's number to protect)."""
+    if not any(char.isdigit() for char in text):
+        return []
+    found = {
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(
+            text, region.upper(), leniency=phonenumbers.Leniency.STRICT_GROUPING
+        )
+    }
+    if "+" in text:
+        international = phonenumbers.PhoneNumberMatcher(
+            text, region.upper(), leniency=phonenumbers.Leniency.POSSIBLE
+        )
+        found |= {(m.start, m.end) for m in international if m.raw_string.startswith("+")}
+    return [PiiSpan("phone", start, end) for start, end in sorted(found)]
 
 
 # 13 to 19 digits, optionally grouped by single spaces or dashes

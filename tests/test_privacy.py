@@ -29,6 +29,7 @@ from langmem_plugin.privacy import (
     find_ibans,
     find_national_ids,
     find_payment_cards,
+    find_phones,
     find_pii,
     iban_valid,
     luhn_valid,
@@ -179,6 +180,25 @@ def test_nine_digits_after_bsn_or_sin_are_an_id_exactly_when_their_check_holds(n
     ):
         assert [text[s.start : s.end] for s in find_national_ids(text)] == ([digits] if valid else [])
     assert find_national_ids(f"Booking {digits} confirmed.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("Text me on +44 7700 900123 when you land.", "+44 7700 900123"),  # kept for fiction: not valid
+        ("Mon portable : +33 6 12 34 56 78", "+33 6 12 34 56 78"),
+        ("Call 415-555-0132 after six.", "415-555-0132"),
+    ],
+)
+def test_a_number_written_with_its_country_code_is_a_phone_number_valid_or_not(text, phone):
+    assert [text[s.start : s.end] for s in find_phones(text)] == [phone]
+
+
+@pytest.mark.parametrize(
+    "text", ["version +2.5 and +100 points", "It was +23 degrees, +5 tomorrow.", "Scored +1234567."]
+)
+def test_signed_numbers_are_not_phone_numbers(text):
+    assert find_phones(text) == []
 
 
 @pytest.mark.parametrize("nino", ["JG 10 37 59 A", "PE123456B", "AB 12 34 56 C"])
