@@ -194,6 +194,8 @@ def find_national_ids(text: str) -> list[PiiSpan]:
     """US social security numbers (AAA-GG-SSSS, or nine digits after "SSN"), UK National Insurance
     numbers, Spanish DNI / NIE and French NIR numbers (check letter or key verified), and Dutch BSN
     and Canadian SIN numbers after the words that name them (11-proof, Luhn)."""
+    if not any(char.isdigit() for char in text):  # every one of them holds digits
+        return []
     spans = [PiiSpan("national_id", m.start(), m.end()) for m in _SSN_SEPARATED.finditer(text)]
     spans += [PiiSpan("national_id", m.start(1), m.end(1)) for m in _SSN_NAMED.finditer(text)]
     spans += [PiiSpan("national_id", m.start(), m.end()) for m in _NINO.finditer(text)]
