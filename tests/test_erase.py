@@ -111,7 +111,7 @@ def test_async_delete_with_purge(tmp_path):
 
 def _seed(store) -> str:
     with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:
-        memory.add("Ann's bike lock code is 5512.", user_id="ann", infer=False)
+        memory.add("Ann's bike is a red Gazelle from 2015.", user_id="ann", infer=False)
         return memory.add("Ann's safe code is Xylophragm.", user_id="ann", infer=False)[0].memory.id
 
 
@@ -142,7 +142,7 @@ def test_cli_delete_purge_asks_first_and_erases_one_memory(tmp_path):
     assert declined.returncode == 2 and len(_texts(store)) == 2
     erased = cli("delete", memory_id, "--purge", store=store, stdin="yes\n")
     assert erased.stdout.startswith("ERASE")
-    assert _texts(store) == ["Ann's bike lock code is 5512."]
+    assert _texts(store) == ["Ann's bike is a red Gazelle from 2015."]
     history = cli("history", memory_id, store=store, check=False)
     assert history.returncode == 2 and "no memory with id" in history.stderr
     with Memory({"path": str(store)}, embeddings=HashingEmbeddings()) as memory:

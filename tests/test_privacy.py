@@ -254,6 +254,7 @@ def test_everyday_numbers_and_words_are_not_pii(text):
         ("I use 'Bl@ckCoffee' as my wifi password", "Bl@ckCoffee"),
         ("pwd: kettle-77", "kettle-77"),
         ("Our door code is 2468, come in whenever.", "2468"),
+        ("Ann's bike lock code is 5512.", "5512"),
         ("The safe's combination is 36-24-12.", "36-24-12"),
     ],
 )
