@@ -230,11 +230,12 @@ _STATED = re.compile(
     r"(?:\s+(?i:is|was)(?:\s+(?i:now|still|set to|changed to|updated to))?|\s*[:=])"
     r"\s*[\"'“]?(?P<value>[^\s\"'”]+)"
 )
-# "hunter2 is my password", "I use hunter2 as my wifi password": the value before the word
+# "hunter2 is my password", "I use hunter2 as my wifi password": the value before the word, which
+# ends the clause ("security is our password problem" states none)
 _STATED_BEFORE = re.compile(
     r"(?:(?i:\b(?:use|used|uses|using|chose|picked))\s+)?[\"'“]?(?P<value>[^\s\"'“”]+?)[\"'”]?"
-    r"\s+(?i:is|was|as)\s+(?i:my|our|the|his|her|their|a)\s+(?:[\w-]+\s+)?"
-    rf"(?i:{_SECRET_WORD})\b"
+    r"\s+(?i:is|was|as)\s+(?i:my|our|the|his|her|their)\s+(?:[\w-]+\s+)?"
+    rf"(?i:{_SECRET_WORD})\b(?=\s*(?:[.,;:!?)]|$)|\s+(?i:for|on|at|to|of|too|now)\b)"
 )
 # "token: X", "API key is X": the value counts when it looks random (see _looks_random)
 _KEYED = re.compile(

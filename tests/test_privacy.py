@@ -271,6 +271,7 @@ def test_a_secret_stated_in_other_words_is_found(text, secret):
         "The access code was sent by text.",
         "This is the password I mentioned.",
         "The combination is perfect for a summer salad.",
+        "Security is our password problem, not theirs.",
     ],
 )
 def test_sentences_about_a_secret_that_state_none_are_not_pii(text):
