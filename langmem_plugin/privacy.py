@@ -61,12 +61,15 @@ def find_emails(text: str) -> list[PiiSpan]:
     return [PiiSpan("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def find_phones(text: str, region: str = "US") -> list[PiiSpan]:
     """Numbers libphonenumber finds valid for their country (+country code, or `region`'s format)
     and grouped as that country writes them, so "order 2024-118734" is not a phone number; and any
     number written with a + and a country code that has a possible length for that country (a
     range not yet allocated, or kept for fiction, is still somebody's number to protect)."""
-    if not any(char.isdigit() for char in text):
+    if not _DIGIT.search(text):
         return []
     found = {
         (m.start, m.end)
@@ -94,9 +97,6 @@ def luhn_valid(digits: str) -> bool:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total % 10 == 0
-
-
-_DIGIT = re.compile(r"\d")
 
 
 def find_payment_cards(text: str) -> list[PiiSpan]:
@@ -194,7 +194,7 @@ def find_national_ids(text: str) -> list[PiiSpan]:
     """US social security numbers (AAA-GG-SSSS, or nine digits after "SSN"), UK National Insurance
     numbers, Spanish DNI / NIE and French NIR numbers (check letter or key verified), and Dutch BSN
     and Canadian SIN numbers after the words that name them (11-proof, Luhn)."""
-    if not any(char.isdigit() for char in text):  # every one of them holds digits
+    if not _DIGIT.search(text):  # every one of them holds digits
         return []
     spans = [PiiSpan("national_id", m.start(), m.end()) for m in _SSN_SEPARATED.finditer(text)]
     spans += [PiiSpan("national_id", m.start(1), m.end(1)) for m in _SSN_NAMED.finditer(text)]
@@ -310,7 +310,7 @@ def find_secrets(text: str) -> list[PiiSpan]:
             end
             and stated.lower() not in _NOT_A_SECRET
             and stated not in PLACEHOLDERS.values()
-            and (match.group("digits") is None or any(c.isdigit() for c in stated))
+            and (match.group("digits") is None or _DIGIT.search(stated))
         ):
             spans.append(PiiSpan("secret", match.start("value"), match.start("value") + end))
     for match in _KEYED.finditer(text):

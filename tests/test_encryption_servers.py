@@ -133,20 +133,18 @@ def test_neo4j_nodes_and_relationships_hold_no_user_text(tmp_path, neo4j_uri):
         assert [w for w in SECRET_WORDS if w in contents] == []
 
 
+def _weaviate_vector(node: WeaviateNode) -> dict:
+    """Vector settings for the node, in a collection of the test's own."""
+    collection = "E" + uuid.uuid4().hex[:12]
+    return {"backend": "weaviate", "url": node.url, "grpc_port": node.grpc_port, "collection": collection}
+
+
 def test_weaviate_objects_hold_no_user_text_and_keyword_search_works(tmp_path, weaviate_node):
     import weaviate
 
-    collection = "E" + uuid.uuid4().hex[:12]
-    config = {
-        "path": str(tmp_path / "mem"),
-        "vector": {
-            "backend": "weaviate",
-            "url": weaviate_node.url,
-            "grpc_port": weaviate_node.grpc_port,
-            "collection": collection,
-        },
-        "search": {"dense_weight": 0.0},
-    }
+    vector = _weaviate_vector(weaviate_node)
+    collection = vector["collection"]
+    config = {"path": str(tmp_path / "mem"), "vector": vector, "search": {"dense_weight": 0.0}}
     key = StaticKey(generate_master_key())
     with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:
         _fill(memory)
@@ -186,15 +184,11 @@ def test_a_purge_leaves_raw_copies_of_weaviate_and_neo4j_files_undecryptable(tmp
         weaviate.start()
         neo4j.start()
         weaviate.wait_ready()
-        collection = "S" + uuid.uuid4().hex[:12]
+        vector = _weaviate_vector(weaviate)
+        collection = vector["collection"]
         config = {
             "path": str(tmp_path / "mem"),
-            "vector": {
-                "backend": "weaviate",
-                "url": weaviate.url,
-                "grpc_port": weaviate.grpc_port,
-                "collection": collection,
-            },
+            "vector": vector,
             "graph": {"backend": "neo4j", "uri": neo4j.uri},
         }
         with Memory(config, embeddings=HashingEmbeddings(), llm=_manager_model(), key_provider=key) as memory:

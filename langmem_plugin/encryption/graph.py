@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
@@ -91,19 +91,21 @@ class EncryptedGraphStore(EncryptingTier):
         purge destroyed (a write racing the purge) is shredded. Graph names carry no key id, so
         such a name cannot be told from an altered one: both are left out."""
         name = root_scope_name(scope)
-        cached = self._keys.existing(name)
-        if cached is not None:
+
+        def candidates() -> Iterator[ScopeKeys]:
+            cached = self._keys.existing(name)
+            if cached is not None:
+                yield cached
+            fresh = self._keys.existing(name, fresh=True)
+            if fresh is not None and fresh is not cached:
+                yield fresh
+
+        for keys in candidates():
             try:
-                return open_with(cached)
+                return open_with(keys)
             except UndecryptableError:
-                pass
-        fresh = self._keys.existing(name, fresh=True)
-        if fresh is None or fresh is cached:
-            return None
-        try:
-            return open_with(fresh)
-        except UndecryptableError:
-            return None
+                continue
+        return None
 
     def _entity(self, entity: Entity) -> Entity | None:
         def opened(keys: ScopeKeys) -> Entity:

@@ -243,12 +243,13 @@ class Keyring:
             self._cache[name] = keys
         return keys
 
-    def sealed_under(self, name: str, key_id: str) -> ScopeKeys | None:
+    def sealed_under(self, name: str, key_id: str | None) -> ScopeKeys | None:
         """The named scope's keys when `key_id` names them, read afresh when the cached ones are
         others; None when the scope's key is no longer that one: what it sealed was shredded by a
-        purge (a write that read the key before the purge destroyed it stored it after)."""
+        purge (a write that read the key before the purge destroyed it stored it after). A value
+        sealed before keys had ids (`key_id` empty) is the scope's current key's."""
         keys = self.existing(name)
-        if keys is not None and keys.key_id == key_id:
+        if not key_id or (keys is not None and keys.key_id == key_id):
             return keys
         keys = self.existing(name, fresh=True)
         return keys if keys is not None and keys.key_id == key_id else None

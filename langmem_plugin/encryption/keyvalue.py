@@ -166,9 +166,7 @@ class EncryptedKeyValueStore(EncryptingTier):
     def _open_one(self, namespace: str, key: str, sealed: Any) -> Any:
         if not isinstance(sealed, dict) or "sealed" not in sealed:
             raise UndecryptableError(f"{namespace}/{key} is stored unencrypted in an encrypted store")
-        key_id = sealed.get("key")  # absent: sealed before keys had ids
-        name = sealed["scope"]
-        keys = self._keys.sealed_under(name, key_id) if key_id else self._keys.existing(name)
+        keys = self._keys.sealed_under(sealed["scope"], sealed.get("key"))  # no key: sealed before ids
         if keys is None:
             return _SHREDDED
         try:

@@ -103,8 +103,7 @@ class EncryptedVectorStore(EncryptingTier):
         if not isinstance(sealed, str):
             raise UndecryptableError(f"memory {record.id} cannot be decrypted: it is stored unencrypted")
         key_id, _, body = sealed.rpartition(_KEY_ID_END)  # key_id "": sealed before keys had ids
-        name = scope_name(record.scope)
-        keys = self._keys.sealed_under(name, key_id) if key_id else self._keys.existing(name)
+        keys = self._keys.sealed_under(scope_name(record.scope), key_id)
         if keys is None:
             return None
         try:
